@@ -1,0 +1,139 @@
+{{/*
+Helpers of the CityOps chart. Every name starts with "cityops." so that they never collide with a
+parent chart's helpers.
+*/}}
+
+{{- define "cityops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "cityops.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cityops.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of a component's objects: (dict "root" $ "component" "incidents-api") */}}
+{{- define "cityops.componentName" -}}
+{{- printf "%s-%s" (include "cityops.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "cityops.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cityops.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "cityops.labels" -}}
+helm.sh/chart: {{ include "cityops.chart" .root }}
+{{ include "cityops.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: cityops
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "cityops.image" -}}
+{{- $img := .Values.image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Kafka topic name as the apps see it (CITYOPS_TOPIC_PREFIX applies to every topic). */}}
+{{- define "cityops.topicName" -}}
+{{- printf "%s%s" .root.Values.config.topicPrefix .name -}}
+{{- end -}}
+
+{{- define "cityops.consumerGroup" -}}
+{{- printf "cityops-%s-worker" . -}}
+{{- end -}}
+
+{{/* Capability guards: CRs render only where the cluster serves their API. */}}
+{{- define "cityops.strimziTopics" -}}
+{{- if and .Values.kafka.strimzi.topics (not .Values.kafka.externalKafka.enabled) (.Capabilities.APIVersions.Has "kafka.strimzi.io/v1beta2") -}}true{{- end -}}
+{{- end -}}
+
+{{- define "cityops.strimziUsers" -}}
+{{- if and .Values.kafka.strimzi.users .Values.kafka.sasl.enabled (not .Values.kafka.externalKafka.enabled) (.Capabilities.APIVersions.Has "kafka.strimzi.io/v1beta2") -}}true{{- end -}}
+{{- end -}}
+
+{{- define "cityops.keda" -}}
+{{- if .Capabilities.APIVersions.Has "keda.sh/v1alpha1" -}}true{{- end -}}
+{{- end -}}
+
+{{- define "cityops.serviceMonitor" -}}
+{{- if and .Values.observability.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Kafka credentials of one service: (dict "root" $ "svc" "incidents"). Returns YAML with secret,
+passwordKey, and either username (literal) or usernameKey.
+- Strimzi KafkaUser rendered: its Secret (named like the user, key `password`; no username key).
+- kafka.sasl.existingSecret set: that Secret, shared by every component.
+- otherwise: one Secret per service named like the KafkaUser would be, with usernameKey/passwordKey,
+  so external Kafka keeps least privilege per service.
+*/}}
+{{- define "cityops.kafkaCredentials" -}}
+{{- $v := .root.Values.kafka.sasl -}}
+{{- $perService := include "cityops.componentName" (dict "root" .root "component" .svc) -}}
+{{- if include "cityops.strimziUsers" .root -}}
+secret: {{ $perService }}
+username: {{ $perService }}
+passwordKey: password
+{{- else -}}
+secret: {{ default $perService $v.existingSecret }}
+usernameKey: {{ $v.usernameKey }}
+passwordKey: {{ $v.passwordKey }}
+{{- end -}}
+{{- end -}}
+
+{{- define "cityops.kafkaSecurityProtocol" -}}
+{{- $k := .Values.kafka -}}
+{{- if and $k.sasl.enabled $k.tls.enabled -}}SASL_SSL
+{{- else if $k.sasl.enabled -}}SASL_PLAINTEXT
+{{- else if $k.tls.enabled -}}SSL
+{{- else -}}PLAINTEXT
+{{- end -}}
+{{- end -}}
+
+{{- define "cityops.jwtSecretName" -}}
+{{- default (printf "%s-jwt" (include "cityops.fullname" .)) .Values.auth.jwt.existingSecret -}}
+{{- end -}}
+
+{{/*
+Event flow from the design (ARCHITECTURE.md, service table): which topics each service's worker
+consumes and which it produces. Drives KEDA triggers and KafkaUser ACLs.
+*/}}
+{{- define "cityops.flows" -}}
+incidents:
+  consumes: [cityops.sensors.alerts.v1, cityops.dispatch.events.v1]
+  produces: [cityops.incidents.events.v1]
+dispatch:
+  consumes: [cityops.incidents.events.v1, cityops.dispatch.unit-status.v1]
+  produces: [cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1]
+sensors:
+  consumes: [cityops.sensors.readings.v1]
+  produces: [cityops.sensors.readings.v1, cityops.sensors.alerts.v1]
+notifications:
+  consumes: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.sensors.alerts.v1]
+  produces: [cityops.notifications.deliveries.v1]
+gateway:
+  consumes: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.sensors.alerts.v1, cityops.notifications.deliveries.v1]
+  produces: []
+{{- end -}}

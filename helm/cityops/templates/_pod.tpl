@@ -1,0 +1,141 @@
+{{/*
+Pod-level helpers shared by every Deployment, Job and the test Pod.
+Argument: (dict "root" $ "svc" "incidents" "component" "incidents-api" "kind" "api|worker|job")
+*/}}
+
+{{- define "cityops.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+{{- with .Values.podSecurityContext.runAsGroup }}
+runAsGroup: {{ . }}
+{{- end }}
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "cityops.podSecurityContext" -}}
+{{ toYaml .Values.podSecurityContext }}
+{{- end -}}
+
+{{/* Environment wiring: ConfigMap for plain settings, secretKeyRef for every secret. */}}
+{{- define "cityops.env" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
+- name: POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: POD_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "cityops-%s" .component | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),service.namespace=cityops,service.version=%s" $root.Chart.AppVersion | quote }}
+{{- if ne .svc "gateway" }}
+- name: CITYOPS_DATABASE_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $v.database.existingSecret | quote }}, key: {{ $v.database.uriKey | quote }}}
+{{- end }}
+{{- if or (eq .kind "api") (eq .svc "gateway") }}
+- name: CITYOPS_JWT_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ include "cityops.jwtSecretName" $root | quote }}, key: {{ $v.auth.jwt.key | quote }}}
+{{- end }}
+{{- if $v.kafka.sasl.enabled }}
+{{- $cred := include "cityops.kafkaCredentials" (dict "root" $root "svc" .svc) | fromYaml }}
+- name: CITYOPS_KAFKA_SASL_USERNAME
+{{- if $cred.username }}
+  value: {{ $cred.username | quote }}
+{{- else }}
+  valueFrom:
+    secretKeyRef: {name: {{ $cred.secret | quote }}, key: {{ $cred.usernameKey | quote }}}
+{{- end }}
+- name: CITYOPS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $cred.secret | quote }}, key: {{ $cred.passwordKey | quote }}}
+{{- end }}
+{{- with .extraEnv }}
+{{- range $name, $value := . }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "cityops.volumes" -}}
+- name: tmp
+  emptyDir: {sizeLimit: 256Mi}
+{{- if eq .kind "worker" }}
+- name: data
+  emptyDir: {sizeLimit: {{ .dataSize | default "2Gi" }}}
+{{- end }}
+{{- if .root.Values.kafka.tls.enabled }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .root.Values.kafka.tls.caSecret }}
+    items: [{key: {{ .root.Values.kafka.tls.caKey | quote }}, path: ca.crt}]
+{{- end }}
+{{- end -}}
+
+{{- define "cityops.volumeMounts" -}}
+- {name: tmp, mountPath: /tmp}
+{{- if eq .kind "worker" }}
+- {name: data, mountPath: /var/lib/cityops/data}
+{{- end }}
+{{- if .root.Values.kafka.tls.enabled }}
+- {name: kafka-ca, mountPath: /etc/cityops/kafka-ca, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{/* Anti-affinity and topology spread computed from the component's own selector labels. */}}
+{{- define "cityops.scheduling" -}}
+{{- $ha := .root.Values.ha -}}
+{{- $sel := include "cityops.selectorLabels" . | fromYaml -}}
+{{- if eq $ha.podAntiAffinity "soft" }}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels: {{- toYaml $sel | nindent 14 }}
+{{- else if eq $ha.podAntiAffinity "hard" }}
+affinity:
+  podAntiAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      - topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels: {{- toYaml $sel | nindent 12 }}
+{{- end }}
+{{- with $ha.topologySpread }}
+topologySpreadConstraints:
+{{- range . }}
+  - topologyKey: {{ .topologyKey }}
+    maxSkew: {{ .maxSkew }}
+    whenUnsatisfiable: {{ .whenUnsatisfiable }}
+    matchLabelKeys: [pod-template-hash]
+    labelSelector:
+      matchLabels: {{- toYaml $sel | nindent 8 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "cityops.podCommon" -}}
+serviceAccountName: {{ include "cityops.componentName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext: {{- include "cityops.podSecurityContext" .root | nindent 2 }}
+{{- with .cfg.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .cfg.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- include "cityops.scheduling" . }}
+{{- end -}}

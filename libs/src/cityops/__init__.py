@@ -1,0 +1,1 @@
+"""Generated protobuf code for the CityOps APIs and events (created by `make protos`)."""

@@ -1,0 +1,184 @@
+"""Bearer JWTs and role-based access control.
+
+Every RPC carries ``authorization: Bearer <JWT>``. The token names a subject and its roles.
+Access is **denied by default**: a method must be listed in the service's policy, with the roles
+allowed to call it. The actor of every change is taken from the token, never from the request.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import jwt
+
+
+class Role(StrEnum):
+    CITIZEN = "citizen"
+    CALL_TAKER = "call_taker"
+    OPERATOR = "operator"
+    DISPATCHER = "dispatcher"
+    SUPERVISOR = "supervisor"
+    FIELD_UNIT = "field_unit"
+    SENSOR_GATEWAY = "sensor_gateway"
+    INTEGRATOR = "integrator"
+    ADMIN = "admin"
+
+
+ALL_ROLES: frozenset[str] = frozenset(r.value for r in Role)
+# The roles of people who work in the operations center; many read RPCs are open to all of them.
+STAFF: frozenset[str] = frozenset(
+    {Role.CALL_TAKER, Role.OPERATOR, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}
+)
+
+
+class AuthError(Exception):
+    """The token is missing, malformed, expired or badly signed: UNAUTHENTICATED."""
+
+
+class AccessDenied(Exception):
+    """The token is valid but its roles do not allow the method: PERMISSION_DENIED."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject and roles."""
+
+    subject: str
+    roles: frozenset[str]
+    token_id: str = ""
+    claims: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def primary_role(self) -> str:
+        """The first role, in the fixed order of ``Role``: used to label the actor in audit trails."""
+        for role in Role:
+            if role.value in self.roles:
+                return role.value
+        return ""
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+SYSTEM = Principal(subject="system", roles=frozenset({Role.ADMIN.value}))
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "cityops_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served (set by the auth interceptor); ``SYSTEM`` elsewhere."""
+    return _current.get() or SYSTEM
+
+
+def set_current_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    return _current.set(principal)
+
+
+class TokenCodec:
+    """Issues and verifies HS256 tokens with a shared secret, issuer and audience."""
+
+    def __init__(self, secret: str, *, issuer: str = "cityops", audience: str = "cityops") -> None:
+        if len(secret) < 32:
+            raise ValueError("JWT secret must be at least 32 characters (HS256)")
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+
+    def issue(self, subject: str, roles: Iterable[str], *, ttl_seconds: int = 12 * 3600) -> str:
+        """A signed token for ``subject`` with ``roles``; unknown roles are refused."""
+        role_list = sorted(set(roles))
+        unknown = [r for r in role_list if r not in ALL_ROLES]
+        if unknown:
+            raise ValueError(f"unknown roles: {', '.join(unknown)}")
+        now = int(time.time())
+        claims = {
+            "sub": subject,
+            "roles": role_list,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token; ``AuthError`` for anything else."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["sub", "exp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from exc
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthError("invalid token: roles must be a list of strings")
+        return Principal(
+            subject=str(claims["sub"]),
+            roles=frozenset(r for r in roles if r in ALL_ROLES),
+            token_id=str(claims.get("jti", "")),
+            claims=claims,
+        )
+
+    def principal_from_metadata(self, authorization: str | None) -> Principal:
+        """Parse an ``authorization`` header value (``Bearer <JWT>``)."""
+        if not authorization:
+            raise AuthError("missing authorization metadata (expected 'Bearer <JWT>')")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("authorization must be 'Bearer <JWT>'")
+        return self.verify(token.strip())
+
+
+# Methods that need no token: Kubernetes probes and tooling call them.
+PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class AccessPolicy:
+    """Which roles may call which method. Anything not listed is denied."""
+
+    def __init__(self, rules: Mapping[str, Iterable[str]]) -> None:
+        self._rules = {method: frozenset(roles) for method, roles in rules.items()}
+
+    @classmethod
+    def for_service(cls, service: str, rules: Mapping[str, Iterable[str]]) -> AccessPolicy:
+        """Rules keyed by short method name (``ReportIncident``) for one fully named service."""
+        return cls({f"/{service}/{method}": roles for method, roles in rules.items()})
+
+    def merged(self, other: AccessPolicy) -> AccessPolicy:
+        return AccessPolicy({**self._rules, **other._rules})
+
+    def is_public(self, method: str) -> bool:
+        return method.startswith(PUBLIC_METHOD_PREFIXES)
+
+    def check(self, method: str, principal: Principal) -> None:
+        """Raise ``AccessDenied`` unless one of the principal's roles may call ``method``."""
+        allowed = self._rules.get(method)
+        if allowed is None:
+            raise AccessDenied(f"method {method} is not open to any role")
+        if not principal.has_any(allowed):
+            raise AccessDenied(
+                f"vai trò {sorted(principal.roles)} không được phép gọi {method} "
+                f"(roles not permitted)"
+            )
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return frozenset(self._rules)
+
+    def allowed_roles(self, method: str) -> frozenset[str]:
+        return self._rules.get(method, frozenset())

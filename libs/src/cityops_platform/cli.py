@@ -1,0 +1,157 @@
+"""``cityops``: the one command for running, operating and developing the city.
+
+  cityops up                       the whole local city (Kafka, Postgres, every api and worker, gateway)
+  cityops serve <service>          a gRPC api (or the gateway's HTTP server)
+  cityops worker <service>         a Faust stream worker
+  cityops migrate [<service>…]     apply numbered SQL migrations
+  cityops topics apply             create or update the Kafka topics of the catalog
+  cityops dev-token --role R       a bearer token that the local stack accepts
+  cityops health --addr H:P        gRPC health check (exit 0 when SERVING)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import sys
+
+from cityops_platform import auth
+from cityops_platform.runtime import ALL_PROCESSES, SERVICES, migrations_dir, service_module
+from cityops_platform.settings import get_settings
+
+
+def _installed(service: str) -> bool:
+    return importlib.util.find_spec(f"cityops_{service}") is not None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not _installed(args.service):
+        print(f"dịch vụ chưa được cài đặt (service not installed): {args.service}", file=sys.stderr)
+        return 2
+    server = service_module(args.service, "server")
+    asyncio.run(server.serve(get_settings()))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    if not _installed(args.service):
+        print(f"dịch vụ chưa được cài đặt (service not installed): {args.service}", file=sys.stderr)
+        return 2
+    from cityops_platform.worker import run_worker
+
+    return run_worker(args.service, get_settings())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from cityops_platform.db.migrations import migrate
+
+    settings = get_settings()
+    unknown = [s for s in args.services if s not in SERVICES]
+    if unknown:
+        print(f"dịch vụ không tồn tại (unknown service): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    targets = args.services or [s for s in SERVICES if _installed(s)]
+
+    async def run() -> None:
+        for service in targets:
+            applied = await migrate(settings.database_url, service, migrations_dir(service))
+            print(f"{service:<14} {len(applied)} migration(s) applied" + (f": {', '.join(applied)}" if applied else ""))
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from cityops_platform.kafka.admin import apply_topics
+
+    settings = get_settings()
+    rows = asyncio.run(apply_topics(settings, replication_factor=args.replication_factor))
+    width = max(len(name) for name, _ in rows)
+    for name, action in rows:
+        print(f"{name:<{width}}  {action}")
+    print(f"{len(rows)} chủ đề (topics) @ {settings.kafka_bootstrap}")
+    return 0
+
+
+def cmd_dev_token(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    subject = args.subject or f"dev-{args.role[0]}"
+    print(codec.issue(subject, args.role, ttl_seconds=args.ttl))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
+        except grpc.RpcError as exc:
+            print(f"{args.addr}: {exc.code().name}", file=sys.stderr)
+            return 1
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(f"{args.addr}: {name}")
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from cityops_platform.localcity import run_local_city
+
+    return run_local_city(run_dir=args.run_dir, simulate=not args.no_simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cityops",
+        description="CityOps — Trung tâm Điều hành Thông minh (Integrated Operations Center)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="chạy gRPC api của một dịch vụ (run a service's api)")
+    p.add_argument("service", choices=ALL_PROCESSES)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="chạy Faust worker (run a stream worker)")
+    p.add_argument("service", choices=SERVICES)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("migrate", help="áp dụng migration SQL (apply migrations)")
+    p.add_argument("services", nargs="*", metavar="service", help=", ".join(SERVICES))
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("topics", help="quản lý chủ đề Kafka (Kafka topics)")
+    tsub = p.add_subparsers(dest="action", required=True)
+    pa = tsub.add_parser("apply", help="tạo hoặc cập nhật chủ đề (create or update topics)")
+    pa.add_argument("--replication-factor", type=int, default=1)
+    pa.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("dev-token", help="in token JWT cho môi trường local (print a dev token)")
+    p.add_argument("--role", action="append", required=True, choices=sorted(auth.ALL_ROLES))
+    p.add_argument("--subject")
+    p.add_argument("--ttl", type=int, default=12 * 3600)
+    p.set_defaults(func=cmd_dev_token)
+
+    p = sub.add_parser("health", help="kiểm tra gRPC health (check gRPC health)")
+    p.add_argument("--addr", required=True)
+    p.add_argument("--service", default="")
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("up", help="chạy cả thành phố trên máy này (run the whole local city)")
+    p.add_argument("--run-dir", default=".run/city")
+    p.add_argument("--no-simulate", action="store_true", help="không chạy bộ mô phỏng (no simulator)")
+    p.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

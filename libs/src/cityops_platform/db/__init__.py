@@ -1,0 +1,1 @@
+"""Postgres: pool, numbered SQL migrations, the transactional outbox and its relay."""

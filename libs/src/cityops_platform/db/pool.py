@@ -1,0 +1,37 @@
+"""The asyncpg pool. Each service works in its own schema (search_path), never another's."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import asyncpg
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema(schema: str) -> str:
+    if not _SCHEMA_RE.match(schema):
+        raise ValueError(f"invalid schema name: {schema!r}")
+    return schema
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections use ``schema`` first, with JSON codecs and UTC time."""
+    check_schema(schema)
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": f"{schema},public", "timezone": "UTC",
+                         "application_name": f"cityops-{schema}"},
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,267 @@
+"""Child-process plumbing shared by the Kafka and Postgres servers of the devstack.
+
+The promise here is "no orphans": every server runs in its own session (so a signal reaches its
+whole process group), gets PR_SET_PDEATHSIG so the kernel kills it when we die, and is stopped by
+an atexit hook on a normal interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger("cityops.devstack")
+
+_PR_SET_PDEATHSIG = 1
+
+
+class DevstackError(RuntimeError):
+    """A devstack server failed to start or stop; the message names its log file."""
+
+
+class DevstackUnavailable(DevstackError):
+    """A prerequisite (Java, Maven, Postgres binaries) is missing on this machine."""
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+# Loaded before any fork: the child must not import or dlopen anything between fork and exec.
+_LIBC = _libc()
+
+
+def _die_with_parent() -> None:
+    # Runs in the child after fork and after Popen's own setuid (3.9+ order), which matters:
+    # a credential change clears the parent-death signal, so it must be set last.
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class _Spawner:
+    """One long-lived daemon thread that forks every server.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. A server
+    started from a short-lived thread (asyncio.to_thread, a thread pool) would be killed as soon as
+    that thread finished, so all forks happen on this thread, which lives as long as the process.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            # After a fork the old thread does not exist in this process: start a new one.
+            self._jobs = queue.SimpleQueue()
+            thread = threading.Thread(target=self._run, name="devstack-spawner", daemon=True)
+            thread.start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            job, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed back to the caller, not swallowed
+                future.set_exception(exc)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        self._ensure_thread()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((lambda: subprocess.Popen(list(argv), **kwargs), future))
+        return future.result()
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_file: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running server: own session, dies with us, stdout+stderr appended to log_file."""
+    extra: dict[str, Any] = {}
+    if user is not None:
+        extra = {"user": user, "group": user, "extra_groups": []}
+    with open(log_file, "ab") as out:  # the child keeps its own copy of the descriptor
+        return _SPAWNER.popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            **extra,
+        )
+
+
+def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Send sig to the server's whole process group (Postgres backends included)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def wait_group_gone(pgid: int, timeout: float) -> bool:
+    """Wait until no process is left in the group, so its ports and shared memory are free."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> int:
+    """Ask a server to stop with sig; SIGKILL its group if it has not exited within timeout."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("pid %d ignored signal %d for %.0f s; sending SIGKILL", proc.pid, sig, timeout)
+            signal_group(proc, signal.SIGKILL)
+            proc.wait()
+    # Children that outlive the leader (Postgres backends) still hold ports and shared memory.
+    signal_group(proc, signal.SIGKILL)
+    wait_group_gone(proc.pid, 5.0)
+    return proc.returncode
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole group and reap it: a crash, for fault-injection tests."""
+    signal_group(proc, signal.SIGKILL)
+    proc.wait()
+    wait_group_gone(proc.pid, 5.0)
+
+
+def free_port(preferred: int | None = None) -> int:
+    """A loopback TCP port that is free right now (preferred if it is free)."""
+    if preferred and port_is_free(preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def read_from(path: Path, offset: int) -> str:
+    """What a log gained since offset (a server's own startup output, not earlier runs')."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The end of a log file, for error messages."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+_ATEXIT: list[Callable[[], None]] = []
+_ATEXIT_LOCK = threading.Lock()
+
+
+def _run_atexit() -> None:
+    with _ATEXIT_LOCK:
+        hooks = list(reversed(_ATEXIT))
+        _ATEXIT.clear()
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("devstack cleanup failed")
+
+
+atexit.register(_run_atexit)
+
+
+def on_exit(hook: Callable[[], None]) -> None:
+    with _ATEXIT_LOCK:
+        if hook not in _ATEXIT:
+            _ATEXIT.append(hook)
+
+
+def forget_on_exit(hook: Callable[[], None]) -> None:
+    with _ATEXIT_LOCK:
+        if hook in _ATEXIT:
+            _ATEXIT.remove(hook)
+
+
+def run_checked(
+    argv: Sequence[str], *, what: str, user: str | None = None, timeout: float = 120.0, stdout: IO[bytes] | None = None
+) -> str:
+    """Run a short command to completion; raise DevstackError with its output if it fails."""
+    extra: dict[str, Any] = {}
+    if user is not None:
+        extra = {"user": user, "group": user, "extra_groups": []}
+    result = subprocess.run(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+        check=False,
+        **extra,
+    )
+    output = (result.stdout or b"").decode("utf-8", "replace")
+    if result.returncode != 0:
+        raise DevstackError(f"{what} thất bại / failed (exit {result.returncode}):\n{output[-4000:]}")
+    return output

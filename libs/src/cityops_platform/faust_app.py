@@ -1,0 +1,192 @@
+"""The Faust app factory and the glue between Faust agents and ``RecordProcessor``.
+
+Agents consume **raw bytes** and decode inside the processor's try/except: a Faust deserializer
+error would otherwise stop the agent silently. Offsets are committed after the agent moves on,
+so delivery is at least once and every handler must be idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import faust
+from faust.serializers import codecs
+from google.protobuf.message import Message
+
+from cityops_platform.kafka.client import faust_broker_url
+from cityops_platform.kafka.deadletter import DeadLetters, RecordProcessor
+from cityops_platform.settings import Settings
+
+log = logging.getLogger("cityops.faust")
+M = TypeVar("M", bound=Message)
+
+
+class ProtobufCodec(codecs.Codec):
+    """Faust codec for one protobuf message type (for sending: ``value_serializer=codec``)."""
+
+    def __init__(self, message_type: type[Message], **kwargs: Any) -> None:
+        self.message_type = message_type
+        super().__init__(message_type=message_type, **kwargs)
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, bytes):
+            return obj
+        return bytes(obj.SerializeToString())
+
+    def _loads(self, s: bytes) -> Any:
+        message = self.message_type()
+        message.ParseFromString(s)
+        return message
+
+
+def consumer_group(service: str, settings: Settings) -> str:
+    """The Faust app id, which is also the Kafka consumer group: ``cityops-<service>-worker``."""
+    return f"{settings.topic_prefix}cityops-{service}-worker"
+
+
+def create_app(
+    service: str, settings: Settings, *, web_port: int | None = None, **overrides: Any
+) -> faust.App:
+    """A Faust app with CityOps defaults: at-least-once, manual DLQ, state under ``data_dir``.
+
+    With ``web_port`` the worker serves ``/metrics`` and ``/healthz`` on it (Faust's own web server).
+    """
+    data_dir = Path(settings.data_dir) / f"{settings.topic_prefix}{service}"
+    # Faust creates only the last level of its datadir.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = dict(
+        broker=faust_broker_url(settings),
+        store="memory://",
+        datadir=str(data_dir),
+        web_enabled=web_port is not None,
+        web_port=web_port or 6066,
+        web_bind=settings.grpc_host,
+        web_in_thread=False,
+        topic_replication_factor=1,
+        topic_partitions=6,
+        # Exactly-once is not used: it has open issues about duplicates and loss. Consumers are idempotent.
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        table_cleanup_interval=30.0,
+    )
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        options["broker_credentials"] = _faust_credentials(settings)
+    options.update(overrides)
+    app = faust.App(consumer_group(service, settings), **options)
+    if web_port is not None:
+        _install_web(app)
+    return app
+
+
+def _install_web(app: faust.App) -> None:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def health_page(web: Any, request: Any) -> Any:
+        healthy = bool(app.started) and not app.should_stop
+        return web.json({"status": "SERVING" if healthy else "NOT_SERVING"}, status=200 if healthy else 503)
+
+
+def _faust_credentials(settings: Settings) -> Any:
+    import ssl
+
+    from faust.auth import SASLCredentials, SSLCredentials
+
+    context = ssl.create_default_context(cafile=settings.kafka_ca_file) if "SSL" in settings.kafka_security_protocol else None
+    if settings.kafka_security_protocol.startswith("SASL"):
+        return SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
+            ssl_context=context,
+        )
+    return SSLCredentials(context)
+
+
+def faust_dead_letters(app: faust.App) -> DeadLetters:
+    """Dead letters sent through the app's own producer."""
+
+    async def send(topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        await app.producer.send_and_wait(topic, key, value, partition=None, timestamp=None, headers=headers)
+
+    return DeadLetters(send)
+
+
+def raw_topic(app: faust.App, name: str, **kwargs: Any) -> faust.TopicT:
+    """A topic whose keys and values are bytes, so decoding happens where errors are handled."""
+    return app.topic(name, key_serializer="raw", value_serializer="raw", **kwargs)
+
+
+def proto_decoder(message_type: type[M]) -> Callable[[bytes], M]:
+    def decode(raw: bytes) -> M:
+        message = message_type()
+        message.ParseFromString(raw)
+        return message
+
+    return decode
+
+
+async def consume(
+    stream: faust.StreamT,
+    *,
+    decode: Callable[[bytes], M],
+    handle: Callable[[M, Any], Awaitable[None]],
+    dead_letters: DeadLetters,
+) -> None:
+    """The body of a CityOps agent: ``async for`` over events → decode → handle, never dying on one."""
+    processor = RecordProcessor(decode=decode, handle=handle, dead_letters=dead_letters)
+    async for event in stream.events():
+        message = event.message
+        await processor.process(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key if isinstance(message.key, bytes) else None,
+            value=event.value,
+            headers=list(message.headers or []),
+            event=event,
+        )
+
+
+def attach_resources(
+    app: faust.App, service: str, settings: Settings, *, database: bool = True, relay: bool = True
+) -> Any:
+    """Give a worker the same Postgres pool, producer and outbox relay as the api.
+
+    Returns the ``Resources`` object; its ``pool``/``producer`` are open between the worker's
+    start and stop (agents run in between, so they may use them freely).
+    """
+    import contextlib
+
+    from mode import Service
+
+    from cityops_platform.runtime import Resources, service_resources
+
+    holder = Resources(service=service, settings=settings)
+
+    class WorkerResources(Service):  # type: ignore[misc]
+        _stack: contextlib.AsyncExitStack | None = None
+
+        async def on_start(self) -> None:
+            self._stack = contextlib.AsyncExitStack()
+            res = await self._stack.enter_async_context(
+                service_resources(service, settings, database=database, relay=relay)
+            )
+            holder.pool, holder.producer, holder.tasks = res.pool, res.producer, res.tasks
+
+        async def on_stop(self) -> None:
+            if self._stack is not None:
+                await self._stack.aclose()
+
+    app.service(WorkerResources)
+    return holder

@@ -1,0 +1,1 @@
+"""Kafka: topic catalog, client configuration, producer, headers, dead letters."""

@@ -1,0 +1,91 @@
+"""The topic catalog: the single source of topic names, partitions, retention and compaction.
+
+Names follow ``cityops.<domain>.<stream>.v1``. Every topic has a ``.dlq`` sibling for records that
+could not be processed. A deployment may prefix every name (``CITYOPS_TOPIC_PREFIX``); tests use a
+fresh prefix each so they never see each other's records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    compacted: bool = False
+    description: str = ""
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+    @property
+    def dlq(self) -> TopicSpec:
+        return TopicSpec(
+            name=f"{self.name}.dlq",
+            partitions=1,
+            retention_ms=30 * DAY_MS,
+            description=f"Bản ghi lỗi của {self.name} (dead letters)",
+        )
+
+    def config(self) -> dict[str, str]:
+        cfg = {"retention.ms": str(self.retention_ms), "min.insync.replicas": "1"}
+        if self.compacted:
+            cfg["cleanup.policy"] = "compact"
+            cfg["min.compaction.lag.ms"] = "60000"
+        return cfg
+
+
+INCIDENT_EVENTS = TopicSpec(
+    "cityops.incidents.events.v1", 6, 14 * DAY_MS, description="IncidentEvent, key = incident id"
+)
+DISPATCH_EVENTS = TopicSpec(
+    "cityops.dispatch.events.v1", 6, 14 * DAY_MS, description="DispatchEvent, key = incident id"
+)
+UNIT_STATUS = TopicSpec(
+    "cityops.dispatch.unit-status.v1",
+    6,
+    -1,
+    compacted=True,
+    description="UnitStatusUpdate, key = unit id; compacted: the latest state of every unit",
+)
+SENSOR_READINGS = TopicSpec(
+    "cityops.sensors.readings.v1",
+    12,
+    2 * DAY_MS,
+    description="ReadingRecord: a batch of readings for one partition, key = partition bucket",
+)
+SENSOR_ALERTS = TopicSpec(
+    "cityops.sensors.alerts.v1", 6, 14 * DAY_MS, description="SensorAlert, key = sensor id"
+)
+NOTIFICATION_DELIVERIES = TopicSpec(
+    "cityops.notifications.deliveries.v1",
+    6,
+    14 * DAY_MS,
+    description="DeliveryEvent, key = delivery id",
+)
+
+CATALOG: tuple[TopicSpec, ...] = (
+    INCIDENT_EVENTS,
+    DISPATCH_EVENTS,
+    UNIT_STATUS,
+    SENSOR_READINGS,
+    SENSOR_ALERTS,
+    NOTIFICATION_DELIVERIES,
+)
+
+
+def all_topics(*, with_dlq: bool = True) -> list[TopicSpec]:
+    """Every topic of the catalog, with their dead-letter siblings."""
+    specs = list(CATALOG)
+    if with_dlq:
+        specs += [spec.dlq for spec in CATALOG]
+    return specs
+
+
+def dlq_name(topic: str) -> str:
+    return f"{topic}.dlq"

@@ -1,0 +1,109 @@
+"""Helpers for tests against the real components (used by every service's tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from aiokafka import AIOKafkaConsumer
+
+from cityops_platform import auth
+from cityops_platform.settings import Settings
+
+
+def make_settings(
+    *, kafka_bootstrap: str, topic_prefix: str, database_url: str, **overrides: Any
+) -> Settings:
+    """Settings pointing at the test session's broker and database, isolated by topic prefix."""
+    return Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        database_url=database_url,
+        grpc_host="127.0.0.1",
+        **overrides,
+    )
+
+
+def bearer(settings: Settings, role: str | list[str], subject: str | None = None, ttl: int = 3600) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata with a bearer token for ``role`` (one role or several)."""
+    roles = [role] if isinstance(role, str) else role
+    codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    token = codec.issue(subject or f"test-{roles[0]}", roles, ttl_seconds=ttl)
+    return (("authorization", f"Bearer {token}"),)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def consume(
+    settings: Settings,
+    topic: str,
+    *,
+    count: int,
+    timeout: float = 30.0,
+    prefixed: bool = False,
+    predicate: Callable[[Any], bool] | None = None,
+    until: Callable[[list[Any]], bool] | None = None,
+) -> list[Any]:
+    """Read records from the start of ``topic`` until ``count`` match (or ``until(found)`` holds)
+    or ``timeout`` passes."""
+    name = topic if prefixed else f"{settings.topic_prefix}{topic}"
+    consumer = AIOKafkaConsumer(
+        name,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    found: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        def done() -> bool:
+            return until(found) if until is not None else len(found) >= count
+
+        while not done() and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            for records in batch.values():
+                found.extend(r for r in records if predicate is None or predicate(r))
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Await ``check()`` (sync or async) until it returns a truthy value; fail with its last result."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def status_details(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The ``google.rpc.BadRequest`` field violations of a failed call, as (field, description)."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    out: list[tuple[str, str]] = []
+    if status is None:
+        return out
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out.extend((v.field, v.description) for v in bad.field_violations)
+    return out

@@ -1,0 +1,374 @@
+"""Who goes: assignment, acknowledgement, decline and timeout, run cards and waiting incidents.
+
+Every method runs inside the caller's transaction and writes its events to the outbox there, so a
+change and its events commit together. Locks are taken in one order — slot, then unit, then
+assignment — and ``db.in_transaction`` retries the rare deadlock victim.
+
+The invariant "a unit is never on two active assignments" is held twice: the unit row is locked
+and re-checked before assigning, and the partial unique index ``assignments_one_active_per_unit``
+refuses a second active row whatever the code does.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from cityops.dispatch.v1 import dispatch_pb2
+from cityops_dispatch import events
+from cityops_dispatch.assignments import store
+from cityops_dispatch.assignments.models import (
+    SYSTEM_ACTOR,
+    Actor,
+    Assignment,
+    AssignmentExpired,
+    AssignmentStatus,
+    Slot,
+)
+from cityops_dispatch.config import Rules
+from cityops_dispatch.convert import ts
+from cityops_dispatch.geo import haversine_m
+from cityops_dispatch.incidents_view import store as view_store
+from cityops_dispatch.incidents_view.models import IncidentView
+from cityops_dispatch.recommend.service import Candidate, eta_seconds, find_candidates, matched_capability
+from cityops_dispatch.units import store as units_store
+from cityops_dispatch.units.models import ASSIGNABLE, Unit, UnitStatus, UnitUnavailable
+from cityops_platform.errors import FieldViolation, IllegalTransition, NotFound, PreconditionFailed, ValidationFailed
+
+log = logging.getLogger("cityops.dispatch.assignments")
+A = AssignmentStatus
+TIMEOUT_REASON = "hết thời gian xác nhận (acknowledgement timeout)"
+CANCEL_ON_CLOSE = frozenset({A.ASSIGNED, A.ACKNOWLEDGED, A.EN_ROUTE})
+CANDIDATES_PER_TRY = 5
+
+
+class Dispatcher:
+    """The assignment rules. Dependencies are keyword-only; no gRPC or Faust in here."""
+
+    def __init__(self, *, rules: Rules, ack_timeout_s: float, max_radius_m: float) -> None:
+        self.rules = rules
+        self.ack_timeout = timedelta(seconds=ack_timeout_s)
+        self.max_radius_m = max_radius_m
+
+    # ---- dispatcher and field-unit actions ---------------------------------------------------
+
+    async def assign(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        incident_id: str,
+        unit_id: str,
+        capability: str,
+        reason: str,
+        actor: Actor,
+    ) -> Assignment:
+        """A dispatcher sends a unit. Raises UnitUnavailable unless the unit is AVAILABLE or RETURNING
+        and on no active assignment; exactly one of many concurrent calls for a unit succeeds."""
+        view = await view_store.get(conn, incident_id)
+        if view is None:
+            raise NotFound("sự cố (incident)", incident_id)
+        if not view.open:
+            raise PreconditionFailed(f"Sự cố '{incident_id}' đã kết thúc (incident is closed)")
+        unit = await units_store.get(conn, unit_id, for_update=True)
+        if unit is None:
+            raise NotFound("đơn vị (unit)", unit_id)
+        if unit.status not in ASSIGNABLE or unit.active_assignment_id:
+            raise UnitUnavailable(unit_id, unit.status)
+        card = self.rules.run_card_for(view.category, view.priority)
+        if capability:
+            if matched_capability(unit, [capability], self.rules) is None:
+                raise ValidationFailed(
+                    [FieldViolation("capability", f"đơn vị không có năng lực {capability} (unit lacks capability)")]
+                )
+        else:
+            capability = unit.best_capability(card.capabilities if card else [])
+        slot = await store.insert_slot(
+            conn, Slot(str(uuid.uuid4()), incident_id, capability, "", "OPEN", None, 0, False, None)
+        )
+        distance = haversine_m(view.lat, view.lon, unit.lat, unit.lon)
+        candidate = Candidate(unit, distance, eta_seconds(distance, unit.unit_type, self.rules), capability)
+        try:
+            async with conn.transaction():
+                return await self._assign(conn, view, slot, candidate, actor=actor, auto=False, reason=reason)
+        except asyncpg.UniqueViolationError as exc:
+            raise UnitUnavailable(unit_id, "ACTIVE_ASSIGNMENT") from exc
+
+    async def acknowledge(
+        self, conn: asyncpg.Connection, *, assignment_id: str, accept: bool, reason: str, actor: Actor, now: datetime
+    ) -> Assignment:
+        """The unit accepts (ASSIGNED → ACKNOWLEDGED) or declines; a decline goes to the next candidate.
+        After the deadline the answer is refused (AssignmentExpired): the timer moves it on."""
+        if not accept and not reason.strip():
+            raise ValidationFailed([FieldViolation("reason", "cần lý do khi từ chối (reason required to decline)")])
+        current = await store.get_assignment(conn, assignment_id)
+        if current is None:
+            raise NotFound("phân công (assignment)", assignment_id)
+        if current.status != A.ASSIGNED:
+            raise IllegalTransition("phân công (assignment)", current.status.name, "ACKNOWLEDGED" if accept else "DECLINED")
+        if now > current.ack_deadline:
+            raise AssignmentExpired(assignment_id)
+        if accept:
+            locked = await store.get_assignment(conn, assignment_id, for_update=True)
+            if locked is None or locked.status != A.ASSIGNED:
+                raise IllegalTransition("phân công (assignment)", locked.status.name if locked else "?", "ACKNOWLEDGED")
+            updated = await store.update_assignment(conn, assignment_id, A.ACKNOWLEDGED, acknowledged_at=now)
+            latency = (now - updated.assigned_at).total_seconds()
+            await events.dispatch_event(
+                conn, body_name="assignment_acknowledged",
+                body=dispatch_pb2.AssignmentAcknowledged(ack_latency_seconds=latency),
+                incident_id=updated.incident_id, incident_number=updated.incident_number, actor=actor,
+                assignment=updated,
+            )
+            return updated
+        ended = await self._end_and_replace(conn, assignment_id, A.DECLINED, reason.strip(), actor, now=now)
+        if ended is None:
+            raise IllegalTransition("phân công (assignment)", "?", "DECLINED")
+        return ended
+
+    async def cancel(
+        self, conn: asyncpg.Connection, *, assignment_id: str, reason: str, actor: Actor, now: datetime
+    ) -> Assignment:
+        """Withdraw an active assignment; its slot is closed (no replacement) and the unit freed."""
+        current = await store.get_assignment(conn, assignment_id)
+        if current is None:
+            raise NotFound("phân công (assignment)", assignment_id)
+        if not current.active:
+            raise IllegalTransition("phân công (assignment)", current.status.name, "CANCELLED")
+        if current.slot_id:
+            await store.get_slot(conn, current.slot_id, lock="FOR UPDATE")
+        cancelled = await self._cancel_locked(conn, current, reason or "huỷ bởi điều phối viên (cancelled)", actor, now)
+        if cancelled is None:
+            raise IllegalTransition("phân công (assignment)", "?", "CANCELLED")
+        return cancelled
+
+    # ---- the worker: incidents, timers, retries ----------------------------------------------
+
+    async def on_incident(self, conn: asyncpg.Connection, view: IncidentView) -> list[Assignment]:
+        """React to an incident change: plan its run card once when its priority is automatic, or wind
+        down when it ended. Idempotent: a replayed event finds the incident planned already."""
+        if not view.open:
+            await self.close_incident(conn, view)
+            return []
+        if view.planned or not self.rules.is_auto(view.priority):
+            return []
+        card = self.rules.run_card_for(view.category, view.priority)
+        await view_store.mark_planned(conn, view.id)
+        if card is None:
+            return []
+        # A dispatcher may have sent units already (e.g. before an escalation to P1): count them.
+        have = Counter(s.capability for s in await store.slots_of(conn, view.id) if s.status != "CANCELLED")
+        for spec in card.units:
+            for _ in range(max(0, spec.count - have[spec.capability])):
+                await store.insert_slot(
+                    conn, Slot(str(uuid.uuid4()), view.id, spec.capability, card.name, "OPEN", None, 0, True, None)
+                )
+            have[spec.capability] = max(0, have[spec.capability] - spec.count)
+        return await self.fill_open(conn, view, lock="FOR UPDATE")
+
+    async def fill_open(self, conn: asyncpg.Connection, view: IncidentView, *, lock: str) -> list[Assignment]:
+        """Try to fill every OPEN slot of the incident; emits IncidentAwaitingUnits when a slot starts waiting."""
+        made: list[Assignment] = []
+        newly_waiting = False
+        for slot in await store.slots_of(conn, view.id, lock=lock):
+            if slot.status != "OPEN":
+                continue
+            assignment = await self._fill(conn, view, slot, replaces=None)
+            if assignment is not None:
+                made.append(assignment)
+            elif slot.waiting_since is None:
+                newly_waiting = True
+                await store.update_slot(conn, slot.id, status="OPEN", assignment_id=None, waiting=True)
+        if newly_waiting:
+            await self._awaiting(conn, view)
+        return made
+
+    async def close_incident(self, conn: asyncpg.Connection, view: IncidentView) -> None:
+        """The incident ended: waiting slots close and units not yet on scene are released."""
+        now = datetime.now(UTC)
+        for slot in await store.slots_of(conn, view.id, lock="FOR UPDATE"):
+            if slot.status == "OPEN":
+                await store.update_slot(conn, slot.id, status="CANCELLED", assignment_id=None, waiting=False)
+        for a in await store.list_assignments(conn, incident_id=view.id, unit_id="", active_only=True):
+            if a.status in CANCEL_ON_CLOSE:
+                await self._cancel_locked(conn, a, "sự cố đã kết thúc (incident ended)", SYSTEM_ACTOR, now)
+
+    async def expire(self, conn: asyncpg.Connection, assignment_id: str, *, now: datetime) -> Assignment | None:
+        """Time out one unacknowledged assignment past its deadline and send the next candidate.
+        None when another worker or an acknowledgement got there first."""
+        current = await store.get_assignment(conn, assignment_id)
+        if current is None or current.status != A.ASSIGNED or current.ack_deadline > now:
+            return None
+        return await self._end_and_replace(
+            conn, assignment_id, A.TIMED_OUT, TIMEOUT_REASON, SYSTEM_ACTOR, now=now, skip_locked=True
+        )
+
+    async def retry_incident(self, conn: asyncpg.Connection, incident_id: str) -> list[Assignment]:
+        """Try the waiting slots of one incident again (rows another worker holds are skipped)."""
+        view = await view_store.get(conn, incident_id)
+        if view is None:
+            return []
+        if not view.open:
+            await self.close_incident(conn, view)
+            return []
+        return await self.fill_open(conn, view, lock="FOR UPDATE SKIP LOCKED")
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    async def _fill(
+        self, conn: asyncpg.Connection, view: IncidentView, slot: Slot, *, replaces: Assignment | None
+    ) -> Assignment | None:
+        exclude = await store.units_tried(conn, view.id)
+        candidates = await find_candidates(
+            conn, lat=view.lat, lon=view.lon, wanted=[slot.capability], limit=CANDIDATES_PER_TRY,
+            rules=self.rules, max_radius_m=self.max_radius_m, exclude=exclude,
+        )
+        for candidate in candidates:
+            unit = await units_store.get(conn, candidate.unit.id, for_update=True)
+            # Postgres is the authority: the candidate list was read without locks.
+            if unit is None or unit.status != UnitStatus.AVAILABLE or unit.active_assignment_id:
+                continue
+            fresh = Candidate(unit, candidate.distance_m, candidate.eta_seconds, candidate.matched_capability)
+            try:
+                async with conn.transaction():
+                    return await self._assign(
+                        conn, view, slot, fresh, actor=SYSTEM_ACTOR, auto=slot.auto,
+                        reason=f"run card {slot.run_card}" if slot.run_card else "tự động (automatic)",
+                        replaces=replaces,
+                    )
+            except asyncpg.UniqueViolationError:
+                log.info("unit taken concurrently; trying the next candidate", extra={"unit_id": unit.id})
+        return None
+
+    async def _assign(
+        self,
+        conn: asyncpg.Connection,
+        view: IncidentView,
+        slot: Slot,
+        candidate: Candidate,
+        *,
+        actor: Actor,
+        auto: bool,
+        reason: str,
+        replaces: Assignment | None = None,
+    ) -> Assignment:
+        now = datetime.now(UTC)
+        unit = candidate.unit
+        attempt = slot.attempts + 1
+        assignment = await store.insert_assignment(
+            conn,
+            Assignment(
+                id=str(uuid.uuid4()), incident_id=view.id, slot_id=slot.id, unit_id=unit.id, status=A.ASSIGNED,
+                capability=slot.capability, run_card=slot.run_card, attempt=attempt, auto=auto,
+                distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds, reason=reason,
+                call_sign=unit.call_sign, incident_number=view.number, assigned_by_subject=actor.subject,
+                assigned_by_role=actor.role, replaces_assignment_id=replaces.id if replaces else None,
+                assigned_at=now, ack_deadline=now + self.ack_timeout, acknowledged_at=None, en_route_at=None,
+                on_scene_at=None, ended_at=None, updated_at=now,
+            ),
+        )
+        await store.update_slot(conn, slot.id, status="FILLED", assignment_id=assignment.id, attempts=attempt,
+                                waiting=False)
+        updated_unit = await units_store.set_status(
+            conn, unit.id, UnitStatus.DISPATCHED, assignment_id=assignment.id, incident_id=view.id
+        )
+        body = dispatch_pb2.UnitAssigned(
+            call_sign=unit.call_sign, agency=unit.agency, auto=auto,  # type: ignore[arg-type]
+            distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds, ack_deadline=ts(assignment.ack_deadline),
+            capability=slot.capability, run_card=slot.run_card, attempt=attempt,
+            replaces_assignment_id=replaces.id if replaces else "",
+        )
+        await events.dispatch_event(
+            conn, body_name="unit_assigned", body=body, incident_id=view.id, incident_number=view.number,
+            actor=actor, assignment=assignment, unit=updated_unit,
+        )
+        await events.unit_status(conn, updated_unit)
+        return assignment
+
+    async def _release_unit(self, conn: asyncpg.Connection, unit_id: str, assignment_id: str) -> Unit | None:
+        """Free the unit if this assignment is the one it is on."""
+        unit = await units_store.get(conn, unit_id, for_update=True)
+        if unit is None or unit.active_assignment_id != assignment_id:
+            return unit
+        freed = await units_store.set_status(conn, unit_id, UnitStatus.AVAILABLE, assignment_id=None, incident_id=None)
+        await events.unit_status(conn, freed)
+        return freed
+
+    async def _end_and_replace(
+        self,
+        conn: asyncpg.Connection,
+        assignment_id: str,
+        status: AssignmentStatus,
+        reason: str,
+        actor: Actor,
+        *,
+        now: datetime,
+        skip_locked: bool = False,
+    ) -> Assignment | None:
+        """Decline or time out: end the assignment, free the unit, reopen its slot for the next candidate."""
+        current = await store.get_assignment(conn, assignment_id)
+        if current is None:
+            return None
+        slot = None
+        if current.slot_id:
+            slot = await store.get_slot(conn, current.slot_id, lock="FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE")
+            if slot is None:
+                return None  # another worker holds it
+        await units_store.get(conn, current.unit_id, for_update=True)
+        locked = await store.get_assignment(conn, assignment_id, for_update=True)
+        if locked is None or locked.status != A.ASSIGNED:
+            return None
+        ended = await store.update_assignment(conn, assignment_id, status, reason=reason, ended_at=now)
+        unit = await self._release_unit(conn, ended.unit_id, ended.id)
+        if status == A.DECLINED:
+            body_name, body = "assignment_declined", dispatch_pb2.AssignmentDeclined(reason=reason)
+        else:
+            body_name, body = "assignment_timed_out", dispatch_pb2.AssignmentTimedOut(ack_deadline=ts(ended.ack_deadline))
+        await events.dispatch_event(
+            conn, body_name=body_name, body=body, incident_id=ended.incident_id,
+            incident_number=ended.incident_number, actor=actor, assignment=ended, unit=unit,
+        )
+        view = await view_store.get(conn, ended.incident_id)
+        if slot is None or view is None or not view.open:
+            return ended
+        await store.update_slot(conn, slot.id, status="OPEN", assignment_id=None)
+        slot.status, slot.assignment_id = "OPEN", None
+        if await self._fill(conn, view, slot, replaces=ended) is None:
+            await store.update_slot(conn, slot.id, status="OPEN", assignment_id=None, waiting=True)
+            await self._awaiting(conn, view)
+        return ended
+
+    async def _cancel_locked(
+        self, conn: asyncpg.Connection, current: Assignment, reason: str, actor: Actor, now: datetime
+    ) -> Assignment | None:
+        await units_store.get(conn, current.unit_id, for_update=True)
+        locked = await store.get_assignment(conn, current.id, for_update=True)
+        if locked is None or not locked.active:
+            return None
+        ended = await store.update_assignment(conn, current.id, A.CANCELLED, reason=reason, ended_at=now)
+        if ended.slot_id:
+            await store.update_slot(conn, ended.slot_id, status="CANCELLED", assignment_id=ended.id, waiting=False)
+        unit = await self._release_unit(conn, ended.unit_id, ended.id)
+        await events.dispatch_event(
+            conn, body_name="assignment_cancelled", body=dispatch_pb2.AssignmentCancelled(reason=reason),
+            incident_id=ended.incident_id, incident_number=ended.incident_number, actor=actor, assignment=ended,
+            unit=unit,
+        )
+        return ended
+
+    async def _awaiting(self, conn: asyncpg.Connection, view: IncidentView) -> None:
+        waiting = [s for s in await store.slots_of(conn, view.id) if s.status == "OPEN"]
+        if not waiting:
+            return
+        body = dispatch_pb2.IncidentAwaitingUnits(
+            required_capabilities=sorted({s.capability for s in waiting}),
+            reason="không còn đơn vị phù hợp sẵn sàng (no capable unit available)",
+            missing_units=len(waiting),
+        )
+        await events.dispatch_event(
+            conn, body_name="incident_awaiting_units", body=body, incident_id=view.id,
+            incident_number=view.number, actor=SYSTEM_ACTOR,
+        )

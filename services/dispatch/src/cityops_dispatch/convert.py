@@ -1,0 +1,79 @@
+"""Domain objects → protobuf messages (used by the servicer and by the events we publish)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cityops.common.v1 import common_pb2
+from cityops.dispatch.v1 import dispatch_pb2
+from cityops_dispatch.assignments.models import Actor, Assignment
+from cityops_dispatch.units.models import Unit
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def set_ts(target: Timestamp, value: datetime | None) -> None:
+    if value is not None:
+        target.FromDatetime(value)
+
+
+def unit_pb(unit: Unit) -> dispatch_pb2.Unit:
+    msg = dispatch_pb2.Unit(
+        id=unit.id,
+        call_sign=unit.call_sign,
+        agency=unit.agency,  # type: ignore[arg-type]
+        capabilities=unit.capabilities,
+        status=int(unit.status),  # type: ignore[arg-type]
+        location=common_pb2.GeoPoint(lat=unit.lat, lon=unit.lon, address=unit.address),
+        station=unit.station_name,
+        active_assignment_id=unit.active_assignment_id or "",
+        active_incident_id=unit.active_incident_id or "",
+        unit_type=unit.unit_type,
+        district=unit.district,
+        heading_deg=unit.heading_deg,
+        speed_kmh=unit.speed_kmh,
+    )
+    if unit.station_lat is not None and unit.station_lon is not None:
+        msg.station_location.CopyFrom(common_pb2.GeoPoint(lat=unit.station_lat, lon=unit.station_lon))
+    set_ts(msg.updated_at, unit.updated_at)
+    set_ts(msg.location_updated_at, unit.location_updated_at)
+    return msg
+
+
+def assignment_pb(a: Assignment) -> dispatch_pb2.Assignment:
+    msg = dispatch_pb2.Assignment(
+        id=a.id,
+        incident_id=a.incident_id,
+        unit_id=a.unit_id,
+        status=int(a.status),  # type: ignore[arg-type]
+        reason=a.reason,
+        auto=a.auto,
+        call_sign=a.call_sign,
+        incident_number=a.incident_number,
+        capability=a.capability,
+        run_card=a.run_card,
+        attempt=a.attempt,
+        distance_m=a.distance_m,
+        eta_seconds=a.eta_seconds,
+        assigned_by=common_pb2.Actor(subject=a.assigned_by_subject, role=a.assigned_by_role),
+    )
+    set_ts(msg.assigned_at, a.assigned_at)
+    set_ts(msg.acknowledged_at, a.acknowledged_at)
+    set_ts(msg.ack_deadline, a.ack_deadline)
+    set_ts(msg.updated_at, a.updated_at)
+    set_ts(msg.en_route_at, a.en_route_at)
+    set_ts(msg.on_scene_at, a.on_scene_at)
+    set_ts(msg.ended_at, a.ended_at)
+    return msg
+
+
+def actor_pb(actor: Actor) -> common_pb2.Actor:
+    return common_pb2.Actor(subject=actor.subject, role=actor.role)

@@ -1,0 +1,107 @@
+"""Postgres access for dispatch's incident view and the notes seen on the incident stream."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from cityops.incidents.v1 import incidents_pb2
+from cityops_dispatch.incidents_view.models import IncidentView, Note
+
+COLUMNS = (
+    "id, number, category, subcategory, priority, status, description, lat, lon, address, agency, district, "
+    "version, planned, snapshot, updated_at"
+)
+
+
+def to_view(row: asyncpg.Record) -> IncidentView:
+    snapshot = incidents_pb2.Incident()
+    snapshot.ParseFromString(row["snapshot"])
+    return IncidentView(
+        id=row["id"],
+        number=row["number"],
+        category=row["category"],
+        subcategory=row["subcategory"],
+        priority=row["priority"],
+        status=row["status"],
+        description=row["description"],
+        lat=row["lat"],
+        lon=row["lon"],
+        address=row["address"],
+        agency=row["agency"],
+        district=row["district"],
+        version=row["version"],
+        planned=row["planned"],
+        snapshot=snapshot,
+        updated_at=row["updated_at"],
+    )
+
+
+async def get(conn: asyncpg.Connection, incident_id: str, *, for_update: bool = False) -> IncidentView | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM incidents_view WHERE id = $1{lock}", incident_id)
+    return to_view(row) if row else None
+
+
+async def find_by_eido_id(conn: asyncpg.Connection, eido_id: str) -> IncidentView | None:
+    """The incident whose snapshot carries ``external_ids["eido"] == eido_id``."""
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM incidents_view WHERE eido_id = $1 ORDER BY updated_at DESC LIMIT 1", eido_id
+    )
+    return to_view(row) if row else None
+
+
+async def upsert(conn: asyncpg.Connection, incident: incidents_pb2.Incident) -> IncidentView | None:
+    """Store the snapshot unless a newer version is already stored (None then)."""
+    loc = incident.location
+    row = await conn.fetchrow(
+        f"""INSERT INTO incidents_view (id, number, category, subcategory, priority, status, description, lat, lon,
+                address, agency, district, version, snapshot, eido_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, category = EXCLUDED.category,
+                subcategory = EXCLUDED.subcategory, priority = EXCLUDED.priority, status = EXCLUDED.status,
+                description = EXCLUDED.description, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
+                address = EXCLUDED.address, agency = EXCLUDED.agency, district = EXCLUDED.district,
+                version = EXCLUDED.version, snapshot = EXCLUDED.snapshot, eido_id = EXCLUDED.eido_id, updated_at = now()
+            WHERE incidents_view.version <= EXCLUDED.version
+            RETURNING {COLUMNS}""",
+        incident.id,
+        incident.number,
+        int(incident.category),
+        incident.subcategory,
+        int(incident.priority),
+        int(incident.status),
+        incident.description,
+        loc.lat,
+        loc.lon,
+        loc.address,
+        int(incident.agency),
+        incident.district,
+        incident.version,
+        incident.SerializeToString(),
+        incident.external_ids.get("eido") or None,
+    )
+    return to_view(row) if row else None
+
+
+async def mark_planned(conn: asyncpg.Connection, incident_id: str) -> None:
+    await conn.execute("UPDATE incidents_view SET planned = true WHERE id = $1", incident_id)
+
+
+async def add_note(conn: asyncpg.Connection, incident_id: str, note: Note) -> None:
+    await conn.execute(
+        """INSERT INTO incident_notes (incident_id, note_id, text, author, added_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT DO NOTHING""",
+        incident_id,
+        note.note_id,
+        note.text,
+        note.author,
+        note.added_at,
+    )
+
+
+async def notes(conn: asyncpg.Connection, incident_id: str) -> list[Note]:
+    rows = await conn.fetch(
+        "SELECT note_id, text, author, added_at FROM incident_notes WHERE incident_id = $1 ORDER BY added_at, note_id",
+        incident_id,
+    )
+    return [Note(r["note_id"], r["text"], r["author"], r["added_at"]) for r in rows]

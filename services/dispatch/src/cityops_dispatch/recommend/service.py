@@ -1,0 +1,91 @@
+"""Nearest capable AVAILABLE units, found through the H3 index and ranked by estimated arrival time.
+
+The search reads the units of the incident's H3 cell and of k-rings around it, doubling k, and
+stops as soon as the best ``limit`` candidates are *proven* best: every unit outside the searched
+disk is farther than ``covered_radius_m(k)``, so it cannot arrive sooner than that distance at the
+fastest speed of the model. The table is never scanned as a whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from cityops_dispatch.config import Rules
+from cityops_dispatch.geo import cell_of, covered_radius_m, disk, haversine_m
+from cityops_dispatch.units import store as units_store
+from cityops_dispatch.units.models import Unit
+
+
+@dataclass(frozen=True)
+class Candidate:
+    unit: Unit
+    distance_m: float
+    eta_seconds: float
+    matched_capability: str
+
+
+def eta_seconds(distance_m: float, unit_type: str, rules: Rules) -> float:
+    """Travel time: great-circle distance × road factor at the unit type's average speed."""
+    return distance_m * rules.road_factor / rules.speed_mps(unit_type)
+
+
+def matched_capability(unit: Unit, wanted: Sequence[str], rules: Rules) -> str | None:
+    """The first wanted capability this unit can fill (directly or as a substitute), or None."""
+    for capability in wanted:
+        if any(c in unit.capabilities for c in rules.accepted(capability)):
+            return capability
+    return None
+
+
+def rank(units: Sequence[Unit], lat: float, lon: float, wanted: Sequence[str], rules: Rules) -> list[Candidate]:
+    """Candidates best first: lowest ETA, then shortest distance, then id (a stable order)."""
+    out = []
+    for unit in units:
+        matched = matched_capability(unit, wanted, rules)
+        if matched is None:
+            continue
+        distance = haversine_m(lat, lon, unit.lat, unit.lon)
+        out.append(Candidate(unit, distance, eta_seconds(distance, unit.unit_type, rules), matched))
+    out.sort(key=lambda c: (c.eta_seconds, c.distance_m, c.unit.id))
+    return out
+
+
+async def find_candidates(
+    conn: asyncpg.Connection,
+    *,
+    lat: float,
+    lon: float,
+    wanted: Sequence[str],
+    limit: int,
+    rules: Rules,
+    max_radius_m: float,
+    exclude: Sequence[str] = (),
+) -> list[Candidate]:
+    """The best ``limit`` AVAILABLE units able to fill any of ``wanted``, best first.
+
+    Guarantee: no AVAILABLE unit outside the result has a lower ETA than the last one returned,
+    unless it is farther than ``max_radius_m``.
+    """
+    if not wanted or limit <= 0:
+        return []
+    accepted = sorted({c for w in wanted for c in rules.accepted(w)})
+    origin = cell_of(lat, lon)
+    searched: set[int] = set()
+    found: dict[str, Unit] = {}
+    k = 1
+    while True:
+        ring = disk(origin, k) - searched
+        searched |= ring
+        for unit in await units_store.available_in_cells(conn, ring, accepted, exclude):
+            found[unit.id] = unit
+        ranked = rank(list(found.values()), lat, lon, wanted, rules)
+        covered = covered_radius_m(k)
+        # Nothing outside the disk can arrive sooner than this, whatever its type.
+        eta_floor = covered * rules.road_factor / rules.max_speed_mps
+        proven = sum(1 for c in ranked if c.eta_seconds <= eta_floor)
+        if proven >= limit or covered >= max_radius_m:
+            return ranked[:limit]
+        k *= 2

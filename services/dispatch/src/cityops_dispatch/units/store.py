@@ -1,0 +1,190 @@
+"""Postgres access for units (schema ``dispatch``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from cityops_dispatch.geo import cell_of
+from cityops_dispatch.units.models import Unit, UnitIn, UnitStatus
+
+COLUMNS = (
+    "id, call_sign, agency, capabilities, unit_type, status, station_id, station_name, station_lat, station_lon, "
+    "district, lat, lon, address, h3_cell, heading_deg, speed_kmh, location_updated_at, active_assignment_id, "
+    "active_incident_id, version, updated_at"
+)
+
+
+def to_unit(row: asyncpg.Record) -> Unit:
+    return Unit(
+        id=row["id"],
+        call_sign=row["call_sign"],
+        agency=row["agency"],
+        capabilities=list(row["capabilities"]),
+        unit_type=row["unit_type"],
+        status=UnitStatus(row["status"]),
+        lat=row["lat"],
+        lon=row["lon"],
+        address=row["address"],
+        station_id=row["station_id"],
+        station_name=row["station_name"],
+        station_lat=row["station_lat"],
+        station_lon=row["station_lon"],
+        district=row["district"],
+        heading_deg=row["heading_deg"],
+        speed_kmh=row["speed_kmh"],
+        location_updated_at=row["location_updated_at"],
+        active_assignment_id=row["active_assignment_id"],
+        active_incident_id=row["active_incident_id"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        h3_cell=row["h3_cell"],
+    )
+
+
+async def get(conn: asyncpg.Connection, unit_id: str, *, for_update: bool = False) -> Unit | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM units WHERE id = $1{lock}", unit_id)
+    return to_unit(row) if row else None
+
+
+async def upsert(conn: asyncpg.Connection, unit_in: UnitIn, *, insert_only: bool = False) -> Unit | None:
+    """Insert or update a unit by id; the status only changes when given. None when insert_only skipped it."""
+    status = int(unit_in.status) if unit_in.status is not None else None
+    conflict = (
+        "DO NOTHING"
+        if insert_only
+        else """DO UPDATE SET call_sign = EXCLUDED.call_sign, agency = EXCLUDED.agency,
+            capabilities = EXCLUDED.capabilities, unit_type = EXCLUDED.unit_type,
+            status = COALESCE($15::smallint, units.status), station_id = EXCLUDED.station_id,
+            station_name = EXCLUDED.station_name, station_lat = EXCLUDED.station_lat,
+            station_lon = EXCLUDED.station_lon, district = EXCLUDED.district, lat = EXCLUDED.lat,
+            lon = EXCLUDED.lon, address = EXCLUDED.address, h3_cell = EXCLUDED.h3_cell,
+            version = units.version + 1, updated_at = now()"""
+    )
+    row = await conn.fetchrow(
+        f"""INSERT INTO units (id, call_sign, agency, capabilities, unit_type, status, station_id, station_name,
+                station_lat, station_lon, district, lat, lon, address, h3_cell)
+            VALUES ($1, $2, $3, $4, $5, COALESCE($15::smallint, 1), $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            ON CONFLICT (id) {conflict}
+            RETURNING {COLUMNS}""",
+        unit_in.id,
+        unit_in.call_sign,
+        unit_in.agency,
+        unit_in.capabilities,
+        unit_in.unit_type,
+        unit_in.station_id,
+        unit_in.station_name,
+        unit_in.station_lat,
+        unit_in.station_lon,
+        unit_in.district,
+        unit_in.lat,
+        unit_in.lon,
+        unit_in.address,
+        cell_of(unit_in.lat, unit_in.lon),
+        status,
+    )
+    return to_unit(row) if row else None
+
+
+async def set_status(
+    conn: asyncpg.Connection,
+    unit_id: str,
+    status: UnitStatus,
+    *,
+    assignment_id: str | None,
+    incident_id: str | None,
+) -> Unit:
+    row = await conn.fetchrow(
+        f"""UPDATE units SET status = $2, active_assignment_id = $3, active_incident_id = $4,
+                version = version + 1, updated_at = now()
+            WHERE id = $1 RETURNING {COLUMNS}""",
+        unit_id,
+        int(status),
+        assignment_id,
+        incident_id,
+    )
+    return to_unit(row)
+
+
+async def set_position(
+    conn: asyncpg.Connection,
+    unit_id: str,
+    *,
+    lat: float,
+    lon: float,
+    address: str | None,
+    heading_deg: float,
+    speed_kmh: float,
+    observed_at: datetime,
+) -> Unit | None:
+    """Move a unit unless the stored fix is newer (then None: a late, out-of-order fix)."""
+    row = await conn.fetchrow(
+        f"""UPDATE units SET lat = $2, lon = $3, h3_cell = $4, address = COALESCE($5, address),
+                heading_deg = $6, speed_kmh = $7, location_updated_at = $8, version = version + 1,
+                updated_at = now()
+            WHERE id = $1 AND (location_updated_at IS NULL OR location_updated_at <= $8)
+            RETURNING {COLUMNS}""",
+        unit_id,
+        lat,
+        lon,
+        cell_of(lat, lon),
+        address,
+        heading_deg,
+        speed_kmh,
+        observed_at,
+    )
+    return to_unit(row) if row else None
+
+
+async def available_in_cells(
+    conn: asyncpg.Connection, cells: Iterable[int], capabilities: Sequence[str], exclude: Sequence[str]
+) -> list[Unit]:
+    """AVAILABLE units in the given H3 cells with any of ``capabilities`` (uses the partial cell index)."""
+    rows = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM units
+            WHERE status = 1 AND h3_cell = ANY($1::bigint[]) AND capabilities && $2::text[]
+              AND NOT (id = ANY($3::text[]))""",
+        list(cells),
+        list(capabilities),
+        list(exclude),
+    )
+    return [to_unit(r) for r in rows]
+
+
+async def list_units(
+    conn: asyncpg.Connection,
+    *,
+    agencies: Sequence[int],
+    statuses: Sequence[int],
+    capability: str,
+    district: str,
+    after_id: str,
+    limit: int,
+) -> list[Unit]:
+    clauses = ["id > $1"]
+    args: list[Any] = [after_id]
+    if agencies:
+        args.append(list(agencies))
+        clauses.append(f"agency = ANY(${len(args)}::smallint[])")
+    if statuses:
+        args.append(list(statuses))
+        clauses.append(f"status = ANY(${len(args)}::smallint[])")
+    if capability:
+        args.append(capability)
+        clauses.append(f"${len(args)} = ANY(capabilities)")
+    if district:
+        args.append(district)
+        clauses.append(f"district = ${len(args)}")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM units WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ${len(args)}", *args
+    )
+    return [to_unit(r) for r in rows]
+
+
+async def count(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM units"))

@@ -1,0 +1,1 @@
+"""CityOps gateway: the operations-center console, its JSON API and live events (SSE), and Open311."""

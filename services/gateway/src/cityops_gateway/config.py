@@ -1,0 +1,50 @@
+"""Gateway-only configuration (``CITYOPS_GATEWAY_*``), next to the shared ``Settings``.
+
+Operator accounts and Open311 API keys are data, not code: a YAML file and an environment
+variable. The bundled defaults are for the local city only; production points
+``CITYOPS_GATEWAY_USERS_FILE`` at its own file (or, better, replaces login with the city's IdP).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cityops_platform.settings import Settings
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_DIR = PACKAGE_DIR / "config"
+STATIC_DIR = PACKAGE_DIR / "static"
+# Only the local city gets this key without asking: it is printed in docs/open311.md.
+DEV_OPEN311_KEYS = "dev-app:cityops-open311-dev-key"
+
+
+class GatewayConfig(BaseSettings):
+    """What the gateway alone needs: accounts, API keys, the map and the live stream."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_GATEWAY_", extra="ignore")
+
+    users_file: Path = Field(CONFIG_DIR / "users.yaml", description="Operator accounts (scrypt hashes).")
+    open311_keys: str = Field(
+        "", description="Open311 clients as 'name:key,name2:key2'; empty = the dev key in local only."
+    )
+    open311_role: str = Field("integrator", description="Role of the token minted for Open311 calls.")
+    open311_services_file: Path = CONFIG_DIR / "open311_services.yaml"
+    login_ttl_seconds: int = 12 * 3600
+    map_tile_url: str = Field("", description="e.g. https://tiles.example/{z}/{x}/{y}.png; empty = no tiles.")
+    map_tile_attribution: str = ""
+    sse_heartbeat_seconds: float = 15.0
+    sse_queue_size: int = 1000
+    kpi_cache_seconds: float = 10.0
+
+    def api_keys(self, settings: Settings) -> dict[str, str]:
+        """Open311 API key -> client name."""
+        raw = self.open311_keys or (DEV_OPEN311_KEYS if settings.environment == "local" else "")
+        keys: dict[str, str] = {}
+        for item in raw.split(","):
+            name, sep, key = item.strip().partition(":")
+            if sep and name and key:
+                keys[key] = name
+        return keys

@@ -1,0 +1,234 @@
+"""The console's JSON API under /api: a thin proxy to the services' gRPC APIs.
+
+The operator's JWT is forwarded as the bearer token, so every permission is decided by the
+service that owns the data; the gateway only checks that a valid token is present.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from cityops.common.v1 import common_pb2
+from cityops.dispatch.v1 import dispatch_pb2
+from cityops.incidents.v1 import incidents_pb2
+from cityops.sensors.v1 import sensors_pb2
+from cityops_gateway.console.kpis import compute_kpis
+from cityops_gateway.events.decode import to_json
+from cityops_gateway.state import gateway_state
+from cityops_gateway.web import (
+    ApiError,
+    bearer_token,
+    json_body,
+    parse_enum,
+    parse_enum_list,
+    parse_int,
+    text_field,
+)
+from cityops_platform import auth
+
+
+def _token(request: Request) -> str:
+    """The bearer token after a local signature check (401 early, before any upstream call)."""
+    token = bearer_token(request)
+    try:
+        gateway_state(request).codec.verify(token)
+    except auth.AuthError as exc:
+        raise ApiError(401, "unauthenticated", f"token không hợp lệ (invalid token): {exc}") from None
+    return token
+
+
+async def login(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    body = await json_body(request)
+    username = text_field(body, "username", max_len=128, required=True)
+    password = text_field(body, "password", max_len=256, required=True)
+    operator = await run_in_threadpool(state.users.authenticate, username, password)
+    if operator is None:
+        raise ApiError(401, "unauthenticated", "sai tên đăng nhập hoặc mật khẩu (wrong username or password)")
+    ttl = state.config.login_ttl_seconds
+    token = state.codec.issue(operator.username, operator.roles, ttl_seconds=ttl)
+    return JSONResponse(
+        {
+            "token": token,
+            "username": operator.username,
+            "display_name": operator.display_name,
+            "roles": list(operator.roles),
+            "expires_at": int(time.time()) + ttl,
+        }
+    )
+
+
+async def me(request: Request) -> JSONResponse:
+    principal = gateway_state(request).codec.verify(_token(request))
+    return JSONResponse({"subject": principal.subject, "roles": sorted(principal.roles)})
+
+
+async def console_config(request: Request) -> JSONResponse:
+    config = gateway_state(request).config
+    return JSONResponse(
+        {
+            "tile_url": config.map_tile_url,
+            "tile_attribution": config.map_tile_attribution,
+            "timezone": gateway_state(request).settings.timezone,
+        }
+    )
+
+
+async def list_incidents(request: Request) -> JSONResponse:
+    q = request.query_params
+    req = incidents_pb2.ListIncidentsRequest(
+        statuses=parse_enum_list(incidents_pb2.Status, "STATUS_", q.get("status"), "status"),
+        categories=parse_enum_list(incidents_pb2.Category, "CATEGORY_", q.get("category"), "category"),
+        priorities=parse_enum_list(incidents_pb2.Priority, "PRIORITY_", q.get("priority"), "priority"),
+        agencies=parse_enum_list(common_pb2.Agency, "AGENCY_", q.get("agency"), "agency"),
+        text=q.get("text", "")[:200],
+        page_size=parse_int(q.get("page_size"), "page_size", default=200, low=1, high=500),
+        page_token=q.get("page_token", "")[:512],
+    )
+    state = gateway_state(request)
+    resp = await state.clients.call(state.clients.incidents.ListIncidents, req, token=_token(request))
+    return JSONResponse(
+        {"incidents": [to_json(i) for i in resp.incidents], "next_page_token": resp.next_page_token}
+    )
+
+
+async def get_incident(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    req = incidents_pb2.GetIncidentRequest(id=request.path_params["incident_id"])
+    incident = await state.clients.call(state.clients.incidents.GetIncident, req, token=_token(request))
+    return JSONResponse(to_json(incident))
+
+
+async def transition_incident(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    body = await json_body(request)
+    to_status = parse_enum(
+        incidents_pb2.Status, "STATUS_", text_field(body, "to_status", max_len=40, required=True), "to_status"
+    )
+    req = incidents_pb2.TransitionIncidentRequest(
+        id=request.path_params["incident_id"],
+        to_status=to_status,  # type: ignore[arg-type]
+        reason=text_field(body, "reason", max_len=1000),
+        expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=2**62),
+        duplicate_of=text_field(body, "duplicate_of", max_len=64),
+    )
+    incident = await state.clients.call(state.clients.incidents.TransitionIncident, req, token=_token(request))
+    return JSONResponse(to_json(incident))
+
+
+async def add_note(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    body = await json_body(request)
+    req = incidents_pb2.AddNoteRequest(
+        id=request.path_params["incident_id"], text=text_field(body, "text", max_len=4000, required=True)
+    )
+    incident = await state.clients.call(state.clients.incidents.AddNote, req, token=_token(request))
+    return JSONResponse(to_json(incident))
+
+
+async def timeline(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    req = incidents_pb2.GetTimelineRequest(id=request.path_params["incident_id"])
+    resp = await state.clients.call(state.clients.incidents.GetTimeline, req, token=_token(request))
+    return JSONResponse(to_json(resp))
+
+
+async def recommendations(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    req = dispatch_pb2.RecommendUnitsRequest(
+        incident_id=request.path_params["incident_id"],
+        limit=parse_int(request.query_params.get("limit"), "limit", default=5, low=1, high=50),
+    )
+    resp = await state.clients.call(state.clients.dispatch.RecommendUnits, req, token=_token(request))
+    return JSONResponse(to_json(resp))
+
+
+async def assign_unit(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    body = await json_body(request)
+    req = dispatch_pb2.AssignUnitRequest(
+        incident_id=request.path_params["incident_id"],
+        unit_id=text_field(body, "unit_id", max_len=64, required=True),
+        reason=text_field(body, "reason", max_len=1000),
+        capability=text_field(body, "capability", max_len=64),
+    )
+    assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=_token(request))
+    return JSONResponse(to_json(assignment))
+
+
+async def list_assignments(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    req = dispatch_pb2.ListAssignmentsRequest(incident_id=request.path_params["incident_id"])
+    resp = await state.clients.call(state.clients.dispatch.ListAssignments, req, token=_token(request))
+    return JSONResponse(to_json(resp))
+
+
+async def list_units(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    q = request.query_params
+    req = dispatch_pb2.ListUnitsRequest(
+        agencies=parse_enum_list(common_pb2.Agency, "AGENCY_", q.get("agency"), "agency"),
+        statuses=parse_enum_list(dispatch_pb2.UnitStatus, "UNIT_STATUS_", q.get("status"), "status"),
+        page_size=parse_int(q.get("page_size"), "page_size", default=1000, low=1, high=1000),
+    )
+    resp = await state.clients.call(state.clients.dispatch.ListUnits, req, token=_token(request))
+    return JSONResponse({"units": [to_json(u) for u in resp.units], "next_page_token": resp.next_page_token})
+
+
+async def list_sensors(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    q = request.query_params
+    req = sensors_pb2.ListSensorsRequest(
+        statuses=parse_enum_list(sensors_pb2.SensorStatus, "SENSOR_STATUS_", q.get("status"), "status"),
+        kinds=parse_enum_list(sensors_pb2.SensorKind, "SENSOR_KIND_", q.get("kind"), "kind"),
+        page_size=parse_int(q.get("page_size"), "page_size", default=1000, low=1, high=1000),
+    )
+    resp = await state.clients.call(state.clients.sensors.ListSensors, req, token=_token(request))
+    return JSONResponse({"sensors": [to_json(s) for s in resp.sensors], "next_page_token": resp.next_page_token})
+
+
+async def list_alerts(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    req = sensors_pb2.ListSensorAlertsRequest(
+        active_only=request.query_params.get("active_only", "true").lower() != "false",
+        page_size=parse_int(request.query_params.get("page_size"), "page_size", default=200, low=1, high=1000),
+    )
+    resp = await state.clients.call(state.clients.sensors.ListSensorAlerts, req, token=_token(request))
+    return JSONResponse({"alerts": [to_json(a) for a in resp.alerts], "next_page_token": resp.next_page_token})
+
+
+async def kpis(request: Request) -> JSONResponse:
+    state = gateway_state(request)
+    token = _token(request)
+    cached = state.kpi_cache.get("kpis")
+    if cached is not None and time.monotonic() - cached[0] < state.config.kpi_cache_seconds:
+        # Only after this caller's own token was verified; the figures are the same for all staff.
+        return JSONResponse(cached[1])
+    result: dict[str, Any] = await compute_kpis(state.clients, token, timezone=state.settings.timezone)
+    state.kpi_cache["kpis"] = (time.monotonic(), result)
+    return JSONResponse(result)
+
+
+ROUTES = [
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/me", me),
+    Route("/api/config", console_config),
+    Route("/api/incidents", list_incidents),
+    Route("/api/incidents/{incident_id}", get_incident),
+    Route("/api/incidents/{incident_id}/transition", transition_incident, methods=["POST"]),
+    Route("/api/incidents/{incident_id}/notes", add_note, methods=["POST"]),
+    Route("/api/incidents/{incident_id}/timeline", timeline),
+    Route("/api/incidents/{incident_id}/recommendations", recommendations),
+    Route("/api/incidents/{incident_id}/assignments", list_assignments),
+    Route("/api/incidents/{incident_id}/assignments", assign_unit, methods=["POST"]),
+    Route("/api/units", list_units),
+    Route("/api/sensors", list_sensors),
+    Route("/api/sensors/alerts", list_alerts),
+    Route("/api/kpis", kpis),
+]

@@ -1,0 +1,238 @@
+"""Open311 GeoReport v2 under /open311/v2 (JSON format).
+
+GET services and requests need no key; POST requests.json needs an ``api_key`` from the
+configured clients. Every error is ``[{"code": <HTTP status>, "description": ...}]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cityops.incidents.v1 import incidents_pb2
+from cityops_gateway.clients import UpstreamError
+from cityops_gateway.open311.mapping import (
+    Open311Error,
+    parse_datetime,
+    parse_post,
+    report_request,
+    request_id,
+    to_service_request,
+)
+from cityops_gateway.state import GatewayState, gateway_state
+
+log = logging.getLogger("cityops.gateway.open311")
+PREFIX = "/open311/v2"
+MAX_RESULTS = 1000
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def open311_errors(handler: Handler) -> Handler:
+    """Turn domain and upstream failures into the Open311 error format."""
+
+    @wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Open311Error as exc:
+            return JSONResponse(exc.body(), status_code=exc.http_status)
+        except UpstreamError as exc:
+            if exc.http_status >= 500 or exc.http_status in (401, 403):
+                # Our own service token was refused or a service is down: not the client's fault.
+                log.warning("open311 upstream failure", extra={"error": str(exc)})
+                status = 503 if exc.http_status != 504 else 504
+                error = Open311Error(status, "dịch vụ tạm thời không khả dụng (service temporarily unavailable)")
+            else:
+                detail = "; ".join(f"{f}: {d}" for f, d in exc.fields) or exc.message
+                error = Open311Error(exc.http_status if exc.http_status in (400, 404) else 400, detail)
+            return JSONResponse(error.body(), status_code=error.http_status)
+
+    return wrapped
+
+
+def _lang(request: Request) -> str:
+    lang = request.query_params.get("lang") or request.headers.get("accept-language", "vi")
+    return "en" if lang.strip().lower().startswith("en") else "vi"
+
+
+def _service_token(state: GatewayState, client: str = "public") -> str:
+    return state.service_tokens.token(f"svc-gateway:open311:{client}", state.config.open311_role)
+
+
+@open311_errors
+async def list_services(request: Request) -> Response:
+    state = gateway_state(request)
+    return JSONResponse([s.to_json(_lang(request)) for s in state.catalog.services])
+
+
+@open311_errors
+async def service_definition(request: Request) -> Response:
+    code = request.path_params["service_code"]
+    if gateway_state(request).catalog.get(code) is None:
+        raise Open311Error(404, f"service_code không tồn tại (service_code not found): {code}")
+    # No service asks extra questions (metadata=false), so the definition has no attributes.
+    return JSONResponse({"service_code": code, "attributes": []})
+
+
+async def _posted_fields(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise Open311Error(400, "nội dung JSON không hợp lệ (invalid JSON body)") from None
+        if not isinstance(body, dict):
+            raise Open311Error(400, "nội dung phải là một đối tượng JSON (body must be a JSON object)")
+        return body
+    try:
+        form: FormData = await request.form()
+    except (AssertionError, ValueError):
+        raise Open311Error(400, "nội dung biểu mẫu không hợp lệ (invalid form body)") from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+@open311_errors
+async def post_request(request: Request) -> Response:
+    state = gateway_state(request)
+    fields = await _posted_fields(request)
+    api_key = fields.get("api_key") or request.query_params.get("api_key")
+    if not api_key or not isinstance(api_key, str):
+        raise Open311Error(403, "api_key bắt buộc (api_key is required)")
+    client = state.api_keys.get(api_key)
+    if client is None:
+        raise Open311Error(403, "api_key không hợp lệ (invalid api_key)")
+    posted = parse_post(fields, state.catalog, idempotency_header=request.headers.get("idempotency-key", ""))
+    # Scoped by client, so two apps can never collide on each other's keys.
+    key = f"open311:{client}:{posted.client_key or uuid.uuid4().hex}"
+    response = await state.clients.call(
+        state.clients.incidents.ReportIncident,
+        report_request(posted, client=client, idempotency_key=key),
+        token=_service_token(state, client),
+    )
+    notice = (
+        "Phản ánh đã được gộp với một sự cố đang xử lý gần đó (merged with a nearby open incident)"
+        if response.merged
+        else "Đã tiếp nhận phản ánh (request received)"
+    )
+    body = [{"service_request_id": request_id(response.incident), "service_notice": notice, "account_id": None}]
+    return JSONResponse(body, status_code=201)
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    try:
+        ts.FromDatetime(value.astimezone(UTC))
+    except (ValueError, OverflowError):
+        raise Open311Error(400, "ngày giờ ngoài phạm vi (date out of range)") from None
+    return ts
+
+
+@open311_errors
+async def list_requests(request: Request) -> Response:
+    state = gateway_state(request)
+    q = request.query_params
+    lang, tz = _lang(request), state.settings.timezone
+    ids = [i.strip() for i in q.get("service_request_id", "").split(",") if i.strip()]
+    if ids:
+        found = [await _get_incident(state, i) for i in ids[:50]]
+        return JSONResponse([to_service_request(i, state.catalog, lang=lang, timezone=tz) for i in found if i])
+
+    codes = [c.strip() for c in q.get("service_code", "").split(",") if c.strip()]
+    services = []
+    for code in codes:
+        service = state.catalog.get(code)
+        if service is None:
+            raise Open311Error(400, f"service_code không tồn tại (service_code not found): {code}")
+        services.append(service)
+    statuses: list[int] = []
+    for status in (s.strip().lower() for s in q.get("status", "").split(",") if s.strip()):
+        if status == "open":
+            statuses += [incidents_pb2.STATUS_NEW, incidents_pb2.STATUS_ACKNOWLEDGED,
+                         incidents_pb2.STATUS_DISPATCHED, incidents_pb2.STATUS_ON_SCENE]
+        elif status == "closed":
+            statuses += [incidents_pb2.STATUS_RESOLVED, incidents_pb2.STATUS_CLOSED,
+                         incidents_pb2.STATUS_CANCELLED, incidents_pb2.STATUS_DUPLICATE]
+        else:
+            raise Open311Error(400, f"status phải là open hoặc closed (status must be open or closed): {status}")
+    end = parse_datetime(q["end_date"], "end_date", timezone=tz) if q.get("end_date") else None
+    start = parse_datetime(q["start_date"], "start_date", timezone=tz) if q.get("start_date") else None
+    if start is None and end is None:
+        start = datetime.now(UTC) - timedelta(days=90)  # the GeoReport default window
+    if start is not None and end is not None and start > end:
+        raise Open311Error(400, "start_date phải trước end_date (start_date must precede end_date)")
+
+    req = incidents_pb2.ListIncidentsRequest(
+        statuses=statuses,
+        categories=sorted({s.category for s in services}) if services else state.catalog.categories,
+        page_size=500,
+    )
+    if start is not None:
+        req.created_after.CopyFrom(_timestamp(start))
+    if end is not None:
+        req.created_before.CopyFrom(_timestamp(end))
+    wanted = {(s.category, s.subcategory) for s in services}
+    out: list[dict[str, Any]] = []
+    token = _service_token(state)
+    while len(out) < MAX_RESULTS:
+        resp = await state.clients.call(state.clients.incidents.ListIncidents, req, token=token)
+        for incident in resp.incidents:
+            mapped = state.catalog.for_incident(incident.category, incident.subcategory)
+            if wanted and (mapped is None or (mapped.category, mapped.subcategory) not in wanted):
+                continue
+            out.append(to_service_request(incident, state.catalog, lang=lang, timezone=tz))
+        if not resp.next_page_token:
+            break
+        req.page_token = resp.next_page_token
+    return JSONResponse(out[:MAX_RESULTS])
+
+
+async def _get_incident(state: GatewayState, ident: str) -> incidents_pb2.Incident | None:
+    if len(ident) > 64:
+        raise Open311Error(400, "service_request_id quá dài (too long)")
+    req = incidents_pb2.GetIncidentRequest(id=ident) if _UUID_RE.match(ident) else incidents_pb2.GetIncidentRequest(
+        number=ident
+    )
+    try:
+        incident: incidents_pb2.Incident = await state.clients.call(
+            state.clients.incidents.GetIncident, req, token=_service_token(state)
+        )
+    except UpstreamError as exc:
+        if exc.http_status in (400, 404):
+            return None
+        raise
+    if state.catalog.for_incident(incident.category, incident.subcategory) is None:
+        return None  # categories outside the public catalog (e.g. medical) are not published
+    return incident
+
+
+@open311_errors
+async def get_request(request: Request) -> Response:
+    state = gateway_state(request)
+    ident = request.path_params["service_request_id"]
+    incident = await _get_incident(state, ident)
+    if incident is None:
+        raise Open311Error(404, f"service_request_id không tồn tại (not found): {ident}")
+    lang, tz = _lang(request), state.settings.timezone
+    return JSONResponse([to_service_request(incident, state.catalog, lang=lang, timezone=tz)])
+
+
+ROUTES = [
+    Route(f"{PREFIX}/services.json", list_services),
+    Route(f"{PREFIX}/services/{{service_code}}.json", service_definition),
+    Route(f"{PREFIX}/requests.json", list_requests, methods=["GET"]),
+    Route(f"{PREFIX}/requests.json", post_request, methods=["POST"]),
+    Route(f"{PREFIX}/requests/{{service_request_id}}.json", get_request),
+]

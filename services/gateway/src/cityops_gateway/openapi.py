@@ -1,0 +1,276 @@
+"""The OpenAPI 3 document of the gateway's HTTP API, written by hand to match the routes.
+
+Tested: a schemathesis run against /openapi.json (tests/integration/gateway) checks that no
+generated request produces a server error and that responses match the schemas below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityops.common.v1 import common_pb2
+from cityops.dispatch.v1 import dispatch_pb2
+from cityops.incidents.v1 import incidents_pb2
+from cityops.sensors.v1 import sensors_pb2
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _names(enum: Any, prefix: str) -> list[str]:
+    return [n.removeprefix(prefix) for n in enum.keys() if not n.endswith("_UNSPECIFIED")]
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+OPEN311_ERRORS = {"type": "array", "items": _ref("Open311Error")}
+NULLABLE_STR = {"type": "string", "nullable": True}
+LANG = _query("lang", "vi (mặc định / default) hoặc / or en", {"type": "string", "enum": ["vi", "en"]})
+
+
+def _open311_error(description: str) -> dict[str, Any]:
+    return _json(OPEN311_ERRORS, description)
+
+
+def _api_error(description: str) -> dict[str, Any]:
+    return _json(_ref("ApiError"), description)
+
+
+def _console_get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]] | None = None,
+                 not_found: bool = False) -> dict[str, Any]:
+    responses = {"200": _json(schema, "OK"), "400": _api_error("invalid_argument"),
+                 "401": _api_error("unauthenticated"), "403": _api_error("permission_denied"),
+                 "503": _api_error("a service is unavailable"), "504": _api_error("deadline exceeded")}
+    if not_found:
+        responses["404"] = _api_error("not_found")
+    return {"get": {"summary": summary, "tags": ["console"], "security": [{"bearer": []}],
+                    "parameters": params or [], "responses": responses}}
+
+
+def _console_post(summary: str, body: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    return {"summary": summary, "tags": ["console"], "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _json(schema, "OK"), "400": _api_error("invalid_argument"),
+                          "401": _api_error("unauthenticated"), "403": _api_error("permission_denied"),
+                          "404": _api_error("not_found"), "409": _api_error("failed_precondition"),
+                          "503": _api_error("a service is unavailable"), "504": _api_error("deadline exceeded")}}
+
+
+def _schemas() -> dict[str, Any]:
+    obj: dict[str, Any] = {"type": "object", "additionalProperties": True}
+    return {
+        "Open311Error": {"type": "object", "required": ["code", "description"],
+                         "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}},
+        "Service": {
+            "type": "object",
+            "required": ["service_code", "service_name", "metadata", "type"],
+            "properties": {
+                "service_code": {"type": "string"}, "service_name": {"type": "string"},
+                "description": {"type": "string"}, "metadata": {"type": "boolean"},
+                "type": {"type": "string", "enum": ["realtime", "batch", "blackbox"]},
+                "keywords": {"type": "string"}, "group": {"type": "string"},
+            },
+        },
+        "ServiceDefinition": {"type": "object", "required": ["service_code", "attributes"],
+                              "properties": {"service_code": {"type": "string"},
+                                             "attributes": {"type": "array", "items": obj}}},
+        "ServiceRequestIn": {
+            "type": "object",
+            "required": ["api_key", "service_code", "lat", "long"],
+            "properties": {
+                "api_key": {"type": "string"}, "service_code": {"type": "string"},
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "long": {"type": "number", "minimum": -180, "maximum": 180},
+                "address_string": {"type": "string", "maxLength": 500},
+                "description": {"type": "string", "maxLength": 4000},
+                "email": {"type": "string"}, "first_name": {"type": "string", "maxLength": 64},
+                "last_name": {"type": "string", "maxLength": 64}, "phone": {"type": "string", "maxLength": 32},
+                "device_id": {"type": "string", "maxLength": 128}, "account_id": {"type": "string", "maxLength": 128},
+                "media_url": {"type": "string", "maxLength": 1000},
+                "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,80}$",
+                                    "description": "CityOps extension: a retry with the same key returns the same request"},
+            },
+        },
+        "ServiceRequestCreated": {
+            "type": "object", "required": ["service_request_id"],
+            "properties": {"service_request_id": {"type": "string"}, "service_notice": NULLABLE_STR,
+                           "account_id": NULLABLE_STR},
+        },
+        "ServiceRequest": {
+            "type": "object",
+            "required": ["service_request_id", "status", "lat", "long"],
+            "properties": {
+                "service_request_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["open", "closed"]},
+                "status_notes": NULLABLE_STR, "service_name": NULLABLE_STR, "service_code": NULLABLE_STR,
+                "description": NULLABLE_STR, "agency_responsible": NULLABLE_STR, "service_notice": NULLABLE_STR,
+                "requested_datetime": {"type": "string", "format": "date-time", "nullable": True},
+                "updated_datetime": {"type": "string", "format": "date-time", "nullable": True},
+                "expected_datetime": {"type": "string", "format": "date-time", "nullable": True},
+                "address": NULLABLE_STR, "address_id": NULLABLE_STR, "zipcode": NULLABLE_STR,
+                "lat": {"type": "number"}, "long": {"type": "number"}, "media_url": NULLABLE_STR,
+            },
+        },
+        "ApiError": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "fields": {"type": "array", "items": {"type": "object", "properties": {
+                    "field": {"type": "string"}, "description": {"type": "string"}}}}}}},
+        },
+        "Login": {"type": "object", "required": ["username", "password"],
+                  "properties": {"username": {"type": "string", "minLength": 1, "maxLength": 128},
+                                 "password": {"type": "string", "minLength": 1, "maxLength": 256}}},
+        "LoginResult": {"type": "object", "required": ["token", "username", "roles", "expires_at"],
+                        "properties": {"token": {"type": "string"}, "username": {"type": "string"},
+                                       "display_name": {"type": "string"},
+                                       "roles": {"type": "array", "items": {"type": "string"}},
+                                       "expires_at": {"type": "integer"}}},
+        "Incident": {**obj, "description": "cityops.incidents.v1.Incident as proto JSON (snake_case, enum names)",
+                     "properties": {"id": {"type": "string"}, "number": {"type": "string"},
+                                    "status": {"type": "string", "enum": list(incidents_pb2.Status.keys())},
+                                    "priority": {"type": "string", "enum": list(incidents_pb2.Priority.keys())},
+                                    "category": {"type": "string", "enum": list(incidents_pb2.Category.keys())},
+                                    "version": {"type": "string", "description": "int64 as a string"}}},
+        "Proto": {**obj, "description": "a CityOps protobuf message as proto JSON (snake_case, enum names)"},
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    statuses = _names(incidents_pb2.Status, "STATUS_")
+    incident_id = _path("incident_id")
+    list_of = lambda key, item: {"type": "object", "properties": {  # noqa: E731
+        key: {"type": "array", "items": item}, "next_page_token": {"type": "string"}}}
+    incident_params = [
+        _query("status", f"comma-separated: {', '.join(statuses)}"),
+        _query("category", f"comma-separated: {', '.join(_names(incidents_pb2.Category, 'CATEGORY_'))}"),
+        _query("priority", "comma-separated: P1, P2, P3, P4"),
+        _query("agency", f"comma-separated: {', '.join(_names(common_pb2.Agency, 'AGENCY_'))}"),
+        _query("text", "search ignoring diacritics"),
+        _query("page_size", "1..500", {"type": "integer", "minimum": 1, "maximum": 500}),
+        _query("page_token", "from a previous page"),
+    ]
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {"summary": "Liveness and readiness", "tags": ["ops"], "responses": {
+            "200": _json({"type": "object"}, "serving"), "503": _json({"type": "object"}, "not ready")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["ops"], "responses": {
+            "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/open311/v2/services.json": {"get": {
+            "summary": "Danh mục dịch vụ (list services)", "tags": ["open311"], "parameters": [LANG],
+            "responses": {"200": _json({"type": "array", "items": _ref("Service")}, "services")}}},
+        "/open311/v2/services/{service_code}.json": {"get": {
+            "summary": "Định nghĩa dịch vụ (service definition)", "tags": ["open311"],
+            "parameters": [_path("service_code")],
+            "responses": {"200": _json(_ref("ServiceDefinition"), "definition"),
+                          "404": _open311_error("unknown service_code")}}},
+        "/open311/v2/requests.json": {
+            "get": {
+                "summary": "Tra cứu phản ánh (query service requests)", "tags": ["open311"],
+                "parameters": [
+                    _query("service_request_id", "comma-separated ids; other filters are ignored when set"),
+                    _query("service_code", "comma-separated service codes"),
+                    _query("start_date", "ISO 8601; default: 90 days ago", {"type": "string", "format": "date-time"}),
+                    _query("end_date", "ISO 8601", {"type": "string", "format": "date-time"}),
+                    _query("status", "open, closed or both (comma-separated)"), LANG,
+                ],
+                "responses": {"200": _json({"type": "array", "items": _ref("ServiceRequest")}, "at most 1000"),
+                              "400": _open311_error("bad filter"),
+                              "503": _open311_error("incidents service unavailable"),
+                              "504": _open311_error("incidents service too slow")},
+            },
+            "post": {
+                "summary": "Gửi phản ánh (create a service request)", "tags": ["open311"],
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,80}$"}}],
+                "requestBody": {"required": True, "content": {
+                    "application/x-www-form-urlencoded": {"schema": _ref("ServiceRequestIn")},
+                    "application/json": {"schema": _ref("ServiceRequestIn")}}},
+                "responses": {"201": _json({"type": "array", "items": _ref("ServiceRequestCreated")}, "created"),
+                              "400": _open311_error("invalid request (service_code, lat/long, ...)"),
+                              "403": _open311_error("api_key missing or invalid"),
+                              "503": _open311_error("incidents service unavailable"),
+                              "504": _open311_error("incidents service too slow")},
+            },
+        },
+        "/open311/v2/requests/{service_request_id}.json": {"get": {
+            "summary": "Một phản ánh (one service request)", "tags": ["open311"],
+            "parameters": [_path("service_request_id"), LANG],
+            "responses": {"200": _json({"type": "array", "items": _ref("ServiceRequest")}, "one request"),
+                          "400": _open311_error("bad id"), "404": _open311_error("not found"),
+                          "503": _open311_error("incidents service unavailable"),
+                          "504": _open311_error("incidents service too slow")}}},
+        "/api/login": {"post": {
+            "summary": "Đăng nhập (operator login) → bearer JWT", "tags": ["console"],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Login")}}},
+            "responses": {"200": _json(_ref("LoginResult"), "signed in"), "400": _api_error("invalid body"),
+                          "401": _api_error("wrong username or password")}}},
+        "/api/config": {"get": {"summary": "Console configuration (map tiles)", "tags": ["console"],
+                                "responses": {"200": _json({"type": "object"}, "config")}}},
+        "/api/me": _console_get("The signed-in principal", {"type": "object"}),
+        "/api/events": {"get": {
+            "summary": "Server-Sent Events: incident, dispatch, unit, alert (+ hello, resync)", "tags": ["console"],
+            "security": [{"bearer": []}],
+            "parameters": [_query("access_token", "the bearer token, for EventSource (no headers)")],
+            "responses": {"200": {"description": "event stream",
+                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                          "401": _api_error("unauthenticated")}}},
+        "/api/incidents": _console_get("Incidents", list_of("incidents", _ref("Incident")), incident_params),
+        "/api/incidents/{incident_id}": _console_get("One incident", _ref("Incident"), [incident_id], True),
+        "/api/incidents/{incident_id}/transition": {"parameters": [incident_id], "post": _console_post(
+            "Chuyển trạng thái (transition)",
+            {"type": "object", "required": ["to_status"], "properties": {
+                "to_status": {"type": "string", "enum": statuses}, "reason": {"type": "string", "maxLength": 1000},
+                "expected_version": {"type": "integer", "minimum": 0}, "duplicate_of": {"type": "string"}}},
+            _ref("Incident"))},
+        "/api/incidents/{incident_id}/notes": {"parameters": [incident_id], "post": _console_post(
+            "Thêm ghi chú (add note)",
+            {"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string", "minLength": 1, "maxLength": 4000}}},
+            _ref("Incident"))},
+        "/api/incidents/{incident_id}/timeline": _console_get("Audit timeline", _ref("Proto"), [incident_id], True),
+        "/api/incidents/{incident_id}/recommendations": _console_get(
+            "Recommended units", _ref("Proto"),
+            [incident_id, _query("limit", "1..50", {"type": "integer", "minimum": 1, "maximum": 50})], True),
+        "/api/incidents/{incident_id}/assignments": {
+            **_console_get("Assignments of an incident", _ref("Proto"), [incident_id], True),
+            "post": {**_console_post(
+                "Điều động đơn vị (assign a unit)",
+                {"type": "object", "required": ["unit_id"], "properties": {
+                    "unit_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "reason": {"type": "string", "maxLength": 1000},
+                    "capability": {"type": "string", "maxLength": 64}}},
+                _ref("Proto")), "parameters": [incident_id]},
+        },
+        "/api/units": _console_get("Units", list_of("units", _ref("Proto")), [
+            _query("agency", "comma-separated agencies"),
+            _query("status", f"comma-separated: {', '.join(_names(dispatch_pb2.UnitStatus, 'UNIT_STATUS_'))}"),
+            _query("page_size", "1..1000", {"type": "integer", "minimum": 1, "maximum": 1000})]),
+        "/api/sensors": _console_get("Sensors", list_of("sensors", _ref("Proto")), [
+            _query("status", f"comma-separated: {', '.join(_names(sensors_pb2.SensorStatus, 'SENSOR_STATUS_'))}"),
+            _query("kind", f"comma-separated: {', '.join(_names(sensors_pb2.SensorKind, 'SENSOR_KIND_'))}"),
+            _query("page_size", "1..1000", {"type": "integer", "minimum": 1, "maximum": 1000})]),
+        "/api/sensors/alerts": _console_get("Sensor alerts", list_of("alerts", _ref("Proto")), [
+            _query("active_only", "true (default) or false", {"type": "string", "enum": ["true", "false"]}),
+            _query("page_size", "1..1000", {"type": "integer", "minimum": 1, "maximum": 1000})]),
+        "/api/kpis": _console_get("KPI figures for the charts", {"type": "object"}),
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "CityOps gateway", "version": "1.0.0",
+                 "description": "Bảng điều hành IOC và Open311 GeoReport v2 (IOC console API and Open311)."},
+        "paths": paths,
+        "components": {"schemas": _schemas(),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }

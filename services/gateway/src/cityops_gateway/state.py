@@ -1,0 +1,41 @@
+"""What the gateway's request handlers share: clients, the event hub, accounts and catalogs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from cityops_gateway.clients import ServiceClients, ServiceTokens
+from cityops_gateway.config import GatewayConfig
+from cityops_gateway.events.hub import EventHub
+from cityops_gateway.open311.catalog import ServiceCatalog
+from cityops_gateway.users import UserDirectory
+from cityops_platform import auth
+from cityops_platform.settings import Settings
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    config: GatewayConfig
+    codec: auth.TokenCodec
+    users: UserDirectory
+    catalog: ServiceCatalog
+    api_keys: dict[str, str]
+    service_tokens: ServiceTokens
+    hub: EventHub | None = None
+    clients_: ServiceClients | None = None
+    kpi_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def clients(self) -> ServiceClients:
+        if self.clients_ is None:
+            raise RuntimeError("gateway clients are not started (lifespan not run)")
+        return self.clients_
+
+
+def gateway_state(request: Request) -> GatewayState:
+    state: GatewayState = request.app.state.gateway
+    return state

@@ -1,0 +1,124 @@
+"""Small HTTP helpers shared by the console API and Open311: errors, tokens, enums, numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from cityops_gateway.clients import UpstreamError
+
+
+@dataclass
+class ApiError(Exception):
+    """An error of the console's JSON API: ``{"error": {code, message, fields}}``."""
+
+    http_status: int
+    code: str
+    message: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_upstream(cls, exc: UpstreamError) -> ApiError:
+        return cls(exc.http_status, exc.code, exc.message, exc.fields)
+
+    def response(self) -> JSONResponse:
+        body = {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "fields": [{"field": f, "description": d} for f, d in self.fields],
+            }
+        }
+        headers = {"WWW-Authenticate": "Bearer"} if self.http_status == 401 else None
+        return JSONResponse(body, status_code=self.http_status, headers=headers)
+
+
+def invalid(field_name: str, description: str) -> ApiError:
+    return ApiError(400, "invalid_argument", f"{field_name}: {description}", [(field_name, description)])
+
+
+def bearer_token(request: Request) -> str:
+    """The request's bearer token (header, or ``access_token`` query for EventSource)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    query_token = request.query_params.get("access_token", "").strip()
+    if query_token:
+        return query_token
+    raise ApiError(401, "unauthenticated", "thiếu token đăng nhập (missing bearer token)")
+
+
+def parse_enum(enum: EnumTypeWrapper, prefix: str, raw: str, field_name: str) -> int:
+    """``"NEW"``, ``"new"`` or ``"STATUS_NEW"`` → the enum number; anything else is a 400 naming the field."""
+    name = raw.strip().upper()
+    if not name.startswith(prefix):
+        name = f"{prefix}{name}"
+    try:
+        value = int(enum.Value(name))
+    except ValueError:
+        raise invalid(field_name, f"giá trị không hợp lệ (unknown value) {raw!r}") from None
+    if value == 0:
+        raise invalid(field_name, f"giá trị không hợp lệ (unspecified) {raw!r}")
+    return value
+
+
+def parse_enum_list(enum: EnumTypeWrapper, prefix: str, raw: str | None, field_name: str) -> list[int]:
+    if not raw:
+        return []
+    return [parse_enum(enum, prefix, part, field_name) for part in raw.split(",") if part.strip()]
+
+
+def parse_int(raw: Any, field_name: str, *, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise invalid(field_name, "phải là số nguyên (must be an integer)") from None
+    if not low <= value <= high:
+        raise invalid(field_name, f"phải trong khoảng {low}..{high} (out of range)")
+    return value
+
+
+def parse_float(raw: Any, field_name: str) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise invalid(field_name, "phải là số (must be a number)") from None
+    if not math.isfinite(value):
+        raise invalid(field_name, "phải là số hữu hạn (must be finite)")
+    return value
+
+
+async def json_body(request: Request) -> Mapping[str, Any]:
+    """The JSON object body; anything else is a 400."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise invalid("body", "không phải JSON hợp lệ (invalid JSON)") from None
+    if not isinstance(body, dict):
+        raise invalid("body", "phải là một đối tượng JSON (must be a JSON object)")
+    return body
+
+
+def text_field(body: Mapping[str, Any], name: str, *, max_len: int, required: bool = False) -> str:
+    raw = body.get(name)
+    if raw is None:
+        if required:
+            raise invalid(name, "bắt buộc (required)")
+        return ""
+    if not isinstance(raw, str):
+        raise invalid(name, "phải là chuỗi (must be a string)")
+    value = raw.strip()
+    if required and not value:
+        raise invalid(name, "bắt buộc (required)")
+    if len(value) > max_len:
+        raise invalid(name, f"tối đa {max_len} ký tự (too long)")
+    return value

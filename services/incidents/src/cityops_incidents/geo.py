@@ -1,0 +1,90 @@
+"""Geometry on the WGS84 sphere: distances, the service-area polygon, districts and H3 cells.
+
+Fusion uses H3 twice: the *lock cells* serialise concurrent reports from one area (two reports
+closer than the largest fusion radius always share at least one lock cell), and the same cells
+narrow the candidate search to an indexed column before the exact distance check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import h3
+
+from cityops_incidents.config import District
+
+EARTH_RADIUS_M = 6_371_008.8
+# Incidents store their cell at this fixed resolution (edge ~200 m), so a radius change in the rules
+# never strands stored rows; only the search ring grows or shrinks.
+SEARCH_RES = 9
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle (haversine) distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def inside_polygon(lat: float, lon: float, polygon: Sequence[tuple[float, float]]) -> bool:
+    """Ray casting on (lat, lon) pairs; fine for a province-sized polygon away from the poles."""
+    inside = False
+    n = len(polygon)
+    for i in range(n):
+        lat_i, lon_i = polygon[i]
+        lat_j, lon_j = polygon[i - 1]
+        if (lon_i > lon) != (lon_j > lon):
+            crossing = (lat_j - lat_i) * (lon - lon_i) / (lon_j - lon_i) + lat_i
+            if lat < crossing:
+                inside = not inside
+    return inside
+
+
+def nearest_district(lat: float, lon: float, districts: Sequence[District], max_m: float) -> str:
+    """The nearest district centre within ``max_m``, or "" when none is that close."""
+    best, best_d = "", math.inf
+    for d in districts:
+        dist = distance_m(lat, lon, d.lat, d.lon)
+        if dist < best_d:
+            best, best_d = d.name, dist
+    return best if best_d <= max_m else ""
+
+
+def lock_resolution(max_radius_m: float) -> int:
+    """The finest H3 resolution whose cells are safely wider than ``max_radius_m``.
+
+    Two points closer than an edge length lie in the same or in neighbouring cells; the factor
+    0.5 absorbs H3's variation of edge length across the globe.
+    """
+    for res in range(12, -1, -1):
+        if h3.average_hexagon_edge_length(res, "m") * 0.5 >= max(max_radius_m, 1.0):
+            return res
+    return 0
+
+
+def cell_of(lat: float, lon: float, res: int = SEARCH_RES) -> str:
+    return str(h3.latlng_to_cell(lat, lon, res))
+
+
+def lock_cells(lat: float, lon: float, radius_m: float) -> list[str]:
+    """The lock cells of a report: its cell at ``lock_resolution`` and the ring around it, sorted
+    (a stable lock order prevents deadlocks between transactions that share several cells)."""
+    cell = cell_of(lat, lon, lock_resolution(radius_m))
+    return sorted(str(c) for c in h3.grid_disk(cell, 1))
+
+
+def search_cells(lat: float, lon: float, radius_m: float) -> list[str]:
+    """Every ``SEARCH_RES`` cell that may hold a point within ``radius_m`` (a superset; callers
+    check the exact distance). Cell centres are about sqrt(3) edges apart; 0.7 covers distortion."""
+    edge = h3.average_hexagon_edge_length(SEARCH_RES, "m")
+    k = math.ceil(radius_m / (math.sqrt(3) * edge * 0.7)) + 1
+    return [str(c) for c in h3.grid_disk(cell_of(lat, lon), k)]
+
+
+def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(min_lat, max_lat, min_lon, max_lon) enclosing the circle, for an index pre-filter."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlon = math.degrees(radius_m / (EARTH_RADIUS_M * max(math.cos(math.radians(lat)), 1e-6)))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon

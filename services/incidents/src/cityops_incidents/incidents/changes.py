@@ -1,0 +1,93 @@
+"""One change to an incident, written once: new version, SLA clock, row, timeline entry and the
+IncidentEvent in the outbox — all on the caller's connection, so they commit together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+from google.protobuf.message import Message
+
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_incidents.config import Rules
+from cityops_incidents.geo import cell_of
+from cityops_incidents.incidents import store
+from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts
+from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
+from cityops_incidents.incidents.sla import clock
+from cityops_incidents.text import normalize
+from cityops_platform.db import outbox
+from cityops_platform.kafka.topics import INCIDENT_EVENTS
+
+SCHEMA = "incidents"
+PRODUCER = "incidents"
+# IncidentEvent.body field for each body message type.
+BODY_FIELDS = {
+    "IncidentReported": "reported",
+    "IncidentMerged": "merged",
+    "IncidentTransitioned": "transitioned",
+    "IncidentEscalated": "escalated",
+    "NoteAdded": "note_added",
+    "SensorAlertCleared": "sensor_alert_cleared",
+    "IncidentUpdated": "updated",
+}
+
+
+def search_text(inc: Incident) -> str:
+    return normalize(" ".join((inc.number, inc.description, inc.address, inc.subcategory, inc.district)))
+
+
+def refresh_sla(rules: Rules, inc: Incident) -> None:
+    """Point ``sla_stage``/``sla_due_at`` at the clock of the current status and priority."""
+    c = clock(rules, category=inc.category, priority=inc.priority, status=inc.status, created_at=inc.created_at)
+    inc.sla_stage, inc.sla_due_at = c.stage, c.due_at
+
+
+async def commit_change(
+    conn: asyncpg.Connection,
+    *,
+    rules: Rules,
+    inc: Incident,
+    actor: Actor,
+    body: Message,
+    now: datetime,
+    before: str = "",
+    after: str = "",
+    detail: str = "",
+    new: bool = False,
+) -> str:
+    """Persist ``inc`` (insert when ``new``, else update with version + 1), append the timeline
+    entry and enqueue the IncidentEvent carrying ``body``. Returns the event id."""
+    action = body.DESCRIPTOR.name
+    if new:
+        inc.version = 1
+    else:
+        inc.version += 1
+    inc.updated_at = now
+    refresh_sla(rules, inc)
+    text = search_text(inc)
+    if new:
+        await store.insert_incident(conn, inc, h3_cell=cell_of(inc.lat, inc.lon), search_text=text)
+    else:
+        await store.save(conn, inc, search_text=text)
+    event_id = str(uuid.uuid4())
+    event = pb.IncidentEvent(
+        event_id=event_id, occurred_at=ts(now), incident_id=inc.id, incident_number=inc.number,
+        actor=actor_pb(actor), incident=incident_pb(inc, rules.eido),
+    )
+    getattr(event, BODY_FIELDS[action]).CopyFrom(body)
+    await outbox.enqueue(conn, schema=SCHEMA, topic=INCIDENT_EVENTS.name, key=inc.id, message=event,
+                         event_type=action, producer=PRODUCER, event_id=event_id)
+    await store.add_timeline(conn, inc.id, TimelineEntry(now, actor, action, before, after, detail, inc.version,
+                                                         event_id))
+    return event_id
+
+
+async def record_only(
+    conn: asyncpg.Connection, *, inc: Incident, actor: Actor, action: str, now: datetime,
+    before: str = "", after: str = "", detail: str = "",
+) -> None:
+    """A timeline entry for something that did not change the incident (e.g. a skipped dispatch
+    event): audited, but no new version and no event."""
+    await store.add_timeline(conn, inc.id, TimelineEntry(now, actor, action, before, after, detail, inc.version, ""))

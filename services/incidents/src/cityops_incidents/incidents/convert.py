@@ -1,0 +1,105 @@
+"""Proto ↔ domain: enum names, timestamps and the Incident snapshot (which carries no PII)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cityops.common.v1 import common_pb2
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
+
+
+def enum_name(enum: Any, prefix: str, value: int) -> str:
+    """"FIELD_REPORT" for Category 2; "" for 0; "UNKNOWN(42)" for a value the proto does not know
+    (validation then names the field instead of failing)."""
+    if value == 0:
+        return ""
+    try:
+        return str(enum.Name(value))[len(prefix):]
+    except ValueError:
+        return f"UNKNOWN({value})"
+
+
+def enum_value(enum: Any, prefix: str, name: str) -> int:
+    return int(enum.Value(f"{prefix}{name}")) if name else 0
+
+
+def category_name(v: int) -> str:
+    return enum_name(pb.Category, "CATEGORY_", v)
+
+
+def source_name(v: int) -> str:
+    return enum_name(pb.Source, "SOURCE_", v)
+
+
+def status_name(v: int) -> str:
+    return enum_name(pb.Status, "STATUS_", v)
+
+
+def agency_name(v: int) -> str:
+    return enum_name(common_pb2.Agency, "AGENCY_", v)
+
+
+def status_label(name: str) -> str:
+    """The proto spelling used in timeline before/after ("STATUS_NEW")."""
+    return f"STATUS_{name}" if name else ""
+
+
+def priority_label(priority: int) -> str:
+    return f"P{priority}"
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(value.astimezone(UTC))
+    return out
+
+
+def from_ts(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def actor_pb(actor: Actor) -> common_pb2.Actor:
+    return common_pb2.Actor(subject=actor.subject, role=actor.role)
+
+
+def incident_pb(inc: Incident, eido: Mapping[int, int]) -> pb.Incident:
+    """The public snapshot of an incident: everything but reporter PII (which it never holds)."""
+    out = pb.Incident(
+        id=inc.id,
+        number=inc.number,
+        category=enum_value(pb.Category, "CATEGORY_", inc.category),
+        subcategory=inc.subcategory,
+        priority=inc.priority,
+        status=enum_value(pb.Status, "STATUS_", inc.status),
+        description=inc.description,
+        location=common_pb2.GeoPoint(lat=inc.lat, lon=inc.lon, address=inc.address),
+        report_count=inc.report_count,
+        sources=[enum_value(pb.Source, "SOURCE_", s) for s in inc.sources],
+        agency=enum_value(common_pb2.Agency, "AGENCY_", inc.agency),
+        version=inc.version,
+        escalation_level=inc.escalation_level,
+        duplicate_of=inc.duplicate_of,
+        external_ids=inc.external_ids,
+        sla_stage=enum_value(pb.SlaStage, "SLA_STAGE_", inc.sla_stage),
+        district=inc.district,
+        open_alert_ids=inc.open_alert_ids,
+    )
+    out.eido_priority = eido.get(inc.priority, 0)
+    for name in ("created_at", "updated_at", "occurred_at", "sla_due_at", "acknowledged_at", "dispatched_at",
+                 "resolved_at", "closed_at"):
+        stamp = ts(getattr(inc, name))
+        if stamp is not None:
+            getattr(out, name).CopyFrom(stamp)
+    return out
+
+
+def timeline_entry_pb(e: TimelineEntry) -> pb.TimelineEntry:
+    return pb.TimelineEntry(at=ts(e.at), actor=actor_pb(e.actor), action=e.action, before=e.before, after=e.after,
+                            detail=e.detail, version=e.version, event_id=e.event_id)

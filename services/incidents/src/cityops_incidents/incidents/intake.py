@@ -1,0 +1,150 @@
+"""Intake inside one transaction: idempotency, fusion, creation, merge and escalation.
+
+Concurrency: a report first takes an advisory lock on its idempotency key (a retry waits for the
+first attempt and then finds its report), then advisory locks on its category's H3 lock cells in
+sorted order (two reports closer than the fusion radius share a lock cell, so the second one sees
+the incident the first created). The unique index on ``reports.idempotency_key`` backs the first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_incidents import geo
+from cityops_incidents.config import Rules
+from cityops_incidents.incidents import fusion, store
+from cityops_incidents.incidents.changes import commit_change
+from cityops_incidents.incidents.convert import priority_label, status_label, ts
+from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
+from cityops_incidents.incidents.triage import triage
+from cityops_incidents.text import mask_phone
+
+
+def incident_number(rules: Rules, now: datetime, sequence: int) -> str:
+    """"BD-20261126-000123": the prefix, the local date of creation and the per-day sequence."""
+    local = now.astimezone(ZoneInfo(rules.timezone))
+    return f"{rules.number_prefix}-{local:%Y%m%d}-{sequence:06d}"
+
+
+async def report_in_tx(
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
+) -> ReportOutcome:
+    """Create an incident for ``r`` or merge it into a nearby open one; the same idempotency key
+    always yields the first outcome. Call inside a transaction."""
+    await store.lock(conn, f"idem:{r.idempotency_key}")
+    known = await store.report_by_key(conn, r.idempotency_key)
+    if known is not None:
+        existing = await store.get(conn, known.incident_id)
+        assert existing is not None  # reports reference incidents (foreign key)
+        return ReportOutcome(existing, known.merged, known.report_id, replayed=True)
+    occurred = r.occurred_at or now
+    rule = rules.fusion_rule(r.category)
+    match: fusion.Match | None = None
+    if fusion.fuses(rule):
+        for cell in geo.lock_cells(r.lat, r.lon, rule.radius_m):
+            await store.lock(conn, f"fusion:{r.category}:{cell}")
+        candidates = await store.fusion_candidates(
+            conn, category=r.category, cells=geo.search_cells(r.lat, r.lon, rule.radius_m),
+            since=occurred - rule.window,
+        )
+        match = fusion.best_match(rule, lat=r.lat, lon=r.lon, at=occurred, candidates=candidates)
+    report_id = str(uuid.uuid4())
+    if match is None:
+        inc = await _create(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report_id=report_id)
+    else:
+        inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report_id=report_id,
+                           match=match)
+    await store.insert_report(conn, report_id=report_id, incident_id=inc.id, r=r, merged=match is not None,
+                              distance_m=match.distance_m if match else 0.0, occurred_at=occurred, received_at=now)
+    return ReportOutcome(inc, match is not None, report_id)
+
+
+async def _create(
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
+    report_id: str,
+) -> Incident:
+    t = triage(rules, category=r.category, subcategory=r.subcategory, source=r.source, description=r.description,
+               sensor_level=r.sensor_level)
+    priority = r.priority_override or t.priority
+    sequence = await store.next_number(conn, rules.number_prefix, now.astimezone(ZoneInfo(rules.timezone)).date())
+    external = dict(r.external_ids)
+    if r.sensor_alert_id:
+        external.setdefault("sensor_alert", r.sensor_alert_id)
+    inc = Incident(
+        id=str(uuid.uuid4()), number=incident_number(rules, now, sequence), category=r.category,
+        subcategory=r.subcategory, priority=priority, status="NEW", description=r.description, lat=r.lat,
+        lon=r.lon, address=r.address, district=geo.nearest_district(r.lat, r.lon, rules.districts,
+                                                                    rules.district_max_m),
+        report_count=1, sources=[r.source], agency=t.agency, created_at=now, updated_at=now,
+        occurred_at=min(occurred, now), last_report_at=occurred, sla_stage="", sla_due_at=None, sla_breaches=[],
+        version=1, escalation_level=0, duplicate_of="", external_ids=external,
+        open_alert_ids=[r.sensor_alert_id] if r.sensor_alert_id else [],
+    )
+    why = "ưu tiên do người nhập chỉ định (priority override)" if r.priority_override else "; ".join(t.reasons)
+    body = pb.IncidentReported(
+        source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report_id,
+        reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
+        reporter_subject=r.reporter_subject,
+    )
+    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
+                        after=status_label("NEW"),
+                        detail=f"Tiếp nhận từ {r.source}, {priority_label(priority)}, {t.agency} ({why})")
+    return inc
+
+
+async def _merge(
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
+    report_id: str, match: fusion.Match,
+) -> Incident:
+    inc = await store.get(conn, match.incident_id, for_update=True)
+    assert inc is not None  # locked by the candidate query
+    inc.report_count += 1
+    if r.source not in inc.sources:
+        inc.sources.append(r.source)
+    inc.last_report_at = max(inc.last_report_at, occurred)
+    for key, value in r.external_ids.items():
+        inc.external_ids.setdefault(key, value)
+    if r.sensor_alert_id and r.sensor_alert_id not in inc.open_alert_ids:
+        inc.open_alert_ids.append(r.sensor_alert_id)
+    body = pb.IncidentMerged(
+        report_count=inc.report_count, source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report_id,
+        reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
+        distance_m=round(match.distance_m, 1), reporter_subject=r.reporter_subject,
+    )
+    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+                        before=str(inc.report_count - 1), after=str(inc.report_count),
+                        detail=f"Hợp nhất phản ánh từ {r.source}, cách {match.distance_m:.0f} m "
+                               f"(merged report, {match.distance_m:.0f} m away)")
+    t = triage(rules, category=inc.category, subcategory=inc.subcategory, source=r.source,
+               description=r.description, report_count=inc.report_count, sensor_level=r.sensor_level)
+    wanted = min(t.priority, r.priority_override or 5)
+    if wanted < inc.priority and inc.is_open:
+        reason = "MANUAL" if r.priority_override and r.priority_override == wanted else "REPORT_COUNT"
+        await escalate(conn, rules=rules, inc=inc, actor=actor, now=now, new_priority=wanted, reason=reason,
+                       detail="; ".join(t.reasons))
+    return inc
+
+
+async def escalate(
+    conn: asyncpg.Connection, *, rules: Rules, inc: Incident, actor: Actor, now: datetime, new_priority: int,
+    reason: str, detail: str = "", breached_due_at: datetime | None = None, sla_stage: str = "",
+) -> str:
+    """Raise the priority (it may stay at P1), count the escalation and emit IncidentEscalated."""
+    old = inc.priority
+    inc.priority = min(old, new_priority)
+    inc.escalation_level += 1
+    body = pb.IncidentEscalated(
+        reason=pb.EscalationReason.Value(f"ESCALATION_REASON_{reason}"), old_priority=old,
+        new_priority=inc.priority, escalation_level=inc.escalation_level,
+        sla_stage=pb.SlaStage.Value(f"SLA_STAGE_{sla_stage}") if sla_stage else 0,
+    )
+    if breached_due_at is not None:
+        body.breached_due_at.CopyFrom(ts(breached_due_at))
+    return await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+                               before=priority_label(old), after=priority_label(inc.priority),
+                               detail=f"Nâng mức ưu tiên ({reason}): {detail}".rstrip(": "))

@@ -1,0 +1,173 @@
+"""Domain types of the incidents service. Enum values are the proto names without their prefix
+("FIELD_REPORT", "HOTLINE_1022", "NEW", "POLICE_113"); priorities are 1 (P1) to 4 (P4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cityops.common.v1 import common_pb2
+from cityops.incidents.v1 import incidents_pb2 as pb
+
+
+def _names(enum: object, prefix: str) -> frozenset[str]:
+    return frozenset(n[len(prefix):] for n in enum.keys() if not n.endswith("_UNSPECIFIED"))  # type: ignore[attr-defined]
+
+
+CATEGORIES = _names(pb.Category, "CATEGORY_")
+SOURCES = _names(pb.Source, "SOURCE_")
+STATUSES = _names(pb.Status, "STATUS_")
+AGENCIES = _names(common_pb2.Agency, "AGENCY_")
+OPEN_STATUSES = ("NEW", "ACKNOWLEDGED", "DISPATCHED", "ON_SCENE")
+TERMINAL_STATUSES = ("CLOSED", "CANCELLED", "DUPLICATE")
+SYSTEM_SUBJECT = "system:incidents"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: from the verified token, or the service itself for workers and timers."""
+
+    subject: str
+    role: str
+
+
+SYSTEM_ACTOR = Actor(SYSTEM_SUBJECT, "system")
+
+
+@dataclass
+class ReportIn:
+    """One report from any channel. ``reporter_*`` is PII: stored on the report row only."""
+
+    category: str
+    source: str
+    lat: float
+    lon: float
+    idempotency_key: str
+    has_location: bool = True
+    address: str = ""
+    subcategory: str = ""
+    description: str = ""
+    reporter_name: str = ""
+    reporter_phone: str = ""
+    reporter_subject: str = ""
+    occurred_at: datetime | None = None
+    external_ids: dict[str, str] = field(default_factory=dict)
+    priority_override: int = 0
+    sensor_alert_id: str = ""
+    sensor_level: str = ""  # WARN | CRITICAL for sensor reports
+
+
+@dataclass
+class Incident:
+    """One incident (possibly many fused reports), as stored. Carries no reporter PII."""
+
+    id: str
+    number: str
+    category: str
+    subcategory: str
+    priority: int
+    status: str
+    description: str
+    lat: float
+    lon: float
+    address: str
+    district: str
+    report_count: int
+    sources: list[str]
+    agency: str
+    created_at: datetime
+    updated_at: datetime
+    occurred_at: datetime
+    last_report_at: datetime
+    sla_stage: str
+    sla_due_at: datetime | None
+    sla_breaches: list[str]
+    version: int
+    escalation_level: int
+    duplicate_of: str
+    external_ids: dict[str, str]
+    open_alert_ids: list[str]
+    acknowledged_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class TransitionIn:
+    incident_id: str
+    to_status: str
+    reason: str = ""
+    expected_version: int = 0
+    duplicate_of: str = ""
+    assignment_id: str = ""
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    actor: Actor
+    action: str
+    before: str
+    after: str
+    detail: str
+    version: int
+    event_id: str
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    incident: Incident
+    merged: bool
+    report_id: str
+    replayed: bool = False  # True when the idempotency key was seen before
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    priorities: tuple[int, ...] = ()
+    agencies: tuple[str, ...] = ()
+    text: str = ""
+    district: str = ""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    page_size: int = 50
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class SensorAlertIn:
+    """A SensorAlert transition, already mapped to domain names."""
+
+    event_id: str
+    alert_id: str
+    sensor_id: str
+    kind: str
+    state: str  # RAISED | CLEARED
+    level: str  # WARN | CRITICAL
+    rule_type: str
+    value: float
+    threshold: float
+    unit: str
+    sensor_name: str
+    lat: float
+    lon: float
+    address: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DispatchEventIn:
+    event_id: str
+    incident_id: str
+    assignment_id: str
+    kind: str  # the DispatchEvent oneof case, e.g. "unit_assigned"
+    call_sign: str
+    agency: str
+    actor: Actor

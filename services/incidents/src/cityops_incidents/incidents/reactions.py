@@ -1,0 +1,164 @@
+"""What the worker does: react to sensor alerts and dispatch events, and escalate SLA breaches.
+
+Each reaction runs in one transaction that also records the consumed event id
+(``processed_events``), so a redelivered record (after a crash, before the offset commit) changes
+nothing. Sensor alerts are additionally idempotent on the alert id (the report's idempotency key
+is ``sensor-alert:<alert_id>``; a clear is applied once per alert).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_incidents.config import Rules
+from cityops_incidents.incidents import lifecycle, store
+from cityops_incidents.incidents.changes import commit_change, record_only
+from cityops_incidents.incidents.convert import status_label, ts
+from cityops_incidents.incidents.intake import escalate, report_in_tx
+from cityops_incidents.incidents.models import (
+    SYSTEM_ACTOR,
+    DispatchEventIn,
+    ReportIn,
+    SensorAlertIn,
+    TransitionIn,
+)
+from cityops_incidents.incidents.service import apply_transition, utcnow
+from cityops_incidents.incidents.sla import ESCALATION_REASON_BY_STAGE, clock, is_breached
+from cityops_incidents.incidents.triage import raise_priority
+from cityops_incidents.incidents.validation import validate_report
+from cityops_platform.db.idempotency import first_time
+
+log = logging.getLogger("cityops.incidents.reactions")
+ALERTS_CONSUMER = "incidents:sensor-alerts"
+DISPATCH_CONSUMER = "incidents:dispatch-events"
+# Dispatch event → the status it moves the incident to.
+DISPATCH_TARGETS = {"unit_assigned": "DISPATCHED", "unit_arrived": "ON_SCENE"}
+KIND_LABELS = {"unit_assigned": "UnitAssigned", "unit_arrived": "UnitArrived"}
+
+
+class Reactions:
+    def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow) -> None:
+        self._pool = pool
+        self.rules = rules
+        self._now = now
+
+    async def sensor_alert(self, a: SensorAlertIn) -> str:
+        """RAISED creates or merges an incident (source SENSOR); a re-raised alert that worsened to
+        CRITICAL escalates it; CLEARED is recorded on the timeline (the incident stays open).
+        Idempotent on the event id and on the alert id. Returns what happened, for logs and tests."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await first_time(conn, ALERTS_CONSUMER, a.event_id or f"{a.alert_id}:{a.state}:{a.level}"):
+                return "duplicate-event"
+            if a.state == "CLEARED":
+                return await self._alert_cleared(conn, a)
+            if a.state != "RAISED" or a.rule_type == "OFFLINE":
+                return "ignored"
+            category = self.rules.sensor_category.get(a.kind)
+            if category is None:
+                return "ignored"
+            link = await store.alert_link(conn, a.alert_id)
+            if link is not None:
+                return await self._alert_worsened(conn, a, link)
+            now = self._now()
+            r = ReportIn(
+                category=category, source="SENSOR", lat=a.lat, lon=a.lon, address=a.address,
+                idempotency_key=f"sensor-alert:{a.alert_id}",
+                subcategory=self.rules.sensor_subcategory.get(a.kind, ""),
+                description=(f"Cảnh báo cảm biến {a.sensor_name or a.sensor_id} ({a.kind}, {a.level}): "
+                             f"{a.value:g} {a.unit} vượt ngưỡng {a.threshold:g} {a.unit}").strip(),
+                occurred_at=min(a.at, now), sensor_alert_id=a.alert_id, sensor_level=a.level,
+                external_ids={"sensor": a.sensor_id[:256]} if a.sensor_id else {},
+            )
+            validate_report(self.rules, r, now=now)
+            outcome = await report_in_tx(conn, rules=self.rules, r=r, actor=SYSTEM_ACTOR, now=now)
+            await store.link_alert(conn, alert_id=a.alert_id, incident_id=outcome.incident.id, sensor_id=a.sensor_id,
+                                   level=a.level, raised_at=a.at)
+            return "merged" if outcome.merged else "created"
+
+    async def _alert_worsened(self, conn: asyncpg.Connection, a: SensorAlertIn, link: asyncpg.Record) -> str:
+        if not (a.level == "CRITICAL" and link["level"] != "CRITICAL"):
+            return "unchanged"
+        await store.update_alert_link(conn, a.alert_id, level=a.level)
+        inc = await store.get(conn, str(link["incident_id"]), for_update=True)
+        wanted = self.rules.sensor_level_priority.get(a.level)
+        if inc is None or not inc.is_open or wanted is None or wanted >= inc.priority:
+            return "unchanged"
+        await escalate(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, now=self._now(), new_priority=wanted,
+                       reason="SENSOR_LEVEL", detail=f"cảm biến {a.sensor_id}: {a.value:g} {a.unit} (CRITICAL)")
+        return "escalated"
+
+    async def _alert_cleared(self, conn: asyncpg.Connection, a: SensorAlertIn) -> str:
+        link = await store.alert_link(conn, a.alert_id)
+        if link is None or link["cleared_at"] is not None:
+            return "ignored"
+        await store.update_alert_link(conn, a.alert_id, cleared_at=a.at)
+        inc = await store.get(conn, str(link["incident_id"]), for_update=True)
+        if inc is None:
+            return "ignored"
+        if a.alert_id in inc.open_alert_ids:
+            inc.open_alert_ids.remove(a.alert_id)
+        body = pb.SensorAlertCleared(alert_id=a.alert_id, sensor_id=a.sensor_id, cleared_at=ts(a.at), value=a.value)
+        await commit_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=self._now(),
+                            before="RAISED", after="CLEARED",
+                            detail=f"Cảm biến {a.sensor_name or a.sensor_id} trở lại bình thường: {a.value:g} {a.unit} "
+                                   f"(sensor alert cleared)")
+        return "cleared"
+
+    async def dispatch_event(self, d: DispatchEventIn) -> str:
+        """UnitAssigned → DISPATCHED, UnitArrived → ON_SCENE. Idempotent on the event id; a move
+        that is no longer legal (already there, or closed) is recorded on the timeline, not applied."""
+        target = DISPATCH_TARGETS.get(d.kind)
+        if target is None or not d.incident_id:
+            return "ignored"
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await first_time(conn, DISPATCH_CONSUMER, d.event_id):
+                return "duplicate-event"
+            inc = await store.get(conn, d.incident_id, for_update=True)
+            if inc is None:
+                log.warning("dispatch event for an unknown incident", extra={"incident_id": d.incident_id,
+                                                                              "event_id": d.event_id})
+                return "unknown-incident"
+            label = KIND_LABELS[d.kind]
+            unit = f"{d.call_sign or '?'} ({d.agency or '?'})"
+            now = self._now()
+            if not lifecycle.is_legal(inc.status, target):
+                await record_only(conn, inc=inc, actor=d.actor, action="DispatchEventSkipped", now=now,
+                                  before=status_label(inc.status), after=status_label(target),
+                                  detail=f"{label} {unit}: không áp dụng từ {inc.status} (not legal from {inc.status})")
+                return "skipped"
+            reason = (f"Đơn vị {unit} được phân công (unit assigned)" if d.kind == "unit_assigned"
+                      else f"Đơn vị {unit} đã đến hiện trường (unit arrived)")
+            t = TransitionIn(incident_id=inc.id, to_status=target, reason=reason, assignment_id=d.assignment_id)
+            await apply_transition(conn, rules=self.rules, inc=inc, t=t, actor=d.actor, now=now)
+            return "transitioned"
+
+    async def sweep_sla(self, *, limit: int = 200) -> int:
+        """Escalate every incident whose running SLA stage is overdue: priority one step up,
+        IncidentEscalated, timeline entry; once per stage and incident. Safe with several workers
+        (rows are taken with SKIP LOCKED). Returns the number escalated."""
+        now = self._now()
+        async with self._pool.acquire() as conn:
+            ids = await store.sla_breach_candidates(conn, now=now, limit=limit)
+        escalated = 0
+        for incident_id in ids:
+            async with self._pool.acquire() as conn, conn.transaction():
+                inc = await store.get(conn, incident_id, for_update=True, skip_locked=True)
+                if inc is None:
+                    continue
+                c = clock(self.rules, category=inc.category, priority=inc.priority, status=inc.status,
+                          created_at=inc.created_at)
+                if not is_breached(c, now=now, already=inc.sla_breaches):
+                    continue
+                inc.sla_breaches.append(c.stage)
+                await escalate(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, now=now,
+                               new_priority=raise_priority(inc.priority),
+                               reason=ESCALATION_REASON_BY_STAGE[c.stage], breached_due_at=c.due_at,
+                               sla_stage=c.stage,
+                               detail=f"quá hạn {c.stage} lúc {c.due_at:%Y-%m-%d %H:%M:%S} UTC (SLA breached)")
+                escalated += 1
+        return escalated

@@ -1,0 +1,232 @@
+"""The incidents rules, as the api sees them: report, read, transition, annotate, search.
+
+No gRPC or Faust here; dependencies are keyword-only so tests can build the service directly.
+Every change commits together with its timeline entry and its IncidentEvent (outbox).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_incidents import geo
+from cityops_incidents.config import Rules
+from cityops_incidents.incidents import lifecycle, store
+from cityops_incidents.incidents.changes import commit_change
+from cityops_incidents.incidents.convert import status_label
+from cityops_incidents.incidents.intake import report_in_tx
+from cityops_incidents.incidents.models import (
+    TERMINAL_STATUSES,
+    Actor,
+    Incident,
+    ListQuery,
+    ReportIn,
+    ReportOutcome,
+    TimelineEntry,
+    TransitionIn,
+)
+from cityops_incidents.incidents.validation import (
+    check_location,
+    invalid,
+    validate_id,
+    validate_note,
+    validate_report,
+    validate_transition,
+)
+from cityops_incidents.text import search_terms
+from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, PreconditionFailed, StaleVersion, require
+
+# Who may set priority_override (it skips triage).
+OVERRIDE_ROLES = frozenset({"operator", "supervisor", "admin"})
+# A citizen reports for themself, through the app or Open311, never as a sensor or another centre.
+CITIZEN_SOURCES = frozenset({"CITIZEN_APP", "OPEN311"})
+SENSOR_SOURCE_ROLES = frozenset({"integrator", "admin"})
+MAX_PAGE_SIZE = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IncidentService:
+    def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow) -> None:
+        self._pool = pool
+        self.rules = rules
+        self._now = now
+
+    async def report(self, r: ReportIn, *, actor: Actor, roles: frozenset[str]) -> ReportOutcome:
+        """Create an incident or merge into a nearby open one. Idempotent on ``idempotency_key``,
+        also under concurrent retries; simultaneous reports from one spot give one incident."""
+        now = self._now()
+        validate_report(self.rules, r, now=now)
+        if r.priority_override and roles.isdisjoint(OVERRIDE_ROLES):
+            raise PermissionDenied("Chỉ điều hành viên/giám sát được chỉ định mức ưu tiên "
+                                   "(only operators and supervisors may override the priority)")
+        if roles and roles <= {"citizen"} and r.source not in CITIZEN_SOURCES:
+            raise PermissionDenied("Người dân chỉ gửi qua CITIZEN_APP hoặc OPEN311 "
+                                   "(citizens report through CITIZEN_APP or OPEN311)")
+        if r.source == "SENSOR" and roles.isdisjoint(SENSOR_SOURCE_ROLES):
+            raise PermissionDenied("Nguồn SENSOR chỉ dành cho hệ thống tích hợp (SENSOR is for integrations)")
+        if "citizen" in roles:
+            r.reporter_subject = actor.subject
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await report_in_tx(conn, rules=self.rules, r=r, actor=actor, now=now)
+
+    async def get(self, incident_id: str = "", number: str = "") -> Incident:
+        """One incident by id, or by its human-readable number when the id is empty."""
+        if not incident_id and number:
+            async with self._pool.acquire() as conn:
+                found = await store.get_by_number(conn, number)
+            if found is None:
+                raise NotFound("incident", number)
+            return found
+        validate_id(incident_id)
+        async with self._pool.acquire() as conn:
+            found = await store.get(conn, incident_id)
+        if found is None:
+            raise NotFound("incident", incident_id)
+        return found
+
+    async def transition(self, t: TransitionIn, *, actor: Actor) -> Incident:
+        """Move an incident along the lifecycle. A stale ``expected_version`` raises StaleVersion;
+        an illegal move raises IllegalTransition; both leave the incident untouched."""
+        validate_transition(self.rules, t)
+        now = self._now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            inc = await store.get(conn, t.incident_id, for_update=True)
+            if inc is None:
+                raise NotFound("incident", t.incident_id)
+            if t.expected_version and t.expected_version != inc.version:
+                raise StaleVersion(t.expected_version, inc.version)
+            lifecycle.check(inc.status, t.to_status)
+            if t.to_status == "DUPLICATE":
+                survivor = await store.get(conn, t.duplicate_of)
+                if survivor is None:
+                    raise NotFound("incident", t.duplicate_of)
+                if survivor.status in TERMINAL_STATUSES:
+                    raise PreconditionFailed(f"Sự cố {survivor.number} đã đóng ({survivor.status}); không thể "
+                                             f"đánh dấu trùng vào nó (the surviving incident is closed)")
+            await apply_transition(conn, rules=self.rules, inc=inc, t=t, actor=actor, now=now)
+            return inc
+
+    async def add_note(self, incident_id: str, text: str, *, actor: Actor) -> Incident:
+        """Append a note (stored, on the timeline and as a NoteAdded event)."""
+        validate_note(self.rules, incident_id, text)
+        now = self._now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            inc = await store.get(conn, incident_id, for_update=True)
+            if inc is None:
+                raise NotFound("incident", incident_id)
+            note_id = str(uuid.uuid4())
+            await store.insert_note(conn, note_id=note_id, incident_id=inc.id, text=text, actor=actor, at=now)
+            await commit_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,
+                                body=pb.NoteAdded(note_id=note_id, text=text))
+            return inc
+
+    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        """Every change of the incident, oldest first."""
+        validate_id(incident_id)
+        async with self._pool.acquire() as conn:
+            if await store.get(conn, incident_id) is None:
+                raise NotFound("incident", incident_id)
+            return await store.timeline(conn, incident_id)
+
+    async def list(self, q: ListQuery) -> tuple[list[Incident], str]:
+        """Incidents newest first, filtered; text ignores case and diacritics. Keyset paging."""
+        if q.page_size < 0:
+            raise invalid("page_size", "phải >= 0 (must be >= 0)")
+        if len(q.text) > self.rules.limit("search_text"):
+            raise invalid("text", f"dài quá {self.rules.limit('search_text')} ký tự (too long)")
+        size = min(q.page_size or 50, MAX_PAGE_SIZE)
+        where: list[str] = []
+        args: list[object] = []
+
+        def arg(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        for column, values in (("status", q.statuses), ("category", q.categories), ("agency", q.agencies)):
+            if values:
+                where.append(f"{column} = ANY({arg(list(values))}::text[])")
+        if q.priorities:
+            where.append(f"priority = ANY({arg(list(q.priorities))}::smallint[])")
+        if q.district:
+            where.append(f"lower(district) = lower({arg(q.district)})")
+        if q.created_after:
+            where.append(f"created_at >= {arg(q.created_after)}")
+        if q.created_before:
+            where.append(f"created_at < {arg(q.created_before)}")
+        for term in search_terms(q.text):
+            escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(f"search_text LIKE {arg(f'%{escaped}%')}")
+        if q.page_token:
+            at, last_id = decode_page_token(q.page_token)
+            where.append(f"(created_at, id) < ({arg(at)}, {arg(last_id)}::uuid)")
+        async with self._pool.acquire() as conn:
+            rows = await store.search(conn, where=where, args=args, limit=size + 1)
+        page, more = rows[:size], len(rows) > size
+        return page, encode_page_token(page[-1]) if more and page else ""
+
+    async def nearby(
+        self, *, lat: float, lon: float, has_location: bool, radius_m: float, categories: list[str], limit: int
+    ) -> list[tuple[Incident, float]]:
+        """Open incidents within ``radius_m`` (default: the category's fusion radius, else 500 m), nearest first."""
+        out: list[FieldViolation] = []
+        if not has_location:
+            out.append(FieldViolation("location", "bắt buộc (required)"))
+        else:
+            check_location(out, self.rules, "location", lat, lon)
+        max_radius = self.rules.limit("max_nearby_radius_m")
+        if radius_m < 0 or radius_m > max_radius:
+            out.append(FieldViolation("radius_m", f"phải trong [0, {max_radius}] (out of range)"))
+        if limit < 0:
+            out.append(FieldViolation("limit", "phải >= 0 (must be >= 0)"))
+        require(out)
+        if not radius_m:
+            rule_radius = self.rules.fusion_rule(categories[0]).radius_m if len(categories) == 1 else 0
+            radius_m = rule_radius or 500.0
+        limit = min(limit or 10, 100)
+        async with self._pool.acquire() as conn:
+            rows = await store.open_in_box(conn, box=geo.bounding_box(lat, lon, radius_m), categories=categories)
+        hits = [(inc, geo.distance_m(lat, lon, inc.lat, inc.lon)) for inc in rows]
+        hits = sorted((h for h in hits if h[1] <= radius_m), key=lambda h: h[1])
+        return hits[:limit]
+
+
+async def apply_transition(
+    conn: asyncpg.Connection, *, rules: Rules, inc: Incident, t: TransitionIn, actor: Actor, now: datetime
+) -> str:
+    """Apply an already-checked transition: status, milestone time, event and timeline."""
+    before = inc.status
+    inc.status = t.to_status
+    milestone = lifecycle.REACHED_AT.get(t.to_status)
+    if milestone and getattr(inc, milestone) is None:
+        setattr(inc, milestone, now)
+    if t.to_status == "DUPLICATE":
+        inc.duplicate_of = t.duplicate_of
+    body = pb.IncidentTransitioned(
+        from_status=pb.Status.Value(f"STATUS_{before}"), to_status=pb.Status.Value(f"STATUS_{t.to_status}"),
+        reason=t.reason, assignment_id=t.assignment_id, duplicate_of=t.duplicate_of,
+    )
+    return await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+                               before=status_label(before), after=status_label(t.to_status), detail=t.reason)
+
+
+def encode_page_token(last: Incident) -> str:
+    raw = json.dumps({"t": last.created_at.isoformat(), "i": last.id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return datetime.fromisoformat(data["t"]), str(uuid.UUID(data["i"]))
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise invalid("page_token", "mã trang không hợp lệ (invalid page token)") from exc

@@ -1,0 +1,137 @@
+"""gRPC IncidentService: proto ↔ domain only. Rules live in service.py; errors are domain types
+that the platform interceptor maps to status codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_incidents.incidents.convert import (
+    agency_name,
+    category_name,
+    from_ts,
+    incident_pb,
+    source_name,
+    status_name,
+    timeline_entry_pb,
+)
+from cityops_incidents.incidents.models import AGENCIES, CATEGORIES, STATUSES, Actor, ListQuery, ReportIn, TransitionIn
+from cityops_incidents.incidents.service import IncidentService
+from cityops_incidents.incidents.watch import IncidentWatch
+from cityops_platform import auth
+from cityops_platform.errors import FieldViolation, require
+
+
+def current_actor() -> tuple[Actor, frozenset[str]]:
+    principal = auth.current_principal()
+    return Actor(principal.subject, principal.primary_role or "system"), principal.roles
+
+
+def _enum_list(path: str, values: Any, convert: Any, known: frozenset[str], out: list[FieldViolation]) -> tuple[str, ...]:
+    names = []
+    for i, value in enumerate(values):
+        name = convert(value)
+        if name not in known:
+            out.append(FieldViolation(f"{path}[{i}]", f"giá trị không hợp lệ: {value} (unknown value)"))
+        names.append(name)
+    return tuple(names)
+
+
+class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
+    def __init__(self, service: IncidentService, watch: IncidentWatch) -> None:
+        self._service = service
+        self._watch = watch
+        self._eido = service.rules.eido
+
+    async def ReportIncident(self, request: pb.ReportIncidentRequest, context: grpc.aio.ServicerContext) -> pb.ReportIncidentResponse:  # noqa: N802
+        actor, roles = current_actor()
+        r = ReportIn(
+            category=category_name(request.category), source=source_name(request.source),
+            lat=request.location.lat, lon=request.location.lon, address=request.location.address,
+            has_location=request.HasField("location"), idempotency_key=request.idempotency_key,
+            subcategory=request.subcategory, description=request.description,
+            reporter_name=request.reporter.name, reporter_phone=request.reporter.phone,
+            occurred_at=from_ts(request.occurred_at) if request.HasField("occurred_at") else None,
+            external_ids=dict(request.external_ids), priority_override=int(request.priority_override),
+        )
+        outcome = await self._service.report(r, actor=actor, roles=roles)
+        return pb.ReportIncidentResponse(incident=incident_pb(outcome.incident, self._eido), merged=outcome.merged,
+                                         report_id=outcome.report_id)
+
+    async def GetIncident(self, request: pb.GetIncidentRequest, context: grpc.aio.ServicerContext) -> pb.Incident:  # noqa: N802
+        inc = await self._service.get(request.id, request.number)
+        return incident_pb(inc, self._eido)
+
+    async def ListIncidents(self, request: pb.ListIncidentsRequest, context: grpc.aio.ServicerContext) -> pb.ListIncidentsResponse:  # noqa: N802
+        out: list[FieldViolation] = []
+        statuses = _enum_list("statuses", request.statuses, status_name, STATUSES, out)
+        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
+        agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)
+        for i, p in enumerate(request.priorities):
+            if p not in (1, 2, 3, 4):
+                out.append(FieldViolation(f"priorities[{i}]", f"giá trị không hợp lệ: {p} (unknown value)"))
+        require(out)
+        q = ListQuery(
+            statuses=statuses, categories=categories, agencies=agencies,
+            priorities=tuple(int(p) for p in request.priorities), text=request.text, district=request.district,
+            created_after=from_ts(request.created_after) if request.HasField("created_after") else None,
+            created_before=from_ts(request.created_before) if request.HasField("created_before") else None,
+            page_size=request.page_size, page_token=request.page_token,
+        )
+        incidents, token = await self._service.list(q)
+        return pb.ListIncidentsResponse(incidents=[incident_pb(i, self._eido) for i in incidents],
+                                        next_page_token=token)
+
+    async def TransitionIncident(self, request: pb.TransitionIncidentRequest, context: grpc.aio.ServicerContext) -> pb.Incident:  # noqa: N802
+        actor, _ = current_actor()
+        t = TransitionIn(incident_id=request.id, to_status=status_name(request.to_status), reason=request.reason,
+                         expected_version=request.expected_version, duplicate_of=request.duplicate_of)
+        return incident_pb(await self._service.transition(t, actor=actor), self._eido)
+
+    async def AddNote(self, request: pb.AddNoteRequest, context: grpc.aio.ServicerContext) -> pb.Incident:  # noqa: N802
+        actor, _ = current_actor()
+        return incident_pb(await self._service.add_note(request.id, request.text, actor=actor), self._eido)
+
+    async def GetTimeline(self, request: pb.GetTimelineRequest, context: grpc.aio.ServicerContext) -> pb.Timeline:  # noqa: N802
+        entries = await self._service.timeline(request.id)
+        return pb.Timeline(incident_id=request.id, entries=[timeline_entry_pb(e) for e in entries])
+
+    async def FindNearbyIncidents(self, request: pb.FindNearbyIncidentsRequest, context: grpc.aio.ServicerContext) -> pb.FindNearbyIncidentsResponse:  # noqa: N802
+        out: list[FieldViolation] = []
+        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
+        require(out)
+        hits = await self._service.nearby(
+            lat=request.location.lat, lon=request.location.lon, has_location=request.HasField("location"),
+            radius_m=request.radius_m, categories=list(categories), limit=request.limit,
+        )
+        return pb.FindNearbyIncidentsResponse(
+            incidents=[pb.NearbyIncident(incident=incident_pb(i, self._eido), distance_m=round(d, 1)) for i, d in hits]
+        )
+
+    async def WatchIncidents(self, request: pb.WatchIncidentsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.IncidentEvent]:  # noqa: N802
+        out: list[FieldViolation] = []
+        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
+        agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)
+        for i, p in enumerate(request.priorities):
+            if p not in (1, 2, 3, 4):
+                out.append(FieldViolation(f"priorities[{i}]", f"giá trị không hợp lệ: {p} (unknown value)"))
+        require(out)
+        cat_values = {pb.Category.Value(f"CATEGORY_{c}") for c in categories}
+        agency_values = {int(a) for a in request.agencies} if agencies else set()
+        priorities = {int(p) for p in request.priorities}
+
+        def wanted(event: pb.IncidentEvent) -> bool:
+            inc = event.incident
+            return ((not cat_values or inc.category in cat_values)
+                    and (not priorities or inc.priority in priorities)
+                    and (not agency_values or inc.agency in agency_values)
+                    and (not request.incident_id or event.incident_id == request.incident_id))
+
+        async for event in self._watch.events(ready=lambda: context.send_initial_metadata(())):
+            if wanted(event):
+                yield event
+

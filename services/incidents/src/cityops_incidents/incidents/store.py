@@ -1,0 +1,209 @@
+"""Postgres access for incidents (schema ``incidents``). Every function runs on the caller's
+connection, so the service decides the transaction boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from cityops_incidents.incidents.fusion import Candidate
+from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, Incident, ReportIn, TimelineEntry
+
+_COLUMNS = (
+    "id, number, category, subcategory, priority, status, description, lat, lon, address, district, "
+    "report_count, sources, agency, created_at, updated_at, occurred_at, last_report_at, sla_stage, "
+    "sla_due_at, sla_breaches, version, escalation_level, duplicate_of, external_ids, open_alert_ids, "
+    "acknowledged_at, dispatched_at, resolved_at, closed_at"
+)
+# Mutable columns written by ``save`` ($1 is the id).
+_MUTABLE = (
+    "category", "subcategory", "priority", "status", "description", "address", "district", "report_count",
+    "sources", "agency", "updated_at", "last_report_at", "sla_stage", "sla_due_at", "sla_breaches", "version",
+    "escalation_level", "duplicate_of", "external_ids", "open_alert_ids", "acknowledged_at", "dispatched_at",
+    "resolved_at", "closed_at", "search_text",
+)
+
+
+def to_incident(row: asyncpg.Record) -> Incident:
+    values = dict(row)
+    values["id"] = str(values["id"])
+    values["duplicate_of"] = str(values["duplicate_of"]) if values["duplicate_of"] else ""
+    values["sources"] = list(values["sources"])
+    values["sla_breaches"] = list(values["sla_breaches"])
+    values["open_alert_ids"] = list(values["open_alert_ids"])
+    values["external_ids"] = dict(values["external_ids"] or {})
+    return Incident(**values)
+
+
+async def lock(conn: asyncpg.Connection, key: str) -> None:
+    """A transaction-scoped advisory lock on ``key`` (hash collisions only over-serialise)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
+
+@dataclass(frozen=True)
+class KnownReport:
+    report_id: str
+    incident_id: str
+    merged: bool
+
+
+async def report_by_key(conn: asyncpg.Connection, key: str) -> KnownReport | None:
+    row = await conn.fetchrow("SELECT id, incident_id, merged FROM reports WHERE idempotency_key = $1", key)
+    return KnownReport(str(row["id"]), str(row["incident_id"]), row["merged"]) if row else None
+
+
+async def next_number(conn: asyncpg.Connection, prefix: str, day: date) -> int:
+    """The next per-day sequence value; rolled back with the transaction, so numbers have no gaps."""
+    value = await conn.fetchval(
+        "INSERT INTO number_sequences (prefix, day, last_value) VALUES ($1, $2, 1) "
+        "ON CONFLICT (prefix, day) DO UPDATE SET last_value = number_sequences.last_value + 1 "
+        "RETURNING last_value",
+        prefix, day,
+    )
+    return int(value)
+
+
+async def insert_incident(conn: asyncpg.Connection, inc: Incident, *, h3_cell: str, search_text: str) -> None:
+    await conn.execute(
+        "INSERT INTO incidents (id, number, category, subcategory, priority, status, description, lat, lon, "
+        "address, district, h3_cell, report_count, sources, agency, created_at, updated_at, occurred_at, "
+        "last_report_at, sla_stage, sla_due_at, sla_breaches, version, escalation_level, external_ids, "
+        "open_alert_ids, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+        "$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+        inc.id, inc.number, inc.category, inc.subcategory, inc.priority, inc.status, inc.description,
+        inc.lat, inc.lon, inc.address, inc.district, h3_cell, inc.report_count, inc.sources, inc.agency,
+        inc.created_at, inc.updated_at, inc.occurred_at, inc.last_report_at, inc.sla_stage, inc.sla_due_at,
+        inc.sla_breaches, inc.version, inc.escalation_level, inc.external_ids, inc.open_alert_ids, search_text,
+    )
+
+
+async def save(conn: asyncpg.Connection, inc: Incident, *, search_text: str) -> None:
+    """Write every mutable column of ``inc`` (the caller holds the row lock)."""
+    values: list[Any] = [getattr(inc, c) for c in _MUTABLE[:-1]]
+    values[_MUTABLE.index("duplicate_of")] = inc.duplicate_of or None
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(_MUTABLE))
+    await conn.execute(f"UPDATE incidents SET {sets} WHERE id = $1", inc.id, *values, search_text)
+
+
+async def get(conn: asyncpg.Connection, incident_id: str, *, for_update: bool = False,
+              skip_locked: bool = False) -> Incident | None:
+    lock_clause = " FOR UPDATE" + (" SKIP LOCKED" if skip_locked else "") if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1{lock_clause}", incident_id)
+    return to_incident(row) if row else None
+
+
+async def get_by_number(conn: asyncpg.Connection, number: str) -> Incident | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE number = $1", number)
+    return to_incident(row) if row else None
+
+
+async def fusion_candidates(
+    conn: asyncpg.Connection, *, category: str, cells: list[str], since: datetime
+) -> list[Candidate]:
+    """Open incidents of ``category`` in ``cells`` with a report since ``since``, row-locked (a
+    concurrent transition that closes one is waited for and then excluded)."""
+    rows = await conn.fetch(
+        "SELECT id, lat, lon, last_report_at FROM incidents WHERE category = $1 AND h3_cell = ANY($2::text[]) "
+        "AND last_report_at >= $3 AND status = ANY($4::text[]) ORDER BY id FOR UPDATE",
+        category, cells, since, list(OPEN_STATUSES),
+    )
+    return [Candidate(str(r["id"]), r["lat"], r["lon"], r["last_report_at"]) for r in rows]
+
+
+async def insert_report(
+    conn: asyncpg.Connection, *, report_id: str, incident_id: str, r: ReportIn, merged: bool,
+    distance_m: float, occurred_at: datetime, received_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO reports (id, incident_id, idempotency_key, merged, distance_m, source, category, "
+        "subcategory, description, lat, lon, address, reporter_name, reporter_phone, reporter_subject, "
+        "sensor_alert_id, external_ids, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        report_id, incident_id, r.idempotency_key, merged, distance_m, r.source, r.category, r.subcategory,
+        r.description, r.lat, r.lon, r.address, r.reporter_name, r.reporter_phone, r.reporter_subject,
+        r.sensor_alert_id, r.external_ids, occurred_at, received_at,
+    )
+
+
+async def add_timeline(conn: asyncpg.Connection, incident_id: str, e: TimelineEntry) -> None:
+    await conn.execute(
+        "INSERT INTO timeline (incident_id, at, actor_subject, actor_role, action, before, after, detail, "
+        "version, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        incident_id, e.at, e.actor.subject, e.actor.role, e.action, e.before, e.after, e.detail, e.version,
+        e.event_id,
+    )
+
+
+async def timeline(conn: asyncpg.Connection, incident_id: str) -> list[TimelineEntry]:
+    rows = await conn.fetch(
+        "SELECT at, actor_subject, actor_role, action, before, after, detail, version, event_id "
+        "FROM timeline WHERE incident_id = $1 ORDER BY id", incident_id,
+    )
+    return [TimelineEntry(r["at"], Actor(r["actor_subject"], r["actor_role"]), r["action"], r["before"],
+                          r["after"], r["detail"], r["version"], r["event_id"]) for r in rows]
+
+
+async def insert_note(conn: asyncpg.Connection, *, note_id: str, incident_id: str, text: str, actor: Actor,
+                      at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO notes (id, incident_id, text, author_subject, author_role, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", note_id, incident_id, text, actor.subject, actor.role, at,
+    )
+
+
+async def search(
+    conn: asyncpg.Connection, *, where: list[str], args: list[Any], limit: int
+) -> list[Incident]:
+    """Incidents matching the AND of ``where`` clauses, newest first."""
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM incidents{clause} ORDER BY created_at DESC, id DESC LIMIT {int(limit)}", *args
+    )
+    return [to_incident(r) for r in rows]
+
+
+async def open_in_box(
+    conn: asyncpg.Connection, *, box: tuple[float, float, float, float], categories: list[str]
+) -> list[Incident]:
+    min_lat, max_lat, min_lon, max_lon = box
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM incidents WHERE status = ANY($1::text[]) AND lat BETWEEN $2 AND $3 "
+        "AND lon BETWEEN $4 AND $5 AND (cardinality($6::text[]) = 0 OR category = ANY($6::text[])) LIMIT 5000",
+        list(OPEN_STATUSES), min_lat, max_lat, min_lon, max_lon, categories,
+    )
+    return [to_incident(r) for r in rows]
+
+
+async def alert_link(conn: asyncpg.Connection, alert_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT alert_id, incident_id, sensor_id, level, raised_at, cleared_at FROM alert_links "
+        "WHERE alert_id = $1 FOR UPDATE", alert_id,
+    )
+
+
+async def link_alert(conn: asyncpg.Connection, *, alert_id: str, incident_id: str, sensor_id: str, level: str,
+                     raised_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO alert_links (alert_id, incident_id, sensor_id, level, raised_at) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (alert_id) DO NOTHING", alert_id, incident_id, sensor_id, level, raised_at,
+    )
+
+
+async def update_alert_link(conn: asyncpg.Connection, alert_id: str, *, level: str | None = None,
+                            cleared_at: datetime | None = None) -> None:
+    await conn.execute(
+        "UPDATE alert_links SET level = coalesce($2, level), cleared_at = coalesce($3, cleared_at) "
+        "WHERE alert_id = $1", alert_id, level, cleared_at,
+    )
+
+
+async def sla_breach_candidates(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[str]:
+    """Ids whose running SLA stage is overdue and not yet escalated for that stage."""
+    rows = await conn.fetch(
+        "SELECT id FROM incidents WHERE sla_due_at < $1 AND sla_stage <> '' "
+        "AND NOT (sla_stage = ANY(sla_breaches)) ORDER BY sla_due_at LIMIT $2", now, limit,
+    )
+    return [str(r["id"]) for r in rows]

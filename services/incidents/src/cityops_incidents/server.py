@@ -1,0 +1,49 @@
+"""``cityops serve incidents``: the IncidentService gRPC api on :50051.
+
+Access policy (deny by default; roles from the bearer token):
+- ReportIncident: citizens (app/Open311 only), call-takers, operators, supervisors, integrators
+  (gateway, CAD, sensor bridges) and admins. Sensor gateways stream readings to the sensors
+  service instead; their alerts reach us through Kafka.
+- Reads (Get/List/Timeline/Nearby/Watch): operations-center staff and integrators. Field units
+  and citizens read through the gateway and dispatch, which filter what they may see.
+- TransitionIncident: operators, dispatchers, supervisors, admins (call-takers only file).
+- AddNote: staff and field units (a unit adds what it sees on scene).
+"""
+
+from __future__ import annotations
+
+from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_incidents.config import load_rules
+from cityops_incidents.incidents.service import IncidentService
+from cityops_incidents.incidents.servicer import IncidentServicer
+from cityops_incidents.incidents.watch import IncidentWatch
+from cityops_platform import auth
+from cityops_platform.grpc import GrpcService
+from cityops_platform.runtime import Resources, serve_grpc
+from cityops_platform.settings import Settings
+
+SERVICE = "cityops.incidents.v1.IncidentService"
+READERS = auth.STAFF | {"integrator"}
+POLICY = auth.AccessPolicy.for_service(
+    SERVICE,
+    {
+        "ReportIncident": ["citizen", "call_taker", "operator", "supervisor", "integrator", "admin"],
+        "GetIncident": READERS,
+        "ListIncidents": READERS,
+        "GetTimeline": READERS,
+        "FindNearbyIncidents": READERS,
+        "WatchIncidents": READERS,
+        "TransitionIncident": ["operator", "dispatcher", "supervisor", "admin"],
+        "AddNote": auth.STAFF | {"field_unit"},
+    },
+)
+
+
+def build(res: Resources) -> list[GrpcService]:
+    service = IncidentService(pool=res.db, rules=load_rules())
+    servicer = IncidentServicer(service, IncidentWatch(res.settings))
+    return [GrpcService(SERVICE, servicer, incidents_pb2_grpc.add_IncidentServiceServicer_to_server)]
+
+
+async def serve(settings: Settings) -> None:
+    await serve_grpc("incidents", settings, build=build, policy=POLICY)

@@ -1,0 +1,3 @@
+"""CityOps notifications: who must know, once, in their language (subscriptions, deliveries, CAP 1.2)."""
+
+SERVICE_NAME = "notifications"

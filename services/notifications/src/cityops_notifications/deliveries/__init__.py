@@ -1,0 +1,1 @@
+"""Deliveries: one job per (event, subscription), sent with retries, rate limits and a dead-letter path."""

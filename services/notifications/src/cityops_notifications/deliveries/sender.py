@@ -1,0 +1,132 @@
+"""The sender loop: claim due deliveries, apply the rate limit, render, send, record the outcome.
+
+Guarantees: a delivery is attempted at most ``max_attempts`` times; failures are retried with
+exponential backoff and jitter; the last failure (or a permanent one) dead-letters it with a record
+on the DLQ topic; a recipient never gets more than its token bucket allows (extra messages are
+SUPPRESSED, never silently dropped); every outcome and its DeliveryEvent commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from cryptography.fernet import InvalidToken
+
+from cityops_notifications.channels import Channel, Outgoing, PermanentFailure, TemporaryFailure
+from cityops_notifications.deliveries import events, store
+from cityops_notifications.deliveries.models import DEAD_LETTERED, FAILED, SENT, SUPPRESSED, Job
+from cityops_notifications.deliveries.policy import backoff_seconds
+from cityops_notifications.notices.models import Notice
+from cityops_notifications.rendering import Renderer
+from cityops_notifications.secretbox import SecretBox
+from cityops_notifications.settings import NotificationSettings
+from cityops_platform import metrics
+
+log = logging.getLogger("cityops.notifications.sender")
+
+
+class DeliverySender:
+    def __init__(self, *, pool: asyncpg.Pool, channels: dict[str, Channel], renderer: Renderer,
+                 box: SecretBox, settings: NotificationSettings) -> None:
+        self._pool = pool
+        self._channels = channels
+        self._renderer = renderer
+        self._box = box
+        self._s = settings
+        self._limit = asyncio.Semaphore(settings.notify_concurrency)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Send until ``stopping`` is set; survives database outages."""
+        while not stopping.is_set():
+            try:
+                handled = await self.send_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.ERRORS_SWALLOWED.labels("notifications_sender").inc()
+                log.warning("sender loop error; will retry", extra={"error": repr(exc)[:300]})
+                handled = 0
+            if not handled:
+                try:
+                    await asyncio.wait_for(stopping.wait(), timeout=self._s.notify_poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def send_due(self) -> int:
+        """One batch: returns how many deliveries were handled."""
+        jobs = await store.claim_due(self._pool, limit=self._s.notify_batch_size, lease_s=self._s.notify_claim_seconds)
+        await asyncio.gather(*(self._guarded(job) for job in jobs))
+        return len(jobs)
+
+    async def _guarded(self, job: Job) -> None:
+        async with self._limit:
+            try:
+                await self.deliver(job)
+            except Exception as exc:
+                # The lease expires and another pass retries it; the error must not stop the batch.
+                metrics.ERRORS_SWALLOWED.labels("notifications_deliver").inc()
+                log.warning("delivery not recorded; lease will expire",
+                            extra={"delivery_id": job.delivery.id, "error": repr(exc)[:300]})
+
+    async def deliver(self, job: Job) -> None:
+        d = job.delivery
+        notice = Notice.from_json(job.notice)  # type: ignore[arg-type]
+        if not job.rate_checked and not notice.urgent and not await self._admit(job):
+            return
+        try:
+            secret = self._box.open(job.secret_sealed) if job.secret_sealed else None
+        except InvalidToken:
+            await self._record(job, status=DEAD_LETTERED, error="stored secret cannot be decrypted")
+            return
+        rendered = self._renderer.render(notice, language=d.language)
+        outgoing = Outgoing(delivery_id=d.id, event_id=d.event_id, event_type=d.event_type,
+                            occurred_at=notice.occurred_at.isoformat(), language=d.language,
+                            message=rendered, data=notice.data)
+        channel = self._channels[d.channel]
+        attempts = d.attempts + 1
+        try:
+            parts = await channel.send(address=job.address, outgoing=outgoing, secret=secret)
+        except PermanentFailure as exc:
+            await self._record(job, status=DEAD_LETTERED, attempts=attempts, error=str(exc))
+        except (TemporaryFailure, OSError, TimeoutError) as exc:
+            if attempts >= d.max_attempts:
+                await self._record(job, status=DEAD_LETTERED, attempts=attempts, error=str(exc))
+            else:
+                delay = backoff_seconds(attempts, base=self._s.notify_retry_base_seconds,
+                                        cap=self._s.notify_retry_max_seconds)
+                await self._record(job, status=FAILED, attempts=attempts, error=str(exc),
+                                   next_at=datetime.now(UTC) + timedelta(seconds=delay))
+        else:
+            await self._record(job, status=SENT, attempts=attempts, parts=parts, sent=True)
+
+    async def _admit(self, job: Job) -> bool:
+        """Spend a token of the recipient's bucket; without one the delivery is SUPPRESSED."""
+        d = job.delivery
+        burst, window = self._s.rate_limit(d.channel)
+        async with self._pool.acquire() as conn, conn.transaction():
+            allowed = await store.take_token(conn, recipient=f"{d.channel}:{job.address}", burst=burst,
+                                             window_s=window)
+            if allowed:
+                await store.mark_rate_checked(conn, d.id)
+                return True
+            updated = await store.update(conn, d.id, status=SUPPRESSED, attempts=d.attempts,
+                                         last_error=f"rate limited: {burst} per {window:g}s per recipient")
+            await events.publish(conn, updated, previous=d.status)
+        log.info("delivery suppressed by rate limit", extra={"delivery_id": d.id, "channel": d.channel})
+        return False
+
+    async def _record(self, job: Job, *, status: str, attempts: int | None = None, error: str = "",
+                      next_at: datetime | None = None, parts: int | None = None, sent: bool = False) -> None:
+        d = job.delivery
+        async with self._pool.acquire() as conn, conn.transaction():
+            updated = await store.update(
+                conn, d.id, status=status, attempts=d.attempts if attempts is None else attempts,
+                last_error=error, next_attempt_at=next_at, parts=parts,
+                sent_at=datetime.now(UTC) if sent else None,
+            )
+            await events.publish(conn, updated, previous=d.status)
+        if status == DEAD_LETTERED:
+            log.warning("delivery dead-lettered", extra={"delivery_id": d.id, "error": error[:300]})

@@ -1,0 +1,99 @@
+"""Fan-out, listing and replay of deliveries.
+
+Guarantees: one event never produces two deliveries for the same subscription (the consumer marks
+the event id in ``processed_events`` and ``deliveries`` has a unique (event_id, subscription_id)),
+whatever the restarts and redeliveries; every status change emits a DeliveryEvent in the same
+transaction (outbox).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from cityops_notifications.deliveries import events, store
+from cityops_notifications.deliveries.models import PENDING, REPLAYABLE, STATUSES, Delivery
+from cityops_notifications.notices.models import Notice
+from cityops_notifications.subscriptions import rules
+from cityops_notifications.subscriptions import store as subscriptions
+from cityops_notifications.subscriptions.models import PRIVILEGED_ROLES
+from cityops_notifications.subscriptions.service import page_bounds
+from cityops_platform.auth import Principal
+from cityops_platform.db.idempotency import first_time
+from cityops_platform.errors import FieldViolation, IllegalTransition, NotFound, ValidationFailed
+
+CONSUMER = "notifications-fanout"
+# Roles that may see and replay every delivery; others see their own subscriptions' deliveries.
+DELIVERY_ADMINS = PRIVILEGED_ROLES | {"operator"}
+
+
+async def fan_out(conn: asyncpg.Connection, notice: Notice, *, max_attempts: int) -> list[Delivery]:
+    """Create a PENDING delivery for each matching subscription; call inside a transaction.
+
+    Idempotent on the notice's event id: a second call for the same event creates nothing.
+    """
+    if not await first_time(conn, CONSUMER, notice.event_id):
+        return []
+    if notice.reporter_subject and notice.incident_id:
+        await subscriptions.record_follower(conn, notice.incident_id, notice.reporter_subject)
+    candidates = await subscriptions.candidates(conn, event_type=notice.event_type, incident_id=notice.incident_id)
+    follower_subjects: set[str] = set()
+    if notice.incident_id and any(s.owner_role == "citizen" for s in candidates):
+        follower_subjects = await subscriptions.followers(conn, notice.incident_id)
+    matched = [s for s in candidates if rules.matches(s, notice, follows=s.owner in follower_subjects)]
+    if not matched:
+        return []
+    await store.save_notice(conn, notice)
+    created = []
+    for sub in matched:
+        delivery = await store.create(conn, sub=sub, notice=notice, max_attempts=max_attempts)
+        if delivery is not None:
+            await events.publish(conn, delivery, previous=None)
+            created.append(delivery)
+    return created
+
+
+def _check_id(value: str, field: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed([FieldViolation(field, "phải là UUID (must be a UUID)")]) from None
+
+
+async def list_deliveries(
+    *, statuses: list[str], subscription_id: str, event_id: str, page_size: int, page_token: str,
+    actor: Principal, pool: asyncpg.Pool,
+) -> tuple[list[Delivery], str]:
+    """Newest first; callers outside DELIVERY_ADMINS only see deliveries of their own subscriptions."""
+    bad = [i for i, s in enumerate(statuses) if s not in STATUSES]
+    if bad:
+        raise ValidationFailed([FieldViolation(f"statuses[{i}]", "trạng thái không hợp lệ (invalid status)")
+                                for i in bad])
+    if subscription_id:
+        _check_id(subscription_id, "subscription_id")
+    limit, offset = page_bounds(page_size, page_token, 100)
+    owner = None if not actor.roles.isdisjoint(DELIVERY_ADMINS) else actor.subject
+    items = await store.list_deliveries(pool, statuses=statuses, subscription_id=subscription_id or None,
+                                        event_id=event_id or None, owner=owner, limit=limit + 1, offset=offset)
+    return items[:limit], (str(offset + limit) if len(items) > limit else "")
+
+
+async def replay_delivery(delivery_id: str, *, actor: Principal, pool: asyncpg.Pool) -> Delivery:
+    """Re-queue a FAILED, DEAD_LETTERED or SUPPRESSED delivery with a fresh attempt budget.
+
+    The replay is a deliberate human act, so it is not rate-limited again.
+    """
+    _check_id(delivery_id, "delivery_id")
+    async with pool.acquire() as conn, conn.transaction():
+        current = await store.get(conn, delivery_id, lock=True)
+        if current is None:
+            raise NotFound("delivery", delivery_id)
+        if current.status not in REPLAYABLE:
+            raise IllegalTransition("delivery", current.status, PENDING)
+        replayed = await store.update(conn, delivery_id, status=PENDING, attempts=0, last_error="",
+                                      next_attempt_at=datetime.now(UTC), rate_checked=True)
+        await events.publish(conn, replayed, previous=current.status, replayed=True,
+                             actor=(actor.subject, actor.primary_role))
+    return replayed

@@ -1,0 +1,155 @@
+"""Deliveries, notices and rate buckets in Postgres.
+
+Claiming uses ``FOR UPDATE SKIP LOCKED`` plus a lease (``claimed_until``), so several senders share
+the queue and no transaction stays open while a message is on the wire; a sender that dies mid-send
+loses its lease and the job is picked up again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from cityops_notifications.deliveries.models import PENDING, Delivery, Job
+from cityops_notifications.deliveries.policy import take
+from cityops_notifications.notices.models import Notice
+from cityops_notifications.subscriptions.rules import mask_address
+from cityops_notifications.subscriptions.models import Subscription
+
+_SELECT = (
+    "SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.source_topic, d.channel, d.language, d.status, "
+    "d.attempts, d.max_attempts, d.last_error, d.next_attempt_at, d.sent_at, d.parts, d.created_at, d.updated_at, "
+    "s.address FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+)
+
+
+def _delivery(r: asyncpg.Record) -> Delivery:
+    return Delivery(
+        id=str(r["id"]),
+        subscription_id=str(r["subscription_id"]),
+        event_id=r["event_id"],
+        event_type=r["event_type"],
+        source_topic=r["source_topic"],
+        channel=r["channel"],
+        language=r["language"],
+        status=r["status"],
+        attempts=r["attempts"],
+        max_attempts=r["max_attempts"],
+        last_error=r["last_error"],
+        next_attempt_at=r["next_attempt_at"],
+        sent_at=r["sent_at"],
+        parts=r["parts"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        address_masked=mask_address(r["channel"], r["address"]),
+    )
+
+
+async def save_notice(conn: asyncpg.Connection, notice: Notice) -> None:
+    await conn.execute(
+        "INSERT INTO notices (event_id, event_type, source_topic, occurred_at, payload) VALUES ($1,$2,$3,$4,$5) "
+        "ON CONFLICT (event_id) DO NOTHING",
+        notice.event_id, notice.event_type, notice.source_topic, notice.occurred_at, notice.to_json(),
+    )
+
+
+async def create(conn: asyncpg.Connection, *, sub: Subscription, notice: Notice, max_attempts: int) -> Delivery | None:
+    """A new PENDING delivery, or None when this (event, subscription) already has one."""
+    row = await conn.fetchrow(
+        "INSERT INTO deliveries (id, subscription_id, event_id, event_type, source_topic, channel, language, "
+        "status, max_attempts) VALUES ($1::uuid,$2::uuid,$3,$4,$5,$6,$7,$8,$9) "
+        "ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING RETURNING id",
+        str(uuid.uuid4()), sub.id, notice.event_id, notice.event_type, notice.source_topic, sub.channel,
+        sub.language, PENDING, max_attempts,
+    )
+    return await get(conn, str(row["id"])) if row else None
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: str, *, lock: bool = False) -> Delivery | None:
+    sql = f"{_SELECT} WHERE d.id = $1::uuid" + (" FOR UPDATE OF d" if lock else "")
+    row = await conn.fetchrow(sql, delivery_id)
+    return _delivery(row) if row else None
+
+
+async def claim_due(pool: asyncpg.Pool, *, limit: int, lease_s: float) -> list[Job]:
+    """Lease up to ``limit`` due deliveries to this sender."""
+    rows = await pool.fetch(
+        "WITH due AS (SELECT id FROM deliveries WHERE status IN ('PENDING', 'FAILED') AND next_attempt_at <= now() "
+        "AND (claimed_until IS NULL OR claimed_until < now()) ORDER BY next_attempt_at LIMIT $1 "
+        "FOR UPDATE SKIP LOCKED) "
+        "UPDATE deliveries d SET claimed_until = now() + make_interval(secs => $2) FROM due "
+        "WHERE d.id = due.id RETURNING d.id",
+        limit, lease_s,
+    )
+    if not rows:
+        return []
+    jobs = await pool.fetch(
+        f"{_SELECT.replace('s.address FROM', 's.address, s.secret_encrypted, d.rate_checked, n.payload FROM')} "
+        "JOIN notices n ON n.event_id = d.event_id WHERE d.id = ANY($1::uuid[])",
+        [r["id"] for r in rows],
+    )
+    return [
+        Job(delivery=_delivery(r), address=r["address"], notice=r["payload"],
+            secret_sealed=bytes(r["secret_encrypted"]) if r["secret_encrypted"] is not None else None,
+            rate_checked=r["rate_checked"])
+        for r in jobs
+    ]
+
+
+async def take_token(conn: asyncpg.Connection, *, recipient: str, burst: int, window_s: float) -> bool:
+    """Spend one token of ``recipient``'s bucket (created full); call inside a transaction."""
+    now = datetime.now(UTC)
+    await conn.execute(
+        "INSERT INTO rate_buckets (recipient, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        recipient, float(burst), now,
+    )
+    row = await conn.fetchrow("SELECT tokens, updated_at FROM rate_buckets WHERE recipient = $1 FOR UPDATE",
+                              recipient)
+    allowed, left = take(row["tokens"], (now - row["updated_at"]).total_seconds(), burst=burst, window_s=window_s)
+    await conn.execute("UPDATE rate_buckets SET tokens = $2, updated_at = $3 WHERE recipient = $1",
+                       recipient, left, max(now, row["updated_at"]))
+    return allowed
+
+
+async def mark_rate_checked(conn: asyncpg.Connection, delivery_id: str) -> None:
+    await conn.execute("UPDATE deliveries SET rate_checked = true WHERE id = $1::uuid", delivery_id)
+
+
+async def update(
+    conn: asyncpg.Connection,
+    delivery_id: str,
+    *,
+    status: str,
+    attempts: int,
+    last_error: str = "",
+    next_attempt_at: datetime | None = None,
+    sent_at: datetime | None = None,
+    parts: int | None = None,
+    rate_checked: bool | None = None,
+) -> Delivery:
+    """Record an outcome and release the lease."""
+    await conn.execute(
+        "UPDATE deliveries SET status = $2, attempts = $3, last_error = $4, "
+        "next_attempt_at = COALESCE($5, next_attempt_at), sent_at = COALESCE($6, sent_at), "
+        "parts = COALESCE($7, parts), rate_checked = COALESCE($8, rate_checked), "
+        "claimed_until = NULL, updated_at = now() WHERE id = $1::uuid",
+        delivery_id, status, attempts, last_error[:2000], next_attempt_at, sent_at, parts, rate_checked,
+    )
+    found = await get(conn, delivery_id)
+    assert found is not None
+    return found
+
+
+async def list_deliveries(
+    pool: asyncpg.Pool, *, statuses: list[str], subscription_id: str | None, event_id: str | None,
+    owner: str | None, limit: int, offset: int,
+) -> list[Delivery]:
+    rows = await pool.fetch(
+        f"{_SELECT} WHERE (cardinality($1::text[]) = 0 OR d.status = ANY($1::text[])) "
+        "AND ($2::uuid IS NULL OR d.subscription_id = $2::uuid) AND ($3::text IS NULL OR d.event_id = $3) "
+        "AND ($4::text IS NULL OR s.owner = $4) ORDER BY d.created_at DESC, d.id DESC LIMIT $5 OFFSET $6",
+        statuses, subscription_id, event_id, owner, limit, offset,
+    )
+    return [_delivery(r) for r in rows]

@@ -1,0 +1,1 @@
+"""Notices: a source event (incident, dispatch, sensor alert, CAP alert) in the one shape fan-out matches."""

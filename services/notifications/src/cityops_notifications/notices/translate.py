@@ -1,0 +1,201 @@
+"""Source events (protobuf) → ``Notice``. The only place that knows other domains' event shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cityops.common.v1 import common_pb2
+from cityops.dispatch.v1 import events_pb2 as dispatch_events
+from cityops.incidents.v1 import events_pb2 as incident_events
+from cityops.sensors.v1 import events_pb2 as sensor_events
+from cityops_notifications.geo import Point
+from cityops_notifications.notices.models import SENSOR_ALERT, Notice
+
+_INCIDENT_TEMPLATES = {
+    "reported": "incident_reported",
+    "transitioned": "incident_transitioned",
+    "escalated": "incident_escalated",
+}
+# Sensor kinds → the incident category they would raise, so category filters apply to alerts too.
+_KIND_CATEGORY = {
+    "SENSOR_KIND_WATER_LEVEL": "CATEGORY_FLOOD",
+    "SENSOR_KIND_RAINFALL": "CATEGORY_FLOOD",
+    "SENSOR_KIND_AIR_QUALITY_PM25": "CATEGORY_ENVIRONMENT",
+    "SENSOR_KIND_NOISE": "CATEGORY_ENVIRONMENT",
+    "SENSOR_KIND_SMOKE": "CATEGORY_FIRE",
+    "SENSOR_KIND_TEMPERATURE": "CATEGORY_FIRE",
+    "SENSOR_KIND_TRAFFIC_SPEED": "CATEGORY_OTHER",
+}
+
+
+def _time(ts: Timestamp, has: bool) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC) if has else datetime.now(UTC)
+
+
+def _iso(ts: Timestamp) -> str:
+    return ts.ToDatetime(tzinfo=UTC).isoformat() if ts.seconds or ts.nanos else ""
+
+
+def _json(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _point(geo: common_pb2.GeoPoint, present: bool) -> Point | None:
+    if not present or (geo.lat == 0 and geo.lon == 0):
+        return None
+    return Point(geo.lat, geo.lon)
+
+
+def body_type(message: Message) -> tuple[str, Message | None]:
+    """(full type name of the oneof ``body``, the body) of an envelope event."""
+    case = message.WhichOneof("body")
+    if case is None:
+        return "", None
+    body = getattr(message, case)
+    return body.DESCRIPTOR.full_name, body
+
+
+def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Notice | None:
+    """An incident change, with the incident snapshot it carries; None for an event without a body."""
+    case = event.WhichOneof("body")
+    if case is None:
+        return None
+    event_type, _ = body_type(event)
+    inc = event.incident
+    cat_enum = incident_events.Category
+    pri_enum = incident_events.Priority
+    ctx: dict[str, Any] = {
+        "change": case,
+        "incident_id": event.incident_id or inc.id,
+        "number": event.incident_number or inc.number,
+        "category": cat_enum.Name(inc.category) if inc.category in cat_enum.values() else "",
+        "subcategory": inc.subcategory,
+        "priority": inc.priority if inc.priority in pri_enum.values() else 0,
+        "status": incident_events.Status.Name(inc.status) if inc.status in incident_events.Status.values() else "",
+        "description": inc.description[:500],
+        "address": inc.location.address,
+        "district": inc.district,
+        "report_count": inc.report_count,
+        "agency": inc.agency,
+        "occurred_at": _iso(event.occurred_at) or _iso(inc.updated_at),
+    }
+    reporter = ""
+    if case == "reported":
+        ctx["source"] = incident_events.Source.Name(event.reported.source) if event.reported.source in incident_events.Source.values() else ""
+        reporter = event.reported.reporter_subject
+    elif case == "merged":
+        ctx["report_count"] = event.merged.report_count
+        reporter = event.merged.reporter_subject
+    elif case == "transitioned":
+        t = event.transitioned
+        status = incident_events.Status
+        ctx["from_status"] = status.Name(t.from_status) if t.from_status in status.values() else ""
+        ctx["to_status"] = status.Name(t.to_status) if t.to_status in status.values() else ""
+        ctx["reason"] = t.reason
+    elif case == "escalated":
+        e = event.escalated
+        reasons = incident_events.EscalationReason
+        ctx["reason"] = reasons.Name(e.reason) if e.reason in reasons.values() else ""
+        ctx["old_priority"] = e.old_priority
+        ctx["new_priority"] = e.new_priority
+        ctx["escalation_level"] = e.escalation_level
+    elif case == "note_added":
+        ctx["note"] = event.note_added.text[:300]
+    return Notice(
+        event_id=event.event_id,
+        event_type=event_type,
+        source_topic=topic,
+        occurred_at=_time(event.occurred_at, event.HasField("occurred_at")),
+        template=_INCIDENT_TEMPLATES.get(case, "incident_event"),
+        incident_id=event.incident_id or inc.id,
+        category=ctx["category"],
+        priority=int(ctx["priority"]),
+        location=_point(inc.location, inc.HasField("location")),
+        agencies=frozenset({inc.agency}) if inc.agency else frozenset(),
+        district=inc.district,
+        reporter_subject=reporter,
+        context=ctx,
+        data=_json(event),
+    )
+
+
+def from_dispatch_event(event: dispatch_events.DispatchEvent, topic: str) -> Notice | None:
+    """A unit assignment change; it carries no incident snapshot, so no category or priority."""
+    case = event.WhichOneof("body")
+    if case is None:
+        return None
+    event_type, _ = body_type(event)
+    agency = event.unit.agency or (event.unit_assigned.agency if case == "unit_assigned" else 0)
+    ctx: dict[str, Any] = {
+        "change": case,
+        "incident_id": event.incident_id,
+        "number": event.incident_number or event.assignment.incident_number,
+        "call_sign": event.unit.call_sign or event.assignment.call_sign or event.unit_assigned.call_sign,
+        "agency": agency,
+        "eta_seconds": event.unit_assigned.eta_seconds or event.unit_en_route.eta_seconds or 0.0,
+        "reason": (event.assignment_declined.reason or event.unit_cleared.reason
+                   or event.assignment_cancelled.reason or event.incident_awaiting_units.reason),
+        "occurred_at": _iso(event.occurred_at),
+    }
+    location = None
+    if case == "unit_arrived":
+        location = _point(event.unit_arrived.location, event.unit_arrived.HasField("location"))
+    return Notice(
+        event_id=event.event_id,
+        event_type=event_type,
+        source_topic=topic,
+        occurred_at=_time(event.occurred_at, event.HasField("occurred_at")),
+        template="dispatch_event",
+        incident_id=event.incident_id,
+        location=location,
+        agencies=frozenset({agency}) if agency else frozenset(),
+        district=event.unit.district,
+        context=ctx,
+        data=_json(event),
+    )
+
+
+def from_sensor_alert(alert: sensor_events.SensorAlert, topic: str) -> Notice:
+    """A sensor alert raised or cleared; CRITICAL counts as P2 and WARN as P3 for priority filters."""
+    kinds = sensor_events.SensorKind
+    kind = kinds.Name(alert.kind) if alert.kind in kinds.values() else ""
+    state = sensor_events.AlertState.Name(alert.state) if alert.state in sensor_events.AlertState.values() else ""
+    level = sensor_events.AlertLevel.Name(alert.level) if alert.level in sensor_events.AlertLevel.values() else ""
+    if state == "ALERT_STATE_CLEARED":
+        priority = 4
+    else:
+        priority = 2 if level == "ALERT_LEVEL_CRITICAL" else 3
+    ctx = {
+        "alert_id": alert.alert_id,
+        "sensor_id": alert.sensor_id,
+        "sensor_name": alert.sensor_name or alert.sensor_id,
+        "kind": kind,
+        "state": state,
+        "level": level,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "unit": alert.unit,
+        "address": alert.location.address,
+        "district": alert.district,
+        "occurred_at": _iso(alert.observed_at) or _iso(alert.raised_at),
+    }
+    has_time = alert.HasField("observed_at")
+    return Notice(
+        event_id=alert.event_id or f"{alert.alert_id}:{state}:{level}",
+        event_type=SENSOR_ALERT,
+        source_topic=topic,
+        occurred_at=_time(alert.observed_at if has_time else alert.raised_at,
+                          has_time or alert.HasField("raised_at")),
+        template="sensor_alert",
+        category=_KIND_CATEGORY.get(kind, ""),
+        priority=priority,
+        location=_point(alert.location, alert.HasField("location")),
+        district=alert.district,
+        context=ctx,
+        data=_json(alert),
+    )

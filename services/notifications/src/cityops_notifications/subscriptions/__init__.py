@@ -1,0 +1,1 @@
+"""Subscriptions: who wants to hear about what, on which channel, in which language."""

@@ -1,0 +1,104 @@
+"""Subscriptions in Postgres (schema ``notifications``). Secrets are stored encrypted, never read back out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from cityops_notifications.geo import Area
+from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter, SubscriptionIn
+
+_COLUMNS = (
+    "id, owner, owner_role, channel, address, language, description, event_types, categories, min_priority, "
+    "area, agencies, districts, incident_id, active, created_at, secret_encrypted IS NOT NULL AS has_secret"
+)
+
+
+def _row(r: asyncpg.Record) -> Subscription:
+    return Subscription(
+        id=str(r["id"]),
+        owner=r["owner"],
+        owner_role=r["owner_role"],
+        channel=r["channel"],
+        address=r["address"],
+        language=r["language"],
+        description=r["description"],
+        filter=SubscriptionFilter(
+            event_types=tuple(r["event_types"]),
+            categories=tuple(r["categories"]),
+            min_priority=r["min_priority"],
+            area=Area.from_json(r["area"]),
+            agencies=tuple(r["agencies"]),
+            districts=tuple(r["districts"]),
+            incident_id=r["incident_id"],
+        ),
+        active=r["active"],
+        created_at=r["created_at"],
+        has_secret=r["has_secret"],
+    )
+
+
+class SubscriptionStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def insert(self, *, sub_id: str, owner: str, owner_role: str, sub_in: SubscriptionIn,
+                     secret_encrypted: bytes | None) -> Subscription:
+        f = sub_in.filter
+        row = await self._pool.fetchrow(
+            f"INSERT INTO subscriptions (id, owner, owner_role, channel, address, language, secret_encrypted, "
+            f"description, event_types, categories, min_priority, area, agencies, districts, incident_id) "
+            f"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING {_COLUMNS}",
+            sub_id, owner, owner_role, sub_in.channel, sub_in.address, sub_in.language, secret_encrypted,
+            sub_in.description, list(f.event_types), list(f.categories), f.min_priority,
+            f.area.to_json() if f.area else None, list(f.agencies), list(f.districts), f.incident_id,
+        )
+        return _row(row)
+
+    async def get(self, sub_id: str) -> Subscription | None:
+        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM subscriptions WHERE id = $1::uuid", sub_id)
+        return _row(row) if row else None
+
+    async def list(self, *, owner: str | None, channel: str | None, limit: int, offset: int) -> list[Subscription]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM subscriptions WHERE active AND ($1::text IS NULL OR owner = $1) "
+            f"AND ($2::text IS NULL OR channel = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4",
+            owner, channel, limit, offset,
+        )
+        return [_row(r) for r in rows]
+
+    async def deactivate(self, sub_id: str) -> None:
+        await self._pool.execute("UPDATE subscriptions SET active = false WHERE id = $1::uuid", sub_id)
+
+    async def reporters_of(self, incident_id: str) -> set[str]:
+        rows = await self._pool.fetch("SELECT subject FROM incident_followers WHERE incident_id = $1", incident_id)
+        return {r["subject"] for r in rows}
+
+
+async def candidates(conn: asyncpg.Connection, *, event_type: str, incident_id: str) -> list[Subscription]:
+    """Active subscriptions that could match: the cheap filters run in SQL, the rest in ``rules.matches``."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM subscriptions WHERE active "
+        f"AND (cardinality(event_types) = 0 OR $1 = ANY(event_types)) "
+        f"AND (incident_id = '' OR incident_id = $2)",
+        event_type, incident_id,
+    )
+    return [_row(r) for r in rows]
+
+
+async def record_follower(conn: asyncpg.Connection, incident_id: str, subject: str) -> None:
+    await conn.execute(
+        "INSERT INTO incident_followers (incident_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        incident_id, subject,
+    )
+
+
+async def followers(conn: asyncpg.Connection, incident_id: str) -> set[str]:
+    rows = await conn.fetch("SELECT subject FROM incident_followers WHERE incident_id = $1", incident_id)
+    return {r["subject"] for r in rows}
+
+
+async def secret_of(conn: asyncpg.Connection | asyncpg.Pool, sub_id: str) -> bytes | None:
+    value: Any = await conn.fetchval("SELECT secret_encrypted FROM subscriptions WHERE id = $1::uuid", sub_id)
+    return bytes(value) if value is not None else None

@@ -1,0 +1,76 @@
+"""The api's in-memory registry cache: validation never queries Postgres per reading.
+
+Refreshed incrementally every few seconds (rows updated since the last refresh, with an overlap
+for transactions that committed late); ids missing from it are looked up once per batch and
+remembered as unknown for a short time, so a flood of bad ids costs one query per TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from cityops_sensors.ingest.models import CacheEntry, partition_for
+from cityops_sensors.registry.models import kind_specs
+from cityops_sensors.registry.store import SensorStore
+
+log = logging.getLogger("cityops.sensors.cache")
+_OVERLAP = timedelta(seconds=10)
+_MAX_NEGATIVE = 100_000
+
+
+class SensorCache:
+    def __init__(self, store: SensorStore, *, partitions: int, refresh_seconds: float, unknown_ttl: float) -> None:
+        self._store = store
+        self.partitions = partitions
+        self._refresh_s = refresh_seconds
+        self._unknown_ttl = unknown_ttl
+        self.entries: dict[str, CacheEntry] = {}
+        self._unknown: dict[str, float] = {}
+        self._since: datetime | None = None
+
+    def entry_for(self, kind: str, sensor_id: str) -> CacheEntry:
+        spec = kind_specs()[kind]
+        return (spec.min, spec.max, partition_for(sensor_id, self.partitions))
+
+    def put(self, sensor_id: str, kind: str) -> None:
+        self.entries[sensor_id] = self.entry_for(kind, sensor_id)
+        self._unknown.pop(sensor_id, None)
+
+    async def refresh(self) -> int:
+        rows = await self._store.changed_since(self._since - _OVERLAP if self._since else None)
+        for row in rows:
+            self.put(row["id"], row["kind"])
+            if self._since is None or row["updated_at"] > self._since:
+                self._since = row["updated_at"]
+        return len(rows)
+
+    async def resolve(self, ids: Iterable[str]) -> None:
+        """Make sure every id of a batch is either cached or known to be unknown (one query)."""
+        now = time.monotonic()
+        entries, unknown = self.entries, self._unknown
+        missing = [i for i in set(ids) if i not in entries and unknown.get(i, 0.0) < now]
+        if not missing:
+            return
+        found = await self._store.kinds_of(missing)
+        for sensor_id, kind in found.items():
+            self.put(sensor_id, kind)
+        if len(unknown) > _MAX_NEGATIVE:
+            unknown.clear()
+        for sensor_id in missing:
+            if sensor_id not in found:
+                unknown[sensor_id] = now + self._unknown_ttl
+
+    async def run(self) -> None:
+        """Refresh forever; a failed refresh is logged and retried, the cache keeps serving."""
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("registry cache refresh failed; serving the last snapshot")

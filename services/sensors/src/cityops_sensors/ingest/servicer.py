@@ -1,0 +1,114 @@
+"""IngestReadings: proto batches → plain columns → validation → one record per partition → acks."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cityops.sensors.v1 import sensors_pb2 as pb
+from cityops_sensors import metrics as sensor_metrics
+from cityops_sensors.ingest.cache import SensorCache
+from cityops_sensors.ingest.models import MALFORMED, PUBLISH_FAILED, IngestLedger
+from cityops_sensors.ingest.publisher import ReadingPublisher
+from cityops_sensors.ingest.service import Columns, split_by_partition
+from cityops_sensors.settings import SensorSettings
+
+log = logging.getLogger("cityops.sensors.ingest")
+
+
+def batch_columns(batch: pb.ReadingBatch, ledger: IngestLedger, batch_index: int) -> tuple[Columns, int]:
+    """Both forms of a batch as parallel lists; a ragged ``columns`` tail is rejected as MALFORMED."""
+    ids: list[str] = []
+    values: list[float] = []
+    times: list[int] = []
+    for r in batch.readings:
+        ids.append(r.sensor_id)
+        values.append(r.value)
+        if r.HasField("observed_at"):
+            o = r.observed_at
+            times.append(o.seconds * 1000 + o.nanos // 1_000_000 or -1)
+        else:
+            times.append(0)
+    if batch.HasField("columns"):
+        c = batch.columns
+        n = min(len(c.sensor_ids), len(c.values), len(c.observed_at_ms))
+        ids.extend(c.sensor_ids[:n] if n < len(c.sensor_ids) else c.sensor_ids)
+        values.extend(c.values[:n] if n < len(c.values) else c.values)
+        times.extend(c.observed_at_ms[:n] if n < len(c.observed_at_ms) else c.observed_at_ms)
+        ragged = max(len(c.sensor_ids), len(c.values), len(c.observed_at_ms)) - n
+        if ragged:
+            start = ledger.next_index + len(ids)
+            for j in range(ragged):
+                sid = c.sensor_ids[n + j] if n + j < len(c.sensor_ids) else ""
+                ledger.reject(sid, MALFORMED, start + j,
+                              "các mảng columns không cùng độ dài (columns arrays of unequal length)", batch_index)
+        # The ragged tail takes the stream positions right after this batch's valid-shaped readings.
+        return (ids, values, times), ragged
+    return (ids, values, times), 0
+
+
+class IngestRpc:
+    cache: SensorCache
+    publisher: ReadingPublisher
+    sensor_settings: SensorSettings
+
+    async def IngestReadings(self, request_iterator: AsyncIterator[pb.ReadingBatch], context: Any) -> pb.IngestSummary:  # noqa: N802
+        cfg = self.sensor_settings
+        ledger = IngestLedger(max_details=cfg.max_rejection_details)
+        in_flight: collections.deque[tuple[asyncio.Future[object], Columns, int]] = collections.deque()
+        limit = max(1, cfg.in_flight_batches) * max(1, self.publisher.partitions)
+        async for batch in request_iterator:
+            batch_index = ledger.batches
+            ledger.batches += 1
+            (ids, values, times), ragged = batch_columns(batch, ledger, batch_index)
+            await self.cache.resolve(ids)
+            now_ms = time.time_ns() // 1_000_000
+            groups = split_by_partition(
+                ids, values, times, self.cache.entries, now_ms=now_ms,
+                max_future_ms=cfg.max_future_seconds * 1000, max_past_ms=cfg.max_past_seconds * 1000,
+                ledger=ledger, batch_index=batch_index,
+            )
+            ledger.next_index += ragged
+            try:
+                sent = await self.publisher.publish(groups, now_ms)
+            except Exception as exc:  # the producer refused before sending: nothing of this batch is on Kafka
+                log.warning("publish failed", extra={"error": repr(exc)})
+                sent = []
+                for cols in groups.values():
+                    _reject_unpublished(ledger, cols, batch_index, exc)
+            in_flight.extend((future, cols, batch_index) for future, cols in sent)
+            while len(in_flight) > limit:
+                await _settle(ledger, *in_flight.popleft())
+        while in_flight:
+            await _settle(ledger, *in_flight.popleft())
+        sensor_metrics.READINGS_INGESTED.labels("accepted").inc(ledger.accepted)
+        sensor_metrics.READINGS_INGESTED.labels("rejected").inc(ledger.rejected)
+        return pb.IngestSummary(
+            accepted=ledger.accepted, rejected=ledger.rejected, batches=ledger.batches,
+            rejections=[pb.Rejection(sensor_id=r.sensor_id, reason=r.reason, index=r.index, detail=r.detail,  # type: ignore[arg-type]
+                                     batch_index=r.batch_index) for r in ledger.rejections],
+        )
+
+
+def _reject_unpublished(ledger: IngestLedger, cols: Columns, batch_index: int, exc: BaseException) -> None:
+    detail = f"Kafka chưa xác nhận, có thể gửi lại (not acknowledged, safe to resend): {type(exc).__name__}"
+    for sid in cols[0]:
+        # The hot path keeps no per-reading stream positions: -1 means "identify it by sensor_id and batch".
+        ledger.reject(sid, PUBLISH_FAILED, -1, detail, batch_index)
+
+
+async def _settle(ledger: IngestLedger, future: asyncio.Future[object], cols: Columns, batch_index: int) -> None:
+    """Count a record's readings as accepted only once the broker has acknowledged it."""
+    try:
+        await future
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("reading record not acknowledged", extra={"error": repr(exc), "readings": len(cols[0])})
+        _reject_unpublished(ledger, cols, batch_index, exc)
+        return
+    ledger.accepted += len(cols[0])

@@ -1,0 +1,83 @@
+"""Postgres access for the registry (schema ``sensors``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from cityops_sensors.registry.models import Sensor, SensorFilter
+
+_COLUMNS = (
+    "s.id, s.kind, s.name, s.lat, s.lon, s.address, s.district, s.unit, s.reporting_interval_seconds, "
+    "s.labels, s.created_at, COALESCE(l.status, 'OFFLINE') AS status, l.last_seen_at, "
+    "COALESCE(l.last_value, 0) AS last_value"
+)
+
+
+def _sensor(row: asyncpg.Record) -> Sensor:
+    return Sensor(
+        id=row["id"], kind=row["kind"], lat=row["lat"], lon=row["lon"], district=row["district"],
+        reporting_interval_seconds=row["reporting_interval_seconds"], name=row["name"], address=row["address"],
+        unit=row["unit"], labels=dict(row["labels"] or {}), status=row["status"], created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"], last_value=row["last_value"],
+    )
+
+
+class SensorStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def upsert(self, s: Sensor) -> Sensor:
+        await self._pool.execute(
+            """
+            INSERT INTO sensors (id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, labels)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, lat = excluded.lat,
+                lon = excluded.lon, address = excluded.address, district = excluded.district, unit = excluded.unit,
+                reporting_interval_seconds = excluded.reporting_interval_seconds, labels = excluded.labels,
+                updated_at = clock_timestamp()
+            """,
+            s.id, s.kind, s.name, s.lat, s.lon, s.address, s.district, s.unit, s.reporting_interval_seconds,
+            s.labels,
+        )
+        found = await self.get(s.id)
+        assert found is not None
+        return found
+
+    async def get(self, sensor_id: str) -> Sensor | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM sensors s LEFT JOIN sensor_live l ON l.sensor_id = s.id WHERE s.id = $1",
+            sensor_id,
+        )
+        return _sensor(row) if row else None
+
+    async def kind_of(self, sensor_id: str) -> str | None:
+        kind = await self._pool.fetchval("SELECT kind FROM sensors WHERE id = $1", sensor_id)
+        return str(kind) if kind is not None else None
+
+    async def list(self, flt: SensorFilter) -> list[Sensor]:
+        rows = await self._pool.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM sensors s LEFT JOIN sensor_live l ON l.sensor_id = s.id
+            WHERE ($1::text[] IS NULL OR s.kind = ANY($1))
+              AND ($2::text[] IS NULL OR COALESCE(l.status, 'OFFLINE') = ANY($2))
+              AND ($3 = '' OR s.district = $3)
+              AND s.id > $4
+            ORDER BY s.id LIMIT $5
+            """,
+            list(flt.kinds) or None, list(flt.statuses) or None, flt.district, flt.after_id, flt.page_size,
+        )
+        return [_sensor(r) for r in rows]
+
+    async def changed_since(self, since: datetime | None) -> list[asyncpg.Record]:
+        """Registry rows for caches: all of them, or those updated after ``since``."""
+        return list(await self._pool.fetch(
+            "SELECT id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, updated_at "
+            "FROM sensors WHERE $1::timestamptz IS NULL OR updated_at > $1 ORDER BY updated_at",
+            since,
+        ))
+
+    async def kinds_of(self, ids: list[str]) -> dict[str, str]:
+        rows = await self._pool.fetch("SELECT id, kind FROM sensors WHERE id = ANY($1::text[])", ids)
+        return {r["id"]: r["kind"] for r in rows}

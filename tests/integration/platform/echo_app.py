@@ -1,0 +1,43 @@
+"""A minimal CityOps Faust worker for platform tests: IncidentEvent in → same event out.
+
+It uses the real runtime pieces (app factory, raw topics, ``consume`` with dead letters). A record
+whose ``incident_number`` is ``RAISE`` makes the handler fail, to exercise the handler-error path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from cityops.incidents.v1 import events_pb2
+from cityops_platform.faust_app import consume, create_app, faust_dead_letters, proto_decoder, raw_topic
+from cityops_platform.logging import configure_logging
+from cityops_platform.settings import Settings
+
+IN_TOPIC = "test.echo.in.v1"
+OUT_TOPIC = "test.echo.out.v1"
+
+settings = Settings()
+app = create_app("echo", settings)
+source = raw_topic(app, f"{settings.topic_prefix}{IN_TOPIC}")
+
+
+@app.agent(source)
+async def echo(stream: faust.StreamT) -> None:
+    async def handle(event: events_pb2.IncidentEvent, _: Any) -> None:
+        if event.incident_number == "RAISE":
+            raise ValueError("handler refused this event")
+        await app.producer.send_and_wait(
+            f"{settings.topic_prefix}{OUT_TOPIC}", event.incident_id.encode(),
+            event.SerializeToString(), partition=None, timestamp=None, headers=None,
+        )
+
+    await consume(stream, decode=proto_decoder(events_pb2.IncidentEvent), handle=handle,
+                  dead_letters=faust_dead_letters(app))
+
+
+if __name__ == "__main__":
+    worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
+    worker.on_setup_logging = lambda *a, **k: configure_logging("echo-worker", "WARNING")  # type: ignore[method-assign]
+    worker.execute_from_commandline()
