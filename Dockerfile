@@ -18,7 +18,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 # Codegen tools only, pinned by requirements.txt (used as constraints).
 COPY requirements.txt ./
-RUN python3 -m venv /opt/build \
+# Runtime deps are everything above the "# tests and tooling" marker. Cutting them here and copying
+# the result keeps the runtime's pip layer cached when only test pins change (cache keys on content).
+RUN sed '/^# tests and tooling/,$d' requirements.txt > /runtime-requirements.txt \
+ && python3 -m venv /opt/build \
  && /opt/build/bin/pip install -q -c requirements.txt grpcio-tools mypy-protobuf
 COPY protos ./protos
 COPY scripts/gen_protos.py ./scripts/gen_protos.py
@@ -38,12 +41,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp \
     CITYOPS_DATA_DIR=/var/lib/cityops/data \
     CITYOPS_METRICS_PORT=9100
-COPY requirements.txt /tmp/requirements.txt
-# Runtime deps only: everything above the "# tests and tooling" marker of requirements.txt.
-RUN sed '/^# tests and tooling/,$d' /tmp/requirements.txt > /tmp/runtime-requirements.txt \
- && python3 -m venv /opt/cityops \
+COPY --from=build /runtime-requirements.txt /tmp/runtime-requirements.txt
+RUN python3 -m venv /opt/cityops \
  && /opt/cityops/bin/pip install -q -r /tmp/runtime-requirements.txt \
- && rm /tmp/requirements.txt /tmp/runtime-requirements.txt
+ && rm /tmp/runtime-requirements.txt
 COPY --from=build /wheels /tmp/wheels
 # --no-deps + pip check: every third-party dependency must come pinned from requirements.txt,
 # and the build fails if a package declares one that is missing.

@@ -14,7 +14,7 @@ TESTS ?= tests
 PYTEST := $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 SERVICE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 
-.PHONY: help setup protos kafka-jars run devstack test test-unit test-integration test-e2e lint bench helm-check clean
+.PHONY: help setup protos kafka-jars run devstack test test-unit test-integration test-e2e lint bench helm-check images clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ bench:  ## benchmark of the real-time core (loadtests/bench)
 
 helm-check:  ## render and validate the Helm chart
 	bash helm/check.sh
+
+images:  ## build every container image with buildah (debootstrap base, cached in .cache/images)
+	bash scripts/build_images.sh
 
 clean:  ## remove run state and caches (keeps .venv and the Kafka jars in .cache)
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts results

@@ -9,8 +9,6 @@ skipping the real components.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,20 +57,15 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole session, on a free loopback port."""
-    # Not under pytest's basetemp: as root the server runs as `postgres`, which cannot enter the
-    # 0700 /tmp/pytest-of-root tree.
-    run_dir = Path(tempfile.mkdtemp(prefix="cityops-test-pg-"))
-    server = PostgresServer(run_dir)
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
     try:
         server.start()
     except DevstackUnavailable as exc:
-        shutil.rmtree(run_dir, ignore_errors=True)
         unavailable("PostgreSQL", exc)
     yield server
-    server.stop()
-    shutil.rmtree(run_dir, ignore_errors=True)
+    server.destroy()
 
 
 @pytest.fixture
@@ -88,18 +81,15 @@ def isolated_kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
 
 
 @pytest.fixture
-def isolated_postgres_server() -> Iterator[PostgresServer]:
+def isolated_postgres_server(tmp_path: Path) -> Iterator[PostgresServer]:
     """A started Postgres for this test alone (fresh initdb, <1 s), for crash/restart tests."""
-    run_dir = Path(tempfile.mkdtemp(prefix="cityops-test-pg-"))
-    server = PostgresServer(run_dir)
+    server = PostgresServer(tmp_path / "postgres")
     try:
         server.start()
     except DevstackUnavailable as exc:
-        shutil.rmtree(run_dir, ignore_errors=True)
         unavailable("PostgreSQL", exc)
     yield server
-    server.stop()
-    shutil.rmtree(run_dir, ignore_errors=True)
+    server.destroy()
 
 
 @pytest.fixture

@@ -60,8 +60,9 @@ app.kubernetes.io/part-of: cityops
 {{- printf "%s%s" .root.Values.config.topicPrefix .name -}}
 {{- end -}}
 
+{{/* The Faust app id and consumer group (cityops_platform.faust_app.consumer_group): (dict "root" $ "svc" "incidents") */}}
 {{- define "cityops.consumerGroup" -}}
-{{- printf "cityops-%s-worker" . -}}
+{{- printf "%scityops-%s-worker" .root.Values.config.topicPrefix .svc -}}
 {{- end -}}
 
 {{/* Capability guards: CRs render only where the cluster serves their API. */}}

@@ -252,3 +252,19 @@ def test_service_monitor_scrapes_every_service_by_its_metrics_port(render: Rende
     assert all(matches(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"]) for s in services)
     assert all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in services)
     assert not of_kind(render(crds=False), "ServiceMonitor")
+
+
+def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(render: Render) -> None:
+    from cityops_platform.settings import Settings
+
+    known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields}
+    manifest = render()
+    names = set(of_kind(manifest, "ConfigMap")[0]["data"])
+    for _, spec in pod_specs(manifest):
+        for container in spec["containers"]:
+            names |= {e["name"] for e in container.get("env", [])}
+    cityops_names = {n for n in names if n.startswith("CITYOPS_")}
+    assert cityops_names - known == set()
+    config = of_kind(manifest, "ConfigMap")[0]["data"]
+    # Settings default to loopback; a pod must listen on its own IP for probes and peers.
+    assert config["CITYOPS_GRPC_HOST"] == config["CITYOPS_HTTP_HOST"] == "0.0.0.0"

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 log = logging.getLogger("cityops.devstack")
 
@@ -246,7 +246,7 @@ def forget_on_exit(hook: Callable[[], None]) -> None:
 
 
 def run_checked(
-    argv: Sequence[str], *, what: str, user: str | None = None, timeout: float = 120.0, stdout: IO[bytes] | None = None
+    argv: Sequence[str], *, what: str, user: str | None = None, timeout: float = 120.0, cwd: Path | None = None
 ) -> str:
     """Run a short command to completion; raise DevstackError with its output if it fails."""
     extra: dict[str, Any] = {}
@@ -255,10 +255,11 @@ def run_checked(
     result = subprocess.run(
         list(argv),
         stdin=subprocess.DEVNULL,
-        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         timeout=timeout,
         check=False,
+        cwd=cwd,
         **extra,
     )
     output = (result.stdout or b"").decode("utf-8", "replace")

@@ -156,7 +156,8 @@ class KafkaBroker:
             return False
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         tool = [java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool"]
-        args = ["format", "-t", cluster_id, "-c", str(config), "--ignore-formatted"]
+        # "--cluster-id=<id>": an id starting with "-" (1 in 64) would otherwise parse as an option.
+        args = ["format", f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted"]
         _process.run_checked(tool + args, what="kafka-storage format")
         return True
 

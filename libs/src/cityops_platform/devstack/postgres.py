@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import _process
+from . import _pghome, _process
 from ._process import DevstackError, DevstackUnavailable
 
 log = logging.getLogger("cityops.devstack")
@@ -65,7 +65,7 @@ class PostgresServer:
     fsync stays on because tests rely on committed rows surviving a crash (kill()).
     stop() is a fast shutdown (SIGINT: disconnect clients, checkpoint); kill() is SIGKILL of the
     whole process group; restart() keeps the port and the data. As root the server runs as the
-    `postgres` user (Postgres refuses root), so run_dir's parents must be traversable by it.
+    `postgres` user (Postgres refuses root); see _pghome for where its data goes then.
     Log: run_dir/postgres.log.
     """
 
@@ -80,6 +80,7 @@ class PostgresServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
         self._socket_dir: Path | None = None
+        self._home = self.run_dir
 
     @property
     def dsn(self) -> str:
@@ -94,7 +95,8 @@ class PostgresServer:
 
     @property
     def data_dir(self) -> Path:
-        return self.run_dir / "data"
+        """The cluster's data directory (outside run_dir only as root with an unreachable run_dir)."""
+        return self._home / "data"
 
     @property
     def log_path(self) -> Path:
@@ -115,6 +117,7 @@ class PostgresServer:
         bin_dir = find_pg_bin()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         owner = self._server_user()
+        self._home = _pghome.server_home(self.run_dir, owner)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bin_dir, owner)
         # A port we picked can be taken before the server binds it (parallel test runs): pick
@@ -158,7 +161,7 @@ class PostgresServer:
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
         self._log_offset = _process.size_of(self.log_path)
-        self._proc = _process.spawn(argv, log_file=self.log_path, cwd=self.run_dir, user=owner)
+        self._proc = _process.spawn(argv, log_file=self.log_path, cwd=self._home, user=owner)
         _process.on_exit(self.stop)
 
     def _ensure_role_and_database(self) -> None:
@@ -183,6 +186,14 @@ class PostgresServer:
         if self._proc is not None:
             _process.kill(self._proc)
         self._remove_temp_socket_dir()
+
+    def destroy(self) -> None:
+        """Stop and delete the cluster's data (tests use it; a developer's run_dir keeps its data)."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._home != self.run_dir:
+            shutil.rmtree(self._home, ignore_errors=True)
+            (self.run_dir / "data").unlink(missing_ok=True)
 
     def restart(self, timeout: float = 60.0) -> PostgresServer:
         """Stop (if running) and start again on the same port with the same data."""
@@ -254,22 +265,21 @@ class PostgresServer:
             shutil.chown(path, owner, owner)
 
     def _make_socket_dir(self, owner: str | None) -> Path:
-        socket_dir = self.run_dir / "sock"
+        socket_dir = self._home / "sock"
         if len(str(socket_dir)) > _MAX_SOCKET_DIR:
             # A deep run_dir (pytest tmp paths) would overflow the unix socket path limit.
-            socket_dir = Path(tempfile.mkdtemp(prefix="cityops-pg-"))
+            socket_dir = Path(tempfile.mkdtemp(prefix="cityops-pgsock-"))
         socket_dir.mkdir(parents=True, exist_ok=True)
         self._chown(socket_dir, owner)
         return socket_dir
 
     def _remove_temp_socket_dir(self) -> None:
-        if self._socket_dir is not None and self.run_dir not in self._socket_dir.parents:
+        if self._socket_dir is not None and self._socket_dir.name.startswith("cityops-pgsock-"):
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     def _initdb(self, bin_dir: Path, owner: str | None) -> None:
         if owner is not None:
-            self._check_reachable(owner)
-            self._chown(self.run_dir, owner)
+            self._chown(self._home, owner)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         _process.run_checked(
             [
@@ -288,17 +298,8 @@ class PostgresServer:
             ],
             what="initdb",
             user=owner,
+            cwd=self._home,
         )
-
-    def _check_reachable(self, owner: str) -> None:
-        uid = pwd.getpwnam(owner).pw_uid
-        for parent in self.run_dir.parents:
-            st = parent.stat()
-            if st.st_uid != uid and not st.st_mode & 0o001:
-                raise DevstackError(
-                    f"User `{owner}` không vào được {parent} (quyền {oct(st.st_mode & 0o777)}); "
-                    f"chọn run_dir khác. / `{owner}` cannot traverse {parent}; pick another run_dir."
-                )
 
     def _wait_ready(self, bin_dir: Path, deadline: float) -> None:
         assert self._proc is not None

@@ -35,6 +35,9 @@ class IncidentsSettings(BaseSettings):
     rules_file: str = str(DEFAULT_RULES_FILE)
     sla_sweep_seconds: float = 5.0
     sla_sweep_batch: int = 200
+    # Consumer-group session timeout; None keeps Faust's default (60 s). A crashed worker's
+    # partitions move to the survivors only after it, so tests lower it.
+    worker_session_timeout_seconds: float | None = None
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -49,7 +52,7 @@ def parse_duration(value: Any) -> timedelta:
 
 def _enum_name(enum: Any, prefix: str, name: str) -> str:
     full = f"{prefix}{name}"
-    if full not in enum.keys():
+    if full not in enum.keys():  # noqa: SIM118 (protobuf EnumTypeWrapper)
         raise ValueError(f"unknown {prefix.rstrip('_').lower()} {name!r} in rules")
     return name
 
@@ -173,7 +176,8 @@ def parse_rules(raw: dict[str, Any]) -> Rules:
         base_priority={_category(c): _priority(p) for c, p in triage["base"].items()},
         subcategory_priority={str(s): _priority(p) for s, p in triage.get("subcategories", {}).items()},
         source_priority={str(s): _priority(p) for s, p in triage.get("sources", {}).items()},
-        keywords=tuple((_priority(k["priority"]), tuple(str(w) for w in k["words"])) for k in triage.get("keywords", [])),
+        keywords=tuple((_priority(k["priority"]), tuple(str(w) for w in k["words"]))
+                       for k in triage.get("keywords", [])),
         sensor_level_priority={str(lv): _priority(p) for lv, p in triage.get("sensor_levels", {}).items()},
         report_count_steps=tuple(sorted(int(n) for n in triage.get("report_count_steps", []))),
         eido={_priority(p): int(v) for p, v in triage["eido"].items()},

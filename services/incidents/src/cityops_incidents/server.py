@@ -13,7 +13,7 @@ Access policy (deny by default; roles from the bearer token):
 from __future__ import annotations
 
 from cityops.incidents.v1 import incidents_pb2_grpc
-from cityops_incidents.config import load_rules
+from cityops_incidents.config import IncidentsSettings, load_rules
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.servicer import IncidentServicer
 from cityops_incidents.incidents.watch import IncidentWatch
@@ -40,7 +40,7 @@ POLICY = auth.AccessPolicy.for_service(
 
 
 def build(res: Resources) -> list[GrpcService]:
-    service = IncidentService(pool=res.db, rules=load_rules())
+    service = IncidentService(pool=res.db, rules=load_rules(IncidentsSettings().rules_file))
     servicer = IncidentServicer(service, IncidentWatch(res.settings))
     return [GrpcService(SERVICE, servicer, incidents_pb2_grpc.add_IncidentServiceServicer_to_server)]
 

@@ -19,7 +19,7 @@ class NotificationSettings(Settings):
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
-    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_from: str = "Trung tâm Điều hành Bình Dương <noreply@ioc.binhduong.gov.vn>"
@@ -28,25 +28,25 @@ class NotificationSettings(Settings):
     sms_gateway_url: str = "http://127.0.0.1:8099/v1/sms"
     sms_gateway_api_key: str = ""
     sms_gateway_api_key_header: str = "X-API-Key"
-    sms_max_parts: int = Field(4, ge=1, le=10, description="Longer texts are cut to this many segments.")
+    sms_max_parts: int = Field(default=4, ge=1, le=10, description="Longer texts are cut to this many segments.")
 
     webhook_timeout_seconds: float = 5.0
 
-    notify_max_attempts: int = Field(5, ge=1, le=50)
-    notify_retry_base_seconds: float = Field(2.0, gt=0)
-    notify_retry_max_seconds: float = Field(600.0, gt=0)
-    notify_poll_seconds: float = Field(0.25, gt=0)
-    notify_batch_size: int = Field(50, ge=1)
-    notify_concurrency: int = Field(20, ge=1)
-    notify_claim_seconds: float = Field(120.0, gt=0, description="Lease of a claimed delivery.")
+    notify_max_attempts: int = Field(default=5, ge=1, le=50)
+    notify_retry_base_seconds: float = Field(default=2.0, gt=0)
+    notify_retry_max_seconds: float = Field(default=600.0, gt=0)
+    notify_poll_seconds: float = Field(default=0.25, gt=0)
+    notify_batch_size: int = Field(default=50, ge=1)
+    notify_concurrency: int = Field(default=20, ge=1)
+    notify_claim_seconds: float = Field(default=120.0, gt=0, description="Lease of a claimed delivery.")
 
     # Token buckets per recipient: at most <burst> messages, refilled evenly over <window> seconds.
-    rate_sms_burst: int = Field(5, ge=1)
-    rate_sms_window_seconds: float = Field(3600.0, gt=0)
-    rate_email_burst: int = Field(20, ge=1)
-    rate_email_window_seconds: float = Field(3600.0, gt=0)
-    rate_webhook_burst: int = Field(600, ge=1)
-    rate_webhook_window_seconds: float = Field(60.0, gt=0)
+    rate_sms_burst: int = Field(default=5, ge=1)
+    rate_sms_window_seconds: float = Field(default=3600.0, gt=0)
+    rate_email_burst: int = Field(default=20, ge=1)
+    rate_email_window_seconds: float = Field(default=3600.0, gt=0)
+    rate_webhook_burst: int = Field(default=600, ge=1)
+    rate_webhook_window_seconds: float = Field(default=60.0, gt=0)
 
     cap_sender: str = "ioc@binhduong.gov.vn"
     cap_sender_name: str = "Trung tâm Điều hành Đô thị thông minh Bình Dương"

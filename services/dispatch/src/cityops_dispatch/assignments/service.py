@@ -108,7 +108,8 @@ class Dispatcher:
         if current is None:
             raise NotFound("phân công (assignment)", assignment_id)
         if current.status != A.ASSIGNED:
-            raise IllegalTransition("phân công (assignment)", current.status.name, "ACKNOWLEDGED" if accept else "DECLINED")
+            target = "ACKNOWLEDGED" if accept else "DECLINED"
+            raise IllegalTransition("phân công (assignment)", current.status.name, target)
         if now > current.ack_deadline:
             raise AssignmentExpired(assignment_id)
         if accept:
@@ -277,7 +278,8 @@ class Dispatcher:
         )
         body = dispatch_pb2.UnitAssigned(
             call_sign=unit.call_sign, agency=unit.agency, auto=auto,  # type: ignore[arg-type]
-            distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds, ack_deadline=ts(assignment.ack_deadline),
+            distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds,
+            ack_deadline=ts(assignment.ack_deadline),
             capability=slot.capability, run_card=slot.run_card, attempt=attempt,
             replaces_assignment_id=replaces.id if replaces else "",
         )
@@ -314,7 +316,8 @@ class Dispatcher:
             return None
         slot = None
         if current.slot_id:
-            slot = await store.get_slot(conn, current.slot_id, lock="FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE")
+            lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+            slot = await store.get_slot(conn, current.slot_id, lock=lock)
             if slot is None:
                 return None  # another worker holds it
         await units_store.get(conn, current.unit_id, for_update=True)
@@ -323,10 +326,12 @@ class Dispatcher:
             return None
         ended = await store.update_assignment(conn, assignment_id, status, reason=reason, ended_at=now)
         unit = await self._release_unit(conn, ended.unit_id, ended.id)
+        body: dispatch_pb2.AssignmentDeclined | dispatch_pb2.AssignmentTimedOut
         if status == A.DECLINED:
             body_name, body = "assignment_declined", dispatch_pb2.AssignmentDeclined(reason=reason)
         else:
-            body_name, body = "assignment_timed_out", dispatch_pb2.AssignmentTimedOut(ack_deadline=ts(ended.ack_deadline))
+            body_name = "assignment_timed_out"
+            body = dispatch_pb2.AssignmentTimedOut(ack_deadline=ts(ended.ack_deadline))
         await events.dispatch_event(
             conn, body_name=body_name, body=body, incident_id=ended.incident_id,
             incident_number=ended.incident_number, actor=actor, assignment=ended, unit=unit,

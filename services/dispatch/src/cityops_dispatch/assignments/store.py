@@ -58,7 +58,9 @@ async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> Assignme
     return to_assignment(row)
 
 
-async def get_assignment(conn: asyncpg.Connection, assignment_id: str, *, for_update: bool = False) -> Assignment | None:
+async def get_assignment(
+    conn: asyncpg.Connection, assignment_id: str, *, for_update: bool = False
+) -> Assignment | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {A_COLUMNS} FROM assignments WHERE id = $1{lock}", assignment_id)
     return to_assignment(row) if row else None

@@ -125,3 +125,19 @@ CREATE TABLE assignments (
 CREATE UNIQUE INDEX assignments_one_active_per_unit ON assignments (unit_id) WHERE status IN (1, 2, 3, 4);
 CREATE INDEX assignments_by_incident ON assignments (incident_id, assigned_at);
 CREATE INDEX assignments_ack_due ON assignments (ack_deadline) WHERE status = 1;
+
+-- EIDO documents imported from external CADs: which incident each became, and which of its notes
+-- were already added (so a re-sent document neither creates a second incident nor repeats notes).
+CREATE TABLE eido_imports (
+    eido_id text PRIMARY KEY,
+    incident_id text NOT NULL,
+    incident_number text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE eido_import_notes (
+    eido_id text NOT NULL,
+    note_hash text NOT NULL,
+    added_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (eido_id, note_hash)
+);

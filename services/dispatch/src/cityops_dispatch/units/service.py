@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -113,7 +114,9 @@ async def _advance_assignment(
     now: datetime,
 ) -> None:
     point = common_pb2.GeoPoint(lat=unit.lat, lon=unit.lon, address=unit.address)
-    common = dict(incident_id=assignment.incident_id, incident_number=assignment.incident_number, actor=actor)
+    common: dict[str, Any] = {
+        "incident_id": assignment.incident_id, "incident_number": assignment.incident_number, "actor": actor
+    }
     current = assignment
     if target in (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE) and current.status == A.ASSIGNED:
         # Moving is an implicit acceptance.
@@ -121,7 +124,7 @@ async def _advance_assignment(
         await events.dispatch_event(
             conn, body_name="assignment_acknowledged",
             body=dispatch_pb2.AssignmentAcknowledged(ack_latency_seconds=(now - current.assigned_at).total_seconds()),
-            assignment=current, **common,  # type: ignore[arg-type]
+            assignment=current, **common,
         )
     if target == UnitStatus.EN_ROUTE:
         current = await assignments_store.update_assignment(conn, current.id, A.EN_ROUTE, en_route_at=now)
@@ -131,13 +134,13 @@ async def _advance_assignment(
             eta = eta_seconds(haversine_m(unit.lat, unit.lon, view.lat, view.lon), unit.unit_type, rules)
         await events.dispatch_event(
             conn, body_name="unit_en_route", body=dispatch_pb2.UnitEnRoute(location=point, eta_seconds=eta),
-            assignment=current, unit=unit, **common,  # type: ignore[arg-type]
+            assignment=current, unit=unit, **common,
         )
     elif target == UnitStatus.ON_SCENE:
         current = await assignments_store.update_assignment(conn, current.id, A.ON_SCENE, on_scene_at=now)
         await events.dispatch_event(
             conn, body_name="unit_arrived", body=dispatch_pb2.UnitArrived(location=point),
-            assignment=current, unit=unit, **common,  # type: ignore[arg-type]
+            assignment=current, unit=unit, **common,
         )
     elif target in (UnitStatus.RETURNING, UnitStatus.AVAILABLE):
         text = reason.strip() or "hoàn thành (cleared)"
@@ -146,7 +149,7 @@ async def _advance_assignment(
             await assignments_store.update_slot(conn, current.slot_id, status="DONE", assignment_id=current.id)
         await events.dispatch_event(
             conn, body_name="unit_cleared", body=dispatch_pb2.UnitCleared(reason=text),
-            assignment=current, unit=unit, **common,  # type: ignore[arg-type]
+            assignment=current, unit=unit, **common,
         )
 
 

@@ -42,10 +42,6 @@ def to_json(message: Message) -> dict[str, Any]:
     )
 
 
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
 def decode_record(stream: Stream, key: bytes | None, value: bytes | None) -> dict[str, Any]:
     """``{"kind", "type", "data"}`` for one record; a tombstone on unit-status means a removed unit."""
     if value is None:
@@ -58,7 +54,8 @@ def decode_record(stream: Stream, key: bytes | None, value: bytes | None) -> dic
     oneof = message.DESCRIPTOR.oneofs_by_name.get("body")
     if oneof is not None:
         case = message.WhichOneof("body")
-        event_type = _pascal(case) if case else "Unknown"
+        # The body's message name is the event type ("IncidentReported", "UnitAssigned").
+        event_type = message.DESCRIPTOR.fields_by_name[case].message_type.name if case else "Unknown"
     elif isinstance(message, sensors_pb2.SensorAlert):
         event_type = "SensorAlertRaised" if message.state == sensors_pb2.ALERT_STATE_RAISED else "SensorAlertCleared"
     else:

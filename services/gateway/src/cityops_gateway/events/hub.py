@@ -12,7 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
@@ -105,15 +105,17 @@ class EventHub:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
+            *self._by_topic,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
             client_id="cityops-gateway-events",
+            metadata_max_age_ms=5000,
             **client_kwargs(self._settings),
         )
         await consumer.start()
         try:
-            consumer.assign(await self._partitions(consumer))
+            await self._await_assignment(consumer)
             await consumer.seek_to_end()
             # Resolve every position now, so an event produced after `ready` is never skipped.
             for tp in consumer.assignment():
@@ -136,19 +138,15 @@ class EventHub:
             self.ready.clear()
             await consumer.stop()
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        """Every partition of the followed topics, waiting for topics that do not exist yet."""
+    async def _await_assignment(self, consumer: AIOKafkaConsumer) -> None:
+        """Wait until every followed topic exists and all its partitions are assigned to us."""
+        warned = False
         while True:
-            missing: list[str] = []
-            partitions: list[TopicPartition] = []
-            await consumer.topics()  # refreshes the cluster metadata
-            for topic in self._by_topic:
-                ids = consumer.partitions_for_topic(topic)
-                if not ids:
-                    missing.append(topic)
-                else:
-                    partitions.extend(TopicPartition(topic, p) for p in sorted(ids))
+            assigned = {tp.topic for tp in consumer.assignment()}
+            missing = sorted(set(self._by_topic) - assigned)
             if not missing:
-                return partitions
-            log.warning("event topics missing; waiting", extra={"topics": missing})
-            await asyncio.sleep(2.0)
+                return
+            if not warned:
+                log.warning("event topics not assigned yet; waiting", extra={"topics": missing})
+                warned = True
+            await asyncio.sleep(0.2)

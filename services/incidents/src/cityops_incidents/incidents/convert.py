@@ -24,7 +24,7 @@ def enum_name(enum: Any, prefix: str, value: int) -> str:
         return f"UNKNOWN({value})"
 
 
-def enum_value(enum: Any, prefix: str, name: str) -> int:
+def enum_value(enum: Any, prefix: str, name: str) -> Any:
     return int(enum.Value(f"{prefix}{name}")) if name else 0
 
 
@@ -76,7 +76,7 @@ def incident_pb(inc: Incident, eido: Mapping[int, int]) -> pb.Incident:
         number=inc.number,
         category=enum_value(pb.Category, "CATEGORY_", inc.category),
         subcategory=inc.subcategory,
-        priority=inc.priority,
+        priority=pb.Priority.ValueType(inc.priority),
         status=enum_value(pb.Status, "STATUS_", inc.status),
         description=inc.description,
         location=common_pb2.GeoPoint(lat=inc.lat, lon=inc.lon, address=inc.address),

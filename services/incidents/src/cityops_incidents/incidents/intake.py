@@ -19,7 +19,7 @@ from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, store
 from cityops_incidents.incidents.changes import commit_change
-from cityops_incidents.incidents.convert import priority_label, status_label, ts
+from cityops_incidents.incidents.convert import priority_label, status_label
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
 from cityops_incidents.incidents.triage import triage
 from cityops_incidents.text import mask_phone
@@ -139,12 +139,12 @@ async def escalate(
     inc.priority = min(old, new_priority)
     inc.escalation_level += 1
     body = pb.IncidentEscalated(
-        reason=pb.EscalationReason.Value(f"ESCALATION_REASON_{reason}"), old_priority=old,
-        new_priority=inc.priority, escalation_level=inc.escalation_level,
-        sla_stage=pb.SlaStage.Value(f"SLA_STAGE_{sla_stage}") if sla_stage else 0,
+        reason=pb.EscalationReason.Value(f"ESCALATION_REASON_{reason}"), old_priority=pb.Priority.ValueType(old),
+        new_priority=pb.Priority.ValueType(inc.priority), escalation_level=inc.escalation_level,
+        sla_stage=pb.SlaStage.Value(f"SLA_STAGE_{sla_stage}") if sla_stage else pb.SLA_STAGE_UNSPECIFIED,
     )
     if breached_due_at is not None:
-        body.breached_due_at.CopyFrom(ts(breached_due_at))
+        body.breached_due_at.FromDatetime(breached_due_at)
     return await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
                                before=priority_label(old), after=priority_label(inc.priority),
                                detail=f"Nâng mức ưu tiên ({reason}): {detail}".rstrip(": "))

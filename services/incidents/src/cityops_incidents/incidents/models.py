@@ -11,7 +11,8 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 
 
 def _names(enum: object, prefix: str) -> frozenset[str]:
-    return frozenset(n[len(prefix):] for n in enum.keys() if not n.endswith("_UNSPECIFIED"))  # type: ignore[attr-defined]
+    names = enum.keys()  # type: ignore[attr-defined]
+    return frozenset(n[len(prefix):] for n in names if not n.endswith("_UNSPECIFIED"))
 
 
 CATEGORIES = _names(pb.Category, "CATEGORY_")

@@ -41,7 +41,14 @@ from cityops_incidents.incidents.validation import (
     validate_transition,
 )
 from cityops_incidents.text import search_terms
-from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, PreconditionFailed, StaleVersion, require
+from cityops_platform.errors import (
+    FieldViolation,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    StaleVersion,
+    require,
+)
 
 # Who may set priority_override (it skips triage).
 OVERRIDE_ROLES = frozenset({"operator", "supervisor", "admin"})
@@ -138,7 +145,7 @@ class IncidentService:
                 raise NotFound("incident", incident_id)
             return await store.timeline(conn, incident_id)
 
-    async def list(self, q: ListQuery) -> tuple[list[Incident], str]:
+    async def list_incidents(self, q: ListQuery) -> tuple[list[Incident], str]:
         """Incidents newest first, filtered; text ignores case and diacritics. Keyset paging."""
         if q.page_size < 0:
             raise invalid("page_size", "phải >= 0 (must be >= 0)")

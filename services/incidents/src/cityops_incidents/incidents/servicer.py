@@ -4,7 +4,7 @@ that the platform interceptor maps to status codes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -25,13 +25,17 @@ from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_platform import auth
 from cityops_platform.errors import FieldViolation, require
 
+Ctx: TypeAlias = grpc.aio.ServicerContext
+
 
 def current_actor() -> tuple[Actor, frozenset[str]]:
     principal = auth.current_principal()
     return Actor(principal.subject, principal.primary_role or "system"), principal.roles
 
 
-def _enum_list(path: str, values: Any, convert: Any, known: frozenset[str], out: list[FieldViolation]) -> tuple[str, ...]:
+def _enum_list(
+    path: str, values: Any, convert: Any, known: frozenset[str], out: list[FieldViolation]
+) -> tuple[str, ...]:
     names = []
     for i, value in enumerate(values):
         name = convert(value)
@@ -47,7 +51,9 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         self._watch = watch
         self._eido = service.rules.eido
 
-    async def ReportIncident(self, request: pb.ReportIncidentRequest, context: grpc.aio.ServicerContext) -> pb.ReportIncidentResponse:  # noqa: N802
+    async def ReportIncident(  # noqa: N802
+        self, request: pb.ReportIncidentRequest, context: Ctx
+    ) -> pb.ReportIncidentResponse:
         actor, roles = current_actor()
         r = ReportIn(
             category=category_name(request.category), source=source_name(request.source),
@@ -62,11 +68,13 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         return pb.ReportIncidentResponse(incident=incident_pb(outcome.incident, self._eido), merged=outcome.merged,
                                          report_id=outcome.report_id)
 
-    async def GetIncident(self, request: pb.GetIncidentRequest, context: grpc.aio.ServicerContext) -> pb.Incident:  # noqa: N802
+    async def GetIncident(self, request: pb.GetIncidentRequest, context: Ctx) -> pb.Incident:  # noqa: N802
         inc = await self._service.get(request.id, request.number)
         return incident_pb(inc, self._eido)
 
-    async def ListIncidents(self, request: pb.ListIncidentsRequest, context: grpc.aio.ServicerContext) -> pb.ListIncidentsResponse:  # noqa: N802
+    async def ListIncidents(  # noqa: N802
+        self, request: pb.ListIncidentsRequest, context: Ctx
+    ) -> pb.ListIncidentsResponse:
         out: list[FieldViolation] = []
         statuses = _enum_list("statuses", request.statuses, status_name, STATUSES, out)
         categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
@@ -82,25 +90,29 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             created_before=from_ts(request.created_before) if request.HasField("created_before") else None,
             page_size=request.page_size, page_token=request.page_token,
         )
-        incidents, token = await self._service.list(q)
+        incidents, token = await self._service.list_incidents(q)
         return pb.ListIncidentsResponse(incidents=[incident_pb(i, self._eido) for i in incidents],
                                         next_page_token=token)
 
-    async def TransitionIncident(self, request: pb.TransitionIncidentRequest, context: grpc.aio.ServicerContext) -> pb.Incident:  # noqa: N802
+    async def TransitionIncident(  # noqa: N802
+        self, request: pb.TransitionIncidentRequest, context: Ctx
+    ) -> pb.Incident:
         actor, _ = current_actor()
         t = TransitionIn(incident_id=request.id, to_status=status_name(request.to_status), reason=request.reason,
                          expected_version=request.expected_version, duplicate_of=request.duplicate_of)
         return incident_pb(await self._service.transition(t, actor=actor), self._eido)
 
-    async def AddNote(self, request: pb.AddNoteRequest, context: grpc.aio.ServicerContext) -> pb.Incident:  # noqa: N802
+    async def AddNote(self, request: pb.AddNoteRequest, context: Ctx) -> pb.Incident:  # noqa: N802
         actor, _ = current_actor()
         return incident_pb(await self._service.add_note(request.id, request.text, actor=actor), self._eido)
 
-    async def GetTimeline(self, request: pb.GetTimelineRequest, context: grpc.aio.ServicerContext) -> pb.Timeline:  # noqa: N802
+    async def GetTimeline(self, request: pb.GetTimelineRequest, context: Ctx) -> pb.Timeline:  # noqa: N802
         entries = await self._service.timeline(request.id)
         return pb.Timeline(incident_id=request.id, entries=[timeline_entry_pb(e) for e in entries])
 
-    async def FindNearbyIncidents(self, request: pb.FindNearbyIncidentsRequest, context: grpc.aio.ServicerContext) -> pb.FindNearbyIncidentsResponse:  # noqa: N802
+    async def FindNearbyIncidents(  # noqa: N802
+        self, request: pb.FindNearbyIncidentsRequest, context: Ctx
+    ) -> pb.FindNearbyIncidentsResponse:
         out: list[FieldViolation] = []
         categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
         require(out)
@@ -112,7 +124,9 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             incidents=[pb.NearbyIncident(incident=incident_pb(i, self._eido), distance_m=round(d, 1)) for i, d in hits]
         )
 
-    async def WatchIncidents(self, request: pb.WatchIncidentsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.IncidentEvent]:  # noqa: N802
+    async def WatchIncidents(  # noqa: N802
+        self, request: pb.WatchIncidentsRequest, context: Ctx
+    ) -> AsyncIterator[pb.IncidentEvent]:
         out: list[FieldViolation] = []
         categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
         agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)

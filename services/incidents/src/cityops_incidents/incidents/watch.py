@@ -10,14 +10,16 @@ each screen starts "from now". The cost is one broker connection per open stream
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from google.protobuf.message import DecodeError
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_platform import metrics
+from cityops_platform.errors import Unavailable
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.settings import Settings
@@ -38,10 +40,14 @@ class IncidentWatch:
                                     auto_offset_reset="latest", client_id="cityops-incidents-watch")
         await consumer.start()
         try:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(self.topic) or set()
-            assigned = [TopicPartition(self.topic, p) for p in sorted(parts)]
-            consumer.assign(assigned)
+            # Without a group, a subscription is assigned every partition once metadata arrives.
+            consumer.subscribe([self.topic])
+            deadline = asyncio.get_running_loop().time() + self._settings.rpc_timeout_seconds
+            while not consumer.assignment():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise Unavailable(f"chủ đề {self.topic} chưa sẵn sàng (topic has no partitions yet)")
+                await asyncio.sleep(0.05)
+            assigned = sorted(consumer.assignment())
             await consumer.seek_to_end(*assigned)
             for tp in assigned:
                 await consumer.position(tp)

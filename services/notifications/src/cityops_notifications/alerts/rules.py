@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
+from cityops_notifications.alerts.cap_xml import cap_time
 from cityops_notifications.alerts.models import (
     CATEGORIES,
     CERTAINTIES,
@@ -18,7 +19,6 @@ from cityops_notifications.alerts.models import (
     CapAlert,
     CapInfo,
 )
-from cityops_notifications.alerts.cap_xml import cap_time
 from cityops_notifications.geo import Area
 from cityops_notifications.notices.models import CAP_ALERT, Notice
 from cityops_notifications.subscriptions.rules import validate_area

@@ -38,8 +38,8 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, alert: CapAlert) -> Ca
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, alert_id: str, *, lock: bool = False) -> CapAlert | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM cap_alerts WHERE id = $1::uuid" + (" FOR UPDATE" if lock else ""),
-                              alert_id)
+    sql = f"SELECT {_COLUMNS} FROM cap_alerts WHERE id = $1::uuid" + (" FOR UPDATE" if lock else "")
+    row = await conn.fetchrow(sql, alert_id)
     return _alert(row) if row else None
 
 

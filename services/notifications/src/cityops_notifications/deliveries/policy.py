@@ -15,7 +15,7 @@ def backoff_seconds(
     it, so a burst of failures does not retry in lockstep.
     """
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    return ceiling / 2 + rand() * ceiling / 2
+    return float(ceiling / 2 + rand() * ceiling / 2)
 
 
 def refill(tokens: float, elapsed_s: float, *, burst: int, window_s: float) -> float:

@@ -9,6 +9,7 @@ SUPPRESSED, never silently dropped); every outcome and its DeliveryEvent commit 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -47,13 +48,11 @@ class DeliverySender:
                 raise
             except Exception as exc:
                 metrics.ERRORS_SWALLOWED.labels("notifications_sender").inc()
-                log.warning("sender loop error; will retry", extra={"error": repr(exc)[:300]})
+                log.warning("sender loop error; will retry: %r", exc, extra={"error": repr(exc)[:300]})
                 handled = 0
             if not handled:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=self._s.notify_poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def send_due(self) -> int:
         """One batch: returns how many deliveries were handled."""
@@ -68,12 +67,12 @@ class DeliverySender:
             except Exception as exc:
                 # The lease expires and another pass retries it; the error must not stop the batch.
                 metrics.ERRORS_SWALLOWED.labels("notifications_deliver").inc()
-                log.warning("delivery not recorded; lease will expire",
+                log.warning("delivery %s not recorded; lease will expire: %r", job.delivery.id, exc,
                             extra={"delivery_id": job.delivery.id, "error": repr(exc)[:300]})
 
     async def deliver(self, job: Job) -> None:
         d = job.delivery
-        notice = Notice.from_json(job.notice)  # type: ignore[arg-type]
+        notice = Notice.from_json(job.notice)
         if not job.rate_checked and not notice.urgent and not await self._admit(job):
             return
         try:
@@ -129,4 +128,5 @@ class DeliverySender:
             )
             await events.publish(conn, updated, previous=d.status)
         if status == DEAD_LETTERED:
-            log.warning("delivery dead-lettered", extra={"delivery_id": d.id, "error": error[:300]})
+            log.warning("delivery %s dead-lettered: %s", d.id, error[:200],
+                        extra={"delivery_id": d.id, "error": error[:300]})

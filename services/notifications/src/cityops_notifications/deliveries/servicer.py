@@ -18,7 +18,7 @@ def _statuses(values: list[int]) -> list[str]:
     for i, value in enumerate(values):
         if value not in pb.DeliveryStatus.values() or value == 0:
             raise ValidationFailed([FieldViolation(f"statuses[{i}]", "trạng thái không hợp lệ (invalid status)")])
-        names.append(pb.DeliveryStatus.Name(value).removeprefix("DELIVERY_STATUS_"))
+        names.append(str(pb.DeliveryStatus.Name(value)).removeprefix("DELIVERY_STATUS_"))  # type: ignore[arg-type]
     return names
 
 

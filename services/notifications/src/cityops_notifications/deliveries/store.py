@@ -15,8 +15,8 @@ import asyncpg
 from cityops_notifications.deliveries.models import PENDING, Delivery, Job
 from cityops_notifications.deliveries.policy import take
 from cityops_notifications.notices.models import Notice
-from cityops_notifications.subscriptions.rules import mask_address
 from cityops_notifications.subscriptions.models import Subscription
+from cityops_notifications.subscriptions.rules import mask_address
 
 _SELECT = (
     "SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.source_topic, d.channel, d.language, d.status, "

@@ -41,6 +41,11 @@ def _iso(ts: Timestamp) -> str:
     return ts.ToDatetime(tzinfo=UTC).isoformat() if ts.seconds or ts.nanos else ""
 
 
+def _name(enum: Any, value: int) -> str:
+    """The enum value's name, or '' for an unknown number (a newer producer)."""
+    return str(enum.Name(value)) if value in enum.values() else ""
+
+
 def _json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
@@ -73,10 +78,10 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
         "change": case,
         "incident_id": event.incident_id or inc.id,
         "number": event.incident_number or inc.number,
-        "category": cat_enum.Name(inc.category) if inc.category in cat_enum.values() else "",
+        "category": _name(cat_enum, inc.category),
         "subcategory": inc.subcategory,
         "priority": inc.priority if inc.priority in pri_enum.values() else 0,
-        "status": incident_events.Status.Name(inc.status) if inc.status in incident_events.Status.values() else "",
+        "status": _name(incident_events.Status, inc.status),
         "description": inc.description[:500],
         "address": inc.location.address,
         "district": inc.district,
@@ -86,21 +91,19 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
     }
     reporter = ""
     if case == "reported":
-        ctx["source"] = incident_events.Source.Name(event.reported.source) if event.reported.source in incident_events.Source.values() else ""
+        ctx["source"] = _name(incident_events.Source, event.reported.source)
         reporter = event.reported.reporter_subject
     elif case == "merged":
         ctx["report_count"] = event.merged.report_count
         reporter = event.merged.reporter_subject
     elif case == "transitioned":
         t = event.transitioned
-        status = incident_events.Status
-        ctx["from_status"] = status.Name(t.from_status) if t.from_status in status.values() else ""
-        ctx["to_status"] = status.Name(t.to_status) if t.to_status in status.values() else ""
+        ctx["from_status"] = _name(incident_events.Status, t.from_status)
+        ctx["to_status"] = _name(incident_events.Status, t.to_status)
         ctx["reason"] = t.reason
     elif case == "escalated":
         e = event.escalated
-        reasons = incident_events.EscalationReason
-        ctx["reason"] = reasons.Name(e.reason) if e.reason in reasons.values() else ""
+        ctx["reason"] = _name(incident_events.EscalationReason, e.reason)
         ctx["old_priority"] = e.old_priority
         ctx["new_priority"] = e.new_priority
         ctx["escalation_level"] = e.escalation_level
@@ -162,14 +165,10 @@ def from_dispatch_event(event: dispatch_events.DispatchEvent, topic: str) -> Not
 
 def from_sensor_alert(alert: sensor_events.SensorAlert, topic: str) -> Notice:
     """A sensor alert raised or cleared; CRITICAL counts as P2 and WARN as P3 for priority filters."""
-    kinds = sensor_events.SensorKind
-    kind = kinds.Name(alert.kind) if alert.kind in kinds.values() else ""
-    state = sensor_events.AlertState.Name(alert.state) if alert.state in sensor_events.AlertState.values() else ""
-    level = sensor_events.AlertLevel.Name(alert.level) if alert.level in sensor_events.AlertLevel.values() else ""
-    if state == "ALERT_STATE_CLEARED":
-        priority = 4
-    else:
-        priority = 2 if level == "ALERT_LEVEL_CRITICAL" else 3
+    kind = _name(sensor_events.SensorKind, alert.kind)
+    state = _name(sensor_events.AlertState, alert.state)
+    level = _name(sensor_events.AlertLevel, alert.level)
+    priority = 4 if state == "ALERT_STATE_CLEARED" else 2 if level == "ALERT_LEVEL_CRITICAL" else 3
     ctx = {
         "alert_id": alert.alert_id,
         "sensor_id": alert.sensor_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlparse
 
 from cityops.common.v1 import common_pb2
@@ -20,7 +21,7 @@ from cityops_notifications.subscriptions.models import (
 from cityops_platform.errors import FieldViolation, PermissionDenied, require
 
 
-def _bodies(envelope: type) -> list[str]:
+def _bodies(envelope: Any) -> list[str]:
     oneof = envelope.DESCRIPTOR.oneofs_by_name["body"]
     return [f.message_type.full_name for f in oneof.fields]
 
@@ -30,7 +31,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
     [*_bodies(incident_events.IncidentEvent), *_bodies(dispatch_events.DispatchEvent), SENSOR_ALERT, CAP_ALERT]
 )
 _SHORT = {name.rsplit(".", 1)[1]: name for name in EVENT_TYPES}
-CATEGORIES = frozenset(n for n in incident_events.Category.keys() if n != "CATEGORY_UNSPECIFIED")
+CATEGORIES = frozenset(str(n) for n in incident_events.Category.keys()) - {"CATEGORY_UNSPECIFIED"}  # noqa: SIM118
 AGENCIES = frozenset(v for v in common_pb2.Agency.values() if v != 0)
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _VN_PHONE = re.compile(r"^(?:\+84|84|0)([1-9]\d{8})$")
@@ -124,14 +125,16 @@ def validate_subscription(sub_in: SubscriptionIn) -> SubscriptionIn:
     for i, name in enumerate(f.event_types):
         full = name if name in EVENT_TYPES else _SHORT.get(name)
         if full is None:
-            v.append(FieldViolation(f"{p}.filter.event_types[{i}]", f"loại sự kiện không tồn tại (unknown event type '{name}')"))
+            v.append(FieldViolation(f"{p}.filter.event_types[{i}]",
+                                    f"loại sự kiện không tồn tại (unknown event type '{name}')"))
         else:
             event_types.append(full)
     categories = []
     for i, name in enumerate(f.categories):
         full = name if name.startswith("CATEGORY_") else f"CATEGORY_{name}"
         if full not in CATEGORIES:
-            v.append(FieldViolation(f"{p}.filter.categories[{i}]", f"danh mục không tồn tại (unknown category '{name}')"))
+            v.append(FieldViolation(f"{p}.filter.categories[{i}]",
+                                    f"danh mục không tồn tại (unknown category '{name}')"))
         else:
             categories.append(full)
     if not 0 <= f.min_priority <= 4:

@@ -39,7 +39,7 @@ def page_bounds(page_size: int, page_token: str, default: int) -> tuple[int, int
     """(limit, offset) of a page request; bad values are ``ValidationFailed``."""
     if page_size < 0 or page_size > 1000:
         raise ValidationFailed([FieldViolation("page_size", "phải trong khoảng 0..1000 (must be within 0..1000)")])
-    if page_token and not page_token.isdigit():
+    if page_token and not (page_token.isascii() and page_token.isdigit() and len(page_token) <= 9):
         raise ValidationFailed([FieldViolation("page_token", "mã trang không hợp lệ (invalid page token)")])
     return page_size or default, int(page_token or 0)
 

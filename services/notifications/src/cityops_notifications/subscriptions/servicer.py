@@ -22,7 +22,7 @@ def channel_name(value: int, field: str, *, allow_unspecified: bool = False) -> 
         return None
     if value not in pb.Channel.values() or value == 0:
         raise ValidationFailed([FieldViolation(field, "kênh không hợp lệ (invalid channel)")])
-    return pb.Channel.Name(value).removeprefix("CHANNEL_")
+    return str(pb.Channel.Name(value)).removeprefix("CHANNEL_")  # type: ignore[arg-type]
 
 
 def subscription_in(msg: pb.Subscription) -> SubscriptionIn:

@@ -1,0 +1,83 @@
+"""Worker timers: acknowledgement timeouts and retries of incidents waiting for units."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+import faust
+
+from cityops_dispatch import db
+from cityops_dispatch.assignments import store
+from cityops_dispatch.assignments.models import Assignment
+from cityops_dispatch.assignments.service import Dispatcher
+from cityops_dispatch.units.board import UnitBoard
+from cityops_platform import metrics
+from cityops_platform.runtime import Resources
+
+log = logging.getLogger("cityops.dispatch.timers")
+# Even when the board says nothing fits, try the database every this many retry rounds: the board
+# is a hint and may lag.
+FULL_RETRY_EVERY = 6
+
+
+class Sweeper:
+    """One tick: expire overdue acknowledgements, and now and then retry waiting incidents."""
+
+    def __init__(self, *, res: Resources, dispatcher: Dispatcher, board: UnitBoard, retry_interval_s: float) -> None:
+        self._res = res
+        self._dispatcher = dispatcher
+        self._board = board
+        self._retry_interval = retry_interval_s
+        self._last_retry = 0.0
+        self._rounds = 0
+
+    async def tick(self) -> None:
+        if self._res.pool is None:
+            return
+        try:
+            await self.expire_due()
+            if time.monotonic() - self._last_retry >= self._retry_interval:
+                self._last_retry = time.monotonic()
+                await self.retry_waiting()
+        except (OSError, asyncpg.PostgresError) as exc:
+            metrics.ERRORS_SWALLOWED.labels("dispatch_timer").inc()
+            log.warning("dispatch timer failed; next tick retries", extra={"error": repr(exc)[:300]})
+
+    async def expire_due(self) -> int:
+        now = datetime.now(UTC)
+        async with self._res.db.acquire() as conn:
+            due = await store.expired_ids(conn, now)
+        done = 0
+        for assignment_id in due:
+            async def work(conn: asyncpg.Connection, ident: str = assignment_id) -> Assignment | None:
+                return await self._dispatcher.expire(conn, ident, now=now)
+
+            if await db.in_transaction(self._res.db, work) is not None:
+                done += 1
+        return done
+
+    async def retry_waiting(self) -> int:
+        self._rounds += 1
+        full = self._rounds % FULL_RETRY_EVERY == 0 or not self._board.ready.is_set()
+        async with self._res.db.acquire() as conn:
+            waiting = await store.open_capabilities(conn)
+        made = 0
+        for incident_id, capabilities in waiting.items():
+            accepted = {c for cap in capabilities for c in self._dispatcher.rules.accepted(cap)}
+            if not full and not self._board.any_available(accepted):
+                continue
+
+            async def work(conn: asyncpg.Connection, ident: str = incident_id) -> list[Assignment]:
+                return await self._dispatcher.retry_incident(conn, ident)
+
+            made += len(await db.in_transaction(self._res.db, work))
+        return made
+
+
+def install(app: faust.App, sweeper: Sweeper, interval_s: float) -> None:
+    @app.timer(interval=interval_s, name="dispatch-sweeper")  # type: ignore[untyped-decorator]
+    async def sweep() -> None:
+        await sweeper.tick()

@@ -1,0 +1,89 @@
+"""The incidents service as dispatch sees it: a gRPC client with a deadline on every call."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import grpc
+
+from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops_platform import auth
+from cityops_platform.errors import (
+    DomainError,
+    FieldViolation,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+    ValidationFailed,
+)
+
+SUBJECT = "svc-dispatch"
+# The CAD integration path: "integrator" is the role of external systems; "admin" lets an imported
+# EIDO carry its priority (priority_override is refused to plain integrators).
+ROLES = ("integrator", "admin")
+
+
+class Incidents(Protocol):
+    async def report(self, request: incidents_pb2.ReportIncidentRequest) -> incidents_pb2.ReportIncidentResponse: ...
+
+    async def transition(self, incident_id: str, to_status: int, reason: str) -> incidents_pb2.Incident: ...
+
+    async def add_note(self, incident_id: str, text: str) -> incidents_pb2.Incident: ...
+
+
+def translate(exc: grpc.aio.AioRpcError, what: str) -> DomainError:
+    """A failed call to incidents → the domain error our caller should see."""
+    code = exc.code()
+    detail = exc.details() or code.name
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return ValidationFailed([FieldViolation("json", f"incidents từ chối (incidents refused): {detail}")])
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound("sự cố (incident)", what)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return PreconditionFailed(detail)
+    return Unavailable(f"Dịch vụ sự cố không phản hồi (incidents unavailable): {code.name}")
+
+
+class IncidentsClient:
+    """Calls IncidentService with a service token and ``timeout_s`` per call."""
+
+    def __init__(self, *, addr: str, tokens: auth.TokenCodec, timeout_s: float) -> None:
+        self._channel = grpc.aio.insecure_channel(addr)
+        self._stub = incidents_pb2_grpc.IncidentServiceStub(self._channel)
+        self._tokens = tokens
+        self._timeout = timeout_s
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self._tokens.issue(SUBJECT, ROLES, ttl_seconds=300)}"),)
+
+    async def report(self, request: incidents_pb2.ReportIncidentRequest) -> incidents_pb2.ReportIncidentResponse:
+        try:
+            response: incidents_pb2.ReportIncidentResponse = await self._stub.ReportIncident(
+                request, timeout=self._timeout, metadata=self._metadata()
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc, request.idempotency_key) from exc
+        return response
+
+    async def transition(self, incident_id: str, to_status: int, reason: str) -> incidents_pb2.Incident:
+        request = incidents_pb2.TransitionIncidentRequest(id=incident_id, to_status=to_status, reason=reason)  # type: ignore[arg-type]
+        try:
+            incident: incidents_pb2.Incident = await self._stub.TransitionIncident(
+                request, timeout=self._timeout, metadata=self._metadata()
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc, incident_id) from exc
+        return incident
+
+    async def add_note(self, incident_id: str, text: str) -> incidents_pb2.Incident:
+        try:
+            incident: incidents_pb2.Incident = await self._stub.AddNote(
+                incidents_pb2.AddNoteRequest(id=incident_id, text=text), timeout=self._timeout,
+                metadata=self._metadata(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc, incident_id) from exc
+        return incident
+
+    async def close(self) -> None:
+        await self._channel.close()

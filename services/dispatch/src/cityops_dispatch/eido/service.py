@@ -1,0 +1,156 @@
+"""EIDO exchange with external CADs: export one incident, import (create or update) one incident."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from cityops.common.v1 import common_pb2
+from cityops.incidents.v1 import incidents_pb2
+from cityops_dispatch.assignments import store as assignments_store
+from cityops_dispatch.eido.client import Incidents
+from cityops_dispatch.eido.mapping import ImportedIncident, Resource, eido_id, export_document
+from cityops_dispatch.eido.parse import parse_document
+from cityops_dispatch.incidents_view import store as view_store
+from cityops_dispatch.units import store as units_store
+from cityops_platform import metrics
+from cityops_platform.errors import NotFound, PreconditionFailed
+
+log = logging.getLogger("cityops.dispatch.eido")
+IMPORT_REASON = "cập nhật từ EIDO của CAD ngoài (update from an external CAD's EIDO)"
+
+
+@dataclass
+class ExportedEido:
+    json: str
+    incident_id: str
+    eido_id: str
+    last_update: datetime
+
+
+@dataclass
+class ImportedRef:
+    incident_id: str
+    number: str
+    created: bool
+    eido_id: str
+
+
+def idempotency_key(ident: str) -> str:
+    """``eido:<$id>``, or a digest when that would pass the 128-character limit of ReportIncident."""
+    key = f"eido:{ident}"
+    return key if len(key) <= 128 else f"eido-sha256:{hashlib.sha256(ident.encode()).hexdigest()}"
+
+
+async def export_incident(conn: asyncpg.Connection, incident_id: str, *, domain: str) -> ExportedEido:
+    """The EIDO of one incident from dispatch's view, with its assigned units and notes."""
+    view = await view_store.get(conn, incident_id)
+    if view is None:
+        raise NotFound("sự cố (incident)", incident_id)
+    resources = []
+    for a in await assignments_store.list_assignments(conn, incident_id=incident_id, unit_id="", active_only=False):
+        if a.status.name in ("DECLINED", "TIMED_OUT"):
+            continue  # never went
+        unit = await units_store.get(conn, a.unit_id)
+        resources.append(Resource(a, unit.agency if unit else 0, unit.capabilities if unit else [a.capability]))
+    notes = await view_store.notes(conn, incident_id)
+    doc = export_document(view.snapshot, resources=resources, notes=notes, domain=domain, now=datetime.now(UTC))
+    last = datetime.fromisoformat(str(doc["lastUpdateTimeStamp"]).replace("Z", "+00:00"))
+    return ExportedEido(json.dumps(doc, ensure_ascii=False, indent=2), incident_id, str(doc["$id"]), last)
+
+
+def report_request(imported: ImportedIncident, *, now: datetime) -> incidents_pb2.ReportIncidentRequest:
+    """The ReportIncident call that creates the incident an EIDO describes (source CAD_INTEGRATION)."""
+    request = incidents_pb2.ReportIncidentRequest(
+        category=imported.category,  # type: ignore[arg-type]
+        subcategory=imported.subcategory,
+        description=imported.description,
+        location=common_pb2.GeoPoint(lat=imported.lat, lon=imported.lon, address=imported.address),
+        source=incidents_pb2.Source.SOURCE_CAD_INTEGRATION,
+        idempotency_key=idempotency_key(imported.eido_id),
+        external_ids={"eido": imported.eido_id},
+        priority_override=imported.priority,  # type: ignore[arg-type]
+    )
+    if imported.occurred_at is not None and imported.occurred_at <= now:
+        request.occurred_at.FromDatetime(imported.occurred_at)
+    return request
+
+
+class EidoImporter:
+    """Creates or updates incidents from EIDO documents through the incidents gRPC API."""
+
+    def __init__(self, *, pool: asyncpg.Pool, incidents: Incidents, domain: str) -> None:
+        self._pool = pool
+        self._incidents = incidents
+        self._domain = domain
+
+    async def import_document(self, text: str) -> ImportedRef:
+        """Idempotent on the EIDO ``$id``: the first import creates the incident (ReportIncident with
+        the idempotency key ``eido:<$id>``), later ones add new notes and move the status."""
+        imported = parse_document(text)
+        existing = await self._existing(imported)
+        if existing is not None:
+            incident_id, number = existing
+            await self._update(incident_id, imported)
+            return ImportedRef(incident_id, number, False, imported.eido_id)
+        response = await self._incidents.report(report_request(imported, now=datetime.now(UTC)))
+        incident = response.incident
+        inserted = await self._pool.fetchval(
+            """INSERT INTO eido_imports (eido_id, incident_id, incident_number) VALUES ($1, $2, $3)
+               ON CONFLICT (eido_id) DO NOTHING RETURNING true""",
+            imported.eido_id,
+            incident.id,
+            incident.number,
+        )
+        await self._add_notes(incident.id, imported)
+        return ImportedRef(incident.id, incident.number, bool(inserted) and not response.merged, imported.eido_id)
+
+    async def _existing(self, imported: ImportedIncident) -> tuple[str, str] | None:
+        row = await self._pool.fetchrow(
+            "SELECT incident_id, incident_number FROM eido_imports WHERE eido_id = $1", imported.eido_id
+        )
+        if row:
+            return row["incident_id"], row["incident_number"]
+        if imported.source_domain == self._domain:  # one of ours coming back
+            async with self._pool.acquire() as conn:
+                view = await view_store.get(conn, imported.source_incident_id)
+            if view is not None and eido_id(view.id, self._domain) == imported.eido_id:
+                return view.id, view.number
+        return None
+
+    async def _update(self, incident_id: str, imported: ImportedIncident) -> None:
+        async with self._pool.acquire() as conn:
+            view = await view_store.get(conn, incident_id)
+        if imported.status and imported.status != incidents_pb2.Status.STATUS_NEW and (
+            view is None or view.status != imported.status
+        ):
+            try:
+                await self._incidents.transition(incident_id, imported.status, IMPORT_REASON)
+            except PreconditionFailed as exc:
+                # The CAD's status may be one our lifecycle cannot jump to; the rest still applies.
+                metrics.ERRORS_SWALLOWED.labels("eido_transition").inc()
+                log.warning("EIDO status not applied", extra={"incident_id": incident_id, "error": exc.message})
+        await self._add_notes(incident_id, imported)
+
+    async def _add_notes(self, incident_id: str, imported: ImportedIncident) -> None:
+        known: set[str] = set()
+        async with self._pool.acquire() as conn:
+            known = {n.text for n in await view_store.notes(conn, incident_id)}
+        for text in imported.notes:
+            if text in known:
+                continue
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            async with self._pool.acquire() as conn, conn.transaction():
+                fresh = await conn.fetchval(
+                    """INSERT INTO eido_import_notes (eido_id, note_hash) VALUES ($1, $2)
+                       ON CONFLICT DO NOTHING RETURNING true""",
+                    imported.eido_id,
+                    digest,
+                )
+                if fresh:  # the mark commits only if incidents took the note
+                    await self._incidents.add_note(incident_id, text)

@@ -1,0 +1,89 @@
+"""The worker's board of every unit: latest status, capabilities and position, read from the
+compacted ``cityops.dispatch.unit-status.v1`` topic.
+
+It plays the part of a Faust GlobalTable: every worker reads *all* partitions (no consumer group)
+from the beginning, so each one sees every unit whatever partitions it owns. It is a fast,
+possibly slightly stale hint (used to skip retries that cannot succeed); Postgres stays the
+authority for every assignment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer
+
+from cityops.dispatch.v1 import dispatch_pb2
+from cityops_platform import metrics
+from cityops_platform.kafka.client import client_kwargs
+from cityops_platform.kafka.topics import UNIT_STATUS
+from cityops_platform.settings import Settings
+
+log = logging.getLogger("cityops.dispatch.board")
+AVAILABLE = 1
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    status: int
+    capabilities: frozenset[str]
+    lat: float
+    lon: float
+
+
+class UnitBoard:
+    def __init__(self) -> None:
+        self.units: dict[str, BoardEntry] = {}
+        self.ready = asyncio.Event()  # set once the topic was read up to its end at start
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """One record of the compacted topic: an update, or a tombstone (value None) removing the unit."""
+        if key is None:
+            return
+        unit_id = key.decode(errors="replace")
+        if value is None:
+            self.units.pop(unit_id, None)
+            return
+        update = dispatch_pb2.UnitStatusUpdate()
+        update.ParseFromString(value)
+        u = update.unit
+        self.units[unit_id] = BoardEntry(int(u.status), frozenset(u.capabilities), u.location.lat, u.location.lon)
+
+    def any_available(self, capabilities: Iterable[str]) -> bool:
+        wanted = set(capabilities)
+        return any(e.status == AVAILABLE and e.capabilities & wanted for e in self.units.values())
+
+    async def run(self, settings: Settings) -> None:
+        """Follow the topic until cancelled; a broker outage is retried, never fatal."""
+        topic = f"{settings.topic_prefix}{UNIT_STATUS.name}"
+        while True:
+            consumer = AIOKafkaConsumer(
+                topic, **client_kwargs(settings), group_id=None, auto_offset_reset="earliest",
+                enable_auto_commit=False,
+            )
+            try:
+                await consumer.start()
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                    for records in batch.values():
+                        for record in records:
+                            try:
+                                self.apply(record.key, record.value)
+                            except Exception as exc:  # a malformed record must not stop the board
+                                metrics.ERRORS_SWALLOWED.labels("unit_board_record").inc()
+                                log.warning("bad unit-status record", extra={"error": repr(exc)[:200]})
+                    if not batch:
+                        self.ready.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.ERRORS_SWALLOWED.labels("unit_board").inc()
+                log.warning("unit board consumer failed; restarting", extra={"error": repr(exc)[:300]})
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()

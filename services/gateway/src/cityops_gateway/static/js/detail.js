@@ -1,0 +1,171 @@
+// The incident panel: facts, the operator's actions (shown only to roles that may use them;
+// the services enforce the same rules), recommended units and the audit timeline.
+import { get, post, session } from "./api.js";
+import { label, strip, t } from "./i18n.js";
+import { escapeHtml, priority, time } from "./format.js";
+import { incidentUpdated, state } from "./store.js";
+
+const ROLES = {
+  acknowledge: ["operator", "dispatcher", "supervisor", "admin"],
+  transition: ["operator", "dispatcher", "supervisor", "admin"],
+  assign: ["dispatcher", "supervisor", "admin"],
+  note: ["call_taker", "operator", "dispatcher", "supervisor", "admin"],
+};
+const NEXT = {
+  NEW: ["ACKNOWLEDGED", "CANCELLED", "DUPLICATE"],
+  ACKNOWLEDGED: ["DISPATCHED", "RESOLVED", "CANCELLED", "DUPLICATE"],
+  DISPATCHED: ["ON_SCENE", "RESOLVED", "CANCELLED"],
+  ON_SCENE: ["RESOLVED"],
+  RESOLVED: ["CLOSED"],
+};
+
+let currentId = null;
+let onClose = () => {};
+
+export function can(action) {
+  const roles = session()?.user?.roles ?? [];
+  return roles.some((r) => ROLES[action].includes(r));
+}
+
+export function initDetail(close) {
+  onClose = close;
+  document.getElementById("detail-close").addEventListener("click", closeDetail);
+}
+
+export function closeDetail() {
+  currentId = null;
+  document.getElementById("detail").hidden = true;
+  onClose();
+}
+
+export function currentIncidentId() { return currentId; }
+
+function toast(message, error = false) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = `toast${error ? " error" : ""}`;
+  el.hidden = false;
+  clearTimeout(el._timer);
+  el._timer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+async function act(promise) {
+  try {
+    const incident = await promise;
+    if (incident?.id) incidentUpdated(incident);
+    toast(t("action.done"));
+    return incident;
+  } catch (err) {
+    toast(err.status === 403 ? t("action.forbidden") : err.message, true);
+    return null;
+  }
+}
+
+export async function openDetail(id) {
+  currentId = id;
+  document.getElementById("detail").hidden = false;
+  renderDetail();
+  const [timeline, assignments] = await Promise.all([
+    get(`/api/incidents/${id}/timeline`).catch(() => ({ entries: [] })),
+    get(`/api/incidents/${id}/assignments`).catch(() => ({ assignments: [] })),
+  ]);
+  if (currentId !== id) return;
+  renderTimeline(timeline.entries || []);
+  renderAssignments(assignments.assignments || []);
+  if (can("assign")) loadCandidates(id);
+}
+
+export function renderDetail() {
+  if (!currentId) return;
+  const incident = state.incidents.get(currentId);
+  const body = document.getElementById("detail-body");
+  if (!incident) { closeDetail(); return; }
+  const status = strip("status", incident.status);
+  document.getElementById("detail-title").textContent = `${priority(incident)} · ${incident.number}`;
+  const facts = [
+    ["detail.status", `<span class="status-chip ${status}" id="detail-status" data-status="${status}">${escapeHtml(label("status", incident.status))}</span>`],
+    ["detail.category", escapeHtml(label("category", incident.category)) + (incident.subcategory ? ` · ${escapeHtml(incident.subcategory)}` : "")],
+    ["detail.address", escapeHtml(incident.location?.address || `${incident.location?.lat}, ${incident.location?.lon}`)],
+    ["detail.district", escapeHtml(incident.district || "—")],
+    ["detail.agency", escapeHtml(label("agency", incident.agency))],
+    ["detail.reports", String(incident.report_count || 1)],
+    ["detail.created", escapeHtml(time(incident.created_at, true))],
+    ["detail.sla", escapeHtml(time(incident.sla_due_at, true))],
+    ["detail.description", escapeHtml(incident.description || "")],
+  ].map(([k, v]) => `<dt>${t(k)}</dt><dd>${v}</dd>`).join("");
+  const next = (NEXT[status] || []).map((s) => `<option value="${s}">${escapeHtml(label("status", s))}</option>`).join("");
+  const actions = [];
+  if (status === "NEW" && can("acknowledge")) actions.push(`<button class="btn primary" id="act-ack" type="button">${t("action.acknowledge")}</button>`);
+  if (next && can("transition")) {
+    actions.push(`<select id="act-status" aria-label="${t("detail.transition")}">${next}</select>
+      <input id="act-reason" placeholder="${t("detail.reason")}" maxlength="1000" style="flex:1;min-width:160px;background:#0f1c2b;color:inherit;border:1px solid #26394f;border-radius:6px;padding:6px">
+      <button class="btn" id="act-transition" type="button">${t("detail.apply")}</button>`);
+  }
+  body.innerHTML = `<dl>${facts}</dl>
+    <h3>${t("detail.actions")}</h3><div class="actions">${actions.join("")}</div>
+    ${can("note") ? `<h3>${t("detail.note")}</h3><textarea id="act-note" maxlength="4000" placeholder="${t("detail.note_placeholder")}"></textarea>
+      <div class="actions"><button class="btn" id="act-note-save" type="button">${t("detail.save_note")}</button></div>` : ""}
+    <h3>${t("detail.assignments")}</h3><ul class="candidates" id="assignments"></ul>
+    ${can("assign") ? `<h3>${t("detail.recommend")}</h3><ul class="candidates" id="candidates"></ul>` : ""}
+    <h3>${t("detail.timeline")}</h3><ol class="timeline" id="timeline"></ol>`;
+  const version = Number(incident.version) || 0;
+  body.querySelector("#act-ack")?.addEventListener("click", () =>
+    act(post(`/api/incidents/${incident.id}/transition`, { to_status: "ACKNOWLEDGED", expected_version: version })).then(refreshTimeline));
+  body.querySelector("#act-transition")?.addEventListener("click", () => {
+    const to = body.querySelector("#act-status").value;
+    const reason = body.querySelector("#act-reason").value;
+    act(post(`/api/incidents/${incident.id}/transition`, { to_status: to, reason, expected_version: version })).then(refreshTimeline);
+  });
+  body.querySelector("#act-note-save")?.addEventListener("click", () => {
+    const text = body.querySelector("#act-note").value.trim();
+    if (text) act(post(`/api/incidents/${incident.id}/notes`, { text })).then(refreshTimeline);
+  });
+}
+
+async function refreshTimeline() {
+  if (!currentId) return;
+  const id = currentId;
+  const timeline = await get(`/api/incidents/${id}/timeline`).catch(() => ({ entries: [] }));
+  if (currentId === id) renderTimeline(timeline.entries || []);
+}
+
+function renderTimeline(entries) {
+  const list = document.getElementById("timeline");
+  if (!list) return;
+  list.innerHTML = entries.slice().reverse().map((e) => `<li><time>${escapeHtml(time(e.at, true))}</time>
+    <b>${escapeHtml(e.action)}</b> ${escapeHtml(e.before ? `${e.before} → ${e.after}` : e.after || "")}
+    <span class="muted">${escapeHtml(e.actor?.subject || "")}</span>${e.detail ? `<br>${escapeHtml(e.detail)}` : ""}</li>`).join("");
+}
+
+function renderAssignments(assignments) {
+  const list = document.getElementById("assignments");
+  if (!list) return;
+  list.innerHTML = assignments.length ? assignments.map((a) => `<li><span>${escapeHtml(a.call_sign || a.unit_id)}</span>
+    <span class="muted">${escapeHtml(String(a.status).replace("ASSIGNMENT_STATUS_", ""))}${a.auto ? " · auto" : ""}</span></li>`).join("")
+    : `<li class="muted">—</li>`;
+}
+
+async function loadCandidates(id) {
+  const list = document.getElementById("candidates");
+  if (!list) return;
+  try {
+    const data = await get(`/api/incidents/${id}/recommendations?limit=5`);
+    if (currentId !== id) return;
+    const candidates = data.candidates || [];
+    list.innerHTML = candidates.length ? candidates.map((c) => `<li data-unit-id="${escapeHtml(c.unit.id)}">
+      <span><b>${escapeHtml(c.unit.call_sign)}</b> · ${escapeHtml(label("agency", c.unit.agency))}<br>
+      <span class="muted">${(c.distance_m / 1000).toFixed(1)} ${t("km")} · ${t("eta")} ${Math.round(c.eta_seconds / 60)} ${t("min")}</span></span>
+      <button class="btn primary" type="button">${t("detail.assign")}</button></li>`).join("")
+      : `<li class="muted">${t("detail.no_candidates")}</li>`;
+    list.querySelectorAll("li[data-unit-id] button").forEach((button) => {
+      button.addEventListener("click", async () => {
+        const unitId = button.closest("li").dataset.unitId;
+        button.disabled = true;
+        await act(post(`/api/incidents/${id}/assignments`, { unit_id: unitId }));
+        openDetail(id);
+      });
+    });
+  } catch (err) {
+    list.innerHTML = `<li class="muted">${escapeHtml(err.message)}</li>`;
+  }
+}

@@ -1,0 +1,66 @@
+// KPI charts (Chart.js, vendored): open incidents by category, time to dispatch p50/p90, SLA breaches.
+import { get } from "./api.js";
+import { label, locale, t } from "./i18n.js";
+import { TZ } from "./format.js";
+
+const charts = {};
+let last = null;
+let pending = null;
+
+Chart.defaults.color = "#8da2b8";
+Chart.defaults.borderColor = "#26394f";
+Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
+Chart.defaults.animation = false;
+
+function chart(id, config) {
+  charts[id]?.destroy();
+  charts[id] = new Chart(document.getElementById(id), { ...config, options: { responsive: true, maintainAspectRatio: false, ...config.options } });
+}
+
+function hourLabel(iso) {
+  return new Intl.DateTimeFormat(locale(), { timeZone: TZ, hour: "2-digit", hour12: false }).format(new Date(iso)) + "h";
+}
+
+const minutes = (s) => (s == null ? null : Math.round((s / 60) * 10) / 10);
+
+export function renderKpis(data = last) {
+  if (!data) return;
+  last = data;
+  const fmt = (s) => (s == null ? "—" : `${minutes(s)} ${t("kpi.minutes")}`);
+  document.getElementById("kpi-figures").innerHTML =
+    `<span>${t("kpi.open")}: <b>${data.open_total}</b></span>` +
+    `<span>${t("kpi.p50")}: <b>${fmt(data.dispatch.p50_seconds)}</b></span>` +
+    `<span>${t("kpi.p90")}: <b>${fmt(data.dispatch.p90_seconds)}</b></span>` +
+    `<span>${t("kpi.breaches")}: <b>${data.sla_breaches_24h}</b></span>`;
+  const cats = data.open_by_category;
+  chart("chart-categories", {
+    type: "bar",
+    data: { labels: cats.map((c) => label("category", c.category)),
+            datasets: [{ label: t("kpi.count"), data: cats.map((c) => c.count), backgroundColor: "#4fc3f7" }] },
+    options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  const hours = data.hours.map((h) => hourLabel(h.hour));
+  chart("chart-dispatch", {
+    type: "line",
+    data: { labels: hours, datasets: [
+      { label: "p50", data: data.hours.map((h) => minutes(h.dispatch_p50_seconds)), borderColor: "#34c759", backgroundColor: "#34c759", spanGaps: true, tension: 0.3 },
+      { label: "p90", data: data.hours.map((h) => minutes(h.dispatch_p90_seconds)), borderColor: "#ff9500", backgroundColor: "#ff9500", spanGaps: true, tension: 0.3 },
+    ] },
+    options: { plugins: { legend: { position: "top", labels: { boxWidth: 10 } } }, scales: { y: { beginAtZero: true } } },
+  });
+  chart("chart-sla", {
+    type: "bar",
+    data: { labels: hours, datasets: [{ label: t("kpi.sla_breaches"), data: data.hours.map((h) => h.sla_breaches), backgroundColor: "#ff453a" }] },
+    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
+
+export async function refreshKpis() {
+  try { renderKpis(await get("/api/kpis")); } catch (err) { console.warn("kpis", err); }
+}
+
+// Incident events arrive in bursts during a surge: recompute at most every few seconds.
+export function scheduleKpis(delay = 3000) {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; refreshKpis(); }, delay);
+}

@@ -1,0 +1,127 @@
+// Console bootstrap: sign-in, initial load, the live event stream, and the 1-second clock.
+import { get, login, logout, session } from "./api.js";
+import { applyStatic, getLang, label, locale, onLangChange, setLang, t } from "./i18n.js";
+import { TZ, priority } from "./format.js";
+import { applyEvent, loadAll, on, state } from "./store.js";
+import * as map from "./map.js";
+import { initQueue, markFresh, renderQueue, setSelected, tickCountdowns } from "./queue.js";
+import { renderSensors, renderUnits } from "./boards.js";
+import { refreshKpis, renderKpis, scheduleKpis } from "./kpi.js";
+import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail } from "./detail.js";
+
+let source = null;
+let started = false;
+
+function setLive(mode) {
+  const el = document.getElementById("live");
+  el.className = `live ${mode === "on" ? "on" : "off"}`;
+  document.getElementById("live-text").textContent = t(mode === "on" ? "live.on" : mode === "off" ? "live.off" : "live.connecting");
+  el.dataset.state = mode;
+}
+
+function announceP1(incident) {
+  const banner = document.getElementById("p1-banner");
+  const place = incident.location?.address || incident.district || "";
+  document.getElementById("p1-text").textContent =
+    `${t("p1.announce")}: ${label("category", incident.category)} · ${incident.number} · ${place}`;
+  banner.dataset.incidentId = incident.id;
+  banner.hidden = false;
+  banner.style.animation = "none"; void banner.offsetWidth; banner.style.animation = "";
+  clearTimeout(banner._timer);
+  banner._timer = setTimeout(() => { banner.hidden = true; }, 60000);
+}
+
+function select(id) {
+  setSelected(id);
+  map.focusIncident(state.incidents.get(id));
+  openDetail(id);
+}
+
+function connect() {
+  source?.close();
+  const s = session();
+  if (!s) return;
+  setLive("connecting");
+  source = new EventSource(`/api/events?access_token=${encodeURIComponent(s.token)}`);
+  source.addEventListener("hello", () => { setLive("on"); loadAll(); });
+  for (const kind of ["incident", "dispatch", "unit", "alert"]) {
+    source.addEventListener(kind, (message) => applyEvent(kind, JSON.parse(message.data)));
+  }
+  source.addEventListener("resync", () => loadAll());
+  source.onerror = () => {
+    setLive("off");
+    if (!session()) { source.close(); showLogin(); }
+  };
+}
+
+function showWho() {
+  const s = session();
+  const who = document.getElementById("who");
+  who.textContent = s ? `${s.user.display_name || s.user.username} · ${s.user.roles.map((r) => t(`role.${r}`)).join(", ")}` : "";
+  document.getElementById("logout").hidden = !s;
+}
+
+function showLogin() {
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-username").focus();
+}
+
+async function start() {
+  showWho();
+  if (started) { connect(); return; }
+  started = true;
+  const config = await get("/api/config").catch(() => ({}));
+  await map.initMap(config, select);
+  on("incidents", (change) => {
+    if (change?.type === "IncidentReported" && change.incident) {
+      markFresh(change.incident.id);
+      if (priority(change.incident) === "P1") announceP1(change.incident);
+    } else if (change?.type === "IncidentEscalated" && priority(change.incident) === "P1"
+               && change.before && priority(change.before) !== "P1") {
+      announceP1(change.incident);
+    }
+    renderQueue(); map.renderIncidents();
+    if (currentIncidentId()) renderDetail();
+    if (change) scheduleKpis();
+  });
+  on("units", () => { renderUnits(); map.renderUnits(); });
+  on("sensors", () => { renderSensors(); map.renderAlerts(); });
+  await loadAll();
+  refreshKpis();
+  setInterval(refreshKpis, 30000);
+  connect();
+}
+
+function tickClock() {
+  document.getElementById("clock").textContent = new Intl.DateTimeFormat(locale(), {
+    timeZone: TZ, weekday: "short", day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  }).format(new Date());
+  tickCountdowns();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  applyStatic();
+  tickClock();
+  setInterval(tickClock, 1000);
+  initQueue(select);
+  initDetail(() => setSelected(null));
+  document.getElementById("lang-toggle").addEventListener("click", () => setLang(getLang() === "vi" ? "en" : "vi"));
+  onLangChange(() => { showWho(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail();
+    setLive(document.getElementById("live").dataset.state || "connecting"); });
+  document.getElementById("p1-dismiss").addEventListener("click", () => { document.getElementById("p1-banner").hidden = true; });
+  document.getElementById("logout").addEventListener("click", () => { logout(); source?.close(); closeDetail(); showWho(); showLogin(); });
+  window.addEventListener("cityops:unauthorized", () => { logout(); source?.close(); showWho(); showLogin(); });
+  document.getElementById("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("login-error");
+    error.textContent = "";
+    try {
+      await login(document.getElementById("login-username").value, document.getElementById("login-password").value);
+      document.getElementById("login").hidden = true;
+      start();
+    } catch (err) {
+      error.textContent = err.status === 401 ? t("auth.failed") : err.message;
+    }
+  });
+  if (session()) start(); else showLogin();
+});

@@ -1,0 +1,58 @@
+"""Faust agents: incident, dispatch and sensor-alert events → notices → deliveries (fan-out).
+
+Each handler decodes, translates and calls ``service.fan_out`` inside one transaction, so the
+processed-event mark and the deliveries commit together: a crash before the commit means the record
+is processed again; after it, the redelivered record creates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import faust
+from google.protobuf.message import Message
+
+from cityops.dispatch.v1 import events_pb2 as dispatch_events
+from cityops.incidents.v1 import events_pb2 as incident_events
+from cityops.sensors.v1 import events_pb2 as sensor_events
+from cityops_notifications.deliveries.service import fan_out
+from cityops_notifications.notices import translate
+from cityops_notifications.notices.models import Notice
+from cityops_notifications.settings import NotificationSettings
+from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
+from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, SENSOR_ALERTS
+from cityops_platform.runtime import Resources
+
+M = TypeVar("M", bound=Message)
+
+
+def _handler(res: Resources, settings: NotificationSettings,
+             to_notice: Callable[[M, str], Notice | None], topic: str) -> Callable[[M, Any], Awaitable[None]]:
+    async def handle(event: M, _: Any) -> None:
+        notice = to_notice(event, topic)
+        if notice is None or not notice.event_id:
+            return
+        async with res.db.acquire() as conn, conn.transaction():
+            await fan_out(conn, notice, max_attempts=settings.notify_max_attempts)
+
+    return handle
+
+
+def register(app: faust.App, res: Resources, settings: NotificationSettings) -> None:
+    """Declare the three fan-out agents on ``app``."""
+    dead_letters = faust_dead_letters(app)
+    prefix = settings.topic_prefix
+    sources: list[tuple[str, type[Message], Callable[[Any, str], Notice | None]]] = [
+        (INCIDENT_EVENTS.name, incident_events.IncidentEvent, translate.from_incident_event),
+        (DISPATCH_EVENTS.name, dispatch_events.DispatchEvent, translate.from_dispatch_event),
+        (SENSOR_ALERTS.name, sensor_events.SensorAlert, translate.from_sensor_alert),
+    ]
+    for name, message_type, to_notice in sources:
+        handle = _handler(res, settings, to_notice, name)
+        decode = proto_decoder(message_type)
+
+        async def agent(stream: faust.StreamT[Any], *, _decode: Any = decode, _handle: Any = handle) -> None:
+            await consume(stream, decode=_decode, handle=_handle, dead_letters=dead_letters)
+
+        app.agent(raw_topic(app, f"{prefix}{name}"), name=f"notifications.fanout.{name}")(agent)

@@ -1,0 +1,93 @@
+"""SLA clocks, number format, text normalisation, phone masking and the service-area polygon."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cityops_incidents import geo
+from cityops_incidents.config import load_rules, parse_duration
+from cityops_incidents.incidents.intake import incident_number
+from cityops_incidents.incidents.sla import clock, is_breached
+from cityops_incidents.text import is_valid_phone, mask_phone, normalize, search_terms
+
+RULES = load_rules()
+T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+
+
+def test_sla_clock_measures_the_stage_of_the_status() -> None:
+    c = clock(RULES, category="FIRE", priority=1, status="NEW", created_at=T0)
+    assert (c.stage, c.due_at) == ("ACKNOWLEDGE", T0 + timedelta(minutes=1))
+    c = clock(RULES, category="FIRE", priority=1, status="ACKNOWLEDGED", created_at=T0)
+    assert (c.stage, c.due_at) == ("DISPATCH", T0 + timedelta(minutes=3))
+    c = clock(RULES, category="FIRE", priority=1, status="ON_SCENE", created_at=T0)
+    assert (c.stage, c.due_at) == ("RESOLVE", T0 + timedelta(hours=1))
+
+
+def test_sla_category_override_applies() -> None:
+    c = clock(RULES, category="ADMINISTRATIVE_PROCEDURE", priority=4, status="NEW", created_at=T0)
+    assert c.due_at == T0 + timedelta(hours=4)
+
+
+def test_no_clock_after_resolution() -> None:
+    for status in ("RESOLVED", "CLOSED", "CANCELLED", "DUPLICATE"):
+        assert clock(RULES, category="FIRE", priority=1, status=status, created_at=T0).due_at is None
+
+
+def test_breach_counts_once_per_stage() -> None:
+    c = clock(RULES, category="FIRE", priority=1, status="NEW", created_at=T0)
+    later = T0 + timedelta(minutes=2)
+    assert is_breached(c, now=later, already=[])
+    assert not is_breached(c, now=later, already=["ACKNOWLEDGE"])
+    assert not is_breached(c, now=T0 + timedelta(seconds=30), already=[])
+
+
+def test_number_uses_local_date_in_ho_chi_minh() -> None:
+    # 20:00 UTC on the 25th is 03:00 on the 26th in Vietnam (UTC+7).
+    assert incident_number(RULES, datetime(2026, 11, 25, 20, 0, tzinfo=UTC), 123) == "BD-20261126-000123"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Đường NGẬP  sâu", "duong ngap sau"), ("đường ngập", "duong ngap"), ("Thủ Dầu Một", "thu dau mot"),
+])
+def test_normalize_strips_diacritics_and_case(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_search_terms_split_on_spaces() -> None:
+    assert search_terms("  Đường   ngập ") == ["duong", "ngap"]
+
+
+@pytest.mark.parametrize(("phone", "masked"), [
+    ("0912345678", "091****678"), ("+84912345678", "+84****678"), ("0912 345 678", "091****678"), ("", ""),
+])
+def test_phone_is_masked(phone: str, masked: str) -> None:
+    assert mask_phone(phone) == masked
+
+
+@pytest.mark.parametrize(("phone", "ok"), [
+    ("0912345678", True), ("+84912345678", True), ("091-234-5678", True), ("12345", False), ("abc", False),
+])
+def test_vietnamese_phone_format(phone: str, ok: bool) -> None:
+    assert is_valid_phone(phone) is ok
+
+
+@pytest.mark.parametrize(("lat", "lon", "inside"), [
+    (10.980, 106.655, True),   # Thủ Dầu Một
+    (10.905, 106.770, True),   # Dĩ An
+    (11.300, 106.400, True),   # Dầu Tiếng
+    (10.776, 106.700, False),  # Ho Chi Minh City centre
+    (21.028, 105.854, False),  # Hà Nội
+])
+def test_service_area_polygon(lat: float, lon: float, inside: bool) -> None:
+    assert geo.inside_polygon(lat, lon, RULES.area_polygon) is inside
+
+
+def test_district_is_the_nearest_centre() -> None:
+    assert geo.nearest_district(10.981, 106.652, RULES.districts, RULES.district_max_m) == "Thủ Dầu Một"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("2h", 7200), ("3d", 259200), (10, 10)])
+def test_durations_parse(text: object, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
