@@ -110,7 +110,7 @@ build_target() {
   # to the RUN steps (pip) as a bind mount, so it never lands in an image layer.
   local ca_args=()
   [[ -f "$HOST_CA" ]] && ca_args=(--volume "${HOST_CA}:/etc/ssl/certs/ca-certificates.crt:ro")
-  timed "build ${target}" buildah bud --isolation chroot --layers "${ca_args[@]}" \
+  timed "build ${target}" buildah bud --isolation chroot --layers --force-rm "${ca_args[@]}" \
     --build-arg "BASE_IMAGE=${BASE_REF}" \
     --target "$target" -t "$ref" -f "${ROOT}/Dockerfile" "$ROOT"
   # The proof the issue asks for: the entry point runs inside the built image.

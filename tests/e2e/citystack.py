@@ -8,6 +8,7 @@ Used by tests/e2e and tests/integration/gateway (loaded by path: test folders ar
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import os
 import signal
@@ -95,7 +96,9 @@ class CityStack:
             for service in services:
                 await migrate(self.database_url, service, migrations_dir(service))
 
-        asyncio.run(run())
+        # A thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run()).result()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
         log_file = self.run_dir / f"{name}.log"

@@ -14,6 +14,23 @@ from cityops_platform.tracing import configure_tracing
 log = logging.getLogger("cityops.worker")
 
 
+class JsonLoggingWorker(faust.Worker):
+    """A Faust worker whose every log line is our JSON (Faust would install plain text and a spinner)."""
+
+    service_name = "worker"
+    json_level = "INFO"
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        configure_logging(self.service_name, self.json_level)
+
+
+def make_worker(app: faust.App, service: str, level: str) -> faust.Worker:
+    """A worker for ``app`` with JSON logs named ``<service>-worker`` at ``level``."""
+    worker_cls = type("Worker", (JsonLoggingWorker,), {"service_name": f"{service}-worker", "json_level": level})
+    return worker_cls(app, loglevel=level.lower().replace("warning", "warn"), quiet=True, redirect_stdouts=False)
+
+
 def run_worker(service: str, settings: Settings) -> int:
     """Build the service's app (``cityops_<service>.app:create_app``) and run it until signalled."""
     configure_tracing(f"{service}-worker")
@@ -21,9 +38,5 @@ def run_worker(service: str, settings: Settings) -> int:
     app: faust.App = module.create_app(
         settings, web_port=settings.service_metrics_port(service, worker=True)
     )
-    worker = faust.Worker(app, loglevel=settings.log_level.lower().replace("warning", "warn"),
-                          quiet=True, redirect_stdouts=False)
-    # Faust installs its own handlers; ours go last so every line on stdout is JSON.
-    worker.on_setup_logging = lambda *a, **k: configure_logging(f"{service}-worker", settings.log_level)  # type: ignore[method-assign,assignment]
-    worker.execute_from_commandline()
+    make_worker(app, service, settings.log_level).execute_from_commandline()
     return 0

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -20,6 +21,25 @@ from .conftest import DispatchEnv, truncate
 pytestmark = pytest.mark.integration
 
 
+def _spawn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "cityops_platform.cli", "serve", "dispatch"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+async def _wait_serving(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+
+    async def serving() -> bool:
+        try:
+            reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await eventually(serving, timeout=60, interval=0.3)
+
+
 @pytest.mark.timeout(120)
 async def test_served_api_seeds_default_units_on_an_empty_database(dispatch_env: DispatchEnv) -> None:
     await truncate(dispatch_env)
@@ -30,22 +50,10 @@ async def test_served_api_seeds_default_units_on_an_empty_database(dispatch_env:
     expected = sum(len(s["units"]) for s in load_units_data()["stations"])
     settings = dispatch_env.settings()
     for _ in range(2):  # the second start finds units and seeds nothing more
-        log = open(dispatch_env.run_dir / "serve.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "cityops_platform.cli", "serve", "dispatch"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        proc = _spawn(env, dispatch_env.run_dir / "serve.log")
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                health = health_pb2_grpc.HealthStub(channel)
-
-                async def serving() -> bool:
-                    try:
-                        reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    except grpc.aio.AioRpcError:
-                        return False
-                    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-                await eventually(serving, timeout=60, interval=0.3)
+                await _wait_serving(channel)
                 stub = dispatch_pb2_grpc.DispatchServiceStub(channel)
                 reply = await stub.ListUnits(dispatch_pb2.ListUnitsRequest(page_size=1000),
                                              metadata=bearer(settings, "dispatcher"))

@@ -65,7 +65,8 @@ async def test_incident_without_available_unit_waits_and_gets_one_when_a_unit_fr
                                     metadata=api.md("field_unit"))
 
     async def assigned() -> list[A.Assignment]:
-        return await api.assignments(incident.id, active_only=True)
+        found: list[A.Assignment] = await api.assignments(incident.id, active_only=True)
+        return found
 
     [assignment] = await eventually(assigned, timeout=30)
     assert assignment.unit_id == "als-only"

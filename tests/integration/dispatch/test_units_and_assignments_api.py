@@ -47,7 +47,7 @@ async def test_concurrent_assign_unit_calls_never_double_book_a_unit(api: Api) -
                                       metadata=api.md())
             return "OK"
         except grpc.aio.AioRpcError as exc:
-            return exc.code().name
+            return str(exc.code().name)
 
     # Twice the same incident too: the unit must not be assigned twice to it either.
     outcomes = await asyncio.gather(*(assign(i.id) for i in [*incidents, incidents[0]]))
@@ -128,9 +128,10 @@ async def test_unit_status_machine_is_guarded_and_bad_input_names_the_field(api:
             unit_id="eng-1", status=dispatch_pb2.UNIT_STATUS_ON_SCENE), metadata=api.md("field_unit"))
     assert illegal.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     cases = [
-        (api.stub.UpdateUnitStatus, dispatch_pb2.UpdateUnitStatusRequest(unit_id="eng-1", status=99), "status"),
+        (api.stub.UpdateUnitStatus, dispatch_pb2.UpdateUnitStatusRequest(unit_id="eng-1", status=99),  # type: ignore[arg-type]
+         "status"),
         (api.stub.RegisterUnit, dispatch_pb2.RegisterUnitRequest(unit=dispatch_pb2.Unit(
-            id="x", call_sign="X", agency=3, capabilities=["ALS"],
+            id="x", call_sign="X", agency=common_pb2.Agency.AGENCY_MEDICAL_115, capabilities=["ALS"],
             location=common_pb2.GeoPoint(lat=10.9, lon=200))), "unit.location.lon"),
         (api.stub.RecommendUnits, dispatch_pb2.RecommendUnitsRequest(incident_id="i", limit=51), "limit"),
         (api.stub.AssignUnit, dispatch_pb2.AssignUnitRequest(unit_id="eng-1"), "incident_id"),

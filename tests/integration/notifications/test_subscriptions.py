@@ -42,7 +42,8 @@ async def test_secret_is_never_returned_and_only_the_owner_sees_and_deletes(stac
     created = await stack.stub.CreateSubscription(pb.CreateSubscriptionRequest(subscription=sub),
                                                   metadata=stack.auth("integrator", "owner-a"))
     assert created.secret == "" and created.has_secret and created.active
-    mine = await stack.stub.ListSubscriptions(pb.ListSubscriptionsRequest(), metadata=stack.auth("integrator", "owner-a"))
+    mine = await stack.stub.ListSubscriptions(pb.ListSubscriptionsRequest(),
+                                              metadata=stack.auth("integrator", "owner-a"))
     assert [s.id for s in mine.subscriptions] == [created.id] and mine.subscriptions[0].secret == ""
     with pytest.raises(grpc.aio.AioRpcError) as others:
         await stack.stub.ListSubscriptions(pb.ListSubscriptionsRequest(owner="owner-a"),

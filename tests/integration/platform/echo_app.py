@@ -12,7 +12,7 @@ import faust
 
 from cityops.incidents.v1 import events_pb2
 from cityops_platform.faust_app import consume, create_app, faust_dead_letters, proto_decoder, raw_topic
-from cityops_platform.logging import configure_logging
+from cityops_platform.worker import make_worker
 from cityops_platform.settings import Settings
 
 IN_TOPIC = "test.echo.in.v1"
@@ -38,6 +38,4 @@ async def echo(stream: faust.StreamT) -> None:
 
 
 if __name__ == "__main__":
-    worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
-    worker.on_setup_logging = lambda *a, **k: configure_logging("echo-worker", "WARNING")  # type: ignore[method-assign]
-    worker.execute_from_commandline()
+    make_worker(app, "echo", "WARNING").execute_from_commandline()

@@ -268,3 +268,15 @@ def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(rende
     config = of_kind(manifest, "ConfigMap")[0]["data"]
     # Settings default to loopback; a pod must listen on its own IP for probes and peers.
     assert config["CITYOPS_GRPC_HOST"] == config["CITYOPS_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_default_kafka_topics_equal_the_code_catalog(render: Render) -> None:
+    from cityops_platform.kafka.topics import all_topics
+
+    rendered = {t["spec"]["topicName"]: t["spec"] for t in of_kind(render(None), "KafkaTopic")}
+    assert set(rendered) == {spec.name for spec in all_topics()}
+    for spec in all_topics():
+        topic = rendered[spec.name]
+        assert topic["partitions"] == spec.partitions, spec.name
+        assert topic["config"]["retention.ms"] == spec.retention_ms, spec.name
+        assert (topic["config"]["cleanup.policy"] == "compact") == spec.compacted, spec.name

@@ -30,7 +30,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         max_radius_m=dispatch.max_search_radius_m,
     )
     board = UnitBoard()
-    incident_agents.install(app, res, dispatcher)
+    incident_agents.install(app, res, dispatcher, concurrency=dispatch.agent_concurrency)
     sweeper = assignment_agents.Sweeper(
         res=res, dispatcher=dispatcher, board=board, retry_interval_s=dispatch.retry_interval_seconds
     )

@@ -29,6 +29,9 @@ class DispatchSettings(BaseSettings):
     units_file: str = ""  # empty = the packaged config/units.yaml
     eido_domain: str = "ioc.binhduong.gov.vn"
     max_search_radius_m: float = 150_000.0
+    # Incident events handled at once per worker. Order per incident does not matter: the view keeps
+    # the highest version and the planning row lock makes auto-dispatch happen once.
+    agent_concurrency: int = 4
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ A = AssignmentStatus
 TIMEOUT_REASON = "hết thời gian xác nhận (acknowledgement timeout)"
 CANCEL_ON_CLOSE = frozenset({A.ASSIGNED, A.ACKNOWLEDGED, A.EN_ROUTE})
 CANDIDATES_PER_TRY = 5
+SEARCH_ROUNDS = 4
 
 
 class Dispatcher:
@@ -223,25 +224,32 @@ class Dispatcher:
         self, conn: asyncpg.Connection, view: IncidentView, slot: Slot, *, replaces: Assignment | None
     ) -> Assignment | None:
         exclude = await store.units_tried(conn, view.id)
-        candidates = await find_candidates(
-            conn, lat=view.lat, lon=view.lon, wanted=[slot.capability], limit=CANDIDATES_PER_TRY,
-            rules=self.rules, max_radius_m=self.max_radius_m, exclude=exclude,
-        )
-        for candidate in candidates:
-            unit = await units_store.get(conn, candidate.unit.id, for_update=True)
-            # Postgres is the authority: the candidate list was read without locks.
-            if unit is None or unit.status != UnitStatus.AVAILABLE or unit.active_assignment_id:
-                continue
-            fresh = Candidate(unit, candidate.distance_m, candidate.eta_seconds, candidate.matched_capability)
-            try:
-                async with conn.transaction():
-                    return await self._assign(
-                        conn, view, slot, fresh, actor=SYSTEM_ACTOR, auto=slot.auto,
-                        reason=f"run card {slot.run_card}" if slot.run_card else "tự động (automatic)",
-                        replaces=replaces,
-                    )
-            except asyncpg.UniqueViolationError:
-                log.info("unit taken concurrently; trying the next candidate", extra={"unit_id": unit.id})
+        # In a surge other transactions take candidates between our read and our lock; search again
+        # past them a few times before declaring that nobody is available.
+        for _ in range(SEARCH_ROUNDS):
+            candidates = await find_candidates(
+                conn, lat=view.lat, lon=view.lon, wanted=[slot.capability], limit=CANDIDATES_PER_TRY,
+                rules=self.rules, max_radius_m=self.max_radius_m, exclude=exclude,
+            )
+            if not candidates:
+                return None
+            for candidate in candidates:
+                unit = await units_store.get(conn, candidate.unit.id, for_update=True)
+                # Postgres is the authority: the candidate list was read without locks.
+                if unit is None or unit.status != UnitStatus.AVAILABLE or unit.active_assignment_id:
+                    exclude.append(candidate.unit.id)
+                    continue
+                fresh = Candidate(unit, candidate.distance_m, candidate.eta_seconds, candidate.matched_capability)
+                try:
+                    async with conn.transaction():
+                        return await self._assign(
+                            conn, view, slot, fresh, actor=SYSTEM_ACTOR, auto=slot.auto,
+                            reason=f"run card {slot.run_card}" if slot.run_card else "tự động (automatic)",
+                            replaces=replaces,
+                        )
+                except asyncpg.UniqueViolationError:
+                    exclude.append(unit.id)
+                    log.info("unit taken concurrently; trying the next candidate", extra={"unit_id": unit.id})
         return None
 
     async def _assign(

@@ -19,7 +19,7 @@ from cityops_platform.runtime import Resources
 CONSUMER = "dispatch.incident-events"
 
 
-def install(app: faust.App, res: Resources, dispatcher: Dispatcher) -> None:
+def install(app: faust.App, res: Resources, dispatcher: Dispatcher, *, concurrency: int = 1) -> None:
     topic = raw_topic(app, f"{res.settings.topic_prefix}{INCIDENT_EVENTS.name}")
 
     async def handle(event: incidents_pb2.IncidentEvent, _: Any) -> None:
@@ -32,7 +32,7 @@ def install(app: faust.App, res: Resources, dispatcher: Dispatcher) -> None:
 
         await db.in_transaction(res.db, work)
 
-    @app.agent(topic, name="dispatch-incident-events")
+    @app.agent(topic, name="dispatch-incident-events", concurrency=max(1, concurrency))
     async def incident_events(stream: faust.StreamT[Any]) -> None:
         await consume(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
                       dead_letters=faust_dead_letters(app))

@@ -1,0 +1,110 @@
+"""The whole local city (every installed service's api and worker, then the gateway) as real
+processes, and a real headless Chromium (Debian's, driven by Playwright; never a downloaded one)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from cityops_platform.devstack import KafkaBroker, PostgresServer
+
+CHROMIUM = os.environ.get("CITYOPS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"cityops_test_{name}", Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+citystack = _load("citystack")
+cityscene = _load("cityscene")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium; missing it skips locally and FAILS under CI=true."""
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        message = f"Chromium không có / missing at {CHROMIUM} (apt-get install -y chromium)"
+        if _in_ci():
+            pytest.fail(f"{message} (CI=true: thiếu thành phần là lỗi / missing is an error)", pytrace=False)
+        pytest.skip(message)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        if _in_ci():
+            pytest.fail(f"playwright is not installed: {exc}", pytrace=False)
+        pytest.skip(f"playwright is not installed: {exc}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def city(
+    kafka_broker: KafkaBroker, postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    services = [s for s in ("incidents", "dispatch", "sensors", "notifications") if citystack.installed(s)]
+    if "incidents" not in services:
+        pytest.fail("cityops-incidents is not installed: the e2e tests need the real service")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    database_url = postgres_server.create_database(name)
+    stack = citystack.CityStack(
+        run_dir=tmp_path_factory.mktemp("city"),
+        kafka_bootstrap=kafka_broker.bootstrap,
+        database_url=database_url,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+    )
+    stack.services = services  # type: ignore[attr-defined]
+    try:
+        stack.prepare(services)
+        for service in services:
+            stack.start_api(service)
+        for service in services:
+            if citystack.has_worker(service):
+                stack.start_worker(service)
+        stack.start_gateway(CITYOPS_ENVIRONMENT="local")
+        stack.wait_ready(timeout=150)
+        yield stack
+    finally:
+        stack.stop()
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def scene() -> ModuleType:
+    """cityscene.py: the incidents the tests report, and gRPC helpers."""
+    return cityscene

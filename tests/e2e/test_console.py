@@ -1,0 +1,153 @@
+"""The operations console in real headless Chromium against the whole local city.
+
+Screenshots (1920×1080) go to test-artifacts/e2e/; the best are copied to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cityops.incidents.v1 import incidents_pb2
+
+WALL = {"width": 1920, "height": 1080}
+pytestmark = pytest.mark.timeout(400)
+
+
+def open_console(browser: Any, city: Any, username: str, password: str, viewport: dict[str, int] = WALL) -> Any:
+    context = browser.new_context(viewport=viewport, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+    page = context.new_page()
+    page.goto(city.gateway_url + "/")
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login", state="hidden")
+    page.wait_for_selector("#live[data-state=on]", timeout=15000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def morning(city: Any, scene: Any) -> list[incidents_pb2.Incident]:
+    return [scene.report(city, call) for call in scene.MORNING]
+
+
+@pytest.fixture(scope="module")
+def operator_page(browser: Any, city: Any, morning: list[Any]) -> Any:
+    page = open_console(browser, city, "operator", "operator-dev")
+    yield page
+    page.context.close()
+
+
+def test_console_loads_in_vietnamese(browser: Any, city: Any, artifacts: Path) -> None:
+    context = browser.new_context(viewport=WALL, locale="en-US")
+    page = context.new_page()
+    page.goto(city.gateway_url + "/")
+    page.wait_for_selector("#login:not([hidden])")
+    page.screenshot(path=artifacts / "00-login.png")
+    assert page.get_attribute("html", "lang") == "vi"
+    assert page.text_content("#login h2") == "Đăng nhập điều hành viên"
+    page.fill("#login-username", "operator")
+    page.fill("#login-password", "operator-dev")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login", state="hidden")
+    assert page.inner_text("header h1") == "Trung tâm Điều hành Thông minh Bình Dương"
+    assert page.text_content("#queue-title") == "Hàng đợi sự cố"
+    assert page.text_content("#map-title") == "Bản đồ tình huống"
+    page.click("#lang-toggle")
+    assert page.text_content("#queue-title") == "Incident queue"
+    assert page.get_attribute("html", "lang") == "en"
+    context.close()
+
+
+def test_reported_incident_appears_on_queue_and_map_within_2s_without_reload(
+    operator_page: Any, city: Any, artifacts: Path, scene: Any
+) -> None:
+    page = operator_page
+    page.wait_for_selector("#queue li[data-incident-id]")
+    page.screenshot(path=artifacts / "01-console-overview.png")
+    page.evaluate("window.__sameDocument = 'yes'")
+    incident = scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_FIRE, incidents_pb2.PRIORITY_P1, 10.9270, 106.7150,
+        "KCN VSIP 1, phường Bình Hòa, Thuận An", "Cháy lớn tại nhà xưởng sản xuất nệm, khói đen dày đặc"))
+    started = time.monotonic()
+    page.wait_for_selector(f'#queue li[data-incident-id="{incident.id}"]', timeout=2000)
+    remaining_ms = max(1, int((2.0 - (time.monotonic() - started)) * 1000))
+    page.wait_for_selector(f"path.incident-{incident.id}", timeout=remaining_ms)
+    assert page.evaluate("window.__sameDocument") == "yes", "the page reloaded"
+    # A new P1 is announced visibly, and sorts to the top of the queue.
+    banner = page.wait_for_selector("#p1-banner:not([hidden])", timeout=2000)
+    assert incident.number in banner.inner_text()
+    assert "SỰ CỐ KHẨN CẤP P1" in banner.inner_text()
+    assert page.get_attribute("#queue li:first-child", "data-incident-id") == incident.id
+    page.screenshot(path=artifacts / "02-p1-announcement.png")
+    page.click("#p1-dismiss")
+
+
+def test_acknowledging_from_the_console_changes_the_status_everywhere(
+    operator_page: Any, browser: Any, city: Any, artifacts: Path, scene: Any
+) -> None:
+    page = operator_page
+    wall = open_console(browser, city, "supervisor", "supervisor-dev")
+    incident = scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P3, 10.9960, 106.6560,
+        "Đường Yersin, phường Phú Cường, Thủ Dầu Một", "Cây xanh gãy đổ chắn một nửa lòng đường", "cay_xanh_gay_do"))
+    row = f'#queue li[data-incident-id="{incident.id}"]'
+    page.wait_for_selector(f'{row}[data-status="NEW"]', timeout=5000)
+    wall.wait_for_selector(f'{row}[data-status="NEW"]', timeout=5000)
+
+    page.click(row)
+    page.wait_for_selector("#detail:not([hidden])")
+    page.click("#act-ack")
+
+    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=5000)
+    page.wait_for_selector('#detail-status[data-status="ACKNOWLEDGED"]', timeout=5000)
+    page.wait_for_selector(f'path.incident-{incident.id}[data-status="ACKNOWLEDGED"]', timeout=5000)
+    # Another screen learns it from the live stream, not from its own action.
+    wall.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=5000)
+    wall.wait_for_selector(f'path.incident-{incident.id}[data-status="ACKNOWLEDGED"]', timeout=5000)
+    assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_ACKNOWLEDGED
+    page.wait_for_selector("#timeline li")
+    assert "STATUS_ACKNOWLEDGED" in page.inner_text("#timeline")
+    page.screenshot(path=artifacts / "03-incident-acknowledged.png")
+    page.click("#detail-close")
+    wall.context.close()
+
+
+def test_unit_board_shows_an_auto_dispatched_unit(
+    operator_page: Any, city: Any, artifacts: Path, scene: Any
+) -> None:
+    if "dispatch" not in city.services:
+        pytest.fail("cityops-dispatch is not installed: auto-dispatch cannot be shown")
+    page = operator_page
+    incident = scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_EMERGENCY_MEDICAL, incidents_pb2.PRIORITY_P1, 10.9030, 106.7680,
+        "Chợ Dĩ An, đường Nguyễn An Ninh, Dĩ An", "Người đàn ông bất tỉnh, ngưng thở"))
+    deadline = time.monotonic() + 30
+    auto: list[Any] = []
+    while not auto and time.monotonic() < deadline:
+        auto = [a for a in scene.assignments(city, incident.id) if a.auto]
+        time.sleep(0.2)
+    assert auto, "dispatch made no automatic assignment within 30 s"
+    unit_row = f'.unit-row[data-unit-id="{auto[0].unit_id}"]'
+    page.wait_for_selector(f'{unit_row}:not([data-status="AVAILABLE"])', timeout=10000)
+    page.wait_for_function(
+        "([sel, number]) => document.querySelector(sel)?.textContent.includes(number)",
+        arg=[unit_row, incident.number], timeout=10000)
+    page.eval_on_selector(unit_row, "el => el.scrollIntoView({block: 'center'})")
+    page.screenshot(path=artifacts / "04-unit-board-auto-dispatch.png")
+
+
+def test_console_in_english_and_on_a_laptop(browser: Any, city: Any, morning: list[Any], artifacts: Path) -> None:
+    page = open_console(browser, city, "dispatcher", "dispatcher-dev", viewport={"width": 1366, "height": 768})
+    page.wait_for_selector("#queue li[data-incident-id]")
+    page.screenshot(path=artifacts / "06-laptop-1366x768.png", full_page=True)
+    page.click("#lang-toggle")
+    page.set_viewport_size(WALL)
+    assert page.text_content("#queue-title") == "Incident queue"
+    page.click("#queue li:first-child")
+    page.wait_for_selector("#candidates li", timeout=10000)
+    page.screenshot(path=artifacts / "05-console-english-dispatcher.png")
+    page.context.close()
