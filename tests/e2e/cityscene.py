@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops.sensors.v1 import sensors_pb2, sensors_pb2_grpc
 from cityops_platform.testing import bearer
 
 
@@ -76,3 +79,43 @@ def assignments(city: Any, incident_id: str) -> list[dispatch_pb2.Assignment]:
         reply = stub.ListAssignments(dispatch_pb2.ListAssignmentsRequest(incident_id=incident_id), timeout=5,
                                      metadata=bearer(city.settings, "dispatcher"))
     return list(reply.assignments)
+
+
+@dataclass(frozen=True)
+class Gauge:
+    sensor_id: str
+    kind: int
+    name: str
+    district: str
+    lat: float
+    lon: float
+    values: tuple[float, ...]  # one reading per minute, the last one just now
+
+
+# Rising water and bad air, as the gauges' gateways would report them.
+GAUGES: tuple[Gauge, ...] = (
+    Gauge("wl-thuanan-001", sensors_pb2.SENSOR_KIND_WATER_LEVEL, "Mực nước cầu Bà Lụa", "Thuận An",
+          10.9410, 106.7040, (35.0, 44.0, 48.0, 52.0)),
+    Gauge("wl-tdm-004", sensors_pb2.SENSOR_KIND_WATER_LEVEL, "Mực nước rạch Bà Cô", "Thủ Dầu Một",
+          10.9700, 106.6700, (18.0, 24.0, 27.0, 29.0)),
+    Gauge("pm25-bencat-002", sensors_pb2.SENSOR_KIND_AIR_QUALITY_PM25, "Trạm PM2.5 KCN Mỹ Phước", "Bến Cát",
+          11.1350, 106.5950, (160.0, 171.0, 175.0, 182.0, 190.0, 188.0, 192.0, 195.0, 198.0, 201.0, 204.0, 210.0)),
+)
+
+
+def stream_gauges(city: Any, gauges: tuple[Gauge, ...] = GAUGES) -> sensors_pb2.IngestSummary:
+    """Register the gauges and send their readings (back-dated one minute apart, ending now)."""
+    metadata = bearer(city.settings, "integrator", "e2e-gateway-sensors")
+    now = time.time()
+    with grpc.insecure_channel(city.addr("sensors")) as channel:
+        stub = sensors_pb2_grpc.SensorServiceStub(channel)
+        readings = []
+        for g in gauges:
+            stub.RegisterSensor(sensors_pb2.RegisterSensorRequest(sensor=sensors_pb2.Sensor(
+                id=g.sensor_id, kind=g.kind, name=g.name, district=g.district, reporting_interval_seconds=60,  # type: ignore[arg-type]
+                location=common_pb2.GeoPoint(lat=g.lat, lon=g.lon))), timeout=5, metadata=metadata)
+            for i, value in enumerate(g.values):
+                at = Timestamp()
+                at.FromSeconds(int(now - 60 * (len(g.values) - 1 - i)))
+                readings.append(sensors_pb2.Reading(sensor_id=g.sensor_id, value=value, observed_at=at))
+        return stub.IngestReadings(iter([sensors_pb2.ReadingBatch(readings=readings)]), timeout=10, metadata=metadata)

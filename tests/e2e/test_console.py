@@ -67,6 +67,7 @@ def test_reported_incident_appears_on_queue_and_map_within_2s_without_reload(
 ) -> None:
     page = operator_page
     page.wait_for_selector("#queue li[data-incident-id]")
+    page.mouse.move(5, 1075)  # no tooltip in the picture
     page.screenshot(path=artifacts / "01-console-overview.png")
     page.evaluate("window.__sameDocument = 'yes'")
     incident = scene.report(city, scene.Call(
@@ -82,6 +83,7 @@ def test_reported_incident_appears_on_queue_and_map_within_2s_without_reload(
     assert incident.number in banner.inner_text()
     assert "SỰ CỐ KHẨN CẤP P1" in banner.inner_text()
     assert page.get_attribute("#queue li:first-child", "data-incident-id") == incident.id
+    page.mouse.move(5, 1075)
     page.screenshot(path=artifacts / "02-p1-announcement.png")
     page.click("#p1-dismiss")
 
@@ -110,7 +112,7 @@ def test_acknowledging_from_the_console_changes_the_status_everywhere(
     wall.wait_for_selector(f'path.incident-{incident.id}[data-status="ACKNOWLEDGED"]', timeout=5000)
     assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_ACKNOWLEDGED
     page.wait_for_selector("#timeline li")
-    assert "STATUS_ACKNOWLEDGED" in page.inner_text("#timeline")
+    page.wait_for_function("() => document.querySelector('#timeline').textContent.includes('Đã tiếp nhận')")
     page.screenshot(path=artifacts / "03-incident-acknowledged.png")
     page.click("#detail-close")
     wall.context.close()
@@ -137,7 +139,21 @@ def test_unit_board_shows_an_auto_dispatched_unit(
         "([sel, number]) => document.querySelector(sel)?.textContent.includes(number)",
         arg=[unit_row, incident.number], timeout=10000)
     page.eval_on_selector(unit_row, "el => el.scrollIntoView({block: 'center'})")
+    page.wait_for_selector("#kpi-figures b")
+    page.mouse.move(5, 1075)
     page.screenshot(path=artifacts / "04-unit-board-auto-dispatch.png")
+
+
+def test_sensor_panel_and_map_show_raised_alerts(operator_page: Any, city: Any, scene: Any) -> None:
+    if "sensors" not in city.services:
+        pytest.fail("cityops-sensors is not installed: no alerts can be raised")
+    page = operator_page
+    summary = scene.stream_gauges(city)
+    assert summary.rejected == 0, summary
+    # Thuận An's gauge held ≥ 40 cm for minutes: a CRITICAL water-level alert, live on the panel.
+    page.wait_for_selector('#sensors li[data-sensor-id="wl-thuanan-001"] .sev.CRITICAL', timeout=30000)
+    page.wait_for_selector(".alert-marker .alert-icon.CRITICAL", timeout=5000)
+    assert "Mực nước cầu Bà Lụa" in page.inner_text("#sensors")
 
 
 def test_console_in_english_and_on_a_laptop(browser: Any, city: Any, morning: list[Any], artifacts: Path) -> None:

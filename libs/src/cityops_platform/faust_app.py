@@ -65,7 +65,7 @@ def create_app(
         web_port=web_port or 6066,
         web_bind=settings.grpc_host,
         web_in_thread=False,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.kafka_replication_factor,
         topic_partitions=6,
         # Exactly-once is not used: it has open issues about duplicates and loss. Consumers are idempotent.
         processing_guarantee="at_least_once",

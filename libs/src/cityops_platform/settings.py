@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ca_file: str | None = None
     topic_prefix: str = Field("", description="Prepended to every topic name; tests use it for isolation.")
+    kafka_replication_factor: int = Field(
+        1, description="Replication of topics the workers create (Faust changelogs); 3 in production."
+    )
 
     database_url: str = "postgresql://cityops@127.0.0.1:5432/cityops"
     db_pool_min: int = 1
@@ -49,6 +52,12 @@ class Settings(BaseSettings):
     grpc_tls_key: str | None = None
     grpc_tls_client_ca: str | None = None
     grpc_drain_seconds: float = 10.0
+    # Outbound calls (cityops_platform.grpc.client): a server CA turns TLS on; the client certificate
+    # (mutual TLS) defaults to grpc_tls_cert/key.
+    grpc_tls_server_ca: str | None = None
+    grpc_tls_client_cert: str | None = None
+    grpc_tls_client_key: str | None = None
+    grpc_tls_server_name: str | None = None
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

@@ -21,6 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from cityops_platform import auth, errors, metrics
+from cityops_platform.grpc import client as grpc_client
 from cityops_platform.grpc.status import is_infrastructure_error, to_rpc_status, unavailable_status
 from cityops_platform.tracing import current_trace_id, extract_context
 
@@ -77,6 +78,8 @@ def _wrap_handler(
             _audit_denial(method, principal, "PERMISSION_DENIED", str(exc))
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         auth.set_current_principal(principal)
+        # Outbound calls made while serving this RPC inherit what is left of its deadline.
+        grpc_client.set_inbound_deadline(context.time_remaining())
 
     async def on_error(exc: Exception, context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
         if isinstance(exc, grpc.aio.AbortError):

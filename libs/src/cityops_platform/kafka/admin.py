@@ -24,7 +24,11 @@ async def apply_topics(
     await admin.start()
     results: list[tuple[str, str]] = []
     try:
-        existing = await admin.describe_topics([s.full_name(settings.topic_prefix) for s in specs])
+        # Describe only topics that exist: a Metadata request naming a missing topic auto-creates
+        # it (with the broker's default partition count) when auto.create.topics.enable is on.
+        present = set(await admin.list_topics())
+        wanted = [s.full_name(settings.topic_prefix) for s in specs]
+        existing = await admin.describe_topics([n for n in wanted if n in present]) if present & set(wanted) else []
         partitions = {
             t["topic"]: len(t.get("partitions") or [])
             for t in existing
@@ -44,9 +48,11 @@ async def apply_topics(
                             )
                         ]
                     )
-                    results.append((name, "created"))
+                    results.append((name, await _grow(admin, name, spec.partitions) or "created"))
                 except TopicAlreadyExistsError:
-                    results.append((name, "exists"))
+                    # describe_topics (a Metadata request) may have auto-created it with the broker's
+                    # default partition count a moment ago: grow it like any existing topic.
+                    results.append((name, await _grow(admin, name, spec.partitions) or "exists"))
                 continue
             action = "unchanged"
             if partitions[name] < spec.partitions:
@@ -59,3 +65,13 @@ async def apply_topics(
     finally:
         await admin.close()
     return results
+
+
+async def _grow(admin: AIOKafkaAdminClient, name: str, wanted: int) -> str | None:
+    """Raise ``name`` to ``wanted`` partitions if it has fewer; returns the action, if any."""
+    for topic in await admin.describe_topics([name]):
+        have = len(topic.get("partitions") or [])
+        if topic.get("error_code", 0) == 0 and 0 < have < wanted:
+            await admin.create_partitions({name: NewPartitions(total_count=wanted)})
+            return f"partitions {have}→{wanted}"
+    return None

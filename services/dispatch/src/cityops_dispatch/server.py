@@ -43,7 +43,9 @@ POLICY = auth.AccessPolicy.for_service(
 
 def incidents_client(settings: Settings) -> IncidentsClient:
     tokens = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    return IncidentsClient(addr=settings.incidents_addr, tokens=tokens, timeout_s=settings.rpc_timeout_seconds)
+    return IncidentsClient(
+        addr=settings.incidents_addr, tokens=tokens, timeout_s=settings.rpc_timeout_seconds, settings=settings
+    )
 
 
 async def create_servicer(

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from cityops.dispatch.v1 import dispatch_pb2_grpc
@@ -19,6 +19,7 @@ from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2_grpc
 from cityops_platform import auth
+from cityops_platform.grpc.client import call_timeout, create_channel, outbound_metadata
 from cityops_platform.settings import Settings
 
 T = TypeVar("T")
@@ -90,7 +91,7 @@ class ServiceClients:
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.rpc_timeout_seconds
         self._channels = [
-            grpc.aio.insecure_channel(addr)
+            create_channel(addr, settings)  # TLS/mTLS when CITYOPS_GRPC_TLS_SERVER_CA is set
             for addr in (settings.incidents_addr, settings.dispatch_addr, settings.sensors_addr,
                          settings.notifications_addr)
         ]
@@ -107,11 +108,9 @@ class ServiceClients:
         name = _method_name(method)
         started = time.perf_counter()
         with _tracer.start_as_current_span(f"grpc.client {name}", kind=trace.SpanKind.CLIENT):
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
-            metadata = (("authorization", f"Bearer {token}"), *carrier.items())
+            metadata = outbound_metadata(token)
             try:
-                response = await method(request, timeout=self._timeout, metadata=metadata)
+                response = await method(request, timeout=call_timeout(self._timeout), metadata=metadata)
             except grpc.aio.AioRpcError as exc:
                 UPSTREAM_CALLS.labels(name, exc.code().name).inc()
                 raise UpstreamError.from_rpc(exc) from exc

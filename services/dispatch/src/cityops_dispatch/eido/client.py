@@ -16,6 +16,8 @@ from cityops_platform.errors import (
     Unavailable,
     ValidationFailed,
 )
+from cityops_platform.grpc.client import call_timeout, create_channel, outbound_metadata
+from cityops_platform.settings import Settings
 
 SUBJECT = "svc-dispatch"
 # The CAD integration path: "integrator" is the role of external systems; "admin" lets an imported
@@ -45,21 +47,25 @@ def translate(exc: grpc.aio.AioRpcError, what: str) -> DomainError:
 
 
 class IncidentsClient:
-    """Calls IncidentService with a service token and ``timeout_s`` per call."""
+    """Calls IncidentService with a service token and a deadline per call: ``timeout_s``, shortened
+    to what is left of the RPC being served (so ImportEido never outlives its caller)."""
 
-    def __init__(self, *, addr: str, tokens: auth.TokenCodec, timeout_s: float) -> None:
-        self._channel = grpc.aio.insecure_channel(addr)
+    def __init__(
+        self, *, addr: str, tokens: auth.TokenCodec, timeout_s: float, settings: Settings | None = None
+    ) -> None:
+        # TLS/mTLS when the settings configure it (CITYOPS_GRPC_TLS_SERVER_CA); plaintext otherwise.
+        self._channel = create_channel(addr, settings or Settings())
         self._stub = incidents_pb2_grpc.IncidentServiceStub(self._channel)
         self._tokens = tokens
         self._timeout = timeout_s
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self._tokens.issue(SUBJECT, ROLES, ttl_seconds=300)}"),)
+        return outbound_metadata(self._tokens.issue(SUBJECT, ROLES, ttl_seconds=300))
 
     async def report(self, request: incidents_pb2.ReportIncidentRequest) -> incidents_pb2.ReportIncidentResponse:
         try:
             response: incidents_pb2.ReportIncidentResponse = await self._stub.ReportIncident(
-                request, timeout=self._timeout, metadata=self._metadata()
+                request, timeout=call_timeout(self._timeout), metadata=self._metadata()
             )
         except grpc.aio.AioRpcError as exc:
             raise translate(exc, request.idempotency_key) from exc
@@ -69,7 +75,7 @@ class IncidentsClient:
         request = incidents_pb2.TransitionIncidentRequest(id=incident_id, to_status=to_status, reason=reason)  # type: ignore[arg-type]
         try:
             incident: incidents_pb2.Incident = await self._stub.TransitionIncident(
-                request, timeout=self._timeout, metadata=self._metadata()
+                request, timeout=call_timeout(self._timeout), metadata=self._metadata()
             )
         except grpc.aio.AioRpcError as exc:
             raise translate(exc, incident_id) from exc
@@ -78,7 +84,7 @@ class IncidentsClient:
     async def add_note(self, incident_id: str, text: str) -> incidents_pb2.Incident:
         try:
             incident: incidents_pb2.Incident = await self._stub.AddNote(
-                incidents_pb2.AddNoteRequest(id=incident_id, text=text), timeout=self._timeout,
+                incidents_pb2.AddNoteRequest(id=incident_id, text=text), timeout=call_timeout(self._timeout),
                 metadata=self._metadata(),
             )
         except grpc.aio.AioRpcError as exc:

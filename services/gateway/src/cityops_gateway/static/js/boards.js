@@ -5,6 +5,10 @@ import { state } from "./store.js";
 
 const STATUS_ORDER = ["DISPATCHED", "EN_ROUTE", "ON_SCENE", "RETURNING", "AVAILABLE", "OUT_OF_SERVICE"];
 
+const AGENCY_ORDER = ["FIRE_RESCUE_114", "MEDICAL_115", "POLICE_113", "PUBLIC_WORKS", "UTILITIES", "ENVIRONMENT",
+                      "ADMIN_CENTER", "UNSPECIFIED"];
+
+// Busy units get a row each (what they are doing matters); available ones a compact chip.
 export function renderUnits() {
   const box = document.getElementById("units");
   const byAgency = new Map();
@@ -17,7 +21,9 @@ export function renderUnits() {
   document.getElementById("units-summary").textContent =
     `${units.length} ${t("units.total")} · ${available} ${t("units.available")}`;
   if (!units.length) { box.innerHTML = `<p class="empty">${t("units.none")}</p>`; return; }
-  box.replaceChildren(...[...byAgency.entries()].sort().map(([agency, list]) => {
+  const agencies = [...byAgency.keys()].sort((a, b) => AGENCY_ORDER.indexOf(a) - AGENCY_ORDER.indexOf(b));
+  box.replaceChildren(...agencies.map((agency) => {
+    const list = byAgency.get(agency);
     list.sort((a, b) => STATUS_ORDER.indexOf(strip("unit", a.status)) - STATUS_ORDER.indexOf(strip("unit", b.status))
       || String(a.call_sign).localeCompare(String(b.call_sign)));
     const counts = {};
@@ -27,15 +33,23 @@ export function renderUnits() {
     div.dataset.agency = agency;
     const chips = STATUS_ORDER.filter((s) => counts[s]).map((s) =>
       `<span class="u-status" style="background:${UNIT_COLORS[s]};color:#0b1420;border-radius:10px;padding:0 7px" title="${escapeHtml(label("unit", s))}">${counts[s]}</span>`).join("");
-    const rows = list.map((u) => {
+    const busy = list.filter((u) => !["AVAILABLE", "OUT_OF_SERVICE"].includes(strip("unit", u.status)));
+    const idle = list.filter((u) => !busy.includes(u));
+    const rows = busy.map((u) => {
       const s = strip("unit", u.status);
       const incident = u.active_incident_id ? state.incidents.get(u.active_incident_id) : null;
       const inc = incident ? incident.number : (u.active_incident_id ? u.active_incident_id.slice(0, 8) : "");
       return `<div class="unit-row" data-unit-id="${escapeHtml(u.id)}" data-status="${s}">
-        <span>${escapeHtml(u.call_sign || u.id)} <span class="u-inc">${escapeHtml(inc || u.station || "")}</span></span>
+        <span>${escapeHtml(u.call_sign || u.id)} <span class="u-inc">${escapeHtml(inc)}</span></span>
         <span class="u-status" style="background:${UNIT_COLORS[s] || "#888"}">${escapeHtml(label("unit", u.status))}</span></div>`;
     }).join("");
-    div.innerHTML = `<div class="agency-head"><span>${escapeHtml(label("agency", agency))}</span><span class="agency-counts">${chips}</span></div>${rows}`;
+    const idleChips = idle.map((u) => {
+      const s = strip("unit", u.status);
+      return `<span class="unit-chip ${s}" data-unit-id="${escapeHtml(u.id)}" data-status="${s}"
+        title="${escapeHtml(`${label("unit", u.status)} · ${u.station || ""}`)}">${escapeHtml(u.call_sign || u.id)}</span>`;
+    }).join("");
+    div.innerHTML = `<div class="agency-head"><span>${escapeHtml(label("agency", agency))}</span><span class="agency-counts">${chips}</span></div>
+      ${rows}${idleChips ? `<div class="unit-chips">${idleChips}</div>` : ""}`;
     return div;
   }));
 }

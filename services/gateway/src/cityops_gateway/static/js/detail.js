@@ -129,11 +129,19 @@ async function refreshTimeline() {
   if (currentId === id) renderTimeline(timeline.entries || []);
 }
 
+function enumText(value) {
+  const v = String(value || "");
+  if (v.startsWith("STATUS_")) return label("status", v);
+  if (v.startsWith("PRIORITY_")) return v.replace("PRIORITY_", "");
+  return v;
+}
+
 function renderTimeline(entries) {
   const list = document.getElementById("timeline");
   if (!list) return;
   list.innerHTML = entries.slice().reverse().map((e) => `<li><time>${escapeHtml(time(e.at, true))}</time>
-    <b>${escapeHtml(e.action)}</b> ${escapeHtml(e.before ? `${e.before} → ${e.after}` : e.after || "")}
+    <b>${escapeHtml(t(`action.${e.action}`) === `action.${e.action}` ? e.action : t(`action.${e.action}`))}</b>
+    ${escapeHtml(e.before ? `${enumText(e.before)} → ${enumText(e.after)}` : enumText(e.after))}
     <span class="muted">${escapeHtml(e.actor?.subject || "")}</span>${e.detail ? `<br>${escapeHtml(e.detail)}` : ""}</li>`).join("");
 }
 

@@ -1,6 +1,6 @@
 // KPI charts (Chart.js, vendored): open incidents by category, time to dispatch p50/p90, SLA breaches.
 import { get } from "./api.js";
-import { label, locale, t } from "./i18n.js";
+import { label, t } from "./i18n.js";
 import { TZ } from "./format.js";
 
 const charts = {};
@@ -18,7 +18,8 @@ function chart(id, config) {
 }
 
 function hourLabel(iso) {
-  return new Intl.DateTimeFormat(locale(), { timeZone: TZ, hour: "2-digit", hour12: false }).format(new Date(iso)) + "h";
+  const hour = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, hour: "2-digit", hourCycle: "h23" }).format(new Date(iso));
+  return `${hour.replace(/\D/g, "")}h`;
 }
 
 const minutes = (s) => (s == null ? null : Math.round((s / 60) * 10) / 10);
@@ -46,12 +47,14 @@ export function renderKpis(data = last) {
       { label: "p50", data: data.hours.map((h) => minutes(h.dispatch_p50_seconds)), borderColor: "#34c759", backgroundColor: "#34c759", spanGaps: true, tension: 0.3 },
       { label: "p90", data: data.hours.map((h) => minutes(h.dispatch_p90_seconds)), borderColor: "#ff9500", backgroundColor: "#ff9500", spanGaps: true, tension: 0.3 },
     ] },
-    options: { plugins: { legend: { position: "top", labels: { boxWidth: 10 } } }, scales: { y: { beginAtZero: true } } },
+    options: { plugins: { legend: { position: "top", labels: { boxWidth: 10 } } },
+               scales: { x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } }, y: { beginAtZero: true } } },
   });
   chart("chart-sla", {
     type: "bar",
     data: { labels: hours, datasets: [{ label: t("kpi.sla_breaches"), data: data.hours.map((h) => h.sla_breaches), backgroundColor: "#ff453a" }] },
-    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    options: { plugins: { legend: { display: false } },
+               scales: { x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } }, y: { beginAtZero: true, ticks: { precision: 0 } } } },
   });
 }
 

@@ -14,8 +14,10 @@ let onSelect = () => {};
 
 export async function initMap(config, select) {
   onSelect = select;
-  map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), preferCanvas: false })
+  map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), zoomSnap: 0.25 })
     .setView([11.12, 106.66], 10);
+  // Incidents above units and alerts: a station full of units must never hide a new incident.
+  map.createPane("incidents").style.zIndex = 650;
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 19 }).addTo(map);
   }
@@ -32,7 +34,7 @@ export async function initMap(config, select) {
     marker.feature = f;
     return marker;
   });
-  map.fitBounds(L.geoJSON(province).getBounds(), { padding: [10, 10] });
+  map.fitBounds(L.geoJSON(province).getBounds(), { padding: [4, 4] });
   layers.units = L.layerGroup().addTo(map);
   layers.alerts = L.layerGroup().addTo(map);
   layers.incidents = L.layerGroup().addTo(map);
@@ -71,8 +73,8 @@ export function renderIncidents() {
     let marker = incidentMarkers.get(incident.id);
     if (!marker) {
       marker = L.circleMarker([lat, lon], {
-        radius: priority(incident) === "P1" ? 12 : 9, color: "#fff", weight: 2, fillColor: color, fillOpacity: 0.95,
-        className: `incident-marker incident-${incident.id}`,
+        radius: { P1: 13, P2: 11 }[priority(incident)] ?? 9, color: "#fff", weight: 2.5, fillColor: color,
+        fillOpacity: 0.95, pane: "incidents", className: `incident-marker incident-${incident.id}`,
       }).on("click", () => onSelect(incident.id));
       marker.addTo(layers.incidents);
       incidentMarkers.set(incident.id, marker);
@@ -99,7 +101,7 @@ export function renderUnits() {
     const status = strip("unit", unit.status);
     const agency = strip("agency", unit.agency);
     const html = `<div class="unit-icon" style="background:${UNIT_COLORS[status] || "#888"}">${AGENCY_SHORT[agency] || "?"}</div>`;
-    const icon = L.divIcon({ html, className: `unit-marker unit-${unit.id}`, iconSize: [20, 20] });
+    const icon = L.divIcon({ html, className: `unit-marker unit-${unit.id}`, iconSize: [16, 16] });
     let marker = unitMarkers.get(unit.id);
     if (!marker) {
       marker = L.marker([lat, lon], { icon, keyboard: false }).addTo(layers.units);

@@ -36,9 +36,10 @@ export function renderQueue() {
     li.innerHTML = `
       <div class="prio ${p}">${p}</div>
       <div class="q-main">
-        <div class="q-title">${escapeHtml(label("category", incident.category))} · ${escapeHtml(incident.description || "")}</div>
-        <div class="q-meta">${escapeHtml(incident.number)} · ${escapeHtml(place)}${unit ? ` · 🚑 ${escapeHtml(unit)}` : ""}</div>
-        <div class="q-meta">${escapeHtml(time(incident.created_at))} · ${incident.report_count || 1} ${t("queue.reports")}</div>
+        <div class="q-title">${escapeHtml(label("category", incident.category))}</div>
+        <div class="q-desc">${escapeHtml(incident.description || "")}</div>
+        <div class="q-meta">${escapeHtml(incident.number)} · ${escapeHtml(time(incident.created_at))} · ${incident.report_count || 1} ${t("queue.reports")}</div>
+        <div class="q-meta">${escapeHtml(place)}${unit ? ` · ⛟ ${escapeHtml(unit)}` : ""}</div>
       </div>
       <div class="q-side">
         <span class="status-chip ${status}">${escapeHtml(label("status", incident.status))}</span>

@@ -1,0 +1,145 @@
+"""Samplers that run beside the load, once a second: CPU and RSS of every process, consumer lag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from cityops_platform.kafka.client import client_kwargs
+from cityops_platform.settings import Settings
+
+log = logging.getLogger("loadtests.bench")
+
+
+@dataclass
+class ProcessMonitor:
+    """CPU% (of one core) and RSS of named processes, each with its children (Postgres backends)."""
+
+    pids: dict[str, int]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    _procs: dict[str, psutil.Process] = field(default_factory=dict)
+    _kids: dict[int, psutil.Process] = field(default_factory=dict)
+
+    def add(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+
+    def _tree(self, name: str, pid: int) -> list[psutil.Process]:
+        proc = self._procs.get(name)
+        if proc is None or proc.pid != pid:
+            proc = self._procs[name] = psutil.Process(pid)
+            proc.cpu_percent(None)
+        tree = [proc]
+        for kid in proc.children(recursive=True):
+            known = self._kids.get(kid.pid)
+            if known is None:
+                known = self._kids[kid.pid] = kid
+                known.cpu_percent(None)  # first call only primes the counter
+            tree.append(known)
+        return tree
+
+    def sample(self, t: float) -> None:
+        row: dict[str, Any] = {"t": t, "machine_cpu": psutil.cpu_percent(None),
+                               "load1": psutil.getloadavg()[0]}
+        for name, pid in list(self.pids.items()):
+            cpu = rss = 0.0
+            try:
+                for proc in self._tree(name, pid):
+                    with contextlib.suppress(psutil.Error):
+                        cpu += proc.cpu_percent(None)
+                        rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+            row[name] = {"cpu": round(cpu, 1), "rss_mb": round(rss / 2**20, 1)}
+        self.samples.append(row)
+
+    async def run(self, stop: asyncio.Event, t0: float) -> None:
+        psutil.cpu_percent(None)
+        while not stop.is_set():
+            await asyncio.to_thread(self.sample, time.time() - t0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per process: mean and max CPU% (100 = one core), max RSS in MB."""
+        out: dict[str, dict[str, float]] = {}
+        for name in self.pids:
+            rows = [s[name] for s in self.samples[1:] if name in s]
+            if rows:
+                out[name] = {"cpu_mean": round(sum(r["cpu"] for r in rows) / len(rows), 1),
+                             "cpu_max": max(r["cpu"] for r in rows),
+                             "rss_max_mb": max(r["rss_mb"] for r in rows)}
+        return out
+
+
+@dataclass
+class LagMonitor:
+    """Consumer lag per group (end offset − committed offset, summed over partitions), every second."""
+
+    settings: Settings
+    group_prefix: str = ""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    async def run(self, stop: asyncio.Event, t0: float) -> None:
+        admin = AIOKafkaAdminClient(**client_kwargs(self.settings))
+        offsets = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None, enable_auto_commit=False)
+        await admin.start()
+        await offsets.start()
+        try:
+            while not stop.is_set():
+                started = time.time()
+                try:
+                    row = await self.sample(admin, offsets)
+                    row["t"] = started - t0
+                    self.samples.append(row)
+                except Exception as exc:  # a missed sample must not stop the bench
+                    log.debug("lag sample failed: %s", exc)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(0.05, 1.0 - (time.time() - started)))
+        finally:
+            await offsets.stop()
+            await admin.close()
+
+    async def sample(self, admin: AIOKafkaAdminClient, offsets: AIOKafkaConsumer) -> dict[str, Any]:
+        groups = [g[0] for g in await admin.list_consumer_groups()]
+        groups = [g for g in groups if g.startswith(self.group_prefix) and "__assignor" not in g]
+        committed: dict[str, dict[TopicPartition, int]] = {}
+        for group in groups:
+            raw = await admin.list_consumer_group_offsets(group)
+            committed[group] = {tp: meta.offset for tp, meta in raw.items() if meta.offset >= 0}
+        partitions = {tp for c in committed.values() for tp in c}
+        ends = await offsets.end_offsets(list(partitions)) if partitions else {}
+        lag: dict[str, int] = {}
+        for group, parts in committed.items():
+            lag[group] = int(sum(max(0, ends.get(tp, off) - off) for tp, off in parts.items()))
+        return {"lag": lag}
+
+    def groups(self) -> list[str]:
+        return sorted({g for s in self.samples for g in s["lag"]})
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per group: max lag, the lag at the end, and whether it kept growing in the last third."""
+        out: dict[str, dict[str, float]] = {}
+        for group in self.groups():
+            series = [s["lag"].get(group, 0) for s in self.samples if group in s["lag"]]
+            if not series:
+                continue
+            out[group] = {"max": max(series), "last": series[-1], "growing": lag_growing(series)}
+        return out
+
+
+def lag_growing(series: list[int], *, slack: int = 1000) -> bool:
+    """True when the lag rises through the run: its last third sits clearly above its first third."""
+    if len(series) < 6:
+        return False
+    third = len(series) // 3
+    early = sum(series[:third]) / third
+    late = sum(series[-third:]) / third
+    return late > early * 1.5 + slack

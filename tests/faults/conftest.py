@@ -1,0 +1,95 @@
+"""Fault-injection scenarios (`make test-faults`): fixtures and the figures table.
+
+Every scenario records one row of figures (load held, faults survived, inputs tried, lost,
+duplicated, …) with the ``figures`` fixture. At the end of the session the rows are printed as a
+table and written to ``test-artifacts/faults/figures.json`` for CI.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_platform.settings import Settings
+from cityops_platform.testing import make_settings
+
+_ROWS: list[Figures] = []
+_ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults"
+
+
+@dataclass
+class Figures:
+    scenario: str
+    load: str = ""
+    faults: str = ""
+    inputs: int = 0
+    acknowledged: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    unexpected: int = 0
+    codes: dict[str, int] = field(default_factory=dict)
+    notes: str = ""
+    seconds: float = 0.0
+
+
+class FigureBook:
+    def __init__(self, scenario: str) -> None:
+        self.row = Figures(scenario)
+        self._t0 = time.monotonic()
+
+    def done(self) -> None:
+        self.row.seconds = round(time.monotonic() - self._t0, 1)
+        _ROWS.append(self.row)
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
+    """The figures row of this scenario, kept (pass or fail) for the final table."""
+    book = FigureBook(request.node.name.removeprefix("test_"))
+    yield book.row
+    book.done()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _ROWS:
+        return
+    tr = terminalreporter
+    tr.section("Tiêm lỗi: số liệu (fault injection: figures)")
+    header = f"{'kịch bản (scenario)':<58} {'inputs':>7} {'acked':>7} {'lost':>5} {'dup':>4} {'unexp':>5} {'s':>6}"
+    tr.write_line(header)
+    tr.write_line("-" * len(header))
+    for r in _ROWS:
+        tr.write_line(f"{r.scenario[:58]:<58} {r.inputs:>7} {r.acknowledged:>7} {r.lost:>5} {r.duplicated:>4} "
+                      f"{r.unexpected:>5} {r.seconds:>6.1f}")
+        tr.write_line(f"    load: {r.load}")
+        tr.write_line(f"    faults: {r.faults}")
+        if r.codes:
+            tr.write_line("    codes: " + ", ".join(f"{k}={v}" for k, v in sorted(r.codes.items())))
+        if r.notes:
+            tr.write_line(f"    notes: {r.notes}")
+    total = sum(r.seconds for r in _ROWS)
+    tr.write_line(f"tổng (total): {len(_ROWS)} scenarios, {sum(r.inputs for r in _ROWS)} inputs, "
+                  f"{sum(r.lost for r in _ROWS)} lost, {sum(r.duplicated for r in _ROWS)} duplicated, {total:.0f} s")
+    _ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (_ARTIFACTS / "figures.json").write_text(json.dumps([asdict(r) for r in _ROWS], indent=2, ensure_ascii=False))
+
+
+@pytest.fixture
+def session_settings(kafka_bootstrap: str, database_url: str, topic_prefix: str) -> Settings:
+    """Settings on the session broker and a fresh database (scenarios that do not crash them)."""
+    return make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, database_url=database_url)
+
+
+def settings_on(broker: KafkaBroker, postgres: PostgresServer) -> Settings:
+    """Settings on a dedicated broker/Postgres pair (scenarios that crash one of them)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = postgres.create_database(name)
+    return make_settings(kafka_bootstrap=broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+                         database_url=dsn)
