@@ -113,7 +113,7 @@ async def bare_faust(settings: Settings, source: str, records: int, run_dir: Pat
     env = {**os.environ, "CITYOPS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "BENCH_SOURCE": source,
            "BENCH_SINK": sink, "CITYOPS_DATA_DIR": str(run_dir / "bare-faust"), "BENCH_GROUP": f"{source}.bare"}
     log_file = run_dir / "bare-faust.log"
-    proc = spawn([sys.executable, "-m", "loadtests.bench.bare_faust", "worker", "-l", "warning"],
+    proc = spawn([sys.executable, "-m", "loadtests.bench.bare_faust", "worker", "-l", "warn"],
                  log_file=log_file, env=env, cwd=ROOT)
     first: float | None = None
     last_count = 0
@@ -144,3 +144,45 @@ def bare_grpc_server(run_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     proc = spawn([sys.executable, "-m", "loadtests.bench.bare_grpc", str(port)],
                  log_file=run_dir / "bare-grpc.log", env={**os.environ}, cwd=ROOT)
     return proc, f"127.0.0.1:{port}"
+
+
+async def record_shape(settings: Settings, topic: str, *, sample: int = 500) -> dict[str, Any] | None:
+    """Mean size and readings of real ReadingRecords on the readings topic (None when it is empty)."""
+    from cityops.sensors.v1 import sensors_pb2
+
+    consumer = AIOKafkaConsumer(topic, **client_kwargs(settings), group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    sizes: list[int] = []
+    readings: list[int] = []
+    try:
+        deadline = time.monotonic() + 10
+        while len(sizes) < sample and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=sample)
+            for records in batch.values():
+                for record in records:
+                    rec = sensors_pb2.ReadingRecord.FromString(record.value)
+                    if rec.tick_at_ms or not rec.sensor_ids:
+                        continue  # worker timer ticks, not readings
+                    sizes.append(len(record.value))
+                    readings.append(len(rec.sensor_ids))
+            if not batch and sizes:
+                break
+    finally:
+        await consumer.stop()
+    if not sizes:
+        return None
+    return {"bytes": int(sum(sizes) / len(sizes)), "readings_per_record": round(sum(readings) / len(readings), 1),
+            "sampled": len(sizes), "source": "measured on the readings topic"}
+
+
+def synthetic_record_shape(readings_per_record: int = 84) -> dict[str, Any]:
+    """What a record of our api looks like for a 1000-reading batch over 12 partitions (≈84 each)."""
+    from cityops.sensors.v1 import sensors_pb2
+
+    now = int(time.time() * 1000)
+    rec = sensors_pb2.ReadingRecord(sensor_ids=[f"wl-thuanan-{i:05d}" for i in range(readings_per_record)],
+                                    values=[12.5] * readings_per_record, observed_at_ms=[now] * readings_per_record,
+                                    ingested_at_ms=[now] * readings_per_record, batch_id="0" * 32)
+    return {"bytes": rec.ByteSize(), "readings_per_record": readings_per_record, "sampled": 0,
+            "source": "synthetic (no readings were ingested in this run)"}

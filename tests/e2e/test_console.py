@@ -118,6 +118,18 @@ def test_acknowledging_from_the_console_changes_the_status_everywhere(
     wall.context.close()
 
 
+def test_sensor_panel_and_map_show_raised_alerts(operator_page: Any, city: Any, scene: Any) -> None:
+    if "sensors" not in city.services:
+        pytest.fail("cityops-sensors is not installed: no alerts can be raised")
+    page = operator_page
+    summary = scene.stream_gauges(city)
+    assert summary.rejected == 0, summary
+    # Thuận An's gauge held ≥ 40 cm for minutes: a CRITICAL water-level alert, live on the panel.
+    page.wait_for_selector('#sensors li[data-sensor-id="wl-thuanan-001"] .sev.CRITICAL', timeout=30000)
+    page.wait_for_selector(".alert-marker .alert-icon.CRITICAL", timeout=5000)
+    assert "Mực nước cầu Bà Lụa" in page.inner_text("#sensors")
+
+
 def test_unit_board_shows_an_auto_dispatched_unit(
     operator_page: Any, city: Any, artifacts: Path, scene: Any
 ) -> None:
@@ -140,20 +152,9 @@ def test_unit_board_shows_an_auto_dispatched_unit(
         arg=[unit_row, incident.number], timeout=10000)
     page.eval_on_selector(unit_row, "el => el.scrollIntoView({block: 'center'})")
     page.wait_for_selector("#kpi-figures b")
+    page.wait_for_selector("#toast", state="hidden")
     page.mouse.move(5, 1075)
     page.screenshot(path=artifacts / "04-unit-board-auto-dispatch.png")
-
-
-def test_sensor_panel_and_map_show_raised_alerts(operator_page: Any, city: Any, scene: Any) -> None:
-    if "sensors" not in city.services:
-        pytest.fail("cityops-sensors is not installed: no alerts can be raised")
-    page = operator_page
-    summary = scene.stream_gauges(city)
-    assert summary.rejected == 0, summary
-    # Thuận An's gauge held ≥ 40 cm for minutes: a CRITICAL water-level alert, live on the panel.
-    page.wait_for_selector('#sensors li[data-sensor-id="wl-thuanan-001"] .sev.CRITICAL', timeout=30000)
-    page.wait_for_selector(".alert-marker .alert-icon.CRITICAL", timeout=5000)
-    assert "Mực nước cầu Bà Lụa" in page.inner_text("#sensors")
 
 
 def test_console_in_english_and_on_a_laptop(browser: Any, city: Any, morning: list[Any], artifacts: Path) -> None:

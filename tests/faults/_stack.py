@@ -188,7 +188,8 @@ async def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, idle:
         out: list[Any] = []
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            if all(await consumer.position(tp) >= ends[tp] for tp in parts):
+            positions = [await consumer.position(tp) for tp in parts]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
                 break
             batch = await consumer.getmany(timeout_ms=int(idle * 1000), max_records=20_000)
             for records in batch.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -49,12 +50,21 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
         async def processed() -> int:
             return int(await db.fetchval("SELECT count(*) FROM incidents.alert_links"))
 
+        t0 = time.monotonic()
         w.start()
+        await eventually(lambda: _at_least(processed, 1), timeout=120, interval=0.05)
+        t_first = time.monotonic()
         at_kill = await eventually(lambda: _at_least(processed, int(LOAD * 0.3)), timeout=300, interval=0.05)
+        t_kill = time.monotonic()
         w.kill()
         assert at_kill < LOAD, "the worker finished before the kill: nothing was interrupted"
         w.start()
+        await eventually(lambda: _at_least(processed, at_kill + 1), timeout=120, interval=0.05)
+        t_resume = time.monotonic()
         await eventually(lambda: _at_least(processed, LOAD), timeout=400, interval=0.5)
+        t_done = time.monotonic()
+        phases = (f"first record after {t_first - t0:.0f} s; {at_kill / max(t_kill - t_first, 0.1):.0f} alerts/s; "
+                  f"resumed {t_resume - t_kill:.0f} s after the kill; done {t_done - t_resume:.0f} s later")
         await asyncio.sleep(2)  # redelivered records after the crash must change nothing: let them arrive
         assert w.alive, w.tail()
 
@@ -91,7 +101,7 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
     figures.unexpected = len(verdict.unexpected) + len(event_verdict.unexpected)
     figures.faults = f"1 kill -9 of the worker at {at_kill}/{LOAD} alerts processed, 1 restart"
     figures.codes = dict(Counter({"kafka-acked": len(ledger.acked)}))
-    figures.notes = (f"{len(incidents)} incidents ({LOAD - len(incidents)} alerts fused), "
+    figures.notes = (f"{phases}; {len(incidents)} incidents ({LOAD - len(incidents)} alerts fused), "
                      f"{sum(len(v) for v in announced.values())} IncidentReported records, lag {lag[topic]}"
                      + (f", {duplicates_skipped} processed-event ids" if duplicates_skipped is not None else ""))
     verdict.assert_clean()

@@ -117,7 +117,7 @@ def _message(draw: st.DrawFn, descriptor: Descriptor, depth: int, max_depth: int
 
 def _fill(draw: st.DrawFn, msg: Message, field: FieldDescriptor, depth: int, max_depth: int) -> None:
     name = field.name
-    is_repeated = field.label == F.LABEL_REPEATED
+    is_repeated = field.is_repeated
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
         key_f, value_f = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
         target = getattr(msg, name)

@@ -31,7 +31,7 @@ class DispatchSettings(BaseSettings):
     max_search_radius_m: float = 150_000.0
     # Incident events handled at once per worker. Order per incident does not matter: the view keeps
     # the highest version and the planning row lock makes auto-dispatch happen once.
-    agent_concurrency: int = 4
+    agent_concurrency: int = 6
 
 
 @dataclass(frozen=True)

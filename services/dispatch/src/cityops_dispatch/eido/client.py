@@ -17,7 +17,7 @@ from cityops_platform.errors import (
     ValidationFailed,
 )
 from cityops_platform.grpc.client import call_timeout, create_channel, outbound_metadata
-from cityops_platform.settings import Settings
+from cityops_platform.settings import Settings, get_settings
 
 SUBJECT = "svc-dispatch"
 # The CAD integration path: "integrator" is the role of external systems; "admin" lets an imported
@@ -54,7 +54,7 @@ class IncidentsClient:
         self, *, addr: str, tokens: auth.TokenCodec, timeout_s: float, settings: Settings | None = None
     ) -> None:
         # TLS/mTLS when the settings configure it (CITYOPS_GRPC_TLS_SERVER_CA); plaintext otherwise.
-        self._channel = create_channel(addr, settings or Settings())
+        self._channel = create_channel(addr, settings or get_settings())
         self._stub = incidents_pb2_grpc.IncidentServiceStub(self._channel)
         self._tokens = tokens
         self._timeout = timeout_s

@@ -18,6 +18,9 @@ from cityops_dispatch.geo import cell_of, covered_radius_m, disk, haversine_m
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import Unit
 
+# k of the first disk read: ~60 cells, a ~5 km radius, where the default data usually has units.
+FIRST_RING = 4
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -74,18 +77,17 @@ async def find_candidates(
     accepted = sorted({c for w in wanted for c in rules.accepted(w)})
     origin = cell_of(lat, lon)
     searched: set[int] = set()
-    found: dict[str, Unit] = {}
-    k = 1
+    found: list[Candidate] = []
+    k = FIRST_RING
     while True:
         ring = disk(origin, k) - searched
         searched |= ring
-        for unit in await units_store.available_in_cells(conn, ring, accepted, exclude):
-            found[unit.id] = unit
-        ranked = rank(list(found.values()), lat, lon, wanted, rules)
+        found += rank(await units_store.available_in_cells(conn, ring, accepted, exclude), lat, lon, wanted, rules)
+        found.sort(key=lambda c: (c.eta_seconds, c.distance_m, c.unit.id))
         covered = covered_radius_m(k)
         # Nothing outside the disk can arrive sooner than this, whatever its type.
         eta_floor = covered * rules.road_factor / rules.max_speed_mps
-        proven = sum(1 for c in ranked if c.eta_seconds <= eta_floor)
+        proven = sum(1 for c in found[:limit] if c.eta_seconds <= eta_floor)
         if proven >= limit or covered >= max_radius_m:
-            return ranked[:limit]
+            return found[:limit]
         k *= 2

@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform import metrics
+from cityops_platform.errors import Unavailable
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.settings import Settings
@@ -29,17 +30,20 @@ class AlertBroadcast:
         self._queue_size = queue_size
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._error: BaseException | None = None
 
     async def _run(self) -> None:
         consumer = AIOKafkaConsumer(**client_kwargs(self._settings), group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="latest")
         await consumer.start()
         try:
-            partitions = await consumer.partitions_for_topic(self._topic) or set()
-            tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_end(*tps)
-            for tp in tps:
+            consumer.subscribe([self._topic])  # groupless: every partition, no commits
+            deadline = asyncio.get_running_loop().time() + 30
+            while not consumer.assignment():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ConnectionError(f"chủ đề không tồn tại (topic missing): {self._topic}")
+                await asyncio.sleep(0.05)
+            for tp in consumer.assignment():
                 await consumer.position(tp)  # resolve "latest" now, so nothing after ready is missed
             self._ready.set()
             while True:
@@ -53,6 +57,9 @@ class AlertBroadcast:
                             log.warning("undecodable alert skipped", extra={"offset": record.offset})
                             continue
                         self._fan_out(alert)
+        except Exception as exc:
+            self._error = exc
+            raise
         finally:
             self._ready.set()
             await consumer.stop()
@@ -68,9 +75,9 @@ class AlertBroadcast:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="sensors-alert-broadcast")
         await self._ready.wait()
-        if self._task.done() and self._task.exception() is not None:
-            task, self._task, self._ready = self._task, None, asyncio.Event()
-            raise task.exception()  # type: ignore[misc]
+        if self._error is not None:
+            error, self._error, self._task, self._ready = self._error, None, None, asyncio.Event()
+            raise Unavailable(f"không đọc được luồng cảnh báo (alerts stream unavailable): {error}")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -46,7 +46,7 @@ function toast(message, error = false) {
   el.className = `toast${error ? " error" : ""}`;
   el.hidden = false;
   clearTimeout(el._timer);
-  el._timer = setTimeout(() => { el.hidden = true; }, 4000);
+  el._timer = setTimeout(() => { el.hidden = true; }, 3000);
 }
 
 async function act(promise) {

@@ -39,7 +39,15 @@ export async function initMap(config, select) {
   layers.alerts = L.layerGroup().addTo(map);
   layers.incidents = L.layerGroup().addTo(map);
   renderLegend();
-  new ResizeObserver(() => map.invalidateSize()).observe(document.getElementById("map"));
+  // The wall keeps the whole province in view when the layout changes (P1 banner, window size),
+  // until an operator pans the map themselves.
+  const bounds = L.geoJSON(province).getBounds();
+  let userMoved = false;
+  map.on("dragstart", () => { userMoved = true; });
+  new ResizeObserver(() => {
+    map.invalidateSize();
+    if (!userMoved) map.fitBounds(bounds, { padding: [4, 4] });
+  }).observe(document.getElementById("map"));
 }
 
 export function relabel() {

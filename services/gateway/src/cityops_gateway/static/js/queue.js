@@ -39,7 +39,7 @@ export function renderQueue() {
         <div class="q-title">${escapeHtml(label("category", incident.category))}</div>
         <div class="q-desc">${escapeHtml(incident.description || "")}</div>
         <div class="q-meta">${escapeHtml(incident.number)} · ${escapeHtml(time(incident.created_at))} · ${incident.report_count || 1} ${t("queue.reports")}</div>
-        <div class="q-meta">${escapeHtml(place)}${unit ? ` · ⛟ ${escapeHtml(unit)}` : ""}</div>
+        <div class="q-meta">${escapeHtml(place)}${unit ? ` · ▸ ${escapeHtml(unit)}` : ""}</div>
       </div>
       <div class="q-side">
         <span class="status-chip ${status}">${escapeHtml(label("status", incident.status))}</span>

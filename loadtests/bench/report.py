@@ -1,0 +1,170 @@
+"""Outputs of a run: summary.json, summary.md (Markdown tables) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on CI or over SSH
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .targets import lookup  # noqa: E402
+
+SURGE_HOPS = ("report_incident_rpc", "report_to_incident_committed", "report_to_unit_assigned",
+              "assignment_to_notification", "report_to_notification")
+# Every key a summary must have, measured or null: the CI smoke checks them all.
+METRIC_KEYS = (
+    *(f"surge.latency.{hop}.{p}" for hop in SURGE_HOPS for p in ("p50_ms", "p95_ms", "p99_ms", "count")),
+    "surge.achieved_reports_per_s", "surge.counts",
+    "sensors.sustained_readings_per_s", "sensors.reading_to_alert.p50_ms", "sensors.reading_to_alert.p95_ms",
+    "sensors.reading_to_alert.p99_ms", "sensors.step_up", "sensors.alert_to_incident.p99_ms",
+    "sensors.ingest_readings_per_s",
+    "ceilings.kafka_producer.records_per_s", "ceilings.kafka_consumer.records_per_s",
+    "ceilings.faust_bare.records_per_s", "ceilings.grpc_bare.readings_per_s", "ceilings.record",
+    "ratios.sensors_worker_vs_bare_faust", "ratios.ingest_vs_bare_grpc", "ratios.readings_vs_kafka_producer",
+    "ratios.readings_vs_kafka_consumer",
+    "lag", "processes", "targets", "run.contended",
+)
+PLOTS = ("throughput.png", "latency_percentiles.png", "latency_over_time.png", "lag.png", "cpu.png")
+
+
+def missing_keys(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for key in METRIC_KEYS:
+        node: Any = summary
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                out.append(key)
+                break
+            node = node[part]
+    return out
+
+
+def write_json(path: Path, summary: dict[str, Any]) -> None:
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "✔" if value else "✘"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    run = summary["run"]
+    lines = [f"# Benchmark {run['id']}", "",
+             f"- máy (machine): {run['cpus']} CPU, load avg lúc đầu/cuối (start/end) "
+             f"{run['load_start']:.1f}/{run['load_end']:.1f}"
+             + (" — **ĐO KHI MÁY ĐANG BẬN (measured under contention)**" if run["contended"] else ""),
+             f"- chế độ (mode): {run['mode']}, smoke={run['smoke']}", ""]
+    lines += ["## Mục tiêu (targets)", "", "| mục tiêu (target) | ngưỡng | đo được (measured) | kết quả |",
+              "|---|---|---|---|"]
+    for t in summary["targets"]:
+        lines.append(f"| {t['name']} — {t['description']} | {t['target']} | {_fmt(t['value'])} | "
+                     f"{'✔ đạt' if t['ok'] else '✘ trượt (missed)'} |")
+    lines += ["", "## Đợt sự cố (incident surge)", "",
+              f"{_fmt(lookup(summary, 'surge.config.rate'))} phản ánh/s × {_fmt(lookup(summary, 'surge.config.duration_s'))} s, "
+              f"đạt {_fmt(lookup(summary, 'surge.achieved_reports_per_s'))}/s", "",
+              "| chặng (hop) | n | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms |", "|---|---|---|---|---|---|---|"]
+    for hop in SURGE_HOPS:
+        s = lookup(summary, f"surge.latency.{hop}") or {}
+        lines.append(f"| {hop} | {_fmt(s.get('count'))} | {_fmt(s.get('p50_ms'))} | {_fmt(s.get('p95_ms'))} | "
+                     f"{_fmt(s.get('p99_ms'))} | {_fmt(s.get('p99.9_ms'))} | {_fmt(s.get('max_ms'))} |")
+    counts = lookup(summary, "surge.counts") or {}
+    lines += ["", "Số đếm (counts): " + ", ".join(f"{k}={_fmt(v)}" for k, v in counts.items()), ""]
+    sensors = summary.get("sensors") or {}
+    lines += ["## Cảm biến (sensors)", "", "| chỉ số (metric) | giá trị (value) |", "|---|---|"]
+    for key in ("sustained_readings_per_s", "ingest_readings_per_s", "worker_readings_per_s", "source", "note"):
+        lines.append(f"| {key} | {_fmt(sensors.get(key))} |")
+    for hop in ("reading_to_alert", "alert_to_incident"):
+        s = sensors.get(hop) or {}
+        lines.append(f"| {hop} p50/p95/p99 ms | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p95_ms'))} / {_fmt(s.get('p99_ms'))} |")
+    steps = sensors.get("step_up") or []
+    if steps:
+        lines += ["", "| bước (step) readings/s | đạt (achieved) | p99 ms | lag tăng (lag growing) | bounded |",
+                  "|---|---|---|---|---|"]
+        for s in steps:
+            lines.append(f"| {_fmt(s.get('rate'))} | {_fmt(s.get('achieved'))} | {_fmt(s.get('p99_ms'))} | "
+                         f"{_fmt(s.get('lag_growing'))} | {_fmt(s.get('bounded'))} |")
+    lines += ["", "## Trần của máy (ceilings) và tỉ lệ (ratios)", "", "| của ta (ours) | trần (ceiling) | tỉ lệ (ratio) |",
+              "|---|---|---|"]
+    for label, ours, ceiling, ratio in summary.get("ratio_rows", []):
+        lines.append(f"| {label}: {_fmt(ours)} | {_fmt(ceiling)} | {_fmt(ratio, 3)} |")
+    lines += ["", "| trần (ceiling) | records/s | khác (other) |", "|---|---|---|"]
+    for name, c in (summary.get("ceilings") or {}).items():
+        if isinstance(c, dict) and "records_per_s" in c or isinstance(c, dict) and "readings_per_s" in c:
+            other = {k: v for k, v in c.items() if k not in ("records_per_s", "raw")}
+            lines.append(f"| {name} | {_fmt(c.get('records_per_s'))} | {other} |")
+    lines += ["", "## Tiến trình (processes): CPU % (100 = một lõi) và RSS", "",
+              "| tiến trình | CPU tb (mean) | CPU max | RSS max MB |", "|---|---|---|---|"]
+    for name, p in sorted((summary.get("processes") or {}).items()):
+        lines.append(f"| {name} | {_fmt(p['cpu_mean'])} | {_fmt(p['cpu_max'])} | {_fmt(p['rss_max_mb'])} |")
+    lines += ["", "## Độ trễ tiêu thụ (consumer lag)", "", "| nhóm (group) | max | cuối (last) | tăng dần (growing) |",
+              "|---|---|---|---|"]
+    for group, s in sorted((summary.get("lag") or {}).items()):
+        lines.append(f"| {group} | {_fmt(s['max'])} | {_fmt(s['last'])} | {_fmt(s['growing'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def plots(out: Path, series: dict[str, Any]) -> list[str]:
+    """throughput, latency percentiles (bars), latency over time, lag over time, CPU over time."""
+    written = []
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, rows, key in series.get("throughput", []):
+        if rows:
+            ax.plot([r["t"] for r in rows], [r[key] for r in rows], label=name)
+    ax.set(title="Thông lượng (throughput)", xlabel="s", ylabel="/s")
+    _finish(fig, ax, out / "throughput.png", written)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    names = [n for n, _ in series.get("percentiles", [])]
+    for k, p in enumerate(("p50_ms", "p95_ms", "p99_ms")):
+        values = [s.get(p) or 0 for _, s in series.get("percentiles", [])]
+        ax.bar([i + k * 0.27 for i in range(len(names))], values, width=0.27, label=p)
+    ax.set_xticks([i + 0.27 for i in range(len(names))], names, rotation=20, ha="right", fontsize=7)
+    ax.set(title="Độ trễ theo chặng (latency per hop)", ylabel="ms")
+    ax.set_yscale("symlog")
+    _finish(fig, ax, out / "latency_percentiles.png", written)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, rows in series.get("latency_over_time", []):
+        if rows:
+            ax.plot([r["t"] for r in rows], [r["p99_ms"] for r in rows], label=f"{name} p99")
+    ax.set(title="p99 theo thời gian (p99 over time, by scheduled second)", xlabel="s", ylabel="ms")
+    _finish(fig, ax, out / "latency_over_time.png", written)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    lag = series.get("lag", [])
+    for group in sorted({g for s in lag for g in s["lag"]}):
+        ax.plot([s["t"] for s in lag], [s["lag"].get(group, 0) for s in lag], label=group)
+    ax.set(title="Độ trễ tiêu thụ (consumer lag, records)", xlabel="s", ylabel="records")
+    _finish(fig, ax, out / "lag.png", written)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    cpu = series.get("cpu", [])
+    names = sorted({k for s in cpu for k, v in s.items() if isinstance(v, dict)})
+    for name in names:
+        ax.plot([s["t"] for s in cpu], [s.get(name, {}).get("cpu", 0) for s in cpu], label=name)
+    ax.set(title="CPU % theo tiến trình (per process; 100 = one core)", xlabel="s", ylabel="%")
+    _finish(fig, ax, out / "cpu.png", written)
+    return written
+
+
+def _finish(fig: Any, ax: Any, path: Path, written: list[str]) -> None:
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path.name)

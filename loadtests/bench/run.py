@@ -1,0 +1,217 @@
+"""The bench run: monitors on, surge, sensors, ceilings, monitors off, then numbers and verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cityops_platform.kafka.topics import SENSOR_READINGS
+
+from . import ceilings
+from .monitor import LagMonitor, ProcessMonitor
+from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
+from .sensors_phase import AlertToIncident, ingest_ratio, run_sensors_bench
+from .stack import BENCH_SERVICE_ENV, Endpoints, LocalCity
+from .surge import SurgeConfig, run_surge
+from .targets import load_targets
+
+
+@dataclass
+class BenchOptions:
+    out_dir: Path
+    run_id: str
+    smoke: bool
+    surge: SurgeConfig
+    sensors_args: list[str]
+    sensors_timeout: float
+    ingest_seconds: float
+    ingest_sensors: int
+    ingest_batch: int
+    perf_records: int
+    faust_records: int
+    phases: set[str] = field(default_factory=lambda: {"surge", "sensors", "ceilings"})
+    targets_file: Path | None = None
+
+
+class Display:
+    """A rich progress display (phases as tasks) with log lines above it."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed:>8.0f}/{task.total:<8.0f}"), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def phase(self, name: str, total: float) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total)
+
+    def update(self, name: str, completed: float) -> None:
+        if name in self.tasks:
+            self.progress.update(self.tasks[name], completed=completed)
+
+    def done(self, name: str) -> None:
+        if name in self.tasks:
+            task = self.progress.tasks[self.tasks[name]]
+            self.progress.update(self.tasks[name], completed=task.total)
+
+    def say(self, message: str) -> None:
+        self.progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+
+
+async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: LocalCity | None) -> dict[str, Any]:
+    t0 = time.time()
+    settings = ep.settings()
+    stop = asyncio.Event()
+    procs = ProcessMonitor(city.pids() if city else {})
+    procs.add("bench-harness", os.getpid())
+    lag = LagMonitor(settings, group_prefix=ep.topic_prefix)
+    monitors = [asyncio.create_task(procs.run(stop, t0)), asyncio.create_task(lag.run(stop, t0))]
+    summary: dict[str, Any] = {"surge": {}, "sensors": {}, "ceilings": {}, "ratios": {}}
+    series: dict[str, Any] = {"throughput": [], "percentiles": [], "latency_over_time": []}
+    say = display.say
+    try:
+        if "surge" in opts.phases:
+            total = int(opts.surge.rate * opts.surge.duration)
+            display.phase("surge", total)
+            completed = 0
+
+            def progress(_phase: str, _i: float) -> None:
+                nonlocal completed
+                completed += 1
+                display.update("surge", completed)
+
+            result = await run_surge(ep, opts.surge, run_id=opts.run_id, t0=t0, say=say, progress=progress)
+            display.done("surge")
+            ok = result.counts["reports_ok"]
+            summary["surge"] = {
+                "config": {"rate": opts.surge.rate, "duration_s": opts.surge.duration,
+                           "p1_share": opts.surge.p1_share, "duplicate_share": opts.surge.duplicate_share},
+                "achieved_reports_per_s": round(ok / opts.surge.duration, 1) if ok else 0.0,
+                "latency": {name: h.summary() for name, h in result.latencies.items()},
+                "hdr": {name: h.encoded() for name, h in result.latencies.items()},
+                "counts": result.counts,
+            }
+            series["throughput"].append(("ReportIncident/s", result.throughput, "reports_per_s"))
+            series["percentiles"] += [(hop, summary["surge"]["latency"][hop]) for hop in SURGE_HOPS]
+            series["latency_over_time"] += [(hop, result.latencies[hop].series(t0)) for hop in SURGE_HOPS]
+        if "sensors" in opts.phases:
+            display.phase("sensors", 3)
+            alert_hop = AlertToIncident(ep)
+            await alert_hop.start()
+            data = await run_sensors_bench(ep, opts.out_dir, args=opts.sensors_args, timeout=opts.sensors_timeout,
+                                           say=say, on_pid=lambda pid: procs.add("sensors-bench-client", pid))
+            display.update("sensors", 1)
+            data["alert_to_incident"] = await alert_hop.stop()
+            worker_metrics = None
+            if city is not None:
+                worker = next((c for c in city.children if c.name == "sensors-worker"), None)
+                worker_metrics = worker.health_url.replace("/healthz", "/metrics") if worker else None
+            extra = await ingest_ratio(ep, opts.out_dir, sensors=opts.ingest_sensors, seconds=opts.ingest_seconds,
+                                       per_batch=opts.ingest_batch, run_id=opts.run_id,
+                                       worker_metrics=worker_metrics, say=say)
+            display.update("sensors", 2)
+            summary["ceilings"]["grpc_bare"] = extra.pop("grpc_bare")
+            data.update({k: v for k, v in extra.items() if data.get(k) is None})
+            data.setdefault("sustained_readings_per_s", None)
+            data.setdefault("reading_to_alert", {"p50_ms": None, "p95_ms": None, "p99_ms": None})
+            data.setdefault("step_up", [])
+            summary["sensors"] = data
+            if data.get("throughput_series"):
+                series["throughput"].append(("readings/s", data["throughput_series"], "readings_per_s"))
+            display.done("sensors")
+        if "ceilings" in opts.phases:
+            display.phase("ceilings", 3)
+            summary["ceilings"].update(await measure_ceilings(ep, opts, say, display))
+            display.done("ceilings")
+    finally:
+        stop.set()
+        await asyncio.gather(*monitors, return_exceptions=True)
+    summary["lag"] = lag.summary()
+    summary["lag_series"] = lag.samples
+    summary["processes"] = procs.summary()
+    series["lag"] = lag.samples
+    series["cpu"] = procs.samples
+    summary["_series"] = series
+    return summary
+
+
+async def measure_ceilings(ep: Endpoints, opts: BenchOptions, say: Any, display: Display) -> dict[str, Any]:
+    settings = ep.settings()
+    shape = await ceilings.record_shape(settings, f"{ep.topic_prefix}{SENSOR_READINGS.name}")
+    shape = shape or ceilings.synthetic_record_shape()
+    topic = f"{ep.topic_prefix}bench.ceiling.{opts.run_id}"
+    await ceilings.create_topic(settings, topic, SENSOR_READINGS.partitions)
+    out: dict[str, Any] = {"record": shape}
+    say(f"Kafka ProducerPerformance: {opts.perf_records} bản ghi × {shape['bytes']} B (acks=all)…")
+    out["kafka_producer"] = await asyncio.to_thread(
+        ceilings.producer_performance, ep.kafka_bootstrap, topic, opts.perf_records, shape["bytes"])
+    display.update("ceilings", 1)
+    say("Kafka ConsumerPerformance…")
+    out["kafka_consumer"] = await asyncio.to_thread(ceilings.consumer_performance, ep.kafka_bootstrap, topic,
+                                                    opts.perf_records)
+    display.update("ceilings", 2)
+    say(f"Faust trần (bare pass-through agent): {opts.faust_records} bản ghi…")
+    try:
+        out["faust_bare"] = await ceilings.bare_faust(settings, topic, min(opts.faust_records, opts.perf_records),
+                                                      opts.out_dir)
+    except RuntimeError as exc:
+        out["faust_bare"] = {"records_per_s": None, "error": str(exc)}
+    return out
+
+
+def finish(summary: dict[str, Any], opts: BenchOptions, *, mode: str, load_start: float) -> tuple[dict[str, Any], int]:
+    """Ratios, targets, outputs. Returns (summary, exit code)."""
+    series = summary.pop("_series")
+    rpr = (summary["ceilings"].get("record") or {}).get("readings_per_record") or 0
+    sensors = summary["sensors"]
+    c = summary["ceilings"]
+
+    def rate(name: str, key: str = "records_per_s") -> float | None:
+        value = (c.get(name) or {}).get(key)
+        return value * rpr if value and key == "records_per_s" else value
+
+    def ratio(ours: Any, ceiling: Any) -> float | None:
+        return round(ours / ceiling, 3) if isinstance(ours, int | float) and ceiling else None
+
+    sustained = sensors.get("sustained_readings_per_s")
+    worker = sensors.get("worker_readings_per_s") or sustained
+    rows = [
+        ("sensors worker readings/s vs bare Faust pass-through (readings/s)", worker, rate("faust_bare"),
+         "sensors_worker_vs_bare_faust"),
+        ("IngestReadings readings/s vs bare grpc.aio decode", sensors.get("ingest_readings_per_s"),
+         rate("grpc_bare", "readings_per_s"), "ingest_vs_bare_grpc"),
+        ("sustained readings/s vs Kafka ProducerPerformance (readings/s)", sustained, rate("kafka_producer"),
+         "readings_vs_kafka_producer"),
+        ("sustained readings/s vs Kafka ConsumerPerformance (readings/s)", sustained, rate("kafka_consumer"),
+         "readings_vs_kafka_consumer"),
+    ]
+    summary["ratios"] = {key: ratio(ours, ceiling) for _l, ours, ceiling, key in rows}
+    summary["ratio_rows"] = [(label, ours, ceiling, summary["ratios"][key]) for label, ours, ceiling, key in rows]
+    cpus = psutil.cpu_count() or 1
+    load_end = psutil.getloadavg()[0]
+    mean_machine = [s.get("machine_cpu", 0) for s in series.get("cpu", [])]
+    summary["run"] = {
+        "id": opts.run_id, "mode": mode, "smoke": opts.smoke, "cpus": cpus, "load_start": load_start,
+        "load_end": load_end,
+        # Other work on the machine while we ran: the load average before we started is the witness.
+        "contended": load_start > cpus * 0.5, "machine_cpu_mean": round(sum(mean_machine) / len(mean_machine), 1)
+        if mean_machine else None,
+        "service_env": BENCH_SERVICE_ENV if mode == "local" else {},
+    }
+    targets = load_targets(opts.targets_file) if opts.targets_file else load_targets()
+    summary["targets"] = [t.check(summary) for t in targets]
+    summary["missing_keys"] = missing_keys(summary)
+    summary["metric_keys"] = list(METRIC_KEYS)
+    summary["plots"] = plots(opts.out_dir, series)
+    write_json(opts.out_dir / "summary.json", summary)
+    (opts.out_dir / "summary.md").write_text(markdown(summary), encoding="utf-8")
+    missed = [t for t in summary["targets"] if not t["ok"]]
+    return summary, (1 if missed and not opts.smoke else 0)
