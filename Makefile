@@ -14,7 +14,7 @@ TESTS ?= tests
 PYTEST := $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 SERVICE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 
-.PHONY: help setup protos kafka-jars run devstack test test-unit test-integration test-e2e lint bench helm-check images clean
+.PHONY: help setup protos kafka-jars run devstack test test-unit test-integration test-e2e lint bench bench-smoke helm-check images clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -66,12 +66,11 @@ lint:  ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy libs/src $(wildcard services/*/src)
 
-bench:  ## benchmark of the real-time core (loadtests/bench)
-	@if [ -f loadtests/bench.py ] || [ -f loadtests/bench/__main__.py ]; then \
-		$(PY) -m loadtests.bench; \
-	else \
-		echo "loadtests/bench chưa có / does not exist yet: nothing to benchmark" >&2; exit 1; \
-	fi
+bench:  ## benchmark of the real-time core on this machine (BENCH_ARGS=--smoke, --surge-rate 50, --help)
+	$(PY) -m loadtests.bench $(BENCH_ARGS)
+
+bench-smoke:  ## CI smoke of the bench harness and a 20-s Locust run (not a benchmark)
+	$(PYTEST) tests/integration/loadtests
 
 helm-check:  ## render and validate the Helm chart
 	bash helm/check.sh

@@ -42,11 +42,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--p1-share", type=float, default=0.10, help="share of P1 (auto-dispatched) reports")
     g.add_argument("--drain-timeout", type=float, default=60.0)
     g = p.add_argument_group("sensors")
-    g.add_argument("--sensors-args", default="", help="extra arguments for loadtests/sensors/bench_sensors.py")
-    g.add_argument("--sensors-timeout", type=float, default=900.0)
+    g.add_argument("--step-rates", default="25000,50000,75000,100000,125000",
+                   help="readings/s of the step-up (stops at the first unbounded step)")
+    g.add_argument("--step-duration", type=float, default=20.0, help="seconds per step")
+    g.add_argument("--bounded-p99-ms", type=float, default=250.0, help="a step is bounded up to this p99")
+    g.add_argument("--sensors-args", default="--sensors 5000",
+                   help="extra arguments for loadtests/sensors/bench_sensors.py")
+    g.add_argument("--sensors-timeout", type=float, default=600.0, help="per step")
     g.add_argument("--ingest-seconds", type=float, default=15.0, help="max-rate ingest window for the ratios")
-    g.add_argument("--ingest-sensors", type=int, default=2000)
-    g.add_argument("--ingest-batch", type=int, default=1000, help="readings per ReadingBatch")
+    g.add_argument("--ingest-sensors", type=int, default=5000)
+    g.add_argument("--ingest-batch", type=int, default=5000, help="readings per ReadingBatch (as the sensors bench)")
+    g.add_argument("--drain-worker-timeout", type=float, default=120.0,
+                   help="longest wait for the worker to drain the max-rate ingest")
+    g.add_argument("--alert-probes", type=int, default=20, help="smoke sensors for alert → incident")
     g = p.add_argument_group("ceilings")
     g.add_argument("--perf-records", type=int, default=200_000, help="records for Producer/ConsumerPerformance")
     g.add_argument("--faust-records", type=int, default=30_000, help="records through the bare Faust agent")
@@ -55,19 +63,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--host", help="host of every api on its default port")
     for svc in ("incidents", "dispatch", "sensors", "notifications"):
         g.add_argument(f"--{svc}-addr", help=f"host:port of {svc}")
+    g.add_argument("--database-url", help="the deployment's Postgres (only the sensors bench needs it)")
     g.add_argument("--jwt-secret", default=os.environ.get("CITYOPS_JWT_SECRET"))
     g.add_argument("--topic-prefix", default=os.environ.get("CITYOPS_TOPIC_PREFIX", ""))
     g.add_argument("--webhook-host", default="127.0.0.1",
                    help="address the notifications worker can reach this machine on")
+    g.add_argument("--sensors-worker-metrics", help="the sensors worker's /metrics URL (for the Faust ratio)")
     g.add_argument("--no-gateway", action="store_true", help="local city without the gateway")
     g.add_argument("--keep-city", action="store_true", help="keep the local city's run dir (debugging)")
     g.add_argument("--log-level", default="INFO", help="log level of the local city's processes")
     args = p.parse_args(argv)
     if args.smoke:
         args.surge_rate, args.surge_duration, args.drain_timeout = 5.0, 4.0, 30.0
-        args.sensors_args = args.sensors_args or "--smoke"
+        args.step_rates, args.step_duration = "2000", 3.0
+        args.sensors_args = "--sensors 200 --probes 10 --batch 200"
         args.sensors_timeout = min(args.sensors_timeout, 120.0)
-        args.ingest_seconds, args.ingest_sensors, args.ingest_batch = 2.0, 100, 100
+        args.ingest_seconds, args.ingest_sensors, args.ingest_batch, args.alert_probes = 1.0, 100, 100, 3
+        args.drain_worker_timeout = 5.0
         args.perf_records, args.faust_records = 2000, 1000
     return args
 
@@ -85,9 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         surge=SurgeConfig(rate=args.surge_rate, duration=args.surge_duration, p1_share=args.p1_share,
                           drain_timeout=args.drain_timeout),
         sensors_args=args.sensors_args.split(), sensors_timeout=args.sensors_timeout,
+        step_rates=[float(r) for r in args.step_rates.split(",") if r.strip()], step_duration=args.step_duration,
+        bounded_p99_ms=args.bounded_p99_ms, alert_probes=args.alert_probes,
+        drain_worker_timeout=args.drain_worker_timeout,
         ingest_seconds=args.ingest_seconds, ingest_sensors=args.ingest_sensors, ingest_batch=args.ingest_batch,
         perf_records=args.perf_records, faust_records=args.faust_records,
         phases={p.strip() for p in args.phases.split(",") if p.strip()}, targets_file=args.targets,
+        sensors_worker_metrics=args.sensors_worker_metrics,
     )
     load_start = psutil.getloadavg()[0]
     city: LocalCity | None = None
@@ -100,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                                      addrs={s: getattr(args, f"{s}_addr") for s in
                                             ("incidents", "dispatch", "sensors", "notifications")},
                                      topic_prefix=args.topic_prefix, webhook_host=args.webhook_host)
+                ep.database_url = args.database_url or ""
                 mode = "endpoints"
             else:
                 display.say("▶ Khởi động thành phố cục bộ (starting a fresh local city)…")

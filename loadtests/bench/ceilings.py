@@ -150,9 +150,17 @@ async def record_shape(settings: Settings, topic: str, *, sample: int = 500) -> 
     """Mean size and readings of real ReadingRecords on the readings topic (None when it is empty)."""
     from cityops.sensors.v1 import sensors_pb2
 
-    consumer = AIOKafkaConsumer(topic, **client_kwargs(settings), group_id=None, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
+    # The newest records: those of the max-rate ingest, not earlier small batches.
+    tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+    if not tps:
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps) if tps else {}
+    for tp in tps:
+        consumer.seek(tp, max(0, ends[tp] - sample // max(1, len(tps))))
     sizes: list[int] = []
     readings: list[int] = []
     try:

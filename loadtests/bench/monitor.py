@@ -24,6 +24,8 @@ class ProcessMonitor:
     """CPU% (of one core) and RSS of named processes, each with its children (Postgres backends)."""
 
     pids: dict[str, int]
+    # Processes measured without their children (the harness spawned the whole city).
+    solo: set[str] = field(default_factory=set)
     samples: list[dict[str, Any]] = field(default_factory=list)
     _procs: dict[str, psutil.Process] = field(default_factory=dict)
     _kids: dict[int, psutil.Process] = field(default_factory=dict)
@@ -37,6 +39,8 @@ class ProcessMonitor:
             proc = self._procs[name] = psutil.Process(pid)
             proc.cpu_percent(None)
         tree = [proc]
+        if name in self.solo:
+            return tree
         for kid in proc.children(recursive=True):
             known = self._kids.get(kid.pid)
             if known is None:

@@ -9,9 +9,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on CI or over SSH
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .targets import lookup  # noqa: E402
+from .targets import lookup
 
 SURGE_HOPS = ("report_incident_rpc", "report_to_incident_committed", "report_to_unit_assigned",
               "assignment_to_notification", "report_to_notification")
@@ -83,25 +83,28 @@ def markdown(summary: dict[str, Any]) -> str:
     lines += ["", "Số đếm (counts): " + ", ".join(f"{k}={_fmt(v)}" for k, v in counts.items()), ""]
     sensors = summary.get("sensors") or {}
     lines += ["## Cảm biến (sensors)", "", "| chỉ số (metric) | giá trị (value) |", "|---|---|"]
-    for key in ("sustained_readings_per_s", "ingest_readings_per_s", "worker_readings_per_s", "source", "note"):
+    for key in ("sustained_readings_per_s", "bounded_p99_ms", "ingest_readings_per_s", "worker_readings_per_s",
+                "worker_rate_method", "source", "note"):
         lines.append(f"| {key} | {_fmt(sensors.get(key))} |")
     for hop in ("reading_to_alert", "alert_to_incident"):
         s = sensors.get(hop) or {}
         lines.append(f"| {hop} p50/p95/p99 ms | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p95_ms'))} / {_fmt(s.get('p99_ms'))} |")
     steps = sensors.get("step_up") or []
     if steps:
-        lines += ["", "| bước (step) readings/s | đạt (achieved) | p99 ms | lag tăng (lag growing) | bounded |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| bước (step) readings/s | api nhận (accepted)/s | worker/s | xả (drain) s | p50 / p99 ms | "
+                  "alerts | lag max | lag tăng (growing) | bounded |", "|---|---|---|---|---|---|---|---|---|"]
         for s in steps:
-            lines.append(f"| {_fmt(s.get('rate'))} | {_fmt(s.get('achieved'))} | {_fmt(s.get('p99_ms'))} | "
-                         f"{_fmt(s.get('lag_growing'))} | {_fmt(s.get('bounded'))} |")
+            lines.append(f"| {_fmt(s.get('rate'))} | {_fmt(s.get('achieved'))} | {_fmt(s.get('worker_during_send'))} | "
+                         f"{_fmt(s.get('drain_s'))} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p99_ms'))} | "
+                         f"{_fmt(s.get('alerts'))} | {_fmt(s.get('lag_max'))} | {_fmt(s.get('lag_growing'))} | "
+                         f"{_fmt(s.get('bounded'))} {s.get('error', '')} |")
     lines += ["", "## Trần của máy (ceilings) và tỉ lệ (ratios)", "", "| của ta (ours) | trần (ceiling) | tỉ lệ (ratio) |",
               "|---|---|---|"]
     for label, ours, ceiling, ratio in summary.get("ratio_rows", []):
         lines.append(f"| {label}: {_fmt(ours)} | {_fmt(ceiling)} | {_fmt(ratio, 3)} |")
     lines += ["", "| trần (ceiling) | records/s | khác (other) |", "|---|---|---|"]
     for name, c in (summary.get("ceilings") or {}).items():
-        if isinstance(c, dict) and "records_per_s" in c or isinstance(c, dict) and "readings_per_s" in c:
+        if (isinstance(c, dict) and "records_per_s" in c) or (isinstance(c, dict) and "readings_per_s" in c):
             other = {k: v for k, v in c.items() if k not in ("records_per_s", "raw")}
             lines.append(f"| {name} | {_fmt(c.get('records_per_s'))} | {other} |")
     lines += ["", "## Tiến trình (processes): CPU % (100 = một lõi) và RSS", "",
@@ -132,7 +135,8 @@ def plots(out: Path, series: dict[str, Any]) -> list[str]:
         ax.bar([i + k * 0.27 for i in range(len(names))], values, width=0.27, label=p)
     ax.set_xticks([i + 0.27 for i in range(len(names))], names, rotation=20, ha="right", fontsize=7)
     ax.set(title="Độ trễ theo chặng (latency per hop)", ylabel="ms")
-    ax.set_yscale("symlog")
+    if any(v for _, st in series.get("percentiles", []) for v in (st.get("p50_ms"),) if v):
+        ax.set_yscale("log")
     _finish(fig, ax, out / "latency_percentiles.png", written)
 
     fig, ax = plt.subplots(figsize=(10, 4))

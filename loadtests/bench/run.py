@@ -18,7 +18,7 @@ from cityops_platform.kafka.topics import SENSOR_READINGS
 from . import ceilings
 from .monitor import LagMonitor, ProcessMonitor
 from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
-from .sensors_phase import AlertToIncident, ingest_ratio, run_sensors_bench
+from .sensors_phase import alert_probe, ingest_ratio, register_probes, register_sensors, step_up
 from .stack import BENCH_SERVICE_ENV, Endpoints, LocalCity
 from .surge import SurgeConfig, run_surge
 from .targets import load_targets
@@ -32,6 +32,11 @@ class BenchOptions:
     surge: SurgeConfig
     sensors_args: list[str]
     sensors_timeout: float
+    step_rates: list[float]
+    step_duration: float
+    bounded_p99_ms: float
+    alert_probes: int
+    drain_worker_timeout: float = 120.0
     ingest_seconds: float
     ingest_sensors: int
     ingest_batch: int
@@ -39,6 +44,7 @@ class BenchOptions:
     faust_records: int
     phases: set[str] = field(default_factory=lambda: {"surge", "sensors", "ceilings"})
     targets_file: Path | None = None
+    sensors_worker_metrics: str | None = None
 
 
 class Display:
@@ -72,6 +78,7 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     stop = asyncio.Event()
     procs = ProcessMonitor(city.pids() if city else {})
     procs.add("bench-harness", os.getpid())
+    procs.solo.add("bench-harness")
     lag = LagMonitor(settings, group_prefix=ep.topic_prefix)
     monitors = [asyncio.create_task(procs.run(stop, t0)), asyncio.create_task(lag.run(stop, t0))]
     summary: dict[str, Any] = {"surge": {}, "sensors": {}, "ceilings": {}, "ratios": {}}
@@ -103,33 +110,33 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             series["percentiles"] += [(hop, summary["surge"]["latency"][hop]) for hop in SURGE_HOPS]
             series["latency_over_time"] += [(hop, result.latencies[hop].series(t0)) for hop in SURGE_HOPS]
         if "sensors" in opts.phases:
-            display.phase("sensors", 3)
-            alert_hop = AlertToIncident(ep)
-            await alert_hop.start()
-            data = await run_sensors_bench(ep, opts.out_dir, args=opts.sensors_args, timeout=opts.sensors_timeout,
-                                           say=say, on_pid=lambda pid: procs.add("sensors-bench-client", pid))
-            display.update("sensors", 1)
-            data["alert_to_incident"] = await alert_hop.stop()
-            worker_metrics = None
-            if city is not None:
-                worker = next((c for c in city.children if c.name == "sensors-worker"), None)
-                worker_metrics = worker.health_url.replace("/healthz", "/metrics") if worker else None
-            extra = await ingest_ratio(ep, opts.out_dir, sensors=opts.ingest_sensors, seconds=opts.ingest_seconds,
-                                       per_batch=opts.ingest_batch, run_id=opts.run_id,
-                                       worker_metrics=worker_metrics, say=say)
-            display.update("sensors", 2)
+            display.phase("sensors", len(opts.step_rates) + 2)
+            # Registered first, used last: by then the api's and worker's registry caches know them.
+            say(f"Đăng ký {opts.ingest_sensors} cảm biến + {opts.alert_probes} đầu báo khói (registering sensors)…")
+            ingest_ids = await register_sensors(ep, opts.ingest_sensors, opts.run_id)
+            probe_ids = await register_probes(ep, probes=opts.alert_probes, run_id=opts.run_id)
+            data = await step_up(ep, opts.out_dir, rates=opts.step_rates, duration=opts.step_duration,
+                                 extra=opts.sensors_args, timeout=opts.sensors_timeout,
+                                 bounded_p99_ms=opts.bounded_p99_ms, lag=lag, t0=t0, say=say,
+                                 on_pid=lambda pid: procs.add("sensors-bench (client+api+worker)", pid))
+            display.update("sensors", len(opts.step_rates))
+            extra = await ingest_ratio(ep, opts.out_dir, ids=ingest_ids, seconds=opts.ingest_seconds,
+                                       per_batch=opts.ingest_batch, drain_timeout=opts.drain_worker_timeout,
+                                       worker_metrics=opts.sensors_worker_metrics or (
+                                           city.worker_metrics("sensors") if city else None), say=say)
             summary["ceilings"]["grpc_bare"] = extra.pop("grpc_bare")
-            data.update({k: v for k, v in extra.items() if data.get(k) is None})
-            data.setdefault("sustained_readings_per_s", None)
-            data.setdefault("reading_to_alert", {"p50_ms": None, "p95_ms": None, "p99_ms": None})
-            data.setdefault("step_up", [])
+            summary["ceilings"]["record"] = await ceilings.record_shape(
+                settings, f"{ep.topic_prefix}{SENSOR_READINGS.name}")
+            display.update("sensors", len(opts.step_rates) + 1)
+            data.update(extra)
+            data["alert_to_incident"] = await alert_probe(ep, probe_ids, say=say)
             summary["sensors"] = data
-            if data.get("throughput_series"):
-                series["throughput"].append(("readings/s", data["throughput_series"], "readings_per_s"))
+            series["throughput"].append(("readings/s (step-up)", data["throughput_series"], "readings_per_s"))
             display.done("sensors")
         if "ceilings" in opts.phases:
             display.phase("ceilings", 3)
-            summary["ceilings"].update(await measure_ceilings(ep, opts, say, display))
+            summary["ceilings"].update(await measure_ceilings(ep, opts, say, display,
+                                                              summary["ceilings"].get("record")))
             display.done("ceilings")
     finally:
         stop.set()
@@ -143,9 +150,10 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     return summary
 
 
-async def measure_ceilings(ep: Endpoints, opts: BenchOptions, say: Any, display: Display) -> dict[str, Any]:
+async def measure_ceilings(ep: Endpoints, opts: BenchOptions, say: Any, display: Display,
+                           summary_record: dict[str, Any] | None) -> dict[str, Any]:
     settings = ep.settings()
-    shape = await ceilings.record_shape(settings, f"{ep.topic_prefix}{SENSOR_READINGS.name}")
+    shape = summary_record or await ceilings.record_shape(settings, f"{ep.topic_prefix}{SENSOR_READINGS.name}")
     shape = shape or ceilings.synthetic_record_shape()
     topic = f"{ep.topic_prefix}bench.ceiling.{opts.run_id}"
     await ceilings.create_topic(settings, topic, SENSOR_READINGS.partitions)

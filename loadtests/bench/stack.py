@@ -119,7 +119,7 @@ class LocalCity:
         log("topics + migrations…")
         asyncio.run(self._prepare(settings))
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
-        base_env.update(endpoints.env(), BENCH_SERVICE_ENV, CITYOPS_LOG_LEVEL=self.log_level)
+        base_env.update({**endpoints.env(), **BENCH_SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level})
         logs = self.run_dir / "logs"
         logs.mkdir()
         for service in SERVICES:
@@ -178,6 +178,10 @@ class LocalCity:
                 out["postgres"] = self.stack.postgres.pid
         out.update({c.name: c.proc.pid for c in self.children if c.proc is not None})
         return out
+
+    def worker_metrics(self, service: str) -> str | None:
+        child = next((c for c in self.children if c.name == f"{service}-worker"), None)
+        return child.health_url.replace("/healthz", "/metrics") if child else None
 
     def crashed(self) -> list[str]:
         return [c.name for c in self.children if c.proc is not None and c.proc.poll() is not None]

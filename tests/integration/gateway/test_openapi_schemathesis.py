@@ -59,7 +59,7 @@ def test_no_generated_request_gets_a_server_error(
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def exercise(case: Any) -> None:
+        def exercise(case: Any, headers: dict[str, str] = headers) -> None:
             case.call_and_validate(base_url=gateway_stack.gateway_url, headers=headers, checks=CHECKS, timeout=15)
 
         try:

@@ -159,8 +159,10 @@ class Client:
         return await self.stub.RegisterSensor(pb.RegisterSensorRequest(sensor=sensor), metadata=self.admin, timeout=10)
 
     async def rule(self, **fields: object) -> pb.Rule:
-        return await self.stub.PutRule(pb.PutRuleRequest(rule=pb.Rule(enabled=True, **fields)),  # type: ignore[arg-type]
+        rule = await self.stub.PutRule(pb.PutRuleRequest(rule=pb.Rule(enabled=True, **fields)),  # type: ignore[arg-type]
                                        metadata=self.admin, timeout=10)
+        await asyncio.sleep(1.0)  # the worker reloads rules every 0.5 s here
+        return rule
 
     async def ingest(self, sensor_id: str, values: Sequence[float], *, start_ms: int = BASE_MS,
                      step_ms: int = 1000, columns: bool = True) -> pb.IngestSummary:
@@ -178,7 +180,9 @@ class Client:
 
         return await self.stub.IngestReadings(batches(), metadata=self.gateway, timeout=30)
 
-    async def alerts(self, sensor_id: str, *, expect: int, settle: float = 2.0, wait_s: float = 30.0) -> list[pb.SensorAlert]:
+    async def alerts(
+        self, sensor_id: str, *, expect: int, settle: float = 2.0, wait_s: float = 30.0
+    ) -> list[pb.SensorAlert]:
         """Every alert of a sensor, once at least ``expect`` arrived and nothing more came for ``settle`` s."""
         def mine(record: object) -> bool:
             return record.key == sensor_id.encode()  # type: ignore[attr-defined]

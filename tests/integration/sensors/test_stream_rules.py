@@ -48,8 +48,8 @@ async def test_water_rising_faster_than_the_rate_limit_raises_a_rate_of_change_a
                       rate_of_change_per_window=20, rate_window_seconds=600, level=pb.ALERT_LEVEL_WARN)
     await client.rule(sensor_id=sid, rule_type=pb.RULE_TYPE_THRESHOLD, warn_level=900)  # keep levels quiet
     await client.ingest(sid, [2 + i * 1.5 for i in range(20)], step_ms=30_000)  # +30 cm in 10 min
-    alerts = await client.alerts(sid, expect=1)
-    assert [(a.state, a.rule_type) for a in alerts] == [(pb.ALERT_STATE_RAISED, pb.RULE_TYPE_RATE_OF_CHANGE)]
+    alerts = [a for a in await client.alerts(sid, expect=1) if a.rule_type == pb.RULE_TYPE_RATE_OF_CHANGE]
+    assert [a.state for a in alerts] == [pb.ALERT_STATE_RAISED]
     assert alerts[0].value >= 22
 
 
@@ -83,12 +83,13 @@ async def test_one_minute_aggregates_are_written_to_postgres_and_served_as_a_ser
     async def rows() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(sensor_stack.settings.database_url)
         try:
-            return list(await conn.fetch("SELECT * FROM sensors.aggregates WHERE sensor_id = $1 ORDER BY window_start", sid))
+            return list(await conn.fetch(
+                "SELECT * FROM sensors.aggregates WHERE sensor_id = $1 ORDER BY window_start", sid))
         finally:
             await conn.close()
 
     found = await eventually(rows, timeout=20)
-    assert [(r["count"], r["min"], r["max"], r["mean"]) for r in found][0] == (4, 10, 40, 25)
+    assert (found[0]["count"], found[0]["min"], found[0]["max"], found[0]["mean"]) == (4, 10, 40, 25)
     # The open minute closes on the worker's tick once its end has passed.
     found = await eventually(lambda: _two(rows), timeout=20)
     assert (found[1]["count"], found[1]["mean"]) == (2, 60)

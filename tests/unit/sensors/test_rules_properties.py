@@ -20,7 +20,9 @@ rules = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(rule=rules, seq=readings)
-def test_raise_and_clear_alternate_and_every_raise_has_a_reading_beyond_the_level(rule: Rule, seq: list[tuple[int, float]]) -> None:
+def test_raise_and_clear_alternate_and_every_raise_has_a_reading_beyond_the_level(
+    rule: Rule, seq: list[tuple[int, float]]
+) -> None:
     state = SensorState()
     out: list[Transition] = []
     t = 1_700_000_000_000

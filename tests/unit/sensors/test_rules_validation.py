@@ -49,4 +49,4 @@ def test_sensor_rule_overrides_kind_rule_which_overrides_default() -> None:
     rules = effective_rules("WATER_LEVEL", "wl-1", [kind_rule, own, off], default_rules())
     assert [r.id for r in rules] == ["s", "default:WATER_LEVEL:RATE_OF_CHANGE"]
     book = RuleBook([kind_rule, own], default_rules())
-    assert [r.id for r in book.for_sensor("WATER_LEVEL", "wl-2")][0] == "k"
+    assert book.for_sensor("WATER_LEVEL", "wl-2")[0].id == "k"

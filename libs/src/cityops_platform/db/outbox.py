@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from google.protobuf.message import Message
@@ -29,6 +32,39 @@ log = logging.getLogger("cityops.outbox")
 
 def channel_name(schema: str) -> str:
     return f"{check_schema(schema)}_outbox"
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One event ready for the outbox (see ``outbox_record``)."""
+
+    event_id: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers_json: str
+
+
+def outbox_record(
+    *,
+    topic: str,
+    key: str | bytes | None,
+    message: Message,
+    event_type: str,
+    producer: str,
+    event_id: str | None = None,
+) -> OutboxRecord:
+    """Serialise an event for ``enqueue_records``. The active trace context goes into its headers,
+    so the Kafka record continues the trace of the request that caused it."""
+    event_id = event_id or str(uuid.uuid4())
+    headers = event_headers(event_id, event_type, producer)
+    return OutboxRecord(
+        event_id=event_id,
+        topic=topic,
+        key=key.encode() if isinstance(key, str) else key,
+        value=message.SerializeToString(),
+        headers_json=json.dumps([[k, base64.b64encode(v).decode()] for k, v in headers]),
+    )
 
 
 async def enqueue(
@@ -47,19 +83,47 @@ async def enqueue(
     The active trace context is stored with the row, so the Kafka record continues the trace of
     the request that caused it.
     """
-    event_id = event_id or str(uuid.uuid4())
-    headers = event_headers(event_id, event_type, producer)
-    key_bytes = key.encode() if isinstance(key, str) else key
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)",
-        event_id,
-        topic,
-        key_bytes,
-        message.SerializeToString(),
-        [[k, base64.b64encode(v).decode()] for k, v in headers],
+    record = outbox_record(topic=topic, key=key, message=message, event_type=event_type, producer=producer,
+                           event_id=event_id)
+    await enqueue_records(conn, schema=schema, records=[record])
+    return record.event_id
+
+
+async def enqueue_records(
+    conn: asyncpg.Connection,
+    *,
+    schema: str,
+    records: Sequence[OutboxRecord],
+    with_sql: str = "",
+    with_args: Sequence[Any] = (),
+) -> None:
+    """Add ``records`` (in this order) to the outbox and wake the relays, in ONE statement, inside
+    the caller's transaction.
+
+    ``with_sql`` may carry the caller's own data-modifying CTEs (``name AS (INSERT …), …``, using
+    parameters ``$1..$len(with_args)``): they run in the same statement, so a state change and its
+    events cost one round trip instead of several.
+    """
+    if not records and not with_sql:
+        return
+    n = len(with_args)
+    ctes = f"{with_sql}, " if with_sql else ""
+    sql = (
+        f"WITH {ctes}outbox_added AS (INSERT INTO outbox (event_id, topic, key, value, headers) "
+        f"SELECT e, t, k, v, h::jsonb FROM unnest(${n + 1}::text[], ${n + 2}::text[], ${n + 3}::bytea[], "
+        f"${n + 4}::bytea[], ${n + 5}::text[]) WITH ORDINALITY AS r(e, t, k, v, h, i) ORDER BY i RETURNING id) "
+        f"SELECT pg_notify(${n + 6}, '') FROM (SELECT 1 FROM outbox_added LIMIT 1) AS woken"
     )
-    await conn.execute("SELECT pg_notify($1, '')", channel_name(schema))
-    return event_id
+    await conn.execute(
+        sql,
+        *with_args,
+        [r.event_id for r in records],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [r.headers_json for r in records],
+        channel_name(schema),
+    )
 
 
 class OutboxRelay:
@@ -135,6 +199,9 @@ class OutboxRelay:
                 if self._listener is None or self._listener.is_closed():
                     self._listener = await self._pool.acquire()
                     await self._listener.add_listener(channel_name(self._schema), self._on_notify)
+                # Cleared before draining, never after: a NOTIFY arriving while the last (empty)
+                # batch commits must not be lost, or its rows wait for the poll interval.
+                self._wake.clear()
                 while not self._stopping.is_set() and await self.publish_pending():
                     pass
                 if loop.time() - last_cleanup > 60:
@@ -151,7 +218,6 @@ class OutboxRelay:
                 await self._release_listener()
                 await asyncio.sleep(min(self._poll, 1.0))
                 continue
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
@@ -62,6 +63,10 @@ class KafkaBroker:
     restart() brings the same broker back on the same ports with its data. Ports are free loopback
     ports unless given. The process dies with the Python process that started it.
     Logs: run_dir/logs/server.log (log4j) and run_dir/kafka.out (JVM stdout/stderr).
+
+    ``sasl_admin=(user, password)`` makes the client listener SASL_PLAINTEXT with SCRAM-SHA-512 and
+    turns on the StandardAuthorizer (deny when no ACL matches): that user is the super user (and the
+    inter-broker identity); ``scram_users`` are created too, at storage format time, with no ACLs.
     """
 
     def __init__(
@@ -72,14 +77,19 @@ class KafkaBroker:
         controller_port: int | None = None,
         heap: str = "512m",
         num_partitions: int = 1,
+        sasl_admin: tuple[str, str] | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
+        self.sasl_admin = sasl_admin
+        self.scram_users = dict(scram_users or {})
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
         self.num_partitions = num_partitions
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        self._server_log_offset = 0
 
     @property
     def bootstrap(self) -> str:
@@ -158,6 +168,9 @@ class KafkaBroker:
         tool = [java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool"]
         # "--cluster-id=<id>": an id starting with "-" (1 in 64) would otherwise parse as an option.
         args = ["format", f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted"]
+        if self.sasl_admin is not None:
+            for user, password in {self.sasl_admin[0]: self.sasl_admin[1], **self.scram_users}.items():
+                args += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
         _process.run_checked(tool + args, what="kafka-storage format")
         return True
 
@@ -168,6 +181,7 @@ class KafkaBroker:
         jvm += [f"-Dkafka.logs.dir={self.run_dir / 'logs'}"]
         argv = [java, *jvm, "-cp", classpath, "kafka.Kafka", str(self.run_dir / "server.properties")]
         self._log_offset = _process.size_of(self.stdout_path)
+        self._server_log_offset = _process.size_of(self.log_path)
         self._proc = _process.spawn(argv, log_file=self.stdout_path, cwd=self.run_dir)
         _process.on_exit(self.stop)
 
@@ -204,8 +218,31 @@ class KafkaBroker:
                 data_dir=self.data_dir,
                 num_partitions=self.num_partitions,
             )
+            + self._sasl_properties()
         )
         return config
+
+    def _sasl_properties(self) -> str:
+        # Later keys win in a .properties file: these override the template's PLAINTEXT listener.
+        if self.sasl_admin is None:
+            return ""
+        user, password = self.sasl_admin
+        return (
+            "\n# SASL/SCRAM and ACLs (KafkaBroker(sasl_admin=...))\n"
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}\n"
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{self.port}\n"
+            "inter.broker.listener.name=SASL_PLAINTEXT\n"
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            "sasl.enabled.mechanisms=SCRAM-SHA-512\n"
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n"
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+            f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" '
+            f'password="{password}";\n'
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
+            "allow.everyone.if.no.acl.found=false\n"
+            # The loopback controller listener is PLAINTEXT, so its (broker) principal is ANONYMOUS.
+            f"super.users=User:{user};User:ANONYMOUS\n"
+        )
 
     def _wait_ready(self, deadline: float) -> None:
         assert self._proc is not None and self.port is not None
@@ -219,7 +256,11 @@ class KafkaBroker:
                     f"logs: {self.stdout_path}, {self.log_path}\n{_process.tail(self.stdout_path)}\n"
                     f"{_process.tail(self.log_path)}"
                 )
-            if metadata_broker_count("127.0.0.1", self.port) > 0:
+            if self.sasl_admin is not None:
+                # The probe below speaks no SASL; the broker says when it is up instead.
+                if "Kafka Server started" in _process.read_from(self.log_path, self._server_log_offset):
+                    return
+            elif metadata_broker_count("127.0.0.1", self.port) > 0:
                 return
             time.sleep(0.1)
         raise DevstackError(

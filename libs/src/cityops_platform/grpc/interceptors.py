@@ -22,7 +22,13 @@ from opentelemetry import trace
 
 from cityops_platform import auth, errors, metrics
 from cityops_platform.grpc import client as grpc_client
-from cityops_platform.grpc.status import is_infrastructure_error, to_rpc_status, unavailable_status
+from cityops_platform.grpc.status import (
+    bad_data_status,
+    is_bad_data_error,
+    is_infrastructure_error,
+    to_rpc_status,
+    unavailable_status,
+)
 from cityops_platform.tracing import current_trace_id, extract_context
 
 log = logging.getLogger("cityops.grpc")
@@ -89,6 +95,9 @@ def _wrap_handler(
         elif is_infrastructure_error(exc):
             log.warning("dependency unavailable", extra={"method": method, "error": repr(exc)})
             status = unavailable_status(exc)
+        elif is_bad_data_error(exc):
+            log.warning("input refused by the database", extra={"method": method, "error": type(exc).__name__})
+            status = bad_data_status(exc)
         else:
             # A bug, not bad input: logged with its stack and counted, then reported as INTERNAL.
             metrics.ERRORS_SWALLOWED.labels("grpc_handler").inc()

@@ -27,17 +27,35 @@ def code_for(exc: errors.DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.FAILED_PRECONDITION
 
 
+# Error text travels in trailing metadata (grpc-message, grpc-status-details-bin), which clients
+# cap at 8 KiB: a message echoing a 100 kB id would turn NOT_FOUND into RESOURCE_EXHAUSTED.
+MAX_MESSAGE_CHARS = 300
+MAX_FIELD_CHARS = 100
+MAX_DESCRIPTION_CHARS = 200
+MAX_VIOLATIONS = 10
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def to_rpc_status(exc: errors.DomainError) -> status_pb2.Status:
-    """A ``google.rpc.Status`` for the error, with BadRequest details for validation errors."""
+    """A ``google.rpc.Status`` for the error, with BadRequest details for validation errors.
+
+    Texts are clipped (they may quote the caller's input) so the trailers always fit.
+    """
     code = code_for(exc)
-    status = status_pb2.Status(code=code.value[0], message=exc.message)
+    status = status_pb2.Status(code=code.value[0], message=clip(exc.message, MAX_MESSAGE_CHARS))
     if isinstance(exc, errors.ValidationFailed):
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in exc.violations
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=clip(v.field, MAX_FIELD_CHARS), description=clip(v.description, MAX_DESCRIPTION_CHARS)
+                    )
+                    for v in exc.violations[:MAX_VIOLATIONS]
                 ]
             )
         )
@@ -63,6 +81,30 @@ def is_infrastructure_error(exc: BaseException) -> bool:
             for word in ("Connection", "Interface", "CannotConnectNow", "AdminShutdown", "TooManyConnections")
         )
     return False
+
+
+def is_bad_data_error(exc: BaseException) -> bool:
+    """True when Postgres refused a value itself (SQLSTATE class 22: a NUL byte in text, a number
+    out of range...). Validation should have caught it; it is still the caller's input, not our
+    failure, so it becomes INVALID_ARGUMENT rather than INTERNAL."""
+    if not type(exc).__module__.startswith("asyncpg"):
+        return False
+    import asyncpg
+
+    return isinstance(exc, asyncpg.exceptions.DataError)
+
+
+def bad_data_status(exc: BaseException) -> status_pb2.Status:
+    message = (
+        "Dữ liệu không hợp lệ: cơ sở dữ liệu từ chối một giá trị (invalid input: a value was refused by the "
+        f"database): {type(exc).__name__}"
+    )
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.BadRequest(field_violations=[error_details_pb2.BadRequest.FieldViolation(
+        field="request", description=clip(str(exc), MAX_DESCRIPTION_CHARS))]))
+    status.details.append(detail)
+    return status
 
 
 def unavailable_status(exc: BaseException) -> status_pb2.Status:

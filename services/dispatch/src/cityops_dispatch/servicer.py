@@ -112,9 +112,17 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         summary = LocationSummary()
         index = 0
         async for msg in request_iterator:
+            try:
+                observed_at = msg.observed_at.ToDatetime(tzinfo=UTC) if msg.HasField("observed_at") else None
+            except (ValueError, OverflowError):  # outside years 1-9999: this fix is rejected, the stream goes on
+                summary.rejected += 1
+                if len(summary.errors) < MAX_ERRORS:
+                    summary.errors.append(f"{index}: observed_at: thời điểm không hợp lệ (invalid timestamp)")
+                index += 1
+                continue
             fix = LocationFix(
                 unit_id=msg.unit_id, lat=msg.location.lat, lon=msg.location.lon,
-                observed_at=msg.observed_at.ToDatetime(tzinfo=UTC) if msg.HasField("observed_at") else None,
+                observed_at=observed_at,
                 heading_deg=msg.heading_deg, speed_kmh=msg.speed_kmh, accuracy_m=msg.accuracy_m,
                 address=msg.location.address,
             )

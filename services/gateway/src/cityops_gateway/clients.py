@@ -73,7 +73,7 @@ class UpstreamError(Exception):
 
 def _field_violations(exc: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     try:
-        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+        status = rpc_status.from_call(exc)
     except ValueError:
         return []
     out: list[tuple[str, str]] = []

@@ -26,14 +26,14 @@ class GatewayConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CITYOPS_GATEWAY_", extra="ignore")
 
-    users_file: Path = Field(CONFIG_DIR / "users.yaml", description="Operator accounts (scrypt hashes).")
-    open311_keys: str = Field(
+    users_file: Path = Field(default=CONFIG_DIR / "users.yaml", description="Operator accounts (scrypt hashes).")
+    open311_keys: str = Field(default=
         "", description="Open311 clients as 'name:key,name2:key2'; empty = the dev key in local only."
     )
-    open311_role: str = Field("integrator", description="Role of the token minted for Open311 calls.")
+    open311_role: str = Field(default="integrator", description="Role of the token minted for Open311 calls.")
     open311_services_file: Path = CONFIG_DIR / "open311_services.yaml"
     login_ttl_seconds: int = 12 * 3600
-    map_tile_url: str = Field("", description="e.g. https://tiles.example/{z}/{x}/{y}.png; empty = no tiles.")
+    map_tile_url: str = Field(default="", description="e.g. https://tiles.example/{z}/{x}/{y}.png; empty = no tiles.")
     map_tile_attribution: str = ""
     sse_heartbeat_seconds: float = 15.0
     sse_queue_size: int = 1000

@@ -23,7 +23,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _names(enum: Any, prefix: str) -> list[str]:
-    return [n.removeprefix(prefix) for n in enum.keys() if not n.endswith("_UNSPECIFIED")]
+    names: list[str] = list(enum.keys())
+    return [n.removeprefix(prefix) for n in names if not n.endswith("_UNSPECIFIED")]
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,8 +100,9 @@ def _schemas() -> dict[str, Any]:
                 "last_name": {"type": "string", "maxLength": 64}, "phone": {"type": "string", "maxLength": 32},
                 "device_id": {"type": "string", "maxLength": 128}, "account_id": {"type": "string", "maxLength": 128},
                 "media_url": {"type": "string", "maxLength": 1000},
-                "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,80}$",
-                                    "description": "CityOps extension: a retry with the same key returns the same request"},
+                "idempotency_key": {
+                    "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,80}$",
+                    "description": "CityOps extension: a retry with the same key returns the same request"},
             },
         },
         "ServiceRequestCreated": {
@@ -151,8 +153,11 @@ def _schemas() -> dict[str, Any]:
 def build_openapi() -> dict[str, Any]:
     statuses = _names(incidents_pb2.Status, "STATUS_")
     incident_id = _path("incident_id")
-    list_of = lambda key, item: {"type": "object", "properties": {  # noqa: E731
-        key: {"type": "array", "items": item}, "next_page_token": {"type": "string"}}}
+
+    def list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {
+            key: {"type": "array", "items": item}, "next_page_token": {"type": "string"}}}
+
     incident_params = [
         _query("status", f"comma-separated: {', '.join(statuses)}"),
         _query("category", f"comma-separated: {', '.join(_names(incidents_pb2.Category, 'CATEGORY_'))}"),
@@ -166,7 +171,8 @@ def build_openapi() -> dict[str, Any]:
         "/healthz": {"get": {"summary": "Liveness and readiness", "tags": ["ops"], "responses": {
             "200": _json({"type": "object"}, "serving"), "503": _json({"type": "object"}, "not ready")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["ops"], "responses": {
-            "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "200": {"description": "text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/open311/v2/services.json": {"get": {
             "summary": "Danh mục dịch vụ (list services)", "tags": ["open311"], "parameters": [LANG],
             "responses": {"200": _json({"type": "array", "items": _ref("Service")}, "services")}}},

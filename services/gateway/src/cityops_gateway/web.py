@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -55,8 +54,10 @@ def bearer_token(request: Request) -> str:
     raise ApiError(401, "unauthenticated", "thiếu token đăng nhập (missing bearer token)")
 
 
-def parse_enum(enum: EnumTypeWrapper, prefix: str, raw: str, field_name: str) -> int:
-    """``"NEW"``, ``"new"`` or ``"STATUS_NEW"`` → the enum number; anything else is a 400 naming the field."""
+def parse_enum(enum: Any, prefix: str, raw: str, field_name: str) -> Any:
+    """``"NEW"``, ``"new"`` or ``"STATUS_NEW"`` → the enum number; anything else is a 400 naming the field.
+
+    ``enum`` is a generated protobuf enum (typed loosely: each has its own ``ValueType``)."""
     name = raw.strip().upper()
     if not name.startswith(prefix):
         name = f"{prefix}{name}"
@@ -69,7 +70,7 @@ def parse_enum(enum: EnumTypeWrapper, prefix: str, raw: str, field_name: str) ->
     return value
 
 
-def parse_enum_list(enum: EnumTypeWrapper, prefix: str, raw: str | None, field_name: str) -> list[int]:
+def parse_enum_list(enum: Any, prefix: str, raw: str | None, field_name: str) -> list[Any]:
     if not raw:
         return []
     return [parse_enum(enum, prefix, part, field_name) for part in raw.split(",") if part.strip()]

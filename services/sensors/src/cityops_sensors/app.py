@@ -26,32 +26,31 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     res = faust_app.attach_resources(app, "sensors", settings, relay=False)
     readings = faust_app.raw_topic(app, f"{settings.topic_prefix}{SENSOR_READINGS.name}",
                                    partitions=SENSOR_READINGS.partitions)
-    # Keyed by sensor id; values are SensorState JSON. Co-partitioned with the readings topic.
-    table = app.Table("sensor-state", default=None, partitions=SENSOR_READINGS.partitions,
-                      schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                                          value_serializer="raw"))
+    # Keyed by sensor id; values are SensorState as JSON (Faust's default codec, used alike by the
+    # changelog writer and by recovery). Co-partitioned with the readings topic.
+    table = app.Table("sensor-state", default=None, partitions=SENSOR_READINGS.partitions, key_type=str)
     worker = SensorWorker(app, res, table, cfg)
     dead_letters = faust_app.faust_dead_letters(app)
 
     @app.agent(readings)
-    async def apply_readings(stream: faust.StreamT) -> None:
+    async def apply_readings(stream: faust.StreamT[bytes]) -> None:
         await faust_app.consume(stream, decode=faust_app.proto_decoder(pb.ReadingRecord), handle=worker.handle,
                                 dead_letters=dead_letters)
 
-    @app.timer(cfg.tick_seconds)
+    @app.timer(cfg.tick_seconds)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         await worker.send_ticks()
 
-    @app.timer(cfg.rules_refresh_seconds)
+    @app.timer(cfg.rules_refresh_seconds)  # type: ignore[untyped-decorator]
     async def refresh() -> None:
         await worker.refresh_catalog()
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def sink() -> None:
         await worker.wait_resources()
         await worker.sink.run()
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         worker.revoke([tp.partition for tp in revoked if tp.topic == readings.get_topic_name()])
 

@@ -113,7 +113,7 @@ async def transition_incident(request: Request) -> JSONResponse:
     )
     req = incidents_pb2.TransitionIncidentRequest(
         id=request.path_params["incident_id"],
-        to_status=to_status,  # type: ignore[arg-type]
+        to_status=to_status,
         reason=text_field(body, "reason", max_len=1000),
         expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=2**62),
         duplicate_of=text_field(body, "duplicate_of", max_len=64),

@@ -55,7 +55,8 @@ def decode_record(stream: Stream, key: bytes | None, value: bytes | None) -> dic
     if oneof is not None:
         case = message.WhichOneof("body")
         # The body's message name is the event type ("IncidentReported", "UnitAssigned").
-        event_type = message.DESCRIPTOR.fields_by_name[case].message_type.name if case else "Unknown"
+        body_type = message.DESCRIPTOR.fields_by_name[case].message_type if case else None
+        event_type = body_type.name if body_type is not None else "Unknown"
     elif isinstance(message, sensors_pb2.SensorAlert):
         event_type = "SensorAlertRaised" if message.state == sensors_pb2.ALERT_STATE_RAISED else "SensorAlertCleared"
     else:

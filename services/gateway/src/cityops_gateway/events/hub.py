@@ -111,6 +111,7 @@ class EventHub:
             auto_offset_reset="latest",
             client_id="cityops-gateway-events",
             metadata_max_age_ms=5000,
+            fetch_max_wait_ms=100,  # screens want events now, not in bigger batches
             **client_kwargs(self._settings),
         )
         await consumer.start()

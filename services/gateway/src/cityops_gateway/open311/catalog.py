@@ -38,7 +38,7 @@ class Open311Service:
 
     @property
     def category_name(self) -> str:
-        return incidents_pb2.Category.Name(self.category).removeprefix("CATEGORY_")
+        return incidents_pb2.Category.Name(self.category).removeprefix("CATEGORY_")  # type: ignore[arg-type]
 
     def to_json(self, lang: str) -> dict[str, Any]:
         """The GeoReport v2 ``services.json`` entry."""

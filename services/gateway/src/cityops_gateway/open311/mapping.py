@@ -188,7 +188,8 @@ def parse_datetime(raw: str, name: str, *, timezone: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except (ValueError, OverflowError):
-        raise Open311Error(400, f"{name}: phải theo ISO 8601 (must be ISO 8601), ví dụ 2026-01-31T08:00:00+07:00") from None
+        example = "2026-01-31T08:00:00+07:00"
+        raise Open311Error(400, f"{name}: phải theo ISO 8601 (must be ISO 8601), ví dụ {example}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(timezone))
     return value

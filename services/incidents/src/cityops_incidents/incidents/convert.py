@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
+from cityops_platform.errors import FieldViolation, ValidationFailed
 
 
 def enum_name(enum: Any, prefix: str, value: int) -> str:
@@ -61,8 +62,12 @@ def ts(value: datetime | None) -> Timestamp | None:
     return out
 
 
-def from_ts(value: Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
+def from_ts(value: Timestamp, field: str = "timestamp") -> datetime:
+    """The UTC datetime of a Timestamp; one outside years 1-9999 is bad input, not a crash."""
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationFailed([FieldViolation(field, "thời điểm không hợp lệ (invalid timestamp)")]) from exc
 
 
 def actor_pb(actor: Actor) -> common_pb2.Actor:

@@ -61,7 +61,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             has_location=request.HasField("location"), idempotency_key=request.idempotency_key,
             subcategory=request.subcategory, description=request.description,
             reporter_name=request.reporter.name, reporter_phone=request.reporter.phone,
-            occurred_at=from_ts(request.occurred_at) if request.HasField("occurred_at") else None,
+            occurred_at=from_ts(request.occurred_at, "occurred_at") if request.HasField("occurred_at") else None,
             external_ids=dict(request.external_ids), priority_override=int(request.priority_override),
         )
         outcome = await self._service.report(r, actor=actor, roles=roles)
@@ -86,8 +86,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         q = ListQuery(
             statuses=statuses, categories=categories, agencies=agencies,
             priorities=tuple(int(p) for p in request.priorities), text=request.text, district=request.district,
-            created_after=from_ts(request.created_after) if request.HasField("created_after") else None,
-            created_before=from_ts(request.created_before) if request.HasField("created_before") else None,
+            created_after=(
+                from_ts(request.created_after, "created_after") if request.HasField("created_after") else None
+            ),
+            created_before=(
+                from_ts(request.created_before, "created_before") if request.HasField("created_before") else None
+            ),
             page_size=request.page_size, page_token=request.page_token,
         )
         incidents, token = await self._service.list_incidents(q)

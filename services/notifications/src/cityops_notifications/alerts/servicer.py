@@ -35,8 +35,14 @@ def _proto(enum: Any, prefix: str, word: str) -> int:
     return int(enum.Value(prefix + name)) if word else 0
 
 
-def _when(msg: Any, name: str) -> datetime | None:
-    return getattr(msg, name).ToDatetime(tzinfo=UTC) if msg.HasField(name) else None
+def _when(msg: Any, name: str, path: str = "") -> datetime | None:
+    if not msg.HasField(name):
+        return None
+    try:
+        return getattr(msg, name).ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as exc:  # outside years 1-9999: bad input, not a crash
+        where = f"{path}.{name}" if path else name
+        raise ValidationFailed([FieldViolation(where, "thời điểm không hợp lệ (invalid timestamp)")]) from exc
 
 
 def info_in(msg: pb.CapInfo, path: str) -> CapInfo:
@@ -59,7 +65,8 @@ def info_in(msg: pb.CapInfo, path: str) -> CapInfo:
         headline=msg.headline, description=msg.description, instruction=msg.instruction, area=area,
         response_types=tuple(_cap(pb.ResponseType, "RESPONSE_TYPE_", r, f"{path}.response_types[{i}]")
                              for i, r in enumerate(msg.response_types)),
-        effective=_when(msg, "effective"), onset=_when(msg, "onset"), expires=_when(msg, "expires"),
+        effective=_when(msg, "effective", path), onset=_when(msg, "onset", path),
+        expires=_when(msg, "expires", path),
         sender_name=msg.sender_name, web=msg.web, contact=msg.contact,
     )
 

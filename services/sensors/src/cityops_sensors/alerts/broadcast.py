@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform import metrics
@@ -37,12 +38,8 @@ class AlertBroadcast:
                                     auto_offset_reset="latest")
         await consumer.start()
         try:
-            consumer.subscribe([self._topic])  # groupless: every partition, no commits
-            deadline = asyncio.get_running_loop().time() + 30
-            while not consumer.assignment():
-                if asyncio.get_running_loop().time() > deadline:
-                    raise ConnectionError(f"chủ đề không tồn tại (topic missing): {self._topic}")
-                await asyncio.sleep(0.05)
+            partitions = await self._partitions()
+            consumer.assign([TopicPartition(self._topic, p) for p in partitions])  # groupless, no commits
             for tp in consumer.assignment():
                 await consumer.position(tp)  # resolve "latest" now, so nothing after ready is missed
             self._ready.set()
@@ -63,6 +60,22 @@ class AlertBroadcast:
         finally:
             self._ready.set()
             await consumer.stop()
+
+    async def _partitions(self) -> list[int]:
+        """The alerts topic's partitions (waiting a little: a just-created topic takes a moment)."""
+        admin = AIOKafkaAdminClient(**client_kwargs(self._settings))
+        await admin.start()
+        try:
+            for _ in range(60):
+                described = await admin.describe_topics([self._topic])
+                found = [p["partition"] for t in described if t.get("error_code", 0) == 0
+                         for p in t.get("partitions") or []]
+                if found:
+                    return sorted(found)
+                await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+        raise ConnectionError(f"chủ đề không tồn tại (topic missing): {self._topic}")
 
     def _fan_out(self, alert: pb.SensorAlert) -> None:
         for queue in self._queues:

@@ -45,7 +45,8 @@ class AlertsRpc:
             # Initial metadata tells the client that it is subscribed: nothing after this is missed.
             await context.send_initial_metadata((("cityops-watch", "subscribed"),))
             if request.include_active:
-                active = await self.alerts.list(active_only=True, sensor_id=sensor_id, kinds=[], limit=1000, before=None)
+                active = await self.alerts.search(active_only=True, sensor_id=sensor_id, kinds=[], limit=1000,
+                                                before=None)
                 for alert, _ in reversed(active):
                     if _matches(alert, kinds, district, sensor_id):
                         yield alert
@@ -61,7 +62,7 @@ class AlertsRpc:
             raise ValidationFailed([FieldViolation("page_size", "từ 0 đến 1000 (0..1000)")])
         size = request.page_size or 100
         kinds = [pc.kind_name(k, "kinds") for k in request.kinds]
-        rows = await self.alerts.list(active_only=request.active_only, sensor_id=request.sensor_id.strip(),
+        rows = await self.alerts.search(active_only=request.active_only, sensor_id=request.sensor_id.strip(),
                                       kinds=kinds, limit=size + 1, before=_untoken(request.page_token))
         token = _token(rows[size - 1][1], rows[size - 1][0].alert_id) if len(rows) > size else ""
         return pb.ListSensorAlertsResponse(alerts=[a for a, _ in rows[:size]], next_page_token=token)

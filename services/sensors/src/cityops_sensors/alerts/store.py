@@ -28,7 +28,7 @@ class AlertStore:
     async def upsert_many(self, rows: Sequence[AlertRow]) -> None:
         await self._pool.executemany(UPSERT, rows)
 
-    async def list(self, *, active_only: bool, sensor_id: str, kinds: Sequence[str], limit: int,
+    async def search(self, *, active_only: bool, sensor_id: str, kinds: Sequence[str], limit: int,
                    before: tuple[datetime, str] | None) -> list[tuple[pb.SensorAlert, datetime]]:
         rows = await self._pool.fetch(
             """

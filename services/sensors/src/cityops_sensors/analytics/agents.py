@@ -46,14 +46,14 @@ class SensorWorker:
         self.analytics = SensorAnalytics(self.catalog, partitions=SENSOR_READINGS.partitions,
                                          window_grace_ms=cfg.window_grace_seconds * 1000)
         self.readings_topic = f"{res.settings.topic_prefix}{SENSOR_READINGS.name}"
-        self._since = None
+        self._since: Any = None
         self._loaded: set[int] = set()
         self._sink: PostgresSink | None = None
         self._catalog_ready = False
 
     async def wait_resources(self) -> None:
         """Timers and tasks may start before the pool and producer (a sibling service) are open."""
-        while self.res.pool is None or self.res.producer is None:
+        while self.res.pool is None or self.res.producer is None:  # noqa: ASYNC110 (owned by another service)
             await asyncio.sleep(0.1)
 
     @property
@@ -79,9 +79,10 @@ class SensorWorker:
         """Adopt every state of this partition recovered from the changelog (once per assignment)."""
         count = 0
         for key, raw in list(self.table.items()):
-            sid = key.decode()
+            sid = key.decode() if isinstance(key, bytes) else str(key)
             if partition_for(sid, self.analytics.partitions) == partition and raw:
-                self.analytics.adopt(sid, SensorState.from_json(json.loads(raw)))
+                data = json.loads(raw) if isinstance(raw, bytes | str) else raw
+                self.analytics.adopt(sid, SensorState.from_json(data))
                 count += 1
         self._loaded.add(partition)
         if count:
@@ -113,7 +114,7 @@ class SensorWorker:
                 m.INGEST_TO_PROCESSED.observe(max(0.0, time.time() - ingested[-1] / 1000))
         alert_rows = await self._publish(out) if out.transitions else []
         for sid, state in out.checkpoint.items():
-            self.table[sid.encode()] = json.dumps(state.to_json(), separators=(",", ":")).encode()
+            self.table[sid] = state.to_json()
         if out.aggregates or out.live or alert_rows:
             self.sink.add(out.aggregates, out.live, alert_rows)
 

@@ -34,8 +34,10 @@ class AnalyticsStore:
             """
             INSERT INTO sensor_live (sensor_id, status, last_seen_at, last_value) VALUES ($1, $2, $3, $4)
             ON CONFLICT (sensor_id) DO UPDATE SET status = excluded.status,
-                last_seen_at = COALESCE(GREATEST(excluded.last_seen_at, sensor_live.last_seen_at), sensor_live.last_seen_at),
-                last_value = CASE WHEN excluded.last_seen_at >= COALESCE(sensor_live.last_seen_at, excluded.last_seen_at)
+                last_seen_at = COALESCE(GREATEST(excluded.last_seen_at, sensor_live.last_seen_at),
+                                        sensor_live.last_seen_at),
+                last_value = CASE WHEN excluded.last_seen_at
+                                       >= COALESCE(sensor_live.last_seen_at, excluded.last_seen_at)
                                   THEN excluded.last_value ELSE sensor_live.last_value END,
                 updated_at = now()
             """,

@@ -42,7 +42,9 @@ class ReadingPublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish(self, groups: dict[int, Columns], ingested_ms: int) -> list[tuple[asyncio.Future[object], Columns]]:
+    async def publish(
+        self, groups: dict[int, Columns], ingested_ms: int
+    ) -> list[tuple[asyncio.Future[object], Columns]]:
         """Hand one record per partition to the producer; returns (ack future, its readings)."""
         sent: list[tuple[asyncio.Future[object], Columns]] = []
         for partition, cols in groups.items():

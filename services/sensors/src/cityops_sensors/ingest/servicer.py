@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cityops.sensors.v1 import sensors_pb2 as pb
+from cityops_platform.errors import Unavailable
 from cityops_sensors import metrics as sensor_metrics
 from cityops_sensors.ingest.cache import SensorCache
 from cityops_sensors.ingest.models import MALFORMED, PUBLISH_FAILED, IngestLedger
@@ -18,6 +19,10 @@ from cityops_sensors.ingest.service import Columns, split_by_partition
 from cityops_sensors.settings import SensorSettings
 
 log = logging.getLogger("cityops.sensors.ingest")
+# A dead broker leaves aiokafka's batches waiting for a leader that never answers; without a bound
+# the stream would hang past the client's deadline instead of answering UNAVAILABLE.
+ACK_TIMEOUT_S = 10.0
+STALLED_ACK_WAIT_S = 0.5  # once one record timed out, the others of the stream get only this long
 
 
 def batch_columns(batch: pb.ReadingBatch, ledger: IngestLedger, batch_index: int) -> tuple[Columns, int]:
@@ -61,6 +66,7 @@ class IngestRpc:
         ledger = IngestLedger(max_details=cfg.max_rejection_details)
         in_flight: collections.deque[tuple[asyncio.Future[object], Columns, int]] = collections.deque()
         limit = max(1, cfg.in_flight_batches) * max(1, self.publisher.partitions)
+        wait = ACK_TIMEOUT_S
         async for batch in request_iterator:
             batch_index = ledger.batches
             ledger.batches += 1
@@ -82,9 +88,13 @@ class IngestRpc:
                     _reject_unpublished(ledger, cols, batch_index, exc)
             in_flight.extend((future, cols, batch_index) for future, cols in sent)
             while len(in_flight) > limit:
-                await _settle(ledger, *in_flight.popleft())
+                wait = await _settle(ledger, *in_flight.popleft(), wait=wait)
         while in_flight:
-            await _settle(ledger, *in_flight.popleft())
+            wait = await _settle(ledger, *in_flight.popleft(), wait=wait)
+        if ledger.accepted == 0 and any(r.reason == PUBLISH_FAILED for r in ledger.rejections):
+            # Nothing reached Kafka: an OK summary would read as success to a careless client.
+            raise Unavailable("Kafka chưa nhận số đo nào, hãy gửi lại cả luồng "
+                              "(no reading was acknowledged by Kafka; resend the stream)")
         sensor_metrics.READINGS_INGESTED.labels("accepted").inc(ledger.accepted)
         sensor_metrics.READINGS_INGESTED.labels("rejected").inc(ledger.rejected)
         return pb.IngestSummary(
@@ -101,14 +111,20 @@ def _reject_unpublished(ledger: IngestLedger, cols: Columns, batch_index: int, e
         ledger.reject(sid, PUBLISH_FAILED, -1, detail, batch_index)
 
 
-async def _settle(ledger: IngestLedger, future: asyncio.Future[object], cols: Columns, batch_index: int) -> None:
-    """Count a record's readings as accepted only once the broker has acknowledged it."""
+async def _settle(ledger: IngestLedger, future: asyncio.Future[object], cols: Columns, batch_index: int,
+                  *, wait: float = ACK_TIMEOUT_S) -> float:
+    """Count a record's readings as accepted only once the broker has acknowledged it, within
+    ``wait`` seconds. Returns how long the stream's next record may be waited for."""
     try:
-        await future
+        if future.done():
+            future.result()
+        else:
+            await asyncio.wait_for(asyncio.shield(future), wait)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.warning("reading record not acknowledged", extra={"error": repr(exc), "readings": len(cols[0])})
         _reject_unpublished(ledger, cols, batch_index, exc)
-        return
+        return STALLED_ACK_WAIT_S if isinstance(exc, TimeoutError) else wait
     ledger.accepted += len(cols[0])
+    return wait

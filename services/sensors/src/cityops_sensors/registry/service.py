@@ -18,7 +18,7 @@ MAX_PAGE = 1000
 class SensorStorePort(Protocol):
     async def upsert(self, s: Sensor) -> Sensor: ...
     async def get(self, sensor_id: str) -> Sensor | None: ...
-    async def list(self, flt: SensorFilter) -> list[Sensor]: ...
+    async def search(self, flt: SensorFilter) -> list[Sensor]: ...
 
 
 def validate_sensor(sensor_in: Sensor) -> Sensor:
@@ -86,7 +86,7 @@ async def list_sensors(
     require(v)
     size = page_size or 100
     after = decode_token(page_token)
-    sensors = await store.list(SensorFilter(kinds, statuses, district.strip(), size + 1, after))
+    sensors = await store.search(SensorFilter(kinds, statuses, district.strip(), size + 1, after))
     if len(sensors) > size:
         sensors = sensors[:size]
         return sensors, encode_token(sensors[-1].id)

@@ -56,7 +56,7 @@ class SensorStore:
         kind = await self._pool.fetchval("SELECT kind FROM sensors WHERE id = $1", sensor_id)
         return str(kind) if kind is not None else None
 
-    async def list(self, flt: SensorFilter) -> list[Sensor]:
+    async def search(self, flt: SensorFilter) -> list[Sensor]:
         rows = await self._pool.fetch(
             f"""
             SELECT {_COLUMNS} FROM sensors s LEFT JOIN sensor_live l ON l.sensor_id = s.id

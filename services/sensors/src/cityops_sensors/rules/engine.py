@@ -107,7 +107,7 @@ class SensorState:
     @classmethod
     def from_json(cls, raw: dict[str, object]) -> SensorState:
         rules = {k: RuleState.from_json(v) for k, v in raw.get("r", {}).items()}  # type: ignore[attr-defined]
-        return cls(int(raw["o"]), int(raw["i"]), float(raw["v"]), rules or None, raw.get("w"))  # type: ignore[arg-type]
+        return cls(int(raw["o"]), int(raw["i"]), float(raw["v"]), rules or None, raw.get("w"))  # type: ignore[arg-type,call-overload]
 
 
 def _raise(out: list[Transition], sid: str, rule: Rule, rs: RuleState, level: int, value: float,
@@ -182,10 +182,7 @@ def _rate(out: list[Transition], sid: str, rule: Rule, rs: RuleState, v: float, 
         while buckets[0][0] < horizon:
             del buckets[0]
     limit = rule.rate_of_change_per_window
-    if rule.direction == "BELOW":
-        delta = max(b[2] for b in buckets) - v
-    else:
-        delta = v - min(b[1] for b in buckets)
+    delta = max(b[2] for b in buckets) - v if rule.direction == "BELOW" else v - min(b[1] for b in buckets)
     if rs.alert_id is None:
         if delta >= limit:
             _raise(out, sid, rule, rs, CRITICAL if rule.level == "CRITICAL" else WARN, v, limit, t, ing)

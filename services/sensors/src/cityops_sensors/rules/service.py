@@ -24,7 +24,7 @@ from cityops_sensors.rules.models import DEFAULT_ID_PREFIX, DIRECTIONS, LEVELS, 
 class RuleStore(Protocol):
     async def upsert(self, rule: Rule) -> Rule: ...
     async def get(self, rule_id: str) -> Rule | None: ...
-    async def list(self, flt: RuleFilter) -> list[Rule]: ...
+    async def search(self, flt: RuleFilter) -> list[Rule]: ...
     async def delete(self, rule_id: str) -> bool: ...
 
 
@@ -156,7 +156,7 @@ async def put_rule(rule_in: Rule, *, store: RuleStore, sensors: SensorLookup) ->
 
 async def list_rules(flt: RuleFilter, *, store: RuleStore) -> list[Rule]:
     """Stored rules matching the filter, plus the defaults when asked."""
-    rules = await store.list(flt)
+    rules = await store.search(flt)
     if flt.include_defaults:
         rules += [r for r in default_rules() if not flt.kind or r.kind == flt.kind]
     return rules

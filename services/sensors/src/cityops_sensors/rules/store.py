@@ -34,7 +34,7 @@ class RuleStore:
         row = await self._pool.fetchrow("SELECT * FROM rules WHERE id = $1", rule_id)
         return _rule(row) if row else None
 
-    async def list(self, flt: RuleFilter) -> list[Rule]:
+    async def search(self, flt: RuleFilter) -> list[Rule]:
         rows = await self._pool.fetch(
             "SELECT * FROM rules WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR sensor_id = $2) "
             "ORDER BY kind, sensor_id, rule_type, id",
@@ -43,7 +43,7 @@ class RuleStore:
         return [_rule(r) for r in rows]
 
     async def all(self) -> list[Rule]:
-        return await self.list(RuleFilter())
+        return await self.search(RuleFilter())
 
     async def delete(self, rule_id: str) -> bool:
         result = await self._pool.execute("DELETE FROM rules WHERE id = $1", rule_id)

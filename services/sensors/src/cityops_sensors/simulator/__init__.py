@@ -1,0 +1,1 @@
+"""The city simulator: Binh Duong's sensors, diurnal curves, scripted events and hotline calls."""
