@@ -150,7 +150,8 @@ class City:
             self.stack.postgres.psql("SELECT pg_stat_statements_reset()", database="cityops")
             return []
         out = self.stack.postgres.psql(
-            "SELECT s.calls, round(s.total_exec_time::numeric, 1), regexp_replace(left(s.query, 110), '\\s+', ' ', 'g') "
+            "SELECT s.calls, round(s.total_exec_time::numeric, 1), "
+            "regexp_replace(left(s.query, 110), '\\s+', ' ', 'g') "
             "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'cityops' "
             "ORDER BY s.calls DESC", database="cityops")
         rows = []
@@ -361,8 +362,12 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
     load_s = time.time() - start_wall
     p1_incidents = {inc for inc, rep in created_by.items() if reports[rep][1]}
     deadline = time.monotonic() + args.drain
-    while time.monotonic() < deadline and not (p1_incidents <= assigned.keys() and p1_incidents <= received.keys()
-                                               and len(committed.keys() & reports.keys()) >= len(reports)):
+
+    def drained() -> bool:
+        return (p1_incidents <= assigned.keys() and p1_incidents <= received.keys()
+                and len(committed.keys() & reports.keys()) >= len(reports))
+
+    while time.monotonic() < deadline and not drained():  # noqa: ASYNC110 - three consumers fill the sets
         await asyncio.sleep(0.2)
     cpu_after = cpu_seconds(city.pids())
     statements = await asyncio.to_thread(city.statements)

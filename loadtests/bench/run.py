@@ -36,7 +36,6 @@ class BenchOptions:
     step_duration: float
     bounded_p99_ms: float
     alert_probes: int
-    drain_worker_timeout: float = 120.0
     ingest_seconds: float
     ingest_sensors: int
     ingest_batch: int
@@ -45,6 +44,7 @@ class BenchOptions:
     phases: set[str] = field(default_factory=lambda: {"surge", "sensors", "ceilings"})
     targets_file: Path | None = None
     sensors_worker_metrics: str | None = None
+    drain_worker_timeout: float = 120.0
 
 
 class Display:

@@ -8,11 +8,13 @@ table and written to ``test-artifacts/faults/figures.json`` for CI.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -93,3 +95,11 @@ def settings_on(broker: KafkaBroker, postgres: PostgresServer) -> Settings:
     dsn = postgres.create_database(name)
     return make_settings(kafka_bootstrap=broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
                          database_url=dsn)
+
+
+def unavailable(component: str, exc: BaseException) -> NoReturn:
+    """As the root conftest: skip locally, FAIL under CI=true (a missing component is a broken pipeline)."""
+    message = f"{component} không dùng được / unavailable: {exc}"
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)

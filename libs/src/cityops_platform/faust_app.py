@@ -7,7 +7,9 @@ so delivery is at least once and every handler must be idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +24,9 @@ from cityops_platform.settings import Settings
 
 log = logging.getLogger("cityops.faust")
 M = TypeVar("M", bound=Message)
+BROKER_PROBE_INTERVAL_S = 2.0
+BROKER_PROBE_TIMEOUT_S = 3.0
+BROKER_STALE_S = 7.0  # /healthz turns NOT_SERVING when no probe succeeded for this long
 
 
 class ProtobufCodec(codecs.Codec):
@@ -91,10 +96,40 @@ def _install_web(app: faust.App) -> None:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
+    # A worker cut off from the broker still looks "started" to Faust; the probe makes /healthz
+    # say so (NOT_SERVING), and SERVING again once a metadata request gets through.
+    probe: dict[str, float | None] = {"last_ok": None}
+
+    @app.timer(BROKER_PROBE_INTERVAL_S, name="cityops-broker-probe")  # type: ignore[untyped-decorator]
+    async def probe_broker() -> None:
+        if await broker_reachable(app, within=BROKER_PROBE_TIMEOUT_S):
+            probe["last_ok"] = time.monotonic()
+
     @app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
-        healthy = bool(app.started) and not app.should_stop
-        return web.json({"status": "SERVING" if healthy else "NOT_SERVING"}, status=200 if healthy else 503)
+        last_ok = probe["last_ok"]
+        age = None if last_ok is None else time.monotonic() - last_ok
+        broker_ok = age is not None and age < BROKER_STALE_S
+        healthy = bool(app.started) and not app.should_stop and broker_ok
+        body = {"status": "SERVING" if healthy else "NOT_SERVING",
+                "broker": "reachable" if broker_ok else "unreachable",
+                "broker_last_ok_seconds_ago": None if age is None else round(age, 1)}
+        return web.json(body, status=200 if healthy else 503)
+
+
+async def broker_reachable(app: faust.App, *, within: float) -> bool:
+    """True when the app's producer client gets a Metadata answer from a broker ``within`` seconds."""
+    producer = getattr(app.producer, "_producer", None)  # the aiokafka producer, on this event loop
+    client = getattr(producer, "client", None)
+    if client is None:
+        return False
+    try:
+        await asyncio.wait_for(client.fetch_all_metadata(), within)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # timeouts, refused connections, KafkaError: all mean "not reachable now"
+        return False
+    return True
 
 
 def _faust_credentials(settings: Settings) -> Any:

@@ -43,6 +43,17 @@ def supervisor_headers(gateway_stack: Any) -> dict[str, str]:
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 
+def _exerciser(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str, str]) -> Any:
+    """A Hypothesis test that calls one operation with generated requests and runs the checks."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def exercise(case: Any) -> None:
+        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS, timeout=15)
+
+    return exercise
+
+
 # schemathesis' own pytest plugin does not work with pytest 9 yet (it reads Function._nodeid),
 # so every operation is driven through its Hypothesis strategy directly; that is its documented
 # "use with @given in non-Schemathesis tests" API.
@@ -56,14 +67,8 @@ def test_no_generated_request_gets_a_server_error(
     assert len(operations) >= 15, "the OpenAPI document lost operations"
     for operation in operations:
         headers = dict(supervisor_headers) if operation.path.startswith("/api/") else {}
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def exercise(case: Any, headers: dict[str, str] = headers) -> None:
-            case.call_and_validate(base_url=gateway_stack.gateway_url, headers=headers, checks=CHECKS, timeout=15)
-
         try:
-            exercise()
+            _exerciser(operation, mode, gateway_stack.gateway_url, headers)()
         except Unsatisfiable:
             continue  # nothing to negate: the operation takes no input (e.g. GET /healthz)
         except Exception as exc:  # collect every operation's failure, then report them all

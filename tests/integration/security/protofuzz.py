@@ -8,7 +8,6 @@ validation layer are reached too.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from google.protobuf import message_factory
@@ -25,7 +24,7 @@ HOSTILE_TEXT = st.sampled_from([
     "Đường Đại lộ Bình Dương", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🚑", "\ufeff", "NaN", "-1", "9" * 40, "<script>alert(1)</script>",
 ])
 HUGE_TEXT = st.integers(10_000, 100_000).map(lambda n: "x" * n)
-UUIDS = st.builds(lambda: str(uuid.uuid4()))
+UUIDS = st.uuids().map(str)
 
 
 def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:

@@ -64,6 +64,9 @@ def test_the_fuzzer_covers_every_rpc_of_the_four_services() -> None:
     assert {s for s, _ in RPCS} == set(SERVICES)
 
 
+# The apis run in this process and use `random` while Hypothesis draws; it then warns about
+# `random` inside strategies, which ours do not use.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @pytest.mark.parametrize(("service", "rpc"), RPCS, ids=[f"{s}.{m}" for s, m in RPCS])
 def test_generated_requests_get_only_ok_or_client_errors(host, service: str, rpc: str) -> None:  # type: ignore[no-untyped-def]
     api = host.apis[service]

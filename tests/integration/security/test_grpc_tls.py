@@ -112,7 +112,9 @@ async def test_tls_server_refuses_plaintext(tls_server: RunningServer) -> None:
     assert await _check(grpc.aio.insecure_channel(f"127.0.0.1:{tls_server.port}")) == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_client_refuses_a_server_whose_certificate_it_does_not_trust(tls_server: RunningServer, pki: Path) -> None:
+async def test_client_refuses_a_server_whose_certificate_it_does_not_trust(
+    tls_server: RunningServer, pki: Path
+) -> None:
     assert await _check(_client(pki, tls_server, ca="rogue")) == grpc.StatusCode.UNAVAILABLE
 
 

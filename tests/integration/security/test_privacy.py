@@ -124,8 +124,8 @@ def test_reporter_pii_never_reaches_logs_events_or_traces(host, all_logs: Lines,
     second = stub.ReportIncident(_report(str(uuid.uuid4()), "+84 939 271 846", "Cây đổ chắn đường, xe kẹt"),
                                  metadata=bearer(settings, "call_taker"), timeout=10)
     with pytest.raises(grpc.RpcError) as refused:
-        stub.ReportIncident(_report(str(uuid.uuid4()), PHONE + "999", "Cây đổ"), metadata=bearer(settings, "call_taker"),
-                            timeout=10)
+        stub.ReportIncident(_report(str(uuid.uuid4()), PHONE + "999", "Cây đổ"),
+                            metadata=bearer(settings, "call_taker"), timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
     incident_id = first.incident.id
     assert second.incident.id == incident_id  # fused: the second report went down the attach path

@@ -20,7 +20,6 @@ from cityops_incidents.text import normalize
 from cityops_platform.db import outbox
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
-SCHEMA = "incidents"
 PRODUCER = "incidents"
 # IncidentEvent.body field for each body message type.
 BODY_FIELDS = {
@@ -56,9 +55,11 @@ async def commit_change(
     after: str = "",
     detail: str = "",
     new: bool = False,
+    report: store.NewReport | None = None,
 ) -> str:
     """Persist ``inc`` (insert when ``new``, else update with version + 1), append the timeline
-    entry and enqueue the IncidentEvent carrying ``body``. Returns the event id."""
+    entry, insert ``report`` (the report filed against it, if any) and enqueue the IncidentEvent
+    carrying ``body`` — one statement. Returns the event id."""
     action = body.DESCRIPTOR.name
     if new:
         inc.version = 1
@@ -66,21 +67,17 @@ async def commit_change(
         inc.version += 1
     inc.updated_at = now
     refresh_sla(rules, inc)
-    text = search_text(inc)
-    if new:
-        await store.insert_incident(conn, inc, h3_cell=cell_of(inc.lat, inc.lon), search_text=text)
-    else:
-        await store.save(conn, inc, search_text=text)
     event_id = str(uuid.uuid4())
     event = pb.IncidentEvent(
         event_id=event_id, occurred_at=ts(now), incident_id=inc.id, incident_number=inc.number,
         actor=actor_pb(actor), incident=incident_pb(inc, rules.eido),
     )
     getattr(event, BODY_FIELDS[action]).CopyFrom(body)
-    await outbox.enqueue(conn, schema=SCHEMA, topic=INCIDENT_EVENTS.name, key=inc.id, message=event,
-                         event_type=action, producer=PRODUCER, event_id=event_id)
-    await store.add_timeline(conn, inc.id, TimelineEntry(now, actor, action, before, after, detail, inc.version,
-                                                         event_id))
+    record = outbox.outbox_record(topic=INCIDENT_EVENTS.name, key=inc.id, message=event, event_type=action,
+                                  producer=PRODUCER, event_id=event_id)
+    entry = TimelineEntry(now, actor, action, before, after, detail, inc.version, event_id)
+    await store.write_change(conn, inc=inc, new=new, h3_cell=cell_of(inc.lat, inc.lon), search_text=search_text(inc),
+                             entry=entry, record=record, report=report)
     return event_id
 
 

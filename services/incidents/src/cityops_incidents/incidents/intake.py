@@ -35,48 +35,58 @@ async def report_in_tx(
     conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
 ) -> ReportOutcome:
     """Create an incident for ``r`` or merge it into a nearby open one; the same idempotency key
-    always yields the first outcome. Call inside a transaction."""
-    await store.lock(conn, f"idem:{r.idempotency_key}")
-    known = await store.report_by_key(conn, r.idempotency_key)
+    always yields the first outcome. Call inside a transaction.
+
+    Round trips: the locks (one statement), the replay check with the fusion candidates (one),
+    the day's number for a new incident, then the whole change (one statement)."""
+    occurred = r.occurred_at or now
+    rule = rules.fusion_rule(r.category)
+    fusing = fusion.fuses(rule)
+    keys = [f"idem:{r.idempotency_key}"]
+    if fusing:
+        keys += [f"fusion:{r.category}:{cell}" for cell in geo.lock_cells(r.lat, r.lon, rule.radius_m)]
+    await store.lock_many(conn, keys)
+    candidates: list[Incident] = []
+    if fusing:
+        known, candidates = await store.known_and_candidates(
+            conn, key=r.idempotency_key, category=r.category,
+            cells=geo.search_cells(r.lat, r.lon, rule.radius_m), since=occurred - rule.window,
+        )
+    else:
+        known = await store.report_by_key(conn, r.idempotency_key)
     if known is not None:
         existing = await store.get(conn, known.incident_id)
         assert existing is not None  # reports reference incidents (foreign key)
         return ReportOutcome(existing, known.merged, known.report_id, replayed=True)
-    occurred = r.occurred_at or now
-    rule = rules.fusion_rule(r.category)
-    match: fusion.Match | None = None
-    if fusion.fuses(rule):
-        for cell in geo.lock_cells(r.lat, r.lon, rule.radius_m):
-            await store.lock(conn, f"fusion:{r.category}:{cell}")
-        candidates = await store.fusion_candidates(
-            conn, category=r.category, cells=geo.search_cells(r.lat, r.lon, rule.radius_m),
-            since=occurred - rule.window,
-        )
-        match = fusion.best_match(rule, lat=r.lat, lon=r.lon, at=occurred, candidates=candidates)
+    match = fusion.best_match(
+        rule, lat=r.lat, lon=r.lon, at=occurred,
+        candidates=[fusion.Candidate(c.id, c.lat, c.lon, c.last_report_at) for c in candidates],
+    )
     report_id = str(uuid.uuid4())
+    report = store.NewReport(report_id=report_id, r=r, merged=match is not None,
+                             distance_m=match.distance_m if match else 0.0, occurred_at=occurred, received_at=now)
     if match is None:
-        inc = await _create(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report_id=report_id)
+        inc = await _create(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report)
     else:
-        inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report_id=report_id,
-                           match=match)
-    await store.insert_report(conn, report_id=report_id, incident_id=inc.id, r=r, merged=match is not None,
-                              distance_m=match.distance_m if match else 0.0, occurred_at=occurred, received_at=now)
+        # Locked by the candidate query, read after the lock: the current row.
+        locked = next(c for c in candidates if c.id == match.incident_id)
+        inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
+                           inc=locked, match=match)
     return ReportOutcome(inc, match is not None, report_id)
 
 
 async def _create(
     conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
-    report_id: str,
+    report: store.NewReport,
 ) -> Incident:
     t = triage(rules, category=r.category, subcategory=r.subcategory, source=r.source, description=r.description,
                sensor_level=r.sensor_level)
     priority = r.priority_override or t.priority
-    sequence = await store.next_number(conn, rules.number_prefix, now.astimezone(ZoneInfo(rules.timezone)).date())
     external = dict(r.external_ids)
     if r.sensor_alert_id:
         external.setdefault("sensor_alert", r.sensor_alert_id)
     inc = Incident(
-        id=str(uuid.uuid4()), number=incident_number(rules, now, sequence), category=r.category,
+        id=str(uuid.uuid4()), number="", category=r.category,
         subcategory=r.subcategory, priority=priority, status="NEW", description=r.description, lat=r.lat,
         lon=r.lon, address=r.address, district=geo.nearest_district(r.lat, r.lon, rules.districts,
                                                                     rules.district_max_m),
@@ -87,22 +97,24 @@ async def _create(
     )
     why = "ưu tiên do người nhập chỉ định (priority override)" if r.priority_override else "; ".join(t.reasons)
     body = pb.IncidentReported(
-        source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report_id,
+        source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report.report_id,
         reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
         reporter_subject=r.reporter_subject,
     )
+    # The day's counter row is locked from here to the commit (every new incident of the day waits
+    # for it): everything else was prepared first, and only one statement follows.
+    sequence = await store.next_number(conn, rules.number_prefix, now.astimezone(ZoneInfo(rules.timezone)).date())
+    inc.number = incident_number(rules, now, sequence)
     await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
-                        after=status_label("NEW"),
+                        after=status_label("NEW"), report=report,
                         detail=f"Tiếp nhận từ {r.source}, {priority_label(priority)}, {t.agency} ({why})")
     return inc
 
 
 async def _merge(
     conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
-    report_id: str, match: fusion.Match,
+    report: store.NewReport, inc: Incident, match: fusion.Match,
 ) -> Incident:
-    inc = await store.get(conn, match.incident_id, for_update=True)
-    assert inc is not None  # locked by the candidate query
     inc.report_count += 1
     if r.source not in inc.sources:
         inc.sources.append(r.source)
@@ -112,11 +124,11 @@ async def _merge(
     if r.sensor_alert_id and r.sensor_alert_id not in inc.open_alert_ids:
         inc.open_alert_ids.append(r.sensor_alert_id)
     body = pb.IncidentMerged(
-        report_count=inc.report_count, source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report_id,
+        report_count=inc.report_count, source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report.report_id,
         reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
         distance_m=round(match.distance_m, 1), reporter_subject=r.reporter_subject,
     )
-    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,
                         before=str(inc.report_count - 1), after=str(inc.report_count),
                         detail=f"Hợp nhất phản ánh từ {r.source}, cách {match.distance_m:.0f} m "
                                f"(merged report, {match.distance_m:.0f} m away)")

@@ -9,8 +9,11 @@ from typing import Any
 
 import asyncpg
 
-from cityops_incidents.incidents.fusion import Candidate
 from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, Incident, ReportIn, TimelineEntry
+from cityops_platform.db import outbox
+from cityops_platform.db.outbox import OutboxRecord
+
+SCHEMA = "incidents"
 
 _COLUMNS = (
     "id, number, category, subcategory, priority, status, description, lat, lon, address, district, "
@@ -27,7 +30,7 @@ _MUTABLE = (
 )
 
 
-def to_incident(row: asyncpg.Record) -> Incident:
+def to_incident(row: asyncpg.Record | dict[str, Any]) -> Incident:
     values = dict(row)
     values["id"] = str(values["id"])
     values["duplicate_of"] = str(values["duplicate_of"]) if values["duplicate_of"] else ""
@@ -41,6 +44,14 @@ def to_incident(row: asyncpg.Record) -> Incident:
 async def lock(conn: asyncpg.Connection, key: str) -> None:
     """A transaction-scoped advisory lock on ``key`` (hash collisions only over-serialise)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
+
+async def lock_many(conn: asyncpg.Connection, keys: list[str]) -> None:
+    """Advisory locks on ``keys`` in list order, in one round trip (an unnest scan yields the
+    array in order, so callers keep their deadlock-free lock order)."""
+    await conn.execute(
+        "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest($1::text[]) AS k", keys
+    )
 
 
 @dataclass(frozen=True)
@@ -66,26 +77,77 @@ async def next_number(conn: asyncpg.Connection, prefix: str, day: date) -> int:
     return int(value)
 
 
-async def insert_incident(conn: asyncpg.Connection, inc: Incident, *, h3_cell: str, search_text: str) -> None:
-    await conn.execute(
-        "INSERT INTO incidents (id, number, category, subcategory, priority, status, description, lat, lon, "
-        "address, district, h3_cell, report_count, sources, agency, created_at, updated_at, occurred_at, "
-        "last_report_at, sla_stage, sla_due_at, sla_breaches, version, escalation_level, external_ids, "
-        "open_alert_ids, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-        "$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
-        inc.id, inc.number, inc.category, inc.subcategory, inc.priority, inc.status, inc.description,
-        inc.lat, inc.lon, inc.address, inc.district, h3_cell, inc.report_count, inc.sources, inc.agency,
-        inc.created_at, inc.updated_at, inc.occurred_at, inc.last_report_at, inc.sla_stage, inc.sla_due_at,
-        inc.sla_breaches, inc.version, inc.escalation_level, inc.external_ids, inc.open_alert_ids, search_text,
-    )
+@dataclass(frozen=True)
+class NewReport:
+    """A report row to insert with the change of the incident it was filed against."""
+
+    report_id: str
+    r: ReportIn
+    merged: bool
+    distance_m: float
+    occurred_at: datetime
+    received_at: datetime
 
 
-async def save(conn: asyncpg.Connection, inc: Incident, *, search_text: str) -> None:
-    """Write every mutable column of ``inc`` (the caller holds the row lock)."""
-    values: list[Any] = [getattr(inc, c) for c in _MUTABLE[:-1]]
-    values[_MUTABLE.index("duplicate_of")] = inc.duplicate_of or None
-    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(_MUTABLE))
-    await conn.execute(f"UPDATE incidents SET {sets} WHERE id = $1", inc.id, *values, search_text)
+class _Args:
+    """Numbered query parameters: ``args(value)`` appends ``value`` and returns its ``$n``."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def row(self, *values: Any) -> str:
+        return ", ".join(self(v) for v in values)
+
+
+async def write_change(
+    conn: asyncpg.Connection, *, inc: Incident, new: bool, h3_cell: str, search_text: str, entry: TimelineEntry,
+    record: OutboxRecord, report: NewReport | None = None,
+) -> None:
+    """The incident row (insert when ``new``, else every mutable column; the caller holds the row
+    lock), its timeline entry, the report filed with it and its event in the outbox: ONE statement,
+    so the transaction holds its locks (the day's number counter above all) for as short as possible."""
+    a = _Args()
+    if new:
+        incident = (
+            "INSERT INTO incidents (id, number, category, subcategory, priority, status, description, lat, lon, "
+            "address, district, h3_cell, report_count, sources, agency, created_at, updated_at, occurred_at, "
+            "last_report_at, sla_stage, sla_due_at, sla_breaches, version, escalation_level, external_ids, "
+            "open_alert_ids, search_text) VALUES (" + a.row(
+                inc.id, inc.number, inc.category, inc.subcategory, inc.priority, inc.status, inc.description,
+                inc.lat, inc.lon, inc.address, inc.district, h3_cell, inc.report_count, inc.sources, inc.agency,
+                inc.created_at, inc.updated_at, inc.occurred_at, inc.last_report_at, inc.sla_stage, inc.sla_due_at,
+                inc.sla_breaches, inc.version, inc.escalation_level, inc.external_ids, inc.open_alert_ids,
+                search_text) + ")"
+        )
+    else:
+        values: list[Any] = [getattr(inc, c) for c in _MUTABLE[:-1]]
+        values[_MUTABLE.index("duplicate_of")] = inc.duplicate_of or None
+        sets = ", ".join(f"{c} = {a(v)}" for c, v in zip(_MUTABLE, [*values, search_text], strict=True))
+        incident = f"UPDATE incidents SET {sets} WHERE id = {a(inc.id)}"
+    ctes = [
+        f"incident_written AS ({incident})",
+        "timeline_written AS (INSERT INTO timeline (incident_id, at, actor_subject, actor_role, action, before, "
+        "after, detail, version, event_id) VALUES (" + a.row(
+            inc.id, entry.at, entry.actor.subject, entry.actor.role, entry.action, entry.before, entry.after,
+            entry.detail, entry.version, entry.event_id) + "))",
+    ]
+    if report is not None:
+        r = report.r
+        ctes.append(
+            "report_written AS (INSERT INTO reports (id, incident_id, idempotency_key, merged, distance_m, source, "
+            "category, subcategory, description, lat, lon, address, reporter_name, reporter_phone, "
+            "reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at) VALUES (" + a.row(
+                report.report_id, inc.id, r.idempotency_key, report.merged, report.distance_m, r.source,
+                r.category, r.subcategory, r.description, r.lat, r.lon, r.address, r.reporter_name,
+                r.reporter_phone, r.reporter_subject, r.sensor_alert_id, r.external_ids, report.occurred_at,
+                report.received_at) + "))"
+        )
+    await outbox.enqueue_records(conn, schema=SCHEMA, records=[record], with_sql=", ".join(ctes),
+                                 with_args=a.values)
 
 
 async def get(conn: asyncpg.Connection, incident_id: str, *, for_update: bool = False,
@@ -100,32 +162,31 @@ async def get_by_number(conn: asyncpg.Connection, number: str) -> Incident | Non
     return to_incident(row) if row else None
 
 
-async def fusion_candidates(
-    conn: asyncpg.Connection, *, category: str, cells: list[str], since: datetime
-) -> list[Candidate]:
-    """Open incidents of ``category`` in ``cells`` with a report since ``since``, row-locked (a
-    concurrent transition that closes one is waited for and then excluded)."""
+async def known_and_candidates(
+    conn: asyncpg.Connection, *, key: str, category: str, cells: list[str], since: datetime
+) -> tuple[KnownReport | None, list[Incident]]:
+    """One round trip for intake: the report already filed under ``key`` (a replay), and the open
+    incidents of ``category`` in ``cells`` with a report since ``since``, row-locked (a concurrent
+    transition that closes one is waited for and then excluded)."""
     rows = await conn.fetch(
-        "SELECT id, lat, lon, last_report_at FROM incidents WHERE category = $1 AND h3_cell = ANY($2::text[]) "
-        "AND last_report_at >= $3 AND status = ANY($4::text[]) ORDER BY id FOR UPDATE",
-        category, cells, since, list(OPEN_STATUSES),
+        f"WITH known AS (SELECT id, incident_id, merged FROM reports WHERE idempotency_key = $1), "
+        f"candidates AS (SELECT {_COLUMNS} FROM incidents WHERE category = $2 AND h3_cell = ANY($3::text[]) "
+        "AND last_report_at >= $4 AND status = ANY($5::text[]) ORDER BY id FOR UPDATE) "
+        "SELECT k.id AS known_report_id, k.incident_id AS known_incident_id, k.merged AS known_merged, c.* "
+        "FROM (SELECT 1) AS one LEFT JOIN known AS k ON true LEFT JOIN candidates AS c ON true",
+        key, category, cells, since, list(OPEN_STATUSES),
     )
-    return [Candidate(str(r["id"]), r["lat"], r["lon"], r["last_report_at"]) for r in rows]
-
-
-async def insert_report(
-    conn: asyncpg.Connection, *, report_id: str, incident_id: str, r: ReportIn, merged: bool,
-    distance_m: float, occurred_at: datetime, received_at: datetime,
-) -> None:
-    await conn.execute(
-        "INSERT INTO reports (id, incident_id, idempotency_key, merged, distance_m, source, category, "
-        "subcategory, description, lat, lon, address, reporter_name, reporter_phone, reporter_subject, "
-        "sensor_alert_id, external_ids, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-        "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        report_id, incident_id, r.idempotency_key, merged, distance_m, r.source, r.category, r.subcategory,
-        r.description, r.lat, r.lon, r.address, r.reporter_name, r.reporter_phone, r.reporter_subject,
-        r.sensor_alert_id, r.external_ids, occurred_at, received_at,
-    )
+    known = None
+    incidents = []
+    for row in rows:
+        values = dict(row)
+        report_id, incident_id, merged = (values.pop(k) for k in ("known_report_id", "known_incident_id",
+                                                                   "known_merged"))
+        if report_id is not None:
+            known = KnownReport(str(report_id), str(incident_id), merged)
+        if values["id"] is not None:
+            incidents.append(to_incident(values))
+    return known, incidents
 
 
 async def add_timeline(conn: asyncpg.Connection, incident_id: str, e: TimelineEntry) -> None:
