@@ -8,6 +8,7 @@ settings as our workers (``cityops_platform.faust_app.create_app``: at-least-onc
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import faust
 
@@ -24,7 +25,7 @@ sink = faust_app.raw_topic(app, os.environ.get("BENCH_SINK", "bench.sink"))
 
 
 @app.agent(source)
-async def passthrough(stream: faust.StreamT) -> None:
+async def passthrough(stream: faust.StreamT[Any]) -> None:
     async for event in stream.events():
         await sink.send(key=event.key, value=event.value)
 

@@ -106,7 +106,7 @@ def consumer_performance(bootstrap: str, topic: str, records: int) -> dict[str, 
 
 
 async def bare_faust(settings: Settings, source: str, records: int, run_dir: Path, *,
-                     timeout: float = 300.0) -> dict[str, Any]:
+                     limit_s: float = 300.0) -> dict[str, Any]:
     """Drain ``source`` through a pass-through Faust agent; records/s from first to last output."""
     sink = f"{source}.passthrough"
     await create_topic(settings, sink, 12)
@@ -117,7 +117,7 @@ async def bare_faust(settings: Settings, source: str, records: int, run_dir: Pat
                  log_file=log_file, env=env, cwd=ROOT)
     first: float | None = None
     last_count = 0
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     try:
         while time.monotonic() < deadline:
             if proc.poll() is not None:

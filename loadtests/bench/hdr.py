@@ -54,7 +54,7 @@ class Latency:
     def percentile_ms(self, p: float) -> float | None:
         if self.count == 0:
             return None
-        return round(self.total.get_value_at_percentile(p) / 1000.0, 3)
+        return round(float(self.total.get_value_at_percentile(p)) / 1000.0, 3)
 
     def summary(self) -> dict[str, Any]:
         """count, p50/p95/p99/p99.9, mean and max, in milliseconds (None when nothing was recorded)."""

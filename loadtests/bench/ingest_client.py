@@ -26,7 +26,8 @@ def columnar_batches(sensor_ids: list[str], per_batch: int, count: int, *, value
     for _ in range(count):
         ids = [sensor_ids[(cursor + k) % len(sensor_ids)] for k in range(per_batch)]
         cursor += per_batch
-        cols = sensors_pb2.ReadingColumns(sensor_ids=ids, values=[value] * per_batch, observed_at_ms=[now_ms] * per_batch)
+        cols = sensors_pb2.ReadingColumns(sensor_ids=ids, values=[value] * per_batch,
+                                          observed_at_ms=[now_ms] * per_batch)
         out.append(sensors_pb2.ReadingBatch(columns=cols, gateway_id="bench").SerializeToString())
     return out
 

@@ -68,7 +68,7 @@ class ProcessMonitor:
         psutil.cpu_percent(None)
         while not stop.is_set():
             await asyncio.to_thread(self.sample, time.time() - t0)
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
     def summary(self) -> dict[str, dict[str, float]]:
@@ -105,7 +105,7 @@ class LagMonitor:
                     self.samples.append(row)
                 except Exception as exc:  # a missed sample must not stop the bench
                     log.debug("lag sample failed: %s", exc)
-                with contextlib.suppress(asyncio.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(0.05, 1.0 - (time.time() - started)))
         finally:
             await offsets.stop()

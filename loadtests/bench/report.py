@@ -72,7 +72,8 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {t['name']} — {t['description']} | {t['target']} | {_fmt(t['value'])} | "
                      f"{'✔ đạt' if t['ok'] else '✘ trượt (missed)'} |")
     lines += ["", "## Đợt sự cố (incident surge)", "",
-              f"{_fmt(lookup(summary, 'surge.config.rate'))} phản ánh/s × {_fmt(lookup(summary, 'surge.config.duration_s'))} s, "
+              f"{_fmt(lookup(summary, 'surge.config.rate'))} phản ánh/s × "
+              f"{_fmt(lookup(summary, 'surge.config.duration_s'))} s, "
               f"đạt {_fmt(lookup(summary, 'surge.achieved_reports_per_s'))}/s", "",
               "| chặng (hop) | n | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms |", "|---|---|---|---|---|---|---|"]
     for hop in SURGE_HOPS:
@@ -88,7 +89,8 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {key} | {_fmt(sensors.get(key))} |")
     for hop in ("reading_to_alert", "alert_to_incident"):
         s = sensors.get(hop) or {}
-        lines.append(f"| {hop} p50/p95/p99 ms | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p95_ms'))} / {_fmt(s.get('p99_ms'))} |")
+        lines.append(f"| {hop} p50/p95/p99 ms | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p95_ms'))} / "
+                     f"{_fmt(s.get('p99_ms'))} |")
     steps = sensors.get("step_up") or []
     if steps:
         lines += ["", "| bước (step) readings/s | api nhận (accepted)/s | worker/s | xả (drain) s | p50 / p99 ms | "
@@ -98,8 +100,8 @@ def markdown(summary: dict[str, Any]) -> str:
                          f"{_fmt(s.get('drain_s'))} | {_fmt(s.get('p50_ms'))} / {_fmt(s.get('p99_ms'))} | "
                          f"{_fmt(s.get('alerts'))} | {_fmt(s.get('lag_max'))} | {_fmt(s.get('lag_growing'))} | "
                          f"{_fmt(s.get('bounded'))} {s.get('error', '')} |")
-    lines += ["", "## Trần của máy (ceilings) và tỉ lệ (ratios)", "", "| của ta (ours) | trần (ceiling) | tỉ lệ (ratio) |",
-              "|---|---|---|"]
+    lines += ["", "## Trần của máy (ceilings) và tỉ lệ (ratios)", "",
+              "| của ta (ours) | trần (ceiling) | tỉ lệ (ratio) |", "|---|---|---|"]
     for label, ours, ceiling, ratio in summary.get("ratio_rows", []):
         lines.append(f"| {label}: {_fmt(ours)} | {_fmt(ceiling)} | {_fmt(ratio, 3)} |")
     lines += ["", "| trần (ceiling) | records/s | khác (other) |", "|---|---|---|"]
@@ -111,8 +113,8 @@ def markdown(summary: dict[str, Any]) -> str:
               "| tiến trình | CPU tb (mean) | CPU max | RSS max MB |", "|---|---|---|---|"]
     for name, p in sorted((summary.get("processes") or {}).items()):
         lines.append(f"| {name} | {_fmt(p['cpu_mean'])} | {_fmt(p['cpu_max'])} | {_fmt(p['rss_max_mb'])} |")
-    lines += ["", "## Độ trễ tiêu thụ (consumer lag)", "", "| nhóm (group) | max | cuối (last) | tăng dần (growing) |",
-              "|---|---|---|---|"]
+    lines += ["", "## Độ trễ tiêu thụ (consumer lag)", "",
+              "| nhóm (group) | max | cuối (last) | tăng dần (growing) |", "|---|---|---|---|"]
     for group, s in sorted((summary.get("lag") or {}).items()):
         lines.append(f"| {group} | {_fmt(s['max'])} | {_fmt(s['last'])} | {_fmt(s['growing'])} |")
     return "\n".join(lines) + "\n"
@@ -120,7 +122,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 def plots(out: Path, series: dict[str, Any]) -> list[str]:
     """throughput, latency percentiles (bars), latency over time, lag over time, CPU over time."""
-    written = []
+    written: list[str] = []
     fig, ax = plt.subplots(figsize=(10, 4))
     for name, rows, key in series.get("throughput", []):
         if rows:

@@ -116,7 +116,7 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             ingest_ids = await register_sensors(ep, opts.ingest_sensors, opts.run_id)
             probe_ids = await register_probes(ep, probes=opts.alert_probes, run_id=opts.run_id)
             data = await step_up(ep, opts.out_dir, rates=opts.step_rates, duration=opts.step_duration,
-                                 extra=opts.sensors_args, timeout=opts.sensors_timeout,
+                                 extra=opts.sensors_args, limit_s=opts.sensors_timeout,
                                  bounded_p99_ms=opts.bounded_p99_ms, lag=lag, t0=t0, say=say,
                                  on_pid=lambda pid: procs.add("sensors-bench (client+api+worker)", pid))
             display.update("sensors", len(opts.step_rates))

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 from .ceilings import ROOT, bare_grpc_server
 from .hdr import Latency
 from .ingest_client import columnar_batches, drive
+from .monitor import lag_growing
 from .stack import Endpoints
 from .surge import Tail, metadata
 from .surge_data import random_point
@@ -126,7 +128,7 @@ async def ingest_ratio(ep: Endpoints, run_dir: Path, *, ids: list[str], seconds:
     }
 
 
-async def run_sensors_bench(ep: Endpoints, out_dir: Path, *, args: list[str], timeout: float,
+async def run_sensors_bench(ep: Endpoints, out_dir: Path, *, args: list[str], limit_s: float,
                             say: Callable[[str], None], on_pid: Callable[[int], None], tag: str) -> dict[str, Any]:
     """One run of the sensors engineer's bench (its own api + worker, on our Kafka and Postgres)."""
     if not SENSORS_BENCH.exists():
@@ -138,15 +140,18 @@ async def run_sensors_bench(ep: Endpoints, out_dir: Path, *, args: list[str], ti
     argv = [sys.executable, str(SENSORS_BENCH), "--use-env", *args, "--json", str(report)]
     say("  " + " ".join(argv[1:]).replace(str(ROOT) + "/", ""))
     log_path = out_dir / f"sensors-bench-{tag}.log"
-    with open(log_path, "wb") as log_file:
+    log_file = await asyncio.to_thread(log_path.open, "wb")
+    try:
         proc = await asyncio.create_subprocess_exec(*argv, env=env, cwd=ROOT, stdout=log_file, stderr=log_file)
         on_pid(proc.pid)
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(proc.wait(), limit_s)
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            return {"error": f"sensors bench > {timeout:g} s; see {log_path.name}"}
+            return {"error": f"sensors bench > {limit_s:g} s; see {log_path.name}"}
+    finally:
+        log_file.close()
     if proc.returncode != 0 or not report.exists():
         return {"error": f"exit {proc.returncode}; see {log_path.name}"}
     data: dict[str, Any] = json.loads(report.read_text())
@@ -154,7 +159,7 @@ async def run_sensors_bench(ep: Endpoints, out_dir: Path, *, args: list[str], ti
 
 
 async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration: float, extra: list[str],
-                  timeout: float, bounded_p99_ms: float, lag: Any, t0: float, say: Callable[[str], None],
+                  limit_s: float, bounded_p99_ms: float, lag: Any, t0: float, say: Callable[[str], None],
                   on_pid: Callable[[int], None]) -> dict[str, Any]:
     """Run the sensors bench at rising fixed rates; the sustained rate is the highest bounded step.
 
@@ -168,15 +173,13 @@ async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration:
         started = time.time() - t0
         say(f"Bước (step) {rate:,.0f} readings/s × {duration:g} s…")
         data = await run_sensors_bench(ep, out_dir, args=["--rate", str(rate), "--duration", str(duration), *extra],
-                                       timeout=timeout, say=say, on_pid=on_pid, tag=f"{int(rate)}")
+                                       limit_s=limit_s, say=say, on_pid=on_pid, tag=f"{int(rate)}")
         ended = time.time() - t0
         if "error" in data:
             steps.append({"rate": rate, "error": data["error"], "bounded": False})
             break
-        series = [sum(v for g, v in s["lag"].items() if g.endswith("cityops-sensors-worker") and g.startswith("bench"))
+        series = [sum(v for g, v in s["lag"].items() if _is_bench_worker(g))
                   for s in lag.samples if started <= s["t"] <= ended]
-        from .monitor import lag_growing
-
         lat = data.get("latency_ms") or {}
         accepted = data.get("accepted_per_s") or 0
         drain = data.get("drain_after_send_s") or 0.0
@@ -184,21 +187,26 @@ async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration:
         growing = lag_growing(series)
         bounded = (accepted >= 0.97 * rate and drain <= max(2.0, 0.1 * duration) and not growing and alerts_ok
                    and lat.get("p99") is not None and lat["p99"] <= bounded_p99_ms)
-        steps.append({"rate": rate, "achieved": accepted, "worker_during_send": data.get("worker_processed_during_send_per_s"),
-                      "drain_s": drain, "p50_ms": lat.get("p50"), "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
-                      "max_ms": lat.get("max"), "alerts": f"{data.get('alerts_received')}/{data.get('alerts_expected')}",
+        steps.append({"rate": rate, "achieved": accepted,
+                      "worker_during_send": data.get("worker_processed_during_send_per_s"), "drain_s": drain,
+                      "p50_ms": lat.get("p50"), "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
+                      "max_ms": lat.get("max"),
+                      "alerts": f"{data.get('alerts_received')}/{data.get('alerts_expected')}",
                       "lag_max": max(series) if series else None, "lag_growing": growing, "bounded": bounded,
                       "t_start": started, "t_end": ended, "raw": data})
         if not bounded:
             break
     good = [s for s in steps if s.get("bounded")]
     best = good[-1] if good else next((s for s in steps if "error" not in s), None)
+    measured = bool(steps) and "error" not in steps[0]
     out: dict[str, Any] = {
         "source": str(SENSORS_BENCH.relative_to(ROOT)), "step_up": steps, "bounded_p99_ms": bounded_p99_ms,
-        "sustained_readings_per_s": (best["achieved"] if good and best else 0) if steps and "error" not in steps[0] else None,
-        "reading_to_alert": {"p50_ms": best.get("p50_ms"), "p95_ms": best.get("p95_ms"), "p99_ms": best.get("p99_ms"),
-                             "at_rate": best.get("rate")} if best else {"p50_ms": None, "p95_ms": None, "p99_ms": None},
-        "throughput_series": [{"t": s["t_end"], "readings_per_s": s.get("achieved") or 0} for s in steps if "t_end" in s],
+        # No bounded step: nothing is sustainable, which is 0 (measured), not "unknown".
+        "sustained_readings_per_s": (good[-1]["achieved"] if good else 0) if measured else None,
+        "reading_to_alert": {**{k: (best or {}).get(k) for k in ("p50_ms", "p95_ms", "p99_ms")},
+                             "at_rate": (best or {}).get("rate")},
+        "throughput_series": [{"t": s["t_end"], "readings_per_s": s.get("achieved") or 0}
+                              for s in steps if "t_end" in s],
     }
     if steps and "error" in steps[0]:
         out["note"] = steps[0]["error"]
@@ -242,10 +250,14 @@ async def alert_probe(ep: Endpoints, ids: list[str], *, say: Callable[[str], Non
         await stub.IngestReadings(readings(0.0), metadata=md_gw, timeout=30)
         await asyncio.sleep(1.0)
         await stub.IngestReadings(readings(1.0), metadata=md_gw, timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(hop.incidents) < probes:
-            await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hop.seen(probes), 30)
     return await hop.stop()
+
+
+def _is_bench_worker(group: str) -> bool:
+    """The consumer group of the sensors bench's own worker (its topic prefix starts with "bench")."""
+    return group.startswith("bench") and group.endswith("cityops-sensors-worker")
 
 
 class AlertToIncident:
@@ -255,6 +267,7 @@ class AlertToIncident:
         self.latency = Latency("alert_to_incident", "SensorAlert record → IncidentReported/Merged citing it")
         self.alerts: dict[str, float] = {}
         self.incidents: dict[str, float] = {}
+        self._changed = asyncio.Event()
         settings = ep.settings()
         self.tails = [Tail(settings, f"{ep.topic_prefix}{SENSOR_ALERTS.name}", self._on_alert),
                       Tail(settings, f"{ep.topic_prefix}{INCIDENT_EVENTS.name}", self._on_incident)]
@@ -271,6 +284,13 @@ class AlertToIncident:
             alert_id = getattr(event, body).sensor_alert_id
             if alert_id:
                 self.incidents.setdefault(alert_id, record.timestamp / 1000.0)
+                self._changed.set()
+
+    async def seen(self, count: int) -> None:
+        """Until ``count`` alerts have their incident."""
+        while len(self.alerts.keys() & self.incidents.keys()) < count:
+            self._changed.clear()
+            await self._changed.wait()
 
     async def start(self) -> None:
         for tail in self.tails:

@@ -56,8 +56,9 @@ class Endpoints:
     webhook_host: str = "127.0.0.1"  # where the notifications worker can reach our receiver
 
     def settings(self) -> Settings:
+        database_url = self.database_url or Settings.model_fields["database_url"].default
         return Settings(kafka_bootstrap=self.kafka_bootstrap, topic_prefix=self.topic_prefix,
-                        jwt_secret=self.jwt_secret, **({"database_url": self.database_url} if self.database_url else {}))
+                        jwt_secret=self.jwt_secret, database_url=database_url)
 
     def env(self) -> dict[str, str]:
         """CITYOPS_* for a client process (Locust, the sensors bench) pointed at these endpoints."""

@@ -233,7 +233,8 @@ async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
             lat["report_to_notification"].record(first_notice[incident_id] - due, at=due)
     counts = {
         "reports_scheduled": stats.scheduled, "reports_ok": stats.completed, "reports_failed": stats.failed,
-        "errors": stats.errors, "late_starts": stats.late_starts, "max_start_lag_ms": round(stats.max_start_lag_s * 1000, 1),
+        "errors": stats.errors, "late_starts": stats.late_starts,
+        "max_start_lag_ms": round(stats.max_start_lag_s * 1000, 1),
         "incidents_created": len(created_by), "merged_reports": len(reports) - len(created_by),
         "p1_incidents": len(p1_incidents), "p1_assigned": len(p1_incidents & assigned.keys()),
         "p1_notified": len(p1_incidents & first_notice.keys()),

@@ -71,7 +71,8 @@ class WebhookReceiver:
             return web.Response(status=200)
         self._seen.add(delivery_id)
         data = payload.get("data") or {}
-        item = Delivery(received, delivery_id, str(payload.get("event_type", "")), data if isinstance(data, dict) else {})
+        item = Delivery(received, delivery_id, str(payload.get("event_type", "")),
+                        data if isinstance(data, dict) else {})
         self.deliveries.append(item)
         if self.on_delivery is not None:
             self.on_delivery(item)

@@ -55,7 +55,7 @@ async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight
                 await stub.ReportIncident(report_request(key, n, 1000), metadata=md, timeout=30)
             except grpc.aio.AioRpcError as exc:
                 ledger.fail(exc.code())
-                timeline.append((time.monotonic(), f"rpc {exc.code().name}"))
+                timeline.append((time.monotonic(), f"rpc {exc.code().name}: {exc.details()}"[:160]))
                 return exc.code().name
             ledger.ack(key)
             return "OK"
@@ -91,11 +91,17 @@ async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight
         sigterm_at = time.monotonic()
         api.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         timeline.append((sigterm_at, "SIGTERM"))
-        await asyncio.sleep(1.0)
-        after_signal = await report(f"{run}-late", 999)  # a new call during the drain
+        await asyncio.sleep(0.5)
+        late_started = time.monotonic()
+        late = asyncio.create_task(report(f"{run}-late", 999))  # a new call during the drain
         status_during_drain = await health_status(channel)
+        await asyncio.sleep(0.5)
         await lock.rollback()  # release: the held RPCs may now finish
+        released_at = time.monotonic() - sigterm_at
         held_codes = await asyncio.gather(*held)
+        held_done_at = time.monotonic() - sigterm_at
+        after_signal = await late
+        late_s = time.monotonic() - late_started
         background_stop.set()
         await asyncio.gather(*bg)
         exit_code = await asyncio.to_thread(api.proc.wait, DRAIN_S + 20)  # type: ignore[union-attr]
@@ -111,6 +117,7 @@ async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight
     events = [what for _, what in sorted(timeline)]
     first_not_serving = next(i for i, e in enumerate(events) if e == "health NOT_SERVING")
     first_refusal = next((i for i, e in enumerate(events) if e.startswith("rpc ")), len(events))
+    print([(round(t - sigterm_at, 2), e[:40]) for t, e in sorted(timeline)])
     figures.load = f"4 looping ReportIncident clients + {HELD} RPCs held in flight (row lock) at the signal"
     figures.faults = f"SIGTERM to `cityops serve incidents` (drain {DRAIN_S:.0f} s); exit {exit_code} after {exited_after:.1f} s"
     figures.inputs = sum(ledger.codes.values())
@@ -118,7 +125,8 @@ async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight
     figures.lost, figures.duplicated, figures.unexpected = (len(verdict.lost), len(verdict.duplicated),
                                                             len(verdict.unexpected))
     figures.codes = dict(ledger.codes)
-    figures.notes = (f"held RPCs: {held_codes.count('OK')}/{HELD} OK; new call during drain: {after_signal}; "
+    figures.notes = (f"lock released {released_at:.1f} s after SIGTERM, held RPCs done at {held_done_at:.1f} s: "
+                     f"{held_codes.count('OK')}/{HELD} OK; new call during drain: {after_signal} in {late_s:.1f} s; "
                      f"health during drain: {status_during_drain}; order: {events[:1] + events[first_not_serving:first_not_serving + 3]}")
     assert not forbidden(ledger), ledger.codes
     assert held_codes == ["OK"] * HELD, held_codes

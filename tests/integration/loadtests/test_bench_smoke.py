@@ -26,12 +26,14 @@ if str(ROOT) not in sys.path:  # loadtests/ is a folder of the repository, not a
 
 from loadtests.bench.report import METRIC_KEYS, PLOTS, SURGE_HOPS  # noqa: E402
 from loadtests.bench.stack import Endpoints, LocalCity  # noqa: E402
+
 pytestmark = pytest.mark.timeout(420)
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCity, Endpoints]]:
-    local = LocalCity(tmp_path_factory.mktemp("bench-city"), log_level="WARNING")
+    # keep=True: the run dir lives under pytest's tmp (cleaned by pytest), so logs survive a failure.
+    local = LocalCity(tmp_path_factory.mktemp("bench-city"), log_level="WARNING", keep=True)
     try:
         endpoints = local.start(timeout=240)
     except DevstackUnavailable as exc:
@@ -53,6 +55,11 @@ def _env(endpoints: Endpoints) -> dict[str, str]:
     return env
 
 
+def _logs(local: LocalCity, name: str) -> str:
+    child = next(c for c in local.children if c.name == name)
+    return child.log_file.read_text(errors="replace")[-3000:]
+
+
 def test_bench_smoke_writes_every_metric_and_plot(city: tuple[LocalCity, Endpoints], tmp_path: Path) -> None:
     local, ep = city
     argv = [sys.executable, "-m", "loadtests.bench", "--smoke", "--results", str(tmp_path),
@@ -71,6 +78,7 @@ def test_bench_smoke_writes_every_metric_and_plot(city: tuple[LocalCity, Endpoin
     assert "| report_incident_rpc |" in (run_dir / "summary.md").read_text(encoding="utf-8")
     # End to end: every hop was observed at least once, and nothing failed or was forged.
     counts = summary["surge"]["counts"]
+    assert counts["reports_failed"] == 0, (counts, _logs(local, "incidents-api"))
     assert counts["reports_failed"] == 0 and counts["reports_ok"] == counts["reports_scheduled"] > 0
     assert counts["webhook_bad_signatures"] == 0
     for hop in SURGE_HOPS:

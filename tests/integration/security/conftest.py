@@ -202,3 +202,20 @@ def audit_log() -> Iterator[Records]:
         yield handler
     finally:
         logger.removeHandler(handler)
+
+
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> list[str]:
+    """Lines of figures (inputs tried, calls made, leaks found) printed at the end of the run."""
+    return request.config.stash.setdefault(FIGURES, [])
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("bảo mật: số liệu (security figures)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -79,7 +79,7 @@ async def stalled() -> AsyncIterator[tuple[Stalled, RunningServer, Settings]]:
 
 
 async def test_dispatch_incidents_client_gives_up_on_a_stalled_incidents_within_its_timeout(
-    stalled: tuple[Stalled, RunningServer, Settings],
+    stalled: tuple[Stalled, RunningServer, Settings], figures: list[str]
 ) -> None:
     from cityops_dispatch.eido.client import IncidentsClient
 
@@ -96,13 +96,14 @@ async def test_dispatch_incidents_client_gives_up_on_a_stalled_incidents_within_
     assert isinstance(failed.value.__cause__, grpc.aio.AioRpcError)
     assert failed.value.__cause__.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert elapsed <= 0.8 * SLACK, f"gave up after {elapsed:.3f} s"
+    figures.append(f"deadline dispatch→incidents: timeout 0.8 s, DEADLINE_EXCEEDED after {elapsed:.3f} s")
     # The downstream saw the deadline, and the caller's service token was accepted (it was served).
     assert servicer.remaining and 0 < servicer.remaining[0] <= 0.8  # type: ignore[operator]
     await asyncio.wait_for(servicer.cancelled.wait(), 5)
 
 
 async def test_gateway_upstream_call_to_a_stalled_service_fails_deadline_exceeded_within_its_timeout(
-    stalled: tuple[Stalled, RunningServer, Settings],
+    stalled: tuple[Stalled, RunningServer, Settings], figures: list[str]
 ) -> None:
     from cityops_gateway.clients import ServiceClients, UpstreamError
 
@@ -120,6 +121,7 @@ async def test_gateway_upstream_call_to_a_stalled_service_fails_deadline_exceede
         await clients.close()
     assert (failed.value.http_status, failed.value.grpc_code) == (504, "DEADLINE_EXCEEDED")
     assert elapsed <= 0.6 * SLACK, f"gave up after {elapsed:.3f} s"
+    figures.append(f"deadline gateway→incidents: timeout 0.6 s, 504 after {elapsed:.3f} s")
     assert servicer.metadata[0]["authorization"] == f"Bearer {token}"
 
 
@@ -138,7 +140,8 @@ def _eido_document() -> str:
 
 
 async def test_import_eido_hands_its_remaining_deadline_to_incidents(
-    stalled: tuple[Stalled, RunningServer, Settings], kafka_bootstrap: str, topic_prefix: str, database_url: str
+    stalled: tuple[Stalled, RunningServer, Settings], kafka_bootstrap: str, topic_prefix: str, database_url: str,
+    figures: list[str],
 ) -> None:
     servicer, running, _ = stalled
     # Dispatch's own default for outbound calls is long (5 s); the caller allows only 1 s.
@@ -167,3 +170,5 @@ async def test_import_eido_hands_its_remaining_deadline_to_incidents(
     inherited = servicer.remaining[0]
     assert inherited is not None and 0 < inherited <= 1.0, f"incidents was given {inherited} s"
     assert servicer.metadata[0]["authorization"].startswith("Bearer ")
+    figures.append(f"deadline client→dispatch ImportEido→incidents: caller 1.0 s (default 5 s), incidents was given "
+                   f"{inherited:.3f} s, caller failed after {elapsed:.3f} s")

@@ -116,7 +116,9 @@ def _leaks(text: str) -> list[str]:
     return [n for n in NEEDLES if n in text]
 
 
-def test_reporter_pii_never_reaches_logs_events_or_traces(host, all_logs: Lines, spans: InMemorySpanExporter) -> None:  # type: ignore[no-untyped-def]
+def test_reporter_pii_never_reaches_logs_events_or_traces(  # type: ignore[no-untyped-def]
+    host, figures, all_logs: Lines, spans: InMemorySpanExporter
+) -> None:
     stub = host.apis["incidents"].stub
     settings = host.settings
     first = stub.ReportIncident(_report(str(uuid.uuid4()), PHONE, "Cây đổ chắn đường"),
@@ -167,9 +169,8 @@ def test_reporter_pii_never_reaches_logs_events_or_traces(host, all_logs: Lines,
     assert len(all_logs.lines) > 0
     leaking = [line for line in all_logs.lines if _leaks(line)]
     assert not leaking, f"PII in {len(leaking)} log lines, e.g. {leaking[0][:500]}"
-    logging.getLogger("cityops.tests").warning(
-        "privacy: %d log lines, %d Kafka records, %d spans scanned; 0 leaks", len(all_logs.lines), len(records),
-        len(finished))
+    figures.append(f"privacy: {len(all_logs.lines)} log lines, {len(records)} Kafka records, {len(finished)} spans "
+                   "scanned; 0 leaks")
 
 
 def _contains(descriptor: Descriptor, target: str, seen: set[str] | None = None) -> bool:

@@ -16,7 +16,7 @@ from cityops.dispatch.v1 import dispatch_pb2
 from cityops_dispatch.assignments.models import Actor, Assignment
 from cityops_dispatch.convert import actor_pb, assignment_pb, set_ts, unit_pb
 from cityops_dispatch.units.models import Unit
-from cityops_platform.db.outbox import enqueue
+from cityops_platform.db.outbox import OutboxRecord, enqueue_records, outbox_record
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, UNIT_STATUS
 
 SCHEMA = "dispatch"
@@ -36,8 +36,7 @@ BODY_TYPES = {
 }
 
 
-async def dispatch_event(
-    conn: asyncpg.Connection,
+def dispatch_event_record(
     *,
     body_name: str,
     body: Any,
@@ -46,8 +45,8 @@ async def dispatch_event(
     actor: Actor,
     assignment: Assignment | None = None,
     unit: Unit | None = None,
-) -> str:
-    """Enqueue one DispatchEvent; returns its event id."""
+) -> OutboxRecord:
+    """One DispatchEvent, ready for ``enqueue_records``."""
     event_id = str(uuid.uuid4())
     event = dispatch_pb2.DispatchEvent(
         event_id=event_id,
@@ -63,9 +62,7 @@ async def dispatch_event(
     if unit is not None:
         event.unit.CopyFrom(unit_pb(unit))
     getattr(event, body_name).CopyFrom(body)
-    return await enqueue(
-        conn,
-        schema=SCHEMA,
+    return outbox_record(
         topic=DISPATCH_EVENTS.name,
         key=incident_id,
         message=event,
@@ -75,18 +72,42 @@ async def dispatch_event(
     )
 
 
-async def unit_status(conn: asyncpg.Connection, unit: Unit) -> str:
-    """Enqueue the unit's latest state on the compacted unit-status topic."""
+def unit_status_record(unit: Unit) -> OutboxRecord:
+    """The unit's latest state for the compacted unit-status topic, ready for ``enqueue_records``."""
     event_id = str(uuid.uuid4())
     update = dispatch_pb2.UnitStatusUpdate(unit=unit_pb(unit), event_id=event_id)
     set_ts(update.occurred_at, datetime.now(UTC))
-    return await enqueue(
-        conn,
-        schema=SCHEMA,
-        topic=UNIT_STATUS.name,
-        key=unit.id,
-        message=update,
-        event_type="UnitStatusUpdate",
-        producer=PRODUCER,
+    return outbox_record(
+        topic=UNIT_STATUS.name, key=unit.id, message=update, event_type="UnitStatusUpdate", producer=PRODUCER,
         event_id=event_id,
     )
+
+
+async def enqueue(conn: asyncpg.Connection, *records: OutboxRecord) -> None:
+    """Several events in the outbox with one statement, in this order."""
+    await enqueue_records(conn, schema=SCHEMA, records=records)
+
+
+async def dispatch_event(
+    conn: asyncpg.Connection,
+    *,
+    body_name: str,
+    body: Any,
+    incident_id: str,
+    incident_number: str,
+    actor: Actor,
+    assignment: Assignment | None = None,
+    unit: Unit | None = None,
+) -> str:
+    """Enqueue one DispatchEvent; returns its event id."""
+    record = dispatch_event_record(body_name=body_name, body=body, incident_id=incident_id,
+                                   incident_number=incident_number, actor=actor, assignment=assignment, unit=unit)
+    await enqueue(conn, record)
+    return record.event_id
+
+
+async def unit_status(conn: asyncpg.Connection, unit: Unit) -> str:
+    """Enqueue the unit's latest state on the compacted unit-status topic."""
+    record = unit_status_record(unit)
+    await enqueue(conn, record)
+    return record.event_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import h3
 import h3.api.basic_int as h3i
@@ -29,9 +30,11 @@ def cell_of(lat: float, lon: float) -> int:
     return int(h3i.latlng_to_cell(lat, lon, H3_RESOLUTION))
 
 
-def disk(origin: int, k: int) -> set[int]:
-    """Every cell within grid distance ``k`` of ``origin`` (k = 0 is the cell itself)."""
-    return set(h3i.grid_disk(origin, k)) if k >= 0 else set()
+@lru_cache(maxsize=4096)
+def disk(origin: int, k: int) -> frozenset[int]:
+    """Every cell within grid distance ``k`` of ``origin`` (k = 0 is the cell itself). Cached: every
+    candidate search of an incident in the same cell asks for the same disks."""
+    return frozenset(h3i.grid_disk(origin, k)) if k >= 0 else frozenset()
 
 
 def covered_radius_m(k: int) -> float:

@@ -23,7 +23,8 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     cfg = NotificationSettings.from_base(settings)
     app = faust_app.create_app("notifications", cfg, web_port=web_port)
     res = faust_app.attach_resources(app, "notifications", cfg)
-    agents.register(app, res, cfg)
+    created = asyncio.Event()
+    agents.register(app, res, cfg, on_created=created.set)
 
     @app.task  # type: ignore[untyped-decorator]
     async def send_deliveries() -> None:
@@ -33,7 +34,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         channels = build_channels(cfg)
         sender = DeliverySender(pool=res.pool, channels=channels, box=SecretBox(cfg.fernet_key()),
                                 renderer=Renderer(timezone=cfg.timezone, sms_max_parts=cfg.sms_max_parts),
-                                settings=cfg)
+                                settings=cfg, wakeup=created)
         stopping = asyncio.Event()
         try:
             await sender.run(stopping)

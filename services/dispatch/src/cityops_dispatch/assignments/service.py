@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -92,11 +93,10 @@ class Dispatcher:
         )
         distance = haversine_m(view.lat, view.lon, unit.lat, unit.lon)
         candidate = Candidate(unit, distance, eta_seconds(distance, unit.unit_type, self.rules), capability)
-        try:
-            async with conn.transaction():
-                return await self._assign(conn, view, slot, candidate, actor=actor, auto=False, reason=reason)
-        except asyncpg.UniqueViolationError as exc:
-            raise UnitUnavailable(unit_id, "ACTIVE_ASSIGNMENT") from exc
+        assignment = await self._assign(conn, view, slot, candidate, actor=actor, auto=False, reason=reason)
+        if assignment is None:
+            raise UnitUnavailable(unit_id, "ACTIVE_ASSIGNMENT")
+        return assignment
 
     async def acknowledge(
         self, conn: asyncpg.Connection, *, assignment_id: str, accept: bool, reason: str, actor: Actor, now: datetime
@@ -158,29 +158,40 @@ class Dispatcher:
         if view.planned or not self.rules.is_auto(view.priority):
             return []
         card = self.rules.run_card_for(view.category, view.priority)
-        await view_store.mark_planned(conn, view.id)
+        existing, tried = await store.plan_incident(conn, view.id)
         if card is None:
             return []
         # A dispatcher may have sent units already (e.g. before an escalation to P1): count them.
-        have = Counter(s.capability for s in await store.slots_of(conn, view.id) if s.status != "CANCELLED")
+        have = Counter(s.capability for s in existing if s.status != "CANCELLED")
+        wanted: list[Slot] = []
         for spec in card.units:
-            for _ in range(max(0, spec.count - have[spec.capability])):
-                await store.insert_slot(
-                    conn, Slot(str(uuid.uuid4()), view.id, spec.capability, card.name, "OPEN", None, 0, True, None)
-                )
+            wanted += [Slot(str(uuid.uuid4()), view.id, spec.capability, card.name, "OPEN", None, 0, True, None)
+                       for _ in range(max(0, spec.count - have[spec.capability]))]
             have[spec.capability] = max(0, have[spec.capability] - spec.count)
-        return await self.fill_open(conn, view, lock="FOR UPDATE")
+        slots = [*existing, *await store.insert_slots(conn, wanted)]
+        return await self._fill_slots(conn, view, slots, tried)
 
     async def fill_open(self, conn: asyncpg.Connection, view: IncidentView, *, lock: str) -> list[Assignment]:
         """Try to fill every OPEN slot of the incident; emits IncidentAwaitingUnits when a slot starts waiting."""
+        slots = await store.slots_of(conn, view.id, lock=lock)
+        if not any(slot.status == "OPEN" for slot in slots):
+            return []
+        return await self._fill_slots(conn, view, slots, await store.units_tried(conn, view.id))
+
+    async def _fill_slots(
+        self, conn: asyncpg.Connection, view: IncidentView, slots: list[Slot], tried: list[str]
+    ) -> list[Assignment]:
+        """Fill the OPEN ones of ``slots`` (locked by the caller); ``tried``: units never proposed again."""
         made: list[Assignment] = []
         newly_waiting = False
-        for slot in await store.slots_of(conn, view.id, lock=lock):
+        exclude = list(tried)
+        for slot in slots:
             if slot.status != "OPEN":
                 continue
-            assignment = await self._fill(conn, view, slot, replaces=None)
+            assignment = await self._fill(conn, view, slot, replaces=None, exclude=exclude)
             if assignment is not None:
                 made.append(assignment)
+                exclude.append(assignment.unit_id)
             elif slot.waiting_since is None:
                 newly_waiting = True
                 await store.update_slot(conn, slot.id, status="OPEN", assignment_id=None, waiting=True)
@@ -221,9 +232,11 @@ class Dispatcher:
     # ---- internals ---------------------------------------------------------------------------
 
     async def _fill(
-        self, conn: asyncpg.Connection, view: IncidentView, slot: Slot, *, replaces: Assignment | None
+        self, conn: asyncpg.Connection, view: IncidentView, slot: Slot, *, replaces: Assignment | None,
+        exclude: list[str] | None = None,
     ) -> Assignment | None:
-        exclude = await store.units_tried(conn, view.id)
+        """The best candidate for ``slot``; ``exclude``: the units tried on the incident (read when None)."""
+        exclude = list(exclude) if exclude is not None else await store.units_tried(conn, view.id)
         # In a surge other transactions take candidates between our read and our lock; search again
         # past them a few times before declaring that nobody is available.
         for _ in range(SEARCH_ROUNDS):
@@ -240,16 +253,15 @@ class Dispatcher:
                     exclude.append(candidate.unit.id)
                     continue
                 fresh = Candidate(unit, candidate.distance_m, candidate.eta_seconds, candidate.matched_capability)
-                try:
-                    async with conn.transaction():
-                        return await self._assign(
-                            conn, view, slot, fresh, actor=SYSTEM_ACTOR, auto=slot.auto,
-                            reason=f"run card {slot.run_card}" if slot.run_card else "tự động (automatic)",
-                            replaces=replaces,
-                        )
-                except asyncpg.UniqueViolationError:
-                    exclude.append(unit.id)
-                    log.info("unit taken concurrently; trying the next candidate", extra={"unit_id": unit.id})
+                assignment = await self._assign(
+                    conn, view, slot, fresh, actor=SYSTEM_ACTOR, auto=slot.auto,
+                    reason=f"run card {slot.run_card}" if slot.run_card else "tự động (automatic)",
+                    replaces=replaces,
+                )
+                if assignment is not None:
+                    return assignment
+                exclude.append(unit.id)
+                log.info("unit taken concurrently; trying the next candidate", extra={"unit_id": unit.id})
         return None
 
     async def _assign(
@@ -263,27 +275,26 @@ class Dispatcher:
         auto: bool,
         reason: str,
         replaces: Assignment | None = None,
-    ) -> Assignment:
+    ) -> Assignment | None:
+        """Send the candidate's unit (row-locked by the caller) to fill ``slot``: two statements, the
+        change and its events. None (and nothing changed) when the unit is on another active assignment."""
         now = datetime.now(UTC)
         unit = candidate.unit
         attempt = slot.attempts + 1
-        assignment = await store.insert_assignment(
-            conn,
-            Assignment(
-                id=str(uuid.uuid4()), incident_id=view.id, slot_id=slot.id, unit_id=unit.id, status=A.ASSIGNED,
-                capability=slot.capability, run_card=slot.run_card, attempt=attempt, auto=auto,
-                distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds, reason=reason,
-                call_sign=unit.call_sign, incident_number=view.number, assigned_by_subject=actor.subject,
-                assigned_by_role=actor.role, replaces_assignment_id=replaces.id if replaces else None,
-                assigned_at=now, ack_deadline=now + self.ack_timeout, acknowledged_at=None, en_route_at=None,
-                on_scene_at=None, ended_at=None, updated_at=now,
-            ),
+        assignment = Assignment(
+            id=str(uuid.uuid4()), incident_id=view.id, slot_id=slot.id, unit_id=unit.id, status=A.ASSIGNED,
+            capability=slot.capability, run_card=slot.run_card, attempt=attempt, auto=auto,
+            distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds, reason=reason,
+            call_sign=unit.call_sign, incident_number=view.number, assigned_by_subject=actor.subject,
+            assigned_by_role=actor.role, replaces_assignment_id=replaces.id if replaces else None,
+            assigned_at=now, ack_deadline=now + self.ack_timeout, acknowledged_at=None, en_route_at=None,
+            on_scene_at=None, ended_at=None, updated_at=now,
         )
-        await store.update_slot(conn, slot.id, status="FILLED", assignment_id=assignment.id, attempts=attempt,
-                                waiting=False)
-        updated_unit = await units_store.set_status(
-            conn, unit.id, UnitStatus.DISPATCHED, assignment_id=assignment.id, incident_id=view.id
-        )
+        version = await store.assign_unit(conn, assignment, unit_version=unit.version)
+        if version is None:
+            return None
+        updated_unit = replace(unit, status=UnitStatus.DISPATCHED, active_assignment_id=assignment.id,
+                               active_incident_id=view.id, version=version, updated_at=now)
         body = dispatch_pb2.UnitAssigned(
             call_sign=unit.call_sign, agency=unit.agency, auto=auto,  # type: ignore[arg-type]
             distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds,
@@ -291,11 +302,14 @@ class Dispatcher:
             capability=slot.capability, run_card=slot.run_card, attempt=attempt,
             replaces_assignment_id=replaces.id if replaces else "",
         )
-        await events.dispatch_event(
-            conn, body_name="unit_assigned", body=body, incident_id=view.id, incident_number=view.number,
-            actor=actor, assignment=assignment, unit=updated_unit,
+        await events.enqueue(
+            conn,
+            events.dispatch_event_record(
+                body_name="unit_assigned", body=body, incident_id=view.id, incident_number=view.number,
+                actor=actor, assignment=assignment, unit=updated_unit,
+            ),
+            events.unit_status_record(updated_unit),
         )
-        await events.unit_status(conn, updated_unit)
         return assignment
 
     async def _release_unit(self, conn: asyncpg.Connection, unit_id: str, assignment_id: str) -> Unit | None:

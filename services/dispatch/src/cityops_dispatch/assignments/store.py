@@ -8,6 +8,9 @@ from typing import Any
 import asyncpg
 
 from cityops_dispatch.assignments.models import Assignment, AssignmentStatus, Slot
+from cityops_dispatch.units.models import UnitStatus
+
+UNIT_DISPATCHED = UnitStatus.DISPATCHED
 
 A_COLUMNS = (
     "id, incident_id, slot_id, unit_id, status, capability, run_card, attempt, auto, distance_m, eta_seconds, "
@@ -23,7 +26,10 @@ def to_assignment(row: asyncpg.Record) -> Assignment:
     return Assignment(**data)
 
 
-def to_slot(row: asyncpg.Record) -> Slot:
+_SLOT_FIELDS = tuple(c.strip() for c in S_COLUMNS.split(","))
+
+
+def to_slot(row: asyncpg.Record | dict[str, Any]) -> Slot:
     return Slot(**dict(row))
 
 
@@ -56,6 +62,92 @@ async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> Assignme
         a.ack_deadline,
     )
     return to_assignment(row)
+
+
+async def assign_unit(conn: asyncpg.Connection, a: Assignment, *, unit_version: int) -> int | None:
+    """Insert ``a`` (ASSIGNED), fill its slot and put its unit on it (DISPATCHED), in one statement.
+
+    The caller holds the unit's row lock (read at ``unit_version``). Returns the unit's new version,
+    or None when the unit is already on another active assignment: the partial unique index
+    ``assignments_one_active_per_unit`` refused the insert (the invariant), and nothing changed.
+    """
+    value = await conn.fetchval(
+        """WITH added AS (
+                INSERT INTO assignments (id, incident_id, slot_id, unit_id, status, capability, run_card, attempt,
+                    auto, distance_m, eta_seconds, reason, call_sign, incident_number, assigned_by_subject,
+                    assigned_by_role, replaces_assignment_id, assigned_at, ack_deadline, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $18)
+                ON CONFLICT (unit_id) WHERE status IN (1, 2, 3, 4) DO NOTHING RETURNING id),
+            slot_filled AS (
+                UPDATE slots SET status = 'FILLED', assignment_id = $1, attempts = $8, waiting_since = NULL,
+                    updated_at = now()
+                WHERE id = $3 AND EXISTS (SELECT 1 FROM added)),
+            unit_sent AS (
+                UPDATE units SET status = $20, active_assignment_id = $1, active_incident_id = $2,
+                    version = $21 + 1, updated_at = $18
+                WHERE id = $4 AND EXISTS (SELECT 1 FROM added) RETURNING version)
+            SELECT version FROM unit_sent""",
+        a.id,
+        a.incident_id,
+        a.slot_id,
+        a.unit_id,
+        int(a.status),
+        a.capability,
+        a.run_card,
+        a.attempt,
+        a.auto,
+        a.distance_m,
+        a.eta_seconds,
+        a.reason,
+        a.call_sign,
+        a.incident_number,
+        a.assigned_by_subject,
+        a.assigned_by_role,
+        a.replaces_assignment_id,
+        a.assigned_at,
+        a.ack_deadline,
+        int(UNIT_DISPATCHED),
+        unit_version,
+    )
+    return int(value) if value is not None else None
+
+
+async def plan_incident(conn: asyncpg.Connection, incident_id: str) -> tuple[list[Slot], list[str]]:
+    """Mark the incident planned (auto-dispatch runs once); returns its slots, row-locked, and the
+    units tried on it already (see ``units_tried``) — one statement."""
+    rows = await conn.fetch(
+        f"""WITH planned AS (UPDATE incidents_view SET planned = true WHERE id = $1),
+            locked AS (SELECT {S_COLUMNS}, created_at AS created FROM slots WHERE incident_id = $1
+                       ORDER BY created_at, id FOR UPDATE)
+            SELECT tried.units, l.* FROM (SELECT array(SELECT DISTINCT unit_id FROM assignments
+                WHERE incident_id = $1 AND status IN (1, 2, 3, 4, 6, 7)) AS units) AS tried
+            LEFT JOIN locked AS l ON true ORDER BY l.created, l.id""",
+        incident_id,
+    )
+    slots = [to_slot({k: r[k] for k in _SLOT_FIELDS}) for r in rows if r["id"] is not None]
+    return slots, list(rows[0]["units"]) if rows else []
+
+
+async def insert_slots(conn: asyncpg.Connection, slots: list[Slot]) -> list[Slot]:
+    """Insert several OPEN slots with one statement."""
+    if not slots:
+        return []
+    rows = await conn.fetch(
+        f"""INSERT INTO slots (id, incident_id, capability, run_card, status, assignment_id, attempts, auto)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::int[], $8::bool[])
+            RETURNING {S_COLUMNS}""",
+        [s.id for s in slots],
+        [s.incident_id for s in slots],
+        [s.capability for s in slots],
+        [s.run_card for s in slots],
+        [s.status for s in slots],
+        [s.assignment_id for s in slots],
+        [s.attempts for s in slots],
+        [s.auto for s in slots],
+    )
+    by_id = {r["id"]: to_slot(r) for r in rows}
+    return [by_id[s.id] for s in slots]
 
 
 async def get_assignment(

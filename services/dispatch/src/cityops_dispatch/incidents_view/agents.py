@@ -11,7 +11,6 @@ from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import db
 from cityops_dispatch.assignments.service import Dispatcher
 from cityops_dispatch.incidents_view import service
-from cityops_platform.db.idempotency import first_time
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import Resources
@@ -24,9 +23,7 @@ def install(app: faust.App, res: Resources, dispatcher: Dispatcher, *, concurren
 
     async def handle(event: incidents_pb2.IncidentEvent, _: Any) -> None:
         async def work(conn: asyncpg.Connection) -> None:
-            if event.event_id and not await first_time(conn, CONSUMER, event.event_id):
-                return
-            view = await service.apply_event(conn, event)
+            view = await service.apply_event_once(conn, event, consumer=CONSUMER)
             if view is not None:
                 await dispatcher.on_incident(conn, view)
 

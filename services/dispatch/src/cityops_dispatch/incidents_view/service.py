@@ -9,6 +9,19 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch.incidents_view import store
 from cityops_dispatch.incidents_view.models import IncidentView, Note
+from cityops_platform.db.idempotency import first_time
+
+
+async def apply_event_once(
+    conn: asyncpg.Connection, event: incidents_pb2.IncidentEvent, *, consumer: str
+) -> IncidentView | None:
+    """``apply_event`` once per event id for ``consumer`` (None for a replay). The common case, a
+    snapshot without a note, marks the event and upserts the view in one statement."""
+    if event.event_id and event.HasField("incident") and event.incident.id and not event.HasField("note_added"):
+        return await store.upsert_first_time(conn, event.incident, consumer=consumer, event_id=event.event_id)
+    if event.event_id and not await first_time(conn, consumer, event.event_id):
+        return None
+    return await apply_event(conn, event)
 
 
 async def apply_event(conn: asyncpg.Connection, event: incidents_pb2.IncidentEvent) -> IncidentView | None:

@@ -50,20 +50,21 @@ async def find_by_eido_id(conn: asyncpg.Connection, eido_id: str) -> IncidentVie
     return to_view(row) if row else None
 
 
-async def upsert(conn: asyncpg.Connection, incident: incidents_pb2.Incident) -> IncidentView | None:
-    """Store the snapshot unless a newer version is already stored (None then)."""
-    loc = incident.location
-    row = await conn.fetchrow(
-        f"""INSERT INTO incidents_view (id, number, category, subcategory, priority, status, description, lat, lon,
-                address, agency, district, version, snapshot, eido_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-            ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, category = EXCLUDED.category,
+_UPSERT_SET = """ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, category = EXCLUDED.category,
                 subcategory = EXCLUDED.subcategory, priority = EXCLUDED.priority, status = EXCLUDED.status,
                 description = EXCLUDED.description, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
                 address = EXCLUDED.address, agency = EXCLUDED.agency, district = EXCLUDED.district,
                 version = EXCLUDED.version, snapshot = EXCLUDED.snapshot, eido_id = EXCLUDED.eido_id, updated_at = now()
-            WHERE incidents_view.version <= EXCLUDED.version
-            RETURNING {COLUMNS}""",
+            WHERE incidents_view.version <= EXCLUDED.version"""
+_INSERT_COLUMNS = (
+    "INSERT INTO incidents_view (id, number, category, subcategory, priority, status, description, lat, lon, "
+    "address, agency, district, version, snapshot, eido_id)"
+)
+
+
+def _values(incident: incidents_pb2.Incident) -> tuple[object, ...]:
+    loc = incident.location
+    return (
         incident.id,
         incident.number,
         int(incident.category),
@@ -80,11 +81,34 @@ async def upsert(conn: asyncpg.Connection, incident: incidents_pb2.Incident) -> 
         incident.SerializeToString(),
         incident.external_ids.get("eido") or None,
     )
+
+
+async def upsert(conn: asyncpg.Connection, incident: incidents_pb2.Incident) -> IncidentView | None:
+    """Store the snapshot unless a newer version is already stored (None then)."""
+    row = await conn.fetchrow(
+        f"""{_INSERT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            {_UPSERT_SET} RETURNING {COLUMNS}""",
+        *_values(incident),
+    )
     return to_view(row) if row else None
 
 
-async def mark_planned(conn: asyncpg.Connection, incident_id: str) -> None:
-    await conn.execute("UPDATE incidents_view SET planned = true WHERE id = $1", incident_id)
+async def upsert_first_time(
+    conn: asyncpg.Connection, incident: incidents_pb2.Incident, *, consumer: str, event_id: str
+) -> IncidentView | None:
+    """``upsert`` of an event not seen before by ``consumer``, marking it seen in the same statement
+    (``processed_events``, as ``idempotency.first_time``). None for a replayed event or an older version."""
+    row = await conn.fetchrow(
+        f"""WITH fresh AS (INSERT INTO processed_events (consumer, event_id) VALUES ($16, $17)
+                ON CONFLICT DO NOTHING RETURNING 1)
+            {_INSERT_COLUMNS} SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+            WHERE EXISTS (SELECT 1 FROM fresh)
+            {_UPSERT_SET} RETURNING {COLUMNS}""",
+        *_values(incident),
+        consumer,
+        event_id,
+    )
+    return to_view(row) if row else None
 
 
 async def add_note(conn: asyncpg.Connection, incident_id: str, note: Note) -> None:

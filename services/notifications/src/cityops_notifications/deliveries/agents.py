@@ -2,7 +2,9 @@
 
 Each handler decodes, translates and calls ``service.fan_out`` inside one transaction, so the
 processed-event mark and the deliveries commit together: a crash before the commit means the record
-is processed again; after it, the redelivered record creates nothing.
+is processed again; after it, the redelivered record creates nothing. An event no active subscription
+can match (checked against the in-memory copy, ``subscriptions.cache``) and with no follower to
+record needs no transaction at all.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from google.protobuf.message import Message
 from cityops.dispatch.v1 import events_pb2 as dispatch_events
 from cityops.incidents.v1 import events_pb2 as incident_events
 from cityops.sensors.v1 import events_pb2 as sensor_events
-from cityops_notifications.deliveries.service import fan_out
+from cityops_notifications.deliveries.service import fan_out, needs_work
 from cityops_notifications.notices import translate
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.subscriptions.cache import ActiveSubscriptions, could_match
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, SENSOR_ALERTS
 from cityops_platform.runtime import Resources
@@ -27,20 +30,28 @@ from cityops_platform.runtime import Resources
 M = TypeVar("M", bound=Message)
 
 
-def _handler(res: Resources, settings: NotificationSettings,
-             to_notice: Callable[[M, str], Notice | None], topic: str) -> Callable[[M, Any], Awaitable[None]]:
+def _handler(
+    res: Resources, settings: NotificationSettings, to_notice: Callable[[M, str], Notice | None], topic: str,
+    active: ActiveSubscriptions, on_created: Callable[[], None],
+) -> Callable[[M, Any], Awaitable[None]]:
     async def handle(event: M, _: Any) -> None:
         notice = to_notice(event, topic)
         if notice is None or not notice.event_id:
             return
+        candidates = could_match(await active.current(res.db), notice)
+        if not needs_work(notice, candidates):
+            return
         async with res.db.acquire() as conn, conn.transaction():
-            await fan_out(conn, notice, max_attempts=settings.notify_max_attempts)
+            created = await fan_out(conn, notice, max_attempts=settings.notify_max_attempts, candidates=candidates)
+        if created:
+            on_created()  # committed: the sender need not wait for its next poll
 
     return handle
 
 
-def register(app: faust.App, res: Resources, settings: NotificationSettings) -> None:
-    """Declare the three fan-out agents on ``app``."""
+def register(app: faust.App, res: Resources, settings: NotificationSettings, *,
+             on_created: Callable[[], None] = lambda: None) -> None:
+    """Declare the three fan-out agents on ``app``; ``on_created`` runs after deliveries were committed."""
     dead_letters = faust_dead_letters(app)
     prefix = settings.topic_prefix
     sources: list[tuple[str, type[Message], Callable[[Any, str], Notice | None]]] = [
@@ -48,8 +59,9 @@ def register(app: faust.App, res: Resources, settings: NotificationSettings) -> 
         (DISPATCH_EVENTS.name, dispatch_events.DispatchEvent, translate.from_dispatch_event),
         (SENSOR_ALERTS.name, sensor_events.SensorAlert, translate.from_sensor_alert),
     ]
+    active = ActiveSubscriptions()
     for name, message_type, to_notice in sources:
-        handle = _handler(res, settings, to_notice, name)
+        handle = _handler(res, settings, to_notice, name, active, on_created)
         decode = proto_decoder(message_type)
 
         async def agent(stream: faust.StreamT[Any], *, _decode: Any = decode, _handle: Any = handle) -> None:

@@ -9,7 +9,6 @@ SUPPRESSED, never silently dropped); every outcome and its DeliveryEvent commit 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -31,17 +30,21 @@ log = logging.getLogger("cityops.notifications.sender")
 
 class DeliverySender:
     def __init__(self, *, pool: asyncpg.Pool, channels: dict[str, Channel], renderer: Renderer,
-                 box: SecretBox, settings: NotificationSettings) -> None:
+                 box: SecretBox, settings: NotificationSettings, wakeup: asyncio.Event | None = None) -> None:
         self._pool = pool
         self._channels = channels
         self._renderer = renderer
         self._box = box
         self._s = settings
         self._limit = asyncio.Semaphore(settings.notify_concurrency)
+        # Set by the fan-out after it committed deliveries: send now, not at the next poll.
+        self._wakeup = wakeup or asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Send until ``stopping`` is set; survives database outages."""
         while not stopping.is_set():
+            # Cleared before claiming, never after: a wake-up during the claim is not lost.
+            self._wakeup.clear()
             try:
                 handled = await self.send_due()
             except asyncio.CancelledError:
@@ -51,8 +54,10 @@ class DeliverySender:
                 log.warning("sender loop error; will retry: %r", exc, extra={"error": repr(exc)[:300]})
                 handled = 0
             if not handled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=self._s.notify_poll_seconds)
+                waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self._wakeup.wait())]
+                await asyncio.wait(waits, timeout=self._s.notify_poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
 
     async def send_due(self) -> int:
         """One batch: returns how many deliveries were handled."""

@@ -18,7 +18,7 @@ from cityops_notifications.deliveries.models import PENDING, REPLAYABLE, STATUSE
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.subscriptions import rules
 from cityops_notifications.subscriptions import store as subscriptions
-from cityops_notifications.subscriptions.models import PRIVILEGED_ROLES
+from cityops_notifications.subscriptions.models import PRIVILEGED_ROLES, Subscription
 from cityops_notifications.subscriptions.service import page_bounds
 from cityops_platform.auth import Principal
 from cityops_platform.db.idempotency import first_time
@@ -29,16 +29,28 @@ CONSUMER = "notifications-fanout"
 DELIVERY_ADMINS = PRIVILEGED_ROLES | {"operator"}
 
 
-async def fan_out(conn: asyncpg.Connection, notice: Notice, *, max_attempts: int) -> list[Delivery]:
+def needs_work(notice: Notice, candidates: list[Subscription]) -> bool:
+    """False when ``fan_out`` would change nothing: no candidate subscription, no follower to record.
+    Such an event needs no transaction (and no processed-event mark: replaying it changes nothing)."""
+    return bool(candidates) or bool(notice.reporter_subject and notice.incident_id)
+
+
+async def fan_out(
+    conn: asyncpg.Connection, notice: Notice, *, max_attempts: int, candidates: list[Subscription] | None = None
+) -> list[Delivery]:
     """Create a PENDING delivery for each matching subscription; call inside a transaction.
 
     Idempotent on the notice's event id: a second call for the same event creates nothing.
+    ``candidates``: the active subscriptions that may match (``cache.could_match``), read from the
+    database when None.
     """
     if not await first_time(conn, CONSUMER, notice.event_id):
         return []
     if notice.reporter_subject and notice.incident_id:
         await subscriptions.record_follower(conn, notice.incident_id, notice.reporter_subject)
-    candidates = await subscriptions.candidates(conn, event_type=notice.event_type, incident_id=notice.incident_id)
+    if candidates is None:
+        candidates = await subscriptions.candidates(conn, event_type=notice.event_type,
+                                                    incident_id=notice.incident_id)
     follower_subjects: set[str] = set()
     if notice.incident_id and any(s.owner_role == "citizen" for s in candidates):
         follower_subjects = await subscriptions.followers(conn, notice.incident_id)

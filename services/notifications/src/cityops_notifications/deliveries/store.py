@@ -18,11 +18,11 @@ from cityops_notifications.notices.models import Notice
 from cityops_notifications.subscriptions.models import Subscription
 from cityops_notifications.subscriptions.rules import mask_address
 
-_SELECT = (
-    "SELECT d.id, d.subscription_id, d.event_id, d.event_type, d.source_topic, d.channel, d.language, d.status, "
-    "d.attempts, d.max_attempts, d.last_error, d.next_attempt_at, d.sent_at, d.parts, d.created_at, d.updated_at, "
-    "s.address FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+_D_COLUMNS = (
+    "d.id, d.subscription_id, d.event_id, d.event_type, d.source_topic, d.channel, d.language, d.status, "
+    "d.attempts, d.max_attempts, d.last_error, d.next_attempt_at, d.sent_at, d.parts, d.created_at, d.updated_at"
 )
+_SELECT = f"SELECT {_D_COLUMNS}, s.address FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
 
 
 def _delivery(r: asyncpg.Record) -> Delivery:
@@ -58,13 +58,13 @@ async def save_notice(conn: asyncpg.Connection, notice: Notice) -> None:
 async def create(conn: asyncpg.Connection, *, sub: Subscription, notice: Notice, max_attempts: int) -> Delivery | None:
     """A new PENDING delivery, or None when this (event, subscription) already has one."""
     row = await conn.fetchrow(
-        "INSERT INTO deliveries (id, subscription_id, event_id, event_type, source_topic, channel, language, "
+        "INSERT INTO deliveries AS d (id, subscription_id, event_id, event_type, source_topic, channel, language, "
         "status, max_attempts) VALUES ($1::uuid,$2::uuid,$3,$4,$5,$6,$7,$8,$9) "
-        "ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING RETURNING id",
+        f"ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING RETURNING {_D_COLUMNS}, $10::text AS address",
         str(uuid.uuid4()), sub.id, notice.event_id, notice.event_type, notice.source_topic, sub.channel,
-        sub.language, PENDING, max_attempts,
+        sub.language, PENDING, max_attempts, sub.address,
     )
-    return await get(conn, str(row["id"])) if row else None
+    return _delivery(row) if row else None
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: str, *, lock: bool = False) -> Delivery | None:

@@ -9,13 +9,13 @@ import asyncpg
 from cityops_notifications.geo import Area
 from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter, SubscriptionIn
 
-_COLUMNS = (
+COLUMNS = (
     "id, owner, owner_role, channel, address, language, description, event_types, categories, min_priority, "
     "area, agencies, districts, incident_id, active, created_at, secret_encrypted IS NOT NULL AS has_secret"
 )
 
 
-def _row(r: asyncpg.Record) -> Subscription:
+def to_subscription(r: asyncpg.Record) -> Subscription:
     return Subscription(
         id=str(r["id"]),
         owner=r["owner"],
@@ -49,24 +49,24 @@ class SubscriptionStore:
         row = await self._pool.fetchrow(
             f"INSERT INTO subscriptions (id, owner, owner_role, channel, address, language, secret_encrypted, "
             f"description, event_types, categories, min_priority, area, agencies, districts, incident_id) "
-            f"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING {_COLUMNS}",
+            f"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING {COLUMNS}",
             sub_id, owner, owner_role, sub_in.channel, sub_in.address, sub_in.language, secret_encrypted,
             sub_in.description, list(f.event_types), list(f.categories), f.min_priority,
             f.area.to_json() if f.area else None, list(f.agencies), list(f.districts), f.incident_id,
         )
-        return _row(row)
+        return to_subscription(row)
 
     async def get(self, sub_id: str) -> Subscription | None:
-        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM subscriptions WHERE id = $1::uuid", sub_id)
-        return _row(row) if row else None
+        row = await self._pool.fetchrow(f"SELECT {COLUMNS} FROM subscriptions WHERE id = $1::uuid", sub_id)
+        return to_subscription(row) if row else None
 
     async def list(self, *, owner: str | None, channel: str | None, limit: int, offset: int) -> list[Subscription]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM subscriptions WHERE active AND ($1::text IS NULL OR owner = $1) "
+            f"SELECT {COLUMNS} FROM subscriptions WHERE active AND ($1::text IS NULL OR owner = $1) "
             f"AND ($2::text IS NULL OR channel = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4",
             owner, channel, limit, offset,
         )
-        return [_row(r) for r in rows]
+        return [to_subscription(r) for r in rows]
 
     async def deactivate(self, sub_id: str) -> None:
         await self._pool.execute("UPDATE subscriptions SET active = false WHERE id = $1::uuid", sub_id)
@@ -79,12 +79,12 @@ class SubscriptionStore:
 async def candidates(conn: asyncpg.Connection, *, event_type: str, incident_id: str) -> list[Subscription]:
     """Active subscriptions that could match: the cheap filters run in SQL, the rest in ``rules.matches``."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM subscriptions WHERE active "
+        f"SELECT {COLUMNS} FROM subscriptions WHERE active "
         f"AND (cardinality(event_types) = 0 OR $1 = ANY(event_types)) "
         f"AND (incident_id = '' OR incident_id = $2)",
         event_type, incident_id,
     )
-    return [_row(r) for r in rows]
+    return [to_subscription(r) for r in rows]
 
 
 async def record_follower(conn: asyncpg.Connection, incident_id: str, subject: str) -> None:

@@ -32,6 +32,7 @@ from cityops_sensors.ingest.models import bucket_key, partition_for
 from cityops_sensors.protoconv import dt_ms
 from cityops_sensors.registry.store import SensorStore
 from cityops_sensors.rules.engine import LEVEL_NAMES, SensorState
+from cityops_sensors.rules.models import Rule
 from cityops_sensors.rules.service import RuleBook
 from cityops_sensors.rules.store import RuleStore
 from cityops_sensors.settings import SensorSettings
@@ -50,6 +51,7 @@ class SensorWorker:
         self._loaded: set[int] = set()
         self._sink: PostgresSink | None = None
         self._catalog_ready = False
+        self._rules: list[Rule] | None = None
 
     async def wait_resources(self) -> None:
         """Timers and tasks may start before the pool and producer (a sibling service) are open."""
@@ -72,7 +74,12 @@ class SensorWorker:
                                                        r["district"], r["unit"], r["name"],
                                                        r["reporting_interval_seconds"])
             self._since = r["updated_at"] if self._since is None or r["updated_at"] > self._since else self._since
-        self.catalog.book = RuleBook(await RuleStore(self.res.db).all())
+        rules = await RuleStore(self.res.db).all()
+        if rows or rules != self._rules:
+            # A new book only when something changed: the analytics rebuild their per-sensor view then.
+            self._rules = rules
+            self.catalog.book = RuleBook(rules)
+            self.catalog.version += 1
         self._catalog_ready = True
 
     def _load_partition(self, partition: int) -> None:
@@ -101,14 +108,12 @@ class SensorWorker:
         if rec.tick_at_ms:
             out = self.analytics.tick(partition, rec.tick_at_ms)
         else:
-            ids = list(rec.sensor_ids)
-            unknown = [s for s in ids if s not in self.catalog.sensors]
-            if unknown:
+            slots = self.analytics.slots(partition, rec.sensor_ids)
+            if not self.analytics.all_known(partition, slots):
                 await self.refresh_catalog()  # registered after our last refresh
-            ingested = list(rec.ingested_at_ms)
-            out = self.analytics.apply(partition, ids, list(rec.values), list(rec.observed_at_ms), ingested,
-                                       lambda _sid: None)
-            m.READINGS_PROCESSED.inc(len(ids))
+            ingested = rec.ingested_at_ms
+            out = self.analytics.apply(partition, slots, rec.values, rec.observed_at_ms, ingested)
+            m.READINGS_PROCESSED.inc(len(slots))
             m.RECORDS_PROCESSED.inc()
             if ingested:
                 m.INGEST_TO_PROCESSED.observe(max(0.0, time.time() - ingested[-1] / 1000))

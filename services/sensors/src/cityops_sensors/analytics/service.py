@@ -1,8 +1,17 @@
 """Stream analytics without Faust: per-sensor state, rules, 1-minute windows, status.
 
-``SensorAnalytics`` holds the worker's working set (a dict of ``SensorState`` per partition) and
-applies ReadingRecords and ticks to it. It returns what must happen outside: alert transitions
-to publish, states to checkpoint in the changelog table, closed windows and status rows to write.
+``SensorAnalytics`` holds the worker's working set (``PartitionColumns`` per partition) and applies
+ReadingRecords and ticks to it. It returns what must happen outside: alert transitions to publish,
+states to checkpoint in the changelog table, closed windows and status rows to write.
+
+Two paths, one semantics. Most readings cross nothing for a sensor with no alert open or pending:
+for those (the *vector path*) the state update is a handful of numpy operations per record, with
+the same arithmetic as the engine (thresholds compared, rate-of-change buckets updated, the minute
+window folded). Every other reading (a level reached, a rate limit reached, an alert open, a sensor
+seen for the first time) goes through the rules engine (``observe``) on the sensor's
+``SensorState``, exactly as the engine is tested. ``tests/unit/sensors/test_columnar_analytics.py``
+checks that both give the same transitions, rows and states as the engine applied reading by reading.
+
 Checkpointing is selective on purpose: alert-related changes are checkpointed at once (so a
 restarted worker never raises a duplicate), everything else when the sensor's minute closes (so
 100k sensors cost ~1.7k changelog writes/s, not one per reading).
@@ -10,10 +19,14 @@ restarted worker never raises a duplicate), everything else when the sensor's mi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from cityops_sensors.alerts.models import SensorMeta
+from cityops_sensors.analytics.columns import RING, PartitionColumns, Summary, summarize
 from cityops_sensors.analytics.store import AggregateRow, LiveRow
 from cityops_sensors.ingest.models import partition_for
 from cityops_sensors.protoconv import dt_ms
@@ -22,14 +35,18 @@ from cityops_sensors.rules.models import Rule
 from cityops_sensors.rules.service import RuleBook
 
 WINDOW_MS = 60_000
+MAX_ROUNDS = 3  # a record repeating one sensor more often than this goes through the engine alone
 
 
 @dataclass
 class Catalog:
-    """The registry and rules as the worker sees them (refreshed periodically)."""
+    """The registry and rules as the worker sees them (refreshed periodically).
+
+    ``version`` changes whenever a sensor or the rules change, so derived data can be rebuilt."""
 
     sensors: dict[str, SensorMeta] = field(default_factory=dict)
     book: RuleBook = field(default_factory=lambda: RuleBook(()))
+    version: int = 0
 
     def rules_for(self, sensor_id: str) -> tuple[Rule, ...]:
         meta = self.sensors.get(sensor_id)
@@ -44,7 +61,7 @@ class Outcome:
     live: list[LiveRow] = field(default_factory=list)
 
 
-def _aggregate_row(sensor_id: str, w: list[float]) -> AggregateRow:
+def _aggregate_row(sensor_id: str, w: Sequence[float]) -> AggregateRow:
     start, count, lo, hi, total, last = w
     return (sensor_id, dt_ms(int(start)), 60, int(count), lo, hi, total / count, total, last)
 
@@ -54,86 +71,301 @@ class SensorAnalytics:
         self.catalog = catalog
         self.partitions = partitions
         self.grace_ms = window_grace_ms
-        self.states: dict[int, dict[str, SensorState]] = {}
+        self.cols: dict[int, PartitionColumns] = {}
         self.status: dict[str, str] = {}
+
+    # ---- working set --------------------------------------------------------------------------
 
     def drop_partitions(self, partitions: Sequence[int]) -> None:
         """Forget revoked partitions: their state comes back from the changelog if reassigned."""
         for p in partitions:
-            for sid in self.states.pop(p, {}):
+            pc = self.cols.pop(p, None)
+            for sid in pc.ids if pc is not None else ():
                 self.status.pop(sid, None)
 
     def adopt(self, sensor_id: str, state: SensorState) -> None:
         """Take a state recovered from the changelog table."""
-        self.states.setdefault(partition_for(sensor_id, self.partitions), {})[sensor_id] = state
+        pc = self._columns(partition_for(sensor_id, self.partitions))
+        slot = pc.index.get(sensor_id)
+        if slot is None:
+            slot = self._add(pc, sensor_id)
+        pc.adopt(slot, state)
+        pc.absorb(slot, self.status.get(sensor_id))
 
-    def _status_change(self, sid: str, state: SensorState, rules: Sequence[Rule], out: Outcome) -> None:
+    def _columns(self, partition: int) -> PartitionColumns:
+        pc = self.cols.get(partition)
+        if pc is None:
+            pc = self.cols[partition] = PartitionColumns()
+            pc.version = self.catalog.version
+        elif pc.version != self.catalog.version:
+            self._resync(pc)
+        return pc
+
+    def _rules(self, sensor_id: str, memo: dict[int, Summary]) -> tuple[tuple[Rule, ...], Summary, int | None]:
+        meta = self.catalog.sensors.get(sensor_id)
+        rules = self.catalog.rules_for(sensor_id)
+        summary = memo.get(id(rules))
+        if summary is None:
+            summary = memo[id(rules)] = summarize(rules)  # the book caches the tuple: id is stable
+        return rules, summary, None if meta is None else meta.reporting_interval_seconds
+
+    def _add(self, pc: PartitionColumns, sensor_id: str) -> int:
+        slot = pc.add(sensor_id)
+        pc.set_rules(slot, *self._rules(sensor_id, {}))
+        return slot
+
+    def _resync(self, pc: PartitionColumns) -> None:
+        """The registry or the rules changed: take every sensor's rules again."""
+        memo: dict[int, Summary] = {}
+        for slot, sid in enumerate(pc.ids):
+            pc.set_rules(slot, *self._rules(sid, memo))
+            if pc.obj[slot]:
+                pc.absorb(slot, self.status.get(sid))
+        pc.version = self.catalog.version
+
+    def slots(self, partition: int, ids: Sequence[str]) -> Any:
+        """The slots of a record's sensors in their partition (new sensors get one)."""
+        pc = self._columns(partition)
+        slots = list(map(pc.index.get, ids))
+        if None in slots:
+            for i, s in enumerate(slots):
+                if s is None:
+                    slot = pc.index.get(ids[i])
+                    slots[i] = slot if slot is not None else self._add(pc, ids[i])
+        return np.array(slots, dtype=np.int64)
+
+    def all_known(self, partition: int, slots: Any) -> bool:
+        """False when some sensor is not (yet) in the worker's copy of the registry."""
+        return bool(self._columns(partition).known[slots].all())
+
+    # ---- readings -----------------------------------------------------------------------------
+
+    def apply(self, partition: int, slots: Any, values: Any, observed: Any, ingested: Any) -> Outcome:
+        """Apply one ReadingRecord (readings of one partition, in order; ``slots`` from ``slots``)."""
+        out = Outcome()
+        n = len(slots)
+        if n == 0:
+            return out
+        pc = self._columns(partition)
+        v = np.asarray(values, dtype=np.float64)
+        t = np.asarray(observed, dtype=np.int64)
+        ing = np.asarray(ingested, dtype=np.int64)
+        ckpt: set[int] = set()
+        touched: set[int] = set()
+        rank = _occurrence(slots)
+        rounds = int(rank.max()) + 1 if rank is not None else 1
+        if rounds > MAX_ROUNDS:
+            self._slow(pc, slots, v, t, ing, np.arange(n), out, ckpt, touched)
+        elif rank is None:
+            self._round(pc, slots, v, t, ing, out, ckpt, touched)
+        else:
+            for r in range(rounds):
+                idx = np.flatnonzero(rank == r)
+                self._round(pc, slots[idx], v[idx], t[idx], ing[idx], out, ckpt, touched)
+        for slot in touched:
+            pc.absorb(slot, self.status.get(pc.ids[slot]))
+        out.checkpoint = {pc.ids[s]: pc.state(s) for s in ckpt}
+        return out
+
+    def _round(self, pc: PartitionColumns, sl: Any, v: Any, t: Any, ing: Any, out: Outcome, ckpt: set[int],
+               touched: set[int]) -> None:
+        """Readings of distinct sensors: the vector path where it is exact, the engine elsewhere."""
+        vec = ~pc.obj[sl]
+        fresh = vec & (t > pc.last_obs[sl])  # vector sensors: older readings are replays, skipped
+        fast = fresh & pc.seen[sl] & (v < pc.hi[sl]) & (v > pc.lo[sl])
+        roc_i = np.flatnonzero(fast & pc.has_roc[sl])
+        ring: tuple[Any, ...] | None = None
+        if roc_i.size:
+            ring = _rate_check(pc, sl[roc_i], v[roc_i], t[roc_i])
+            fast[roc_i[~ring[0]]] = False
+        slow = np.flatnonzero(~vec | (fresh & ~fast))
+        if slow.size:
+            self._slow(pc, sl, v, t, ing, slow, out, ckpt, touched)
+        f = np.flatnonzero(fast)
+        if not f.size:
+            return
+        if ring is not None:
+            ok = ring[0]
+            _rate_update(pc, sl[roc_i[ok]], v[roc_i[ok]], t[roc_i[ok]], *(x[ok] for x in ring[1:]))
+        s, fv, ft = sl[f], v[f], t[f]
+        pc.last_obs[s], pc.last_ing[s], pc.last_val[s] = ft, ing[f], fv
+        self._fold_windows(pc, s, fv, ft, out, ckpt)
+
+    def _fold_windows(self, pc: PartitionColumns, s: Any, v: Any, t: Any, out: Outcome, ckpt: set[int]) -> None:
+        minute = t - t % WINDOW_MS
+        open_ = pc.win_count[s] > 0
+        same = open_ & (pc.win_start[s] == minute)
+        roll = np.flatnonzero(open_ & ~same)
+        if roll.size:  # the previous minute of these sensors ends: a row, a status refresh, a checkpoint
+            rs = s[roll]
+            status = self.status
+            for slot, start, count, lo, hi, total, last, tm, val in zip(
+                    rs.tolist(), pc.win_start[rs].tolist(), pc.win_count[rs].tolist(), pc.win_min[rs].tolist(),
+                    pc.win_max[rs].tolist(), pc.win_sum[rs].tolist(), pc.win_last[rs].tolist(),
+                    t[roll].tolist(), v[roll].tolist(), strict=True):
+                sid = pc.ids[slot]
+                out.aggregates.append(_aggregate_row(sid, (start, count, lo, hi, total, last)))
+                out.live.append((sid, status.get(sid, "ONLINE"), dt_ms(tm), val))
+                ckpt.add(slot)
+        ss = s[same]
+        if ss.size:
+            sv = v[same]
+            pc.win_count[ss] += 1
+            pc.win_min[ss] = np.minimum(pc.win_min[ss], sv)
+            pc.win_max[ss] = np.maximum(pc.win_max[ss], sv)
+            pc.win_sum[ss] += sv
+            pc.win_last[ss] = sv
+        new = ~same
+        if new.any():
+            ns, nv = s[new], v[new]
+            pc.win_start[ns], pc.win_count[ns] = minute[new], 1
+            pc.win_min[ns] = pc.win_max[ns] = pc.win_sum[ns] = pc.win_last[ns] = nv
+
+    def _slow(self, pc: PartitionColumns, sl: Any, v: Any, t: Any, ing: Any, idx: Any, out: Outcome,
+              ckpt: set[int], touched: set[int]) -> None:
+        """The rules engine, reading by reading (in record order), on object-mode states."""
+        transitions = out.transitions
+        for slot, val, tm, ig in zip(sl[idx].tolist(), v[idx].tolist(), t[idx].tolist(), ing[idx].tolist(),
+                                     strict=True):
+            state = pc.to_object(slot)
+            touched.add(slot)
+            if tm <= state.last_observed_ms:
+                continue  # a replay after a restart: already applied
+            sid = pc.ids[slot]
+            before = len(transitions)
+            rules = pc.rules[slot]
+            significant = observe(state, rules, sid, val, tm, ig, transitions)
+            minute = tm - tm % WINDOW_MS
+            w = state.window
+            if w is None or w[0] != minute:
+                if w is not None:
+                    out.aggregates.append(_aggregate_row(sid, w))
+                    out.live.append((sid, self.status.get(sid, "ONLINE"), dt_ms(state.last_observed_ms), val))
+                    significant = True
+                state.window = [minute, 1, val, val, val, val]
+            else:
+                w[1] += 1
+                if val < w[2]:
+                    w[2] = val
+                if val > w[3]:
+                    w[3] = val
+                w[4] += val
+                w[5] = val
+            if significant:
+                ckpt.add(slot)
+            if len(transitions) > before or sid not in self.status:
+                self._status_change(pc, slot, state, rules, out)
+
+    def _status_change(self, pc: PartitionColumns, slot: int, state: SensorState, rules: Sequence[Rule],
+                       out: Outcome) -> None:
+        sid = pc.ids[slot]
         new = status_of(state, {r.id: r for r in rules})
+        pc.seen[slot] = True
         if self.status.get(sid) != new:
             self.status[sid] = new
             out.live.append((sid, new, dt_ms(state.last_observed_ms) if state.last_observed_ms else None,
                              state.last_value))
 
-    def apply(self, partition: int, ids: Sequence[str], values: Sequence[float], observed: Sequence[int],
-              ingested: Sequence[int], load: Callable[[str], SensorState | None]) -> Outcome:
-        """Apply one ReadingRecord (readings of one partition, in order)."""
-        out = Outcome()
-        states = self.states.setdefault(partition, {})
-        rules_for = self.catalog.rules_for
-        transitions = out.transitions
-        checkpoint = out.checkpoint
-        for i, sid in enumerate(ids):
-            state = states.get(sid)
-            if state is None:
-                state = load(sid) or SensorState()
-                states[sid] = state
-            v, t = values[i], observed[i]
-            if t <= state.last_observed_ms:
-                continue  # a replay after a restart: already applied
-            before = len(transitions)
-            rules = rules_for(sid)
-            significant = observe(state, rules, sid, v, t, ingested[i], transitions)
-            minute = t - t % WINDOW_MS
-            w = state.window
-            if w is None or w[0] != minute:
-                if w is not None:
-                    out.aggregates.append(_aggregate_row(sid, w))
-                    out.live.append((sid, self.status.get(sid, "ONLINE"), dt_ms(state.last_observed_ms), v))
-                    significant = True
-                state.window = [minute, 1, v, v, v, v]
-            else:
-                w[1] += 1
-                if v < w[2]:
-                    w[2] = v
-                if v > w[3]:
-                    w[3] = v
-                w[4] += v
-                w[5] = v
-            if significant:
-                checkpoint[sid] = state
-            if len(transitions) > before or sid not in self.status:
-                self._status_change(sid, state, rules, out)
-        return out
+    # ---- time -------------------------------------------------------------------------------------
 
     def tick(self, partition: int, now_ms: int) -> Outcome:
         """Time-based rules for one partition: offline sensors and windows past their end."""
         out = Outcome()
+        pc = self.cols.get(partition)
+        if pc is None or not len(pc):
+            return out
+        if pc.version != self.catalog.version:
+            self._resync(pc)
+        n = len(pc)
         close_before = now_ms - WINDOW_MS - self.grace_ms
-        for sid, state in self.states.get(partition, {}).items():
-            meta = self.catalog.sensors.get(sid)
-            if meta is None:
-                continue
-            rules = self.catalog.rules_for(sid)
-            before = len(out.transitions)
-            significant = check_offline(state, rules, sid, meta.reporting_interval_seconds, now_ms, out.transitions)
-            w = state.window
-            if w is not None and w[0] < close_before:
-                out.aggregates.append(_aggregate_row(sid, w))
-                out.live.append((sid, self.status.get(sid, "ONLINE"), dt_ms(state.last_observed_ms), state.last_value))
-                state.window = None
-                significant = True
-            if significant:
-                out.checkpoint[sid] = state
-            if len(out.transitions) > before:
-                self._status_change(sid, state, rules, out)
+        vec = ~pc.obj[:n] & pc.known[:n]
+        silent = vec & (pc.off_lim[:n] > 0) & (pc.last_ing[:n] > 0) & (now_ms - pc.last_ing[:n] >= pc.off_lim[:n])
+        for slot in np.flatnonzero(silent).tolist():
+            pc.to_object(slot)  # an offline alert is due: the engine raises it below
+        ckpt: set[int] = set()
+        closing = np.flatnonzero(vec & ~silent & (pc.win_count[:n] > 0) & (pc.win_start[:n] < close_before))
+        for slot in closing.tolist():
+            sid = pc.ids[slot]
+            out.aggregates.append(_aggregate_row(sid, (int(pc.win_start[slot]), int(pc.win_count[slot]),
+                                                       float(pc.win_min[slot]), float(pc.win_max[slot]),
+                                                       float(pc.win_sum[slot]), float(pc.win_last[slot]))))
+            out.live.append((sid, self.status.get(sid, "ONLINE"), dt_ms(int(pc.last_obs[slot])),
+                             float(pc.last_val[slot])))
+            ckpt.add(slot)
+        pc.win_count[closing] = 0
+        for slot in sorted(pc.objs):
+            self._tick_object(pc, slot, now_ms, close_before, out, ckpt)
+            pc.absorb(slot, self.status.get(pc.ids[slot]))
+        out.checkpoint = {pc.ids[s]: pc.state(s) for s in ckpt}
         return out
+
+    def _tick_object(self, pc: PartitionColumns, slot: int, now_ms: int, close_before: int, out: Outcome,
+                     ckpt: set[int]) -> None:
+        sid = pc.ids[slot]
+        meta = self.catalog.sensors.get(sid)
+        if meta is None:
+            return
+        state = pc.objs[slot]
+        rules = pc.rules[slot]
+        before = len(out.transitions)
+        significant = check_offline(state, rules, sid, meta.reporting_interval_seconds, now_ms, out.transitions)
+        w = state.window
+        if w is not None and w[0] < close_before:
+            out.aggregates.append(_aggregate_row(sid, w))
+            out.live.append((sid, self.status.get(sid, "ONLINE"), dt_ms(state.last_observed_ms), state.last_value))
+            state.window = None
+            significant = True
+        if significant:
+            ckpt.add(slot)
+        if len(out.transitions) > before:
+            self._status_change(pc, slot, state, rules, out)
+
+
+def _occurrence(slots: Any) -> Any:
+    """For each reading, how many earlier readings of the record have the same sensor (None: all
+    distinct). Readings with the same rank touch distinct sensors and can be applied together."""
+    n = slots.size
+    order = np.argsort(slots, kind="stable")
+    ordered = slots[order]
+    first = np.empty(n, dtype=np.bool_)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    if first.all():
+        return None
+    pos = np.arange(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = pos - np.maximum.accumulate(np.where(first, pos, 0))
+    return rank
+
+
+def _rate_check(pc: PartitionColumns, s: Any, v: Any, t: Any) -> tuple[Any, ...]:
+    """Rate of change as ``_rate`` computes it, before any update: which readings stay below
+    the limit (``ok``), and the bucket geometry the update needs."""
+    width = pc.roc_width[s]
+    start = t - t % width
+    k = (start // width) % RING
+    rows = np.arange(s.size)
+    starts = pc.ring_start[s]
+    exists = starts[rows, k] == start
+    # A new bucket first drops those older than the window (the engine deletes on append).
+    horizon = np.where(exists, pc.ring_h[s], t - pc.roc_w[s] - width)
+    present = starts >= horizon[:, None]
+    low = np.minimum(np.where(present, pc.ring_min[s], np.inf).min(axis=1), v)
+    high = np.maximum(np.where(present, pc.ring_max[s], -np.inf).max(axis=1), v)
+    delta = np.where(pc.roc_below[s], high - v, v - low)
+    return delta < pc.roc_limit[s], start, k, exists, horizon
+
+
+def _rate_update(pc: PartitionColumns, s: Any, v: Any, t: Any, start: Any, k: Any, exists: Any,
+                 horizon: Any) -> None:
+    e = np.flatnonzero(exists)
+    if e.size:
+        se, ke, ve = s[e], k[e], v[e]
+        pc.ring_min[se, ke] = np.minimum(pc.ring_min[se, ke], ve)
+        pc.ring_max[se, ke] = np.maximum(pc.ring_max[se, ke], ve)
+    a = np.flatnonzero(~exists)
+    if a.size:
+        sa, ka = s[a], k[a]
+        pc.ring_start[sa, ka] = start[a]
+        pc.ring_min[sa, ka] = pc.ring_max[sa, ka] = v[a]
+        pc.ring_h[sa] = horizon[a]
