@@ -35,6 +35,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="tiny rates for a few seconds (CI)")
     p.add_argument("--phases", default="surge,sensors,ceilings", help="comma list of surge,sensors,ceilings")
     p.add_argument("--results", type=Path, default=ROOT / "results")
+    p.add_argument("--profile", action="store_true",
+                   help="sample every service with py-spy during the surge and the ingest (results/<ts>/profile)")
     p.add_argument("--targets", type=Path, default=None, help="targets file (default loadtests/targets.yaml)")
     g = p.add_argument_group("surge")
     g.add_argument("--surge-rate", type=float, default=200.0, help="ReportIncident per second")
@@ -57,6 +59,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--alert-probes", type=int, default=20, help="smoke sensors for alert → incident")
     g = p.add_argument_group("ceilings")
     g.add_argument("--perf-records", type=int, default=200_000, help="records for Producer/ConsumerPerformance")
+    g.add_argument("--perf-bytes", type=int, default=2 * 2**30, help="…but at most this many bytes")
     g.add_argument("--faust-records", type=int, default=30_000, help="records through the bare Faust agent")
     g = p.add_argument_group("target endpoints (default: start a fresh local city)")
     g.add_argument("--kafka", help="bootstrap servers of the deployment's Kafka")
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         sensors_args=args.sensors_args.split(), sensors_timeout=args.sensors_timeout,
         step_rates=[float(r) for r in args.step_rates.split(",") if r.strip()], step_duration=args.step_duration,
         bounded_p99_ms=args.bounded_p99_ms, alert_probes=args.alert_probes,
-        drain_worker_timeout=args.drain_worker_timeout,
+        drain_worker_timeout=args.drain_worker_timeout, perf_bytes=args.perf_bytes,
+        profile=args.profile,
         ingest_seconds=args.ingest_seconds, ingest_sensors=args.ingest_sensors, ingest_batch=args.ingest_batch,
         perf_records=args.perf_records, faust_records=args.faust_records,
         phases={p.strip() for p in args.phases.split(",") if p.strip()}, targets_file=args.targets,

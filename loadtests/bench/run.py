@@ -17,6 +17,7 @@ from cityops_platform.kafka.topics import SENSOR_READINGS
 
 from . import ceilings
 from .monitor import LagMonitor, ProcessMonitor
+from .profile import Profiler
 from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
 from .sensors_phase import alert_probe, ingest_ratio, register_probes, register_sensors, step_up
 from .stack import BENCH_SERVICE_ENV, Endpoints, LocalCity
@@ -45,6 +46,8 @@ class BenchOptions:
     targets_file: Path | None = None
     sensors_worker_metrics: str | None = None
     drain_worker_timeout: float = 120.0
+    perf_bytes: int = 2 * 2**30
+    profile: bool = False
 
 
 class Display:
@@ -81,7 +84,7 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     procs.solo.add("bench-harness")
     lag = LagMonitor(settings, group_prefix=ep.topic_prefix)
     monitors = [asyncio.create_task(procs.run(stop, t0)), asyncio.create_task(lag.run(stop, t0))]
-    summary: dict[str, Any] = {"surge": {}, "sensors": {}, "ceilings": {}, "ratios": {}}
+    summary: dict[str, Any] = {"surge": {}, "sensors": {}, "ceilings": {}, "ratios": {}, "profiles": {}}
     series: dict[str, Any] = {"throughput": [], "percentiles": [], "latency_over_time": []}
     say = display.say
     try:
@@ -95,7 +98,13 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
                 completed += 1
                 display.update("surge", completed)
 
+            profiler = Profiler(opts.out_dir / "profile", city.pids()) if opts.profile and city else None
+            if profiler:
+                # Registration of the units comes first; sampling it too is cheap and harmless.
+                await profiler.start("surge", opts.surge.duration + opts.surge.drain_timeout + 60)
             result = await run_surge(ep, opts.surge, run_id=opts.run_id, t0=t0, say=say, progress=progress)
+            if profiler:
+                summary["profiles"]["surge"] = await profiler.stop("surge")
             display.done("surge")
             ok = result.counts["reports_ok"]
             summary["surge"] = {
@@ -118,12 +127,20 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             data = await step_up(ep, opts.out_dir, rates=opts.step_rates, duration=opts.step_duration,
                                  extra=opts.sensors_args, limit_s=opts.sensors_timeout,
                                  bounded_p99_ms=opts.bounded_p99_ms, lag=lag, t0=t0, say=say,
-                                 on_pid=lambda pid: procs.add("sensors-bench (client+api+worker)", pid))
+                                 on_pid=lambda pid: procs.add("sensors-bench (client+api+worker)", pid),
+                                 profile_dir=opts.out_dir / "profile" if opts.profile else None)
             display.update("sensors", len(opts.step_rates))
+            profiler = Profiler(opts.out_dir / "profile", {k: v for k, v in city.pids().items()
+                                                           if k.startswith("sensors")}) \
+                if opts.profile and city else None
+            if profiler:
+                await profiler.start("ingest", opts.ingest_seconds + opts.drain_worker_timeout)
             extra = await ingest_ratio(ep, opts.out_dir, ids=ingest_ids, seconds=opts.ingest_seconds,
                                        per_batch=opts.ingest_batch, drain_timeout=opts.drain_worker_timeout,
                                        worker_metrics=opts.sensors_worker_metrics or (
                                            city.worker_metrics("sensors") if city else None), say=say)
+            if profiler:
+                summary["profiles"]["ingest"] = await profiler.stop("ingest")
             summary["ceilings"]["grpc_bare"] = extra.pop("grpc_bare")
             summary["ceilings"]["record"] = await ceilings.record_shape(
                 settings, f"{ep.topic_prefix}{SENSOR_READINGS.name}")
@@ -158,17 +175,19 @@ async def measure_ceilings(ep: Endpoints, opts: BenchOptions, say: Any, display:
     topic = f"{ep.topic_prefix}bench.ceiling.{opts.run_id}"
     await ceilings.create_topic(settings, topic, SENSOR_READINGS.partitions)
     out: dict[str, Any] = {"record": shape}
-    say(f"Kafka ProducerPerformance: {opts.perf_records} bản ghi × {shape['bytes']} B (acks=all)…")
+    # At most perf_bytes of data: enough to leave the JVM's warm-up behind, not to fill a disk.
+    records = max(1000, min(opts.perf_records, opts.perf_bytes // max(1, shape["bytes"])))
+    say(f"Kafka ProducerPerformance: {records} bản ghi × {shape['bytes']} B (acks=all)…")
     out["kafka_producer"] = await asyncio.to_thread(
-        ceilings.producer_performance, ep.kafka_bootstrap, topic, opts.perf_records, shape["bytes"])
+        ceilings.producer_performance, ep.kafka_bootstrap, topic, records, shape["bytes"])
     display.update("ceilings", 1)
     say("Kafka ConsumerPerformance…")
     out["kafka_consumer"] = await asyncio.to_thread(ceilings.consumer_performance, ep.kafka_bootstrap, topic,
-                                                    opts.perf_records)
+                                                    records)
     display.update("ceilings", 2)
     say(f"Faust trần (bare pass-through agent): {opts.faust_records} bản ghi…")
     try:
-        out["faust_bare"] = await ceilings.bare_faust(settings, topic, min(opts.faust_records, opts.perf_records),
+        out["faust_bare"] = await ceilings.bare_faust(settings, topic, min(opts.faust_records, records),
                                                       opts.out_dir)
     except RuntimeError as exc:
         out["faust_bare"] = {"records_per_s": None, "error": str(exc)}

@@ -45,7 +45,8 @@ async def register_sensors(ep: Endpoints, count: int, run_id: str) -> list[str]:
     import random
 
     rng = random.Random(7)
-    ids = [f"bench-{run_id}-wl-{i:05d}" for i in range(count)]
+    # Ids as long as real ones ("wl-thuanan-001"): the record size of the ceilings depends on them.
+    ids = [f"wl-{run_id[-6:]}-{i:05d}" for i in range(count)]
     async with grpc.aio.insecure_channel(ep.addrs["sensors"]) as channel:
         stub = sensors_pb2_grpc.SensorServiceStub(channel)
         md = metadata(ep, "admin")
@@ -160,7 +161,7 @@ async def run_sensors_bench(ep: Endpoints, out_dir: Path, *, args: list[str], li
 
 async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration: float, extra: list[str],
                   limit_s: float, bounded_p99_ms: float, lag: Any, t0: float, say: Callable[[str], None],
-                  on_pid: Callable[[int], None]) -> dict[str, Any]:
+                  on_pid: Callable[[int], None], profile_dir: Path | None = None) -> dict[str, Any]:
     """Run the sensors bench at rising fixed rates; the sustained rate is the highest bounded step.
 
     A step is bounded when the api accepted ≥97 % of the offered readings, the worker finished
@@ -172,7 +173,10 @@ async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration:
     for rate in rates:
         started = time.time() - t0
         say(f"Bước (step) {rate:,.0f} readings/s × {duration:g} s…")
-        data = await run_sensors_bench(ep, out_dir, args=["--rate", str(rate), "--duration", str(duration), *extra],
+        args = ["--rate", str(rate), "--duration", str(duration), *extra]
+        if profile_dir is not None:  # the sensors bench's own py-spy flamegraphs of its api and worker
+            args += ["--profile", str(profile_dir / f"sensors-step-{int(rate)}")]
+        data = await run_sensors_bench(ep, out_dir, args=args,
                                        limit_s=limit_s, say=say, on_pid=on_pid, tag=f"{int(rate)}")
         ended = time.time() - t0
         if "error" in data:

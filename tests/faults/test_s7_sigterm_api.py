@@ -38,7 +38,7 @@ async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight
 ) -> None:
     s = session_settings
     await prepare(s, "incidents")
-    api = Proc("serve", "incidents", s, tmp_path, env={"CITYOPS_GRPC_DRAIN_SECONDS": str(DRAIN_S)}).start()
+    api = Proc("serve", "incidents", s, tmp_path, env={"CITYOPS_GRPC_DRAIN_SECONDS": str(DRAIN_S), "CITYOPS_LOG_LEVEL": "INFO"}).start()
     ledger = Ledger("ReportIncident → reports")
     md = bearer(s, "call_taker")
     run = f"term-{time.time_ns()}"

@@ -40,7 +40,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     from cityops_platform.worker import run_worker
 
-    return run_worker(args.service, get_settings())
+    run_worker(args.service, get_settings())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -62,24 +62,24 @@ def create_app(
     data_dir = Path(settings.data_dir) / f"{settings.topic_prefix}{service}"
     # Faust creates only the last level of its datadir.
     data_dir.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = dict(
-        broker=faust_broker_url(settings),
-        store="memory://",
-        datadir=str(data_dir),
-        web_enabled=web_port is not None,
-        web_port=web_port or 6066,
-        web_bind=settings.grpc_host,
-        web_in_thread=False,
-        topic_replication_factor=settings.kafka_replication_factor,
-        topic_partitions=6,
+    options: dict[str, Any] = {
+        "broker": faust_broker_url(settings),
+        "store": "memory://",
+        "datadir": str(data_dir),
+        "web_enabled": web_port is not None,
+        "web_port": web_port or 6066,
+        "web_bind": settings.grpc_host,
+        "web_in_thread": False,
+        "topic_replication_factor": settings.kafka_replication_factor,
+        "topic_partitions": 6,
         # Exactly-once is not used: it has open issues about duplicates and loss. Consumers are idempotent.
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=500,
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
-        table_cleanup_interval=30.0,
-    )
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "broker_commit_every": 500,
+        "broker_commit_interval": 1.0,
+        "stream_wait_empty": False,
+        "table_cleanup_interval": 30.0,
+    }
     if settings.kafka_security_protocol != "PLAINTEXT":
         options["broker_credentials"] = _faust_credentials(settings)
     options.update(overrides)
@@ -137,7 +137,8 @@ def _faust_credentials(settings: Settings) -> Any:
 
     from faust.auth import SASLCredentials, SSLCredentials
 
-    context = ssl.create_default_context(cafile=settings.kafka_ca_file) if "SSL" in settings.kafka_security_protocol else None
+    uses_tls = "SSL" in settings.kafka_security_protocol
+    context = ssl.create_default_context(cafile=settings.kafka_ca_file) if uses_tls else None
     if settings.kafka_security_protocol.startswith("SASL"):
         return SASLCredentials(
             username=settings.kafka_sasl_username,
@@ -172,7 +173,7 @@ def proto_decoder(message_type: type[M]) -> Callable[[bytes], M]:
 
 
 async def consume(
-    stream: faust.StreamT,
+    stream: faust.StreamT[Any],
     *,
     decode: Callable[[bytes], M],
     handle: Callable[[M, Any], Awaitable[None]],
@@ -209,7 +210,7 @@ def attach_resources(
 
     holder = Resources(service=service, settings=settings)
 
-    class WorkerResources(Service):  # type: ignore[misc]
+    class WorkerResources(Service):
         _stack: contextlib.AsyncExitStack | None = None
 
         async def on_start(self) -> None:

@@ -37,7 +37,9 @@ class Child:
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)
+    """Progress for the person who ran `make run` (this is a CLI's output, not a log)."""
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 def _installed(service: str) -> bool:
@@ -115,7 +117,7 @@ def run_local_city(run_dir: str = ".run/city", *, simulate: bool = True, ready_t
     _say("▶ Khởi động Kafka và PostgreSQL (starting Kafka and PostgreSQL)…")
     stack = Devstack(root / "devstack").start()
     env = {**os.environ, **stack.env(), "CITYOPS_DATA_DIR": str(root / "data")}
-    settings = Settings(**{k[len("CITYOPS_"):].lower(): v for k, v in stack.env().items()})
+    settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn)
     children: list[Child] = []
     try:
         _say(f"  Kafka {stack.kafka.bootstrap} · PostgreSQL {stack.postgres.dsn}")

@@ -28,7 +28,9 @@ def make_settings(
     )
 
 
-def bearer(settings: Settings, role: str | list[str], subject: str | None = None, ttl: int = 3600) -> tuple[tuple[str, str], ...]:
+def bearer(
+    settings: Settings, role: str | list[str], subject: str | None = None, ttl: int = 3600
+) -> tuple[tuple[str, str], ...]:
     """gRPC metadata with a bearer token for ``role`` (one role or several)."""
     roles = [role] if isinstance(role, str) else role
     codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
@@ -47,7 +49,7 @@ async def consume(
     topic: str,
     *,
     count: int,
-    timeout: float = 30.0,
+    timeout: float = 30.0,  # noqa: ASYNC109 - a test helper's overall budget, not a per-call timeout
     prefixed: bool = False,
     predicate: Callable[[Any], bool] | None = None,
     until: Callable[[list[Any]], bool] | None = None,
@@ -78,7 +80,9 @@ async def consume(
     return found
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.1) -> Any:
+async def eventually(
+    check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.1  # noqa: ASYNC109
+) -> Any:
     """Await ``check()`` (sync or async) until it returns a truthy value; fail with its last result."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -97,7 +101,7 @@ def status_details(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
 
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     out: list[tuple[str, str]] = []
     if status is None:
         return out

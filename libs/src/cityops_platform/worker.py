@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 import faust
 
@@ -28,15 +29,18 @@ class JsonLoggingWorker(faust.Worker):
 def make_worker(app: faust.App, service: str, level: str) -> faust.Worker:
     """A worker for ``app`` with JSON logs named ``<service>-worker`` at ``level``."""
     worker_cls = type("Worker", (JsonLoggingWorker,), {"service_name": f"{service}-worker", "json_level": level})
-    return worker_cls(app, loglevel=level.lower().replace("warning", "warn"), quiet=True, redirect_stdouts=False)
+    worker: faust.Worker = worker_cls(
+        app, loglevel=level.lower().replace("warning", "warn"), quiet=True, redirect_stdouts=False
+    )
+    return worker
 
 
-def run_worker(service: str, settings: Settings) -> int:
+def run_worker(service: str, settings: Settings) -> NoReturn:
     """Build the service's app (``cityops_<service>.app:create_app``) and run it until signalled."""
     configure_tracing(f"{service}-worker")
     module = service_module(service, "app")
     app: faust.App = module.create_app(
         settings, web_port=settings.service_metrics_port(service, worker=True)
     )
+    # Runs until a signal stops the worker, then exits the process (mode's Worker calls sys.exit).
     make_worker(app, service, settings.log_level).execute_from_commandline()
-    return 0

@@ -46,7 +46,7 @@ def test_cityops_up_starts_every_service_and_sigint_stops_everything(tmp_path: P
         pytest.fail(f"ports already in use before the test: {busy}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
     log_path = tmp_path / "up.log"
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - the child writes to it for the whole test
     proc = subprocess.Popen(
         [sys.executable, "-m", "cityops_platform.cli", "up", "--run-dir", str(tmp_path / "city"), "--no-simulate"],
         stdout=log, stderr=subprocess.STDOUT, env=env, text=True,
@@ -73,7 +73,7 @@ def test_cityops_up_starts_every_service_and_sigint_stops_everything(tmp_path: P
         if proc.poll() is None:
             proc.kill()
         log.close()
-    gone, alive = psutil.wait_procs(tree, timeout=10)
+    _, alive = psutil.wait_procs(tree, timeout=10)
     assert not alive, f"processes left behind: {[p.pid for p in alive]}"
     assert _ports_in_use() == []
     assert "Đã dừng tất cả" in log_path.read_text()

@@ -12,8 +12,8 @@ import faust
 
 from cityops.incidents.v1 import events_pb2
 from cityops_platform.faust_app import consume, create_app, faust_dead_letters, proto_decoder, raw_topic
-from cityops_platform.worker import make_worker
 from cityops_platform.settings import Settings
+from cityops_platform.worker import make_worker
 
 IN_TOPIC = "test.echo.in.v1"
 OUT_TOPIC = "test.echo.out.v1"

@@ -29,7 +29,7 @@ MALFORMED = b"\x0a\xff\x01garbage"
 def worker(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "CITYOPS_KAFKA_BOOTSTRAP": kafka_bootstrap, "CITYOPS_TOPIC_PREFIX": topic_prefix,
            "CITYOPS_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(APP.parent)}
-    log = open(tmp_path / "worker.log", "wb")
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - held open for the worker's lifetime
     proc = subprocess.Popen([sys.executable, str(APP), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
                             cwd=tmp_path)
     yield proc

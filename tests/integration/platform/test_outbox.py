@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -84,7 +83,7 @@ async def test_relay_killed_midway_publishes_every_event_after_restart(
 
     env = {**os.environ, "CITYOPS_KAFKA_BOOTSTRAP": kafka_bootstrap,
            "CITYOPS_TOPIC_PREFIX": topic_prefix, "CITYOPS_DATABASE_URL": database_url}
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: ASYNC220 - a child process the test will kill -9
         [sys.executable, str(Path(__file__).with_name("relay_process.py")), SCHEMA, "10"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
@@ -97,7 +96,7 @@ async def test_relay_killed_midway_publishes_every_event_after_restart(
 
         await eventually(lambda: _at_least(some_published, 300), timeout=60, interval=0.005)
         child.send_signal(signal.SIGKILL)
-        child.wait(10)
+        await asyncio.to_thread(child.wait, 10)
     finally:
         if child.poll() is None:
             child.kill()
@@ -117,8 +116,8 @@ async def test_relay_killed_midway_publishes_every_event_after_restart(
     seen = [dict(r.headers)[h.EVENT_ID].decode() for r in records]
     lost = event_ids - set(seen)
     duplicated = len(seen) - len(set(seen))
-    print(f"\noutbox kill test: events={total} published_before_kill={published_at_kill} "
-          f"lost={len(lost)} duplicated={duplicated}")
+    sys.stdout.write(f"\noutbox kill test: events={total} published_before_kill={published_at_kill} "
+          f"lost={len(lost)} duplicated={duplicated}\n")
     assert not lost
     await producer.stop()
     await pool.close()

@@ -45,7 +45,7 @@ class _Outcome:
         self.code = grpc.StatusCode.OK
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, policy: auth.AccessPolicy, tokens: auth.TokenCodec) -> None:
         self._policy = policy
         self._tokens = tokens
@@ -112,19 +112,19 @@ def _wrap_handler(
         )
         await context.abort_with_status(rpc_status.to_status(status))
 
-    def start_span() -> tuple[object, Any]:
+    def start_span() -> tuple[tuple[object, object], Any]:
         parent = extract_context(metadata.items())
         token = otel_context.attach(parent)  # type: ignore[arg-type]
         span = _tracer.start_span(method, kind=trace.SpanKind.SERVER)
         span_token = otel_context.attach(trace.set_span_in_context(span))
         return (token, span_token), span
 
-    def finish(tokens_: object, span: Any, outcome: _Outcome, started: float) -> None:
+    def finish(tokens_: tuple[object, object], span: Any, outcome: _Outcome, started: float) -> None:
         code_name = outcome.code.name
         span.set_attribute("rpc.grpc.status_code", outcome.code.value[0])
         span.end()
-        for tok in reversed(tokens_):  # type: ignore[attr-defined]
-            otel_context.detach(tok)
+        for tok in reversed(tokens_):
+            otel_context.detach(tok)  # type: ignore[arg-type]
         metrics.GRPC_REQUESTS.labels(method, code_name).inc()
         metrics.GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
         metrics.GRPC_IN_FLIGHT.labels(method).dec()

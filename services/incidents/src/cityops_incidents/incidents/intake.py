@@ -31,21 +31,32 @@ def incident_number(rules: Rules, now: datetime, sequence: int) -> str:
     return f"{rules.number_prefix}-{local:%Y%m%d}-{sequence:06d}"
 
 
+def lock_keys(rules: Rules, r: ReportIn) -> list[str]:
+    """The advisory locks filing ``r`` needs: its idempotency key and its category's lock cells.
+    Always taken sorted, in one statement: one global order, so lockers never deadlock."""
+    keys = [f"idem:{r.idempotency_key}"]
+    rule = rules.fusion_rule(r.category)
+    if fusion.fuses(rule):
+        keys += [f"fusion:{r.category}:{cell}" for cell in geo.lock_cells(r.lat, r.lon, rule.radius_m)]
+    return sorted(keys)
+
+
 async def report_in_tx(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, locked: bool = False,
+    numbers: store.DayNumbers | None = None,
 ) -> ReportOutcome:
     """Create an incident for ``r`` or merge it into a nearby open one; the same idempotency key
     always yields the first outcome. Call inside a transaction.
 
+    ``locked``: the caller holds ``lock_keys`` already (a batch). ``numbers``: the transaction's
+    number block (a batch: one counter read and write for all); the caller flushes it before commit.
     Round trips: the locks (one statement), the replay check with the fusion candidates (one),
     the day's number for a new incident, then the whole change (one statement)."""
     occurred = r.occurred_at or now
     rule = rules.fusion_rule(r.category)
     fusing = fusion.fuses(rule)
-    keys = [f"idem:{r.idempotency_key}"]
-    if fusing:
-        keys += [f"fusion:{r.category}:{cell}" for cell in geo.lock_cells(r.lat, r.lon, rule.radius_m)]
-    await store.lock_many(conn, keys)
+    if not locked:
+        await store.lock_many(conn, lock_keys(rules, r))
     candidates: list[Incident] = []
     if fusing:
         known, candidates = await store.known_and_candidates(
@@ -66,7 +77,8 @@ async def report_in_tx(
     report = store.NewReport(report_id=report_id, r=r, merged=match is not None,
                              distance_m=match.distance_m if match else 0.0, occurred_at=occurred, received_at=now)
     if match is None:
-        inc = await _create(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report)
+        inc = await _create(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
+                            numbers=numbers)
     else:
         # Locked by the candidate query, read after the lock: the current row.
         locked = next(c for c in candidates if c.id == match.incident_id)
@@ -77,7 +89,7 @@ async def report_in_tx(
 
 async def _create(
     conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
-    report: store.NewReport,
+    report: store.NewReport, numbers: store.DayNumbers | None,
 ) -> Incident:
     t = triage(rules, category=r.category, subcategory=r.subcategory, source=r.source, description=r.description,
                sensor_level=r.sensor_level)
@@ -103,7 +115,11 @@ async def _create(
     )
     # The day's counter row is locked from here to the commit (every new incident of the day waits
     # for it): everything else was prepared first, and only one statement follows.
-    sequence = await store.next_number(conn, rules.number_prefix, now.astimezone(ZoneInfo(rules.timezone)).date())
+    day = now.astimezone(ZoneInfo(rules.timezone)).date()
+    if numbers is not None:
+        sequence = await numbers.take(conn, day)
+    else:
+        sequence = await store.next_number(conn, rules.number_prefix, day)
     inc.number = incident_number(rules, now, sequence)
     await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
                         after=status_label("NEW"), report=report,

@@ -19,9 +19,9 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, store
+from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import commit_change
 from cityops_incidents.incidents.convert import status_label
-from cityops_incidents.incidents.intake import report_in_tx
 from cityops_incidents.incidents.models import (
     TERMINAL_STATUSES,
     Actor,
@@ -67,10 +67,12 @@ class IncidentService:
         self._pool = pool
         self.rules = rules
         self._now = now
+        self._intake = IntakeBatcher(pool=pool, rules=rules)
 
     async def report(self, r: ReportIn, *, actor: Actor, roles: frozenset[str]) -> ReportOutcome:
         """Create an incident or merge into a nearby open one. Idempotent on ``idempotency_key``,
-        also under concurrent retries; simultaneous reports from one spot give one incident."""
+        also under concurrent retries; simultaneous reports from one spot give one incident.
+        Reports arriving together are filed in one transaction (``batch.IntakeBatcher``)."""
         now = self._now()
         validate_report(self.rules, r, now=now)
         if r.priority_override and roles.isdisjoint(OVERRIDE_ROLES):
@@ -83,8 +85,7 @@ class IncidentService:
             raise PermissionDenied("Nguồn SENSOR chỉ dành cho hệ thống tích hợp (SENSOR is for integrations)")
         if "citizen" in roles:
             r.reporter_subject = actor.subject
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await report_in_tx(conn, rules=self.rules, r=r, actor=actor, now=now)
+        return await self._intake.file(r, actor=actor, now=now)
 
     async def get(self, incident_id: str = "", number: str = "") -> Incident:
         """One incident by id, or by its human-readable number when the id is empty."""

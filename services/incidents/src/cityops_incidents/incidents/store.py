@@ -103,6 +103,35 @@ class _Args:
         return ", ".join(self(v) for v in values)
 
 
+class DayNumbers:
+    """The numbers one transaction hands out: per day, the counter row is locked and read once
+    (the first time), advanced in memory, and written back by ``flush`` before the commit. No gaps:
+    the values and the counter commit or roll back together."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._last: dict[date, int] = {}
+
+    async def take(self, conn: asyncpg.Connection, day: date) -> int:
+        if day not in self._last:
+            self._last[day] = int(await conn.fetchval(
+                "INSERT INTO number_sequences (prefix, day, last_value) VALUES ($1, $2, 0) "
+                "ON CONFLICT (prefix, day) DO UPDATE SET last_value = number_sequences.last_value "
+                "RETURNING last_value",
+                self._prefix, day,
+            ))
+        self._last[day] += 1
+        return self._last[day]
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        if self._last:
+            await conn.execute(
+                "UPDATE number_sequences AS s SET last_value = v.last FROM unnest($2::date[], $3::int[]) "
+                "AS v(day, last) WHERE s.prefix = $1 AND s.day = v.day",
+                self._prefix, list(self._last), list(self._last.values()),
+            )
+
+
 async def write_change(
     conn: asyncpg.Connection, *, inc: Incident, new: bool, h3_cell: str, search_text: str, entry: TimelineEntry,
     record: OutboxRecord, report: NewReport | None = None,

@@ -35,7 +35,9 @@ from cityops_sensors.rules.models import Rule
 from cityops_sensors.rules.service import RuleBook
 
 WINDOW_MS = 60_000
-MAX_ROUNDS = 3  # a record repeating one sensor more often than this goes through the engine alone
+# A record that repeats sensors is applied in rounds of distinct sensors; with too many small rounds
+# (a few sensors, many readings each) the engine alone is cheaper.
+MIN_ROUND_READINGS = 16
 
 
 @dataclass
@@ -154,7 +156,7 @@ class SensorAnalytics:
         touched: set[int] = set()
         rank = _occurrence(slots)
         rounds = int(rank.max()) + 1 if rank is not None else 1
-        if rounds > MAX_ROUNDS:
+        if rounds > 3 and n < MIN_ROUND_READINGS * rounds:
             self._slow(pc, slots, v, t, ing, np.arange(n), out, ckpt, touched)
         elif rank is None:
             self._round(pc, slots, v, t, ing, out, ckpt, touched)

@@ -1,0 +1,87 @@
+"""py-spy sampling of the city's processes during a phase (``--profile``): where the CPU goes.
+
+Each process gets ``py-spy record --format raw`` (collapsed stacks, one line per distinct stack
+with its sample count) for the phase; the summary keeps, per process, the frames with the most
+samples on top of the stack (self time) and the most samples anywhere in it (inclusive time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+class Profiler:
+    def __init__(self, out_dir: Path, pids: dict[str, int], *, rate: int = 49) -> None:
+        self.out_dir = out_dir
+        self.pids = {name: pid for name, pid in pids.items() if name not in ("kafka", "postgres")}
+        self.rate = rate
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start(self, phase: str, seconds: float) -> None:
+        exe = shutil.which("py-spy")
+        if exe is None:
+            raise RuntimeError("py-spy không có (not installed): pip install py-spy==0.4.3")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for name, pid in self.pids.items():
+            out = self.out_dir / f"{phase}-{name}.txt"
+            self.procs[name] = await asyncio.create_subprocess_exec(
+                exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", str(self.rate), "--format", "raw",
+                "--nonblocking", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def stop(self, phase: str) -> dict[str, Any]:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+        self.procs.clear()
+        return {name: top_frames(self.out_dir / f"{phase}-{name}.txt") for name in self.pids}
+
+
+def top_frames(path: Path, n: int = 8) -> dict[str, Any]:
+    """Top self and inclusive frames of a collapsed-stack file (percent of samples)."""
+    if not path.exists():
+        return {"samples": 0}
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total,
+        "self": [(f, round(100 * c / total, 1)) for f, c in own.most_common(n)],
+        "inclusive": [(f, round(100 * c / total, 1)) for f, c in inclusive.most_common(n + 12)
+                      if not f.startswith(("<module>", "run (", "_run (", "run_forever", "_run_once"))][:n],
+    }
+
+
+def _short(frame: str) -> str:
+    """'fn (/long/path/site-packages/pkg/mod.py:12)' → 'fn (pkg/mod.py)'."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/src/", "/lib/python3.11/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})" if path else name
