@@ -62,6 +62,10 @@ test-integration:
 test-e2e:
 	$(PYTEST) tests/e2e
 
+.PHONY: test-faults
+test-faults:  ## fault injection (kills, partitions, poison) + Jepsen-style checker; prints the figures
+	$(PYTEST) -p no:logging tests/faults
+
 lint:  ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy libs/src $(wildcard services/*/src)

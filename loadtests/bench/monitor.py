@@ -147,3 +147,41 @@ def lag_growing(series: list[int], *, slack: int = 1000) -> bool:
     early = sum(series[:third]) / third
     late = sum(series[-third:]) / third
     return late > early * 1.5 + slack
+
+
+@dataclass
+class DbWaitMonitor:
+    """What Postgres sessions wait on, sampled each second (pg_stat_activity): a profiler for locks.
+
+    A Python service that is idle while its latency grows is waiting on something; when that is
+    a row or advisory lock in Postgres, it shows up here as ``Lock:transactionid`` / ``Lock:advisory``.
+    """
+
+    database_url: str
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: int = 0
+
+    async def run(self, stop: asyncio.Event, t0: float) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            while not stop.is_set():
+                rows = await conn.fetch(
+                    "SELECT coalesce(wait_event_type, 'CPU') AS t, coalesce(wait_event, 'running') AS e, "
+                    "count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1, 2")
+                self.samples += 1
+                for row in rows:
+                    key = f"{row['t']}:{row['e']}"
+                    self.counts[key] = self.counts.get(key, 0) + int(row["n"])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            await conn.close()
+
+    def summary(self) -> dict[str, Any]:
+        """Mean number of active sessions in each wait state (over all samples), most first."""
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        return {"samples": self.samples,
+                "mean_active_sessions": {k: round(v / max(1, self.samples), 2) for k, v in top[:12]}}

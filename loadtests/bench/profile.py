@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ class Profiler:
         self.procs: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self, phase: str, seconds: float) -> None:
-        exe = shutil.which("py-spy")
+        # The venv's own py-spy first: `make bench` does not activate the venv.
+        beside = Path(sys.executable).parent / "py-spy"
+        exe = str(beside) if beside.exists() else shutil.which("py-spy")
         if exe is None:
             raise RuntimeError("py-spy không có (not installed): pip install py-spy==0.4.3")
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,11 +70,16 @@ def top_frames(path: Path, n: int = 8) -> dict[str, Any]:
             inclusive[frame] += count
     if not total:
         return {"samples": 0}
+    idle = sum(c for f, c in own.items() if f.split(" (")[0].endswith(("select", "poll", "wait")))
     return {
         "samples": total,
-        "self": [(f, round(100 * c / total, 1)) for f, c in own.most_common(n)],
-        "inclusive": [(f, round(100 * c / total, 1)) for f, c in inclusive.most_common(n + 12)
-                      if not f.startswith(("<module>", "run (", "_run (", "run_forever", "_run_once"))][:n],
+        # Waiting in the event loop's selector: the process had nothing to do (or awaited I/O).
+        "idle_pct": round(100 * idle / total, 1),
+        "self": [(f, round(100 * c / total, 1)) for f, c in own.most_common(n + 4)
+                 if not f.split(" (")[0].endswith(("select", "poll"))][:n],
+        # Our own code only: where in CityOps the busy time is spent, callers included.
+        "ours": [(f, round(100 * c / total, 1)) for f, c in inclusive.most_common()
+                 if "(cityops" in f and "cli.py" not in f and "worker.py" not in f][:n],
     }
 
 

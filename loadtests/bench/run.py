@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from cityops_platform.kafka.topics import SENSOR_READINGS
 
 from . import ceilings
-from .monitor import LagMonitor, ProcessMonitor
+from .monitor import DbWaitMonitor, LagMonitor, ProcessMonitor
 from .profile import Profiler
 from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
 from .sensors_phase import alert_probe, ingest_ratio, register_probes, register_sensors, step_up
@@ -84,6 +84,10 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     procs.solo.add("bench-harness")
     lag = LagMonitor(settings, group_prefix=ep.topic_prefix)
     monitors = [asyncio.create_task(procs.run(stop, t0)), asyncio.create_task(lag.run(stop, t0))]
+    db_waits = DbWaitMonitor(ep.database_url) if ep.database_url else None
+    surge_stop = asyncio.Event()  # the lock profile that matters is the surge's
+    if db_waits is not None:
+        monitors.append(asyncio.create_task(db_waits.run(surge_stop, t0)))
     summary: dict[str, Any] = {"surge": {}, "sensors": {}, "ceilings": {}, "ratios": {}, "profiles": {}}
     series: dict[str, Any] = {"throughput": [], "percentiles": [], "latency_over_time": []}
     say = display.say
@@ -103,6 +107,7 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
                 # Registration of the units comes first; sampling it too is cheap and harmless.
                 await profiler.start("surge", opts.surge.duration + opts.surge.drain_timeout + 60)
             result = await run_surge(ep, opts.surge, run_id=opts.run_id, t0=t0, say=say, progress=progress)
+            surge_stop.set()
             if profiler:
                 summary["profiles"]["surge"] = await profiler.stop("surge")
             display.done("surge")
@@ -157,7 +162,9 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             display.done("ceilings")
     finally:
         stop.set()
+        surge_stop.set()
         await asyncio.gather(*monitors, return_exceptions=True)
+    summary["db_waits_during_surge"] = db_waits.summary() if db_waits else None
     summary["lag"] = lag.summary()
     summary["lag_series"] = lag.samples
     summary["processes"] = procs.summary()

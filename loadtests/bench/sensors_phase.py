@@ -161,7 +161,8 @@ async def run_sensors_bench(ep: Endpoints, out_dir: Path, *, args: list[str], li
 
 async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration: float, extra: list[str],
                   limit_s: float, bounded_p99_ms: float, lag: Any, t0: float, say: Callable[[str], None],
-                  on_pid: Callable[[int], None], profile_dir: Path | None = None) -> dict[str, Any]:
+                  on_pid: Callable[[int], None], profile_dir: Path | None = None,
+                  target_p99_ms: float = 250.0) -> dict[str, Any]:
     """Run the sensors bench at rising fixed rates; the sustained rate is the highest bounded step.
 
     A step is bounded when the api accepted ≥97 % of the offered readings, the worker finished
@@ -202,11 +203,14 @@ async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration:
             break
     good = [s for s in steps if s.get("bounded")]
     best = good[-1] if good else next((s for s in steps if "error" not in s), None)
+    within = [s for s in good if s.get("p99_ms") is not None and s["p99_ms"] <= target_p99_ms]
     measured = bool(steps) and "error" not in steps[0]
     out: dict[str, Any] = {
         "source": str(SENSORS_BENCH.relative_to(ROOT)), "step_up": steps, "bounded_p99_ms": bounded_p99_ms,
         # No bounded step: nothing is sustainable, which is 0 (measured), not "unknown".
         "sustained_readings_per_s": (good[-1]["achieved"] if good else 0) if measured else None,
+        # The highest bounded step that also met the latency target (the MISSION's pair of numbers).
+        "sustained_within_p99_target_per_s": (within[-1]["achieved"] if within else 0) if measured else None,
         "reading_to_alert": {**{k: (best or {}).get(k) for k in ("p50_ms", "p95_ms", "p99_ms")},
                              "at_rate": (best or {}).get("rate")},
         "throughput_series": [{"t": s["t_end"], "readings_per_s": s.get("achieved") or 0}

@@ -32,7 +32,7 @@ from typing import Any
 import grpc
 import httpx
 from aiokafka import AIOKafkaConsumer
-from hdrh.histogram import HdrHistogram
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
@@ -51,6 +51,54 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int | None) -> float:
+    """User + system CPU of every live process in a process group (a spawned api, worker, broker)."""
+    if pgid is None:
+        return 0.0
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp … utime(11) stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = parts[3] + parts[4]
+    return sum(parts) - idle, sum(parts)
+
+
+class CpuMeter:
+    """CPU used by the stack's processes (in cores) and by the whole machine over an interval."""
+
+    def __init__(self, groups: dict[str, int | None]) -> None:
+        self.groups = groups
+        self.start()
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self.cpu0 = {name: group_cpu_seconds(pid) for name, pid in self.groups.items()}
+        self.machine0 = machine_busy()
+
+    def read(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self.t0
+        out = {f"{name}_cores": round((group_cpu_seconds(pid) - self.cpu0[name]) / elapsed, 2)
+               for name, pid in self.groups.items()}
+        busy, total = machine_busy()
+        out["machine_busy_fraction"] = round((busy - self.machine0[0]) / max(1, total - self.machine0[1]), 2)
+        return out
+
+
 class Stack:
     """The api and worker under test, as the real CLI processes."""
 
@@ -58,7 +106,8 @@ class Stack:
         self.args, self.run_dir = args, run_dir
         self.devstack: Devstack | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.api_port, self.worker_metrics = free_port(), free_port()
+        self.api_port = free_port()
+        self.worker_metrics = [free_port() for _ in range(args.workers)]
 
     def start(self) -> Settings:
         if self.args.use_env:
@@ -77,11 +126,15 @@ class Stack:
         self.procs["api"] = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "sensors"],
                                   log_file=self.run_dir / "api.log",
                                   env={**self.env, "CITYOPS_METRICS_PORT": str(free_port())})
-        self.procs["worker"] = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"],
-                                     log_file=self.run_dir / "worker.log",
-                                     env={**self.env, "CITYOPS_METRICS_PORT": str(self.worker_metrics)})
-        self._wait(lambda: httpx.get(f"http://127.0.0.1:{self.worker_metrics}/healthz", timeout=1).status_code == 200,
-                   "worker")
+        for i, port in enumerate(self.worker_metrics):
+            name = "worker" if i == 0 else f"worker{i + 1}"
+            self.procs[name] = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"],
+                                     log_file=self.run_dir / f"{name}.log",
+                                     env={**self.env, "CITYOPS_METRICS_PORT": str(port),
+                                          "CITYOPS_DATA_DIR": str(self.run_dir / f"data-{name}")})
+        for port in self.worker_metrics:
+            self._wait(lambda p=port: httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=1).status_code == 200,
+                       "worker")
         return settings
 
     def _wait(self, check: Any, name: str) -> None:
@@ -98,12 +151,20 @@ class Stack:
             time.sleep(0.3)
         raise SystemExit(f"{name} not ready")
 
+    def cpu_groups(self) -> dict[str, int | None]:
+        groups: dict[str, int | None] = {name: proc.pid for name, proc in self.procs.items()}
+        if self.devstack is not None:
+            groups["kafka"] = self.devstack.kafka.pid
+        return groups
+
     def processed(self) -> float:
-        text = httpx.get(f"http://127.0.0.1:{self.worker_metrics}/metrics", timeout=5).text
-        for line in text.splitlines():
-            if line.startswith("cityops_sensor_readings_processed_total"):
-                return float(line.split()[-1])
-        return 0.0
+        total = 0.0
+        for port in self.worker_metrics:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            for line in text.splitlines():
+                if line.startswith("cityops_sensor_readings_processed_total"):
+                    total += float(line.split()[-1])
+        return total
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -118,14 +179,53 @@ async def register(stub: Any, ids: list[str], kind: int, metadata: Any) -> None:
     async def one(sid: str) -> None:
         async with sem:
             await stub.RegisterSensor(pb.RegisterSensorRequest(sensor=pb.Sensor(
-                id=sid, kind=kind, district="Thuận An", reporting_interval_seconds=3600, name=sid,
+                id=sid, kind=kind, district="Thuận An", reporting_interval_seconds=3600, name=sid,  # type: ignore[arg-type]
                 location=common_pb2.GeoPoint(lat=10.92, lon=106.71))), metadata=metadata, timeout=30)
 
     await asyncio.gather(*(one(s) for s in ids))
 
 
-async def bench(args: argparse.Namespace, stack: Stack, settings: Settings) -> dict[str, Any]:
-    admin, gateway = bearer(settings, "admin"), bearer(settings, "sensor_gateway")
+class Alerts:
+    """Probe alerts read from the alerts topic; latency = arrival − the reading's due time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = AIOKafkaConsumer(f"{settings.topic_prefix}{SENSOR_ALERTS.name}",
+                                         bootstrap_servers=settings.kafka_bootstrap,
+                                         group_id=None, auto_offset_reset="latest", enable_auto_commit=False)
+        self.hist = HdrHistogram(1, 120_000, 3)
+        self.seen = 0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.consumer.getmany(timeout_ms=1000)
+        self._task = asyncio.create_task(self._read())
+
+    def reset(self) -> None:
+        self.hist = HdrHistogram(1, 120_000, 3)
+        self.seen = 0
+
+    async def _read(self) -> None:
+        while not self._stop.is_set():
+            batch = await self.consumer.getmany(timeout_ms=100)
+            now = time.time() * 1000
+            for records in batch.values():
+                for r in records:
+                    alert = pb.SensorAlert.FromString(r.value)
+                    if alert.sensor_id.startswith("smoke-bench"):
+                        self.seen += 1
+                        self.hist.record_value(min(119_999, max(1, int(now - alert.observed_at.ToMilliseconds()))))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        await self.consumer.stop()
+
+
+async def bench(args: argparse.Namespace, stack: Stack, settings: Settings) -> list[dict[str, Any]]:
+    admin = bearer(settings, "admin")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{stack.api_port}",
                                         options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
     stub = sensors_pb2_grpc.SensorServiceStub(channel)
@@ -137,100 +237,137 @@ async def bench(args: argparse.Namespace, stack: Stack, settings: Settings) -> d
     await register(stub, probes, pb.SENSOR_KIND_SMOKE, admin)
     say(f"✔ {len(normal) + len(probes)} sensors registered in {time.monotonic() - t0:.1f} s")
     await asyncio.sleep(2 * 1.0 + 5)  # api cache and worker catalog refresh
+    alerts = Alerts(settings)
+    await alerts.start()
+    load = Load(args, stub, bearer(settings, "sensor_gateway"), normal, probes)
+    results: list[dict[str, Any]] = []
+    try:
+        for rate in args.rates:
+            if results:
+                await asyncio.sleep(args.pause)
+            results.append(await run_step(rate, args, stack, load, alerts))
+    finally:
+        await alerts.stop()
+        await channel.close()
+    return results
 
-    hist = HdrHistogram(1, 60_000, 3)
-    alerts_seen = 0
-    consumer = AIOKafkaConsumer(f"{settings.topic_prefix}{SENSOR_ALERTS.name}",
-                                bootstrap_servers=settings.kafka_bootstrap,
-                                group_id=None, auto_offset_reset="latest", enable_auto_commit=False)
-    await consumer.start()
-    await consumer.getmany(timeout_ms=1000)
-    stop_consumer = asyncio.Event()
 
-    async def read_alerts() -> None:
-        nonlocal alerts_seen
-        while not stop_consumer.is_set():
-            batch = await consumer.getmany(timeout_ms=200)
-            now = time.time() * 1000
-            for records in batch.values():
-                for r in records:
-                    alert = pb.SensorAlert.FromString(r.value)
-                    if alert.sensor_id.startswith("smoke-bench"):
-                        alerts_seen += 1
-                        hist.record_value(max(1, int(now - alert.observed_at.ToMilliseconds())))
+class Load:
+    """Open-loop batches: batch i of a stream is due at start + i × period whatever happened before."""
 
-    reader = asyncio.create_task(read_alerts())
-    batch_size = args.batch
-    period = batch_size * args.streams / args.rate  # seconds between batches of one stream
-    rng = random.Random(7)
-    pool_values = [round(rng.uniform(0, 15), 1) for _ in range(batch_size)]
-    expected_alerts = 0
-    summaries: list[pb.IngestSummary] = []
-    start_processed = stack.processed()
-    start = time.monotonic()
-    wall0 = time.time()
-    probe_state = dict.fromkeys(probes, 0.0)
-    cursor = 0
+    def __init__(self, args: argparse.Namespace, stub: Any, gateway: Any, normal: list[str], probes: list[str]) -> None:
+        self.args, self.stub, self.gateway, self.normal, self.probes = args, stub, gateway, normal, probes
+        rng = random.Random(7)
+        self.pool_values = [round(rng.uniform(0, 15), 1) for _ in range(args.batch)]
+        self.probe_state = dict.fromkeys(probes, 0.0)
+        self.cursor = 0
+        self.expected_alerts = 0
+        self.clock_ms = 0  # observed_at never goes backwards for a sensor across steps
 
-    def make_batch(due_wall: float) -> pb.ReadingBatch:
-        nonlocal cursor, expected_alerts
-        ids = [normal[(cursor + k) % len(normal)] for k in range(batch_size - 1)]
-        cursor += batch_size - 1
-        probe = probes[cursor % len(probes)]
-        probe_state[probe] = 1.0 - probe_state[probe]
-        expected_alerts += 1
-        ms = int(due_wall * 1000)
+    def make_batch(self, due_wall: float) -> pb.ReadingBatch:
+        size = self.args.batch
+        ids = [self.normal[(self.cursor + k) % len(self.normal)] for k in range(size - 1)]
+        self.cursor += size - 1
+        probe = self.probes[self.cursor % len(self.probes)]
+        self.probe_state[probe] = 1.0 - self.probe_state[probe]
+        self.expected_alerts += 1
+        ms = self.clock_ms = max(self.clock_ms + 1, int(due_wall * 1000))
         return pb.ReadingBatch(columns=pb.ReadingColumns(
-            sensor_ids=[*ids, probe], values=[*pool_values[: batch_size - 1], probe_state[probe]],
-            observed_at_ms=[ms] * batch_size))
+            sensor_ids=[*ids, probe], values=[*self.pool_values[: size - 1], self.probe_state[probe]],
+            observed_at_ms=[ms] * size))
 
-    async def stream(index: int) -> None:
-        async def batches() -> Any:
-            i = 0
-            while True:
-                due = start + index * period / args.streams + i * period
-                if due - start >= args.duration:
-                    return
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                yield make_batch(wall0 + (due - start))
-                i += 1
+    async def run(self, rate: float) -> tuple[list[pb.IngestSummary], float]:
+        args = self.args
+        period = args.batch * args.streams / rate  # seconds between batches of one stream
+        summaries: list[pb.IngestSummary] = []
+        start = time.monotonic()
+        wall0 = time.time()
 
-        summaries.append(await stub.IngestReadings(batches(), metadata=gateway, timeout=args.duration + 120))
+        async def stream(index: int) -> None:
+            async def batches() -> Any:
+                i = 0
+                while True:
+                    due = start + index * period / args.streams + i * period
+                    if due - start >= args.duration:
+                        return
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    yield self.make_batch(wall0 + (due - start))
+                    i += 1
 
-    await asyncio.gather(*(stream(i) for i in range(args.streams)))
+            summaries.append(await self.stub.IngestReadings(batches(), metadata=self.gateway,
+                                                            timeout=args.duration + 120))
+
+        await asyncio.gather(*(stream(i) for i in range(args.streams)))
+        return summaries, start
+
+
+async def run_step(rate: float, args: argparse.Namespace, stack: Stack, load: Load, alerts: Alerts) -> dict[str, Any]:
+    alerts.reset()
+    expected0 = load.expected_alerts
+    start_processed = stack.processed()
+    meter = CpuMeter(stack.cpu_groups())
+    load_avg = os.getloadavg()[0]
+    summaries, start = await load.run(rate)
     send_s = time.monotonic() - start
+    cpu = meter.read()
     processed_at_end = stack.processed() - start_processed
     accepted = sum(s.accepted for s in summaries)
     drain_start = time.monotonic()
     while stack.processed() - start_processed < accepted and time.monotonic() - drain_start < 120:  # noqa: ASYNC110
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
     drain_s = time.monotonic() - drain_start
     total_s = time.monotonic() - start
     await asyncio.sleep(2)
-    stop_consumer.set()
-    await reader
-    await consumer.stop()
-    await channel.close()
-    return {
-        "offered_readings_per_s": args.rate, "duration_s": args.duration, "send_seconds": round(send_s, 2),
+    hist = alerts.hist
+    result = {
+        "offered_readings_per_s": rate, "duration_s": args.duration, "send_seconds": round(send_s, 2),
         "accepted": accepted, "rejected": sum(s.rejected for s in summaries),
         "accepted_per_s": round(accepted / send_s),
         "worker_processed_during_send_per_s": round(processed_at_end / send_s),
         "drain_after_send_s": round(drain_s, 2),
         "sustained_end_to_end_readings_per_s": round(accepted / total_s) if drain_s < 120 else None,
-        "alerts_expected": expected_alerts, "alerts_received": alerts_seen,
+        "alerts_expected": load.expected_alerts - expected0, "alerts_received": alerts.seen,
         "latency_ms": {q: hist.get_value_at_percentile(p) for q, p in
-                       (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if alerts_seen else {},
-        "sensors": len(normal) + len(probes), "batch": batch_size, "streams": args.streams,
-        "cpus": os.cpu_count(),
+                       (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if alerts.seen else {},
+        "cpu_during_send": cpu, "load_average_1m_at_start": round(load_avg, 2),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "sensors": len(load.normal) + len(load.probes), "batch": args.batch, "streams": args.streams,
+        "workers": args.workers, "cpus": os.cpu_count(),
     }
+    lat = result["latency_ms"]
+    say(f"  {rate:>9,.0f}/s offered → api {result['accepted_per_s']:,}/s,"
+        f" worker {result['worker_processed_during_send_per_s']:,}/s"
+        f" (drain {drain_s:.1f} s), alerts {alerts.seen}/{result['alerts_expected']},"
+        f" p50/p95/p99 {lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')} ms, cpu {cpu}, load {load_avg:.1f}")
+    return result
+
+
+def print_result(result: dict[str, Any]) -> None:
+    lat = result["latency_ms"]
+    rows = [("offered (readings/s)", f"{result['offered_readings_per_s']:,.0f}"),
+            ("accepted by api (readings/s)", f"{result['accepted_per_s']:,}"),
+            ("processed by worker while sending (readings/s)", f"{result['worker_processed_during_send_per_s']:,}"),
+            ("drain after sending stopped (s)", result["drain_after_send_s"]),
+            ("sustained ingest→worker (readings/s)", f"{result['sustained_end_to_end_readings_per_s'] or 0:,}"),
+            ("alerts received / expected", f"{result['alerts_received']} / {result['alerts_expected']}"),
+            *((f"reading→alert {q} (ms)", v) for q, v in lat.items()),
+            *((f"cpu {k.replace('_', ' ')}", v) for k, v in result["cpu_during_send"].items()),
+            ("load average (1 min) start → end",
+             f"{result['load_average_1m_at_start']} → {result['load_average_1m_at_end']}")]
+    width = max(len(r[0]) for r in rows)
+    say("")
+    for name, value in rows:
+        say(f"  {name:<{width}}  {value}")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=float, default=100_000, help="offered readings/s")
+    p.add_argument("--steps", help="step-up on one stack, e.g. 40000,60000,80000,100000 (overrides --rate)")
+    p.add_argument("--pause", type=float, default=5.0, help="seconds between steps")
+    p.add_argument("--workers", type=int, default=1, help="Faust worker processes (the topic has 12 partitions)")
     p.add_argument("--duration", type=float, default=30)
     p.add_argument("--sensors", type=int, default=20_000)
     p.add_argument("--probes", type=int, default=200)
@@ -241,6 +378,7 @@ def main() -> int:
     p.add_argument("--json", default="results/bench-sensors.json")
     p.add_argument("--keep", action="store_true", help="keep the run folder (logs)")
     args = p.parse_args()
+    args.rates = [float(r) for r in args.steps.split(",")] if args.steps else [args.rate]
     run_dir = Path(tempfile.mkdtemp(prefix="cityops-bench-sensors-"))
     stack = Stack(args, run_dir)
     spies: list[subprocess.Popen[bytes]] = []
@@ -251,10 +389,10 @@ def main() -> int:
             for name, proc in stack.procs.items():
                 spies.append(subprocess.Popen(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid),
-                     "-d", str(int(args.duration + 60)), "-r", "50",
+                     "-d", str(int(len(args.rates) * (args.duration + args.pause + 10) + 40)), "-r", "50",
                      "-o", str(Path(args.profile) / f"{name}.svg"), "--nonblocking"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        result = asyncio.run(bench(args, stack, settings))
+        results = asyncio.run(bench(args, stack, settings))
     finally:
         for spy in spies:
             spy.send_signal(signal.SIGINT)
@@ -264,20 +402,11 @@ def main() -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
         else:
             say(f"logs: {run_dir}")
-    lat = result["latency_ms"]
-    rows = [("offered (readings/s)", f"{result['offered_readings_per_s']:,.0f}"),
-            ("accepted by api (readings/s)", f"{result['accepted_per_s']:,}"),
-            ("processed by worker while sending (readings/s)", f"{result['worker_processed_during_send_per_s']:,}"),
-            ("drain after sending stopped (s)", result["drain_after_send_s"]),
-            ("sustained ingest→worker (readings/s)", f"{result['sustained_end_to_end_readings_per_s'] or 0:,}"),
-            ("alerts received / expected", f"{result['alerts_received']} / {result['alerts_expected']}"),
-            *((f"reading→alert {q} (ms)", v) for q, v in lat.items())]
-    width = max(len(r[0]) for r in rows)
-    say("")
-    for name, value in rows:
-        say(f"  {name:<{width}}  {value}")
+    for result in results:
+        print_result(result)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2))
+    # One rate: the object loadtests/bench reads; a step-up: every step.
+    Path(args.json).write_text(json.dumps(results[0] if len(results) == 1 else {"steps": results}, indent=2))
     say(f"\nJSON: {args.json}")
     return 0
 

@@ -55,7 +55,7 @@ async def produce(
                     try:
                         await fut
                         ledger.ack(done_id)
-                    except Exception as exc:  # noqa: BLE001 (recorded: an unacknowledged write)
+                    except Exception as exc:
                         ledger.fail(type(exc).__name__)
                 pending.clear()
                 if on_progress:

@@ -113,14 +113,14 @@ def worker(service: str, settings: Settings, tmp: Path, *, name: str = "", **env
     return Proc("worker", service, settings, tmp, name=name, env=own)
 
 
-async def wait_healthy(proc: Proc, timeout: float = 90.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_healthy(proc: Proc, within: float = 90.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         assert proc.alive, f"{proc.name} exited:\n{proc.tail()}"
         if await proc.healthz() == 200:
             return
         await asyncio.sleep(0.3)
-    raise AssertionError(f"{proc.name} not healthy in {timeout}s:\n{proc.tail()}")
+    raise AssertionError(f"{proc.name} not healthy in {within}s:\n{proc.tail()}")
 
 
 @contextlib.asynccontextmanager
@@ -164,13 +164,13 @@ class ProxiedBroker(KafkaBroker):
         text = re.sub(r"^listeners=(.*)$", rf"listeners=\1,WORKER://127.0.0.1:{self.worker_port}", text, flags=re.M)
         text = re.sub(r"^advertised\.listeners=(.*)$",
                       rf"advertised.listeners=\1,WORKER://127.0.0.1:{self.proxy_port}", text, flags=re.M)
-        text = re.sub(r"^listener\.security\.protocol\.map=(.*)$", r"listener.security.protocol.map=\1,WORKER:PLAINTEXT",
-                      text, flags=re.M)
+        text = re.sub(r"^listener\.security\.protocol\.map=(.*)$",
+                      r"listener.security.protocol.map=\1,WORKER:PLAINTEXT", text, flags=re.M)
         config.write_text(text)
         return config
 
 
-async def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, idle: float = 3.0) -> list[Any]:
+async def read_topic(bootstrap: str, topic: str, *, within: float = 60.0, idle: float = 3.0) -> list[Any]:
     """Every record of ``topic`` from the beginning, until the end offsets are reached."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest")
@@ -178,7 +178,7 @@ async def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, idle:
     try:
         parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
         if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 (no public refresh)
+            await consumer._client.force_metadata_update()
             parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
         if not parts:
             return []
@@ -186,7 +186,7 @@ async def read_topic(bootstrap: str, topic: str, *, timeout: float = 60.0, idle:
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
         out: list[Any] = []
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while asyncio.get_running_loop().time() < deadline:
             positions = [await consumer.position(tp) for tp in parts]
             if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):

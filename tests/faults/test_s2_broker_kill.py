@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -83,9 +84,9 @@ async def test_broker_killed_for_20s_gives_unavailable_never_a_false_ok_and_prod
                     readings.attempt(i)
                 seen_in = phase["now"]
 
-                async def one() -> object:
+                async def one(at: int = t) -> AsyncIterator[spb.ReadingBatch]:
                     yield spb.ReadingBatch(columns=spb.ReadingColumns(
-                        sensor_ids=sensor_ids, values=[20.0] * SENSORS, observed_at_ms=[t] * SENSORS))
+                        sensor_ids=sensor_ids, values=[20.0] * SENSORS, observed_at_ms=[at] * SENSORS))
 
                 try:
                     summary = await sstub.IngestReadings(one(), metadata=gateway, timeout=30)

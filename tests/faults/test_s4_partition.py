@@ -82,7 +82,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
         healed_at = time.monotonic()
         proxy.heal()
         await produce(broker.bootstrap, topic, records[2 * third:], ledger)
-        await wait_healthy(w, timeout=120)
+        await wait_healthy(w, within=120)
         serving_after = time.monotonic() - healed_at
         await eventually(lambda: _at_least(processed, LOAD), timeout=300, interval=0.5)
 

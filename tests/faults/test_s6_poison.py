@@ -23,7 +23,7 @@ from cityops_platform.testing import eventually
 
 from ._checker import Ledger
 from ._load import sensor_alert
-from ._stack import read_topic, prepare, wait_healthy, worker
+from ._stack import prepare, read_topic, wait_healthy, worker
 from .conftest import Figures
 
 GOOD = 1000
@@ -78,7 +78,7 @@ async def test_poison_records_go_to_the_dlq_with_origin_and_the_agent_keeps_runn
         ledger.attempt(late.alert_id)
         ledger.ack(late.alert_id)
         await eventually(lambda: _count_at_least(reports, GOOD + 1), timeout=60, interval=0.2)
-        await wait_healthy(w, timeout=10)
+        await wait_healthy(w, within=10)
         found = await reports()
     finally:
         w.terminate()

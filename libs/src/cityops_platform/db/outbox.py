@@ -202,7 +202,9 @@ class OutboxRelay:
                 # Cleared before draining, never after: a NOTIFY arriving while the last (empty)
                 # batch commits must not be lost, or its rows wait for the poll interval.
                 self._wake.clear()
-                while not self._stopping.is_set() and await self.publish_pending():
+                # A short batch emptied the outbox as of its snapshot; rows committed since then
+                # NOTIFY again. Only a full batch means more may be waiting right now.
+                while not self._stopping.is_set() and await self.publish_pending() >= self._batch:
                     pass
                 if loop.time() - last_cleanup > 60:
                     await self._pool.execute(

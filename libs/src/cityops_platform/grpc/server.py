@@ -50,9 +50,16 @@ class RunningServer:
         for name in ("", *self.service_names):
             await self.health.set(name, status)
 
-    async def stop(self, grace: float) -> None:
-        """Drain: NOT_SERVING first, then let in-flight calls finish for up to ``grace`` s."""
+    async def stop(self, grace: float, *, linger: float = 0.0) -> None:
+        """Drain: NOT_SERVING first, then let in-flight calls finish for up to ``grace`` s.
+
+        ``linger``: seconds to keep serving after NOT_SERVING, so balancers and health watchers
+        move away before calls are refused, and calls already received but not yet handed to a
+        handler get one (grpc cancels those at stop: CANCELLED, although the client sent them first).
+        """
         await self.health.enter_graceful_shutdown()
+        if linger > 0:
+            await asyncio.sleep(linger)
         await self.server.stop(grace)
 
 
@@ -117,15 +124,20 @@ async def serve_until_stopped(
     *,
     drain_seconds: float,
     on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+    linger_seconds: float = 1.0,
 ) -> None:
-    """Block until SIGTERM or SIGINT, then drain the server and run the ``on_stop`` hooks."""
+    """Block until SIGTERM or SIGINT, then drain the server and run the ``on_stop`` hooks.
+
+    Health turns NOT_SERVING, the server keeps serving for ``linger_seconds``, then refuses new
+    calls and gives those in flight ``drain_seconds`` to finish."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: health NOT_SERVING, draining", extra={"grace_s": drain_seconds})
-    await running.stop(drain_seconds)
+    log.info("stopping: health NOT_SERVING, draining",
+             extra={"grace_s": drain_seconds, "linger_s": linger_seconds})
+    await running.stop(drain_seconds, linger=linger_seconds)
     for hook in on_stop:
         try:
             await hook()

@@ -3,7 +3,9 @@
 The search reads the units of the incident's H3 cell and of k-rings around it, doubling k, and
 stops as soon as the best ``limit`` candidates are *proven* best: every unit outside the searched
 disk is farther than ``covered_radius_m(k)``, so it cannot arrive sooner than that distance at the
-fastest speed of the model. The table is never scanned as a whole.
+fastest speed of the model. When the disk would grow past ``MAX_DISK_CELLS`` (few capable units
+left nearby, e.g. late in a surge), it reads every AVAILABLE capable unit instead (partial index
+on AVAILABLE units): cheaper than tens of thousands of cells, and trivially proven.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from cityops_dispatch.units.models import Unit
 
 # k of the first disk read: ~60 cells, a ~5 km radius, where the default data usually has units.
 FIRST_RING = 4
+# Beyond this many cells (k ≈ 18, ~35 km) the search reads all available capable units instead.
+MAX_DISK_CELLS = 1000
+
+
+def disk_size(k: int) -> int:
+    """Cells in a k-disk: 1 + 3k(k + 1)."""
+    return 1 + 3 * k * (k + 1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,11 @@ async def find_candidates(
     found: list[Candidate] = []
     k = FIRST_RING
     while True:
+        if disk_size(k) > MAX_DISK_CELLS:
+            # Few units left nearby: a disk this large costs more (one index probe per cell) than
+            # reading every AVAILABLE capable unit, which also proves the ranking.
+            everywhere = await units_store.available_anywhere(conn, accepted, exclude)
+            return rank(everywhere, lat, lon, wanted, rules)[:limit]
         ring = disk(origin, k) - searched
         searched |= ring
         found += rank(await units_store.available_in_cells(conn, ring, accepted, exclude), lat, lon, wanted, rules)

@@ -155,6 +155,19 @@ async def available_in_cells(
     return [to_unit(r) for r in rows]
 
 
+async def available_anywhere(
+    conn: asyncpg.Connection, capabilities: Sequence[str], exclude: Sequence[str]
+) -> list[Unit]:
+    """Every AVAILABLE unit with any of ``capabilities`` (the partial index on AVAILABLE units)."""
+    rows = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM units
+            WHERE status = 1 AND capabilities && $1::text[] AND NOT (id = ANY($2::text[]))""",
+        list(capabilities),
+        list(exclude),
+    )
+    return [to_unit(r) for r in rows]
+
+
 async def list_units(
     conn: asyncpg.Connection,
     *,

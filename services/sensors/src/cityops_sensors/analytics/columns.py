@@ -13,7 +13,9 @@ A sensor is in one of two modes:
 rate-of-change buckets), so the rules engine stays the one definition of the semantics. The
 rate-of-change buckets of a vector sensor sit in a ring of ``RING`` slots indexed by
 ``(bucket start // width) % RING``; a slot counts only if its start is at or after the horizon of
-the last append, which is exactly the engine's "delete from the front on append".
+the last append, which is exactly the engine's "delete from the front on append". ``roc_floor`` /
+``roc_ceil`` bound the lowest / highest value still in the window (never above / below it), so most
+readings prove "no rate alert" without looking at the ring.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ NEVER = np.iinfo(np.int64).max  # a horizon that hides every ring slot
 RING = RATE_BUCKETS + 4
 
 _INT = ("last_obs", "last_ing", "win_start", "win_count", "roc_w", "roc_width", "off_lim", "ring_h")
-_FLOAT = ("last_val", "win_min", "win_max", "win_sum", "win_last", "hi", "lo", "roc_limit")
+_FLOAT = ("last_val", "win_min", "win_max", "win_sum", "win_last", "hi", "lo", "roc_limit", "roc_floor", "roc_ceil")
+_FILL = {"ring_h": NEVER, "roc_floor": math.inf, "roc_ceil": -math.inf}
 _BOOL = ("has_roc", "roc_below", "known", "seen", "obj")
 
 
@@ -98,6 +101,8 @@ class PartitionColumns:
     hi: Any
     lo: Any
     roc_limit: Any
+    roc_floor: Any
+    roc_ceil: Any
     has_roc: Any
     roc_below: Any
     known: Any
@@ -130,9 +135,9 @@ class PartitionColumns:
             return arr
 
         for name in _INT:
-            setattr(self, name, grown(name, np.int64, NEVER if name == "ring_h" else 0))
+            setattr(self, name, grown(name, np.int64, _FILL.get(name, 0)))
         for name in _FLOAT:
-            setattr(self, name, grown(name, np.float64, 0.0))
+            setattr(self, name, grown(name, np.float64, _FILL.get(name, 0.0)))
         for name in _BOOL:
             setattr(self, name, grown(name, np.bool_, False))
         self.ring_start = grown("ring_start", np.int64, EMPTY, (RING,))
@@ -161,8 +166,7 @@ class PartitionColumns:
             if not summary.vector:
                 self.to_object(slot)
             elif _roc_key(self.summaries[slot]) != _roc_key(summary):
-                self.ring_start[slot] = EMPTY
-                self.ring_h[slot] = NEVER
+                self._clear_ring(slot)
         self.rules[slot], self.summaries[slot] = rules, summary
         self.hi[slot], self.lo[slot] = summary.hi, summary.lo
         self.known[slot] = interval_s is not None
@@ -242,17 +246,23 @@ class PartitionColumns:
         else:
             self.win_start[slot], self.win_count[slot] = int(w[0]), int(w[1])
             self.win_min[slot], self.win_max[slot], self.win_sum[slot], self.win_last[slot] = w[2], w[3], w[4], w[5]
-        self.ring_start[slot] = EMPTY
-        self.ring_h[slot] = NEVER
+        self._clear_ring(slot)
         if buckets and roc is not None:
             width = rate_geometry(roc)[1]
             for start, lo, hi in buckets:
                 k = (int(start) // width) % RING
                 self.ring_start[slot, k], self.ring_min[slot, k], self.ring_max[slot, k] = int(start), lo, hi
             self.ring_h[slot] = min(int(b[0]) for b in buckets)
+            self.roc_floor[slot] = min(b[1] for b in buckets)
+            self.roc_ceil[slot] = max(b[2] for b in buckets)
         del self.objs[slot]
         self.obj[slot] = False
         return True
+
+    def _clear_ring(self, slot: int) -> None:
+        self.ring_start[slot] = EMPTY
+        self.ring_h[slot] = NEVER
+        self.roc_floor[slot], self.roc_ceil[slot] = math.inf, -math.inf
 
     @staticmethod
     def _fits(buckets: list[list[float]], roc: Rule | None) -> bool:

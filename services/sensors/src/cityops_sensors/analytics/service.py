@@ -341,21 +341,28 @@ def _occurrence(slots: Any) -> Any:
 
 
 def _rate_check(pc: PartitionColumns, s: Any, v: Any, t: Any) -> tuple[Any, ...]:
-    """Rate of change as ``_rate`` computes it, before any update: which readings stay below
-    the limit (``ok``), and the bucket geometry the update needs."""
+    """Rate of change as ``_rate`` computes it, before any update: which readings stay below the
+    limit (``ok``), and the bucket geometry the update needs. The window's floor/ceiling bound
+    settles most readings; only the others look at their buckets."""
     width = pc.roc_width[s]
     start = t - t % width
     k = (start // width) % RING
-    rows = np.arange(s.size)
-    starts = pc.ring_start[s]
-    exists = starts[rows, k] == start
+    exists = pc.ring_start[s, k] == start
     # A new bucket first drops those older than the window (the engine deletes on append).
     horizon = np.where(exists, pc.ring_h[s], t - pc.roc_w[s] - width)
-    present = starts >= horizon[:, None]
-    low = np.minimum(np.where(present, pc.ring_min[s], np.inf).min(axis=1), v)
-    high = np.maximum(np.where(present, pc.ring_max[s], -np.inf).max(axis=1), v)
-    delta = np.where(pc.roc_below[s], high - v, v - low)
-    return delta < pc.roc_limit[s], start, k, exists, horizon
+    below, limit = pc.roc_below[s], pc.roc_limit[s]
+    ok = np.where(below, pc.roc_ceil[s] - v, v - pc.roc_floor[s]) < limit
+    doubt = np.flatnonzero(~ok)
+    if doubt.size:
+        sd, vd = s[doubt], v[doubt]
+        present = pc.ring_start[sd] >= horizon[doubt, None]
+        low = np.minimum(np.where(present, pc.ring_min[sd], np.inf).min(axis=1), vd)
+        high = np.maximum(np.where(present, pc.ring_max[sd], -np.inf).max(axis=1), vd)
+        exact = np.where(below[doubt], high - vd, vd - low) < limit[doubt]
+        ok[doubt] = exact
+        tight = sd[exact]  # these go on the vector path: their bounds become exact again
+        pc.roc_floor[tight], pc.roc_ceil[tight] = low[exact], high[exact]
+    return ok, start, k, exists, horizon
 
 
 def _rate_update(pc: PartitionColumns, s: Any, v: Any, t: Any, start: Any, k: Any, exists: Any,
@@ -371,3 +378,5 @@ def _rate_update(pc: PartitionColumns, s: Any, v: Any, t: Any, start: Any, k: An
         pc.ring_start[sa, ka] = start[a]
         pc.ring_min[sa, ka] = pc.ring_max[sa, ka] = v[a]
         pc.ring_h[sa] = horizon[a]
+    pc.roc_floor[s] = np.minimum(pc.roc_floor[s], v)
+    pc.roc_ceil[s] = np.maximum(pc.roc_ceil[s], v)
