@@ -246,7 +246,7 @@ def units(count: int, rng: random.Random) -> list[dispatch_pb2.Unit]:
 
 async def tail(settings: Settings, topic: str, on_record: Any, ready: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False,
-                                fetch_max_wait_ms=10)
+                                fetch_max_wait_ms=200)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

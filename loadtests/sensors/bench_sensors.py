@@ -157,14 +157,19 @@ class Stack:
             groups["kafka"] = self.devstack.kafka.pid
         return groups
 
-    def processed(self) -> float:
-        total = 0.0
+    def metric_sums(self) -> dict[str, float]:
+        """The workers' counters of interest, summed over workers."""
+        sums: dict[str, float] = {}
         for port in self.worker_metrics:
             text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
             for line in text.splitlines():
-                if line.startswith("cityops_sensor_readings_processed_total"):
-                    total += float(line.split()[-1])
-        return total
+                if line.startswith(("cityops_sensor_readings_processed_total", "cityops_sensor_worker_seconds_total")):
+                    name, value = line.rsplit(" ", 1)
+                    sums[name] = sums.get(name, 0.0) + float(value)
+        return sums
+
+    def processed(self) -> float:
+        return self.metric_sums().get("cityops_sensor_readings_processed_total", 0.0)
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -307,11 +312,16 @@ async def run_step(rate: float, args: argparse.Namespace, stack: Stack, load: Lo
     alerts.reset()
     expected0 = load.expected_alerts
     start_processed = stack.processed()
+    stages0 = stack.metric_sums()
     meter = CpuMeter(stack.cpu_groups())
     load_avg = os.getloadavg()[0]
     summaries, start = await load.run(rate)
     send_s = time.monotonic() - start
     cpu = meter.read()
+    stages1 = stack.metric_sums()
+    # Fraction of the send phase the agent(s) spent per stage (apply = CPU; publish = waiting for acks).
+    agent = {k.split('"')[1]: round((v - stages0.get(k, 0.0)) / send_s, 3) for k, v in stages1.items()
+             if k.startswith("cityops_sensor_worker_seconds_total")}
     processed_at_end = stack.processed() - start_processed
     accepted = sum(s.accepted for s in summaries)
     drain_start = time.monotonic()
@@ -331,7 +341,7 @@ async def run_step(rate: float, args: argparse.Namespace, stack: Stack, load: Lo
         "alerts_expected": load.expected_alerts - expected0, "alerts_received": alerts.seen,
         "latency_ms": {q: hist.get_value_at_percentile(p) for q, p in
                        (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if alerts.seen else {},
-        "cpu_during_send": cpu, "load_average_1m_at_start": round(load_avg, 2),
+        "cpu_during_send": cpu, "agent_busy_fraction": agent, "load_average_1m_at_start": round(load_avg, 2),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "sensors": len(load.normal) + len(load.probes), "batch": args.batch, "streams": args.streams,
         "workers": args.workers, "cpus": os.cpu_count(),
@@ -340,7 +350,8 @@ async def run_step(rate: float, args: argparse.Namespace, stack: Stack, load: Lo
     say(f"  {rate:>9,.0f}/s offered → api {result['accepted_per_s']:,}/s,"
         f" worker {result['worker_processed_during_send_per_s']:,}/s"
         f" (drain {drain_s:.1f} s), alerts {alerts.seen}/{result['alerts_expected']},"
-        f" p50/p95/p99 {lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')} ms, cpu {cpu}, load {load_avg:.1f}")
+        f" p50/p95/p99 {lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')} ms, cpu {cpu}, agent {agent},"
+        f" load {load_avg:.1f}")
     return result
 
 
@@ -354,6 +365,7 @@ def print_result(result: dict[str, Any]) -> None:
             ("alerts received / expected", f"{result['alerts_received']} / {result['alerts_expected']}"),
             *((f"reading→alert {q} (ms)", v) for q, v in lat.items()),
             *((f"cpu {k.replace('_', ' ')}", v) for k, v in result["cpu_during_send"].items()),
+            *((f"agent busy: {k}", v) for k, v in result["agent_busy_fraction"].items()),
             ("load average (1 min) start → end",
              f"{result['load_average_1m_at_start']} → {result['load_average_1m_at_end']}")]
     width = max(len(r[0]) for r in rows)

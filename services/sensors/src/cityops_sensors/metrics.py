@@ -12,3 +12,7 @@ INGEST_TO_PROCESSED = Histogram(
     "cityops_sensor_ingest_to_processed_seconds", "Api acceptance → worker applied, per record",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+WORKER_SECONDS = Counter(
+    "cityops_sensor_worker_seconds_total", "Wall time the readings agent spent per stage (apply = CPU, "
+    "publish = waiting for alert acks, checkpoint = changelog writes)", ["stage"],
+)

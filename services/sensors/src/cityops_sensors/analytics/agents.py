@@ -52,6 +52,9 @@ class SensorWorker:
         self._sink: PostgresSink | None = None
         self._catalog_ready = False
         self._rules: list[Rule] | None = None
+        self._stage_apply = m.WORKER_SECONDS.labels("apply")
+        self._stage_publish = m.WORKER_SECONDS.labels("publish")
+        self._stage_checkpoint = m.WORKER_SECONDS.labels("checkpoint")
 
     async def wait_resources(self) -> None:
         """Timers and tasks may start before the pool and producer (a sibling service) are open."""
@@ -105,6 +108,7 @@ class SensorWorker:
         partition = event.message.partition
         if partition not in self._loaded:
             self._load_partition(partition)
+        t0 = time.perf_counter()
         if rec.tick_at_ms:
             out = self.analytics.tick(partition, rec.tick_at_ms)
         else:
@@ -117,11 +121,16 @@ class SensorWorker:
             m.RECORDS_PROCESSED.inc()
             if ingested:
                 m.INGEST_TO_PROCESSED.observe(max(0.0, time.time() - ingested[-1] / 1000))
+        t1 = time.perf_counter()
         alert_rows = await self._publish(out) if out.transitions else []
+        t2 = time.perf_counter()
         for sid, state in out.checkpoint.items():
             self.table[sid] = state.to_json()
         if out.aggregates or out.live or alert_rows:
             self.sink.add(out.aggregates, out.live, alert_rows)
+        self._stage_apply.inc(t1 - t0)
+        self._stage_publish.inc(t2 - t1)
+        self._stage_checkpoint.inc(time.perf_counter() - t2)
 
     async def _publish(self, out: Outcome) -> list[AlertRow]:
         records: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
