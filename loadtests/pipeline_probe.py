@@ -167,6 +167,7 @@ class City:
     def pids(self) -> dict[str, int]:
         out = {name: p.pid for name, p in self.procs.items()}
         out["kafka"], out["postgres"] = self.stack.kafka.pid or 0, self.stack.postgres.pid or 0
+        out["probe"] = os.getpid()  # the load generator itself: it must not be the bottleneck
         return {k: v for k, v in out.items() if v}
 
     def stop(self, keep: bool) -> None:
@@ -201,7 +202,8 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
         try:
             proc = psutil.Process(pid)
             total = sum(proc.cpu_times()[:2])
-            for child in proc.children(recursive=True):
+            # The probe's children are the city itself: count only its own threads.
+            for child in proc.children(recursive=True) if name != "probe" else []:
                 with contextlib.suppress(psutil.Error):
                     total += sum(child.cpu_times()[:2])
             out[name] = total

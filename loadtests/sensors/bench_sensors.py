@@ -198,7 +198,10 @@ class Alerts:
                                          bootstrap_servers=settings.kafka_bootstrap,
                                          group_id=None, auto_offset_reset="latest", enable_auto_commit=False)
         self.hist = HdrHistogram(1, 120_000, 3)
+        self.to_api = HdrHistogram(1, 120_000, 3)  # due time → the api's acceptance (ingested_at_ms)
+        self.after_api = HdrHistogram(1, 120_000, 3)  # the api's acceptance → the alert arrives here
         self.seen = 0
+        self.samples: list[tuple[int, int]] = []  # (due ms, latency ms): when the slow ones happened
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -209,7 +212,10 @@ class Alerts:
 
     def reset(self) -> None:
         self.hist = HdrHistogram(1, 120_000, 3)
+        self.to_api = HdrHistogram(1, 120_000, 3)
+        self.after_api = HdrHistogram(1, 120_000, 3)
         self.seen = 0
+        self.samples = []
 
     async def _read(self) -> None:
         while not self._stop.is_set():
@@ -220,7 +226,11 @@ class Alerts:
                     alert = pb.SensorAlert.FromString(r.value)
                     if alert.sensor_id.startswith("smoke-bench"):
                         self.seen += 1
-                        self.hist.record_value(min(119_999, max(1, int(now - alert.observed_at.ToMilliseconds()))))
+                        due = alert.observed_at.ToMilliseconds()
+                        self.hist.record_value(min(119_999, max(1, int(now - due))))
+                        self.to_api.record_value(min(119_999, max(1, alert.ingested_at_ms - due)))
+                        self.after_api.record_value(min(119_999, max(1, int(now - alert.ingested_at_ms))))
+                        self.samples.append((due, int(now - due)))
 
     async def stop(self) -> None:
         self._stop.set()
@@ -250,6 +260,8 @@ async def bench(args: argparse.Namespace, stack: Stack, settings: Settings) -> l
         for rate in args.rates:
             if results:
                 await asyncio.sleep(args.pause)
+            if args.start_second is not None:  # e.g. 50: the step crosses a minute boundary 10 s in
+                await asyncio.sleep((args.start_second - time.time()) % 60)
             results.append(await run_step(rate, args, stack, load, alerts))
     finally:
         await alerts.stop()
@@ -341,6 +353,13 @@ async def run_step(rate: float, args: argparse.Namespace, stack: Stack, load: Lo
         "alerts_expected": load.expected_alerts - expected0, "alerts_received": alerts.seen,
         "latency_ms": {q: hist.get_value_at_percentile(p) for q, p in
                        (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if alerts.seen else {},
+        "latency_split_ms": {
+            name: {q: h.get_value_at_percentile(p) for q, p in (("p50", 50), ("p99", 99), ("max", 100))}
+            for name, h in (("due_to_api_accept", alerts.to_api), ("api_accept_to_alert", alerts.after_api))
+        } if alerts.seen else {},
+        # The slowest alerts, with the second of the minute their reading was due (minute-boundary bursts).
+        "slowest": [{"latency_ms": lat_ms, "second_of_minute": round(due % 60_000 / 1000, 1)}
+                    for due, lat_ms in sorted(alerts.samples, key=lambda x: -x[1])[:8]],
         "cpu_during_send": cpu, "agent_busy_fraction": agent, "load_average_1m_at_start": round(load_avg, 2),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "sensors": len(load.normal) + len(load.probes), "batch": args.batch, "streams": args.streams,
@@ -364,6 +383,8 @@ def print_result(result: dict[str, Any]) -> None:
             ("sustained ingest→worker (readings/s)", f"{result['sustained_end_to_end_readings_per_s'] or 0:,}"),
             ("alerts received / expected", f"{result['alerts_received']} / {result['alerts_expected']}"),
             *((f"reading→alert {q} (ms)", v) for q, v in lat.items()),
+            *((f"  {part.replace('_', ' ')} p50/p99/max (ms)", "/".join(str(x) for x in qs.values()))
+              for part, qs in result.get("latency_split_ms", {}).items()),
             *((f"cpu {k.replace('_', ' ')}", v) for k, v in result["cpu_during_send"].items()),
             *((f"agent busy: {k}", v) for k, v in result["agent_busy_fraction"].items()),
             ("load average (1 min) start → end",
@@ -379,6 +400,8 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=100_000, help="offered readings/s")
     p.add_argument("--steps", help="step-up on one stack, e.g. 40000,60000,80000,100000 (overrides --rate)")
     p.add_argument("--pause", type=float, default=5.0, help="seconds between steps")
+    p.add_argument("--start-second", type=float,
+                   help="start each step at this second of the minute (windows close on minute boundaries)")
     p.add_argument("--workers", type=int, default=1, help="Faust worker processes (the topic has 12 partitions)")
     p.add_argument("--duration", type=float, default=30)
     p.add_argument("--sensors", type=int, default=20_000)

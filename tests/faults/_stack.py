@@ -4,6 +4,7 @@ second listener advertised through a proxy, and read-back helpers (Kafka, consum
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -30,6 +31,14 @@ from cityops_platform.settings import Settings
 from cityops_platform.testing import free_port
 
 CLI = [sys.executable, "-m", "cityops_platform.cli"]
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in _LIVE:
+        if proc.poll() is None:
+            proc.kill()
 
 
 async def prepare(settings: Settings, *services: str) -> None:
@@ -69,8 +78,13 @@ class Proc:
 
     def start(self) -> Proc:
         self.starts += 1
-        self.proc = devproc.spawn([*CLI, self.kind, self.service], log_file=self.log_path, env=self.env,
-                                  cwd=self.tmp)
+        # A plain fork+exec, not devstack's spawn: its Python preexec_fn can abort the child when
+        # gRPC threads are busy in this process (see _remote). Every test stops its processes in
+        # `finally`; the atexit hook is the net for an interrupted session.
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([*CLI, self.kind, self.service], stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=self.env, cwd=self.tmp, start_new_session=True)
+        _LIVE.add(self.proc)
         return self
 
     @property

@@ -22,6 +22,8 @@ from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.settings import Settings
 from cityops_platform.testing import make_settings
 
+from ._remote import RemoteServer
+
 _ROWS: list[Figures] = []
 _ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults"
 
@@ -49,6 +51,23 @@ class FigureBook:
     def done(self) -> None:
         self.row.seconds = round(time.monotonic() - self._t0, 1)
         _ROWS.append(self.row)
+
+
+# Scenarios that run gRPC in this process go last: forking after gRPC has run is what the
+# helpers in _remote avoid, and the worker scenarios fork workers (see _stack.Proc.start).
+_ORDER = ("test_s1_", "test_s4_", "test_s5_", "test_s6_", "test_s7_", "test_s2_", "test_s3_")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mine = [i for i in items if i.path.parent == Path(__file__).parent]
+    if not mine:
+        return
+
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, prefix in enumerate(_ORDER) if item.path.name.startswith(prefix)), len(_ORDER))
+
+    ordered = iter(sorted(mine, key=rank))
+    items[:] = [next(ordered) if i in mine else i for i in items]
 
 
 @pytest.fixture
@@ -89,7 +108,7 @@ def session_settings(kafka_bootstrap: str, database_url: str, topic_prefix: str)
     return make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, database_url=database_url)
 
 
-def settings_on(broker: KafkaBroker, postgres: PostgresServer) -> Settings:
+def settings_on(broker: KafkaBroker | RemoteServer, postgres: PostgresServer | RemoteServer) -> Settings:
     """Settings on a dedicated broker/Postgres pair (scenarios that crash one of them)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     dsn = postgres.create_database(name)
@@ -103,3 +122,27 @@ def unavailable(component: str, exc: BaseException) -> NoReturn:
     if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture
+def remote_kafka(tmp_path: Path) -> Iterator[RemoteServer]:
+    """A broker for this test alone, crashed and restarted through a helper process (see _remote)."""
+    server = RemoteServer("kafka", tmp_path / "kafka")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        unavailable("Kafka", exc)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def remote_postgres(tmp_path: Path) -> Iterator[RemoteServer]:
+    """A Postgres for this test alone, crashed and restarted through a helper process."""
+    server = RemoteServer("postgres", tmp_path / "postgres")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        unavailable("PostgreSQL", exc)
+    yield server
+    server.stop()

@@ -27,7 +27,8 @@ from ._load import produce, sensor_alert
 from ._stack import consumer_lag, group_of, prepare, read_topic, worker
 from .conftest import Figures
 
-LOAD = int(os.environ.get("CITYOPS_FAULTS_ALERTS", "10000"))
+# 10k in the nightly run (CITYOPS_FAULTS_ALERTS=10000); 5k keeps CI within its budget (~70 alerts/s on 2 cores).
+LOAD = int(os.environ.get("CITYOPS_FAULTS_ALERTS", "5000"))
 
 
 @pytest.mark.timeout(600)

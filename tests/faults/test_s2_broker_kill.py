@@ -26,12 +26,12 @@ from cityops.incidents.v1 import events_pb2 as ievents
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops.sensors.v1 import sensors_pb2_grpc
-from cityops_platform.devstack import KafkaBroker
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_READINGS
 from cityops_platform.testing import bearer, eventually, make_settings
 
 from ._checker import Ledger, forbidden
 from ._load import report_request, report_until_acked
+from ._remote import RemoteServer
 from ._stack import inprocess_api, prepare, read_topic
 from .conftest import Figures
 
@@ -41,9 +41,9 @@ SENSORS = 40
 
 @pytest.mark.timeout(400)
 async def test_broker_killed_for_20s_gives_unavailable_never_a_false_ok_and_producers_recover(
-    isolated_kafka_broker: KafkaBroker, database_url: str, topic_prefix: str, tmp_path: Path, figures: Figures
+    remote_kafka: RemoteServer, database_url: str, topic_prefix: str, tmp_path: Path, figures: Figures
 ) -> None:
-    broker = isolated_kafka_broker
+    broker = remote_kafka
     s = make_settings(kafka_bootstrap=broker.bootstrap, topic_prefix=topic_prefix, database_url=database_url)
     await prepare(s, "incidents", "sensors")
     reports = Ledger("ReportIncident → reports")
@@ -108,9 +108,9 @@ async def test_broker_killed_for_20s_gives_unavailable_never_a_false_ok_and_prod
         async def fault() -> None:
             await asyncio.sleep(4)
             phase["now"] = "outage"
-            await asyncio.to_thread(broker.kill)
+            await broker.akill()
             await asyncio.sleep(OUTAGE_S)
-            await asyncio.to_thread(broker.start)
+            await broker.arestart()
             phase["now"] = "after"
             await eventually(lambda: accepted_after["n"] > 0, timeout=60, interval=0.2)
             await asyncio.sleep(3)

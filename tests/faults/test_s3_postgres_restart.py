@@ -16,25 +16,26 @@ import pytest
 
 from cityops.incidents.v1 import events_pb2 as ievents
 from cityops.incidents.v1 import incidents_pb2_grpc
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_platform.devstack import KafkaBroker
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.testing import bearer, eventually
 
 from ._checker import Ledger, forbidden
 from ._load import report_request, report_until_acked
+from ._remote import RemoteServer
 from ._stack import inprocess_api, prepare, read_topic
 from .conftest import Figures, settings_on
 
-LOAD = 2000
+LOAD = 1000
 CLIENTS = 16
 DOWN_S = 5.0
 
 
 @pytest.mark.timeout(400)
 async def test_postgres_restart_under_load_loses_nothing_and_never_answers_internal(
-    kafka_broker: KafkaBroker, isolated_postgres_server: PostgresServer, tmp_path: Path, figures: Figures
+    kafka_broker: KafkaBroker, remote_postgres: RemoteServer, tmp_path: Path, figures: Figures
 ) -> None:
-    pg = isolated_postgres_server
+    pg = remote_postgres
     if not kafka_broker.is_running:
         kafka_broker.restart()
     s = settings_on(kafka_broker, pg)
@@ -60,9 +61,9 @@ async def test_postgres_restart_under_load_loses_nothing_and_never_answers_inter
             await eventually(lambda: len(ledger.acked) >= LOAD * 3 // 10, timeout=200, interval=0.05)
             outage["at_acked"] = len(ledger.acked)
             t0 = time.monotonic()
-            await asyncio.to_thread(pg.kill)
+            await pg.akill()
             await asyncio.sleep(DOWN_S)
-            await asyncio.to_thread(pg.start)
+            await pg.arestart()
             outage["down_s"] = time.monotonic() - t0
 
         await asyncio.gather(fault(), *(client() for _ in range(CLIENTS)))

@@ -23,7 +23,7 @@ from ._load import produce, sensor_alert
 from ._stack import consumer_lag, group_of, prepare, wait_healthy, worker
 from .conftest import Figures
 
-LOAD = 3000
+LOAD = 2000
 
 
 @pytest.mark.timeout(420)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -81,6 +82,9 @@ def set_current_principal(principal: Principal | None) -> contextvars.Token[Prin
     return _current.set(principal)
 
 
+VERIFIED_CACHE_SIZE = 4096
+
+
 class TokenCodec:
     """Issues and verifies HS256 tokens with a shared secret, issuer and audience."""
 
@@ -90,6 +94,10 @@ class TokenCodec:
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
+        # Verified tokens → principal. A busy client sends the same token on every call, and the
+        # signature check and claim parsing are a large share of a small RPC's CPU. An entry is
+        # used only until the token's own expiry; the cache is bounded (least recently used out).
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
 
     def issue(self, subject: str, roles: Iterable[str], *, ttl_seconds: int = 12 * 3600) -> str:
         """A signed token for ``subject`` with ``roles``; unknown roles are refused."""
@@ -111,6 +119,19 @@ class TokenCodec:
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; ``AuthError`` for anything else."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < float(cached.claims["exp"]):  # type: ignore[arg-type]
+                self._verified.move_to_end(token)
+                return cached
+            del self._verified[token]
+        principal = self._verify_signed(token)
+        self._verified[token] = principal
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify_signed(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,

@@ -181,7 +181,7 @@ def test_columnar_analytics_match_the_engine_reading_by_reading(seed: int) -> No
     rng = random.Random(seed)
     catalog = make_catalog(rng, 0)
     ref = Reference(catalog)
-    col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000)
+    col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000, checkpoint_budget=10**9)
     clock: dict[str, int] = {}
     calm = rng.choice([0.8, 0.97])
     for step in range(120):
@@ -194,7 +194,7 @@ def test_columnar_analytics_match_the_engine_reading_by_reading(seed: int) -> No
             fresh = make_catalog(rng, step + 1)
             catalog.sensors, catalog.book, catalog.version = fresh.sensors, fresh.book, catalog.version + 1
         if roll > 0.985:  # a restart: the columnar side recovers from checkpoints of every state
-            col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000)
+            col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000, checkpoint_budget=10**9)
             ref.status = {}
             for sid, state in ref.states.items():
                 col.adopt(sid, SensorState.from_json(json.loads(json.dumps(state.to_json()))))
@@ -218,3 +218,21 @@ def test_quiet_readings_take_the_vector_path_and_a_crossing_leaves_it() -> None:
     # Default rules: +39 cm at once is a rate-of-change alert; the level alert waits for its minimum duration.
     assert [(t.state, t.rule.rule_type) for t in out.transitions] == [("RAISED", "RATE_OF_CHANGE")]
     assert pc.obj[pc.index["s-a2"]]  # an open alert keeps the sensor on the engine
+
+
+def test_routine_checkpoints_are_spread_but_alert_checkpoints_are_immediate() -> None:
+    rng = random.Random(2)
+    catalog = make_catalog(rng, 0)
+    sensors = [f"q-{i}" for i in range(250)]
+    catalog.sensors.update({sid: SensorMeta(sid, "NOISE", 10.9, 106.7, "", "", "", sid, 60) for sid in sensors})
+    col = SensorAnalytics(catalog, partitions=1, checkpoint_budget=100)
+    col.apply(P, col.slots(P, sensors), [50.0] * 250, [T0 + 1000] * 250, [T0] * 250)
+    # The next minute closes 250 windows: 100 checkpoints now, the rest on the next records.
+    out = col.apply(P, col.slots(P, sensors), [51.0] * 250, [T0 + WINDOW_MS + 1000] * 250, [T0] * 250)
+    assert len(out.aggregates) == 250 and len(out.checkpoint) == 100
+    out = col.apply(P, col.slots(P, ["s-d"]), [1.0], [T0 + WINDOW_MS + 2000], [T0])  # smoke: raised at once
+    assert [t.state for t in out.transitions] == ["RAISED"]
+    assert "s-d" in out.checkpoint and len(out.checkpoint) == 101
+    out = col.tick(P, T0 + WINDOW_MS + 3000)
+    assert len(out.checkpoint) == 50 and not col.cols[P].dirty
+    assert {c.window[1] for c in out.checkpoint.values() if c.window} == {1}  # the state as it is now

@@ -42,21 +42,18 @@ def lock_keys(rules: Rules, r: ReportIn) -> list[str]:
 
 
 async def report_in_tx(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, locked: bool = False,
-    numbers: store.DayNumbers | None = None,
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
 ) -> ReportOutcome:
     """Create an incident for ``r`` or merge it into a nearby open one; the same idempotency key
-    always yields the first outcome. Call inside a transaction.
+    always yields the first outcome. Call inside a transaction. (``batch.IntakeBatcher`` files
+    many reports per transaction with the same steps.)
 
-    ``locked``: the caller holds ``lock_keys`` already (a batch). ``numbers``: the transaction's
-    number block (a batch: one counter read and write for all); the caller flushes it before commit.
     Round trips: the locks (one statement), the replay check with the fusion candidates (one),
     the day's number for a new incident, then the whole change (one statement)."""
     occurred = r.occurred_at or now
     rule = rules.fusion_rule(r.category)
     fusing = fusion.fuses(rule)
-    if not locked:
-        await store.lock_many(conn, lock_keys(rules, r))
+    await store.lock_many(conn, lock_keys(rules, r))
     candidates: list[Incident] = []
     if fusing:
         known, candidates = await store.known_and_candidates(
@@ -69,6 +66,19 @@ async def report_in_tx(
         existing = await store.get(conn, known.incident_id)
         assert existing is not None  # reports reference incidents (foreign key)
         return ReportOutcome(existing, known.merged, known.report_id, replayed=True)
+    return await file_report(conn, rules=rules, r=r, actor=actor, now=now, candidates=candidates, numbers=None)
+
+
+async def file_report(
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, candidates: list[Incident],
+    numbers: store.DayNumbers | None,
+) -> ReportOutcome:
+    """After the locks and the replay check: merge ``r`` into the best of ``candidates`` (open
+    incidents of its category near it, row-locked, current) or create an incident for it.
+    ``numbers``: the transaction's number block (a batch: one counter read and write for all; the
+    caller flushes it before commit); None takes the day's next number directly."""
+    occurred = r.occurred_at or now
+    rule = rules.fusion_rule(r.category)
     match = fusion.best_match(
         rule, lat=r.lat, lon=r.lon, at=occurred,
         candidates=[fusion.Candidate(c.id, c.lat, c.lon, c.last_report_at) for c in candidates],

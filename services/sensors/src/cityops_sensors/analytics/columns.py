@@ -118,6 +118,7 @@ class PartitionColumns:
         self.rules: list[tuple[Rule, ...]] = []
         self.summaries: list[Summary] = []
         self.objs: dict[int, SensorState] = {}
+        self.dirty: dict[int, None] = {}  # routine checkpoints still to write (insertion-ordered)
         self.version = -1  # the catalog version the rules were taken from
         self.capacity = 0
         self._grow(capacity)
