@@ -1,6 +1,6 @@
 """A quick probe of the incident pipeline's latency, for the engineer tuning it (not `make bench`).
 
-    python -m loadtests.pipeline_probe --rate 200 --duration 60 [--profile DIR] [--json FILE]
+    python -m loadtests.pipeline_probe --rate 200 --duration 60 [--nice -10] [--profile DIR --top 30] [--json FILE]
 
 Starts a throw-away city (devstack + the apis and workers of incidents, dispatch and
 notifications, on free ports), registers enough units for every P1, subscribes a local signed
@@ -15,7 +15,9 @@ each request's *scheduled* time, so a stall shows up as latency) and reports p50
 
 With ``--profile DIR`` every service process is sampled by py-spy during the load (collapsed
 stacks in DIR/<process>.txt; ``--top`` prints the hottest frames). CPU seconds per process are
-always reported: on a 2-core machine they say who eats the budget.
+always reported (per report too), with the statements per report (pg_stat_statements) and the p99
+per time slice: on a 2-core machine they say who eats the budget. ``--nice -10`` gives the city
+priority over other work on a shared machine (say so when quoting its numbers).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ state must agree after each step.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -181,7 +182,7 @@ def test_columnar_analytics_match_the_engine_reading_by_reading(seed: int) -> No
     rng = random.Random(seed)
     catalog = make_catalog(rng, 0)
     ref = Reference(catalog)
-    col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000, checkpoint_budget=10**9)
+    col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000, checkpoint_rate=math.inf)
     clock: dict[str, int] = {}
     calm = rng.choice([0.8, 0.97])
     for step in range(120):
@@ -194,7 +195,7 @@ def test_columnar_analytics_match_the_engine_reading_by_reading(seed: int) -> No
             fresh = make_catalog(rng, step + 1)
             catalog.sensors, catalog.book, catalog.version = fresh.sensors, fresh.book, catalog.version + 1
         if roll > 0.985:  # a restart: the columnar side recovers from checkpoints of every state
-            col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000, checkpoint_budget=10**9)
+            col = SensorAnalytics(catalog, partitions=1, window_grace_ms=2000, checkpoint_rate=math.inf)
             ref.status = {}
             for sid, state in ref.states.items():
                 col.adopt(sid, SensorState.from_json(json.loads(json.dumps(state.to_json()))))
@@ -225,14 +226,19 @@ def test_routine_checkpoints_are_spread_but_alert_checkpoints_are_immediate() ->
     catalog = make_catalog(rng, 0)
     sensors = [f"q-{i}" for i in range(250)]
     catalog.sensors.update({sid: SensorMeta(sid, "NOISE", 10.9, 106.7, "", "", "", sid, 60) for sid in sensors})
-    col = SensorAnalytics(catalog, partitions=1, checkpoint_budget=100)
+    clock = [0.0]
+    col = SensorAnalytics(catalog, partitions=1, checkpoint_rate=1000, clock=lambda: clock[0])
     col.apply(P, col.slots(P, sensors), [50.0] * 250, [T0 + 1000] * 250, [T0] * 250)
-    # The next minute closes 250 windows: 100 checkpoints now, the rest on the next records.
+    clock[0] += 1.0  # the bucket holds 0.1 s worth: 100 checkpoints
     out = col.apply(P, col.slots(P, sensors), [51.0] * 250, [T0 + WINDOW_MS + 1000] * 250, [T0] * 250)
-    assert len(out.aggregates) == 250 and len(out.checkpoint) == 100
+    assert len(out.aggregates) == 250 and len(out.checkpoint) == 100  # the next minute closed 250 windows
     out = col.apply(P, col.slots(P, ["s-d"]), [1.0], [T0 + WINDOW_MS + 2000], [T0])  # smoke: raised at once
     assert [t.state for t in out.transitions] == ["RAISED"]
-    assert "s-d" in out.checkpoint and len(out.checkpoint) == 101
+    assert list(out.checkpoint) == ["s-d"]  # no token left for routine ones, but the alert is not delayed
+    clock[0] += 0.06
     out = col.tick(P, T0 + WINDOW_MS + 3000)
-    assert len(out.checkpoint) == 50 and not col.cols[P].dirty
-    assert {c.window[1] for c in out.checkpoint.values() if c.window} == {1}  # the state as it is now
+    assert len([sid for sid in out.checkpoint if sid.startswith("q-")]) == 60
+    clock[0] += 1.0
+    out = col.apply(P, col.slots(P, sensors[-1:]), [52.0], [T0 + WINDOW_MS + 4000], [T0])
+    assert len(out.checkpoint) == 90 and not col.cols[P].dirty
+    assert out.checkpoint["q-249"].window[1] == 2  # the state as it is now, not as it was queued

@@ -22,6 +22,8 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     app = faust_app.create_app(
         "sensors", settings, web_port=web_port, store=cfg.table_store,
         consumer_max_fetch_size=16 * 1024 * 1024, broker_max_poll_records=1000,
+        # The changelog: big batches, so checkpoints travel as few requests (Faust's default is 16 KiB).
+        producer_max_batch_size=1024 * 1024, producer_max_request_size=8 * 1024 * 1024, producer_linger_ms=5,
     )
     res = faust_app.attach_resources(app, "sensors", settings, relay=False)
     readings = faust_app.raw_topic(app, f"{settings.topic_prefix}{SENSOR_READINGS.name}",

@@ -23,6 +23,9 @@ class SensorSettings(BaseSettings):
     tick_seconds: float = 1.0  # offline checks and window closing run this often
     window_grace_seconds: int = 5  # a 1-minute window closes this long after its end (tick time)
     sink_flush_seconds: float = 0.5  # aggregates, alert history, sensor status → Postgres
+    # Routine checkpoints (a sensor's minute closed) per second; alert-related ones are never delayed.
+    # ≥ sensors / 60 so the queue drains (default: enough for 100k sensors).
+    checkpoint_rate: float = 2000.0
     table_store: str = "memory://"  # or rocksdb:// (needs rocksdict)
 
 

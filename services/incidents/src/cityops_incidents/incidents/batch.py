@@ -9,8 +9,8 @@ one flush.
 
 Guarantees are those of ``report_in_tx``, report by report, in arrival order: a report sees every
 earlier report of its batch (an idempotent retry replays, a nearby report merges). Round trips per
-batch: the locks, the replay check and the fusion candidates of every report (two statements), the
-counter (read once, written once), then one statement per report and the commit. Locks: every
+batch: the locks (one statement), the counter (read once, written once) and the commit; per report,
+its reads (one statement) and its change (one statement). Locks: every
 advisory lock of the batch is taken first, in one statement, in one global (sorted) order, so
 batches and single-report transactions cannot deadlock on them. If the batch fails for any reason
 it is rolled back and each of its reports is filed alone, so one report's failure is its own.
@@ -21,26 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from copy import deepcopy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
 
-from cityops_incidents import geo
 from cityops_incidents.config import Rules
-from cityops_incidents.incidents import fusion, store
-from cityops_incidents.incidents.intake import file_report, lock_keys, report_in_tx
-from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, Incident, ReportIn, ReportOutcome
+from cityops_incidents.incidents import store
+from cityops_incidents.incidents.intake import lock_keys, report_in_tx
+from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
 
 log = logging.getLogger("cityops.incidents.batch")
 MAX_BATCH = 64
-
-
-def _in_query(inc: Incident, q: store.CandidateQuery) -> bool:
-    """``store.fusion_candidates_of``'s condition, for an incident created earlier in the batch."""
-    return (inc.category == q.category and geo.cell_of(inc.lat, inc.lon) in q.cells
-            and inc.last_report_at >= q.since and inc.status in OPEN_STATUSES)
 
 
 @dataclass
@@ -96,48 +88,17 @@ class IntakeBatcher:
                 item.done.set_result(outcome)
 
     async def _in_one_transaction(self, batch: list[_Pending]) -> list[ReportOutcome]:
-        rules = self._rules
-        numbers = store.DayNumbers(rules.number_prefix)
+        numbers = store.DayNumbers(self._rules.number_prefix)
         async with self._pool.acquire() as conn, conn.transaction():
-            await store.lock_many(conn, sorted({k for item in batch for k in lock_keys(rules, item.report)}))
-            # The reads of every report at once (after the locks: they see every committed report).
-            known = await store.known_reports(conn, [item.report.idempotency_key for item in batch])
-            queries: dict[int, store.CandidateQuery] = {}
-            for i, item in enumerate(batch):
-                r, rule = item.report, rules.fusion_rule(item.report.category)
-                if fusion.fuses(rule):
-                    queries[i] = store.CandidateQuery(r.category, geo.search_cells(r.lat, r.lon, rule.radius_m),
-                                                      (r.occurred_at or item.now) - rule.window)
-            order = sorted(queries)
-            found, state = await store.fusion_candidates_of(conn, [queries[i] for i in order])
-            candidates_of = {i: found.get(n, []) for n, i in enumerate(order)}
-            # Then report by report, in arrival order, each seeing what the earlier ones did.
-            filed: dict[str, ReportOutcome] = {}
-            created: list[Incident] = []
-            outcomes = []
-            for i, item in enumerate(batch):
-                r = item.report
-                earlier = filed.get(r.idempotency_key)
-                if earlier is not None:
-                    outcomes.append(replace(earlier, incident=deepcopy(state[earlier.incident.id]), replayed=True))
-                    continue
-                if r.idempotency_key in known:
-                    k = known[r.idempotency_key]
-                    existing = state.get(k.incident_id) or await store.get(conn, k.incident_id)
-                    assert existing is not None  # reports reference incidents (foreign key)
-                    outcomes.append(ReportOutcome(deepcopy(existing), k.merged, k.report_id, replayed=True))
-                    continue
-                near = [state[c] for c in candidates_of.get(i, [])]
-                if i in queries:
-                    near += [c for c in created if _in_query(c, queries[i])]
-                outcome = await file_report(conn, rules=rules, r=r, actor=item.actor, now=item.now,
-                                            candidates=near, numbers=numbers)
-                state[outcome.incident.id] = outcome.incident
-                if not outcome.merged:
-                    created.append(outcome.incident)
-                filed[r.idempotency_key] = outcome
-                # A snapshot: later reports of the batch may change the incident again.
-                outcomes.append(replace(outcome, incident=deepcopy(outcome.incident)))
+            keys = sorted({k for item in batch for k in lock_keys(self._rules, item.report)})
+            await store.lock_many(conn, keys)
+            # Each report reads the database (its transaction sees the earlier reports' rows), so
+            # no outcome shares an object that a later report of the batch changes.
+            outcomes = [
+                await report_in_tx(conn, rules=self._rules, r=item.report, actor=item.actor, now=item.now,
+                                   locked=True, numbers=numbers)
+                for item in batch
+            ]
             await numbers.flush(conn)
         return outcomes
 

@@ -42,18 +42,20 @@ def lock_keys(rules: Rules, r: ReportIn) -> list[str]:
 
 
 async def report_in_tx(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, locked: bool = False,
+    numbers: store.DayNumbers | None = None,
 ) -> ReportOutcome:
     """Create an incident for ``r`` or merge it into a nearby open one; the same idempotency key
-    always yields the first outcome. Call inside a transaction. (``batch.IntakeBatcher`` files
-    many reports per transaction with the same steps.)
+    always yields the first outcome. Call inside a transaction.
 
+    ``locked``: the caller holds ``lock_keys`` already (a batch). ``numbers``: see ``file_report``.
     Round trips: the locks (one statement), the replay check with the fusion candidates (one),
     the day's number for a new incident, then the whole change (one statement)."""
     occurred = r.occurred_at or now
     rule = rules.fusion_rule(r.category)
     fusing = fusion.fuses(rule)
-    await store.lock_many(conn, lock_keys(rules, r))
+    if not locked:
+        await store.lock_many(conn, lock_keys(rules, r))
     candidates: list[Incident] = []
     if fusing:
         known, candidates = await store.known_and_candidates(
@@ -66,7 +68,7 @@ async def report_in_tx(
         existing = await store.get(conn, known.incident_id)
         assert existing is not None  # reports reference incidents (foreign key)
         return ReportOutcome(existing, known.merged, known.report_id, replayed=True)
-    return await file_report(conn, rules=rules, r=r, actor=actor, now=now, candidates=candidates, numbers=None)
+    return await file_report(conn, rules=rules, r=r, actor=actor, now=now, candidates=candidates, numbers=numbers)
 
 
 async def file_report(

@@ -218,55 +218,6 @@ async def known_and_candidates(
     return known, incidents
 
 
-async def known_reports(conn: asyncpg.Connection, keys: list[str]) -> dict[str, KnownReport]:
-    """Reports already filed under any of ``keys``, by key."""
-    rows = await conn.fetch(
-        "SELECT idempotency_key, id, incident_id, merged FROM reports WHERE idempotency_key = ANY($1::text[])", keys
-    )
-    return {r["idempotency_key"]: KnownReport(str(r["id"]), str(r["incident_id"]), r["merged"]) for r in rows}
-
-
-@dataclass(frozen=True)
-class CandidateQuery:
-    """What ``fusion_candidates_of`` looks for, for one report: open incidents of ``category`` in
-    ``cells`` with a report since ``since``."""
-
-    category: str
-    cells: list[str]
-    since: datetime
-
-
-async def fusion_candidates_of(
-    conn: asyncpg.Connection, queries: list[CandidateQuery]
-) -> tuple[dict[int, list[str]], dict[str, Incident]]:
-    """The candidates of several reports in one statement, row-locked in id order: (query index →
-    candidate ids, id → incident). An incident near several reports is one object."""
-    if not queries:
-        return {}, {}
-    index = [i for i, q in enumerate(queries) for _ in q.cells]
-    cells = [c for q in queries for c in q.cells]
-    columns = ", ".join(f"inc.{c.strip()}" for c in _COLUMNS.split(","))
-    rows = await conn.fetch(
-        f"SELECT q.i AS query_index, {columns} "
-        "FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS q(i, category, since) "
-        "JOIN unnest($4::int[], $5::text[]) AS c(i, cell) ON c.i = q.i "
-        "JOIN incidents AS inc ON inc.category = q.category AND inc.h3_cell = c.cell "
-        "AND inc.last_report_at >= q.since AND inc.status = ANY($6::text[]) "
-        "ORDER BY inc.id FOR UPDATE OF inc",
-        list(range(len(queries))), [q.category for q in queries], [q.since for q in queries], index, cells,
-        list(OPEN_STATUSES),
-    )
-    by_query: dict[int, list[str]] = {}
-    incidents: dict[str, Incident] = {}
-    for row in rows:
-        values = dict(row)
-        i = values.pop("query_index")
-        inc = incidents.get(str(values["id"])) or to_incident(values)
-        incidents[inc.id] = inc
-        by_query.setdefault(i, []).append(inc.id)
-    return by_query, incidents
-
-
 async def add_timeline(conn: asyncpg.Connection, incident_id: str, e: TimelineEntry) -> None:
     await conn.execute(
         "INSERT INTO timeline (incident_id, at, actor_subject, actor_role, action, before, after, detail, "

@@ -45,7 +45,8 @@ class SensorWorker:
         self.app, self.res, self.table, self.cfg = app, res, table, cfg
         self.catalog = Catalog()
         self.analytics = SensorAnalytics(self.catalog, partitions=SENSOR_READINGS.partitions,
-                                         window_grace_ms=cfg.window_grace_seconds * 1000)
+                                         window_grace_ms=cfg.window_grace_seconds * 1000,
+                                         checkpoint_rate=cfg.checkpoint_rate)
         self.readings_topic = f"{res.settings.topic_prefix}{SENSOR_READINGS.name}"
         self._since: Any = None
         self._loaded: set[int] = set()

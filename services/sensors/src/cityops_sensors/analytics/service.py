@@ -15,14 +15,17 @@ checks that both give the same transitions, rows and states as the engine applie
 Checkpointing is selective on purpose: alert-related changes are checkpointed at once (so a
 restarted worker never raises a duplicate), everything else when the sensor's minute closes (so
 100k sensors cost ~1.7k changelog writes/s, not one per reading). Those routine checkpoints are
-queued per partition and written ``checkpoint_budget`` per record: every sensor's minute closes in
-the same second, and writing them all at once stalled the stream for seconds.
+queued per partition and written at most ``checkpoint_rate`` per second (latest state, so a sensor
+queued twice is written once): every sensor's minute closes in the same second, and writing them
+all at once stalled the stream for seconds.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,11 +76,16 @@ def _aggregate_row(sensor_id: str, w: Sequence[float]) -> AggregateRow:
 
 class SensorAnalytics:
     def __init__(self, catalog: Catalog, *, partitions: int, window_grace_ms: int = 5000,
-                 checkpoint_budget: int = 100) -> None:
+                 checkpoint_rate: float = 2000.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.catalog = catalog
         self.partitions = partitions
         self.grace_ms = window_grace_ms
-        self.checkpoint_budget = checkpoint_budget  # routine checkpoints per record or tick
+        # Routine checkpoints per second (a token bucket holding at most 0.1 s worth).
+        self.checkpoint_rate = checkpoint_rate
+        self._burst = max(1.0, checkpoint_rate / 10)
+        self._tokens = 0.0
+        self._clock = clock
+        self._refilled = clock()
         self.cols: dict[int, PartitionColumns] = {}
         self.status: dict[str, str] = {}
 
@@ -182,12 +190,22 @@ class SensorAnalytics:
             dirty.pop(slot, None)
         take = list(now)
         if dirty:
-            budget = min(len(dirty), self.checkpoint_budget)
+            budget = self._routine_budget(len(dirty))
             drained = list(itertools.islice(dirty, budget))
             for slot in drained:
                 del dirty[slot]
             take += drained
         out.checkpoint = {pc.ids[s]: pc.state(s) for s in take}
+
+    def _routine_budget(self, wanted: int) -> int:
+        if math.isinf(self.checkpoint_rate):
+            return wanted
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self.checkpoint_rate)
+        self._refilled = now
+        budget = min(wanted, int(self._tokens))
+        self._tokens -= budget
+        return budget
 
     def _round(self, pc: PartitionColumns, sl: Any, v: Any, t: Any, ing: Any, out: Outcome, ckpt: set[int],
                touched: set[int]) -> None:

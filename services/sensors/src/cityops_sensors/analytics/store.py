@@ -18,21 +18,29 @@ class AnalyticsStore:
         self._pool = pool
 
     async def upsert_aggregates(self, rows: Sequence[AggregateRow]) -> None:
-        """Idempotent: a replayed window overwrites itself."""
-        await self._pool.executemany(
+        """Idempotent: a replayed window overwrites itself. One statement for all rows (``unnest``):
+        a minute boundary closes every sensor's window at once. Rows must have distinct keys."""
+        if not rows:
+            return
+        await self._pool.execute(
             """
             INSERT INTO aggregates (sensor_id, window_start, window_seconds, count, min, max, mean, sum, last)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bigint[], $5::float8[],
+                                 $6::float8[], $7::float8[], $8::float8[], $9::float8[])
             ON CONFLICT (sensor_id, window_start) DO UPDATE SET count = excluded.count, min = excluded.min,
                 max = excluded.max, mean = excluded.mean, sum = excluded.sum, last = excluded.last
             """,
-            rows,
+            *(list(column) for column in zip(*rows, strict=True)),
         )
 
     async def upsert_live(self, rows: Sequence[LiveRow]) -> None:
-        await self._pool.executemany(
+        """Latest status per sensor; ``last_seen_at``/``last_value`` never go back in time."""
+        if not rows:
+            return
+        await self._pool.execute(
             """
-            INSERT INTO sensor_live (sensor_id, status, last_seen_at, last_value) VALUES ($1, $2, $3, $4)
+            INSERT INTO sensor_live (sensor_id, status, last_seen_at, last_value)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[])
             ON CONFLICT (sensor_id) DO UPDATE SET status = excluded.status,
                 last_seen_at = COALESCE(GREATEST(excluded.last_seen_at, sensor_live.last_seen_at),
                                         sensor_live.last_seen_at),
@@ -41,7 +49,7 @@ class AnalyticsStore:
                                   THEN excluded.last_value ELSE sensor_live.last_value END,
                 updated_at = now()
             """,
-            rows,
+            *(list(column) for column in zip(*rows, strict=True)),
         )
 
     async def series(self, sensor_id: str, start: datetime, end: datetime) -> list[asyncpg.Record]:
