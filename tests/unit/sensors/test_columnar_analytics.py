@@ -227,15 +227,15 @@ def test_routine_checkpoints_are_spread_but_alert_checkpoints_are_immediate() ->
     sensors = [f"q-{i}" for i in range(250)]
     catalog.sensors.update({sid: SensorMeta(sid, "NOISE", 10.9, 106.7, "", "", "", sid, 60) for sid in sensors})
     clock = [0.0]
-    col = SensorAnalytics(catalog, partitions=1, checkpoint_rate=1000, clock=lambda: clock[0])
+    col = SensorAnalytics(catalog, partitions=1, checkpoint_rate=5000, clock=lambda: clock[0])
     col.apply(P, col.slots(P, sensors), [50.0] * 250, [T0 + 1000] * 250, [T0] * 250)
-    clock[0] += 1.0  # the bucket holds 0.1 s worth: 100 checkpoints
+    clock[0] += 1.0  # the bucket holds 20 ms worth: 100 checkpoints
     out = col.apply(P, col.slots(P, sensors), [51.0] * 250, [T0 + WINDOW_MS + 1000] * 250, [T0] * 250)
     assert len(out.aggregates) == 250 and len(out.checkpoint) == 100  # the next minute closed 250 windows
     out = col.apply(P, col.slots(P, ["s-d"]), [1.0], [T0 + WINDOW_MS + 2000], [T0])  # smoke: raised at once
     assert [t.state for t in out.transitions] == ["RAISED"]
     assert list(out.checkpoint) == ["s-d"]  # no token left for routine ones, but the alert is not delayed
-    clock[0] += 0.06
+    clock[0] += 0.012
     out = col.tick(P, T0 + WINDOW_MS + 3000)
     assert len([sid for sid in out.checkpoint if sid.startswith("q-")]) == 60
     clock[0] += 1.0

@@ -80,9 +80,10 @@ class SensorAnalytics:
         self.catalog = catalog
         self.partitions = partitions
         self.grace_ms = window_grace_ms
-        # Routine checkpoints per second (a token bucket holding at most 0.1 s worth).
+        # Routine checkpoints per second, as a token bucket holding at most 20 ms worth: Faust's
+        # producer buffer makes the stream wait once it holds more than 100 messages.
         self.checkpoint_rate = checkpoint_rate
-        self._burst = max(1.0, checkpoint_rate / 10)
+        self._burst = max(1.0, checkpoint_rate * 0.02)
         self._tokens = 0.0
         self._clock = clock
         self._refilled = clock()
