@@ -4,12 +4,17 @@ Faust worker → alerts topic. Measures sustained readings/s and reading→alert
 
     python loadtests/sensors/bench_sensors.py                      # starts its own devstack + api + worker
     python loadtests/sensors/bench_sensors.py --rate 50000 --duration 30 --json results/sensors.json
+    python loadtests/sensors/bench_sensors.py --steps 40000,60000,80000,100000 --duration 25 --start-second 50
     CITYOPS_KAFKA_BOOTSTRAP=… CITYOPS_DATABASE_URL=… python loadtests/sensors/bench_sensors.py --use-env
 
 Open loop: batch i is due at start + i × period whatever happened before, and its readings carry
 that due time as observed_at, so a backlog shows up as latency instead of silently slowing the
 offered load (no coordinated omission). Probe sensors (SMOKE) flip 0/1 so every flip raises or
 clears an alert; latency = time the alert reaches this process − the reading's due time.
+Also reported per step: the latency split (due → api acceptance → alert), CPU of api, worker(s) and
+broker in cores, the machine's busy fraction and load average (the machine may be shared), the share
+of wall time the worker's agent spent per stage, and the slowest alerts with their second of the minute
+(every 1-minute window closes at a minute boundary: use --start-second so a step crosses one).
 """
 
 from __future__ import annotations
@@ -46,57 +51,8 @@ from cityops_platform.runtime import migrations_dir
 from cityops_platform.settings import Settings
 from cityops_platform.testing import bearer, free_port
 
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int | None) -> float:
-    """User + system CPU of every live process in a process group (a spawned api, worker, broker)."""
-    if pgid is None:
-        return 0.0
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp … utime(11) stime(12)
-            total += int(fields[11]) + int(fields[12])
-    return total / _TICK
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = parts[3] + parts[4]
-    return sum(parts) - idle, sum(parts)
-
-
-class CpuMeter:
-    """CPU used by the stack's processes (in cores) and by the whole machine over an interval."""
-
-    def __init__(self, groups: dict[str, int | None]) -> None:
-        self.groups = groups
-        self.start()
-
-    def start(self) -> None:
-        self.t0 = time.monotonic()
-        self.cpu0 = {name: group_cpu_seconds(pid) for name, pid in self.groups.items()}
-        self.machine0 = machine_busy()
-
-    def read(self) -> dict[str, float]:
-        elapsed = time.monotonic() - self.t0
-        out = {f"{name}_cores": round((group_cpu_seconds(pid) - self.cpu0[name]) / elapsed, 2)
-               for name, pid in self.groups.items()}
-        busy, total = machine_busy()
-        out["machine_busy_fraction"] = round((busy - self.machine0[0]) / max(1, total - self.machine0[1]), 2)
-        return out
+sys.path.insert(0, str(Path(__file__).parent))  # benchlib, next to this script
+from benchlib import CpuMeter, print_result, say  # type: ignore[import-not-found]
 
 
 class Stack:
@@ -372,27 +328,6 @@ async def run_step(rate: float, args: argparse.Namespace, stack: Stack, load: Lo
         f" p50/p95/p99 {lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')} ms, cpu {cpu}, agent {agent},"
         f" load {load_avg:.1f}")
     return result
-
-
-def print_result(result: dict[str, Any]) -> None:
-    lat = result["latency_ms"]
-    rows = [("offered (readings/s)", f"{result['offered_readings_per_s']:,.0f}"),
-            ("accepted by api (readings/s)", f"{result['accepted_per_s']:,}"),
-            ("processed by worker while sending (readings/s)", f"{result['worker_processed_during_send_per_s']:,}"),
-            ("drain after sending stopped (s)", result["drain_after_send_s"]),
-            ("sustained ingest→worker (readings/s)", f"{result['sustained_end_to_end_readings_per_s'] or 0:,}"),
-            ("alerts received / expected", f"{result['alerts_received']} / {result['alerts_expected']}"),
-            *((f"reading→alert {q} (ms)", v) for q, v in lat.items()),
-            *((f"  {part.replace('_', ' ')} p50/p99/max (ms)", "/".join(str(x) for x in qs.values()))
-              for part, qs in result.get("latency_split_ms", {}).items()),
-            *((f"cpu {k.replace('_', ' ')}", v) for k, v in result["cpu_during_send"].items()),
-            *((f"agent busy: {k}", v) for k, v in result["agent_busy_fraction"].items()),
-            ("load average (1 min) start → end",
-             f"{result['load_average_1m_at_start']} → {result['load_average_1m_at_end']}")]
-    width = max(len(r[0]) for r in rows)
-    say("")
-    for name, value in rows:
-        say(f"  {name:<{width}}  {value}")
 
 
 def main() -> int:

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from cityops_sensors.alerts.models import SensorMeta
-from cityops_sensors.analytics.columns import RING, PartitionColumns, Summary, summarize
+from cityops_sensors.analytics.columns import PartitionColumns, Summary, summarize
 from cityops_sensors.analytics.store import AggregateRow, LiveRow
+from cityops_sensors.analytics.vector import occurrence, rate_check, rate_update
 from cityops_sensors.ingest.models import partition_for
 from cityops_sensors.protoconv import dt_ms
 from cityops_sensors.rules.engine import SensorState, Transition, check_offline, observe, status_of
@@ -168,7 +169,7 @@ class SensorAnalytics:
         ing = np.asarray(ingested, dtype=np.int64)
         ckpt: set[int] = set()
         touched: set[int] = set()
-        rank = _occurrence(slots)
+        rank = occurrence(slots)
         rounds = int(rank.max()) + 1 if rank is not None else 1
         if rounds > 3 and n < MIN_ROUND_READINGS * rounds:
             self._slow(pc, slots, v, t, ing, np.arange(n), out, ckpt, touched)
@@ -213,11 +214,11 @@ class SensorAnalytics:
         """Readings of distinct sensors: the vector path where it is exact, the engine elsewhere."""
         vec = ~pc.obj[sl]
         fresh = vec & (t > pc.last_obs[sl])  # vector sensors: older readings are replays, skipped
-        fast = fresh & pc.seen[sl] & (v < pc.hi[sl]) & (v > pc.lo[sl])
+        fast = fresh & (v < pc.hi[sl]) & (v > pc.lo[sl])
         roc_i = np.flatnonzero(fast & pc.has_roc[sl])
         ring: tuple[Any, ...] | None = None
         if roc_i.size:
-            ring = _rate_check(pc, sl[roc_i], v[roc_i], t[roc_i])
+            ring = rate_check(pc, sl[roc_i], v[roc_i], t[roc_i])
             fast[roc_i[~ring[0]]] = False
         slow = np.flatnonzero(~vec | (fresh & ~fast))
         if slow.size:
@@ -227,10 +228,17 @@ class SensorAnalytics:
             return
         if ring is not None:
             ok = ring[0]
-            _rate_update(pc, sl[roc_i[ok]], v[roc_i[ok]], t[roc_i[ok]], *(x[ok] for x in ring[1:]))
+            rate_update(pc, sl[roc_i[ok]], v[roc_i[ok]], t[roc_i[ok]], *(x[ok] for x in ring[1:]))
         s, fv, ft = sl[f], v[f], t[f]
         pc.last_obs[s], pc.last_ing[s], pc.last_val[s] = ft, ing[f], fv
         self._fold_windows(pc, s, fv, ft, out, ckpt)
+        first = np.flatnonzero(~pc.seen[s])
+        if first.size:  # first reading since start: the sensor's status (ONLINE: nothing is open) is published
+            for slot, tm, val in zip(s[first].tolist(), ft[first].tolist(), fv[first].tolist(), strict=True):
+                sid = pc.ids[slot]
+                self.status[sid] = "ONLINE"
+                out.live.append((sid, "ONLINE", dt_ms(tm), val))
+            pc.seen[s[first]] = True
 
     def _fold_windows(self, pc: PartitionColumns, s: Any, v: Any, t: Any, out: Outcome, ckpt: set[int]) -> None:
         minute = t - t % WINDOW_MS
@@ -360,62 +368,3 @@ class SensorAnalytics:
             ckpt.add(slot)
         if len(out.transitions) > before:
             self._status_change(pc, slot, state, rules, out)
-
-
-def _occurrence(slots: Any) -> Any:
-    """For each reading, how many earlier readings of the record have the same sensor (None: all
-    distinct). Readings with the same rank touch distinct sensors and can be applied together."""
-    n = slots.size
-    order = np.argsort(slots, kind="stable")
-    ordered = slots[order]
-    first = np.empty(n, dtype=np.bool_)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    if first.all():
-        return None
-    pos = np.arange(n)
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = pos - np.maximum.accumulate(np.where(first, pos, 0))
-    return rank
-
-
-def _rate_check(pc: PartitionColumns, s: Any, v: Any, t: Any) -> tuple[Any, ...]:
-    """Rate of change as ``_rate`` computes it, before any update: which readings stay below the
-    limit (``ok``), and the bucket geometry the update needs. The window's floor/ceiling bound
-    settles most readings; only the others look at their buckets."""
-    width = pc.roc_width[s]
-    start = t - t % width
-    k = (start // width) % RING
-    exists = pc.ring_start[s, k] == start
-    # A new bucket first drops those older than the window (the engine deletes on append).
-    horizon = np.where(exists, pc.ring_h[s], t - pc.roc_w[s] - width)
-    below, limit = pc.roc_below[s], pc.roc_limit[s]
-    ok = np.where(below, pc.roc_ceil[s] - v, v - pc.roc_floor[s]) < limit
-    doubt = np.flatnonzero(~ok)
-    if doubt.size:
-        sd, vd = s[doubt], v[doubt]
-        present = pc.ring_start[sd] >= horizon[doubt, None]
-        low = np.minimum(np.where(present, pc.ring_min[sd], np.inf).min(axis=1), vd)
-        high = np.maximum(np.where(present, pc.ring_max[sd], -np.inf).max(axis=1), vd)
-        exact = np.where(below[doubt], high - vd, vd - low) < limit[doubt]
-        ok[doubt] = exact
-        tight = sd[exact]  # these go on the vector path: their bounds become exact again
-        pc.roc_floor[tight], pc.roc_ceil[tight] = low[exact], high[exact]
-    return ok, start, k, exists, horizon
-
-
-def _rate_update(pc: PartitionColumns, s: Any, v: Any, t: Any, start: Any, k: Any, exists: Any,
-                 horizon: Any) -> None:
-    e = np.flatnonzero(exists)
-    if e.size:
-        se, ke, ve = s[e], k[e], v[e]
-        pc.ring_min[se, ke] = np.minimum(pc.ring_min[se, ke], ve)
-        pc.ring_max[se, ke] = np.maximum(pc.ring_max[se, ke], ve)
-    a = np.flatnonzero(~exists)
-    if a.size:
-        sa, ka = s[a], k[a]
-        pc.ring_start[sa, ka] = start[a]
-        pc.ring_min[sa, ka] = pc.ring_max[sa, ka] = v[a]
-        pc.ring_h[sa] = horizon[a]
-    pc.roc_floor[s] = np.minimum(pc.roc_floor[s], v)
-    pc.roc_ceil[s] = np.maximum(pc.roc_ceil[s], v)
