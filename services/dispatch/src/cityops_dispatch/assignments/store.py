@@ -33,37 +33,6 @@ def to_slot(row: asyncpg.Record | dict[str, Any]) -> Slot:
     return Slot(**dict(row))
 
 
-async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> Assignment:
-    """Insert; a second active assignment of the unit raises asyncpg.UniqueViolationError (the invariant)."""
-    row = await conn.fetchrow(
-        f"""INSERT INTO assignments (id, incident_id, slot_id, unit_id, status, capability, run_card, attempt, auto,
-                distance_m, eta_seconds, reason, call_sign, incident_number, assigned_by_subject, assigned_by_role,
-                replaces_assignment_id, assigned_at, ack_deadline, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $18)
-            RETURNING {A_COLUMNS}""",
-        a.id,
-        a.incident_id,
-        a.slot_id,
-        a.unit_id,
-        int(a.status),
-        a.capability,
-        a.run_card,
-        a.attempt,
-        a.auto,
-        a.distance_m,
-        a.eta_seconds,
-        a.reason,
-        a.call_sign,
-        a.incident_number,
-        a.assigned_by_subject,
-        a.assigned_by_role,
-        a.replaces_assignment_id,
-        a.assigned_at,
-        a.ack_deadline,
-    )
-    return to_assignment(row)
-
-
 async def assign_unit(conn: asyncpg.Connection, a: Assignment, *, unit_version: int) -> int | None:
     """Insert ``a`` (ASSIGNED), fill its slot and put its unit on it (DISPATCHED), in one statement.
 
