@@ -150,11 +150,12 @@ class PhraseIndex:
             if p.fold_safe:
                 self._folded.setdefault(p.folded[0], []).append(p)
 
-    def find(self, text_clauses: list[list[str]]) -> list[Match]:
-        """Every occurrence of every phrase in the clauses (overlaps included)."""
+    def find(self, text_clauses: list[list[str]], folding: bool = True) -> list[Match]:
+        """Every occurrence of every phrase in the clauses (overlaps included); ``folding``: whether
+        unmarked words may match fold-safe phrases by their folded form."""
         found: list[Match] = []
         for ci, tokens in enumerate(text_clauses):
-            plain = [not has_marks(t) for t in tokens]
+            plain = [folding and not has_marks(t) for t in tokens]
             for i, token in enumerate(tokens):
                 seen: set[str] = set()
                 for p in (*self._exact.get(token, ()), *(self._folded.get(token, ()) if plain[i] else ())):

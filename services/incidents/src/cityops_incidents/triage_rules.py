@@ -26,6 +26,7 @@ from cityops_incidents.phrases import (
     load_lexicon_entries,
     words,
 )
+from cityops_incidents.text import has_marks
 
 
 def _priority(name: Any) -> int:
@@ -50,6 +51,10 @@ class Context:
     phrase: Phrase
     cap: int
     overridden_by: int | None
+    categories: frozenset[str] = frozenset()  # empty: every category
+
+    def applies_to(self, category: str) -> bool:
+        return not self.categories or category in self.categories
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ class TriageRules:
     negation_gap: frozenset[str]
     negation_gap_max: int
     fixed: PhraseIndex
-    contexts: Mapping[str, Context]
+    contexts: Mapping[str, tuple[Context, ...]]
+    folded_text_max_marked: float
     context_index: PhraseIndex
     abbreviations: Mapping[str, str]
 
@@ -105,12 +111,17 @@ class TriageRules:
         text = clauses(description, self.abbreviations)
         if not text:
             return Reading((), (), ())
-        masked = {(m.clause, i) for m in self.fixed.find(text) for i in range(m.start, m.end)}
-        cues = self.negations.find(text)
+        # A writer who uses diacritics means the unmarked words as written ("bị bong gạch" is
+        # peeling tiles, not "bị bỏng"): folded matching only for text typed (mostly) without them.
+        tokens = [t for t in words(description) if not t.isdigit()]  # as typed, before abbreviations
+        marked = sum(1 for t in tokens if has_marks(t)) / max(1, len(tokens))
+        folding = marked <= self.folded_text_max_marked
+        masked = {(m.clause, i) for m in self.fixed.find(text, folding) for i in range(m.start, m.end)}
+        cues = self.negations.find(text, folding)
         cue_ends = {(m.clause, m.end - 1) for m in cues}
         hits: list[KeywordHit] = []
         negated: list[str] = []
-        for m in self.keywords.find(text):
+        for m in self.keywords.find(text, folding):
             if any((m.clause, i) in masked for i in range(m.start, m.end)):
                 continue
             if self._is_negated(m, text[m.clause], cue_ends) or any(
@@ -118,9 +129,9 @@ class TriageRules:
                 negated.append(m.phrase.text)
                 continue
             hits.append(KeywordHit(m.phrase.text, self.keyword_priority[m.phrase.text], m.by_folding))
-        found = {m.phrase.text for m in self.context_index.find(text)
+        found = {m.phrase.text for m in self.context_index.find(text, folding)
                  if not any((m.clause, i) in masked for i in range(m.start, m.end))}
-        return Reading(tuple(hits), tuple(negated), tuple(self.contexts[t] for t in sorted(found)))
+        return Reading(tuple(hits), tuple(negated), tuple(c for t in sorted(found) for c in self.contexts[t]))
 
     def _is_negated(self, m: Match, tokens: list[str], cue_ends: set[tuple[int, int]]) -> bool:
         """A negation cue ends right before the keyword, or before at most ``negation_gap_max``
@@ -181,11 +192,13 @@ def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = No
     for text, level in keyword_priority.items():
         by_level.setdefault(level, []).append(text)
     kw = compile_phrases(keyword_priority, lexicon, {t: by_level[lv] for t, lv in keyword_priority.items()})
-    contexts: dict[str, Context] = {}
+    contexts: dict[str, tuple[Context, ...]] = {}
     for g in context_groups:
         over = g.get("overridden_by")
+        scope = frozenset(_checked(pb.Category, "CATEGORY_", c) for c in g.get("categories") or [])
         for text, p in compile_phrases(_phrase_list(g["words"], "triage.contexts"), lexicon).items():
-            contexts[text] = Context(p, _priority(g["cap"]), _priority(over) if over else None)
+            ctx = Context(p, _priority(g["cap"]), _priority(over) if over else None, scope)
+            contexts[text] = (*contexts.get(text, ()), ctx)
     for source in triage.get("sources", {}):
         _checked(pb.Source, "SOURCE_", source)
     return TriageRules(
@@ -208,6 +221,7 @@ def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = No
         negation_gap_max=int(triage.get("negation_gap_max", 2)),
         fixed=PhraseIndex(list(compile_phrases(fixed, lexicon).values())),
         contexts=contexts,
-        context_index=PhraseIndex([c.phrase for c in contexts.values()]),
+        folded_text_max_marked=float(triage.get("folded_text_max_marked", 0.25)),
+        context_index=PhraseIndex([cs[0].phrase for cs in contexts.values()]),
         abbreviations={" ".join(words(k)): str(v) for k, v in (triage.get("abbreviations") or {}).items()},
     )

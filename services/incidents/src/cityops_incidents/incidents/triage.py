@@ -55,7 +55,8 @@ def canonical_subcategory(rules: Rules, subcategory: str) -> str:
 def route(rules: Rules, category: str, subcategory: str) -> str:
     """The agency an incident is routed to: the subcategory's, else the category's."""
     tr = rules.triage_rules
-    return tr.agency_by_subcategory.get(tr.canonical(subcategory)) or tr.agency_by_category.get(category, "ADMIN_CENTER")
+    by_code = tr.agency_by_subcategory.get(tr.canonical(subcategory))
+    return by_code or tr.agency_by_category.get(category, "ADMIN_CENTER")
 
 
 def triage(
@@ -78,15 +79,17 @@ def triage(
     reasons = [f"subcategory {sub}: P{base}" if sub in tr.subcategory_base else f"category {category}: P{base}"]
     floor = tr.subcategory_floor.get(sub)
     reading = tr.read(description)
-    keywords = [(h.priority, f"keyword '{h.phrase}'" + (" (không dấu)" if h.by_folding else "")) for h in reading.keywords]
-    for ctx in reading.contexts:
+    keywords = [(h.priority, f"keyword '{h.phrase}'" + (" (không dấu)" if h.by_folding else ""))
+                for h in reading.keywords]
+    for ctx in (c for c in reading.contexts if c.applies_to(category)):
         capped_base = max(base, ctx.cap)
         if capped_base != base:
             reasons.append(f"context '{ctx.phrase.text}': P{base} → P{capped_base}")
             base = capped_base
         if floor is not None:
             floor = max(floor, ctx.cap)
-        keywords = [(level if ctx.overridden_by is not None and level <= ctx.overridden_by else max(level, ctx.cap), why)
+        kept = ctx.overridden_by
+        keywords = [(level if kept is not None and level <= kept else max(level, ctx.cap), why)
                     for level, why in keywords]
     for phrase in reading.negated:
         reasons.append(f"negated '{phrase}'")
