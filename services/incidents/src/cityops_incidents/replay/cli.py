@@ -49,7 +49,7 @@ def _rules(path: str, what: str) -> Rules:
 
 def render(s: ReplaySummary, *, since: datetime, until: datetime, baseline: str, candidate: str) -> str:
     """The summary as plain-text tables (Vietnamese first)."""
-    w = 44
+    w = 50
     lines = [
         f"Phát lại luật (rules replay): {s.reports} phản ánh (reports) "
         f"{since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC",
