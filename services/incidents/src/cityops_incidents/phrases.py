@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,12 @@ DEFAULT_LEXICON_FILE = Path(__file__).parent / "config" / "lexicon_vi.yaml"
 # Clause boundaries: a phrase never spans them, and a negation never reaches across them.
 _CLAUSE_RE = re.compile(r"[.,;:!?…\n\r\t()\[\]{}\"“”«»|/\\–—]+|\s-\s")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+
+
+@lru_cache(maxsize=65536)
+def is_plain(word: str) -> bool:
+    """Whether ``word`` carries no diacritic (cached: words repeat across reports)."""
+    return not has_marks(word)
 
 
 def words(text: str) -> list[str]:
@@ -155,7 +162,7 @@ class PhraseIndex:
         unmarked words may match fold-safe phrases by their folded form."""
         found: list[Match] = []
         for ci, tokens in enumerate(text_clauses):
-            plain = [folding and not has_marks(t) for t in tokens]
+            plain = [folding and is_plain(t) for t in tokens]
             for i, token in enumerate(tokens):
                 seen: set[str] = set()
                 for p in (*self._exact.get(token, ()), *(self._folded.get(token, ()) if plain[i] else ())):

@@ -23,10 +23,10 @@ from cityops_incidents.phrases import (
     PhraseIndex,
     clauses,
     compile_phrases,
+    is_plain,
     load_lexicon_entries,
     words,
 )
-from cityops_incidents.text import has_marks
 
 
 def _priority(name: Any) -> int:
@@ -114,7 +114,7 @@ class TriageRules:
         # A writer who uses diacritics means the unmarked words as written ("bị bong gạch" is
         # peeling tiles, not "bị bỏng"): folded matching only for text typed (mostly) without them.
         tokens = [t for t in words(description) if not t.isdigit()]  # as typed, before abbreviations
-        marked = sum(1 for t in tokens if has_marks(t)) / max(1, len(tokens))
+        marked = sum(1 for t in tokens if not is_plain(t)) / max(1, len(tokens))
         folding = marked <= self.folded_text_max_marked
         masked = {(m.clause, i) for m in self.fixed.find(text, folding) for i in range(m.start, m.end)}
         cues = self.negations.find(text, folding)
