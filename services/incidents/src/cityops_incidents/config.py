@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
+from cityops_incidents.triage_rules import TriageRules, parse_triage_rules
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "config" / "rules.yaml"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -110,6 +111,7 @@ class Rules:
     sensor_subcategory: dict[str, str]
     sla_default: dict[int, SlaDeadlines]
     sla_by_category: dict[str, dict[int, SlaDeadlines]]
+    triage_rules: TriageRules  # the triage and routing sections, compiled (triage_rules.py)
     limits: dict[str, Any] = field(default_factory=dict)
 
     def fusion_rule(self, category: str) -> FusionRule:
@@ -187,6 +189,7 @@ def parse_rules(raw: dict[str, Any]) -> Rules:
         sensor_subcategory={str(k): str(s) for k, s in sensors.get("subcategories", {}).items()},
         sla_default=sla_default,
         sla_by_category={_category(c): _sla_table(t, sla_default) for c, t in raw["sla"].get("categories", {}).items()},
+        triage_rules=parse_triage_rules(raw),
         limits=dict(raw.get("limits", {})),
     )
 
