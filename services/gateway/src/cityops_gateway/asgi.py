@@ -23,6 +23,8 @@ from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.observability import ObservabilityMiddleware
 from cityops_gateway.open311.catalog import ServiceCatalog
+from cityops_gateway.open311.endpoint import Endpoint
+from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.routes import ROUTES as OPEN311_ROUTES
 from cityops_gateway.openapi import build_openapi
 from cityops_gateway.state import GatewayState, gateway_state
@@ -114,6 +116,8 @@ def build_state(settings: Settings, config: GatewayConfig | None = None) -> Gate
         catalog=ServiceCatalog.load(config.open311_services_file),
         api_keys=config.api_keys(settings),
         service_tokens=ServiceTokens(codec),
+        gazetteer=Gazetteer.load(config.open311_gazetteer_file),
+        endpoint=Endpoint.load(config.open311_endpoint_file, jurisdiction_override=config.open311_jurisdiction_id),
     )
 
 
