@@ -43,6 +43,7 @@ class GatewayConfig(BaseSettings):
     public_base_url: str = Field(default="", description="e.g. https://ioc.example.vn; empty = from the request.")
     public_cache_seconds: float = Field(default=5.0, description="Cache of the public feeds (CAP, STA, NGSI-LD).")
     cap_feed_statuses: str = Field(default="Actual,Exercise", description="CAP statuses served on the public feed.")
+    sta_max_sensors: int = Field(default=5000, description="Sensors listed by the SensorThings / NGSI-LD views.")
     cap_feed_max_alerts: int = Field(default=500, description="Alerts scanned for the feed and identifier look-ups.")
     login_ttl_seconds: int = 12 * 3600
     map_tile_url: str = Field(default="", description="e.g. https://tiles.example/{z}/{x}/{y}.png; empty = no tiles.")

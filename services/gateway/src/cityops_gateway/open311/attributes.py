@@ -82,7 +82,7 @@ class Attribute:
 
 
 @dataclass(frozen=True)
-class AttributeError_:
+class AnswerError:
     """One bad answer: ``code`` is the attribute's code."""
 
     code: str
@@ -144,25 +144,25 @@ def _check(attr: Attribute, raw: list[str], timezone: str) -> tuple[str, str | N
 
 def validate_answers(
     attributes: tuple[Attribute, ...], answers: Mapping[str, list[str]], *, timezone: str
-) -> tuple[list[tuple[Attribute, str]], list[AttributeError_]]:
+) -> tuple[list[tuple[Attribute, str]], list[AnswerError]]:
     """Check every answer against the service definition.
 
     Returns the accepted answers (attribute, answer text) in the definition's order and every
     error found: missing required ones, unknown codes, wrong datatypes, values not in the list.
     """
     by_code = {a.code: a for a in attributes if a.variable}
-    errors = [AttributeError_(code, "không thuộc định nghĩa dịch vụ (not in the service definition)")
+    errors = [AnswerError(code, "không thuộc định nghĩa dịch vụ (not in the service definition)")
               for code in answers if code not in by_code]
     accepted: list[tuple[Attribute, str]] = []
     for attr in sorted(by_code.values(), key=lambda a: a.order):
         raw = [v for v in answers.get(attr.code, []) if v.strip()]
         if not raw:
             if attr.required:
-                errors.append(AttributeError_(attr.code, "bắt buộc (required)"))
+                errors.append(AnswerError(attr.code, "bắt buộc (required)"))
             continue
         answer, error = _check(attr, raw, timezone)
         if error:
-            errors.append(AttributeError_(attr.code, error))
+            errors.append(AnswerError(attr.code, error))
         else:
             accepted.append((attr, answer))
     return accepted, errors

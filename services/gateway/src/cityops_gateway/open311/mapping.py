@@ -48,7 +48,8 @@ AGENCY_NAMES: dict[int, str] = {
 _KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 MAX_DESCRIPTION = 4000
 # How a request was located (external_ids["open311_location"] of its incident).
-BY_COORDINATES, BY_ADDRESS_ID, BY_STREET, BY_UNIT, UNLOCATED = "coordinates", "address_id", "street", "unit", "unlocated"
+BY_COORDINATES, BY_ADDRESS_ID, BY_STREET = "coordinates", "address_id", "street"
+BY_UNIT, UNLOCATED = "unit", "unlocated"
 LOCATION_NOTES: dict[str, tuple[str, str]] = {
     BY_STREET: ("Vị trí xác định theo tên đường", "Located by street name"),
     BY_UNIT: ("Vị trí gần đúng theo phường/xã", "Approximate location (ward or commune centre)"),
@@ -129,7 +130,9 @@ def _present(fields: Mapping[str, Any], name: str) -> bool:
     return raw is not None and not (isinstance(raw, str) and not raw.strip())
 
 
-def _locate(fields: Mapping[str, Any], gazetteer: Gazetteer, *, unlocated_ok: bool) -> tuple[float, float, str, str, str]:
+def _locate(
+    fields: Mapping[str, Any], gazetteer: Gazetteer, *, unlocated_ok: bool
+) -> tuple[float, float, str, str, str]:
     """(lat, lon, located_by, address_id, address): lat/long, else address_id, else address_string."""
     address = _text(fields, "address_string", 500)
     if _present(fields, "lat") or _present(fields, "long"):

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from cityops.incidents.v1 import incidents_pb2
 from cityops_gateway.clients import UpstreamError
 from cityops_gateway.open311.attributes import answers_from_fields
+from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.formats import FORMATS, error_response, format_of, render
 from cityops_gateway.open311.mapping import (
     Open311Error,
@@ -35,7 +36,6 @@ from cityops_gateway.open311.mapping import (
     request_id,
     to_service_request,
 )
-from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.state import GatewayState, gateway_state
 
 log = logging.getLogger("cityops.gateway.open311")
