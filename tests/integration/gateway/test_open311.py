@@ -62,7 +62,8 @@ def test_post_creates_an_open311_incident_that_appears_in_requests_json(gateway_
 
 def test_json_post_with_the_same_idempotency_key_returns_the_same_request(gateway_stack: Any) -> None:
     body = {"api_key": DEV_KEY, "service_code": "den-duong-hong", "lat": 10.9, "long": 106.75,
-            "description": "Đèn đường tắt cả dãy", "idempotency_key": f"app-{uuid.uuid4().hex}"}
+            "description": "Đèn đường tắt cả dãy", "idempotency_key": f"app-{uuid.uuid4().hex}",
+            "attribute": {"tinh_trang": "tat"}}  # a JSON body answers the service definition as an object
     url = f"{gateway_stack.gateway_url}/open311/v2/requests.json"
     first = httpx.post(url, json=body, timeout=10)
     second = httpx.post(url, json=body, timeout=10)

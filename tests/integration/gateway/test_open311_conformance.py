@@ -306,8 +306,7 @@ def check_several_bad_attributes_are_all_reported(stack: Any) -> None:
 
 @check("POST Service Request")
 def check_multivaluelist_attribute_takes_repeated_values(stack: Any) -> None:
-    data = [*_fields(service_code="rac-thai", **_spot()).items(),
-            ("attribute[loai_rac][]", "sinh_hoat"), ("attribute[loai_rac][]", "xa_ban")]
+    data = {**_fields(service_code="rac-thai", **_spot()), "attribute[loai_rac][]": ["sinh_hoat", "xa_ban"]}
     ident = _created_id_xml(_post(stack, "xml", data))
     assert "Rác sinh hoạt, Xà bần" in (_request_xml(stack, ident).findtext("description") or "")
 

@@ -46,6 +46,8 @@ AGENCY_NAMES: dict[int, str] = {
     common_pb2.AGENCY_ADMIN_CENTER: "Trung tâm hành chính công",
 }
 _KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+# Control characters carry no meaning in a report and no XML 1.0 document may hold them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_DESCRIPTION = 4000
 # How a request was located (external_ids["open311_location"] of its incident).
 BY_COORDINATES, BY_ADDRESS_ID, BY_STREET = "coordinates", "address_id", "street"
@@ -104,7 +106,7 @@ def _text(fields: Mapping[str, Any], name: str, max_len: int) -> str:
         return ""
     if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
         raise Open311Error(400, f"{name}: phải là chuỗi (must be a string)")
-    value = str(raw).strip()
+    value = _CONTROL.sub("", str(raw)).strip()
     if len(value) > max_len:
         raise Open311Error(400, f"{name}: tối đa {max_len} ký tự (at most {max_len} characters)")
     return value
