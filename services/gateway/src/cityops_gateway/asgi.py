@@ -29,6 +29,7 @@ from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.routes import ROUTES as OPEN311_ROUTES
 from cityops_gateway.openapi import build_openapi
+from cityops_gateway.openapi_interop import extend as extend_openapi
 from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.users import UserDirectory
@@ -164,5 +165,5 @@ def create_web_app(
         lifespan=lifespan,
     )
     app.state.gateway = state
-    app.state.openapi = build_openapi()
+    app.state.openapi = extend_openapi(build_openapi())
     return app

@@ -122,7 +122,7 @@ def observation_id(sensor_id: str, window_start: datetime) -> str:
 
 def parse_observation_id(ident: str) -> tuple[str, datetime] | None:
     sensor_id, sep, seconds = ident.rpartition(":")
-    if not sep or not sensor_id or not seconds.isdigit():
+    if not sep or not sensor_id or not seconds.isdigit() or len(seconds) > 11:
         return None
     return sensor_id, datetime.fromtimestamp(int(seconds), UTC)
 

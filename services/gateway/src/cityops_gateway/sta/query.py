@@ -62,9 +62,12 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 def _literal(kind: str, raw: str) -> Any:
     if kind == "time":
         try:
-            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             raise QueryError(f"$filter: thời điểm không hợp lệ (bad date-time) {raw}") from None
+        if not 1970 <= moment.year <= 9000:
+            raise QueryError(f"$filter: thời điểm ngoài phạm vi 1970..9000 (date-time out of range) {raw}")
+        return moment
     if kind == "num":
         return float(raw)
     if kind == "str":
