@@ -34,7 +34,7 @@ NOW_MS = int(time.time() * 1000)
 BASE_MS = NOW_MS - 3_600_000 - NOW_MS % 60_000  # a minute boundary an hour ago
 
 
-def wait_for(check: Callable[[], T], timeout: float = 30.0) -> T:
+def wait_for(check: Callable[[], T], timeout: float = 60.0) -> T:
     deadline = time.monotonic() + timeout
     last: T = check()
     while not last and time.monotonic() < deadline:
