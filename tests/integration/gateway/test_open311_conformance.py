@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +375,15 @@ def check_status_filter_returns_only_that_status(stack: Any) -> None:
 def check_bad_start_date_is_400_in_both_formats(stack: Any) -> None:
     _xml_errors(_get(stack, "requests.xml", start_date="hôm qua"), 400)
     _json_errors(_get(stack, "requests.json", start_date="hôm qua"), 400)
+
+
+@check("GET Service Requests")
+def check_a_date_range_over_90_days_is_400_and_within_it_is_served(stack: Any) -> None:
+    assert "90" in _xml_errors(_get(stack, "requests.xml", start_date="2026-01-01T00:00:00Z",
+                                    end_date="2026-06-01T00:00:00Z"), 400)[0]
+    now = datetime.now(UTC)
+    window = {"start_date": (now - timedelta(days=1)).isoformat(), "end_date": (now + timedelta(hours=1)).isoformat()}
+    assert len(_xml(_get(stack, "requests.xml", **window))) >= 1
 
 
 @check("Date/time format")

@@ -248,6 +248,12 @@ def test_sta_filter_orderby_top_skip_and_next_link(gateway_stack: Any, sensor_id
     last = httpx.get(following["@iot.nextLink"], timeout=15).json()
     assert [o["result"] for o in last["value"]] == [25] and "@iot.nextLink" not in last
     assert [o["result"] for o in _sta(gateway_stack, path, **{"$skip": "1"}).json()["value"]] == [60, 5]
+    # Across every Datastream, with a time filter: this sensor's three windows are among them.
+    everywhere = _sta(gateway_stack, "Observations", **{"$filter": f"phenomenonTime ge {_iso(BASE_MS)}",
+                                                        "$top": "1000"}).json()["value"]
+    assert sum(1 for o in everywhere if o["@iot.id"].startswith(f"{wl}:")) == 3
+    kinds = _sta(gateway_stack, "ObservedProperties('water_level')/Datastreams", **{"$top": "1000"}).json()
+    assert wl in [d["@iot.id"] for d in kinds["value"]]
 
 
 def test_sta_refuses_what_it_cannot_do_with_a_400(gateway_stack: Any, sensor_ids: dict[str, str]) -> None:

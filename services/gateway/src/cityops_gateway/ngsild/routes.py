@@ -31,6 +31,7 @@ CONTEXT_PATH = "/ngsi-ld/context.jsonld"
 LD_JSON = "application/ld+json"
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 MAX_LIMIT = 1000
+MAX_COUNT = 10_000  # NGSILD-Results-Count of Alerts is exact up to this many
 WINDOW = timedelta(days=90)  # as Open311's default: incidents reported in the last 90 days
 
 
@@ -168,8 +169,9 @@ async def _entities(request: Request) -> Response:
         found = [e for e in await _by_ids(state, ids) if not types or e["type"] in types]
     else:
         found = []
-        if "Alert" in types:
-            found += await _alerts(state, offset + limit)
+        if "Alert" in types:  # a count needs them all (up to MAX_COUNT); a page only needs its own
+            counting = q.get("count", "").lower() == "true"
+            found += await _alerts(state, MAX_COUNT if counting else offset + limit)
         if types - {"Alert"}:
             found += await _sensor_entities(state, types - {"Alert"})
     page = found[offset:offset + limit]

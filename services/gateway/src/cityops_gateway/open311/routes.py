@@ -41,6 +41,7 @@ from cityops_gateway.state import GatewayState, gateway_state
 log = logging.getLogger("cityops.gateway.open311")
 PREFIX = "/open311/v2"
 MAX_RESULTS = 1000
+MAX_SPAN_DAYS = 90
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -215,10 +216,13 @@ async def list_requests(request: Request) -> Response:
             raise Open311Error(400, f"status phải là open hoặc closed (status must be open or closed): {status}")
     end = parse_datetime(q["end_date"], "end_date", timezone=tz) if q.get("end_date") else None
     start = parse_datetime(q["start_date"], "start_date", timezone=tz) if q.get("start_date") else None
-    if start is None and end is None:
-        start = datetime.now(UTC) - timedelta(days=90)  # the GeoReport default window
-    if start is not None and end is not None and start > end:
+    if start is None:  # the GeoReport default window: the 90 days up to end_date (or now)
+        start = (end or datetime.now(UTC)) - timedelta(days=MAX_SPAN_DAYS)
+    if end is not None and start > end:
         raise Open311Error(400, "start_date phải trước end_date (start_date must precede end_date)")
+    if end is not None and end - start > timedelta(days=MAX_SPAN_DAYS):
+        raise Open311Error(400, f"start_date..end_date tối đa {MAX_SPAN_DAYS} ngày (may not span more than "
+                                f"{MAX_SPAN_DAYS} days)")
 
     req = incidents_pb2.ListIncidentsRequest(
         statuses=statuses,
