@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops_incidents.config import DEFAULT_RULES_FILE
-from cityops_incidents.working_time import CalendarNotCovered, load_calendar, parse_calendar
+from cityops_incidents.working_time import load_calendar, parse_calendar
+from cityops_platform import metrics
 
 CAL = load_calendar(DEFAULT_RULES_FILE.parent / "holidays_vn.yaml")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -89,11 +90,14 @@ def test_between_counts_only_office_hours_and_inverts_add() -> None:
     assert CAL.between(vn(2026, 3, 11, 8, 0), vn(2026, 3, 10, 8, 0)) == -8 * HOUR
 
 
-def test_outside_the_covered_years_is_refused_not_guessed() -> None:
-    with pytest.raises(CalendarNotCovered):
-        CAL.is_working_day(date(2028, 1, 3))
-    with pytest.raises(CalendarNotCovered):
-        CAL.add(vn(2027, 12, 30, 8, 0), 5 * CAL.day_seconds)
+def test_outside_the_covered_years_counts_weekdays_and_is_counted(caplog: pytest.LogCaptureFixture) -> None:
+    cal = load_calendar(DEFAULT_RULES_FILE.parent / "holidays_vn.yaml")
+    before = metrics.ERRORS_SWALLOWED.labels("incidents_calendar_not_covered")._value.get()
+    assert cal.is_working_day(date(2028, 1, 3))  # a Monday, no holiday data for 2028
+    assert not cal.is_working_day(date(2028, 1, 8))  # a Saturday
+    assert cal.add(vn(2027, 12, 31, 16, 0), 2 * HOUR) == vn(2028, 1, 3, 8, 30)
+    assert metrics.ERRORS_SWALLOWED.labels("incidents_calendar_not_covered")._value.get() == before + 1
+    assert "no holidays for this year" in caplog.text
 
 
 def test_calendar_data_is_validated() -> None:

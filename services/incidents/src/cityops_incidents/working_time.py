@@ -15,7 +15,8 @@ to be data (``config/holidays_vn.yaml``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,15 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from cityops_platform import metrics
+
+log = logging.getLogger("cityops.incidents.working_time")
 # A clock that would need more than this many calendar days is a configuration error.
 MAX_DAYS_WALKED = 3 * 366
 
 
 class CalendarNotCovered(ValueError):
-    """The instant lies outside the years the calendar has holiday data for."""
+    """No working time could be found (a calendar without office hours)."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +44,27 @@ class WorkingCalendar:
     working_days: dict[date, str]  # weekend days worked in exchange for a swapped day off
     first_year: int
     last_year: int
+    _warned_years: set[int] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def day_seconds(self) -> float:
         """Working seconds in one working day (8 h for 07:30-11:30 + 13:00-17:00)."""
         return sum(_seconds(end) - _seconds(start) for start, end in self.hours)
 
+    def covers(self, day: date) -> bool:
+        return self.first_year <= day.year <= self.last_year
+
     def is_working_day(self, day: date) -> bool:
-        if not self.first_year <= day.year <= self.last_year:
-            raise CalendarNotCovered(f"lịch làm việc không có dữ liệu năm {day.year} (no calendar data for "
-                                     f"{day.year}; covered {self.first_year}-{self.last_year})")
+        """Office hours run on ``day``. A year without holiday data counts weekdays only: a wrong
+        deadline is better than a refused report, so it is logged and counted (once per year and
+        process) for the city to add the year's holidays."""
+        if not self.covers(day):
+            if day.year not in self._warned_years:
+                self._warned_years.add(day.year)
+                metrics.ERRORS_SWALLOWED.labels("incidents_calendar_not_covered").inc()
+                log.warning("working calendar has no holidays for this year; counting weekdays only",
+                            extra={"year": day.year, "covered": f"{self.first_year}-{self.last_year}"})
+            return day.isoweekday() in self.working_weekdays
         if day in self.working_days:
             return True
         return day.isoweekday() in self.working_weekdays and day not in self.holidays
