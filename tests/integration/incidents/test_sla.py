@@ -90,6 +90,21 @@ async def get(api: Api, incident_id: str) -> pb.Incident:
     return await api.stub.GetIncident(pb.GetIncidentRequest(id=incident_id), metadata=api.md())
 
 
+async def move(api: Api, incident_id: str, status: pb.Status.ValueType, reason: str = "") -> pb.Incident:
+    """TransitionIncident at the current version, as an operator. The worker may publish a warning
+    between the read and the write (a new version): a stale version is read again and retried."""
+    for _ in range(5):
+        current = await get(api, incident_id)
+        try:
+            return await api.stub.TransitionIncident(
+                pb.TransitionIncidentRequest(id=incident_id, to_status=status, reason=reason,
+                                             expected_version=current.version), metadata=api.md("operator"))
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.FAILED_PRECONDITION or "stale version" not in (err.details() or ""):
+                raise
+    raise AssertionError("the version kept changing")
+
+
 async def test_each_stage_clock_starts_with_its_stage_and_breaches_escalate_one_step(city: City, api: Api) -> None:
     reply = await api.stub.ReportIncident(report_request(description="Rác thải ùn ứ", priority_override=pb.PRIORITY_P4),
                                           metadata=api.md("operator"))
@@ -109,9 +124,7 @@ async def test_each_stage_clock_starts_with_its_stage_and_breaches_escalate_one_
     still = await get(api, inc.id)
     assert (still.escalation_level, still.priority) == (1, pb.PRIORITY_P3)
 
-    acked = await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_ACKNOWLEDGED, expected_version=still.version),
-        metadata=api.md("operator"))
+    acked = await move(api, inc.id, pb.STATUS_ACKNOWLEDGED)
     # The dispatch clock starts at the acknowledgement, at the escalated priority (P3: 3 s), not at
     # creation: the late acknowledgement does not make the dispatch stage overdue.
     assert acked.sla_stage == pb.SLA_STAGE_DISPATCH and acked.sla_started_at == acked.acknowledged_at
@@ -165,13 +178,10 @@ async def test_awaiting_dossier_stops_the_clock_and_resume_restores_what_was_lef
                        priority_override=pb.PRIORITY_P4), metadata=api.md("operator"))
     inc = reply.incident
     assert inc.sla_working_time
-    acked = await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_ACKNOWLEDGED), metadata=api.md("operator"))
+    acked = await move(api, inc.id, pb.STATUS_ACKNOWLEDGED)
     assert seconds_between(acked.sla_due_at, acked.acknowledged_at) == pytest.approx(6, abs=0.01)
 
-    paused = await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_AWAITING_DOSSIER,
-                                     reason="Thiếu bản sao sổ đỏ có chứng thực"), metadata=api.md("operator"))
+    paused = await move(api, inc.id, pb.STATUS_AWAITING_DOSSIER, "Thiếu bản sao sổ đỏ có chứng thực")
     assert paused.status == pb.STATUS_AWAITING_DOSSIER and paused.sla_stage == pb.SLA_STAGE_DISPATCH
     assert not paused.HasField("sla_due_at") and paused.HasField("sla_paused_at")
     expected_left = seconds_between(acked.sla_due_at, paused.sla_paused_at)
@@ -183,13 +193,11 @@ async def test_awaiting_dossier_stops_the_clock_and_resume_restores_what_was_lef
     assert waiting.escalation_level == 0 and waiting.status == pb.STATUS_AWAITING_DOSSIER
 
     with pytest.raises(grpc.aio.AioRpcError) as err:  # DISPATCHED belongs to another stage
-        await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_DISPATCHED),
-                                          metadata=api.md("operator"))
+        await move(api, inc.id, pb.STATUS_DISPATCHED)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "giai đoạn" in (err.value.details() or "")
 
-    resumed = await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_ACKNOWLEDGED, reason="Đã nhận đủ hồ sơ"),
-        metadata=api.md("operator"))
+    resumed = await move(api, inc.id, pb.STATUS_ACKNOWLEDGED, "Đã nhận đủ hồ sơ")
     assert resumed.sla_stage == pb.SLA_STAGE_DISPATCH and not resumed.HasField("sla_paused_at")
     assert seconds_between(resumed.sla_due_at, resumed.updated_at) == pytest.approx(paused.sla_remaining_seconds,
                                                                                     abs=0.01)
@@ -218,20 +226,15 @@ async def test_only_administrative_procedures_wait_for_a_dossier(city: City, api
     reply = await api.stub.ReportIncident(report_request(description="Đèn giao thông tắt", lat=10.91, lon=106.77),
                                           metadata=api.md())
     inc = reply.incident
-    await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_ACKNOWLEDGED),
-                                      metadata=api.md("operator"))
+    await move(api, inc.id, pb.STATUS_ACKNOWLEDGED)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_AWAITING_DOSSIER, reason="thiếu giấy tờ"),
-            metadata=api.md("operator"))
+        await move(api, inc.id, pb.STATUS_AWAITING_DOSSIER, "thiếu giấy tờ")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "chờ bổ sung hồ sơ" in (err.value.details() or "")
     admin = (await api.stub.ReportIncident(report_request(category=pb.CATEGORY_ADMINISTRATIVE_PROCEDURE,
                                                           description="Hỏi thủ tục khai sinh"),
                                            metadata=api.md())).incident
-    await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=admin.id, to_status=pb.STATUS_ACKNOWLEDGED),
-                                      metadata=api.md("operator"))
+    await move(api, admin.id, pb.STATUS_ACKNOWLEDGED)
     with pytest.raises(grpc.aio.AioRpcError) as err:  # the pause must say what is missing
-        await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=admin.id,
-                                                                       to_status=pb.STATUS_AWAITING_DOSSIER),
-                                          metadata=api.md("operator"))
+        await move(api, admin.id, pb.STATUS_AWAITING_DOSSIER)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

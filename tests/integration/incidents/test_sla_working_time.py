@@ -107,13 +107,14 @@ async def test_dossier_pause_across_tet_keeps_the_remaining_office_time(city: Ci
     outcome = await service.report(admin_request("Đề nghị cấp đổi giấy phép lái xe"), actor=OPERATOR,
                                    roles=frozenset({"operator"}))
     clock.set(2026, 2, 11, 9, 0)
-    acked = await service.transition(TransitionIn(outcome.incident.id, "ACKNOWLEDGED"), actor=OPERATOR)
+    acked = await service.transition(TransitionIn(outcome.incident.id, "ACKNOWLEDGED",
+                                                  expected_version=outcome.incident.version), actor=OPERATOR)
     # P4 dispatch within 1 working day: 8 office hours from Wednesday 09:00 → Thursday 09:00.
     assert acked.sla_due_at == datetime(2026, 2, 12, 9, 0, tzinfo=VN)
 
     clock.set(2026, 2, 11, 14, 0)  # 3.5 office hours used (09:00-11:30, 13:00-14:00)
-    paused = await service.transition(TransitionIn(acked.id, "AWAITING_DOSSIER", reason="Thiếu giấy khám sức khỏe"),
-                                      actor=OPERATOR)
+    paused = await service.transition(TransitionIn(acked.id, "AWAITING_DOSSIER", reason="Thiếu giấy khám sức khỏe",
+                                                   expected_version=acked.version), actor=OPERATOR)
     assert paused.sla_due_at is None and paused.sla_remaining_s == pytest.approx(4.5 * 3600)
 
     clock.set(2026, 2, 13, 16, 0)  # long past the deadline while paused: nothing happens
@@ -121,7 +122,8 @@ async def test_dossier_pause_across_tet_keeps_the_remaining_office_time(city: Ci
 
     # The citizen comes back on Friday 13/2 at 16:00; Tết is Mon 16/2 to Fri 20/2:
     # 1 h on Friday, then 3.5 h from Monday 23/2 07:30 → 11:00.
-    resumed = await service.transition(TransitionIn(acked.id, "ACKNOWLEDGED", reason="Đã bổ sung"), actor=OPERATOR)
+    resumed = await service.transition(TransitionIn(acked.id, "ACKNOWLEDGED", reason="Đã bổ sung",
+                                                    expected_version=paused.version), actor=OPERATOR)
     assert resumed.sla_due_at == datetime(2026, 2, 23, 11, 0, tzinfo=VN)
     assert resumed.sla_started_at == acked.sla_started_at
 
