@@ -215,3 +215,16 @@ def test_working_category_must_define_every_priority() -> None:
     del raw["sla"]["categories"]["ADMINISTRATIVE_PROCEDURE"]["P1"]
     with pytest.raises(ValueError, match=r"P1\.\.P4"):
         parse_rules(raw)
+
+
+def test_a_stage_that_runs_again_gets_a_fresh_clock() -> None:
+    # E.g. a reopened incident: RESOLVED → DISPATCHED starts RESOLVE again, which may breach again.
+    inc = move(incident("FIRE", 1), "DISPATCHED", T0)
+    inc.sla_breaches.append("RESOLVE")
+    inc.sla_warned.append("RESOLVE")
+    move(inc, "RESOLVED", T0 + timedelta(hours=2))
+    again = T0 + timedelta(hours=3)
+    move(inc, "DISPATCHED", again)
+    assert (inc.sla_stage, inc.sla_started_at, inc.sla_due_at) == ("RESOLVE", again, again + timedelta(hours=1))
+    assert inc.sla_breaches == [] and inc.sla_warned == []
+    assert sla.is_breached(inc, now=again + timedelta(hours=2))

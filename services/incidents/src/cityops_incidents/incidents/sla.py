@@ -71,6 +71,9 @@ def warning_at(rules: Rules, *, category: str, priority: int, stage: str, start:
 
 
 def _start_stage(rules: Rules, inc: Incident, stage: str, now: datetime) -> None:
+    # A stage that runs again (a reopened incident) has a fresh clock: it may warn and breach again.
+    inc.sla_breaches = [s for s in inc.sla_breaches if s != stage]
+    inc.sla_warned = [s for s in inc.sla_warned if s != stage]
     inc.sla_stage = stage
     inc.sla_started_at = now
     inc.sla_priority = inc.priority
