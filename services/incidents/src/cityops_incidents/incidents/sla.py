@@ -80,13 +80,13 @@ def _start_stage(rules: Rules, inc: Incident, stage: str, now: datetime) -> None
     inc.sla_due_at = deadline(rules, category=inc.category, priority=inc.priority, stage=stage, start=now).due_at
     inc.sla_warn_at = warning_at(rules, category=inc.category, priority=inc.priority, stage=stage, start=now)
     inc.sla_paused_at = None
-    inc.sla_remaining_s = None
+    inc.sla_remaining_s = inc.sla_warn_remaining_s = None
 
 
 def _stop(inc: Incident) -> None:
     inc.sla_stage = ""
     inc.sla_started_at = inc.sla_due_at = inc.sla_warn_at = inc.sla_paused_at = None
-    inc.sla_remaining_s = None
+    inc.sla_remaining_s = inc.sla_warn_remaining_s = None
 
 
 def _pause(rules: Rules, inc: Incident, now: datetime) -> None:
