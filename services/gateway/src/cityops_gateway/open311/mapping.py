@@ -24,7 +24,7 @@ from cityops_gateway.publicsafe import redact_contacts
 
 OPEN = frozenset(
     {incidents_pb2.STATUS_NEW, incidents_pb2.STATUS_ACKNOWLEDGED, incidents_pb2.STATUS_DISPATCHED,
-     incidents_pb2.STATUS_ON_SCENE}
+     incidents_pb2.STATUS_ON_SCENE, incidents_pb2.STATUS_AWAITING_DOSSIER}
 )
 STATUS_NOTES: dict[int, tuple[str, str]] = {
     incidents_pb2.STATUS_NEW: ("Đã tiếp nhận", "Received"),
@@ -35,6 +35,7 @@ STATUS_NOTES: dict[int, tuple[str, str]] = {
     incidents_pb2.STATUS_CLOSED: ("Đã đóng", "Closed"),
     incidents_pb2.STATUS_CANCELLED: ("Đã hủy", "Cancelled"),
     incidents_pb2.STATUS_DUPLICATE: ("Trùng với phản ánh khác", "Duplicate of another request"),
+    incidents_pb2.STATUS_AWAITING_DOSSIER: ("Chờ người dân bổ sung hồ sơ", "Waiting for you to complete the dossier"),
 }
 AGENCY_NAMES: dict[int, str] = {
     common_pb2.AGENCY_POLICE_113: "Công an 113",
