@@ -28,6 +28,7 @@ class DispatchSettings(BaseSettings):
     rules_file: str = ""  # empty = the packaged config/rules.yaml
     units_file: str = ""  # empty = the packaged config/units.yaml
     eido_domain: str = "ioc.binhduong.gov.vn"
+    eido_file: str = ""  # empty = the packaged config/eido.yaml (city words → NENA registry values)
     max_search_radius_m: float = 150_000.0
     # Incident events handled at once per worker. Order per incident does not matter: the view keeps
     # the highest version and the planning row lock makes auto-dispatch happen once.
