@@ -21,7 +21,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 from cityops_platform.errors import FieldViolation
-from cityops_platform.standards import standards_dir
+from cityops_platform.standards import ENV, standards_dir
 
 SCHEMA_FILE = "eido/eido-021.1b.schema.json"
 REGISTRIES_FILE = "eido/registries-021.1b.json"
@@ -217,6 +217,8 @@ def _walk(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], 
 def load_standard(folder: str = "") -> EidoStandard:
     """The schema and registries of ``folder`` (default: the standards folder setting); cached."""
     root = Path(folder) if folder else standards_dir()
+    if not (root / SCHEMA_FILE).is_file():
+        raise FileNotFoundError(f"NENA EIDO schema not found at {root / SCHEMA_FILE}: set {ENV} to the folder")
     schema = json.loads((root / SCHEMA_FILE).read_text(encoding="utf-8"))
     raw = json.loads((root / REGISTRIES_FILE).read_text(encoding="utf-8"))
     registries = {name: frozenset(str(item["value"]) for item in items) for name, items in raw.items()}

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from cityops_platform.standards import standards_dir
+from cityops_platform.errors import Unavailable
+from cityops_platform.standards import ENV, standards_dir
 
 XSD_FILE = "cap/CAP-v1.2.xsd"
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -42,7 +43,12 @@ def control_character(text: str, *, free_text: bool) -> str | None:
 @lru_cache(maxsize=2)
 def _schema(folder: str) -> etree.XMLSchema:
     root = Path(folder) if folder else standards_dir()
-    return etree.XMLSchema(etree.parse(str(root / XSD_FILE)))
+    try:
+        return etree.XMLSchema(etree.parse(str(root / XSD_FILE)))
+    except (OSError, etree.XMLSchemaParseError) as exc:  # a deployment without the standards folder
+        raise Unavailable(
+            f"Không đọc được lược đồ CAP 1.2 tại {root / XSD_FILE}; đặt {ENV} (the CAP 1.2 XSD cannot be read "
+            f"from {root / XSD_FILE}; set {ENV}): {exc}") from exc
 
 
 def schema_errors(xml: str, *, folder: str = "") -> list[str]:
