@@ -294,3 +294,31 @@ def test_eido_id_parses_and_long_ids_get_a_digest_key() -> None:
     assert parse_eido_id("urn:emergency:uid:callid:abc:x.org") is None
     long_id = "urn:emergency:uid:incidentid:" + "a" * 120 + ":x.org"
     assert len(idempotency_key(long_id)) <= 128 and idempotency_key(long_id).startswith("eido-sha256:")
+
+
+def test_incident_without_a_urn_id_is_keyed_by_its_id_and_the_issuing_element() -> None:
+    doc = _foreign({"incidentTypeCommonRegistryText": "ROBBERY"}, civic="<A3>Lái Thiêu</A3>")
+    doc["$id"] = "eido-7781"
+    incident = doc["incidentComponent"]
+    assert isinstance(incident, dict)
+    incident["$id"] = "incident-7781"
+    imported = parse_document(json.dumps(doc))
+    assert imported.eido_id == "incident-7781" and imported.source_domain == "idx.state.pa.us"
+    assert imported.category == incidents_pb2.Category.CATEGORY_SECURITY
+    assert imported.subcategory == "cuop" and (imported.lat, imported.lon) == (10.925, 106.712)
+
+
+def test_description_only_location_and_no_location_at_all_are_accepted_and_flagged() -> None:
+    doc = _foreign({"incidentTypeCommonRegistryText": "FSTRU"})
+    locations = doc["locationComponent"]
+    assert isinstance(locations, list)
+    locations[0].pop("locationByValue")
+    locations[0]["locationDescriptionText"] = "Khu phố 3, Phường Tân Đông Hiệp"
+    doc["locationComponent"] = [locations[0]]
+    described = parse_document(json.dumps(doc))
+    assert (described.lat, described.lon, described.location_quality) == (10.905, 106.770, "approximate")
+    assert described.address == "Khu phố 3, Phường Tân Đông Hiệp"
+    doc.pop("locationComponent")
+    nowhere = parse_document(json.dumps(doc))
+    assert nowhere.location_quality == "unresolved" and "không có vị trí" in nowhere.location_note
+    assert (nowhere.lat, nowhere.lon) == (VOCAB.fallback_place.lat, VOCAB.fallback_place.lon)
