@@ -122,7 +122,7 @@ class Conveyor:
                 handled = await self.send_due()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # the loop must outlive any one failure (database down, a bug)
                 metrics.ERRORS_SWALLOWED.labels("eido_conveyance_loop").inc()
                 log.warning("EIDO conveyance loop failed; will retry", extra={"error": repr(exc)[:300]})
                 handled = 0
@@ -152,6 +152,8 @@ class Conveyor:
                 exported = await self._export(conveyance.incident_id)
             except NotFound as exc:  # the view has not caught up with the event yet
                 raise TemporaryFailure(f"incident not in dispatch's view yet: {exc}") from exc
+            except Exception as exc:  # counted as an attempt, so a persistent fault ends in the DLQ
+                raise TemporaryFailure(f"export failed: {exc!r}") from exc
             body = exported.json
             http_status = await self._post(partner, conveyance.id, body)
         except TemporaryFailure as failure:
