@@ -79,7 +79,7 @@ def test_rendered_production_passes_kubernetes_validate_strict(helm: Path, tmp_p
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "KafkaTopic=12" in result.stdout and "ScaledObject=4" in result.stdout
+    assert "KafkaTopic=14" in result.stdout and "ScaledObject=4" in result.stdout
 
 
 def test_validator_rejects_an_unknown_field_and_an_unknown_kind(tmp_path: Path) -> None:
