@@ -124,15 +124,21 @@ def city(kafka_broker: KafkaBroker, postgres_server: PostgresServer,
         postgres_server.drop_database(name)
 
 
-async def _scrape(stack: Any) -> dict[str, set[str]]:
-    """Sample names (``x_total``, ``x_bucket``, …) that have at least one sample, by process."""
-    found: dict[str, set[str]] = {}
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+async def _scrape(stack: Any) -> dict[str, Samples]:
+    """Samples by name (``x_total``, ``x_bucket``, …) with their labels and values, by process."""
+    found: dict[str, Samples] = {}
     async with httpx.AsyncClient(timeout=5) as client:
         for proc in stack.procs:
             response = await client.get(f"http://127.0.0.1:{proc.metrics_port}/metrics")
             assert response.status_code == 200, f"{proc.name}: /metrics answered {response.status_code}"
-            found[proc.name] = {s.name for family in text_string_to_metric_families(response.text)
-                                for s in family.samples}
+            samples: Samples = {}
+            for family in text_string_to_metric_families(response.text):
+                for sample in family.samples:
+                    samples.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+            found[proc.name] = samples
     return found
 
 
@@ -184,7 +190,7 @@ async def test_every_metric_in_the_alerts_and_dashboard_is_exported_by_a_running
         finally:
             await producer.stop()
 
-        last: dict[str, set[str]] = {}
+        last: dict[str, Samples] = {}
 
         async def all_exported() -> bool:
             nonlocal last
@@ -200,7 +206,16 @@ async def test_every_metric_in_the_alerts_and_dashboard_is_exported_by_a_running
         await receiver.stop()
 
     by_process = last
-    # Each metric comes from the process that should own it.
+    # Each metric comes from the process that should own it, with the values the drive implies.
+    open_now = by_process["incidents-worker"]["cityops_incidents_open"]
+    assert sum(value for _, value in open_now) == 1, open_now  # the one report, counted from Postgres
+    assert {labels["area"] for labels, _ in open_now} != {""}
+    breaches = by_process["incidents-api"].get("cityops_sla_breaches_total", []) + \
+        by_process["incidents-worker"].get("cityops_sla_breaches_total", [])
+    assert sum(value for _, value in breaches) >= 1, breaches
+    sent = [v for proc in by_process.values() for labels, v in proc.get("cityops_notification_deliveries_total", [])
+            if labels == {"channel": "webhook", "outcome": "sent"}]
+    assert sum(sent) >= 1
     assert "cityops_incidents_open" in by_process["incidents-worker"]
     assert "cityops_auth_denials_total" in by_process["incidents-api"]
     assert "cityops_dead_letters_total" in by_process["incidents-worker"]
