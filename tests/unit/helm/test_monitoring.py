@@ -136,3 +136,13 @@ def test_dashboard_is_a_labelled_configmap_whose_queries_parse(render: Render, p
     (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     checked = _promtool(promtool, "check", "rules", "dashboard.yaml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("bad", ["monitoring.prometheusRule.thresholds.deliveryFailureRatio=2",
+                                 "monitoring.prometheusRule.thresholds.apiDownFor=soon",
+                                 "monitoring.grafanaDashboard.colour=red"])
+def test_schema_rejects_bad_monitoring_values(helm: Path, bad: str) -> None:
+    result = subprocess.run([str(helm), "template", "cityops", str(ROOT / "helm" / "cityops"), "--kube-version",
+                             "1.35.0", "--set", bad], capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "schema" in result.stderr.lower(), result.stderr
