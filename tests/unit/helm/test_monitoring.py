@@ -33,7 +33,7 @@ ALERTS_TEST = Path(__file__).with_name("alerts_test.yaml")
 Manifest = list[dict[str, Any]]
 Render = Callable[..., Manifest]
 ALERTS = {"CityOpsP1Unassigned", "CityOpsSlaBreaches", "CityOpsConsumerLagHigh", "CityOpsOutboxBacklogOld",
-          "CityOpsDeliveryFailureRate", "CityOpsAuthDenialSpike", "CityOpsApiDown"}
+          "CityOpsDeliveryFailureRate", "CityOpsAuthDenialSpike", "CityOpsApiDown", "CityOpsWorkerDown"}
 # Grafana's variables, replaced by values Prometheus accepts so promtool can parse the queries.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "1h", "$__interval": "1m", "$namespace": "cityops"}
 
@@ -99,7 +99,7 @@ def test_alert_rules_pass_promtool_check_and_unit_tests(render: Render, promtool
     (tmp_path / "full.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
     checked = _promtool(promtool, "check", "rules", "full.yaml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 7 rules found" in checked.stdout, checked.stdout
+    assert "SUCCESS: 8 rules found" in checked.stdout, checked.stdout
 
     bare = {"groups": [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]}
                        for g in spec["groups"]]}
