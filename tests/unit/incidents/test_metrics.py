@@ -56,7 +56,7 @@ def test_dispatch_and_on_scene_are_milestones_by_priority() -> None:
     assert _count("on_scene", "P1") == on_scene + 1
 
 
-def test_reopened_incident_is_not_measured_again_and_other_moves_are_ignored() -> None:
+def test_reopened_or_resumed_incident_is_not_measured_again_and_other_moves_are_ignored() -> None:
     before = _count("acknowledged", "P3")
     m.observe_incident_event(_event("transitioned", after_s=9000, priority=resources_pb2.PRIORITY_P3,
                                     from_status=resources_pb2.STATUS_RESOLVED,
@@ -64,6 +64,9 @@ def test_reopened_incident_is_not_measured_again_and_other_moves_are_ignored() -
     m.observe_incident_event(_event("transitioned", after_s=10, priority=resources_pb2.PRIORITY_P3,
                                     from_status=resources_pb2.STATUS_ON_SCENE,
                                     to_status=resources_pb2.STATUS_RESOLVED))
+    m.observe_incident_event(_event("transitioned", after_s=9000, priority=resources_pb2.PRIORITY_P3,
+                                    from_status=resources_pb2.STATUS_AWAITING_DOSSIER,
+                                    to_status=resources_pb2.STATUS_ACKNOWLEDGED))
     m.observe_incident_event(_event("reported", after_s=0, priority=resources_pb2.PRIORITY_P3))
     assert _count("acknowledged", "P3") == before
 

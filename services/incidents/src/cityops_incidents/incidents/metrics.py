@@ -23,6 +23,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from cityops.incidents.v1 import events_pb2, resources_pb2
+from cityops_incidents.incidents import models
 from cityops_platform import metrics
 from cityops_platform.db import outbox
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
@@ -31,12 +32,15 @@ log = logging.getLogger("cityops.incidents.metrics")
 REFRESH_SECONDS = 15.0
 AREA_COLUMN = "district"
 UNKNOWN_AREA = "unknown"
-OPEN_STATUSES = ("NEW", "ACKNOWLEDGED", "DISPATCHED", "ON_SCENE")
+# Open means what models.Incident.is_open says: the active statuses plus the paused ones
+# (AWAITING_DOSSIER: the case waits for the citizen, but it is still the operations center's).
+OPEN_STATUSES = (*models.OPEN_STATUSES, *models.PAUSED_STATUSES)
 UNASSIGNED_STATUSES = ("NEW", "ACKNOWLEDGED")
 
 OPEN = Gauge(
     "cityops_incidents_open",
-    "Open incidents (NEW, ACKNOWLEDGED, DISPATCHED, ON_SCENE) by priority, area and status; "
+    "Open incidents (NEW, ACKNOWLEDGED, DISPATCHED, ON_SCENE, AWAITING_DOSSIER) by priority, area and "
+    "status; "
     "every incidents worker reports the same totals (aggregate with max)",
     ["priority", "area", "status"],
 )
@@ -63,8 +67,9 @@ _MILESTONES = {
     resources_pb2.STATUS_DISPATCHED: "dispatched",
     resources_pb2.STATUS_ON_SCENE: "on_scene",
 }
-# A reopened incident goes back through the milestones; its response was already measured.
-_AFTER_RESOLUTION = {resources_pb2.STATUS_RESOLVED, resources_pb2.STATUS_CLOSED}
+# A reopened incident, or one resuming after a pause for the citizen's dossier, goes back through
+# the milestones; its response was already measured.
+_NOT_FIRST = {resources_pb2.STATUS_RESOLVED, resources_pb2.STATUS_CLOSED, resources_pb2.STATUS_AWAITING_DOSSIER}
 _SLA_REASONS = {
     resources_pb2.ESCALATION_REASON_SLA_ACK: "acknowledge",
     resources_pb2.ESCALATION_REASON_SLA_DISPATCH: "dispatch",
@@ -95,7 +100,7 @@ def observe_incident_event(value: bytes, _headers: object = None) -> None:
     if body == "transitioned":
         moved = event.transitioned
         milestone = _MILESTONES.get(moved.to_status)
-        if milestone is None or moved.from_status in _AFTER_RESOLUTION or not incident.HasField("created_at"):
+        if milestone is None or moved.from_status in _NOT_FIRST or not incident.HasField("created_at"):
             return
         elapsed = event.occurred_at.ToMicroseconds() - incident.created_at.ToMicroseconds()
         RESPONSE.labels(milestone, priority_label(incident.priority)).observe(max(0.0, elapsed / 1e6))
