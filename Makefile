@@ -81,7 +81,8 @@ test-unit:  ## unit tests only (no Kafka, Postgres or browser)
 	$(PYTEST) tests/unit
 
 # The unit suite on the newest Python too, in its own venv from the same lock.
-PY313 ?= $(shell command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+PY313 ?= $(shell for p in $$(command -v python3.13) $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV313 := .venv-py313
 
 test-unit-py313:  ## unit tests on Python 3.13 (.venv-py313; python3.13 from PATH or pyenv, PY313=...)

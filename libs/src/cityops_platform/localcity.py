@@ -258,6 +258,7 @@ def _print_summary(children: list[Child], stack: Devstack, logs: Path, elapsed: 
     _say("")
     _say("  Bảng điều khiển (ops console):   http://127.0.0.1:8080/")
     _say("  Open311:                          http://127.0.0.1:8080/open311/v2/services.json")
+    _say("  Đăng nhập (login):                operator / operator-dev (docs/console.md)")
     _say("  Token:                            cityops dev-token --role operator")
     _say(f"  Nhật ký (logs):                   {logs}")
     _say("  Dừng (stop):                      Ctrl-C")
