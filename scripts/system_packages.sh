@@ -43,7 +43,7 @@ if [[ ${#missing[@]} -eq 0 ]]; then
     echo "  gói hệ thống đã đủ (system packages: all present)"
 else
     cmd=(apt-get install -y -q --no-install-recommends "${missing[@]}")
-    if [[ $(id -u) -ne 0 ]]; then
+    if [[ ${EUID} -ne 0 ]]; then
         echo "✘ Thiếu gói hệ thống / missing system packages: ${missing[*]}" >&2
         echo "  Chạy lệnh sau rồi chạy lại \`make setup\` / run this, then \`make setup\` again:" >&2
         echo >&2
