@@ -27,7 +27,10 @@ def test_non_root_without_maven_prints_the_exact_sudo_command_and_stops() -> Non
         if found:
             (bin_dir / tool).symlink_to(found)
     top.chmod(0o755)
-    argv = ["/bin/bash", str(ROOT / "scripts" / "system_packages.sh")]
+    # A copy, since the checkout itself may be private to root as well.
+    script = top / "system_packages.sh"
+    shutil.copy(ROOT / "scripts" / "system_packages.sh", script)
+    argv = ["/bin/bash", str(script)]
     if os.geteuid() == 0:  # become an ordinary user, as a developer on a laptop would be
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
