@@ -92,11 +92,14 @@ def compile_lock(uv: list[str], source: Path, output: Path, *, constraints: Path
     )
 
 
-_SOURCE_HASH = "# requirements.txt sha256: "
+_SOURCE_HASH = "# requirements.txt pins sha256: "
 
 
 def requirements_hash() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    """Hash of the pins and their sections only: editing a comment needs no new lock."""
+    parts = sections(REQUIREMENTS.read_text())
+    canonical = "\n".join(f"[{name}] {line}" for name in sorted(parts) for line in parts[name])
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def stale_locks() -> list[str]:
