@@ -8,13 +8,16 @@
   cityops dev-token --role R       a bearer token that the local stack accepts
   cityops health --addr H:P        gRPC health check (exit 0 when SERVING)
   cityops rules replay --rules F   what-if: recorded reports through candidate incident rules
+  cityops --version                the installed version
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import importlib.util
+import platform
 import sys
 
 from cityops_platform import auth
@@ -112,11 +115,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_local_city(run_dir=args.run_dir, simulate=not args.no_simulate)
 
 
+def version_text() -> str:
+    """"cityops 0.1.0 (Python 3.11.7)": the installed cityops-platform distribution."""
+    try:
+        version = importlib.metadata.version("cityops-platform")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    return f"cityops {version} (Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cityops",
         description="CityOps — Trung tâm Điều hành Thông minh (Integrated Operations Center)",
     )
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="in phiên bản rồi thoát (print the version and exit)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="chạy gRPC api của một dịch vụ (run a service's api)")
