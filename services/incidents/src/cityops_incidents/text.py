@@ -38,7 +38,8 @@ def has_marks(text: str) -> bool:
 
 def normalize(text: str) -> str:
     """Lowercase without diacritics, single spaces: "Đường NGẬP  sâu" → "duong ngap sau"."""
-    return _SPACE_RE.sub(" ", fold(text).lower()).strip()
+    # NFKC first: full-width letters and digits, ligatures ("Ｃháy １２") fold to their plain forms.
+    return _SPACE_RE.sub(" ", fold(unicodedata.normalize("NFKC", text or "")).lower()).strip()
 
 
 def search_terms(text: str) -> list[str]:
