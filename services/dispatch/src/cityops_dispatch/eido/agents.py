@@ -16,7 +16,7 @@ from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.conveyance import ConveyanceSettings, Conveyor
 from cityops_dispatch.eido.partners import load_partners
 from cityops_dispatch.eido.service import ExportedEido, export_incident
-from cityops_dispatch.eido.standard import load_standard
+from cityops_dispatch.eido.standard import installed_standard
 from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_dispatch.incidents_view import store as view_store
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
@@ -30,7 +30,7 @@ def create_conveyor(res: Resources, dispatch: DispatchSettings) -> Conveyor | No
     if not partners:
         return None
     vocab = load_vocabulary(dispatch.eido_file)
-    standard = load_standard()
+    standard = installed_standard()
 
     async def export(incident_id: str) -> ExportedEido:
         async with res.db.acquire() as conn:

@@ -28,7 +28,8 @@ from cityops_dispatch.eido.mapping import (
 )
 from cityops_dispatch.eido.standard import EidoStandard
 from cityops_dispatch.eido.vocabulary import Vocabulary
-from cityops_platform.errors import FieldViolation, ValidationFailed
+from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed
+from cityops_platform.standards import ENV as STANDARDS_ENV
 
 MAX_DOCUMENT = 1_000_000
 _PRIORITIES = frozenset(incidents_pb2.Priority.keys())
@@ -167,8 +168,12 @@ def load_json(text: str) -> dict[str, Any]:
     return doc
 
 
-def parse_document(text: str, *, standard: EidoStandard, vocab: Vocabulary) -> ImportedIncident:
-    """Parse and check an EIDO JSON document; raises ValidationFailed naming every bad field."""
+def parse_document(text: str, *, standard: EidoStandard | None, vocab: Vocabulary) -> ImportedIncident:
+    """Parse and check an EIDO JSON document; raises ValidationFailed naming every bad field, and
+    Unavailable when NENA's schema is not installed (never an unchecked import)."""
+    if standard is None:
+        raise Unavailable(f"Chưa cài lược đồ EIDO của NENA ({STANDARDS_ENV}): không nhập được EIDO "
+                          f"(NENA's EIDO schema is not installed: EIDO import is unavailable)")
     doc = load_json(text)
     violations = standard.schema_violations(doc)
     incident = doc.get("incidentComponent")

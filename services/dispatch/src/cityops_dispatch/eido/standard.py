@@ -9,6 +9,7 @@ non-empty required lists, and ``$id`` unique across data components.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ SCHEMA_FILE = "eido/eido-021.1b.schema.json"
 REGISTRIES_FILE = "eido/registries-021.1b.json"
 CONTEXT = "./JSON-LD_Contexts/EmergencyIncidentDataObjectType.jsonld"
 RESPONDER_URN = "urn:emergency:service:responder"
+
+log = logging.getLogger(__name__)
 
 INCIDENT_TYPES = "Incident Type – Common Registry"
 INCIDENT_STATUSES = "Incident Status – Common Registry"
@@ -223,3 +226,19 @@ def load_standard(folder: str = "") -> EidoStandard:
     raw = json.loads((root / REGISTRIES_FILE).read_text(encoding="utf-8"))
     registries = {name: frozenset(str(item["value"]) for item in items) for name, items in raw.items()}
     return EidoStandard(Draft7Validator(schema), registries, root)
+
+
+@lru_cache(maxsize=4)
+def installed_standard(folder: str = "") -> EidoStandard | None:
+    """The standard when its artefacts are installed, else None (logged once).
+
+    A deployment without NENA's files still builds exports with the same mapping (which CI checks
+    against the schema); what needs the schema at run time, importing a partner's EIDO, answers
+    UNAVAILABLE instead of accepting an unchecked document.
+    """
+    try:
+        return load_standard(folder)
+    except FileNotFoundError as exc:
+        log.warning("NENA EIDO artefacts missing: EIDO import disabled, exports not re-checked at run time "
+                    "(thiếu tệp chuẩn EIDO của NENA: tắt nhập EIDO)", extra={"error": str(exc), "setting": ENV})
+        return None

@@ -88,13 +88,16 @@ class Vocabulary:
         return self.fallback_place, False
 
 
-def _check(registry: frozenset[str], values: list[str], what: str) -> None:
+def _check(standard: std.EidoStandard | None, registry_name: str, values: list[str], what: str) -> None:
+    if standard is None:  # the standard's artefacts are not installed (std.installed_standard)
+        return
+    registry = standard.values(registry_name)
     bad = [v for v in values if v not in registry]
     if bad:
         raise ValueError(f"eido.yaml: {what}: not in the NENA registry: {bad}")
 
 
-def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard) -> Vocabulary:
+def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None) -> Vocabulary:
     """Build and check the vocabulary; raises ValueError naming any value outside the registries."""
     categories = {name.removeprefix("CATEGORY_") for name in incidents_pb2.Category.DESCRIPTOR.values_by_name} - {
         "UNSPECIFIED"}
@@ -113,18 +116,18 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard) -> Vo
             type_to_category.setdefault(str(code), (category, ""))
     if "OTHER" not in category_types:
         raise ValueError("eido.yaml: incident_types needs OTHER")
-    _check(standard.values(std.INCIDENT_TYPES), [*category_types.values(), *subcategory_types.values(),
+    _check(standard, std.INCIDENT_TYPES, [*category_types.values(), *subcategory_types.values(),
                                                  *type_to_category], "incident_types")
     statuses = {k: tuple(str(x) for x in v) for k, v in (data.get("incident_statuses") or {}).items()}
     import_statuses = {str(k): str(v) for k, v in (data.get("import_statuses") or {}).items()}
-    _check(standard.values(std.INCIDENT_STATUSES), [x for v in statuses.values() for x in v] + list(import_statuses),
+    _check(standard, std.INCIDENT_STATUSES, [x for v in statuses.values() for x in v] + list(import_statuses),
            "incident_statuses")
     dispositions = {str(k): str(v) for k, v in (data.get("dispositions") or {}).items()}
-    _check(standard.values(std.DISPOSITIONS), list(dispositions.values()), "dispositions")
+    _check(standard, std.DISPOSITIONS, list(dispositions.values()), "dispositions")
     roles = data.get("agency_roles") or {}
     owner_roles = tuple(str(x) for x in roles.get("owner", []))
     responding_roles = tuple(str(x) for x in roles.get("responding", []))
-    _check(standard.values(std.AGENCY_ROLES), [*owner_roles, *responding_roles], "agency_roles")
+    _check(standard, std.AGENCY_ROLES, [*owner_roles, *responding_roles], "agency_roles")
     responder_types = frozenset(str(x) for x in data.get("responder_types") or [])
     agency_types = {str(k): str(v) for k, v in (data.get("agency_types") or {}).items()}
     owner_type = str(data.get("owner_agency_type") or "psap")
@@ -136,16 +139,16 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard) -> Vo
         str(k): UnitStatusCodes(str(v["primary"]), tuple(str(x) for x in v.get("secondary") or []))
         for k, v in (data.get("unit_statuses") or {}).items()
     }
-    _check(standard.values(std.PRIMARY_UNIT_STATUSES), [u.primary for u in unit_statuses.values()], "unit_statuses")
-    _check(standard.values(std.SECONDARY_UNIT_STATUSES), [x for u in unit_statuses.values() for x in u.secondary],
+    _check(standard, std.PRIMARY_UNIT_STATUSES, [u.primary for u in unit_statuses.values()], "unit_statuses")
+    _check(standard, std.SECONDARY_UNIT_STATUSES, [x for u in unit_statuses.values() for x in u.secondary],
            "unit_statuses")
     if any(not u.secondary for u in unit_statuses.values()):
         raise ValueError("eido.yaml: every unit status needs at least one secondary value")
     resource_types = {str(k): str(v) for k, v in (data.get("resource_types") or {}).items()}
     default_resource = str(data.get("default_resource_type") or "")
-    _check(standard.values(std.RESOURCE_TYPES), [*resource_types.values(), default_resource], "resource_types")
+    _check(standard, std.RESOURCE_TYPES, [*resource_types.values(), default_resource], "resource_types")
     attributes = {str(k): tuple(str(x) for x in v) for k, v in (data.get("resource_attributes") or {}).items()}
-    _check(standard.values(std.RESOURCE_ATTRIBUTES), [x for v in attributes.values() for x in v],
+    _check(standard, std.RESOURCE_ATTRIBUTES, [x for v in attributes.values() for x in v],
            "resource_attributes")
     raw_places = data.get("places") or {}
     places: dict[str, Place] = {}
@@ -166,7 +169,8 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard) -> Vo
 
 @lru_cache(maxsize=4)
 def load_vocabulary(path: str = "", standards_folder: str = "") -> Vocabulary:
-    """The vocabulary of ``path`` (default: the packaged config/eido.yaml), checked against the registries."""
+    """The vocabulary of ``path`` (default: the packaged config/eido.yaml), checked against the registries
+    when the standard is installed."""
     file = Path(path) if path else CONFIG_FILE
     data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    return vocabulary_from_dict(data, std.load_standard(standards_folder))
+    return vocabulary_from_dict(data, std.installed_standard(standards_folder))
