@@ -30,6 +30,9 @@ BODY_FIELDS = {
     "NoteAdded": "note_added",
     "SensorAlertCleared": "sensor_alert_cleared",
     "IncidentUpdated": "updated",
+    "IncidentReopened": "reopened",
+    "ReportSplit": "report_split",
+    "IncidentRated": "rated",
 }
 
 
