@@ -60,7 +60,8 @@ async def test_missed_deadlines_escalate_once_per_stage(city: City, api: Api) ->
     still = await api.stub.GetIncident(pb.GetIncidentRequest(id=inc.id), metadata=api.md())
     assert (still.escalation_level, still.priority) == (1, pb.PRIORITY_P3)
 
-    await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_ACKNOWLEDGED),
+    await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=pb.STATUS_ACKNOWLEDGED,
+                                                                   expected_version=still.version),
                                       metadata=api.md("operator"))
     after_dispatch = await eventually(lambda: escalated(2), timeout=30, interval=0.1)
     assert after_dispatch.priority == pb.PRIORITY_P2 and after_dispatch.sla_stage == pb.SLA_STAGE_DISPATCH
