@@ -1,9 +1,9 @@
 """Signed one-time rating links (đánh giá mức độ hài lòng): issued by notifications in a resolution
 message, opened on the gateway, verified and consumed by incidents.
 
-A token is ``<payload>.<signature>``: the payload is URL-safe base64 of a small JSON document
-(incident id, nonce, expiry), the signature an HMAC-SHA256 of the payload (stdlib ``hmac``, compared
-in constant time). The key is CITYOPS_RATING_LINK_SECRET, or derived from the JWT secret, so every
+A token is URL-safe base64 of 52 bytes: the incident id and a nonce (two UUIDs), the expiry (Unix
+seconds) and the first 128 bits of an HMAC-SHA256 of those (stdlib ``hmac``, compared in constant
+time). Binary rather than JSON so the link fits an SMS. The key is CITYOPS_RATING_LINK_SECRET, or derived from the JWT secret, so every
 service of one deployment agrees without new configuration. Verifying proves who issued the link;
 the nonce makes it one-time: incidents stores each used nonce under a unique index.
 """
@@ -14,13 +14,16 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
+import struct
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PATH = "/ratings"  # the gateway page: <base_url>/ratings/<token>
+_PAYLOAD_BYTES = 16 + 16 + 4
+_SIG_BYTES = 16
 
 
 class RatingLinkSettings(BaseSettings):
@@ -30,6 +33,7 @@ class RatingLinkSettings(BaseSettings):
 
     secret: str | None = None
     base_url: str = "http://127.0.0.1:8080"
+    ttl_seconds: float = 30 * 86400  # how long a link in a resolution message stays valid
 
 
 class InvalidLink(ValueError):
@@ -57,35 +61,41 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _sign(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
 
 
 def issue(key: bytes, *, incident_id: str, nonce: str, expires_at: datetime) -> str:
-    """A token for rating ``incident_id`` once, until ``expires_at``."""
-    payload = _b64(json.dumps({"i": incident_id, "n": nonce, "e": int(expires_at.timestamp())},
-                              separators=(",", ":")).encode())
-    signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-    return f"{payload}.{signature}"
+    """A token for rating ``incident_id`` once (per ``nonce``), until ``expires_at``. Both ids are
+    UUIDs; the token is 70 characters, short enough for an SMS."""
+    payload = uuid.UUID(incident_id).bytes + uuid.UUID(nonce).bytes + struct.pack(">I", int(expires_at.timestamp()))
+    return _b64(payload + _sign(key, payload))
+
+
+def _split(token: str) -> tuple[bytes, bytes]:
+    if not token or len(token) > 128:
+        raise InvalidLink("liên kết đánh giá không hợp lệ (malformed rating link)")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidLink("liên kết đánh giá không hợp lệ (malformed rating link)") from exc
+    if len(raw) != _PAYLOAD_BYTES + _SIG_BYTES:
+        raise InvalidLink("liên kết đánh giá không hợp lệ (malformed rating link)")
+    return raw[:_PAYLOAD_BYTES], raw[_PAYLOAD_BYTES:]
 
 
 def read(token: str) -> RatingLink:
     """The token's claims WITHOUT checking the signature (to show a page); raises InvalidLink."""
-    try:
-        payload, _ = token.split(".", 1)
-        data = json.loads(_unb64(payload))
-        return RatingLink(str(data["i"]), str(data["n"]), datetime.fromtimestamp(int(data["e"]), tz=UTC))
-    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError) as exc:
-        raise InvalidLink("liên kết đánh giá không hợp lệ (malformed rating link)") from exc
+    payload, _ = _split(token)
+    (expires,) = struct.unpack(">I", payload[32:])
+    return RatingLink(str(uuid.UUID(bytes=payload[:16])), str(uuid.UUID(bytes=payload[16:32])),
+                      datetime.fromtimestamp(expires, tz=UTC))
 
 
 def verify(key: bytes, token: str, *, now: datetime) -> RatingLink:
     """The claims of a token signed with ``key`` that has not expired; raises InvalidLink."""
-    if len(token) > 1024 or token.count(".") != 1:
-        raise InvalidLink("liên kết đánh giá không hợp lệ (malformed rating link)")
-    payload, signature = token.split(".", 1)
-    expected = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    payload, signature = _split(token)
+    if not hmac.compare_digest(_sign(key, payload), signature):
         raise InvalidLink("chữ ký liên kết không đúng (rating link signature mismatch)", "signature")
     link = read(token)
     if now >= link.expires_at:

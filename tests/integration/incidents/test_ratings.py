@@ -4,6 +4,7 @@ report aggregates per agency and category; IncidentRated is published."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -32,10 +33,11 @@ async def resolved_citizen_report(api: Api, subject: str, **kw: object) -> pb.In
     return inc
 
 
-def link_for(api: Api, incident_id: str, nonce: str, *, ttl: timedelta = timedelta(days=1),
+def link_for(api: Api, incident_id: str, nonce: str = "", *, ttl: timedelta = timedelta(days=1),
              secret: str | None = None) -> str:
     key = ratinglinks.link_key(secret or api.settings.jwt_secret)
-    return ratinglinks.issue(key, incident_id=incident_id, nonce=nonce, expires_at=datetime.now(UTC) + ttl)
+    return ratinglinks.issue(key, incident_id=incident_id, nonce=nonce or str(uuid.uuid4()),
+                            expires_at=datetime.now(UTC) + ttl)
 
 
 async def code_of(call: object) -> grpc.StatusCode:
@@ -91,17 +93,17 @@ async def test_only_resolved_or_closed_incidents_with_a_rating_of_1_to_5(api: Ap
 
 async def test_a_signed_link_rates_once_and_forged_or_expired_links_are_refused(api: Api) -> None:
     inc = await resolved_citizen_report(api, "citizen-tuan")
-    token = link_for(api, inc.id, "delivery-1")
+    token = link_for(api, inc.id)
     gateway = api.md("integrator", "svc-gateway:ratings")
     rating = await api.stub.RateIncident(pb.RateIncidentRequest(rating=2, comment="Chậm", link_token=token),
                                          metadata=gateway)
     assert (rating.incident_id, rating.channel, rating.rating) == (inc.id, "link", 2)
     assert await code_of(api.stub.RateIncident(pb.RateIncidentRequest(rating=5, link_token=token),
                                                metadata=gateway)) == grpc.StatusCode.FAILED_PRECONDITION
-    forged = link_for(api, inc.id, "delivery-2", secret="not-the-deployment-secret-at-all")
+    forged = link_for(api, inc.id, secret="not-the-deployment-secret-at-all")
     assert await code_of(api.stub.RateIncident(pb.RateIncidentRequest(rating=5, link_token=forged),
                                                metadata=gateway)) == grpc.StatusCode.PERMISSION_DENIED
-    expired = link_for(api, inc.id, "delivery-3", ttl=timedelta(seconds=-1))
+    expired = link_for(api, inc.id, ttl=timedelta(seconds=-1))
     assert await code_of(api.stub.RateIncident(pb.RateIncidentRequest(rating=5, link_token=expired),
                                                metadata=gateway)) == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -112,7 +114,7 @@ async def test_a_signed_link_rates_once_and_forged_or_expired_links_are_refused(
     assert await code_of(api.stub.RateIncident(pb.RateIncidentRequest(id=inc.id, rating=5), metadata=gateway)) == \
         grpc.StatusCode.PERMISSION_DENIED
     # A second delivery's link is a second rater (e.g. SMS and e-mail to two people).
-    other = await api.stub.RateIncident(pb.RateIncidentRequest(rating=4, link_token=link_for(api, inc.id, "d-4")),
+    other = await api.stub.RateIncident(pb.RateIncidentRequest(rating=4, link_token=link_for(api, inc.id)),
                                         metadata=gateway)
     assert other.id != rating.id
 

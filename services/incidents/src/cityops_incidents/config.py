@@ -92,7 +92,6 @@ class FusionEdge:
 class LifecycleRules:
     reopen_window: timedelta = timedelta(days=7)
     rating_window: timedelta = timedelta(days=30)
-    rating_link_ttl: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -199,7 +198,6 @@ def _lifecycle(raw: dict[str, Any]) -> LifecycleRules:
     return LifecycleRules(
         reopen_window=parse_duration(raw.get("reopen_window", base.reopen_window.total_seconds())),
         rating_window=parse_duration(raw.get("rating_window", base.rating_window.total_seconds())),
-        rating_link_ttl=parse_duration(raw.get("rating_link_ttl", base.rating_link_ttl.total_seconds())),
     )
 
 

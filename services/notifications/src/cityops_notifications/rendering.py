@@ -20,7 +20,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound
 
 from cityops_notifications.notices.models import Notice
-from cityops_notifications.sms import split_sms
+from cityops_notifications.sms import GSM7_LIMIT, is_gsm7, split_sms
 
 LOCALES = {"vi": "vi_VN", "en": "en_US"}
 
@@ -79,7 +79,8 @@ class Renderer:
 
         return {"label": label, "when": when, "num": num, "prio": prio}
 
-    def render(self, notice: Notice, *, language: str) -> Rendered:
+    def render(self, notice: Notice, *, language: str, extra: dict[str, Any] | None = None) -> Rendered:
+        """``extra``: per-delivery facts (e.g. ``rating_url``); templates see ``rating_url`` as "" otherwise."""
         lang = language if language in LOCALES else "vi"
         try:
             template = self._env.get_template(f"{lang}/{notice.template}.j2")
@@ -91,6 +92,8 @@ class Renderer:
             "event_type": notice.event_type,
             "event_id": notice.event_id,
             "occurred_at": notice.context.get("occurred_at") or notice.occurred_at.isoformat(),
+            "rating_url": "",
+            **(extra or {}),
         }
         infos = notice.context.get("infos") or {}
         if infos:
@@ -103,5 +106,9 @@ class Renderer:
 
         subject = " ".join(block("subject").split())
         sms_text = block("sms")
-        return Rendered(subject=subject, body=block("body"),
-                        sms_parts=tuple(split_sms(sms_text, max_parts=self._sms_max_parts)))
+        parts = split_sms(sms_text, max_parts=self._sms_max_parts)
+        link = str(variables.get("rating_url") or "")
+        if link and is_gsm7(link) and len(link) <= GSM7_LIMIT:
+            # A link cut across two SMS is useless: it travels alone, as one GSM-7 message.
+            parts.append(link)
+        return Rendered(subject=subject, body=block("body"), sms_parts=tuple(parts))
