@@ -25,6 +25,7 @@ from cityops_gateway.observability import ObservabilityMiddleware
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.routes import ROUTES as OPEN311_ROUTES
 from cityops_gateway.openapi import build_openapi
+from cityops_gateway.ratings import ROUTES as RATING_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token
@@ -145,6 +146,7 @@ def create_web_app(
         Route("/api/events", events),
         *CONSOLE_ROUTES,
         *OPEN311_ROUTES,
+        *RATING_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
