@@ -1,11 +1,13 @@
-"""Signed one-time rating links (đánh giá mức độ hài lòng): issued by notifications in a resolution
-message, opened on the gateway, verified and consumed by incidents.
+"""Signed one-time rating links (đánh giá mức độ hài lòng).
+
+Issued by notifications in a resolution message, opened on the gateway, verified and consumed by incidents.
 
 A token is URL-safe base64 of 52 bytes: the incident id and a nonce (two UUIDs), the expiry (Unix
 seconds) and the first 128 bits of an HMAC-SHA256 of those (stdlib ``hmac``, compared in constant
-time). Binary rather than JSON so the link fits an SMS. The key is CITYOPS_RATING_LINK_SECRET, or derived from the JWT secret, so every
-service of one deployment agrees without new configuration. Verifying proves who issued the link;
-the nonce makes it one-time: incidents stores each used nonce under a unique index.
+time). Binary rather than JSON so the link fits an SMS. The key is CITYOPS_RATING_LINK_SECRET, or
+derived from the JWT secret, so every service of one deployment agrees without new configuration.
+Verifying proves who issued the link; the nonce makes it one-time: incidents stores each used nonce
+under a unique index.
 """
 
 from __future__ import annotations

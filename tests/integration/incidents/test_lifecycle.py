@@ -142,7 +142,8 @@ async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
     inc, survivor = await lc.new(), await lc.new()
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", expected_version=inc.version),
+            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng",
+                                         expected_version=inc.version),
             metadata=api.md("operator"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "duplicate_of" in [f for f, _ in status_details(err.value)]

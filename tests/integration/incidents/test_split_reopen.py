@@ -85,7 +85,7 @@ async def test_operator_splits_a_wrongly_merged_report_into_its_own_incident(api
 async def test_split_guards_version_role_and_last_report(api: Api) -> None:
     first, second = await merged_pair(api)
     source = await current(api, first.incident.id)
-    base = dict(incident_id=source.id, report_id=second.report_id, reason="sai")
+    base = {"incident_id": source.id, "report_id": second.report_id, "reason": "sai"}
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.stub.SplitReport(pb.SplitReportRequest(**base), metadata=api.md("operator"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

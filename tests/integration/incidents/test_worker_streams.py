@@ -116,7 +116,7 @@ async def timeline_of(api: Api, incident_id: str) -> list[tuple[str, str]]:
 
 
 async def test_a_fire_stays_open_when_its_smoke_sensor_clears(city: City, api: Api, producer: AIOKafkaProducer) -> None:
-    smoke = dict(kind=sensors_pb.SENSOR_KIND_SMOKE, sensor_id="smoke-kcn-1", lat=11.05, lon=106.66)
+    smoke = {"kind": sensors_pb.SENSOR_KIND_SMOKE, "sensor_id": "smoke-kcn-1", "lat": 11.05, "lon": 106.66}
     await send_alert(city, producer, alert("alert-smoke-1", **smoke))  # type: ignore[arg-type]
     incident_id = await linked_incident(city, "alert-smoke-1")
     await send_alert(city, producer, alert("alert-smoke-1", state=sensors_pb.ALERT_STATE_CLEARED, **smoke))  # type: ignore[arg-type]
@@ -131,7 +131,9 @@ async def test_a_fire_stays_open_when_its_smoke_sensor_clears(city: City, api: A
     assert inc.category == pb.CATEGORY_FIRE and inc.status == pb.STATUS_NEW  # FIRE: a person decides
 
 
-async def test_a_flood_resolves_only_when_its_last_alert_clears(city: City, api: Api, producer: AIOKafkaProducer) -> None:
+async def test_a_flood_resolves_only_when_its_last_alert_clears(
+    city: City, api: Api, producer: AIOKafkaProducer
+) -> None:
     await send_alert(city, producer, alert("alert-two-1", lat=11.30, lon=106.40, sensor_id="wl-dt-1"))
     incident_id = await linked_incident(city, "alert-two-1")
     await send_alert(city, producer, alert("alert-two-2", lat=11.301, lon=106.40, sensor_id="wl-dt-2"))  # ~110 m

@@ -61,8 +61,8 @@ def test_future_occurred_at_is_refused_but_small_skew_is_allowed() -> None:
 
 def test_transition_rules_for_reason_and_duplicate_of() -> None:
     assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "CANCELLED", expected_version=3))) == ["reason"]
-    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "DUPLICATE", reason="x", expected_version=3))) == [
-        "duplicate_of"]
+    assert fields(lambda: validate_transition(
+        RULES, TransitionIn(ID, "DUPLICATE", reason="x", expected_version=3))) == ["duplicate_of"]
     assert fields(lambda: validate_transition(
         RULES, TransitionIn(ID, "DUPLICATE", reason="x", duplicate_of=ID, expected_version=3))) == ["duplicate_of"]
     assert fields(lambda: validate_transition(RULES, TransitionIn("nope", "UNKNOWN(9)", expected_version=3))) == [

@@ -54,7 +54,8 @@ def build(res: Resources) -> list[GrpcService]:
     rules = load_rules(IncidentsSettings().rules_file)
     service = IncidentService(pool=res.db, rules=rules)
     link = ratinglinks.RatingLinkSettings()
-    ratings = RatingService(pool=res.db, rules=rules, link_key=ratinglinks.link_key(res.settings.jwt_secret, link.secret))
+    key = ratinglinks.link_key(res.settings.jwt_secret, link.secret)
+    ratings = RatingService(pool=res.db, rules=rules, link_key=key)
     servicer = IncidentServicer(service, IncidentWatch(res.settings), ratings)
     return [GrpcService(SERVICE, servicer, incidents_pb2_grpc.add_IncidentServiceServicer_to_server)]
 

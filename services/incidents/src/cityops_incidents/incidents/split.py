@@ -106,8 +106,9 @@ async def _create_from(
     day = now.astimezone(ZoneInfo(rules.timezone)).date()
     inc.number = incident_number(rules, now, await store.next_number(conn, rules.number_prefix, day))
     body = pb.IncidentReported(
-        source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=r.id, reporter_phone_masked=mask_phone(r.reporter_phone),
-        sensor_alert_id=r.sensor_alert_id, reporter_subject=r.reporter_subject,
+        source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=r.id,
+        reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
+        reporter_subject=r.reporter_subject,
     )
     await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
                         after=status_label("NEW"),

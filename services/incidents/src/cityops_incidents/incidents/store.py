@@ -201,7 +201,8 @@ async def known_and_candidates(
     transition that closes one is waited for and then excluded)."""
     rows = await conn.fetch(
         f"WITH known AS (SELECT id, incident_id, merged FROM reports WHERE idempotency_key = $1), "
-        f"candidates AS (SELECT {_COLUMNS} FROM incidents WHERE category = ANY($2::text[]) AND h3_cell = ANY($3::text[]) "
+        f"candidates AS (SELECT {_COLUMNS} FROM incidents WHERE category = ANY($2::text[]) "
+        "AND h3_cell = ANY($3::text[]) "
         "AND last_report_at >= $4 AND status = ANY($5::text[]) ORDER BY id FOR UPDATE) "
         "SELECT k.id AS known_report_id, k.incident_id AS known_incident_id, k.merged AS known_merged, c.* "
         "FROM (SELECT 1) AS one LEFT JOIN known AS k ON true LEFT JOIN candidates AS c ON true",

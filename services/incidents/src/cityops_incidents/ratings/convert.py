@@ -12,7 +12,8 @@ from cityops_incidents.text import mask_phone
 def rating_pb(r: Rating) -> pb.Rating:
     return pb.Rating(
         id=r.id, incident_id=r.incident_id, incident_number=r.incident_number, rating=r.rating, comment=r.comment,
-        agency=enum_value(common_pb2.Agency, "AGENCY_", r.agency), category=enum_value(pb.Category, "CATEGORY_", r.category),
+        agency=enum_value(common_pb2.Agency, "AGENCY_", r.agency),
+        category=enum_value(pb.Category, "CATEGORY_", r.category),
         channel=r.channel, rated_at=ts(r.rated_at),
     )
 
@@ -32,7 +33,8 @@ def satisfaction_pb(rows: list[SatisfactionRow]) -> pb.SatisfactionReport:
 def report_summary_pb(r: StoredReport) -> pb.ReportSummary:
     """A report as staff see it: everything but the reporter's name, the phone masked."""
     return pb.ReportSummary(
-        id=r.id, source=enum_value(pb.Source, "SOURCE_", r.source), category=enum_value(pb.Category, "CATEGORY_", r.category),
+        id=r.id, source=enum_value(pb.Source, "SOURCE_", r.source),
+        category=enum_value(pb.Category, "CATEGORY_", r.category),
         subcategory=r.subcategory, description=r.description,
         location=common_pb2.GeoPoint(lat=r.lat, lon=r.lon, address=r.address), merged=r.merged,
         distance_m=round(r.distance_m, 1), reporter_phone_masked=mask_phone(r.reporter_phone),

@@ -135,4 +135,5 @@ class RatingService:
         record = outbox.outbox_record(topic=INCIDENT_EVENTS.name, key=inc.id, message=event,
                                       event_type="IncidentRated", producer=PRODUCER, event_id=event_id)
         detail = f"Đánh giá {rating.rating}/5 qua {rating.channel}" + (f": {rating.comment}" if rating.comment else "")
-        return TimelineEntry(now, actor, "IncidentRated", "", f"{rating.rating}/5", detail, inc.version, event_id), record
+        entry = TimelineEntry(now, actor, "IncidentRated", "", f"{rating.rating}/5", detail, inc.version, event_id)
+        return entry, record
