@@ -100,3 +100,59 @@ def test_open311_clients_rate_with_the_link_token_or_the_reporters_token(gateway
                          json={"rating": 5, "token": link(gateway_stack, by_link.id)}, timeout=10)
     assert missing.status_code == 404
     assert ("IncidentRated", "2/5") in timeline_actions(gateway_stack, by_reporter.id)
+
+
+def test_the_console_splits_reopens_and_reads_satisfaction(gateway_stack: Any) -> None:
+    base, headers = gateway_stack.gateway_url, dict(bearer(gateway_stack.settings, "operator", "op-console"))
+    with grpc.insecure_channel(gateway_stack.addr("incidents")) as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        md = bearer(gateway_stack.settings, "call_taker")
+        first = stub.ReportIncident(pb.ReportIncidentRequest(
+            category=pb.CATEGORY_FIELD_REPORT, source=pb.SOURCE_HOTLINE_1022, description="Cây đổ chắn đường",
+            location=common_pb2.GeoPoint(lat=10.9900, lon=106.6519), idempotency_key=str(uuid.uuid4())),
+            timeout=10, metadata=md)
+        second = stub.ReportIncident(pb.ReportIncidentRequest(
+            category=pb.CATEGORY_FIELD_REPORT, source=pb.SOURCE_HOTLINE_1022, description="Mất nắp cống",
+            location=common_pb2.GeoPoint(lat=10.9903, lon=106.6519), idempotency_key=str(uuid.uuid4())),
+            timeout=10, metadata=md)
+    assert second.merged
+    inc_id = first.incident.id
+    reports = httpx.get(f"{base}/api/incidents/{inc_id}/reports", headers=headers, timeout=10)
+    assert reports.status_code == 200 and len(reports.json()["reports"]) == 2
+    version = httpx.get(f"{base}/api/incidents/{inc_id}", headers=headers, timeout=10).json()["version"]
+
+    no_version = httpx.post(f"{base}/api/incidents/{inc_id}/split", headers=headers, timeout=10,
+                            json={"report_id": second.report_id, "reason": "khác sự việc"})
+    assert no_version.status_code == 400
+    assert [f["field"] for f in no_version.json()["error"]["fields"]] == ["expected_version"]
+    split = httpx.post(f"{base}/api/incidents/{inc_id}/split", headers=headers, timeout=10,
+                       json={"report_id": second.report_id, "reason": "khác sự việc", "expected_version": version})
+    assert split.status_code == 200, split.text
+    assert split.json()["source"]["report_count"] == 1 and split.json()["split"]["split_from"] == inc_id
+
+    # The console's transition also needs the version now.
+    stale = httpx.post(f"{base}/api/incidents/{inc_id}/transition", headers=headers, timeout=10,
+                       json={"to_status": "ACKNOWLEDGED"})
+    assert stale.status_code == 400
+    current = split.json()["source"]["version"]
+    for to in ("ACKNOWLEDGED", "RESOLVED"):
+        moved = httpx.post(f"{base}/api/incidents/{inc_id}/transition", headers=headers, timeout=10,
+                           json={"to_status": to, "expected_version": current})
+        assert moved.status_code == 200, moved.text
+        current = moved.json()["version"]
+    reopened = httpx.post(f"{base}/api/incidents/{inc_id}/reopen", headers=headers, timeout=10,
+                          json={"reason": "Chưa xử lý xong", "expected_version": current})
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["status"] == "STATUS_ACKNOWLEDGED" and reopened.json()["reopen_count"] == 1
+
+    rated = resolved_citizen_incident(gateway_stack, "cit-console", 10.9950)
+    token = link(gateway_stack, rated.id)
+    assert httpx.post(f"{base}/ratings/{token}", json={"rating": 4}, timeout=10).status_code == 201
+    report = httpx.get(f"{base}/api/satisfaction", headers=headers, timeout=10,
+                       params={"since": (datetime.now(UTC) - timedelta(hours=1)).isoformat()})
+    assert report.status_code == 200, report.text
+    rows = report.json()["rows"]
+    assert report.json()["total"] == sum(r["count"] for r in rows) >= 1
+    assert {(r["agency"], r["category"]) for r in rows} == {("AGENCY_PUBLIC_WORKS", "CATEGORY_FIELD_REPORT")}
+    bad = httpx.get(f"{base}/api/satisfaction", headers=headers, params={"since": "hôm qua"}, timeout=10)
+    assert bad.status_code == 400

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
+from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.observability import ObservabilityMiddleware
@@ -145,6 +146,7 @@ def create_web_app(
         Route("/openapi.json", openapi),
         Route("/api/events", events),
         *CONSOLE_ROUTES,
+        *AFTERCARE_ROUTES,
         *OPEN311_ROUTES,
         *RATING_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
