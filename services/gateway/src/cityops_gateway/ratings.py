@@ -33,6 +33,8 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 _LABELS = {1: ("Rất không hài lòng", "Very dissatisfied"), 2: ("Không hài lòng", "Dissatisfied"),
            3: ("Bình thường", "Neutral"), 4: ("Hài lòng", "Satisfied"), 5: ("Rất hài lòng", "Very satisfied")}
 MAX_COMMENT = 1000
+_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
+          409: "failed_precondition", 503: "unavailable"}
 
 
 class RatingError(Exception):
@@ -169,7 +171,8 @@ async def submit_rating(request: Request) -> Response:
                            _service_token(state))
     except RatingError as err:
         if as_json:
-            return JSONResponse({"error": {"code": err.http_status, "message": f"{err.vi} ({err.en})"}},
+            return JSONResponse({"error": {"code": _CODES.get(err.http_status, "unavailable"),
+                                           "message": f"{err.vi} ({err.en})", "fields": []}},
                                 status_code=err.http_status)
         return _error_page(err)
     if as_json:
