@@ -106,13 +106,13 @@ class CityStack:
         self.procs.append(proc)
         return proc
 
-    def start_api(self, service: str) -> None:
+    def start_api(self, service: str, **extra: str) -> None:
         proc = self._spawn(f"{service}-api", [*CLI, "serve", service],
-                           self.env(f"{service}-api", CITYOPS_GRPC_PORT=str(self.ports[service])))
+                           self.env(f"{service}-api", CITYOPS_GRPC_PORT=str(self.ports[service]), **extra))
         proc.grpc_port = self.ports[service]
 
-    def start_worker(self, service: str) -> None:
-        env = self.env(f"{service}-worker")
+    def start_worker(self, service: str, **extra: str) -> None:
+        env = self.env(f"{service}-worker", **extra)
         proc = self._spawn(f"{service}-worker", [*CLI, "worker", service], env)
         proc.ready_url = f"http://127.0.0.1:{env['CITYOPS_METRICS_PORT']}/healthz"
 

@@ -80,8 +80,25 @@ class Renderer:
         return {"label": label, "when": when, "num": num, "prio": prio}
 
     def render(self, notice: Notice, *, language: str, extra: dict[str, Any] | None = None) -> Rendered:
-        """``extra``: per-delivery facts (e.g. ``rating_url``); templates see ``rating_url`` as "" otherwise."""
+        """The message in ``language``; a notice marked ``bilingual`` (supervisor breach notices)
+        carries that language first and the other one second, in every block. ``extra``: per-delivery
+        facts (e.g. ``rating_url``); templates see ``rating_url`` as "" otherwise."""
         lang = language if language in LOCALES else "vi"
+        if notice.context.get("bilingual"):
+            other = "en" if lang == "vi" else "vi"
+            first, second = self._blocks(notice, lang, extra), self._blocks(notice, other, extra)
+            sms = f"{first[2]}\n{second[2]}"
+            return Rendered(subject=f"{first[0]} / {second[0]}", body=f"{first[1]}\n\n———\n\n{second[1]}",
+                            sms_parts=tuple(split_sms(sms, max_parts=self._sms_max_parts)))
+        subject, body, sms_text = self._blocks(notice, lang, extra)
+        parts = split_sms(sms_text, max_parts=self._sms_max_parts)
+        link = str((extra or {}).get("rating_url") or "")
+        if link and is_gsm7(link) and len(link) <= GSM7_LIMIT:
+            # A link cut across two SMS is useless: it travels alone, as one GSM-7 message.
+            parts.append(link)
+        return Rendered(subject=subject, body=body, sms_parts=tuple(parts))
+
+    def _blocks(self, notice: Notice, lang: str, extra: dict[str, Any] | None = None) -> tuple[str, str, str]:
         try:
             template = self._env.get_template(f"{lang}/{notice.template}.j2")
         except TemplateNotFound:
@@ -104,11 +121,4 @@ class Renderer:
         def block(name: str) -> str:
             return "".join(template.blocks[name](ctx)).strip()
 
-        subject = " ".join(block("subject").split())
-        sms_text = block("sms")
-        parts = split_sms(sms_text, max_parts=self._sms_max_parts)
-        link = str(variables.get("rating_url") or "")
-        if link and is_gsm7(link) and len(link) <= GSM7_LIMIT:
-            # A link cut across two SMS is useless: it travels alone, as one GSM-7 message.
-            parts.append(link)
-        return Rendered(subject=subject, body=block("body"), sms_parts=tuple(parts))
+        return " ".join(block("subject").split()), block("body"), block("sms")
