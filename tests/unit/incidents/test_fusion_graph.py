@@ -140,3 +140,14 @@ def test_an_edge_to_its_own_category_is_refused() -> None:
         assert "two categories" in str(exc)
     else:
         raise AssertionError("an edge from a category to itself must be refused")
+
+
+def test_edge_subcategories_must_be_vocabulary_codes() -> None:
+    raw = raw_default_rules()
+    raw["fusion"]["equivalences"] = [{"from": "FIELD_REPORT", "to": "FLOOD", "subcategories": ["ngap_gi_do"]}]
+    try:
+        parse_rules(raw)
+    except ValueError as exc:
+        assert "ngap_gi_do" in str(exc) and "vocabulary" in str(exc)
+    else:
+        raise AssertionError("an unknown subcategory in the fusion graph must be refused")

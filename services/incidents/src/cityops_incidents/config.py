@@ -210,6 +210,16 @@ def _fusion_edge(raw: dict[str, Any]) -> FusionEdge:
     )
 
 
+def _fusion_edges(raw: list[dict[str, Any]], vocabulary: set[str]) -> tuple[FusionEdge, ...]:
+    edges = tuple(_fusion_edge(e) for e in raw)
+    for e in edges:
+        unknown = sorted(e.subcategories - vocabulary)
+        if unknown:
+            raise ValueError(f"fusion.equivalences {e.a}≈{e.b}: subcategories {unknown} are not in the "
+                             f"vocabulary (routing.subcategories)")
+    return edges
+
+
 def _lifecycle(raw: dict[str, Any]) -> LifecycleRules:
     base = LifecycleRules()
     return LifecycleRules(
@@ -272,7 +282,7 @@ def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
         district_max_m=float(raw.get("districts", {}).get("max_distance_m", 0)),
         fusion_default=_fusion_rule(fusion["default"]),
         fusion={_category(c): _fusion_rule(r) for c, r in fusion.get("categories", {}).items()},
-        fusion_edges=tuple(_fusion_edge(e) for e in fusion.get("equivalences", [])),
+        fusion_edges=_fusion_edges(fusion.get("equivalences", []), set(routing.get("subcategories", {}))),
         lifecycle=_lifecycle(raw.get("lifecycle", {})),
         base_priority={_category(c): _priority(p) for c, p in triage["base"].items()},
         subcategory_priority={str(s): _priority(p) for s, p in triage.get("subcategories", {}).items()},
