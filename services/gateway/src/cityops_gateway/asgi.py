@@ -155,11 +155,11 @@ def create_web_app(
         Route("/api/events", events),
         *CONSOLE_ROUTES,
         *AFTERCARE_ROUTES,
+        *RATING_ROUTES,  # before Open311's catch-all 404 under /open311
         *OPEN311_ROUTES,
         *CAP_FEED_ROUTES,
         *STA_ROUTES,
         *NGSILD_ROUTES,
-        *RATING_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
