@@ -67,12 +67,12 @@ async def eido_api(dispatch_env: DispatchEnv, incidents_port: int) -> AsyncItera
         await client.close()
 
 
-def _foreign_document() -> dict[str, Any]:
+def _foreign_document(status: int = incidents_pb2.Status.STATUS_NEW, ident: str = "") -> dict[str, Any]:
     """What another centre's CAD sends: built with our exporter for an incident it owns."""
     incident = incidents_pb2.Incident(
-        id=f"hcm-{uuid.uuid4().hex[:10]}", number="HCM-000731", category=incidents_pb2.Category.CATEGORY_FIRE,
+        id=ident or f"hcm-{uuid.uuid4().hex[:10]}", number="HCM-000731", category=incidents_pb2.Category.CATEGORY_FIRE,
         subcategory="chay_kho_hang", priority=incidents_pb2.Priority.PRIORITY_P2,
-        status=incidents_pb2.Status.STATUS_NEW, description="Cháy kho hàng giáp ranh Thuận An",
+        status=status, description="Cháy kho hàng giáp ranh Thuận An",  # type: ignore[arg-type]
         location=common_pb2.GeoPoint(lat=10.9321, lon=106.7104, address="Đường Quốc lộ 13, Thuận An"),
     )
     now = datetime.now(UTC)
@@ -219,3 +219,22 @@ async def test_schema_invalid_eido_is_invalid_argument_with_field_violations(eid
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = {f for f, _ in status_details(refused.value)}
     assert {"json.eidoVersion", "json.incidentComponent.incidentTypeCommonRegistryText"} <= fields
+
+
+async def test_an_updated_document_moves_the_incident_at_its_current_version(
+    eido_api: Api, incidents_port: int
+) -> None:
+    ident = f"hcm-{uuid.uuid4().hex[:10]}"
+    first = _foreign_document(ident=ident)
+    ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(first)),
+                                         metadata=eido_api.md("integrator"))
+    update = _foreign_document(status=incidents_pb2.Status.STATUS_ACKNOWLEDGED, ident=ident)
+    again = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(update)),
+                                           metadata=eido_api.md("integrator"))
+    assert (again.incident_id, again.created) == (ref.incident_id, False)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}") as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        inc = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=ref.incident_id),
+                                     metadata=eido_api.md("supervisor"))
+    # TransitionIncident requires expected_version: the client read it first, so the move applied.
+    assert inc.status == incidents_pb2.Status.STATUS_ACKNOWLEDGED

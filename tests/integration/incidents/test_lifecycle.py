@@ -119,10 +119,22 @@ async def test_stale_expected_version_is_failed_precondition(api: Api) -> None:
 async def test_cancel_without_reason_names_the_field(api: Api) -> None:
     inc = await Lifecycle(api).new()
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=st("CANCELLED")),
-                                          metadata=api.md("operator"))
+        await api.stub.TransitionIncident(
+            pb.TransitionIncidentRequest(id=inc.id, to_status=st("CANCELLED"), expected_version=inc.version),
+            metadata=api.md("operator"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in status_details(err.value)] == ["reason"]
+
+
+async def test_transition_without_expected_version_is_invalid_argument_naming_the_field(api: Api) -> None:
+    inc = await Lifecycle(api).new()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED")),
+                                          metadata=api.md("operator"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in status_details(err.value)] == ["expected_version"]
+    unchanged = await api.stub.GetIncident(pb.GetIncidentRequest(id=inc.id), metadata=api.md())
+    assert unchanged.status == st("NEW") and unchanged.version == inc.version
 
 
 async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
@@ -130,18 +142,21 @@ async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
     inc, survivor = await lc.new(), await lc.new()
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng"),
+            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng",
+                                         expected_version=inc.version),
             metadata=api.md("operator"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "duplicate_of" in [f for f, _ in status_details(err.value)]
     closed = await lc.at("CANCELLED")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=closed.id),
+            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=closed.id,
+                                         expected_version=inc.version),
             metadata=api.md("operator"))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     dup = await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=survivor.id),
+        pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=survivor.id,
+                                     expected_version=inc.version),
         metadata=api.md("operator"))
     assert dup.status == st("DUPLICATE") and dup.duplicate_of == survivor.id
 
@@ -149,8 +164,9 @@ async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
 async def test_call_taker_may_not_transition_and_field_unit_may_add_note(api: Api) -> None:
     inc = await Lifecycle(api).new()
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED")),
-                                          metadata=api.md("call_taker"))
+        await api.stub.TransitionIncident(
+            pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED"), expected_version=inc.version),
+            metadata=api.md("call_taker"))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     noted = await api.stub.AddNote(pb.AddNoteRequest(id=inc.id, text="Đã tới, đường trơn"),
                                    metadata=api.md("field_unit", "unit-114-01"))

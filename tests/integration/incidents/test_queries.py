@@ -39,7 +39,8 @@ async def test_list_filters_by_status_and_category_and_pages_newest_first(api: A
         ids.append(reply.incident.id)
     other = await api.stub.ReportIncident(report_request(category=pb.CATEGORY_FIRE), metadata=api.md())
     await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=ids[0], to_status=pb.STATUS_ACKNOWLEDGED), metadata=api.md("operator"))
+        pb.TransitionIncidentRequest(id=ids[0], to_status=pb.STATUS_ACKNOWLEDGED, expected_version=1),
+        metadata=api.md("operator"))
 
     seen: list[str] = []
     token = ""
@@ -67,7 +68,8 @@ async def test_find_nearby_returns_open_incidents_nearest_first(api: Api) -> Non
         report_request(category=pb.CATEGORY_UTILITY_OUTAGE, lat=TDM[0] + 0.001), metadata=api.md())  # ~110 m
     closed = await api.stub.ReportIncident(report_request(category=pb.CATEGORY_SECURITY), metadata=api.md())
     await api.stub.TransitionIncident(
-        pb.TransitionIncidentRequest(id=closed.incident.id, to_status=pb.STATUS_CANCELLED, reason="nhầm"),
+        pb.TransitionIncidentRequest(id=closed.incident.id, to_status=pb.STATUS_CANCELLED, reason="nhầm",
+                                     expected_version=closed.incident.version),
         metadata=api.md("operator"))
     await api.stub.ReportIncident(report_request(lat=TDM[0] + 0.05), metadata=api.md())  # ~5.5 km: out of range
     reply = await api.stub.FindNearbyIncidents(

@@ -1,5 +1,6 @@
-"""The real incidents worker (subprocess) on the real broker: sensor alerts become incidents and
-their clears are recorded; dispatch events move the status; redeliveries change nothing."""
+"""The real incidents worker (subprocess) on the real broker: sensor alerts become incidents; their
+clears are recorded and resolve the incident where the category's rule says so; hotline reports fuse
+into sensor incidents across categories; dispatch events move the status; redeliveries change nothing."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
 from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.kafka.topics import DISPATCH_EVENTS, SENSOR_ALERTS
-from cityops_platform.testing import eventually
+from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, SENSOR_ALERTS
+from cityops_platform.testing import consume, eventually
 
 from .conftest import Api, City, api_on, city_for_module, report_request
 
@@ -45,9 +46,9 @@ async def producer(city: City) -> AsyncIterator[AIOKafkaProducer]:
 
 def alert(alert_id: str, *, state: int = sensors_pb.ALERT_STATE_RAISED, level: int = sensors_pb.ALERT_LEVEL_WARN,
           lat: float = 11.10, lon: float = 106.60, value: float = 35.0, sensor_id: str = "wl-ben-cat-01",
-          event_id: str | None = None) -> sensors_pb.SensorAlert:
+          event_id: str | None = None, kind: int = sensors_pb.SENSOR_KIND_WATER_LEVEL) -> sensors_pb.SensorAlert:
     a = sensors_pb.SensorAlert(
-        alert_id=alert_id, sensor_id=sensor_id, kind=sensors_pb.SENSOR_KIND_WATER_LEVEL, state=state, level=level,
+        alert_id=alert_id, sensor_id=sensor_id, kind=kind, state=state, level=level,
         rule_type=sensors_pb.RULE_TYPE_THRESHOLD, value=value, threshold=30.0, unit="cm",
         location=common_pb2.GeoPoint(lat=lat, lon=lon, address="Cầu Ông Cộ"), district="Bến Cát",
         event_id=event_id or str(uuid.uuid4()), sensor_name="Trạm đo mực nước Ông Cộ",
@@ -75,7 +76,7 @@ async def linked_incident(city: City, alert_id: str) -> str:
     return str(await eventually(check, timeout=60, interval=0.2))
 
 
-async def test_raised_alert_creates_an_incident_and_its_clear_is_recorded(
+async def test_raised_alert_creates_an_incident_and_its_clear_resolves_the_flood(
     city: City, api: Api, producer: AIOKafkaProducer
 ) -> None:
     a1 = alert("alert-flood-1")
@@ -99,11 +100,102 @@ async def test_raised_alert_creates_an_incident_and_its_clear_is_recorded(
         return t if any(e.action == "SensorAlertCleared" for e in t.entries) else None
 
     timeline = await eventually(cleared, timeout=60, interval=0.2)
-    assert [e.action for e in timeline.entries] == ["IncidentReported", "IncidentEscalated", "SensorAlertCleared"]
+    # FLOOD has resolve_on_sensor_clear: true, and this was its only alert: the clear resolves it.
+    assert [e.action for e in timeline.entries] == [
+        "IncidentReported", "IncidentEscalated", "SensorAlertCleared", "IncidentTransitioned"]
     assert all(e.actor.subject == "system:incidents" for e in timeline.entries)
+    assert timeline.entries[-1].after == "STATUS_RESOLVED" and "resolve_on_sensor_clear" in timeline.entries[-1].detail
     final = await api.stub.GetIncident(pb.GetIncidentRequest(id=incident_id), metadata=api.md())
-    assert final.report_count == 1 and final.priority == pb.PRIORITY_P2 and final.status == pb.STATUS_NEW
-    assert list(final.open_alert_ids) == []
+    assert final.report_count == 1 and final.priority == pb.PRIORITY_P2 and final.status == pb.STATUS_RESOLVED
+    assert list(final.open_alert_ids) == [] and final.HasField("resolved_at")
+
+
+async def timeline_of(api: Api, incident_id: str) -> list[tuple[str, str]]:
+    t = await api.stub.GetTimeline(pb.GetTimelineRequest(id=incident_id), metadata=api.md())
+    return [(e.action, e.after) for e in t.entries]
+
+
+async def test_a_fire_stays_open_when_its_smoke_sensor_clears(city: City, api: Api, producer: AIOKafkaProducer) -> None:
+    smoke = {"kind": sensors_pb.SENSOR_KIND_SMOKE, "sensor_id": "smoke-kcn-1", "lat": 11.05, "lon": 106.66}
+    await send_alert(city, producer, alert("alert-smoke-1", **smoke))  # type: ignore[arg-type]
+    incident_id = await linked_incident(city, "alert-smoke-1")
+    await send_alert(city, producer, alert("alert-smoke-1", state=sensors_pb.ALERT_STATE_CLEARED, **smoke))  # type: ignore[arg-type]
+
+    async def cleared() -> list[tuple[str, str]] | None:
+        rows = await timeline_of(api, incident_id)
+        return rows if rows[-1][0] == "SensorAlertCleared" else None
+
+    assert await eventually(cleared, timeout=60, interval=0.2) == [
+        ("IncidentReported", "STATUS_NEW"), ("SensorAlertCleared", "CLEARED")]
+    inc = await api.stub.GetIncident(pb.GetIncidentRequest(id=incident_id), metadata=api.md())
+    assert inc.category == pb.CATEGORY_FIRE and inc.status == pb.STATUS_NEW  # FIRE: a person decides
+
+
+async def test_a_flood_resolves_only_when_its_last_alert_clears(
+    city: City, api: Api, producer: AIOKafkaProducer
+) -> None:
+    await send_alert(city, producer, alert("alert-two-1", lat=11.30, lon=106.40, sensor_id="wl-dt-1"))
+    incident_id = await linked_incident(city, "alert-two-1")
+    await send_alert(city, producer, alert("alert-two-2", lat=11.301, lon=106.40, sensor_id="wl-dt-2"))  # ~110 m
+    assert await linked_incident(city, "alert-two-2") == incident_id
+    await send_alert(city, producer, alert("alert-two-1", state=sensors_pb.ALERT_STATE_CLEARED, lat=11.30, lon=106.40,
+                                           sensor_id="wl-dt-1"))
+
+    async def cleared_once() -> list[tuple[str, str]] | None:
+        rows = await timeline_of(api, incident_id)
+        return rows if rows[-1][0] == "SensorAlertCleared" else None
+
+    await eventually(cleared_once, timeout=60, interval=0.2)
+    inc = await api.stub.GetIncident(pb.GetIncidentRequest(id=incident_id), metadata=api.md())
+    assert inc.status == pb.STATUS_NEW and list(inc.open_alert_ids) == ["alert-two-2"]
+    await send_alert(city, producer, alert("alert-two-2", state=sensors_pb.ALERT_STATE_CLEARED, lat=11.301,
+                                           lon=106.40, sensor_id="wl-dt-2"))
+
+    async def resolved() -> pb.Incident | None:
+        got = await api.stub.GetIncident(pb.GetIncidentRequest(id=incident_id), metadata=api.md())
+        return got if got.status == pb.STATUS_RESOLVED else None
+
+    assert (await eventually(resolved, timeout=60, interval=0.2)).open_alert_ids == []
+
+
+async def test_hotline_flooding_report_120_m_from_a_sensor_flood_fuses_into_it(
+    city: City, api: Api, producer: AIOKafkaProducer
+) -> None:
+    await send_alert(city, producer, alert("alert-fuse-1", lat=10.93, lon=106.71, sensor_id="wl-ta-1"))
+    flood_id = await linked_incident(city, "alert-fuse-1")
+    reply = await api.stub.ReportIncident(
+        report_request(category=pb.CATEGORY_FIELD_REPORT, lat=10.93108, lon=106.71,  # ~120 m north
+                       description="Đường ngập sâu, xe máy chết máy hàng loạt", address="Đại lộ Bình Dương, Thuận An"),
+        metadata=api.md("call_taker", "ct-1022"))
+    assert reply.merged and reply.incident.id == flood_id
+    assert reply.incident.category == pb.CATEGORY_FLOOD and reply.incident.report_count == 2
+    assert list(reply.incident.sources) == [pb.SOURCE_SENSOR, pb.SOURCE_HOTLINE_1022]
+    t = await api.stub.GetTimeline(pb.GetTimelineRequest(id=flood_id), metadata=api.md())
+    merged = [e for e in t.entries if e.action == "IncidentMerged"]
+    assert len(merged) == 1 and merged[0].actor.subject == "ct-1022"
+    detail = merged[0].detail
+    assert "FIELD_REPORT≈FLOOD" in detail and "/ 500 m" in detail and "điểm 0." in detail
+    assert "text similarity" in detail and reply.report_id in detail
+
+    def is_merge(record: object) -> bool:
+        e = pb.IncidentEvent.FromString(record.value)  # type: ignore[attr-defined]
+        return e.incident_id == flood_id and e.WhichOneof("body") == "merged"
+
+    records = await consume(city.settings, INCIDENT_EVENTS.name, count=1, predicate=is_merge, timeout=60)
+    body = pb.IncidentEvent.FromString(records[0].value).merged
+    assert body.report_category == pb.CATEGORY_FIELD_REPORT and 0 < body.score < 0.9
+    assert 110 < body.distance_m < 130 and any("FIELD_REPORT≈FLOOD" in r for r in body.reasons)
+
+
+async def test_a_pothole_report_next_to_a_flood_stays_its_own_incident(
+    city: City, api: Api, producer: AIOKafkaProducer
+) -> None:
+    await send_alert(city, producer, alert("alert-pothole-1", lat=10.95, lon=106.75, sensor_id="wl-da-1"))
+    flood_id = await linked_incident(city, "alert-pothole-1")
+    reply = await api.stub.ReportIncident(
+        report_request(category=pb.CATEGORY_FIELD_REPORT, lat=10.9505, lon=106.75, description="Ổ gà lớn giữa đường"),
+        metadata=api.md())
+    assert not reply.merged and reply.incident.id != flood_id
 
 
 async def test_second_alert_nearby_merges_into_the_open_flood_incident(

@@ -25,6 +25,10 @@ SENSITIVE: dict[tuple[str, str], set[str]] = {
     ("incidents", "ListIncidents"): {"call_taker", "operator", "dispatcher", "supervisor", "admin", "integrator"},
     ("incidents", "WatchIncidents"): {"call_taker", "operator", "dispatcher", "supervisor", "admin", "integrator"},
     ("incidents", "ReportIncident"): {"citizen", "call_taker", "operator", "supervisor", "integrator", "admin"},
+    ("incidents", "SplitReport"): {"operator", "supervisor", "admin"},
+    ("incidents", "ReopenIncident"): {"citizen", "operator", "supervisor", "admin"},
+    ("incidents", "RateIncident"): {"citizen", "integrator"},
+    ("incidents", "ListReports"): {"call_taker", "operator", "dispatcher", "supervisor", "admin"},
     ("dispatch", "RegisterUnit"): {"supervisor", "admin"},
     ("dispatch", "AssignUnit"): {"dispatcher", "supervisor", "admin"},
     ("dispatch", "CancelAssignment"): {"dispatcher", "supervisor", "admin"},
@@ -42,6 +46,7 @@ SENSITIVE: dict[tuple[str, str], set[str]] = {
 # Never, whatever the policy says: citizens read nothing operational; sensor gateways write readings only.
 NEVER: dict[str, set[str]] = {
     "citizen": {"GetIncident", "ListIncidents", "GetTimeline", "WatchIncidents", "FindNearbyIncidents", "ListUnits",
+                "ListReports", "SplitReport", "GetSatisfactionReport",
                 "GetUnit", "AssignUnit", "DraftAlert", "ApproveAlert", "PutRule", "ListSensors"},
     "sensor_gateway": {"ReportIncident", "TransitionIncident", "AssignUnit", "PutRule", "DeleteRule", "DraftAlert"},
 }

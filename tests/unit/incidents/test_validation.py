@@ -60,11 +60,20 @@ def test_future_occurred_at_is_refused_but_small_skew_is_allowed() -> None:
 
 
 def test_transition_rules_for_reason_and_duplicate_of() -> None:
-    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "CANCELLED"))) == ["reason"]
-    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "DUPLICATE", reason="x"))) == ["duplicate_of"]
-    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "DUPLICATE", reason="x", duplicate_of=ID))) == [
-        "duplicate_of"]
-    assert fields(lambda: validate_transition(RULES, TransitionIn("nope", "UNKNOWN(9)"))) == ["id", "to_status"]
+    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "CANCELLED", expected_version=3))) == ["reason"]
+    assert fields(lambda: validate_transition(
+        RULES, TransitionIn(ID, "DUPLICATE", reason="x", expected_version=3))) == ["duplicate_of"]
+    assert fields(lambda: validate_transition(
+        RULES, TransitionIn(ID, "DUPLICATE", reason="x", duplicate_of=ID, expected_version=3))) == ["duplicate_of"]
+    assert fields(lambda: validate_transition(RULES, TransitionIn("nope", "UNKNOWN(9)", expected_version=3))) == [
+        "id", "to_status"]
+
+
+def test_transition_without_expected_version_names_the_field() -> None:
+    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "ACKNOWLEDGED"))) == ["expected_version"]
+    assert fields(lambda: validate_transition(RULES, TransitionIn(ID, "ACKNOWLEDGED", expected_version=-1))) == [
+        "expected_version"]
+    validate_transition(RULES, TransitionIn(ID, "ACKNOWLEDGED", expected_version=1))
 
 
 def test_note_text_is_required_and_bounded() -> None:

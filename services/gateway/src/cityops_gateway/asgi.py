@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
+from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.ngsild.routes import ROUTES as NGSILD_ROUTES
@@ -30,6 +31,7 @@ from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.routes import ROUTES as OPEN311_ROUTES
 from cityops_gateway.openapi import build_openapi
 from cityops_gateway.openapi_interop import extend as extend_openapi
+from cityops_gateway.ratings import ROUTES as RATING_ROUTES
 from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.users import UserDirectory
@@ -152,6 +154,8 @@ def create_web_app(
         Route("/openapi.json", openapi),
         Route("/api/events", events),
         *CONSOLE_ROUTES,
+        *AFTERCARE_ROUTES,
+        *RATING_ROUTES,  # before Open311's catch-all 404 under /open311
         *OPEN311_ROUTES,
         *CAP_FEED_ROUTES,
         *STA_ROUTES,

@@ -150,6 +150,57 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _aftercare_paths(incident_id: dict[str, Any]) -> dict[str, Any]:
+    """Reports, split, reopen, satisfaction (console/aftercare.py) and ratings (ratings.py)."""
+    versioned = {"type": "integer", "minimum": 1, "description": "required: the Incident.version seen"}
+    reason = {"type": "string", "minLength": 1, "maxLength": 1000}
+    html = {"text/html": {"schema": {"type": "string"}}}
+    rating_props: dict[str, Any] = {"rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                                    "comment": {"type": "string", "maxLength": 1000}}
+    rating_body: dict[str, Any] = {"type": "object", "required": ["rating"], "properties": rating_props}
+    page_errors = {str(c): {"description": d, "content": {**html, "application/json": {"schema": _ref("ApiError")}}}
+                   for c, d in ((400, "invalid"), (403, "forged link"), (404, "not found"),
+                                (409, "already rated, expired or not resolved"), (503, "unavailable"))}
+    return {
+        "/api/incidents/{incident_id}/reports": _console_get("Phản ánh đã gộp (fused reports)", _ref("Proto"),
+                                                             [incident_id], True),
+        "/api/incidents/{incident_id}/split": {"parameters": [incident_id], "post": _console_post(
+            "Tách phản ánh thành sự cố riêng (split a report out)",
+            {"type": "object", "required": ["report_id", "reason", "expected_version"], "properties": {
+                "report_id": {"type": "string", "minLength": 1, "maxLength": 64}, "reason": reason,
+                "expected_version": versioned}}, _ref("Proto"))},
+        "/api/incidents/{incident_id}/reopen": {"parameters": [incident_id], "post": _console_post(
+            "Mở lại: chưa xử lý xong (reopen)",
+            {"type": "object", "required": ["reason", "expected_version"], "properties": {
+                "reason": reason, "expected_version": versioned}}, _ref("Incident"))},
+        "/api/satisfaction": _console_get("Mức độ hài lòng theo cơ quan và loại (satisfaction)", _ref("Proto"), [
+            _query("since", "ISO 8601, default 30 days ago", {"type": "string", "format": "date-time"}),
+            _query("until", "ISO 8601, default now", {"type": "string", "format": "date-time"})]),
+        "/ratings/{token}": {
+            "parameters": [_path("token")],
+            "get": {"summary": "Trang đánh giá từ liên kết SMS/e-mail (rating page)", "tags": ["ratings"],
+                    "responses": {"200": {"description": "the form", "content": html},
+                                  "400": {"description": "malformed link", "content": html}}},
+            "post": {"summary": "Gửi đánh giá bằng liên kết ký (rate with the signed link)", "tags": ["ratings"],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": rating_body},
+                         "application/x-www-form-urlencoded": {"schema": rating_body}}},
+                     "responses": {"201": {"description": "recorded", "content": {**html, "application/json": {
+                         "schema": {"type": "object"}}}}, **page_errors}},
+        },
+        "/open311/v2/requests/{service_request_id}/rating.json": {"post": {
+            "summary": "Đánh giá một phản ánh đã giải quyết (rate a resolved request)", "tags": ["open311"],
+            "parameters": [_path("service_request_id")],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                **rating_body, "properties": {**rating_props, "token": {"type": "string"}}}}}},
+            "responses": {"201": _json({"type": "array", "items": {"type": "object"}}, "recorded"),
+                          **{str(c): _open311_error(d) for c, d in (
+                              (400, "invalid"), (401, "no link token and no reporter token"),
+                              (403, "forged link or not the reporter"), (404, "not found"),
+                              (409, "already rated, expired or not resolved"), (503, "unavailable"))}}}},
+    }
+
+
 def build_openapi() -> dict[str, Any]:
     statuses = _names(incidents_pb2.Status, "STATUS_")
     incident_id = _path("incident_id")
@@ -238,7 +289,8 @@ def build_openapi() -> dict[str, Any]:
             "Chuyển trạng thái (transition)",
             {"type": "object", "required": ["to_status"], "properties": {
                 "to_status": {"type": "string", "enum": statuses}, "reason": {"type": "string", "maxLength": 1000},
-                "expected_version": {"type": "integer", "minimum": 0}, "duplicate_of": {"type": "string"}}},
+                "expected_version": {"type": "integer", "minimum": 1, "description": "required: the version seen"},
+                "duplicate_of": {"type": "string"}}},
             _ref("Incident"))},
         "/api/incidents/{incident_id}/notes": {"parameters": [incident_id], "post": _console_post(
             "Thêm ghi chú (add note)",
@@ -271,6 +323,7 @@ def build_openapi() -> dict[str, Any]:
             _query("active_only", "true (default) or false", {"type": "string", "enum": ["true", "false"]}),
             _query("page_size", "1..1000", {"type": "integer", "minimum": 1, "maximum": 1000})]),
         "/api/kpis": _console_get("KPI figures for the charts", {"type": "object"}),
+        **_aftercare_paths(incident_id),
     }
     return {
         "openapi": "3.0.3",

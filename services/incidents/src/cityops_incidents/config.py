@@ -73,6 +73,29 @@ def _priority(name: str) -> int:
 class FusionRule:
     radius_m: float
     window: timedelta
+    # A linked sensor alert's CLEARED resolves the incident (when no other linked alert is open).
+    resolve_on_sensor_clear: bool = False
+
+
+@dataclass(frozen=True)
+class FusionEdge:
+    """One edge of the fusion equivalence graph: reports of ``a`` and incidents of ``b`` (and the
+    reverse) describe one event when the ``a`` side matches (its subcategory is listed or its text
+    holds a keyword, with diacritics; no lists = always). ``relation`` (0..1) weighs the score."""
+
+    a: str
+    b: str
+    relation: float
+    subcategories: frozenset[str] = frozenset()
+    keywords: tuple[str, ...] = ()
+    radius_m: float | None = None  # default: the incident's category rule
+    window: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    reopen_window: timedelta = timedelta(days=7)
+    rating_window: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -116,6 +139,8 @@ class Rules:
     sla_by_category: dict[str, dict[int, SlaDeadlines]]
     triage_rules: TriageRules  # the triage and routing sections, compiled (triage_rules.py)
     limits: dict[str, Any] = field(default_factory=dict)
+    fusion_edges: tuple[FusionEdge, ...] = ()
+    lifecycle: LifecycleRules = field(default_factory=LifecycleRules)
     # SLA clocks (see incidents/sla.py): the share of a stage's allowance after which the
     # pre-breach warning is published; the working-time calendar and the categories measured in
     # it; the categories that may pause while waiting for the citizen's dossier.
@@ -126,6 +151,10 @@ class Rules:
 
     def fusion_rule(self, category: str) -> FusionRule:
         return self.fusion.get(category, self.fusion_default)
+
+    def fusion_edges_of(self, category: str) -> list[FusionEdge]:
+        """The graph's edges touching ``category``."""
+        return [e for e in self.fusion_edges if category in (e.a, e.b)]
 
     @property
     def max_fusion_radius_m(self) -> float:
@@ -158,6 +187,45 @@ def _sla_table(raw: dict[str, Any], fallback: dict[int, SlaDeadlines] | None, *,
                 raise ValueError(f"sla {prio_name}: missing stage {stage!r}")
         table[prio] = SlaDeadlines(**values)
     return table
+
+
+def _fusion_rule(raw: dict[str, Any]) -> FusionRule:
+    return FusionRule(float(raw["radius_m"]), parse_duration(raw["window"]),
+                      resolve_on_sensor_clear=bool(raw.get("resolve_on_sensor_clear", False)))
+
+
+def _fusion_edge(raw: dict[str, Any]) -> FusionEdge:
+    a, b = _category(str(raw["from"])), _category(str(raw["to"]))
+    if a == b:
+        raise ValueError(f"fusion.equivalences: an edge needs two categories ({a} ≈ {b})")
+    relation = float(raw.get("relation", 0.8))
+    if not 0 < relation <= 1:
+        raise ValueError(f"fusion.equivalences {a}≈{b}: relation must be in (0, 1]")
+    return FusionEdge(
+        a=a, b=b, relation=relation,
+        subcategories=frozenset(str(s) for s in raw.get("subcategories", [])),
+        keywords=tuple(str(k) for k in raw.get("keywords", [])),
+        radius_m=float(raw["radius_m"]) if "radius_m" in raw else None,
+        window=parse_duration(raw["window"]) if "window" in raw else None,
+    )
+
+
+def _fusion_edges(raw: list[dict[str, Any]], vocabulary: set[str]) -> tuple[FusionEdge, ...]:
+    edges = tuple(_fusion_edge(e) for e in raw)
+    for e in edges:
+        unknown = sorted(e.subcategories - vocabulary)
+        if unknown:
+            raise ValueError(f"fusion.equivalences {e.a}≈{e.b}: subcategories {unknown} are not in the "
+                             f"vocabulary (routing.subcategories)")
+    return edges
+
+
+def _lifecycle(raw: dict[str, Any]) -> LifecycleRules:
+    base = LifecycleRules()
+    return LifecycleRules(
+        reopen_window=parse_duration(raw.get("reopen_window", base.reopen_window.total_seconds())),
+        rating_window=parse_duration(raw.get("rating_window", base.rating_window.total_seconds())),
+    )
 
 
 def _calendar(sla: dict[str, Any], base_dir: Path | None) -> WorkingCalendar | None:
@@ -212,9 +280,10 @@ def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
         districts=tuple(District(str(d["name"]), float(d["lat"]), float(d["lon"]))
                         for d in raw.get("districts", {}).get("centres", [])),
         district_max_m=float(raw.get("districts", {}).get("max_distance_m", 0)),
-        fusion_default=FusionRule(float(fusion["default"]["radius_m"]), parse_duration(fusion["default"]["window"])),
-        fusion={_category(c): FusionRule(float(r["radius_m"]), parse_duration(r["window"]))
-                for c, r in fusion.get("categories", {}).items()},
+        fusion_default=_fusion_rule(fusion["default"]),
+        fusion={_category(c): _fusion_rule(r) for c, r in fusion.get("categories", {}).items()},
+        fusion_edges=_fusion_edges(fusion.get("equivalences", []), set(routing.get("subcategories", {}))),
+        lifecycle=_lifecycle(raw.get("lifecycle", {})),
         base_priority={_category(c): _priority(p) for c, p in triage["base"].items()},
         subcategory_priority={str(s): _priority(p) for s, p in triage.get("subcategories", {}).items()},
         source_priority={str(s): _priority(p) for s, p in triage.get("sources", {}).items()},

@@ -8,6 +8,11 @@ Access policy (deny by default; roles from the bearer token):
   and citizens read through the gateway and dispatch, which filter what they may see.
 - TransitionIncident: operators, dispatchers, supervisors, admins (call-takers only file).
 - AddNote: staff and field units (a unit adds what it sees on scene).
+- SplitReport: operators and supervisors (undoing a wrong merge is a desk decision).
+- ReopenIncident: the reporter (citizen; the service checks they filed a report) and operators.
+- RateIncident: citizens (their own incidents) and integrators (the gateway, with a signed link);
+  the service refuses an integrator without a valid link.
+- GetSatisfactionReport, ListReports: operations-center staff.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.servicer import IncidentServicer
 from cityops_incidents.incidents.watch import IncidentWatch
-from cityops_platform import auth
+from cityops_incidents.ratings.service import RatingService
+from cityops_platform import auth, ratinglinks
 from cityops_platform.grpc import GrpcService
 from cityops_platform.runtime import Resources, serve_grpc
 from cityops_platform.settings import Settings
@@ -36,14 +42,23 @@ POLICY = auth.AccessPolicy.for_service(
         "WatchIncidents": READERS,
         "TransitionIncident": ["operator", "dispatcher", "supervisor", "admin"],
         "AddNote": auth.STAFF | {"field_unit"},
+        "SplitReport": ["operator", "supervisor", "admin"],
+        "ReopenIncident": ["citizen", "operator", "supervisor", "admin"],
+        "RateIncident": ["citizen", "integrator"],
+        "GetSatisfactionReport": auth.STAFF,
+        "ListReports": auth.STAFF,
     },
 )
 
 
 def build(res: Resources) -> list[GrpcService]:
     incident_metrics.install()  # domain metrics from the events this api's relay publishes
-    service = IncidentService(pool=res.db, rules=load_rules(IncidentsSettings().rules_file))
-    servicer = IncidentServicer(service, IncidentWatch(res.settings))
+    rules = load_rules(IncidentsSettings().rules_file)
+    service = IncidentService(pool=res.db, rules=rules)
+    link = ratinglinks.RatingLinkSettings()
+    key = ratinglinks.link_key(res.settings.jwt_secret, link.secret)
+    ratings = RatingService(pool=res.db, rules=rules, link_key=key)
+    servicer = IncidentServicer(service, IncidentWatch(res.settings), ratings)
     return [GrpcService(SERVICE, servicer, incidents_pb2_grpc.add_IncidentServiceServicer_to_server)]
 
 

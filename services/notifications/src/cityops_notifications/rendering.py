@@ -20,7 +20,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound
 
 from cityops_notifications.notices.models import Notice
-from cityops_notifications.sms import split_sms
+from cityops_notifications.sms import GSM7_LIMIT, is_gsm7, split_sms
 
 LOCALES = {"vi": "vi_VN", "en": "en_US"}
 
@@ -79,20 +79,26 @@ class Renderer:
 
         return {"label": label, "when": when, "num": num, "prio": prio}
 
-    def render(self, notice: Notice, *, language: str) -> Rendered:
+    def render(self, notice: Notice, *, language: str, extra: dict[str, Any] | None = None) -> Rendered:
         """The message in ``language``; a notice marked ``bilingual`` (supervisor breach notices)
-        carries that language first and the other one second, in every block."""
+        carries that language first and the other one second, in every block. ``extra``: per-delivery
+        facts (e.g. ``rating_url``); templates see ``rating_url`` as "" otherwise."""
         lang = language if language in LOCALES else "vi"
         if notice.context.get("bilingual"):
             other = "en" if lang == "vi" else "vi"
-            first, second = self._blocks(notice, lang), self._blocks(notice, other)
+            first, second = self._blocks(notice, lang, extra), self._blocks(notice, other, extra)
             sms = f"{first[2]}\n{second[2]}"
             return Rendered(subject=f"{first[0]} / {second[0]}", body=f"{first[1]}\n\n———\n\n{second[1]}",
                             sms_parts=tuple(split_sms(sms, max_parts=self._sms_max_parts)))
-        subject, body, sms_text = self._blocks(notice, lang)
-        return Rendered(subject=subject, body=body, sms_parts=tuple(split_sms(sms_text, max_parts=self._sms_max_parts)))
+        subject, body, sms_text = self._blocks(notice, lang, extra)
+        parts = split_sms(sms_text, max_parts=self._sms_max_parts)
+        link = str((extra or {}).get("rating_url") or "")
+        if link and is_gsm7(link) and len(link) <= GSM7_LIMIT:
+            # A link cut across two SMS is useless: it travels alone, as one GSM-7 message.
+            parts.append(link)
+        return Rendered(subject=subject, body=body, sms_parts=tuple(parts))
 
-    def _blocks(self, notice: Notice, lang: str) -> tuple[str, str, str]:
+    def _blocks(self, notice: Notice, lang: str, extra: dict[str, Any] | None = None) -> tuple[str, str, str]:
         try:
             template = self._env.get_template(f"{lang}/{notice.template}.j2")
         except TemplateNotFound:
@@ -103,6 +109,8 @@ class Renderer:
             "event_type": notice.event_type,
             "event_id": notice.event_id,
             "occurred_at": notice.context.get("occurred_at") or notice.occurred_at.isoformat(),
+            "rating_url": "",
+            **(extra or {}),
         }
         infos = notice.context.get("infos") or {}
         if infos:

@@ -74,8 +74,16 @@ class IncidentsClient:
         return response
 
     async def transition(self, incident_id: str, to_status: int, reason: str) -> incidents_pb2.Incident:
-        request = incidents_pb2.TransitionIncidentRequest(id=incident_id, to_status=to_status, reason=reason)  # type: ignore[arg-type]
+        """Transitions need the version they are based on: read it, then move. A change in between
+        is a stale version (FAILED_PRECONDITION → PreconditionFailed), which the import reports."""
         try:
+            seen: incidents_pb2.Incident = await self._stub.GetIncident(
+                incidents_pb2.GetIncidentRequest(id=incident_id), timeout=call_timeout(self._timeout),
+                metadata=self._metadata(),
+            )
+            request = incidents_pb2.TransitionIncidentRequest(
+                id=incident_id, to_status=to_status, reason=reason, expected_version=seen.version  # type: ignore[arg-type]
+            )
             incident: incidents_pb2.Incident = await self._stub.TransitionIncident(
                 request, timeout=call_timeout(self._timeout), metadata=self._metadata()
             )

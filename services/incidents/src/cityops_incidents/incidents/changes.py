@@ -30,6 +30,9 @@ BODY_FIELDS = {
     "SensorAlertCleared": "sensor_alert_cleared",
     "IncidentUpdated": "updated",
     "IncidentSlaWarning": "sla_warning",
+    "IncidentReopened": "reopened",
+    "ReportSplit": "report_split",
+    "IncidentRated": "rated",
 }
 
 

@@ -95,6 +95,8 @@ def incident_pb(inc: Incident, eido: Mapping[int, int]) -> pb.Incident:
         sla_stage=enum_value(pb.SlaStage, "SLA_STAGE_", inc.sla_stage),
         district=inc.district,
         open_alert_ids=inc.open_alert_ids,
+        reopen_count=inc.reopen_count,
+        split_from=inc.split_from,
     )
     out.eido_priority = eido.get(inc.priority, 0)
     out.sla_working_time = inc.sla_working_time

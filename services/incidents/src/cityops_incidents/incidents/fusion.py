@@ -1,18 +1,32 @@
-"""Fusion: which open incident (if any) a new report belongs to.
+"""Fusion: which open incident (if any) a new report belongs to, and why.
 
-A report joins the nearest open incident of the same category whose location is within the
-category's radius and whose latest report is within its time window. The database side (H3 lock
-cells and the candidate query) lives in store.py; this module is the pure decision.
+A report may join an open incident of its own category or of a category related to it by the
+equivalence graph of rules.yaml (``fusion.equivalences``: FIELD_REPORT "đường ngập" ≈ FLOOD, smoke
+≈ FIRE, ...), when the incident lies within the radius and its latest report within the window of
+the incident's category rule (or the edge's own). Among those, the highest score wins:
+
+    score = relation × (0.55 · closeness in space + 0.30 · closeness in time + 0.15 · text similarity)
+
+where relation is 1 for the same category and the edge's weight otherwise, each closeness is
+``1 - value / limit`` and text similarity is the Jaccard index of the words (with diacritics).
+Every merge records the score and its reasons on the timeline. The database side (H3 lock cells and
+the candidate query) lives in store.py and intake.py; this module is the pure decision.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from cityops_incidents.config import FusionRule
+from cityops_incidents.config import FusionEdge, FusionRule, Rules
 from cityops_incidents.geo import distance_m
+
+W_DISTANCE, W_TIME, W_TEXT = 0.55, 0.30, 0.15
+_WORD_RE = re.compile(r"\w+")
+_SPACE_RE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -21,12 +35,30 @@ class Candidate:
     lat: float
     lon: float
     last_report_at: datetime
+    category: str = ""
+    subcategory: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What fusion reads of a new report."""
+
+    category: str
+    lat: float
+    lon: float
+    at: datetime
+    subcategory: str = ""
+    description: str = ""
 
 
 @dataclass(frozen=True)
 class Match:
     incident_id: str
     distance_m: float
+    score: float = 1.0
+    reasons: tuple[str, ...] = ()
+    relation: str = ""  # "" for the same category, else "FIELD_REPORT≈FLOOD"
 
 
 def fuses(rule: FusionRule) -> bool:
@@ -34,19 +66,151 @@ def fuses(rule: FusionRule) -> bool:
     return rule.radius_m > 0 and rule.window.total_seconds() > 0
 
 
+def fold(text: str) -> str:
+    """Lowercase NFC with single spaces; diacritics KEPT ("Ngập" → "ngập", never "ngap")."""
+    return _SPACE_RE.sub(" ", unicodedata.normalize("NFC", text or "").casefold()).strip()
+
+
+def has_phrase(text: str, phrase: str) -> bool:
+    """``phrase`` occurs in ``text`` as whole words, with its diacritics ("nở" is not "nổ")."""
+    needle = fold(phrase)
+    return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", fold(text)) is not None
+
+
+def text_similarity(a: str, b: str) -> float:
+    """Jaccard index of the two texts' word sets (diacritics kept); 0 when either is empty."""
+    wa, wb = set(_WORD_RE.findall(fold(a))), set(_WORD_RE.findall(fold(b)))
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / len(wa | wb)
+
+
+def edge_holds(edge: FusionEdge, *, subcategory: str, description: str) -> bool:
+    """The edge's condition on its ``from`` side: a listed subcategory or a keyword in the text."""
+    if not edge.subcategories and not edge.keywords:
+        return True
+    return subcategory in edge.subcategories or any(has_phrase(description, k) for k in edge.keywords)
+
+
+def related_categories(rules: Rules, category: str) -> list[str]:
+    """``category`` and every fusing category the graph relates to it (the candidate search)."""
+    out = [category]
+    for e in rules.fusion_edges_of(category):
+        other = e.b if e.a == category else e.a
+        if other not in out and fuses(rules.fusion_rule(other)):
+            out.append(other)
+    return out
+
+
+def pair_rule(rules: Rules, report_category: str, incident_category: str) -> FusionRule | None:
+    """Radius and window for a report of one category joining an incident of another (None:
+    unrelated). The same category uses its own rule; an edge its own limits or the incident's rule."""
+    if report_category == incident_category:
+        rule = rules.fusion_rule(incident_category)
+        return rule if fuses(rule) else None
+    base = rules.fusion_rule(incident_category)
+    for e in rules.fusion_edges_of(report_category):
+        if incident_category in (e.a, e.b):
+            rule = FusionRule(e.radius_m if e.radius_m is not None else base.radius_m,
+                              e.window if e.window is not None else base.window)
+            return rule if fuses(rule) else None
+    return None
+
+
+def search_extent(rules: Rules, category: str) -> tuple[list[str], float, timedelta]:
+    """(categories, radius, window) covering every incident a report of ``category`` may join."""
+    own = rules.fusion_rule(category)
+    if not fuses(own):
+        return [], 0.0, timedelta(0)
+    cats = related_categories(rules, category)
+    rules_ = [r for r in (pair_rule(rules, category, c) for c in cats) if r is not None]
+    return cats, max(r.radius_m for r in rules_), max(r.window for r in rules_)
+
+
+def lock_scopes(rules: Rules, category: str) -> list[tuple[str, float]]:
+    """(scope name, radius) of the advisory locks a report of ``category`` takes: one per
+    related pair of categories, named the same from both sides ("FIELD_REPORT+FLOOD"), with
+    the pair's widest radius. Two reports that could fuse (same category, or an edge between
+    theirs) therefore share a scope and, being within its radius, a lock cell."""
+    if not fuses(rules.fusion_rule(category)):
+        return []
+    scopes = []
+    for other in related_categories(rules, category):
+        pair = sorted({category, other})
+        radii = [r.radius_m for r in (pair_rule(rules, category, other), pair_rule(rules, other, category)) if r]
+        scopes.append(("+".join(pair), max(radii)))
+    return scopes
+
+
+def _edge(rules: Rules, a: str, b: str) -> FusionEdge | None:
+    return next((e for e in rules.fusion_edges_of(a) if b in (e.a, e.b)), None)
+
+
+def evaluate(rules: Rules, report: ReportFacts, c: Candidate) -> Match | None:
+    """The score and reasons of ``report`` joining candidate ``c``; None when it may not."""
+    category = c.category or report.category
+    rule = pair_rule(rules, report.category, category)
+    if rule is None:
+        return None
+    relation, label = 1.0, ""
+    if category != report.category:
+        edge = _edge(rules, report.category, category)
+        if edge is None:
+            return None
+        side_is_report = edge.a == report.category
+        holds = edge_holds(
+            edge,
+            subcategory=report.subcategory if side_is_report else c.subcategory,
+            description=report.description if side_is_report else c.description,
+        )
+        if not holds:
+            return None
+        relation, label = edge.relation, f"{report.category}≈{category}"
+    return _scored(rule, report, c, relation=relation, label=label)
+
+
+def _scored(rule: FusionRule, report: ReportFacts, c: Candidate, *, relation: float, label: str) -> Match | None:
+    d = distance_m(report.lat, report.lon, c.lat, c.lon)
+    age = abs((report.at - c.last_report_at).total_seconds())
+    window = rule.window.total_seconds()
+    if d > rule.radius_m or age > window:
+        return None
+    near = 1 - d / rule.radius_m
+    recent = 1 - age / window
+    similar = text_similarity(report.description, c.description)
+    score = relation * (W_DISTANCE * near + W_TIME * recent + W_TEXT * similar)
+    reasons = (
+        f"khoảng cách {d:.0f} m / {rule.radius_m:.0f} m (distance)",
+        f"thời gian {age / 60:.0f} phút / {window / 60:.0f} phút (time)",
+        (f"liên quan loại {label} ×{relation:g} (category relation)" if label
+         else f"cùng loại {report.category} (same category)"),
+        f"tương đồng văn bản {similar:.2f} (text similarity)",
+    )
+    return Match(c.incident_id, d, round(score, 3), reasons, label)
+
+
+def best_fusion(rules: Rules, report: ReportFacts, candidates: Iterable[Candidate]) -> Match | None:
+    """The highest-scoring candidate the report may join; ties go to the nearest."""
+    if not fuses(rules.fusion_rule(report.category)):
+        return None
+    best: Match | None = None
+    for c in candidates:
+        m = evaluate(rules, report, c)
+        if m is not None and (best is None or (m.score, -m.distance_m) > (best.score, -best.distance_m)):
+            best = m
+    return best
+
+
 def best_match(
     rule: FusionRule, *, lat: float, lon: float, at: datetime, candidates: Iterable[Candidate]
 ) -> Match | None:
-    """The nearest candidate inside the radius and window; ties go to the most recent report."""
+    """Same-category fusion under one rule: the best-scoring candidate inside the radius and window."""
     if not fuses(rule):
         return None
-    best: tuple[float, float, Candidate] | None = None
+    report = ReportFacts(category="", lat=lat, lon=lon, at=at)
+    best: Match | None = None
     for c in candidates:
-        d = distance_m(lat, lon, c.lat, c.lon)
-        age = abs((at - c.last_report_at).total_seconds())
-        if d > rule.radius_m or age > rule.window.total_seconds():
-            continue
-        key = (d, age)
-        if best is None or key < best[:2]:
-            best = (d, age, c)
-    return Match(best[2].incident_id, best[0]) if best else None
+        m = _scored(rule, report, c, relation=1.0, label="")
+        if m is not None and (best is None or (m.score, -m.distance_m) > (best.score, -best.distance_m)):
+            best = m
+    return best

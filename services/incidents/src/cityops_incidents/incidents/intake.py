@@ -35,9 +35,8 @@ def lock_keys(rules: Rules, r: ReportIn) -> list[str]:
     """The advisory locks filing ``r`` needs: its idempotency key and its category's lock cells.
     Always taken sorted, in one statement: one global order, so lockers never deadlock."""
     keys = [f"idem:{r.idempotency_key}"]
-    rule = rules.fusion_rule(r.category)
-    if fusion.fuses(rule):
-        keys += [f"fusion:{r.category}:{cell}" for cell in geo.lock_cells(r.lat, r.lon, rule.radius_m)]
+    for scope, radius in fusion.lock_scopes(rules, r.category):
+        keys += [f"fusion:{scope}:{cell}" for cell in geo.lock_cells(r.lat, r.lon, radius)]
     return sorted(keys)
 
 
@@ -52,15 +51,14 @@ async def report_in_tx(
     Round trips: the locks (one statement), the replay check with the fusion candidates (one),
     the day's number for a new incident, then the whole change (one statement)."""
     occurred = r.occurred_at or now
-    rule = rules.fusion_rule(r.category)
-    fusing = fusion.fuses(rule)
+    categories, radius, window = fusion.search_extent(rules, r.category)
     if not locked:
         await store.lock_many(conn, lock_keys(rules, r))
     candidates: list[Incident] = []
-    if fusing:
+    if categories:
         known, candidates = await store.known_and_candidates(
-            conn, key=r.idempotency_key, category=r.category,
-            cells=geo.search_cells(r.lat, r.lon, rule.radius_m), since=occurred - rule.window,
+            conn, key=r.idempotency_key, categories=categories,
+            cells=geo.search_cells(r.lat, r.lon, radius), since=occurred - window,
         )
     else:
         known = await store.report_by_key(conn, r.idempotency_key)
@@ -80,10 +78,12 @@ async def file_report(
     ``numbers``: the transaction's number block (a batch: one counter read and write for all; the
     caller flushes it before commit); None takes the day's next number directly."""
     occurred = r.occurred_at or now
-    rule = rules.fusion_rule(r.category)
-    match = fusion.best_match(
-        rule, lat=r.lat, lon=r.lon, at=occurred,
-        candidates=[fusion.Candidate(c.id, c.lat, c.lon, c.last_report_at) for c in candidates],
+    match = fusion.best_fusion(
+        rules,
+        fusion.ReportFacts(category=r.category, lat=r.lat, lon=r.lon, at=occurred, subcategory=r.subcategory,
+                           description=r.description),
+        [fusion.Candidate(c.id, c.lat, c.lon, c.last_report_at, c.category, c.subcategory, c.description)
+         for c in candidates],
     )
     report_id = str(uuid.uuid4())
     report = store.NewReport(report_id=report_id, r=r, merged=match is not None,
@@ -156,11 +156,15 @@ async def _merge(
         report_count=inc.report_count, source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=report.report_id,
         reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
         distance_m=round(match.distance_m, 1), reporter_subject=r.reporter_subject,
+        score=match.score, reasons=list(match.reasons),
+        report_category=pb.Category.Value(f"CATEGORY_{r.category}"),
     )
+    kind = f" loại {r.category}" if r.category != inc.category else ""
     await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,
                         before=str(inc.report_count - 1), after=str(inc.report_count),
-                        detail=f"Hợp nhất phản ánh từ {r.source}, cách {match.distance_m:.0f} m "
-                               f"(merged report, {match.distance_m:.0f} m away)")
+                        detail=f"Hợp nhất phản ánh{kind} từ {r.source}, cách {match.distance_m:.0f} m, "
+                               f"điểm {match.score:.2f}: {'; '.join(match.reasons)} "
+                               f"(merged report {report.report_id}, score {match.score:.2f})")
     t = triage(rules, category=inc.category, subcategory=inc.subcategory, source=r.source,
                description=r.description, report_count=inc.report_count, sensor_level=r.sensor_level)
     wanted = min(t.priority, r.priority_override or 5)

@@ -58,3 +58,13 @@ def check(from_status: str, to_status: str) -> None:
 def sla_stage(status: str) -> str:
     """The SLA stage whose clock runs in ``status``; "" when none does."""
     return SLA_STAGE_BY_STATUS.get(status, "")
+
+# Reopen ("chưa xử lý xong"): only a RESOLVED incident, back to ACKNOWLEDGED with its agency kept,
+# so it is dispatched again. Not in TRANSITIONS: it has its own RPC, window and escalation (reopen.py).
+REOPEN_FROM = "RESOLVED"
+REOPEN_TO = "ACKNOWLEDGED"
+# A sensor CLEARED may resolve an incident of a category whose rule says so, from any open status
+# (the system closes what the system opened; NEW → RESOLVED is still refused to people).
+AUTO_RESOLVE_FROM = frozenset({"NEW", "ACKNOWLEDGED", "DISPATCHED", "ON_SCENE"})
+# Ratings are taken once the city says it is done.
+RATEABLE = frozenset({"RESOLVED", "CLOSED"})

@@ -108,6 +108,8 @@ class Incident:
     sla_remaining_s: float | None = None
     sla_warn_remaining_s: float | None = None
     sla_working_time: bool = False  # the clock counts office hours of the working calendar
+    reopen_count: int = 0
+    split_from: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -188,3 +190,76 @@ class DispatchEventIn:
     call_sign: str
     agency: str
     actor: Actor
+
+
+@dataclass(frozen=True)
+class SplitIn:
+    incident_id: str
+    report_id: str
+    reason: str
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class ReopenIn:
+    incident_id: str
+    reason: str
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class RatingIn:
+    incident_id: str
+    rating: int
+    comment: str = ""
+    link_token: str = ""
+
+
+@dataclass(frozen=True)
+class Rating:
+    id: str
+    incident_id: str
+    incident_number: str
+    rating: int
+    comment: str
+    agency: str
+    category: str
+    channel: str  # "link" | "reporter"
+    rated_at: datetime
+
+
+@dataclass(frozen=True)
+class SatisfactionRow:
+    agency: str
+    category: str
+    count: int
+    average: float
+    distribution: tuple[int, int, int, int, int]
+
+    @property
+    def satisfied_share(self) -> float:
+        return (self.distribution[3] + self.distribution[4]) / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """A report row as an operator may see it (the phone masked by the caller)."""
+
+    id: str
+    incident_id: str
+    merged: bool
+    distance_m: float
+    source: str
+    category: str
+    subcategory: str
+    description: str
+    lat: float
+    lon: float
+    address: str
+    reporter_phone: str
+    reporter_subject: str
+    sensor_alert_id: str
+    external_ids: dict[str, str]
+    occurred_at: datetime
+    received_at: datetime
+    idempotency_key: str = ""

@@ -41,6 +41,13 @@ DISPATCH_TARGETS = {"unit_assigned": "DISPATCHED", "unit_arrived": "ON_SCENE"}
 KIND_LABELS = {"unit_assigned": "UnitAssigned", "unit_arrived": "UnitArrived"}
 
 
+def auto_resolves(rules: Rules, inc: Incident) -> bool:
+    """A sensor clear resolves the incident when its category's rule says so, no linked alert is
+    still open, and it is open (CLEARED on a resolved or closed incident changes nothing more)."""
+    return (rules.fusion_rule(inc.category).resolve_on_sensor_clear and not inc.open_alert_ids
+            and inc.status in lifecycle.AUTO_RESOLVE_FROM)
+
+
 class Reactions:
     def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow) -> None:
         self._pool = pool
@@ -49,7 +56,8 @@ class Reactions:
 
     async def sensor_alert(self, a: SensorAlertIn) -> str:
         """RAISED creates or merges an incident (source SENSOR); a re-raised alert that worsened to
-        CRITICAL escalates it; CLEARED is recorded on the timeline (the incident stays open).
+        CRITICAL escalates it; CLEARED is recorded on the timeline and, when the category's rule has
+        ``resolve_on_sensor_clear`` and no linked alert is left open, resolves the incident.
         Idempotent on the event id and on the alert id. Returns what happened, for logs and tests."""
         async with self._pool.acquire() as conn, conn.transaction():
             if not await first_time(conn, ALERTS_CONSUMER, a.event_id or f"{a.alert_id}:{a.state}:{a.level}"):
@@ -102,12 +110,19 @@ class Reactions:
             return "ignored"
         if a.alert_id in inc.open_alert_ids:
             inc.open_alert_ids.remove(a.alert_id)
+        now = self._now()
         body = pb.SensorAlertCleared(alert_id=a.alert_id, sensor_id=a.sensor_id, cleared_at=ts(a.at), value=a.value)
-        await commit_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=self._now(),
+        await commit_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=now,
                             before="RAISED", after="CLEARED",
                             detail=f"Cảm biến {a.sensor_name or a.sensor_id} trở lại bình thường: {a.value:g} {a.unit} "
                                    f"(sensor alert cleared)")
-        return "cleared"
+        if not auto_resolves(self.rules, inc):
+            return "cleared"
+        t = TransitionIn(incident_id=inc.id, to_status="RESOLVED",
+                         reason=f"Tự động giải quyết: cảm biến {a.sensor_name or a.sensor_id} đã trở lại bình thường "
+                                f"và không còn cảnh báo mở (resolve_on_sensor_clear: every linked alert cleared)")
+        await apply_transition(conn, rules=self.rules, inc=inc, t=t, actor=SYSTEM_ACTOR, now=now)
+        return "resolved"
 
     async def dispatch_event(self, d: DispatchEventIn) -> str:
         """UnitAssigned → DISPATCHED, UnitArrived → ON_SCENE. Idempotent on the event id; a move

@@ -18,7 +18,7 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
 from cityops_incidents.config import Rules
-from cityops_incidents.incidents import lifecycle, sla, store
+from cityops_incidents.incidents import lifecycle, report_store, sla, store
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import commit_change, record_only
 from cityops_incidents.incidents.convert import status_label
@@ -27,11 +27,16 @@ from cityops_incidents.incidents.models import (
     Actor,
     Incident,
     ListQuery,
+    ReopenIn,
     ReportIn,
     ReportOutcome,
+    SplitIn,
+    StoredReport,
     TimelineEntry,
     TransitionIn,
 )
+from cityops_incidents.incidents.reopen import reopen_in_tx, validate_reopen
+from cityops_incidents.incidents.split import split_in_tx, validate_split
 from cityops_incidents.incidents.validation import (
     check_location,
     invalid,
@@ -103,15 +108,16 @@ class IncidentService:
         return found
 
     async def transition(self, t: TransitionIn, *, actor: Actor) -> Incident:
-        """Move an incident along the lifecycle. A stale ``expected_version`` raises StaleVersion;
-        an illegal move raises IllegalTransition; both leave the incident untouched."""
+        """Move an incident along the lifecycle. ``expected_version`` is required (ValidationFailed
+        without it); a stale one raises StaleVersion; an illegal move raises IllegalTransition; both
+        leave the incident untouched."""
         validate_transition(self.rules, t)
         now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
             inc = await store.get(conn, t.incident_id, for_update=True)
             if inc is None:
                 raise NotFound("incident", t.incident_id)
-            if t.expected_version and t.expected_version != inc.version:
+            if t.expected_version != inc.version:
                 raise StaleVersion(t.expected_version, inc.version)
             lifecycle.check(inc.status, t.to_status)
             sla.check_pause_transition(self.rules, inc, t.to_status)
@@ -212,6 +218,30 @@ class IncidentService:
         hits = [(inc, geo.distance_m(lat, lon, inc.lat, inc.lon)) for inc in rows]
         hits = sorted((h for h in hits if h[1] <= radius_m), key=lambda h: h[1])
         return hits[:limit]
+
+    async def split(self, s: SplitIn, *, actor: Actor) -> tuple[Incident, Incident]:
+        """Move one fused report out into a new incident of its own (own number, triage, SLA clock).
+        Requires ``expected_version`` of the source; audited and published on both incidents."""
+        validate_split(self.rules, s)
+        now = self._now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await split_in_tx(conn, rules=self.rules, s=s, actor=actor, now=now)
+
+    async def reopen(self, o: ReopenIn, *, actor: Actor, roles: frozenset[str]) -> Incident:
+        """RESOLVED → ACKNOWLEDGED within the reopen window, by a reporter or an operator, with one
+        priority step of escalation. Requires ``expected_version``."""
+        validate_reopen(self.rules, o)
+        now = self._now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await reopen_in_tx(conn, rules=self.rules, o=o, actor=actor, roles=roles, now=now)
+
+    async def reports(self, incident_id: str) -> list[StoredReport]:
+        """The reports fused into an incident, oldest first (the caller masks the phone)."""
+        validate_id(incident_id, "incident_id")
+        async with self._pool.acquire() as conn:
+            if await store.get(conn, incident_id) is None:
+                raise NotFound("incident", incident_id)
+            return await report_store.list_for(conn, incident_id)
 
 
 async def apply_transition(

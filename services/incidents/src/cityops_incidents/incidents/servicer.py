@@ -19,11 +19,24 @@ from cityops_incidents.incidents.convert import (
     status_name,
     timeline_entry_pb,
 )
-from cityops_incidents.incidents.models import AGENCIES, CATEGORIES, STATUSES, Actor, ListQuery, ReportIn, TransitionIn
+from cityops_incidents.incidents.models import (
+    AGENCIES,
+    CATEGORIES,
+    STATUSES,
+    Actor,
+    ListQuery,
+    RatingIn,
+    ReopenIn,
+    ReportIn,
+    SplitIn,
+    TransitionIn,
+)
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.watch import IncidentWatch
+from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, satisfaction_pb
+from cityops_incidents.ratings.service import RatingService
 from cityops_platform import auth
-from cityops_platform.errors import FieldViolation, require
+from cityops_platform.errors import FieldViolation, Unavailable, require
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -46,10 +59,11 @@ def _enum_list(
 
 
 class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
-    def __init__(self, service: IncidentService, watch: IncidentWatch) -> None:
+    def __init__(self, service: IncidentService, watch: IncidentWatch, ratings: RatingService | None = None) -> None:
         self._service = service
         self._watch = watch
         self._eido = service.rules.eido
+        self._ratings = ratings
 
     async def ReportIncident(  # noqa: N802
         self, request: pb.ReportIncidentRequest, context: Ctx
@@ -153,3 +167,48 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             if wanted(event):
                 yield event
 
+
+    async def SplitReport(  # noqa: N802
+        self, request: pb.SplitReportRequest, context: Ctx
+    ) -> pb.SplitReportResponse:
+        actor, _ = current_actor()
+        s = SplitIn(incident_id=request.incident_id, report_id=request.report_id, reason=request.reason,
+                    expected_version=request.expected_version)
+        source, split = await self._service.split(s, actor=actor)
+        return pb.SplitReportResponse(source=incident_pb(source, self._eido), split=incident_pb(split, self._eido))
+
+    async def ReopenIncident(self, request: pb.ReopenIncidentRequest, context: Ctx) -> pb.Incident:  # noqa: N802
+        actor, roles = current_actor()
+        o = ReopenIn(incident_id=request.id, reason=request.reason, expected_version=request.expected_version)
+        return incident_pb(await self._service.reopen(o, actor=actor, roles=roles), self._eido)
+
+    async def RateIncident(self, request: pb.RateIncidentRequest, context: Ctx) -> pb.Rating:  # noqa: N802
+        actor, roles = current_actor()
+        r = RatingIn(incident_id=request.id, rating=request.rating, comment=request.comment,
+                     link_token=request.link_token)
+        return rating_pb(await self._require_ratings().rate(r, actor=actor, roles=roles))
+
+    async def GetSatisfactionReport(  # noqa: N802
+        self, request: pb.GetSatisfactionReportRequest, context: Ctx
+    ) -> pb.SatisfactionReport:
+        out: list[FieldViolation] = []
+        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
+        agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)
+        require(out)
+        rows = await self._require_ratings().satisfaction(
+            since=from_ts(request.since, "since") if request.HasField("since") else None,
+            until=from_ts(request.until, "until") if request.HasField("until") else None,
+            agencies=list(agencies), categories=list(categories),
+        )
+        return satisfaction_pb(rows)
+
+    async def ListReports(  # noqa: N802
+        self, request: pb.ListReportsRequest, context: Ctx
+    ) -> pb.ListReportsResponse:
+        reports = await self._service.reports(request.incident_id)
+        return pb.ListReportsResponse(reports=[report_summary_pb(r) for r in reports])
+
+    def _require_ratings(self) -> RatingService:
+        if self._ratings is None:
+            raise Unavailable("Đánh giá chưa được cấu hình (ratings not configured)")
+        return self._ratings

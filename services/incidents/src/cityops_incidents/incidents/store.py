@@ -24,14 +24,15 @@ _COLUMNS = (
     "id, number, category, subcategory, priority, status, description, lat, lon, address, district, "
     "report_count, sources, agency, created_at, updated_at, occurred_at, last_report_at, sla_stage, "
     "sla_due_at, sla_breaches, version, escalation_level, duplicate_of, external_ids, open_alert_ids, "
-    "acknowledged_at, dispatched_at, resolved_at, closed_at, " + ", ".join(SLA_CLOCK_COLUMNS)
+    "acknowledged_at, dispatched_at, resolved_at, closed_at, reopen_count, split_from, "
+    + ", ".join(SLA_CLOCK_COLUMNS)
 )
 # Mutable columns written by ``save`` ($1 is the id).
 _MUTABLE = (
     "category", "subcategory", "priority", "status", "description", "address", "district", "report_count",
     "sources", "agency", "updated_at", "last_report_at", "sla_stage", "sla_due_at", "sla_breaches", "version",
     "escalation_level", "duplicate_of", "external_ids", "open_alert_ids", "acknowledged_at", "dispatched_at",
-    "resolved_at", "closed_at", *SLA_CLOCK_COLUMNS, "search_text",
+    "resolved_at", "closed_at", "reopen_count", "split_from", *SLA_CLOCK_COLUMNS, "search_text",
 )
 
 
@@ -39,6 +40,7 @@ def to_incident(row: asyncpg.Record | dict[str, Any]) -> Incident:
     values = dict(row)
     values["id"] = str(values["id"])
     values["duplicate_of"] = str(values["duplicate_of"]) if values["duplicate_of"] else ""
+    values["split_from"] = str(values["split_from"]) if values.get("split_from") else ""
     values["sources"] = list(values["sources"])
     values["sla_breaches"] = list(values["sla_breaches"])
     values["sla_warned"] = list(values["sla_warned"])
@@ -151,16 +153,17 @@ async def write_change(
             "INSERT INTO incidents (id, number, category, subcategory, priority, status, description, lat, lon, "
             "address, district, h3_cell, report_count, sources, agency, created_at, updated_at, occurred_at, "
             "last_report_at, sla_stage, sla_due_at, sla_breaches, version, escalation_level, external_ids, "
-            "open_alert_ids, " + ", ".join(SLA_CLOCK_COLUMNS) + ", search_text) VALUES (" + a.row(
+            "open_alert_ids, " + ", ".join(SLA_CLOCK_COLUMNS) + ", search_text, split_from) VALUES (" + a.row(
                 inc.id, inc.number, inc.category, inc.subcategory, inc.priority, inc.status, inc.description,
                 inc.lat, inc.lon, inc.address, inc.district, h3_cell, inc.report_count, inc.sources, inc.agency,
                 inc.created_at, inc.updated_at, inc.occurred_at, inc.last_report_at, inc.sla_stage, inc.sla_due_at,
                 inc.sla_breaches, inc.version, inc.escalation_level, inc.external_ids, inc.open_alert_ids,
-                *(getattr(inc, c) for c in SLA_CLOCK_COLUMNS), search_text) + ")"
+                *(getattr(inc, c) for c in SLA_CLOCK_COLUMNS), search_text, inc.split_from or None) + ")"
         )
     else:
         values: list[Any] = [getattr(inc, c) for c in _MUTABLE[:-1]]
         values[_MUTABLE.index("duplicate_of")] = inc.duplicate_of or None
+        values[_MUTABLE.index("split_from")] = inc.split_from or None
         sets = ", ".join(f"{c} = {a(v)}" for c, v in zip(_MUTABLE, [*values, search_text], strict=True))
         incident = f"UPDATE incidents SET {sets} WHERE id = {a(inc.id)}"
     ctes = [
@@ -198,18 +201,19 @@ async def get_by_number(conn: asyncpg.Connection, number: str) -> Incident | Non
 
 
 async def known_and_candidates(
-    conn: asyncpg.Connection, *, key: str, category: str, cells: list[str], since: datetime
+    conn: asyncpg.Connection, *, key: str, categories: list[str], cells: list[str], since: datetime
 ) -> tuple[KnownReport | None, list[Incident]]:
     """One round trip for intake: the report already filed under ``key`` (a replay), and the open
-    incidents of ``category`` in ``cells`` with a report since ``since``, row-locked (a concurrent
+    incidents of ``categories`` in ``cells`` with a report since ``since``, row-locked (a concurrent
     transition that closes one is waited for and then excluded)."""
     rows = await conn.fetch(
         f"WITH known AS (SELECT id, incident_id, merged FROM reports WHERE idempotency_key = $1), "
-        f"candidates AS (SELECT {_COLUMNS} FROM incidents WHERE category = $2 AND h3_cell = ANY($3::text[]) "
+        f"candidates AS (SELECT {_COLUMNS} FROM incidents WHERE category = ANY($2::text[]) "
+        "AND h3_cell = ANY($3::text[]) "
         "AND last_report_at >= $4 AND status = ANY($5::text[]) ORDER BY id FOR UPDATE) "
         "SELECT k.id AS known_report_id, k.incident_id AS known_incident_id, k.merged AS known_merged, c.* "
         "FROM (SELECT 1) AS one LEFT JOIN known AS k ON true LEFT JOIN candidates AS c ON true",
-        key, category, cells, since, list(OPEN_STATUSES),
+        key, categories, cells, since, list(OPEN_STATUSES),
     )
     known = None
     incidents = []

@@ -105,9 +105,17 @@ def validate_transition(rules: Rules, t: TransitionIn) -> None:
         check_uuid(out, "duplicate_of", t.duplicate_of)
         if t.duplicate_of == t.incident_id:
             out.append(FieldViolation("duplicate_of", "không thể trùng với chính nó (cannot duplicate itself)"))
-    if t.expected_version < 0:
-        out.append(FieldViolation("expected_version", "phải >= 0 (must be >= 0)"))
+    check_expected_version(out, t.expected_version)
     require(out)
+
+
+def check_expected_version(out: list[FieldViolation], value: int) -> None:
+    """Optimistic concurrency is not optional: every mutation names the version it was based on."""
+    if value == 0:
+        out.append(FieldViolation("expected_version", "bắt buộc: phiên bản sự cố đã xem (required: the "
+                                                      "Incident.version the change is based on)"))
+    elif value < 0:
+        out.append(FieldViolation("expected_version", "phải >= 1 (must be >= 1)"))
 
 
 def validate_note(rules: Rules, incident_id: str, text: str) -> None:

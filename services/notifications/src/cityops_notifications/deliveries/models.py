@@ -44,3 +44,4 @@ class Job:
     notice: dict[str, object]
     secret_sealed: bytes | None
     rate_checked: bool
+    owner_role: str = ""  # the subscription owner's role: a citizen's resolution message carries a rating link

@@ -20,6 +20,7 @@ from cityops_notifications.deliveries import events, store
 from cityops_notifications.deliveries.models import DEAD_LETTERED, FAILED, SENT, SUPPRESSED, Job
 from cityops_notifications.deliveries.policy import backoff_seconds
 from cityops_notifications.notices.models import Notice
+from cityops_notifications.ratinglink import RatingLinks
 from cityops_notifications.rendering import Renderer
 from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationSettings
@@ -37,6 +38,7 @@ class DeliverySender:
         self._box = box
         self._s = settings
         self._limit = asyncio.Semaphore(settings.notify_concurrency)
+        self._links = RatingLinks(jwt_secret=settings.jwt_secret)
         # Set by the fan-out after it committed deliveries: send now, not at the next poll.
         self._wakeup = wakeup or asyncio.Event()
 
@@ -85,7 +87,8 @@ class DeliverySender:
         except InvalidToken:
             await self._record(job, status=DEAD_LETTERED, error="stored secret cannot be decrypted")
             return
-        rendered = self._renderer.render(notice, language=d.language)
+        extra = self._links.context(notice, delivery_id=d.id, channel=d.channel, owner_role=job.owner_role)
+        rendered = self._renderer.render(notice, language=d.language, extra=extra)
         outgoing = Outgoing(delivery_id=d.id, event_id=d.event_id, event_type=d.event_type,
                             occurred_at=notice.occurred_at.isoformat(), language=d.language,
                             message=rendered, data=notice.data)

@@ -25,6 +25,9 @@ _D_COLUMNS = (
 _SELECT = f"SELECT {_D_COLUMNS}, s.address FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
 
 
+_JOB_COLUMNS = "s.address, s.secret_encrypted, s.owner_role, d.rate_checked, n.payload FROM"
+
+
 def _delivery(r: asyncpg.Record) -> Delivery:
     return Delivery(
         id=str(r["id"]),
@@ -86,14 +89,14 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease_s: float) -> list[J
     if not rows:
         return []
     jobs = await pool.fetch(
-        f"{_SELECT.replace('s.address FROM', 's.address, s.secret_encrypted, d.rate_checked, n.payload FROM')} "
+        f"{_SELECT.replace('s.address FROM', _JOB_COLUMNS)} "
         "JOIN notices n ON n.event_id = d.event_id WHERE d.id = ANY($1::uuid[])",
         [r["id"] for r in rows],
     )
     return [
         Job(delivery=_delivery(r), address=r["address"], notice=r["payload"],
             secret_sealed=bytes(r["secret_encrypted"]) if r["secret_encrypted"] is not None else None,
-            rate_checked=r["rate_checked"])
+            rate_checked=r["rate_checked"], owner_role=r["owner_role"])
         for r in jobs
     ]
 

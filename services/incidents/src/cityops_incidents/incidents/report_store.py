@@ -1,0 +1,59 @@
+"""Postgres access to the reports filed against incidents (schema ``incidents``): listing them,
+moving one to another incident (SplitReport), and the reporter check of reopen and rating."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from cityops_incidents.incidents.models import StoredReport
+
+_COLUMNS = (
+    "id, incident_id, merged, distance_m, source, category, subcategory, description, lat, lon, address, "
+    "reporter_phone, reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at, idempotency_key"
+)
+
+
+def _report(row: asyncpg.Record) -> StoredReport:
+    values: dict[str, Any] = dict(row)
+    values["id"] = str(values["id"])
+    values["incident_id"] = str(values["incident_id"])
+    values["external_ids"] = dict(values["external_ids"] or {})
+    return StoredReport(**values)
+
+
+async def list_for(conn: asyncpg.Connection, incident_id: str) -> list[StoredReport]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM reports WHERE incident_id = $1 ORDER BY received_at, id", incident_id
+    )
+    return [_report(r) for r in rows]
+
+
+async def get(conn: asyncpg.Connection, report_id: str, *, for_update: bool = False) -> StoredReport | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM reports WHERE id = $1{' FOR UPDATE' if for_update else ''}", report_id
+    )
+    return _report(row) if row else None
+
+
+async def move(conn: asyncpg.Connection, *, report_id: str, from_incident_id: str, to_incident_id: str) -> None:
+    """The report now belongs to ``to_incident_id``, as its founding (unmerged) report."""
+    await conn.execute(
+        "UPDATE reports SET incident_id = $2, merged = false, distance_m = 0, split_from = $3 WHERE id = $1",
+        report_id, to_incident_id, from_incident_id,
+    )
+
+
+async def move_alert(conn: asyncpg.Connection, *, alert_id: str, to_incident_id: str) -> None:
+    await conn.execute("UPDATE alert_links SET incident_id = $2 WHERE alert_id = $1", alert_id, to_incident_id)
+
+
+async def is_reporter(conn: asyncpg.Connection, incident_id: str, subject: str) -> bool:
+    """True when ``subject`` filed one of the incident's reports (a citizen's JWT subject)."""
+    if not subject:
+        return False
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM reports WHERE incident_id = $1 AND reporter_subject = $2)",
+        incident_id, subject,
+    ))
