@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from cityops_gateway import health
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
@@ -73,12 +74,6 @@ async def events(request: Request) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-async def healthz(request: Request) -> JSONResponse:
-    state = gateway_state(request)
-    hub_ready = state.hub is not None and state.hub.ready.is_set()
-    return JSONResponse({"status": "ok", "events": "ready" if hub_ready else "connecting"})
 
 
 async def metrics(request: Request) -> Response:
@@ -139,7 +134,9 @@ def create_web_app(
 
     routes = [
         Route("/", index),
-        Route("/healthz", healthz),
+        Route("/livez", health.livez),
+        Route("/readyz", health.readyz),
+        Route("/healthz", health.readyz),
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/events", events),
