@@ -83,8 +83,9 @@ lint() {  # lint HELM VALUES_FILE_OR_EMPTY — lint renders without a cluster, s
   local args=(lint --strict "$CHART" --kube-version "$KUBE_VERSION" --set kafka.strimzi.apiVersion=kafka.strimzi.io/v1)
   [[ -n "$values" ]] && args+=(-f "$values")
   "$helm" "${args[@]}" || return 1
-  # lint reports template `fail` calls only as INFO; treat them as failures.
-  ! "$helm" "${args[@]}" 2>&1 | grep -q '\[INFO\] Fail:'
+  # lint reports template `fail` calls only as INFO (Helm 3 "[INFO] Fail:", Helm 4 "funcMap fail");
+  # treat them as failures.
+  ! "$helm" "${args[@]}" 2>&1 | grep -qE '\[INFO\] Fail:|funcMap fail'
 }
 
 render_and_validate() {  # render_and_validate HELM OUT KUBE_VERSION VALUES_FILE_OR_EMPTY CRD_DIRS [helm args...]
