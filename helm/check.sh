@@ -82,10 +82,12 @@ lint() {  # lint HELM VALUES_FILE_OR_EMPTY — lint renders without a cluster, s
   local helm="$1" values="$2"
   local args=(lint --strict "$CHART" --kube-version "$KUBE_VERSION" --set kafka.strimzi.apiVersion=kafka.strimzi.io/v1)
   [[ -n "$values" ]] && args+=(-f "$values")
-  "$helm" "${args[@]}" || return 1
+  local out
+  out="$("$helm" "${args[@]}" 2>&1)" || { echo "$out"; return 1; }
+  echo "$out"
   # lint reports template `fail` calls only as INFO (Helm 3 "[INFO] Fail:", Helm 4 "funcMap fail");
   # treat them as failures.
-  ! "$helm" "${args[@]}" 2>&1 | grep -qE '\[INFO\] Fail:|funcMap fail'
+  ! grep -qE '\[INFO\] Fail:|funcMap fail' <<<"$out"
 }
 
 render_and_validate() {  # render_and_validate HELM OUT KUBE_VERSION VALUES_FILE_OR_EMPTY CRD_DIRS [helm args...]
