@@ -11,7 +11,7 @@
 #      CITYOPS_K8S_CRDS; helm/validate_manifests.py);
 #   4. what must fail, fails: Strimzi requested but not served, an HTTPRoute without Gateway API, and
 #      bad values (unknown key, wrong type, bad enum) rejected by values.schema.json;
-#   5. Helm 4 and Helm 3 render byte-identical manifests.
+#   5. Helm 4 and Helm 3 render the same objects.
 # Prints a summary table; exits non-zero on any failure.
 # `helm/check.sh --build-helm` only builds (or finds) both helms and prints "<version> <path>" lines.
 set -uo pipefail
@@ -125,9 +125,17 @@ expect_rejected() {  # expect_rejected HELM VALUES_YAML — the schema must refu
   echo "rejected by schema: $(grep -m1 -iE "additional propert|got |value must be|missing propert|expected|must be" <<<"$out" | sed 's/^ *//' | cut -c1-90)"
 }
 
-same_output() {  # same_output FILE_A FILE_B
-  if cmp -s "$1" "$2"; then echo "identical ($(grep -c '^kind:' "$1") objects)"; return 0; fi
-  diff -u "$1" "$2" | head -n 30; return 1
+same_output() {  # same_output FILE_A FILE_B — the same objects (whitespace between documents may differ)
+  "$PY" - "$1" "$2" <<'PY'
+import sys, difflib, yaml
+a, b = ([d for d in yaml.safe_load_all(open(p, encoding="utf-8")) if d] for p in sys.argv[1:3])
+if a == b:
+    print(f"identical objects ({len(a)})")
+    sys.exit(0)
+dump = lambda docs: yaml.safe_dump_all(docs, sort_keys=True).splitlines()
+print("\n".join(list(difflib.unified_diff(dump(a), dump(b), lineterm=""))[:30]))
+sys.exit(1)
+PY
 }
 
 check_with() {  # check_with VERSION — every lint and render with one helm
