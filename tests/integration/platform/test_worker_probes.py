@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -43,16 +44,21 @@ async def wait_for(client: httpx.AsyncClient, path: str, code: int, within: floa
     raise AssertionError(f"{path} answered {last}, not {code}, within {within} s")
 
 
+def start_worker(bootstrap: str, web_port: int, tmp_path: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """The echo worker (the real Faust app factory and probes) as its own process."""
+    env = {**os.environ, "CITYOPS_KAFKA_BOOTSTRAP": bootstrap, "CITYOPS_TOPIC_PREFIX": "probes.",
+           "CITYOPS_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(APP.parent), "ECHO_WEB_PORT": str(web_port)}
+    return subprocess.Popen([sys.executable, str(APP), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=tmp_path)
+
+
 async def test_a_kafka_outage_makes_the_worker_unready_but_keeps_it_alive(
     isolated_kafka_broker: KafkaBroker, tmp_path: Path
 ) -> None:
     web_port = free_port()
-    env = {**os.environ, "CITYOPS_KAFKA_BOOTSTRAP": isolated_kafka_broker.bootstrap, "CITYOPS_TOPIC_PREFIX": "probes.",
-           "CITYOPS_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(APP.parent), "ECHO_WEB_PORT": str(web_port)}
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, str(APP), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=tmp_path)
+        proc = start_worker(isolated_kafka_broker.bootstrap, web_port, tmp_path, log)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web_port}") as client:
                 await wait_for(client, "/readyz", 200, within=90)

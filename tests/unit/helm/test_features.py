@@ -250,9 +250,8 @@ def test_extra_env_from_and_volumes_reach_every_app_and_the_components_own(rende
     mounts = {m["mountPath"]: m for m in incidents["volumeMounts"]}
     assert mounts["/etc/ssl/corp"]["readOnly"] is True and "/mnt/secrets" in mounts
     assert "/mnt/secrets" not in {m["mountPath"] for m in dispatch["volumeMounts"]}
-    volumes = {
-        v["name"]: v for v in by_name(manifest, "Deployment")["cityops-incidents-api"]["spec"]["template"]["spec"]["volumes"]
-    }
+    pod_spec = by_name(manifest, "Deployment")["cityops-incidents-api"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
     assert volumes["corp-ca"]["configMap"] == {"name": "corp-ca-bundle"}
     assert volumes["secrets-store"]["csi"]["driver"] == "secrets-store.csi.k8s.io"
     assert {"tmp", "kafka-ca"} <= set(volumes)  # the chart's own volumes stay

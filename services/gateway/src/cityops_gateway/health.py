@@ -21,11 +21,11 @@ from cityops_gateway.state import GatewayState, gateway_state
 CHECK_TIMEOUT_S = 1.5
 
 
-async def upstream_status(channel: grpc.aio.Channel, *, timeout: float = CHECK_TIMEOUT_S) -> str:
+async def upstream_status(channel: grpc.aio.Channel, *, within: float = CHECK_TIMEOUT_S) -> str:
     """``SERVING``, another health status name, or the gRPC code of the failed check."""
     stub = health_pb2_grpc.HealthStub(channel)
     try:
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=within)
     except grpc.aio.AioRpcError as exc:
         return str(exc.code().name)
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
