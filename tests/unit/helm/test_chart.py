@@ -245,7 +245,7 @@ def test_helm_test_pod_checks_the_health_of_every_api(render: Render) -> None:
     commands = {c["name"]: c for c in pod["spec"]["containers"]}
     for svc, port in GRPC_SERVICES.items():
         assert commands[f"health-{svc}"]["args"] == ["health", "--addr", f"cityops-{svc}-api:{port}"]
-    assert "http://cityops-gateway-api:8080/healthz" in commands["health-gateway"]["args"]
+    assert "http://cityops-gateway-api:8080/readyz" in commands["health-gateway"]["args"]
 
 
 def test_service_monitor_scrapes_every_service_by_its_metrics_port(render: Render) -> None:

@@ -136,7 +136,7 @@ def create_web_app(
         Route("/", index),
         Route("/livez", health.livez),
         Route("/readyz", health.readyz),
-        Route("/healthz", health.readyz),
+        Route("/healthz", health.healthz),
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/events", events),

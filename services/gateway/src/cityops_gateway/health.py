@@ -1,7 +1,9 @@
 """The gateway's health: liveness is the process, readiness is what it needs to serve.
 
 - ``/livez``: the event loop answers. Kubernetes restarts the pod only when this fails.
-- ``/readyz`` (and ``/healthz``): every upstream gRPC api answers ``grpc.health.v1`` SERVING over
+- ``/healthz``: kept for local tools and scripts: 200 while the process answers (a liveness check),
+  with the event hub's state in the body. Kubernetes uses ``/livez`` and ``/readyz``.
+- ``/readyz``: every upstream gRPC api answers ``grpc.health.v1`` SERVING over
   the gateway's own channels (so a broken channel, DNS or NetworkPolicy shows here), and the event hub
   follows Kafka when the gateway follows events. Unready pods leave the Service; none is restarted.
 """
@@ -50,6 +52,13 @@ async def readiness(state: GatewayState) -> tuple[bool, dict[str, Any]]:
 async def livez(request: Request) -> JSONResponse:
     """Liveness: answering at all is the proof."""
     return JSONResponse({"status": "SERVING"})
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Compatibility check for local tools: alive, and whether the event hub follows Kafka yet."""
+    state = gateway_state(request)
+    hub_ready = state.hub is not None and state.hub.ready.is_set()
+    return JSONResponse({"status": "ok", "events": "ready" if hub_ready else "connecting"})
 
 
 async def readyz(request: Request) -> JSONResponse:

@@ -173,8 +173,8 @@ def build_openapi() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "Readiness: upstream gRPC apis SERVING, event hub following Kafka",
                             "tags": ["ops"], "responses": {
             "200": _json({"type": "object"}, "serving"), "503": _json({"type": "object"}, "not ready")}}},
-        "/healthz": {"get": {"summary": "Readiness (same as /readyz)", "tags": ["ops"], "responses": {
-            "200": _json({"type": "object"}, "serving"), "503": _json({"type": "object"}, "not ready")}}},
+        "/healthz": {"get": {"summary": "Alive, with the event hub's state (local tools; probes use /livez, /readyz)",
+                             "tags": ["ops"], "responses": {"200": _json({"type": "object"}, "alive")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["ops"], "responses": {
             "200": {"description": "text exposition format",
                     "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
