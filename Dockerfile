@@ -16,21 +16,20 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# Codegen tools only, pinned by requirements.txt (used as constraints).
-COPY requirements.txt ./
-# Runtime deps are everything above the "# tests and tooling" marker. Cutting them here and copying
-# the result keeps the runtime's pip layer cached when only test pins change (cache keys on content).
-RUN sed '/^# tests and tooling/,$d' requirements.txt > /runtime-requirements.txt \
- && python3 -m venv /opt/build \
- && /opt/build/bin/pip install -q -c requirements.txt grpcio-tools mypy-protobuf
+# Build tools only (grpcio-tools, mypy-protobuf, setuptools), hash-checked from their own lock.
+COPY requirements-build.lock ./
+RUN python3 -m venv /opt/build \
+ && /opt/build/bin/pip install -q --require-hashes -r requirements-build.lock
+COPY LICENSE ./
 COPY protos ./protos
 COPY scripts/gen_protos.py ./scripts/gen_protos.py
 COPY libs ./libs
 COPY services ./services
 # Codegen writes into libs/src/cityops/<domain>/v1 before the wheel is built, so the
-# generated modules ship inside cityops-platform (they are never committed).
+# generated modules ship inside cityops-platform (they are never committed). The packages'
+# LICENSE files are links to /src/LICENSE, so each wheel carries the licence.
 RUN /opt/build/bin/python scripts/gen_protos.py \
- && /opt/build/bin/pip wheel -q --no-deps -w /wheels ./libs services/*/
+ && /opt/build/bin/pip wheel -q --no-deps --no-build-isolation -w /wheels ./libs services/*/
 
 FROM ${BASE_IMAGE} AS runtime
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -41,15 +40,19 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp \
     CITYOPS_DATA_DIR=/var/lib/cityops/data \
     CITYOPS_METRICS_PORT=9100
-COPY --from=build /runtime-requirements.txt /tmp/runtime-requirements.txt
+# The runtime lock: every third-party package the services need, with hashes, and nothing else
+# (no codegen, test or lint tools). Its own layer, so it stays cached while only code changes.
+COPY requirements-runtime.lock /tmp/requirements-runtime.lock
 RUN python3 -m venv /opt/cityops \
- && /opt/cityops/bin/pip install -q -r /tmp/runtime-requirements.txt \
- && rm /tmp/runtime-requirements.txt
+ && /opt/cityops/bin/pip install -q --require-hashes -r /tmp/requirements-runtime.lock \
+ && rm /tmp/requirements-runtime.lock
 COPY --from=build /wheels /tmp/wheels
-# --no-deps + pip check: every third-party dependency must come pinned from requirements.txt,
-# and the build fails if a package declares one that is missing.
+# --no-deps + pip check: every third-party dependency must come from the runtime lock, and the
+# build fails if a package declares one that is missing. Then pip and setuptools themselves go:
+# the runtime stage keeps no installer or build tool.
 RUN /opt/cityops/bin/pip install -q --no-deps /tmp/wheels/*.whl \
  && /opt/cityops/bin/pip check \
+ && /opt/cityops/bin/pip uninstall -q -y setuptools pip \
  && rm -rf /tmp/wheels \
  && groupadd --system --gid 10001 cityops \
  && useradd --system --uid 10001 --gid 10001 --no-log-init --home-dir /tmp --shell /usr/sbin/nologin cityops \
@@ -61,7 +64,8 @@ USER 10001:10001
 WORKDIR /tmp
 EXPOSE 9100
 ENTRYPOINT ["cityops"]
-LABEL org.opencontainers.image.title="cityops"
+LABEL org.opencontainers.image.title="cityops" \
+      org.opencontainers.image.licenses="Apache-2.0"
 
 FROM runtime AS cityops
 CMD ["--help"]

@@ -46,6 +46,7 @@ class Proc:
     log_file: Path
     ready_url: str = ""
     grpc_port: int = 0
+    metrics_port: int = 0  # its /metrics (Prometheus) port
 
 
 @dataclass
@@ -106,15 +107,17 @@ class CityStack:
         self.procs.append(proc)
         return proc
 
-    def start_api(self, service: str) -> None:
-        proc = self._spawn(f"{service}-api", [*CLI, "serve", service],
-                           self.env(f"{service}-api", CITYOPS_GRPC_PORT=str(self.ports[service])))
+    def start_api(self, service: str, **extra: str) -> None:
+        env = self.env(f"{service}-api", CITYOPS_GRPC_PORT=str(self.ports[service]), **extra)
+        proc = self._spawn(f"{service}-api", [*CLI, "serve", service], env)
         proc.grpc_port = self.ports[service]
+        proc.metrics_port = int(env["CITYOPS_METRICS_PORT"])
 
-    def start_worker(self, service: str) -> None:
-        env = self.env(f"{service}-worker")
+    def start_worker(self, service: str, **extra: str) -> None:
+        env = self.env(f"{service}-worker", **extra)
         proc = self._spawn(f"{service}-worker", [*CLI, "worker", service], env)
         proc.ready_url = f"http://127.0.0.1:{env['CITYOPS_METRICS_PORT']}/healthz"
+        proc.metrics_port = int(env["CITYOPS_METRICS_PORT"])
 
     def start_gateway(self, **extra: str) -> None:
         proc = self._spawn("gateway", [*CLI, "serve", "gateway"],

@@ -167,8 +167,8 @@ incidents:
   consumes: [cityops.sensors.alerts.v1, cityops.dispatch.events.v1]
   produces: [cityops.incidents.events.v1]
 dispatch:
-  consumes: [cityops.incidents.events.v1, cityops.dispatch.unit-status.v1]
-  produces: [cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1]
+  consumes: [cityops.incidents.events.v1, cityops.dispatch.unit-status.v1, cityops.dispatch.events.v1]
+  produces: [cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.dispatch.eido-conveyances.v1]
 sensors:
   consumes: [cityops.sensors.readings.v1]
   produces: [cityops.sensors.readings.v1, cityops.sensors.alerts.v1]

@@ -7,13 +7,17 @@
   cityops topics apply             create or update the Kafka topics of the catalog
   cityops dev-token --role R       a bearer token that the local stack accepts
   cityops health --addr H:P        gRPC health check (exit 0 when SERVING)
+  cityops rules replay --rules F   what-if: recorded reports through candidate incident rules
+  cityops --version                the installed version
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import importlib.util
+import platform
 import sys
 
 from cityops_platform import auth
@@ -98,10 +102,26 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+def cmd_rules_replay(args: argparse.Namespace) -> int:
+    if not _installed("incidents"):
+        print("dịch vụ chưa được cài đặt (service not installed): incidents", file=sys.stderr)
+        return 2
+    return int(service_module("incidents", "replay.cli").run(args))
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from cityops_platform.localcity import run_local_city
 
     return run_local_city(run_dir=args.run_dir, simulate=not args.no_simulate)
+
+
+def version_text() -> str:
+    """"cityops 0.1.0 (Python 3.11.7)": the installed cityops-platform distribution."""
+    try:
+        version = importlib.metadata.version("cityops-platform")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    return f"cityops {version} (Python {platform.python_version()})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cityops",
         description="CityOps — Trung tâm Điều hành Thông minh (Integrated Operations Center)",
     )
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="in phiên bản rồi thoát (print the version and exit)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="chạy gRPC api của một dịch vụ (run a service's api)")
@@ -140,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", default="")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("rules", help="luật nghiệp vụ sự cố (incident rules)")
+    rsub = p.add_subparsers(dest="action", required=True)
+    pr = rsub.add_parser("replay", help="phát lại phản ánh qua luật thử (what-if replay of recorded reports)")
+    pr.add_argument("--rules", required=True, help="luật thử (candidate rules.yaml)")
+    pr.add_argument("--since", default="7d", help="khoảng thời gian gần nhất, ví dụ 7d, 12h (default 7d)")
+    pr.add_argument("--baseline", default=None, help="luật hiện hành (default: CITYOPS_INCIDENTS_RULES_FILE)")
+    pr.add_argument("--samples", type=int, default=20, help="số phản ánh thay đổi in ra (changed reports shown)")
+    pr.add_argument("--database-url", default=None, help="default: CITYOPS_DATABASE_URL")
+    pr.set_defaults(func=cmd_rules_replay)
 
     p = sub.add_parser("up", help="chạy cả thành phố trên máy này (run the whole local city)")
     p.add_argument("--run-dir", default=".run/city")

@@ -18,6 +18,7 @@ import faust
 from faust.serializers import codecs
 from google.protobuf.message import Message
 
+from cityops_platform import metrics
 from cityops_platform.kafka.client import faust_broker_url
 from cityops_platform.kafka.deadletter import DeadLetters, RecordProcessor
 from cityops_platform.settings import Settings
@@ -27,6 +28,7 @@ M = TypeVar("M", bound=Message)
 BROKER_PROBE_INTERVAL_S = 2.0
 BROKER_PROBE_TIMEOUT_S = 3.0
 BROKER_STALE_S = 7.0  # /healthz turns NOT_SERVING when no probe succeeded for this long
+CONSUMER_LAG_INTERVAL_S = 5.0
 
 
 class ProtobufCodec(codecs.Codec):
@@ -85,9 +87,51 @@ def create_app(
         options["broker_credentials"] = _faust_credentials(settings)
     options.update(overrides)
     app = faust.App(consumer_group(service, settings), **options)
+    _install_lag(app)
     if web_port is not None:
         _install_web(app)
     return app
+
+
+def _install_lag(app: faust.App) -> None:
+    reported: set[tuple[str, str, str]] = set()
+
+    @app.timer(CONSUMER_LAG_INTERVAL_S, name="cityops-consumer-lag")  # type: ignore[untyped-decorator]
+    async def consumer_lag() -> None:
+        try:
+            record_consumer_lag(app, reported)
+        except Exception as exc:  # a metric must never stop the worker
+            metrics.ERRORS_SWALLOWED.labels("consumer_lag").inc()
+            log.warning("consumer lag not measured", extra={"error": repr(exc)[:300]})
+
+
+def record_consumer_lag(app: faust.App, reported: set[tuple[str, str, str]]) -> dict[tuple[str, int], int]:
+    """Set ``cityops_consumer_lag`` for every partition assigned to this worker; returns it.
+
+    Lag is the partition's high watermark (as the fetcher last saw it) minus the group's committed
+    offset. Partitions this worker no longer holds (after a rebalance) are removed, so the sum over
+    workers counts each partition once.
+    """
+    group = str(app.conf.id)
+    consumer = app.consumer
+    committed = getattr(consumer, "_committed_offset", {})
+    lags: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        high: int | None = consumer.highwater(tp)  # None until the fetcher has seen the partition
+        if high is None:
+            continue
+        done = committed.get(tp) or 0
+        lags[(tp.topic, tp.partition)] = max(0, int(high) - int(done))
+    current = set()
+    for (topic, partition), lag in lags.items():
+        labels = (group, topic, str(partition))
+        metrics.CONSUMER_LAG.labels(*labels).set(lag)
+        current.add(labels)
+    for labels in reported - current:
+        metrics.CONSUMER_LAG.remove(*labels)
+    reported.clear()
+    reported.update(current)
+    return lags
 
 
 def _install_web(app: faust.App) -> None:
@@ -193,7 +237,9 @@ async def consume(
     dead_letters: DeadLetters,
 ) -> None:
     """The body of a CityOps agent: ``async for`` over events → decode → handle, never dying on one."""
-    processor = RecordProcessor(decode=decode, handle=handle, dead_letters=dead_letters)
+    app = getattr(stream, "app", None)
+    group = str(app.conf.id) if app is not None else None
+    processor = RecordProcessor(decode=decode, handle=handle, dead_letters=dead_letters, group=group)
     async for event in stream.events():
         message = event.message
         await processor.process(

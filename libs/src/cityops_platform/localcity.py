@@ -1,9 +1,13 @@
 """``cityops up``: the whole city on one machine, for ``make run``.
 
-Starts the devstack (Kafka, Postgres), applies topics and migrations, then every installed
-service's api and worker, the gateway and the simulator, each as its own process with its log in
-``<run_dir>/logs``. Ctrl-C (SIGINT) or SIGTERM stops all of them, then the devstack; nothing is
-left behind (children also die with this process: PR_SET_PDEATHSIG).
+Checks first that Java 17, Maven (when the Kafka jars are not fetched yet), PostgreSQL and every
+port the city needs are there, and starts nothing otherwise: one bilingual message per problem, no
+traceback. Then starts the devstack (Kafka, Postgres), applies topics and migrations, then every
+installed service's api and worker, the gateway and the simulator, each as its own process with its
+log in ``<run_dir>/logs``. A child that exits is restarted with exponential backoff, up to a limit
+(cityops_platform.supervision); past it the city stops and names the child. Ctrl-C (SIGINT) or
+SIGTERM at any moment, start-up included, stops all of them, then the devstack; nothing is left
+behind (children also die with this process: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -11,29 +15,30 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import Devstack
-from cityops_platform.devstack._process import spawn, terminate
+from cityops_platform.devstack import Devstack, DevstackError, DevstackUnavailable, kafka_jars_ready
+from cityops_platform.devstack._process import port_is_free, tail, terminate
+from cityops_platform.devstack.kafka import find_java
+from cityops_platform.devstack.postgres import find_pg_bin
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import SERVICES, migrations_dir
 from cityops_platform.settings import DEFAULT_GRPC_PORTS, Settings
+from cityops_platform.supervision import Child, ChildGaveUp, RestartPolicy, Supervisor
+
+EXIT_INTERRUPTED = 130
+EXIT_PREREQUISITES = 2
 
 
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    endpoint: str
-    log_file: Path
-    proc: subprocess.Popen[bytes] | None = None
+class StartupInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM before the city was up: unwinds start-up, which stops what already runs."""
 
 
 def _say(message: str) -> None:
@@ -54,7 +59,7 @@ def _has_module(name: str) -> bool:
 
 
 def plan_children(settings: Settings, logs: Path, *, simulate: bool) -> list[Child]:
-    """Which processes make up the city: what is installed decides."""
+    """Which processes make up the city, and the ports each will bind: what is installed decides."""
     cli = [sys.executable, "-m", "cityops_platform.cli"]
     children: list[Child] = []
     for service in SERVICES:
@@ -62,18 +67,48 @@ def plan_children(settings: Settings, logs: Path, *, simulate: bool) -> list[Chi
             continue
         port = DEFAULT_GRPC_PORTS[service]
         children.append(Child(f"{service}-api", [*cli, "serve", service], f"grpc://127.0.0.1:{port}",
-                              logs / f"{service}-api.log"))
+                              logs / f"{service}-api.log", ports=[port, settings.service_metrics_port(service)]))
         if _has_module(f"cityops_{service}.app"):
+            worker_port = settings.service_metrics_port(service, worker=True)
             children.append(Child(f"{service}-worker", [*cli, "worker", service],
-                                  f"http://127.0.0.1:{settings.service_metrics_port(service, worker=True)}/healthz",
-                                  logs / f"{service}-worker.log"))
+                                  f"http://127.0.0.1:{worker_port}/healthz",
+                                  logs / f"{service}-worker.log", ports=[worker_port]))
     if _installed("gateway"):
         children.append(Child("gateway", [*cli, "serve", "gateway"], f"http://127.0.0.1:{settings.http_port}/",
-                              logs / "gateway.log"))
+                              logs / "gateway.log", ports=[settings.http_port]))
     if simulate and _has_module("cityops_sensors.simulator"):
         children.append(Child("simulator", [sys.executable, "-m", "cityops_sensors.simulator"],
                               "—", logs / "simulator.log"))
     return children
+
+
+def preflight(children: list[Child]) -> list[str]:
+    """Every reason the city cannot start, checked before anything starts (empty: all good)."""
+    problems: list[str] = []
+    for check in (find_java, find_pg_bin):
+        try:
+            check()
+        except DevstackUnavailable as exc:
+            problems.append(str(exc))
+    try:
+        jars_ready = kafka_jars_ready()
+    except DevstackError as exc:  # no checkout around: nothing to fetch the jars from
+        problems.append(str(exc))
+        jars_ready = True
+    if not jars_ready and shutil.which("mvn") is None:
+        problems.append(
+            "Thiếu Maven (mvn) để tải jar Kafka; cài gói `maven` (hoặc chạy `make setup`). "
+            "/ Maven (mvn) is needed to fetch the Kafka jars; install the `maven` package (or run `make setup`)."
+        )
+    for child in children:
+        for port in child.ports:
+            if not port_is_free(port):
+                problems.append(
+                    f"Cổng {port} đang bận, {child.name} cần cổng này; dừng tiến trình đang giữ nó "
+                    f"(`ss -ltnp 'sport = :{port}'`). / Port {port} is busy and {child.name} needs it; "
+                    f"stop the process holding it."
+                )
+    return problems
 
 
 def _grpc_serving(port: int) -> bool:
@@ -105,21 +140,47 @@ def _ready(child: Child) -> bool:
     return child.proc is not None and child.proc.poll() is None
 
 
-def run_local_city(run_dir: str = ".run/city", *, simulate: bool = True, ready_timeout: float = 120.0) -> int:
+def run_local_city(
+    run_dir: str = ".run/city",
+    *,
+    simulate: bool = True,
+    ready_timeout: float = 120.0,
+    policy: RestartPolicy | None = None,
+) -> int:
+    """Run the city until Ctrl-C/SIGTERM (0), a child given up on (1), missing prerequisites (2)
+    or an interrupted start-up (130)."""
     root = Path(run_dir).resolve()
     logs = root / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    starting = threading.Event()
+    starting.set()
 
-    started = time.monotonic()
-    _say("▶ Khởi động Kafka và PostgreSQL (starting Kafka and PostgreSQL)…")
-    stack = Devstack(root / "devstack").start()
-    env = {**os.environ, **stack.env(), "CITYOPS_DATA_DIR": str(root / "data")}
-    settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn)
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        if starting.is_set():
+            starting.clear()  # a second signal while unwinding must not interrupt the clean-up
+            raise StartupInterrupted
+
+    # First of all, so that Ctrl-C is honoured at any moment, the checks included.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     children: list[Child] = []
+    stack: Devstack | None = None
     try:
+        settings = Settings()
+        children = plan_children(settings, logs, simulate=simulate)
+        problems = preflight(children)
+        if problems:
+            _say("✘ Chưa thể khởi động thành phố (the city cannot start):")
+            for problem in problems:
+                _say(f"  • {problem}")
+            return EXIT_PREREQUISITES
+        logs.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        stack = Devstack(root / "devstack")
+        _say("▶ Khởi động Kafka và PostgreSQL (starting Kafka and PostgreSQL)…")
+        stack.start()
+        env = {**os.environ, **stack.env(), "CITYOPS_DATA_DIR": str(root / "data")}
+        settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn)
         _say(f"  Kafka {stack.kafka.bootstrap} · PostgreSQL {stack.postgres.dsn}")
         _say("▶ Tạo chủ đề Kafka (applying topics)…")
         rows = asyncio.run(apply_topics(settings))
@@ -129,43 +190,61 @@ def run_local_city(run_dir: str = ".run/city", *, simulate: bool = True, ready_t
             if _installed(service):
                 applied = asyncio.run(migrate(settings.database_url, service, migrations_dir(service)))
                 _say(f"  {service:<14} +{len(applied)}")
-        children = plan_children(settings, logs, simulate=simulate)
-        for child in children:
-            child.proc = spawn(child.argv, log_file=child.log_file, env=env)
+        supervisor = Supervisor(children, env=env, policy=policy or RestartPolicy(), say=_say)
         _say(f"▶ Khởi động {len(children)} tiến trình (starting processes)…")
-        pending = list(children)
-        deadline = time.monotonic() + ready_timeout
-        while pending and time.monotonic() < deadline and not stop.is_set():
-            for child in list(pending):
-                if child.proc is not None and child.proc.poll() is not None:
-                    raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; see {child.log_file}")
-                if _ready(child):
-                    pending.remove(child)
-                    _say(f"  ✔ {child.name:<22} {child.endpoint}")
-            time.sleep(0.3)
-        if pending:
-            _say("  ✘ chưa sẵn sàng (not ready): " + ", ".join(c.name for c in pending))
+        supervisor.start_all()
+        _wait_ready(supervisor, ready_timeout)
+        starting.clear()
+        if stop.is_set():  # a signal landed between the last check and here
+            raise StartupInterrupted
         _print_summary(children, stack, logs, time.monotonic() - started)
-        while not stop.is_set():
-            for child in children:
-                if child.proc is not None and child.proc.poll() is not None:
-                    _say(f"⚠ {child.name} đã dừng (exited {child.proc.returncode}); log: {child.log_file}")
-                    child.proc = spawn(child.argv, log_file=child.log_file, env=env)
-            stop.wait(1.0)
+        while not stop.wait(0.5):
+            supervisor.check()
         return 0
-    except RuntimeError as exc:
+    except StartupInterrupted:
+        _say("■ Đã hủy khởi động (start-up interrupted).")
+        return EXIT_INTERRUPTED
+    except ChildGaveUp as exc:
+        _say(f"✘ {exc}")
+        return 1
+    except DevstackError as exc:
         _say(f"✘ {exc}")
         return 1
     finally:
-        _say("■ Đang dừng thành phố (stopping the city)…")
-        for child in reversed(children):
-            if child.proc is not None and child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            if child.proc is not None:
-                terminate(child.proc, signal.SIGTERM, 20.0)
-        stack.stop()
-        _say("■ Đã dừng tất cả (everything stopped).")
+        starting.clear()
+        if stack is not None:
+            _say("■ Đang dừng thành phố (stopping the city)…")
+            _stop_children(children)
+            stack.stop()
+            _say("■ Đã dừng tất cả (everything stopped).")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _wait_ready(supervisor: Supervisor, timeout: float) -> None:
+    pending = list(supervisor.children)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        supervisor.check()
+        for child in list(pending):
+            if supervisor.running(child) and _ready(child):
+                pending.remove(child)
+                _say(f"  ✔ {child.name:<22} {child.endpoint}")
+        time.sleep(0.3)
+    if pending:
+        _say("  ✘ chưa sẵn sàng (not ready): " + ", ".join(c.name for c in pending))
+        for child in pending:
+            _say(f"    {child.name}: {child.log_file}\n" + "\n".join(
+                f"      {line}" for line in tail(child.log_file, 5).splitlines()))
+
+
+def _stop_children(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.proc is not None and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    for child in reversed(children):
+        if child.proc is not None:
+            terminate(child.proc, signal.SIGTERM, 20.0)
 
 
 def _print_summary(children: list[Child], stack: Devstack, logs: Path, elapsed: float) -> None:
@@ -179,6 +258,7 @@ def _print_summary(children: list[Child], stack: Devstack, logs: Path, elapsed: 
     _say("")
     _say("  Bảng điều khiển (ops console):   http://127.0.0.1:8080/")
     _say("  Open311:                          http://127.0.0.1:8080/open311/v2/services.json")
+    _say("  Đăng nhập (login):                operator / operator-dev (docs/console.md)")
     _say("  Token:                            cityops dev-token --role operator")
     _say(f"  Nhật ký (logs):                   {logs}")
     _say("  Dừng (stop):                      Ctrl-C")

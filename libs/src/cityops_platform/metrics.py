@@ -1,4 +1,8 @@
-"""Prometheus metrics: RED (rate, errors, duration) for RPCs, plus stream and outbox counters."""
+"""Prometheus metrics: RED (rate, errors, duration) for RPCs, stream, outbox, consumer lag and auth.
+
+The catalogue (with the domain metrics the services define next to their concepts) is in
+docs/observability.md; the chart's alert rules and dashboard use only names exported here or there.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ GRPC_LATENCY = Histogram(
 )
 GRPC_IN_FLIGHT = Gauge("cityops_grpc_in_flight", "gRPC requests being handled", ["method"])
 AUTH_DENIALS = Counter(
-    "cityops_auth_denials_total", "Calls refused by authentication or RBAC", ["method", "code"]
+    "cityops_auth_denials_total",
+    "Calls refused by authentication or RBAC; reason is one of missing_token, malformed_header, "
+    "expired_token, invalid_token, role_not_allowed, method_closed",
+    ["method", "code", "reason"],
 )
 EVENTS_CONSUMED = Counter(
     "cityops_events_consumed_total", "Kafka records processed by agents", ["topic", "outcome"]
@@ -31,6 +38,17 @@ OUTBOX_PUBLISHED = Counter(
     "cityops_outbox_published_total", "Outbox rows published to Kafka", ["schema", "topic"]
 )
 OUTBOX_PENDING = Gauge("cityops_outbox_pending", "Outbox rows not yet published", ["schema"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "cityops_outbox_oldest_pending_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when the outbox is drained)",
+    ["schema"],
+)
+CONSUMER_LAG = Gauge(
+    "cityops_consumer_lag",
+    "Records a Faust worker's consumer group has not yet committed, per assigned partition "
+    "(high watermark minus committed offset)",
+    ["group", "topic", "partition"],
+)
 ERRORS_SWALLOWED = Counter(
     "cityops_errors_logged_total", "Errors logged and handled without crashing", ["where"]
 )

@@ -183,7 +183,7 @@ async def serve_grpc(
 ) -> None:
     """Run a service's gRPC api until SIGTERM/SIGINT, then drain and close everything."""
     configure_logging(service, settings.log_level)
-    configure_tracing(service)
+    configure_tracing(f"{service}-api")
     start_metrics_server(settings.service_metrics_port(service))
     async with service_resources(service, settings, database=database, kafka=kafka) as res:
         running = await start_grpc(service, settings, res, build=build, policy=policy)

@@ -1,5 +1,7 @@
 """EIDO exchange end to end: a CAD's EIDO → the real incidents api → incident events → dispatch's
 view (real worker) → ExportEido, with the fields preserved; re-sending the document changes nothing.
+NENA's own sample (with an incident added) imports; an invalid EIDO is INVALID_ARGUMENT with field
+violations; ExportEido right after ReportIncident reads through to incidents instead of NOT_FOUND.
 
 The incidents api runs in this process (its real gRPC server on port 0, its own schema in the
 same database), and dispatch calls it through ``IncidentsClient`` with a deadline.
@@ -18,15 +20,18 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops.incidents.v1 import incidents_pb2
+from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.client import IncidentsClient
 from cityops_dispatch.eido.mapping import export_document
+from cityops_dispatch.eido.service import conformance_violations
+from cityops_dispatch.eido.standard import load_standard
+from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_dispatch.incidents_view.models import Note
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
 from cityops_platform.runtime import migrations_dir, service_module, service_resources, start_grpc
-from cityops_platform.testing import eventually
+from cityops_platform.testing import bearer, eventually, status_details
 
 from .conftest import Api, DispatchEnv, WorkerProcess, start_api, truncate
 
@@ -74,7 +79,34 @@ def _foreign_document() -> dict[str, Any]:
     incident.updated_at.FromDatetime(now)
     incident.occurred_at.FromDatetime(now - timedelta(minutes=3))
     notes = [Note("n-1", "Có hóa chất dễ cháy trong kho", "cad", now)]
-    return export_document(incident, resources=[], notes=notes, domain=FOREIGN, now=now)
+    return export_document(incident, resources=[], notes=notes, domain=FOREIGN, now=now, vocab=load_vocabulary())
+
+
+async def test_export_right_after_report_reads_through_to_incidents(eido_api: Api, incidents_port: int) -> None:
+    """First in the module, before any test starts the module's dispatch worker: the view can only be
+    empty, so the export that succeeds is the read-through."""
+    settings = eido_api.settings
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}")
+    try:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        reply = await stub.ReportIncident(incidents_pb2.ReportIncidentRequest(
+            category=incidents_pb2.Category.CATEGORY_FIRE, subcategory="chay_nha_dan",
+            description="Cháy nhà dân, khói đen", source=incidents_pb2.Source.SOURCE_HOTLINE_1022,
+            location=common_pb2.GeoPoint(lat=10.9804, lon=106.6519, address="Đại lộ Bình Dương"),
+            idempotency_key=f"read-through-{uuid.uuid4().hex}"), metadata=bearer(settings, "call_taker"))
+        exported = await eido_api.stub.ExportEido(
+            dispatch_pb2.ExportEidoRequest(incident_id=reply.incident.id), metadata=eido_api.md("integrator"))
+    finally:
+        await channel.close()
+    assert await eido_api.pool.fetchval("SELECT count(*) FROM incidents_view WHERE id = $1", reply.incident.id) == 0
+    doc = json.loads(exported.json)
+    assert doc["incidentComponent"]["internalIncidentId"] == reply.incident.number
+    assert doc["incidentComponent"]["incidentTypeCommonRegistryText"] == "FSTRU"
+    assert conformance_violations(doc, standard=load_standard(), vocab=load_vocabulary()) == []
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await eido_api.stub.ExportEido(dispatch_pb2.ExportEidoRequest(incident_id=str(uuid.uuid4())),
+                                       metadata=eido_api.md("integrator"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_eido_round_trip_through_incidents_preserves_fields(eido_api: Api, worker: WorkerProcess) -> None:
@@ -82,7 +114,7 @@ async def test_eido_round_trip_through_incidents_preserves_fields(eido_api: Api,
     document = _foreign_document()
     text = json.dumps(document, ensure_ascii=False)
     ref = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=text), metadata=api.md("integrator"))
-    assert ref.created and ref.incident_id and ref.eido_id == document["$id"]
+    assert ref.created and ref.incident_id and ref.eido_id == document["incidentComponent"]["$id"]
 
     async def exported() -> dispatch_pb2.EidoDocument | None:
         try:
@@ -95,7 +127,8 @@ async def test_eido_round_trip_through_incidents_preserves_fields(eido_api: Api,
 
     ours = await eventually(exported, timeout=90, interval=0.3)
     back = json.loads(ours.json)
-    assert back["$id"] == f"urn:emergency:uid:incidentid:{ref.incident_id}:{OUR_DOMAIN}"
+    assert conformance_violations(back, standard=load_standard(), vocab=load_vocabulary()) == []
+    assert back["incidentComponent"]["$id"] == f"urn:emergency:uid:incidentid:{ref.incident_id}:{OUR_DOMAIN}"
     assert back["eidoVersion"] == "1.0" and back["lastUpdateTimeStamp"]
     theirs_incident, our_incident = document["incidentComponent"], back["incidentComponent"]
     for key in ("incidentTypeCommonRegistryText", "incidentTypeInternalCode", "incidentCommonPriorityNumber",
@@ -130,3 +163,59 @@ async def test_import_refused_by_incidents_is_invalid_argument_not_internal(eido
         await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(document)),
                                        metadata=eido_api.md("integrator"))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _nena_sample_with_incident() -> dict[str, Any]:
+    """NENA's sample call transfer plus a structure fire (FSTRU) located only by a civic address."""
+    sample = load_standard().folder / "eido" / "021.1b" / "Sample call transfer EIDO.json"
+    doc: dict[str, Any] = json.loads(sample.read_text(encoding="utf-8"))
+    unique = uuid.uuid4().hex[:10]
+    doc["$id"] = f"urn:emergency:uid:incidentid:{unique}:bcf.state.pa.us"
+    doc["incidentComponent"] = {
+        "$id": doc["$id"], "lastUpdateTimeStamp": "2021-04-30T14:43:49.439-04:00",
+        "updatedByAgencyReference": {"$ref": "state.pa.us"}, "incidentTypeCommonRegistryText": "FSTRU",
+        "incidentCommonPriorityNumber": 9, "locationReference": [{"$ref": doc["locationComponent"][0]["$id"]}],
+    }
+    doc["locationComponent"][0]["locationByValue"] = (
+        '<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" '
+        'entity="pres:a@b"><tuple id="t"><status><gp:geopriv><gp:location-info>'
+        '<civicAddress xmlns="urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr"><country>VN</country>'
+        "<A3>Phường Thuận An</A3><RD>Quốc lộ 13</RD></civicAddress></gp:location-info></gp:geopriv></status>"
+        "</tuple></presence>")
+    return doc
+
+
+async def test_nenas_sample_with_a_civic_address_fire_imports_as_an_approximate_fire(eido_api: Api) -> None:
+    doc = _nena_sample_with_incident()
+    assert load_standard().schema_violations(doc) == []
+    ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(doc)),
+                                         metadata=eido_api.md("integrator"))
+    assert ref.created and ref.eido_id == doc["$id"]
+    exported = await eido_api.stub.ExportEido(dispatch_pb2.ExportEidoRequest(incident_id=ref.incident_id),
+                                              metadata=eido_api.md("integrator"))
+    back = json.loads(exported.json)
+    assert back["incidentComponent"]["incidentTypeInternalCode"].startswith("FIRE")
+    assert back["incidentComponent"]["incidentTypeCommonRegistryText"] == "FSTRU"
+    assert back["locationComponent"][0]["locationDescriptionText"] == "Quốc lộ 13, Phường Thuận An"
+    assert "<gml:pos>10.9250000 106.7120000</gml:pos>" in back["locationComponent"][0]["locationByValue"]
+
+
+async def test_nenas_sample_without_an_incident_is_invalid_argument_naming_incident_component(eido_api: Api) -> None:
+    sample = load_standard().folder / "eido" / "021.1b" / "Sample call transfer EIDO.json"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=sample.read_text(encoding="utf-8")),
+                                       metadata=eido_api.md("integrator"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in status_details(refused.value)] == ["json.incidentComponent"]
+
+
+async def test_schema_invalid_eido_is_invalid_argument_with_field_violations(eido_api: Api) -> None:
+    doc = _nena_sample_with_incident()
+    doc["eidoVersion"] = "9.9"
+    doc["incidentComponent"]["incidentTypeCommonRegistryText"] = "StructureFire"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(doc)),
+                                       metadata=eido_api.md("integrator"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {f for f, _ in status_details(refused.value)}
+    assert {"json.eidoVersion", "json.incidentComponent.incidentTypeCommonRegistryText"} <= fields

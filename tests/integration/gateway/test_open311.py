@@ -25,7 +25,7 @@ def _new_request(stack: Any, **overrides: Any) -> httpx.Response:
     fields = {"api_key": DEV_KEY, "service_code": "ngap-duong", "lat": LAT, "long": LON,
               "address_string": "Đường Yersin, Phú Cường, Thủ Dầu Một",
               "description": f"Nước ngập sâu 30 cm trước chợ ({uuid.uuid4().hex[:6]})",
-              "first_name": "Lan", "last_name": "Nguyễn", "phone": "0912345678"}
+              "first_name": "Lan", "last_name": "Nguyễn", "phone": "0912345678", "attribute[do_sau_cm]": "30"}
     fields.update(overrides)
     return _post(stack, **fields)
 
@@ -62,7 +62,8 @@ def test_post_creates_an_open311_incident_that_appears_in_requests_json(gateway_
 
 def test_json_post_with_the_same_idempotency_key_returns_the_same_request(gateway_stack: Any) -> None:
     body = {"api_key": DEV_KEY, "service_code": "den-duong-hong", "lat": 10.9, "long": 106.75,
-            "description": "Đèn đường tắt cả dãy", "idempotency_key": f"app-{uuid.uuid4().hex}"}
+            "description": "Đèn đường tắt cả dãy", "idempotency_key": f"app-{uuid.uuid4().hex}",
+            "attribute": {"tinh_trang": "tat"}}  # a JSON body answers the service definition as an object
     url = f"{gateway_stack.gateway_url}/open311/v2/requests.json"
     first = httpx.post(url, json=body, timeout=10)
     second = httpx.post(url, json=body, timeout=10)
@@ -70,11 +71,11 @@ def test_json_post_with_the_same_idempotency_key_returns_the_same_request(gatewa
     assert first.json()[0]["service_request_id"] == second.json()[0]["service_request_id"]
 
 
-def test_unknown_service_code_gets_a_400_open311_error(gateway_stack: Any) -> None:
+def test_unknown_service_code_gets_a_404_open311_error(gateway_stack: Any) -> None:
     response = _new_request(gateway_stack, service_code="khong-ton-tai")
-    assert response.status_code == 400
+    assert response.status_code == 404
     [error] = response.json()
-    assert error["code"] == 400
+    assert error["code"] == 404
     assert "service_code" in error["description"]
 
 
@@ -121,5 +122,6 @@ def test_services_json_lists_vietnamese_names_first_and_english_on_request(gatew
     by_code_en = {s["service_code"]: s for s in en}
     assert by_code_vi["ngap-duong"]["service_name"] == "Ngập đường"
     assert by_code_en["ngap-duong"]["service_name"] == "Street flooding"
-    definition = httpx.get(f"{gateway_stack.gateway_url}/open311/v2/services/ngap-duong.json", timeout=10)
-    assert definition.json() == {"service_code": "ngap-duong", "attributes": []}
+    definition = httpx.get(f"{gateway_stack.gateway_url}/open311/v2/services/ngap-duong.json", timeout=10).json()
+    assert definition["service_code"] == "ngap-duong"
+    assert [a["code"] for a in definition["attributes"]] == ["do_sau_cm", "phuong_tien", "bat_dau_luc"]

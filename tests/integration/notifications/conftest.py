@@ -24,6 +24,7 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
+import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
@@ -39,6 +40,27 @@ from cityops_platform.runtime import migrations_dir, service_resources, start_gr
 from cityops_platform.testing import bearer, free_port
 
 SMS_API_KEY = "test-sms-key-0123456789"
+# The duty roster of the test city (test_supervisor_breach.py): supervisors on duty, not subscribers.
+ROSTER = {
+    "timezone": "Asia/Ho_Chi_Minh",
+    "shifts": [{"name": "ca ngày", "start": "07:00", "end": "19:00"},
+               {"name": "ca đêm", "start": "19:00", "end": "07:00"}],
+    "duty": [
+        {"agency": "*", "shift": "ca ngày", "days": [1, 2, 3, 4, 5, 6, 7],
+         "supervisor": {"id": "ioc-ngay", "name": "Trực ban IOC ca ngày", "contacts": [
+             {"channel": "EMAIL", "address": "ioc-ngay@roster.test.vn"},
+             {"channel": "SMS", "address": "0911000001"}]}},
+        {"agency": "*", "shift": "ca đêm", "days": [1, 2, 3, 4, 5, 6, 7],
+         "supervisor": {"id": "ioc-dem", "name": "IOC night duty", "contacts": [
+             {"channel": "EMAIL", "address": "ioc-dem@roster.test.vn", "language": "en"}]}},
+        {"agency": "ADMIN_CENTER", "shift": "ca ngày", "days": [1, 2, 3, 4, 5],
+         "supervisor": {"id": "hcc", "name": "Giám sát HCC", "contacts": [
+             {"channel": "EMAIL", "address": "hcc@roster.test.vn"}]}},
+        {"agency": "ADMIN_CENTER", "shift": "ca ngày", "dates": ["2026-11-26"],
+         "supervisor": {"id": "hcc-thay", "name": "Giám sát HCC trực thay", "contacts": [
+             {"channel": "EMAIL", "address": "hcc-thay@roster.test.vn"}]}},
+    ],
+}
 MAX_ATTEMPTS = 3
 SMS_BURST = 3
 
@@ -164,6 +186,9 @@ async def stack(
     await apply_topics(settings)
     await migrate(notifications_db, "notifications", migrations_dir("notifications"))
     run_dir = tmp_path_factory.mktemp("notifications-worker")
+    roster_file = run_dir / "roster.yaml"
+    roster_file.write_text(yaml.safe_dump(ROSTER, allow_unicode=True), encoding="utf-8")
+    env["CITYOPS_NOTIFY_ROSTER_FILE"] = str(roster_file)
     worker_log = run_dir / "worker.log"
     log_file = open(worker_log, "wb")  # noqa: SIM115, ASYNC230 - setup; closed after the worker stops
     worker = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; it runs beside the loop

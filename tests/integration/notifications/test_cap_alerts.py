@@ -1,10 +1,14 @@
-"""CAP 1.2 public warnings over the real api: two-person rule, the XML, Update/Cancel references, fan-out."""
+"""CAP 1.2 public warnings over the real api: two-person rule, the XML (valid against the OASIS XSD and
+the data-dictionary rules), Update/Cancel references, expiry checked at approval, control characters
+refused at draft and update, fan-out."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -12,6 +16,7 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_notifications.alerts.conformance import conformance_errors
 from cityops_platform.testing import eventually, status_details
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
@@ -51,6 +56,7 @@ async def approve(stack: Any, alert_id: str, approver: str) -> pb.CapAlert:
 
 
 def parse(xml: str) -> ET.Element:
+    assert conformance_errors(xml) == []  # the OASIS XSD and the CAP 1.2 data-dictionary rules
     root = ET.fromstring(xml.encode())
     assert root.tag == f"{Q}alert"
     return root
@@ -168,3 +174,40 @@ async def test_published_alert_fans_out_to_subscribers_of_the_area_only(stack: A
     assert list(listed.deliveries) == [], "deliveries are created with the publication, none for a far area"
     assert near.id in {d.subscription_id for d in (await stack.stub.ListDeliveries(
         pb.ListDeliveriesRequest(event_id=published.id), metadata=stack.auth("supervisor"))).deliveries}
+
+
+async def test_approving_an_alert_that_expired_meanwhile_is_failed_precondition_in_both_languages(
+    stack: Any,
+) -> None:
+    infos = flood_infos()
+    expires = datetime.now(UTC) + timedelta(seconds=2)
+    for info in infos:
+        info.expires.FromDatetime(expires)
+    drafted = await stack.stub.DraftAlert(pb.DraftAlertRequest(alert=pb.CapAlert(infos=infos)),
+                                          metadata=stack.auth("supervisor", "gs-an"))
+    while datetime.now(UTC) <= expires + timedelta(seconds=1):  # noqa: ASYNC110 - waiting for the clock itself
+        await asyncio.sleep(0.2)
+    with pytest.raises(grpc.aio.AioRpcError) as expired:
+        await approve(stack, drafted.id, "gs-binh")
+    assert expired.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "hết hạn" in (expired.value.details() or "") and "expired" in (expired.value.details() or "")
+    still = await stack.stub.GetAlert(pb.GetAlertRequest(alert_id=drafted.id), metadata=stack.auth("operator"))
+    assert still.state == pb.CAP_ALERT_STATE_DRAFT and not still.xml
+
+
+async def test_control_characters_are_refused_at_draft_and_update_naming_the_field(stack: Any) -> None:
+    infos = flood_infos()
+    infos[1].description = "Mực nước\x0b80 cm"
+    with pytest.raises(grpc.aio.AioRpcError) as drafted:
+        await stack.stub.DraftAlert(pb.DraftAlertRequest(alert=pb.CapAlert(infos=infos)),
+                                    metadata=stack.auth("supervisor", "gs-an"))
+    assert drafted.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The path names the block as the caller sent it (vi-VN second).
+    assert [f for f, _ in status_details(drafted.value)] == ["alert.infos[1].description"]
+    ok = await draft(stack, "gs-an")
+    bad = flood_infos("Ngập\nsâu")
+    with pytest.raises(grpc.aio.AioRpcError) as updated:
+        await stack.stub.UpdateAlert(pb.UpdateAlertRequest(alert_id=ok.id, infos=bad, note="x\x01"),
+                                     metadata=stack.auth("supervisor", "gs-an"))
+    assert updated.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in status_details(updated.value)} == {"infos[1].headline", "note"}

@@ -127,6 +127,7 @@ async def test_gateway_upstream_call_to_a_stalled_service_fails_deadline_exceede
 
 def _eido_document() -> str:
     from cityops_dispatch.eido.mapping import export_document
+    from cityops_dispatch.eido.vocabulary import load_vocabulary
 
     incident = incidents_pb2.Incident(
         id=f"cad-{uuid.uuid4().hex[:10]}", number="HCM-000731", category=incidents_pb2.Category.CATEGORY_FIRE,
@@ -136,7 +137,8 @@ def _eido_document() -> str:
     now = datetime.now(UTC)
     incident.updated_at.FromDatetime(now)
     incident.occurred_at.FromDatetime(now)
-    return json.dumps(export_document(incident, resources=[], notes=[], domain="cad.example.vn", now=now))
+    return json.dumps(export_document(incident, resources=[], notes=[], domain="cad.example.vn", now=now,
+                                      vocab=load_vocabulary()))
 
 
 async def test_import_eido_hands_its_remaining_deadline_to_incidents(

@@ -72,10 +72,10 @@ def test_open311_post_without_api_key_is_a_403_before_anything_else(client: Test
     assert response.status_code == 403 and response.json()[0]["code"] == 403
 
 
-def test_open311_post_with_bad_service_code_is_a_400(client: TestClient) -> None:
+def test_open311_post_with_unknown_service_code_is_a_404(client: TestClient) -> None:
     response = client.post("/open311/v2/requests.json",
                            data={"api_key": "cityops-open311-dev-key", "service_code": "nope", "lat": "1", "long": "1"})
-    assert response.status_code == 400 and response.json()[0]["code"] == 400
+    assert response.status_code == 404 and response.json()[0]["code"] == 404
 
 
 def test_open311_with_the_incidents_service_down_is_a_503_in_open311_format(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from cityops_gateway.open311.mapping import (
 )
 
 CATALOG = ServiceCatalog.load(GatewayConfig().open311_services_file)
-VALID = {"service_code": "ngap-duong", "lat": "10.98", "long": "106.65"}
+VALID = {"service_code": "ngap-duong", "lat": "10.98", "long": "106.65", "attribute[do_sau_cm]": "30"}
 
 
 def test_every_service_code_maps_to_a_real_category_with_vietnamese_and_english_names() -> None:
@@ -44,10 +44,10 @@ def test_missing_service_code_is_a_400() -> None:
     assert err.value.http_status == 400 and "service_code" in err.value.description
 
 
-def test_unknown_service_code_is_a_400() -> None:
+def test_unknown_service_code_is_a_404_as_the_spec_says() -> None:
     with pytest.raises(Open311Error) as err:
         parse_post({**VALID, "service_code": "nope"}, CATALOG)
-    assert err.value.body() == [{"code": 400, "description": err.value.description}]
+    assert err.value.body() == [{"code": 404, "description": err.value.description}]
 
 
 @pytest.mark.parametrize("field", ["lat", "long"])
@@ -88,6 +88,8 @@ def test_report_request_is_an_open311_report_of_the_mapped_category() -> None:
     assert request.reporter.name == "Lan Nguyễn" and request.reporter.phone == "0912345678"
     assert request.idempotency_key == "open311:app:k1"
     assert request.external_ids["open311_client"] == "app"
+    assert request.external_ids["open311_location"] == "coordinates"
+    assert request.description == "Ngập\nĐộ sâu nước (cm): 30"
 
 
 def _incident(status: int) -> incidents_pb2.Incident:

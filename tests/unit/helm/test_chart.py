@@ -147,6 +147,7 @@ def test_strimzi_topics_cover_the_catalog_and_a_dlq_each_and_survive_uninstall(r
         "cityops.sensors.readings.v1",
         "cityops.sensors.alerts.v1",
         "cityops.notifications.deliveries.v1",
+        "cityops.dispatch.eido-conveyances.v1",
     }
     assert set(topics) == base | {f"{name}.dlq" for name in base}
     assert topics["cityops.dispatch.unit-status.v1"]["spec"]["config"]["cleanup.policy"] == "compact"

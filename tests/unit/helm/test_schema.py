@@ -83,7 +83,7 @@ def test_every_rendered_object_passes_kubernetes_validate_strict_and_the_real_cr
     rendered.write_text(result.stdout, encoding="utf-8")
     checked = validate([rendered], *crd_dirs)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "KafkaTopic=12" in checked.stdout
+    assert "KafkaTopic=14" in checked.stdout
     if values != "local":  # local has no SASL (so no KafkaUser) and no autoscaling
         assert "KafkaUser=5" in checked.stdout and "ScaledObject=4" in checked.stdout
     if values == "production":

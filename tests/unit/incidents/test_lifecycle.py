@@ -17,6 +17,10 @@ LEGAL = {
     ("DISPATCHED", "ON_SCENE"), ("DISPATCHED", "RESOLVED"), ("DISPATCHED", "CANCELLED"), ("DISPATCHED", "DUPLICATE"),
     ("ON_SCENE", "RESOLVED"),
     ("RESOLVED", "CLOSED"),
+    # chờ bổ sung hồ sơ: the pause and its exits (category and stage are checked by the service)
+    ("ACKNOWLEDGED", "AWAITING_DOSSIER"), ("DISPATCHED", "AWAITING_DOSSIER"), ("ON_SCENE", "AWAITING_DOSSIER"),
+    ("AWAITING_DOSSIER", "ACKNOWLEDGED"), ("AWAITING_DOSSIER", "DISPATCHED"), ("AWAITING_DOSSIER", "ON_SCENE"),
+    ("AWAITING_DOSSIER", "CANCELLED"),
 }
 
 

@@ -1,46 +1,18 @@
-"""SLA clocks, number format, text normalisation, phone masking and the service-area polygon."""
+"""Number format, text normalisation, phone masking and the service-area polygon."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from cityops_incidents import geo
 from cityops_incidents.config import load_rules, parse_duration
 from cityops_incidents.incidents.intake import incident_number
-from cityops_incidents.incidents.sla import clock, is_breached
 from cityops_incidents.text import is_valid_phone, mask_phone, normalize, search_terms
 
 RULES = load_rules()
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
-
-
-def test_sla_clock_measures_the_stage_of_the_status() -> None:
-    c = clock(RULES, category="FIRE", priority=1, status="NEW", created_at=T0)
-    assert (c.stage, c.due_at) == ("ACKNOWLEDGE", T0 + timedelta(minutes=1))
-    c = clock(RULES, category="FIRE", priority=1, status="ACKNOWLEDGED", created_at=T0)
-    assert (c.stage, c.due_at) == ("DISPATCH", T0 + timedelta(minutes=3))
-    c = clock(RULES, category="FIRE", priority=1, status="ON_SCENE", created_at=T0)
-    assert (c.stage, c.due_at) == ("RESOLVE", T0 + timedelta(hours=1))
-
-
-def test_sla_category_override_applies() -> None:
-    c = clock(RULES, category="ADMINISTRATIVE_PROCEDURE", priority=4, status="NEW", created_at=T0)
-    assert c.due_at == T0 + timedelta(hours=4)
-
-
-def test_no_clock_after_resolution() -> None:
-    for status in ("RESOLVED", "CLOSED", "CANCELLED", "DUPLICATE"):
-        assert clock(RULES, category="FIRE", priority=1, status=status, created_at=T0).due_at is None
-
-
-def test_breach_counts_once_per_stage() -> None:
-    c = clock(RULES, category="FIRE", priority=1, status="NEW", created_at=T0)
-    later = T0 + timedelta(minutes=2)
-    assert is_breached(c, now=later, already=[])
-    assert not is_breached(c, now=later, already=["ACKNOWLEDGE"])
-    assert not is_breached(c, now=T0 + timedelta(seconds=30), already=[])
 
 
 def test_number_uses_local_date_in_ho_chi_minh() -> None:

@@ -35,7 +35,7 @@ def incident(body: str, **fields: object) -> ev.IncidentEvent:
 
 def notices() -> list[Notice]:
     found = [translate.from_incident_event(incident(b), "t") for b in
-             ("reported", "merged", "note_added", "updated", "sensor_alert_cleared")]
+             ("reported", "merged", "note_added", "updated", "sensor_alert_cleared", "sla_warning")]
     found.append(translate.from_incident_event(incident("transitioned", from_status=ev.STATUS_NEW,
                                                         to_status=ev.STATUS_RESOLVED, reason="Đã dập lửa"), "t"))
     found.append(translate.from_incident_event(incident("escalated", reason=ev.ESCALATION_REASON_SLA_DISPATCH,

@@ -5,6 +5,11 @@ rows to Kafka in id order, woken by LISTEN/NOTIFY with a polling fallback, and m
 only after the broker acknowledged them (acks=all). A relay killed between the send and the mark
 publishes those rows again on restart: consumers de-duplicate on the event id. Several relays can
 share one outbox: ``FOR UPDATE SKIP LOCKED`` hands each row to one of them.
+
+The relay also measures the backlog (``cityops_outbox_pending``, ``..._oldest_pending_age_seconds``)
+and hands every published record to the observers a service registered for its topic
+(``observe_published``): that is where domain counters are taken from the events themselves,
+once per published event, without touching the code that made the change.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +33,28 @@ from cityops_platform.kafka.headers import event_headers
 from cityops_platform.kafka.producer import EventProducer
 
 log = logging.getLogger("cityops.outbox")
+BACKLOG_INTERVAL_S = 5.0
+
+PublishedObserver = Callable[[bytes, Sequence[tuple[str, bytes]]], None]
+_observers: dict[str, dict[str, PublishedObserver]] = {}
+
+
+def observe_published(topic: str, name: str, observer: PublishedObserver) -> None:
+    """Call ``observer(value, headers)`` for every record of catalog ``topic`` a relay in this process
+    publishes, after the broker acknowledged it. Idempotent on ``name``; an observer that raises is
+    logged and counted, never allowed to stop the relay. (A relay killed between the send and the
+    mark publishes those rows again, so an observer may, rarely, see an event twice.)"""
+    _observers.setdefault(topic, {})[name] = observer
+
+
+def _notify_observers(records: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]) -> None:
+    for topic, _key, value, headers in records:
+        for name, observer in _observers.get(topic, {}).items():
+            try:
+                observer(value, headers)
+            except Exception as exc:
+                metrics.ERRORS_SWALLOWED.labels("outbox_observer").inc()
+                log.warning("outbox observer failed", extra={"observer": name, "error": repr(exc)[:300]})
 
 
 def channel_name(schema: str) -> str:
@@ -176,13 +203,29 @@ class OutboxRelay:
             )
         for topic, *_ in records:
             metrics.OUTBOX_PUBLISHED.labels(self._schema, topic).inc()
+        _notify_observers(records)
         self.published += len(rows)
         return len(rows)
 
     async def pending(self) -> int:
-        count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        metrics.OUTBOX_PENDING.labels(self._schema).set(count)
-        return int(count)
+        """Rows not yet published, and the age of the oldest, into the backlog gauges."""
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+            "FROM outbox WHERE published_at IS NULL"
+        )
+        metrics.OUTBOX_PENDING.labels(self._schema).set(row["n"])
+        metrics.OUTBOX_OLDEST_AGE.labels(self._schema).set(max(0.0, float(row["age"])))
+        return int(row["n"])
+
+    async def _measure_backlog(self) -> None:
+        # Measured even while Kafka is down: that is when the backlog grows.
+        try:
+            await self.pending()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            metrics.ERRORS_SWALLOWED.labels("outbox_backlog").inc()
+            log.warning("outbox backlog not measured", extra={"error": repr(exc)[:300]})
 
     async def run(self) -> None:
         """Loop: drain the outbox, then sleep until NOTIFY or the poll interval. Survives outages."""
@@ -193,8 +236,12 @@ class OutboxRelay:
 
     async def _loop(self) -> None:
         last_cleanup = 0.0
+        last_backlog = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            if loop.time() - last_backlog >= BACKLOG_INTERVAL_S:
+                await self._measure_backlog()
+                last_backlog = loop.time()
             try:
                 if self._listener is None or self._listener.is_closed():
                     self._listener = await self._pool.acquire()

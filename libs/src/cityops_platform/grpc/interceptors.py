@@ -1,6 +1,8 @@
 """One server interceptor that does, for every RPC, in this order:
 
-1. tracing: a server span continuing the caller's W3C context from metadata;
+1. tracing: a server span continuing the caller's W3C context from metadata, named and described
+   by OpenTelemetry's RPC semantic conventions (``rpc.system=grpc``, ``rpc.service``,
+   ``rpc.method``, ``rpc.grpc.status_code``);
 2. authentication and RBAC, deny by default (health and reflection are public);
 3. RED metrics (count by final code, duration, in flight);
 4. error mapping: domain errors → status codes; dependency failures → UNAVAILABLE.
@@ -29,7 +31,7 @@ from cityops_platform.grpc.status import (
     to_rpc_status,
     unavailable_status,
 )
-from cityops_platform.tracing import current_trace_id, extract_context
+from cityops_platform.tracing import current_trace_id, extract_context, rpc_attributes, rpc_span_name
 
 log = logging.getLogger("cityops.grpc")
 audit = logging.getLogger("cityops.audit")
@@ -75,13 +77,13 @@ def _wrap_handler(
             principal = tokens.principal_from_metadata(metadata.get("authorization"))
         except auth.AuthError as exc:
             outcome.code = grpc.StatusCode.UNAUTHENTICATED
-            _audit_denial(method, None, "UNAUTHENTICATED", str(exc))
+            _audit_denial(method, None, "UNAUTHENTICATED", str(exc), exc.reason)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Chưa xác thực (unauthenticated): {exc}")
         try:
             policy.check(method, principal)
         except auth.AccessDenied as exc:
             outcome.code = grpc.StatusCode.PERMISSION_DENIED
-            _audit_denial(method, principal, "PERMISSION_DENIED", str(exc))
+            _audit_denial(method, principal, "PERMISSION_DENIED", str(exc), exc.reason)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         auth.set_current_principal(principal)
         # Outbound calls made while serving this RPC inherit what is left of its deadline.
@@ -115,13 +117,16 @@ def _wrap_handler(
     def start_span() -> tuple[tuple[object, object], Any]:
         parent = extract_context(metadata.items())
         token = otel_context.attach(parent)  # type: ignore[arg-type]
-        span = _tracer.start_span(method, kind=trace.SpanKind.SERVER)
+        span = _tracer.start_span(rpc_span_name(method), kind=trace.SpanKind.SERVER,
+                                  attributes=rpc_attributes(method))
         span_token = otel_context.attach(trace.set_span_in_context(span))
         return (token, span_token), span
 
     def finish(tokens_: tuple[object, object], span: Any, outcome: _Outcome, started: float) -> None:
         code_name = outcome.code.name
         span.set_attribute("rpc.grpc.status_code", outcome.code.value[0])
+        if outcome.code in SERVER_ERROR_CODES:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, code_name))
         span.end()
         for tok in reversed(tokens_):
             otel_context.detach(tok)  # type: ignore[arg-type]
@@ -193,8 +198,16 @@ def _wrap_handler(
     )
 
 
-def _audit_denial(method: str, principal: auth.Principal | None, code: str, reason: str) -> None:
-    metrics.AUTH_DENIALS.labels(method, code).inc()
+# Codes that mark a server span as failed (OpenTelemetry gRPC conventions): the server's fault,
+# not the caller's (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED… leave the span unset).
+SERVER_ERROR_CODES = frozenset({
+    grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
+})
+
+
+def _audit_denial(method: str, principal: auth.Principal | None, code: str, reason: str, kind: str) -> None:
+    metrics.AUTH_DENIALS.labels(method, code, kind).inc()
     audit.warning(
         "access denied",
         extra={
@@ -204,5 +217,6 @@ def _audit_denial(method: str, principal: auth.Principal | None, code: str, reas
             "subject": principal.subject if principal else None,
             "roles": sorted(principal.roles) if principal else None,
             "reason": reason,
+            "reason_kind": kind,
         },
     )

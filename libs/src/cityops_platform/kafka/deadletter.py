@@ -20,7 +20,7 @@ from opentelemetry import trace
 from cityops_platform import metrics
 from cityops_platform.grpc.status import is_infrastructure_error
 from cityops_platform.kafka import headers as h
-from cityops_platform.tracing import extract_context
+from cityops_platform.tracing import extract_context, messaging_attributes
 
 log = logging.getLogger("cityops.stream")
 _tracer = trace.get_tracer("cityops.stream")
@@ -78,7 +78,9 @@ class RecordProcessor(Generic[T]):
         handle: Callable[[T, Any], Awaitable[None]],
         dead_letters: DeadLetters,
         max_backoff_s: float = 10.0,
+        group: str | None = None,
     ) -> None:
+        self._group = group
         self._decode = decode
         self._handle = handle
         self._dlq = dead_letters
@@ -107,10 +109,14 @@ class RecordProcessor(Generic[T]):
             metrics.EVENTS_CONSUMED.labels(topic, "dead_letter").inc()
             return False
         attempt = 0
+        # A CONSUMER span per record, child of the producer's span carried in ``traceparent``.
+        attributes = messaging_attributes("process", topic, partition=partition, offset=offset, key=key,
+                                          message_id=h.header_value(headers, h.EVENT_ID), group=self._group)
         while True:
             token = otel_context.attach(extract_context(headers))  # type: ignore[arg-type]
             try:
-                with _tracer.start_as_current_span(f"process {topic}", kind=trace.SpanKind.CONSUMER):
+                with _tracer.start_as_current_span(f"process {topic}", kind=trace.SpanKind.CONSUMER,
+                                                   attributes=attributes):
                     await self._handle(message, event)
                 metrics.EVENTS_CONSUMED.labels(topic, "ok").inc()
                 return True

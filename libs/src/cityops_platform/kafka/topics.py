@@ -68,6 +68,12 @@ NOTIFICATION_DELIVERIES = TopicSpec(
     14 * DAY_MS,
     description="DeliveryEvent, key = delivery id",
 )
+EIDO_CONVEYANCES = TopicSpec(
+    "cityops.dispatch.eido-conveyances.v1",
+    3,
+    14 * DAY_MS,
+    description="EidoConveyance: an EIDO sent to (or given up on for) a partner CAD, key = incident id",
+)
 
 CATALOG: tuple[TopicSpec, ...] = (
     INCIDENT_EVENTS,
@@ -76,6 +82,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     SENSOR_READINGS,
     SENSOR_ALERTS,
     NOTIFICATION_DELIVERIES,
+    EIDO_CONVEYANCES,
 )
 
 

@@ -2,7 +2,8 @@
 
 - reads ``cityops.incidents.events.v1`` into dispatch's incident view and auto-dispatches;
 - times out unacknowledged assignments and retries incidents waiting for units;
-- keeps a board of every unit from the compacted ``cityops.dispatch.unit-status.v1``.
+- keeps a board of every unit from the compacted ``cityops.dispatch.unit-status.v1``;
+- conveys the EIDO of every changed incident to the configured partner CADs (``eido.agents``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import faust
 from cityops_dispatch.assignments import agents as assignment_agents
 from cityops_dispatch.assignments.service import Dispatcher
 from cityops_dispatch.config import DispatchSettings, load_rules
+from cityops_dispatch.eido import agents as eido_agents
 from cityops_dispatch.incidents_view import agents as incident_agents
 from cityops_dispatch.units.board import UnitBoard
 from cityops_platform import faust_app
@@ -35,6 +37,10 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         res=res, dispatcher=dispatcher, board=board, retry_interval_s=dispatch.retry_interval_seconds
     )
     assignment_agents.install(app, sweeper, dispatch.timer_interval_seconds)
+
+    conveyor = eido_agents.create_conveyor(res, dispatch)
+    if conveyor is not None:
+        eido_agents.install(app, res, conveyor)
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_unit_board() -> None:

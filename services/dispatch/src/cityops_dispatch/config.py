@@ -28,6 +28,12 @@ class DispatchSettings(BaseSettings):
     rules_file: str = ""  # empty = the packaged config/rules.yaml
     units_file: str = ""  # empty = the packaged config/units.yaml
     eido_domain: str = "ioc.binhduong.gov.vn"
+    eido_file: str = ""  # empty = the packaged config/eido.yaml (city words → NENA registry values)
+    eido_partners_file: str = ""  # empty = the packaged config/partners.yaml (no partners)
+    eido_conveyance_max_attempts: int = 8
+    eido_conveyance_backoff_seconds: float = 1.0  # doubles per attempt, ±25 % jitter
+    eido_conveyance_backoff_max_seconds: float = 300.0
+    eido_conveyance_timeout_seconds: float = 5.0
     max_search_radius_m: float = 150_000.0
     # Incident events handled at once per worker. Order per incident does not matter: the view keeps
     # the highest version and the planning row lock makes auto-dispatch happen once.

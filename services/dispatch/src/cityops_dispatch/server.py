@@ -12,6 +12,8 @@ from cityops_dispatch import db
 from cityops_dispatch.config import DispatchSettings, load_rules, load_units_data
 from cityops_dispatch.eido.client import Incidents, IncidentsClient
 from cityops_dispatch.eido.service import EidoImporter
+from cityops_dispatch.eido.standard import load_standard
+from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_dispatch.servicer import DispatchServicer
 from cityops_dispatch.units.seed import seed
 from cityops_platform import auth
@@ -57,7 +59,8 @@ async def create_servicer(
         data = load_units_data(dispatch)
         await db.in_transaction(res.db, lambda conn: seed(conn, data, only_if_empty=True))
     importer = EidoImporter(
-        pool=res.db, incidents=incidents or incidents_client(res.settings), domain=dispatch.eido_domain
+        pool=res.db, incidents=incidents or incidents_client(res.settings), domain=dispatch.eido_domain,
+        vocab=load_vocabulary(dispatch.eido_file), standard=load_standard(),
     )
     return DispatchServicer(pool=res.db, settings=dispatch, rules=load_rules(dispatch), importer=importer)
 

@@ -16,7 +16,7 @@ from cityops_dispatch.assignments.models import Actor
 from cityops_dispatch.assignments.service import Dispatcher
 from cityops_dispatch.config import DispatchSettings, Rules
 from cityops_dispatch.convert import assignment_pb, ts, unit_pb
-from cityops_dispatch.eido.service import EidoImporter, export_incident
+from cityops_dispatch.eido.service import EidoImporter
 from cityops_dispatch.incidents_view import store as view_store
 from cityops_dispatch.recommend.service import find_candidates
 from cityops_dispatch.units import service as units_service
@@ -241,8 +241,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
 
     async def ExportEido(self, request: dispatch_pb2.ExportEidoRequest, context: Any) -> dispatch_pb2.EidoDocument:  # noqa: N802
         require(_required(request.incident_id, "incident_id"))
-        async with self._pool.acquire() as conn:
-            exported = await export_incident(conn, request.incident_id, domain=self._settings.eido_domain)
+        exported = await self._importer.export(request.incident_id)
         return dispatch_pb2.EidoDocument(
             json=exported.json, incident_id=exported.incident_id, eido_id=exported.eido_id,
             last_update=ts(exported.last_update),

@@ -18,14 +18,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cityops_gateway import health
+from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
 from cityops_gateway.events.hub import EventHub
+from cityops_gateway.ngsild.routes import ROUTES as NGSILD_ROUTES
 from cityops_gateway.observability import ObservabilityMiddleware
 from cityops_gateway.open311.catalog import ServiceCatalog
+from cityops_gateway.open311.endpoint import Endpoint
+from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.routes import ROUTES as OPEN311_ROUTES
 from cityops_gateway.openapi import build_openapi
+from cityops_gateway.openapi_interop import extend as extend_openapi
+from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token
@@ -109,6 +115,8 @@ def build_state(settings: Settings, config: GatewayConfig | None = None) -> Gate
         catalog=ServiceCatalog.load(config.open311_services_file),
         api_keys=config.api_keys(settings),
         service_tokens=ServiceTokens(codec),
+        gazetteer=Gazetteer.load(config.open311_gazetteer_file),
+        endpoint=Endpoint.load(config.open311_endpoint_file, jurisdiction_override=config.open311_jurisdiction_id),
     )
 
 
@@ -142,6 +150,9 @@ def create_web_app(
         Route("/api/events", events),
         *CONSOLE_ROUTES,
         *OPEN311_ROUTES,
+        *CAP_FEED_ROUTES,
+        *STA_ROUTES,
+        *NGSILD_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
@@ -151,5 +162,5 @@ def create_web_app(
         lifespan=lifespan,
     )
     app.state.gateway = state
-    app.state.openapi = build_openapi()
+    app.state.openapi = extend_openapi(build_openapi())
     return app

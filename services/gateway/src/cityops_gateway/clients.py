@@ -21,6 +21,7 @@ from cityops.sensors.v1 import sensors_pb2_grpc
 from cityops_platform import auth
 from cityops_platform.grpc.client import call_timeout, create_channel, outbound_metadata
 from cityops_platform.settings import Settings
+from cityops_platform.tracing import rpc_attributes, rpc_span_name
 
 T = TypeVar("T")
 _tracer = trace.get_tracer("cityops.gateway.clients")
@@ -107,15 +108,18 @@ class ServiceClients:
         """
         name = _method_name(method)
         started = time.perf_counter()
-        with _tracer.start_as_current_span(f"grpc.client {name}", kind=trace.SpanKind.CLIENT):
+        with _tracer.start_as_current_span(rpc_span_name(name), kind=trace.SpanKind.CLIENT,
+                                           attributes=rpc_attributes(name)) as span:
             metadata = outbound_metadata(token)
             try:
                 response = await method(request, timeout=call_timeout(self._timeout), metadata=metadata)
             except grpc.aio.AioRpcError as exc:
+                span.set_attribute("rpc.grpc.status_code", exc.code().value[0])
                 UPSTREAM_CALLS.labels(name, exc.code().name).inc()
                 raise UpstreamError.from_rpc(exc) from exc
             finally:
                 UPSTREAM_LATENCY.labels(name).observe(time.perf_counter() - started)
+            span.set_attribute("rpc.grpc.status_code", grpc.StatusCode.OK.value[0])
         UPSTREAM_CALLS.labels(name, "OK").inc()
         return response
 

@@ -8,6 +8,7 @@ variable. The bundled defaults are for the local city only; production points
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,18 @@ class GatewayConfig(BaseSettings):
     )
     open311_role: str = Field(default="integrator", description="Role of the token minted for Open311 calls.")
     open311_services_file: Path = CONFIG_DIR / "open311_services.yaml"
+    open311_endpoint_file: Path = Field(default=CONFIG_DIR / "open311_endpoint.yaml",
+                                        description="jurisdiction_id and the Service Discovery document.")
+    open311_gazetteer_file: Path = Field(default=CONFIG_DIR / "gazetteer.yaml",
+                                         description="Wards, communes and streets for address_string / address_id.")
+    open311_jurisdiction_id: str = Field(default="", description="Overrides jurisdiction_id of the endpoint file.")
+    open311_unlocated: Literal["accept", "reject"] = Field(
+        default="accept", description="An address_string the gazetteer cannot place: accept (flagged) or 400.")
+    public_base_url: str = Field(default="", description="e.g. https://ioc.example.vn; empty = from the request.")
+    public_cache_seconds: float = Field(default=5.0, description="Cache of the public feeds (CAP, STA, NGSI-LD).")
+    cap_feed_statuses: str = Field(default="Actual,Exercise", description="CAP statuses served on the public feed.")
+    sta_max_sensors: int = Field(default=5000, description="Sensors listed by the SensorThings / NGSI-LD views.")
+    cap_feed_max_alerts: int = Field(default=500, description="Alerts scanned for the feed and identifier look-ups.")
     login_ttl_seconds: int = 12 * 3600
     map_tile_url: str = Field(default="", description="e.g. https://tiles.example/{z}/{x}/{y}.png; empty = no tiles.")
     map_tile_attribution: str = ""

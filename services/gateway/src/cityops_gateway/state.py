@@ -11,6 +11,8 @@ from cityops_gateway.clients import ServiceClients, ServiceTokens
 from cityops_gateway.config import GatewayConfig
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.open311.catalog import ServiceCatalog
+from cityops_gateway.open311.endpoint import Endpoint
+from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.users import UserDirectory
 from cityops_platform import auth
 from cityops_platform.settings import Settings
@@ -28,6 +30,9 @@ class GatewayState:
     hub: EventHub | None = None
     clients_: ServiceClients | None = None
     kpi_cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    gazetteer: Gazetteer | None = None  # Open311 address_string / address_id geocoding
+    endpoint: Endpoint | None = None  # Open311 jurisdiction and discovery
+    public_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # CAP feed, STA, NGSI-LD
 
     @property
     def clients(self) -> ServiceClients:

@@ -2,7 +2,8 @@
 
 - ``cityops.sensors.alerts.v1`` → incidents from sensor alerts (create/merge, escalate, clears);
 - ``cityops.dispatch.events.v1`` → status moves (UnitAssigned → DISPATCHED, UnitArrived → ON_SCENE);
-- a timer every CITYOPS_INCIDENTS_SLA_SWEEP_SECONDS escalates SLA breaches.
+- a timer every CITYOPS_INCIDENTS_SLA_SWEEP_SECONDS escalates SLA breaches;
+- a timer refreshes the open-incident gauges from Postgres (incidents/metrics.py).
 
 Changes leave through the outbox, published by the relay that ``attach_resources`` runs here.
 Several workers may run: partitions are shared by the group, and the SLA sweep takes rows with
@@ -19,6 +20,7 @@ import faust
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
 from cityops_incidents.config import IncidentsSettings, load_rules
+from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.agents import on_dispatch_event, on_sensor_alert
 from cityops_incidents.incidents.reactions import Reactions
 from cityops_platform import faust_app, metrics
@@ -36,6 +38,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
                  if own.worker_session_timeout_seconds else {})
     app = faust_app.create_app("incidents", settings, web_port=web_port, **overrides)
     res = attach_resources(app, "incidents", settings)
+    incident_metrics.install()
     holder: dict[str, Reactions] = {}
 
     def reactions() -> Reactions:
@@ -76,5 +79,9 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
             return
         if escalated:
             log.info("SLA breaches escalated", extra={"count": escalated})
+
+    @app.timer(incident_metrics.REFRESH_SECONDS, name="incidents-open-gauges")  # type: ignore[untyped-decorator]
+    async def open_gauges() -> None:
+        await incident_metrics.refresh_open_logged(res.pool)
 
     return app

@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
+from cityops_incidents.triage_rules import TriageRules, parse_triage_rules
+from cityops_incidents.working_time import WorkingCalendar, load_calendar
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "config" / "rules.yaml"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -40,14 +42,16 @@ class IncidentsSettings(BaseSettings):
     worker_session_timeout_seconds: float | None = None
 
 
-def parse_duration(value: Any) -> timedelta:
-    """``"90s"``, ``"5m"``, ``"2h"``, ``"3d"`` or a number of seconds."""
+def parse_duration(value: Any, *, day_seconds: float = 86400) -> timedelta:
+    """``"90s"``, ``"5m"``, ``"2h"``, ``"3d"`` or a number of seconds. ``day_seconds`` is the
+    length of a "d": a calendar day, or a working day (8 h) for working-time clocks."""
     if isinstance(value, int | float):
         return timedelta(seconds=float(value))
     match = _DURATION_RE.match(str(value))
     if not match:
         raise ValueError(f"invalid duration {value!r} (expected e.g. 90s, 5m, 2h, 3d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    unit = day_seconds if match.group(2) == "d" else _UNIT_SECONDS[match.group(2)]
+    return timedelta(seconds=float(match.group(1)) * unit)
 
 
 def _enum_name(enum: Any, prefix: str, name: str) -> str:
@@ -110,7 +114,15 @@ class Rules:
     sensor_subcategory: dict[str, str]
     sla_default: dict[int, SlaDeadlines]
     sla_by_category: dict[str, dict[int, SlaDeadlines]]
+    triage_rules: TriageRules  # the triage and routing sections, compiled (triage_rules.py)
     limits: dict[str, Any] = field(default_factory=dict)
+    # SLA clocks (see incidents/sla.py): the share of a stage's allowance after which the
+    # pre-breach warning is published; the working-time calendar and the categories measured in
+    # it; the categories that may pause while waiting for the citizen's dossier.
+    sla_warning_fraction: float = 0.8
+    calendar: WorkingCalendar | None = None
+    sla_working_categories: frozenset[str] = frozenset()
+    sla_pausable_categories: frozenset[str] = frozenset()
 
     def fusion_rule(self, category: str) -> FusionRule:
         return self.fusion.get(category, self.fusion_default)
@@ -125,8 +137,13 @@ class Rules:
     def sla(self, category: str, priority: int) -> SlaDeadlines:
         return self.sla_by_category.get(category, {}).get(priority) or self.sla_default[priority]
 
+    def working_calendar(self, category: str) -> WorkingCalendar | None:
+        """The calendar ``category``'s clocks run in; None for wall-clock (24/7) categories."""
+        return self.calendar if category in self.sla_working_categories else None
 
-def _sla_table(raw: dict[str, Any], fallback: dict[int, SlaDeadlines] | None) -> dict[int, SlaDeadlines]:
+
+def _sla_table(raw: dict[str, Any], fallback: dict[int, SlaDeadlines] | None, *,
+               day_seconds: float = 86400) -> dict[int, SlaDeadlines]:
     table: dict[int, SlaDeadlines] = {}
     for prio_name, stages in raw.items():
         prio = _priority(prio_name)
@@ -134,7 +151,7 @@ def _sla_table(raw: dict[str, Any], fallback: dict[int, SlaDeadlines] | None) ->
         values = {}
         for stage in STAGES:
             if stage in stages:
-                values[stage] = parse_duration(stages[stage])
+                values[stage] = parse_duration(stages[stage], day_seconds=day_seconds)
             elif base is not None:
                 values[stage] = getattr(base, stage)
             else:
@@ -143,8 +160,21 @@ def _sla_table(raw: dict[str, Any], fallback: dict[int, SlaDeadlines] | None) ->
     return table
 
 
-def parse_rules(raw: dict[str, Any]) -> Rules:
-    """Validate and type a rules document (the parsed YAML)."""
+def _calendar(sla: dict[str, Any], base_dir: Path | None) -> WorkingCalendar | None:
+    """The working-time calendar named by ``sla.working_time.calendar``: a path relative to the
+    rules file's folder, else to the packaged config folder (where holidays_vn.yaml lives)."""
+    name = (sla.get("working_time") or {}).get("calendar")
+    if not name:
+        return None
+    path = Path(str(name))
+    if not path.is_absolute():
+        near = (base_dir / path) if base_dir is not None else None
+        path = near if near is not None and near.exists() else DEFAULT_RULES_FILE.parent / path
+    return load_calendar(path)
+
+
+def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
+    """Validate and type a rules document (the parsed YAML); ``base_dir`` resolves relative paths."""
     fusion = raw["fusion"]
     triage = raw["triage"]
     routing = raw["routing"]
@@ -153,6 +183,18 @@ def parse_rules(raw: dict[str, Any]) -> Rules:
     missing = [p for p in (1, 2, 3, 4) if p not in sla_default]
     if missing:
         raise ValueError(f"sla.default must define P1..P4 (missing {missing})")
+    calendar = _calendar(raw["sla"], base_dir)
+    working = frozenset(_category(c) for c in (raw["sla"].get("working_time") or {}).get("categories", []))
+    if working and calendar is None:
+        raise ValueError("sla.working_time.categories needs sla.working_time.calendar")
+    for c in working:
+        table = raw["sla"].get("categories", {}).get(c) or {}
+        if sorted(table) != ["P1", "P2", "P3", "P4"] or any(len(table[p] or {}) != 3 for p in table):
+            raise ValueError(f"sla.categories.{c}: a working-time category defines every stage of P1..P4 "
+                             f"(its days are working days, so nothing falls back to the 24/7 default)")
+    warning_fraction = float(raw["sla"].get("warning_fraction", 0.8))
+    if not 0 < warning_fraction < 1:
+        raise ValueError("sla.warning_fraction must be in (0, 1)")
     polygon = tuple((float(lat), float(lon)) for lat, lon in raw["service_area"]["polygon"])
     if len(polygon) < 3:
         raise ValueError("service_area.polygon needs at least 3 points")
@@ -186,14 +228,21 @@ def parse_rules(raw: dict[str, Any]) -> Rules:
         sensor_category={str(k): _category(c) for k, c in sensors["categories"].items()},
         sensor_subcategory={str(k): str(s) for k, s in sensors.get("subcategories", {}).items()},
         sla_default=sla_default,
-        sla_by_category={_category(c): _sla_table(t, sla_default) for c, t in raw["sla"].get("categories", {}).items()},
+        sla_by_category={_category(c): _sla_table(t, sla_default, day_seconds=(
+            calendar.day_seconds if calendar is not None and c in working else 86400))
+            for c, t in raw["sla"].get("categories", {}).items()},
+        triage_rules=parse_triage_rules(raw),
         limits=dict(raw.get("limits", {})),
+        sla_warning_fraction=warning_fraction,
+        calendar=calendar,
+        sla_working_categories=working,
+        sla_pausable_categories=frozenset(_category(c) for c in raw["sla"].get("pausable_categories", [])),
     )
 
 
 def load_rules_file(path: str | Path) -> Rules:
     with open(path, encoding="utf-8") as fh:
-        return parse_rules(yaml.safe_load(fh))
+        return parse_rules(yaml.safe_load(fh), base_dir=Path(path).parent)
 
 
 def raw_default_rules() -> dict[str, Any]:

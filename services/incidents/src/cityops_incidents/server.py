@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_incidents.config import IncidentsSettings, load_rules
+from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.servicer import IncidentServicer
 from cityops_incidents.incidents.watch import IncidentWatch
@@ -40,6 +41,7 @@ POLICY = auth.AccessPolicy.for_service(
 
 
 def build(res: Resources) -> list[GrpcService]:
+    incident_metrics.install()  # domain metrics from the events this api's relay publishes
     service = IncidentService(pool=res.db, rules=load_rules(IncidentsSettings().rules_file))
     servicer = IncidentServicer(service, IncidentWatch(res.settings))
     return [GrpcService(SERVICE, servicer, incidents_pb2_grpc.add_IncidentServiceServicer_to_server)]

@@ -1,23 +1,44 @@
-"""Text rules: diacritic-insensitive normalisation (search, keywords) and phone masking."""
+"""Text rules: Vietnamese folding and word tokens (search, triage) and phone masking.
+
+Two forms of a text are used. ``exact`` keeps the diacritics (NFC, lowercase): triage matches
+Vietnamese with its diacritics, because "nổ" (explode) is not "nở" (bloom) nor "nợ" (owe).
+``normalize`` folds them away (NFD, combining marks stripped, đ → d): search ignores diacritics,
+and text typed without diacritics is compared in this form, only against phrases that stay
+unambiguous when folded (see incidents/phrases.py).
+"""
 
 from __future__ import annotations
 
 import re
-
-from unidecode import unidecode
+import unicodedata
 
 _SPACE_RE = re.compile(r"\s+")
 _PHONE_STRIP_RE = re.compile(r"[\s.\-()]")
 # Vietnamese numbers: 0 + 9-10 digits, or +84 + 9-10 digits (without the leading 0).
 _PHONE_RE = re.compile(r"^(?:0\d{9,10}|\+84\d{9,10})$")
+# đ/Đ are letters of their own (not d + a combining mark), so NFD leaves them: map them explicitly.
+_STROKES = str.maketrans({"đ": "d", "Đ": "D"})
+
+
+def exact(text: str) -> str:
+    """NFC, lowercase, single spaces: "Đường  NGẬP" → "đường ngập" (diacritics kept)."""
+    return _SPACE_RE.sub(" ", unicodedata.normalize("NFC", text or "").lower()).strip()
+
+
+def fold(text: str) -> str:
+    """Strip the diacritics of ``text`` without changing case or spacing: "Đổ" → "Do"."""
+    decomposed = unicodedata.normalize("NFD", (text or "").translate(_STROKES))
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def has_marks(text: str) -> bool:
+    """Whether ``text`` carries any diacritic (or đ): "ngập" yes, "ngap" no."""
+    return fold(text) != unicodedata.normalize("NFC", text or "")
 
 
 def normalize(text: str) -> str:
-    """Lowercase ASCII with single spaces: "Đường NGẬP  sâu" → "duong ngap sau".
-
-    unidecode maps đ/Đ to d, which plain NFD stripping would not.
-    """
-    return _SPACE_RE.sub(" ", unidecode(text or "").lower()).strip()
+    """Lowercase without diacritics, single spaces: "Đường NGẬP  sâu" → "duong ngap sau"."""
+    return _SPACE_RE.sub(" ", fold(text).lower()).strip()
 
 
 def search_terms(text: str) -> list[str]:

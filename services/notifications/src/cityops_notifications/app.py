@@ -9,6 +9,7 @@ import faust
 
 from cityops_notifications.channels import build_channels
 from cityops_notifications.deliveries import agents
+from cityops_notifications.deliveries import metrics as delivery_metrics
 from cityops_notifications.deliveries.sender import DeliverySender
 from cityops_notifications.rendering import Renderer
 from cityops_notifications.secretbox import SecretBox
@@ -23,6 +24,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     cfg = NotificationSettings.from_base(settings)
     app = faust_app.create_app("notifications", cfg, web_port=web_port)
     res = faust_app.attach_resources(app, "notifications", cfg)
+    delivery_metrics.install()
     created = asyncio.Event()
     agents.register(app, res, cfg, on_created=created.set)
 

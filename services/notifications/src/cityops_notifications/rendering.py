@@ -80,7 +80,19 @@ class Renderer:
         return {"label": label, "when": when, "num": num, "prio": prio}
 
     def render(self, notice: Notice, *, language: str) -> Rendered:
+        """The message in ``language``; a notice marked ``bilingual`` (supervisor breach notices)
+        carries that language first and the other one second, in every block."""
         lang = language if language in LOCALES else "vi"
+        if notice.context.get("bilingual"):
+            other = "en" if lang == "vi" else "vi"
+            first, second = self._blocks(notice, lang), self._blocks(notice, other)
+            sms = f"{first[2]}\n{second[2]}"
+            return Rendered(subject=f"{first[0]} / {second[0]}", body=f"{first[1]}\n\n———\n\n{second[1]}",
+                            sms_parts=tuple(split_sms(sms, max_parts=self._sms_max_parts)))
+        subject, body, sms_text = self._blocks(notice, lang)
+        return Rendered(subject=subject, body=body, sms_parts=tuple(split_sms(sms_text, max_parts=self._sms_max_parts)))
+
+    def _blocks(self, notice: Notice, lang: str) -> tuple[str, str, str]:
         try:
             template = self._env.get_template(f"{lang}/{notice.template}.j2")
         except TemplateNotFound:
@@ -101,7 +113,4 @@ class Renderer:
         def block(name: str) -> str:
             return "".join(template.blocks[name](ctx)).strip()
 
-        subject = " ".join(block("subject").split())
-        sms_text = block("sms")
-        return Rendered(subject=subject, body=block("body"),
-                        sms_parts=tuple(split_sms(sms_text, max_parts=self._sms_max_parts)))
+        return " ".join(block("subject").split()), block("body"), block("sms")

@@ -48,6 +48,10 @@ class NotificationSettings(Settings):
     rate_webhook_burst: int = Field(default=600, ge=1)
     rate_webhook_window_seconds: float = Field(default=60.0, gt=0)
 
+    notify_roster_file: str | None = Field(
+        None, description="The supervisors' duty roster (YAML); the packaged config/roster.yaml when unset."
+    )
+
     cap_sender: str = "ioc@binhduong.gov.vn"
     cap_sender_name: str = "Trung tâm Điều hành Đô thị thông minh Bình Dương"
     notify_secret_key: str | None = Field(

@@ -32,6 +32,8 @@ class Incidents(Protocol):
 
     async def add_note(self, incident_id: str, text: str) -> incidents_pb2.Incident: ...
 
+    async def get(self, incident_id: str) -> incidents_pb2.Incident: ...
+
 
 def translate(exc: grpc.aio.AioRpcError, what: str) -> DomainError:
     """A failed call to incidents → the domain error our caller should see."""
@@ -88,6 +90,19 @@ class IncidentsClient:
                 metadata=self._metadata(),
             )
         except grpc.aio.AioRpcError as exc:
+            raise translate(exc, incident_id) from exc
+        return incident
+
+    async def get(self, incident_id: str) -> incidents_pb2.Incident:
+        """The incident as the incidents service holds it now (NotFound when it has none)."""
+        try:
+            incident: incidents_pb2.Incident = await self._stub.GetIncident(
+                incidents_pb2.GetIncidentRequest(id=incident_id), timeout=call_timeout(self._timeout),
+                metadata=self._metadata(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:  # not a UUID: no such incident anywhere
+                raise NotFound("sự cố (incident)", incident_id) from exc
             raise translate(exc, incident_id) from exc
         return incident
 

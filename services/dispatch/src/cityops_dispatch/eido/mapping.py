@@ -1,10 +1,10 @@
-"""NENA EIDO (NENA-STA-021.1a) JSON ⇄ CityOps incidents. Pure functions: no I/O.
+"""NENA EIDO (NENA-STA-021.1b) JSON ⇄ CityOps incidents. Pure functions: no I/O.
 
-Field names follow the NENA samples (``$id``, ``lastUpdateTimeStamp``, ``eidoVersion``,
-``incidentComponent``, ``locationComponent`` with a PIDF-LO ``locationByValue``, ``agencyComponent``,
-``emergencyResourceComponent``, ``notesComponent`` with ``notesActionComments``,
-``dispositionComponent`` with ``dispositionCommonRegistryCode``). What has no EIDO home travels in
-``cityopsExtension``. The full mapping is in docs/dispatch.md.
+The document follows NENA's schema (../shared/standards/eido): the incident component's ``$id`` is
+the Incident Tracking Identifier ``urn:emergency:uid:incidentid:<id>:<domain>``; every other
+component has its own stable ``urn:emergency:uid:eidodatacomponent:<unique>:<domain>``; the
+disposition sits inside the incident component; registry values come from ``Vocabulary``
+(config/eido.yaml). What has no EIDO home travels in ``cityopsExtension``. See docs/dispatch.md.
 """
 
 from __future__ import annotations
@@ -16,65 +16,27 @@ from datetime import UTC, datetime, timedelta
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch.assignments.models import Assignment, AssignmentStatus
+from cityops_dispatch.eido.vocabulary import Vocabulary
 from cityops_dispatch.incidents_view.models import Note
 
 EIDO_VERSION = "1.0"
 URN_PREFIX = "urn:emergency:uid:incidentid:"
-_URN_RE = re.compile(r"^urn:emergency:uid:incidentid:([^:\s]{1,128}):([^:\s]{1,253})$")
+COMPONENT_PREFIX = "urn:emergency:uid:eidodatacomponent:"
+_URN_RE = re.compile(r"^urn:emergency:uid:incidentid:([^:\s]{1,128}):([^:\s]{1,253})$", re.IGNORECASE)
 _POS_RE = re.compile(r"<(?:[A-Za-z0-9_]+:)?pos>\s*([-+0-9.eE]+)[\s,]+([-+0-9.eE]+)")
 DESCRIPTION_NOTE = "description"
-
-CATEGORY_TYPES = {
-    "EMERGENCY_MEDICAL": "Medical",
-    "FIRE": "Fire",
-    "TRAFFIC_ACCIDENT": "Traffic",
-    "SECURITY": "LawEnforcement",
-    "FLOOD": "Flood",
-    "ENVIRONMENT": "Hazmat",
-    "UTILITY_OUTAGE": "Utility",
-    "FIELD_REPORT": "PublicWorks",
-    "ADMINISTRATIVE_PROCEDURE": "Administrative",
-    "OTHER": "Other",
-}
-STATUS_TEXT = {
-    "NEW": "New",
-    "ACKNOWLEDGED": "Acknowledged",
-    "DISPATCHED": "Dispatched",
-    "ON_SCENE": "OnScene",
-    "RESOLVED": "Resolved",
-    "CLOSED": "Closed",
-    "CANCELLED": "Cancelled",
-    "DUPLICATE": "Merged",
-}
-DISPOSITION = {"RESOLVED": "Resolved", "CLOSED": "Resolved", "CANCELLED": "Cancelled", "DUPLICATE": "Duplicate"}
-AGENCY_TYPES = {
-    "POLICE_113": "urn:emergency:service:responder.police",
-    "FIRE_RESCUE_114": "urn:emergency:service:responder.fire",
-    "MEDICAL_115": "urn:emergency:service:responder.ems",
-}
-UNIT_STATUS = {
-    AssignmentStatus.ASSIGNED: "Dispatched",
-    AssignmentStatus.ACKNOWLEDGED: "Dispatched",
-    AssignmentStatus.EN_ROUTE: "Enroute",
-    AssignmentStatus.ON_SCENE: "OnScene",
-    AssignmentStatus.CLEARED: "Available",
-    AssignmentStatus.DECLINED: "Available",
-    AssignmentStatus.TIMED_OUT: "Available",
-    AssignmentStatus.CANCELLED: "Available",
-}
-RESOURCE_TYPES = {
-    "ALS": "Ambulance",
-    "BLS": "Ambulance",
-    "FIRE_ENGINE": "Engine",
-    "LADDER": "Ladder",
-    "RESCUE_BOAT": "Boat",
-    "POLICE_PATROL": "Patrol",
-    "TRAFFIC_POLICE": "Patrol",
-}
+CONTEXT = {"@vocab": "./JSON-LD_Contexts/EmergencyIncidentDataObjectType.jsonld"}
+RESPONDER_ROLE = "Responder"
 
 
 def eido_id(incident_id: str, domain: str) -> str:
+    """The Incident Tracking Identifier of one of our incidents."""
     return f"{URN_PREFIX}{incident_id}:{domain}"
+
+
+def component_id(incident_id: str, kind: str, key: str, domain: str) -> str:
+    """A stable data-component identifier: the same in every EIDO of the incident, unique within one."""
+    return f"{COMPONENT_PREFIX}{incident_id}-{kind}-{key}:{domain}"
 
 
 def parse_eido_id(value: str) -> tuple[str, str] | None:
@@ -147,6 +109,7 @@ def export_document(
     notes: list[Note],
     domain: str,
     now: datetime,
+    vocab: Vocabulary,
 ) -> dict[str, object]:
     """The EIDO JSON object for one incident (assigned units, notes, disposition when ended)."""
     ident = eido_id(incident.id, domain)
@@ -159,86 +122,112 @@ def export_document(
     priority = _enum_name(incidents_pb2.Priority, incident.priority, "PRIORITY_")
     agency = _enum_name(common_pb2.Agency, incident.agency, "AGENCY_")
     prologue = {"lastUpdateTimeStamp": stamp, "updatedByAgencyReference": {"$ref": domain}}
-    location_id = f"{ident}:location:0"
+    location_id = component_id(incident.id, "location", "0", domain)
     note_items = []
     if incident.description:
-        note_items.append(
-            {"$id": f"{ident}:note:{DESCRIPTION_NOTE}", **prologue, "notesActionComments": incident.description}
-        )
+        note_items.append({"$id": component_id(incident.id, "note", DESCRIPTION_NOTE, domain), **prologue,
+                           "notesActionComments": incident.description})
     for n in notes:
-        note_items.append({"$id": f"{ident}:note:{n.note_id}", "lastUpdateTimeStamp": iso(n.added_at),
-                           "updatedByAgencyReference": {"$ref": domain}, "notesActionComments": n.text})
+        note_items.append({"$id": component_id(incident.id, "note", n.note_id, domain),
+                           "lastUpdateTimeStamp": iso(n.added_at), "updatedByAgencyReference": {"$ref": domain},
+                           "notesActionComments": n.text})
     agencies: list[dict[str, object]] = [
-        {"$id": domain, **prologue, "agencyRoleDescriptionRegistryText": ["CallReceiving", "Dispatch"],
-         "agencyType": ["psap"], "incidentOwningAgencyIndicator": True},
+        {"$id": domain, **prologue, "agencyRoleDescriptionRegistryText": list(vocab.owner_roles),
+         "agencyType": [vocab.owner_agency_type], "incidentOwningAgencyIndicator": True},
     ]
     agency_ids = {domain}
     for code in [agency] + [_enum_name(common_pb2.Agency, r.agency, "AGENCY_") for r in resources]:
-        if code and f"{code.lower()}.{domain}" not in agency_ids:
-            agency_ids.add(f"{code.lower()}.{domain}")
-            agencies.append({"$id": f"{code.lower()}.{domain}", **prologue,
-                             "agencyRoleDescriptionRegistryText": ["Responding"],
-                             "agencyType": [AGENCY_TYPES.get(code, "urn:emergency:service:responder")],
+        if code and agency_ref(code, domain) not in agency_ids:
+            agency_ids.add(agency_ref(code, domain))
+            agencies.append({"$id": agency_ref(code, domain), **prologue,
+                             "agencyRoleDescriptionRegistryText": list(vocab.responding_roles),
+                             "agencyType": [vocab.agency_types.get(code, "other")],
                              "agencyInternalCode": code})
-    doc: dict[str, object] = {
+    incident_component: dict[str, object] = {
         "$id": ident,
+        **prologue,
+        "internalIncidentId": incident.number,
+        "incidentTypeCommonRegistryText": vocab.incident_type(category, incident.subcategory),
+        "incidentTypeInternalCode": f"{category}/{incident.subcategory}" if incident.subcategory else category,
+        "incidentStatusCommonRegistryText": list(vocab.statuses.get(status, ("Active",))),
+        "incidentStatusInternalText": [status],
+        "incidentCommonPriorityNumber": incident.eido_priority or eido_priority(incident.priority),
+        "incidentPriorityInternalText": priority,
+        "locationReference": [{"$ref": location_id}],
+        "notesReference": [{"$ref": n["$id"]} for n in note_items],
+    }
+    if status in vocab.dispositions:
+        cleared = [r.assignment.reason for r in resources if r.assignment.status == AssignmentStatus.CLEARED]
+        incident_component["dispositionComponent"] = [{
+            "$id": component_id(incident.id, "disposition", "0", domain), **prologue,
+            "dispositionCommonRegistryCode": vocab.dispositions[status], "dispositionPrimaryIndicator": True,
+            "dispositionDescriptionText": "; ".join(x for x in cleared if x) or status,
+        }]
+    location: dict[str, object] = {
+        "$id": location_id, **prologue, "locationTypeDescriptionRegistryText": "CurrentIncident",
+        "locationByValue": pidf_lo(incident.location.lat, incident.location.lon, ident),
+    }
+    if incident.location.address:
+        location["locationDescriptionText"] = incident.location.address
+    doc: dict[str, object] = {
+        "$id": component_id(incident.id, "eido", "0", domain),
         "lastUpdateTimeStamp": stamp,
         "updatedByAgencyReference": {"$ref": domain},
         "eidoVersion": EIDO_VERSION,
         "issuingElementIdentification": domain,
-        "incidentComponent": {
-            "$id": ident,
-            **prologue,
-            "incidentTrackingIdentifier": ident,
-            "internalIncidentId": incident.number,
-            "incidentTypeCommonRegistryText": CATEGORY_TYPES.get(category, "Other"),
-            "incidentTypeInternalCode": f"{category}/{incident.subcategory}" if incident.subcategory else category,
-            "incidentStatusCommonRegistryText": [STATUS_TEXT.get(status, "New")],
-            "incidentStatusInternalText": [status],
-            "incidentCommonPriorityNumber": incident.eido_priority or eido_priority(incident.priority),
-            "incidentPriorityInternalText": priority,
-            "locationReference": [{"$ref": location_id}],
-            "notesReference": [{"$ref": n["$id"]} for n in note_items],
-        },
-        "locationComponent": [{
-            "$id": location_id, **prologue, "locationTypeDescriptionRegistryText": "CurrentIncident",
-            "locationByValue": pidf_lo(incident.location.lat, incident.location.lon, ident),
-            "locationDescriptionText": incident.location.address,
-        }],
+        "incidentComponent": incident_component,
+        "locationComponent": [location],
         "agencyComponent": agencies,
-        "emergencyResourceComponent": [_resource(r, domain) for r in resources],
         "notesComponent": note_items,
         "cityopsExtension": {
             "occurredAt": iso(incident.occurred_at.ToDatetime(tzinfo=UTC)) if incident.HasField("occurred_at") else "",
             "district": incident.district,
             "reportCount": incident.report_count,
         },
-        "@context": {"@vocab": "http://nena.org/EIDO#"},
+        "@context": dict(CONTEXT),
     }
-    if status in DISPOSITION:
-        cleared = [r.assignment.reason for r in resources if r.assignment.status == AssignmentStatus.CLEARED]
-        doc["dispositionComponent"] = [{
-            "$id": f"{ident}:disposition:0", **prologue, "dispositionCommonRegistryCode": DISPOSITION[status],
-            "dispositionPrimaryIndicator": True,
-            "dispositionDescriptionText": "; ".join(x for x in cleared if x) or STATUS_TEXT[status],
-        }]
+    if resources:
+        doc["emergencyResourceComponent"] = [_resource(r, incident.id, domain, vocab) for r in resources]
+        doc["agentComponent"] = [_crew(r, domain) for r in resources]
     return doc
 
 
-def _resource(r: Resource, domain: str) -> dict[str, object]:
+def agency_ref(code: str, domain: str) -> str:
+    """The Agency Identifier of one of the city's agencies (e.g. ``fire_rescue_114.<domain>``)."""
+    return f"{code.lower()}.{domain}"
+
+
+def crew_id(unit_id: str, domain: str) -> str:
+    """The Agent Identifier of a unit's crew (i3 style ``<name>@<domain>``)."""
+    return f"crew.{unit_id}@{domain}"
+
+
+def _crew(r: Resource, domain: str) -> dict[str, object]:
+    code = _enum_name(common_pb2.Agency, r.agency, "AGENCY_")
+    agency = agency_ref(code, domain) if code else domain
+    return {"$id": crew_id(r.assignment.unit_id, domain), "lastUpdateTimeStamp": iso(r.assignment.updated_at),
+            "updatedByAgencyReference": {"$ref": agency}, "agentRoleRegistryText": [RESPONDER_ROLE],
+            "agencyReference": {"$ref": agency}}
+
+
+def _resource(r: Resource, incident_id: str, domain: str, vocab: Vocabulary) -> dict[str, object]:
     a = r.assignment
     code = _enum_name(common_pb2.Agency, r.agency, "AGENCY_")
+    codes = vocab.unit_statuses[a.status.name]
+    attributes = list(dict.fromkeys(x for c in r.capabilities for x in vocab.resource_attributes.get(c, ())))
     item: dict[str, object] = {
-        "$id": f"urn:emergency:uid:unitid:{a.unit_id}:{domain}",
+        "$id": component_id(incident_id, "unit", a.unit_id, domain),
         "lastUpdateTimeStamp": iso(a.updated_at),
-        "updatedByAgencyReference": {"$ref": f"{code.lower()}.{domain}" if code else domain},
+        "updatedByAgencyReference": {"$ref": agency_ref(code, domain) if code else domain},
         "emergencyResourceName": a.call_sign,
-        "emergencyResourceTypeCommonRegistryText": RESOURCE_TYPES.get(a.capability, "Other"),
+        "emergencyResourceTypeCommonRegistryText": vocab.resource_types.get(a.capability,
+                                                                            vocab.default_resource_type),
         "emergencyResourceTypeInternalText": a.capability,
-        "primaryUnitStatusRegistryText": UNIT_STATUS[a.status],
-        "secondaryUnitStatusRegistryText": [],
-        "resourceAttributeRegistryText": list(r.capabilities),
+        "primaryUnitStatusRegistryText": codes.primary,
+        "secondaryUnitStatusRegistryText": list(codes.secondary),
+        "resourceAttributeRegistryText": attributes,
         "unitStatusInternal": [a.status.name],
+        "agentReference": [{"$ref": crew_id(a.unit_id, domain)}],
     }
     if a.status in (AssignmentStatus.ASSIGNED, AssignmentStatus.ACKNOWLEDGED, AssignmentStatus.EN_ROUTE):
         item["eta"] = iso(a.assigned_at + timedelta(seconds=a.eta_seconds))
@@ -263,3 +252,7 @@ class ImportedIncident:
     occurred_at: datetime | None
     number: str = ""
     notes: list[str] = field(default_factory=list)
+    # "" = a point from the EIDO; "approximate" = a known place's centre from a civic address;
+    # "unresolved" = no usable location, placed at the city's fallback point for a person to check.
+    location_quality: str = ""
+    location_note: str = ""

@@ -16,10 +16,12 @@ from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.eido.client import Incidents
 from cityops_dispatch.eido.mapping import ImportedIncident, Resource, eido_id, export_document
 from cityops_dispatch.eido.parse import parse_document
+from cityops_dispatch.eido.standard import EidoStandard
+from cityops_dispatch.eido.vocabulary import Vocabulary
 from cityops_dispatch.incidents_view import store as view_store
 from cityops_dispatch.units import store as units_store
 from cityops_platform import metrics
-from cityops_platform.errors import NotFound, PreconditionFailed
+from cityops_platform.errors import FieldViolation, NotFound, PreconditionFailed
 
 log = logging.getLogger("cityops.dispatch.eido")
 IMPORT_REASON = "cập nhật từ EIDO của CAD ngoài (update from an external CAD's EIDO)"
@@ -47,10 +49,24 @@ def idempotency_key(ident: str) -> str:
     return key if len(key) <= 128 else f"eido-sha256:{hashlib.sha256(ident.encode()).hexdigest()}"
 
 
-async def export_incident(conn: asyncpg.Connection, incident_id: str, *, domain: str) -> ExportedEido:
-    """The EIDO of one incident from dispatch's view, with its assigned units and notes."""
+async def export_incident(
+    conn: asyncpg.Connection,
+    incident_id: str,
+    *,
+    domain: str,
+    vocab: Vocabulary,
+    standard: EidoStandard,
+    incidents: Incidents | None = None,
+) -> ExportedEido:
+    """The EIDO of one incident, with its assigned units and notes, checked against NENA's schema and
+    registries. When dispatch's view has not seen the incident yet (it was reported a moment ago),
+    the incident is read through from the incidents service instead of answering NOT_FOUND."""
     view = await view_store.get(conn, incident_id)
-    if view is None:
+    if view is not None:
+        snapshot = view.snapshot
+    elif incidents is not None:
+        snapshot = await incidents.get(incident_id)  # NotFound when incidents has none either
+    else:
         raise NotFound("sự cố (incident)", incident_id)
     resources = []
     for a in await assignments_store.list_assignments(conn, incident_id=incident_id, unit_id="", active_only=False):
@@ -59,9 +75,25 @@ async def export_incident(conn: asyncpg.Connection, incident_id: str, *, domain:
         unit = await units_store.get(conn, a.unit_id)
         resources.append(Resource(a, unit.agency if unit else 0, unit.capabilities if unit else [a.capability]))
     notes = await view_store.notes(conn, incident_id)
-    doc = export_document(view.snapshot, resources=resources, notes=notes, domain=domain, now=datetime.now(UTC))
+    doc = export_document(snapshot, resources=resources, notes=notes, domain=domain, now=datetime.now(UTC),
+                          vocab=vocab)
+    problems = conformance_violations(doc, standard=standard, vocab=vocab)
+    if problems:  # a bug of ours, never the caller's: say so loudly, still answer
+        metrics.ERRORS_SWALLOWED.labels("eido_export_nonconformant").inc()
+        log.error("exported EIDO violates STA-021.1b", extra={
+            "incident_id": incident_id, "violations": [f"{p.field}: {p.description}" for p in problems[:10]]})
     last = datetime.fromisoformat(str(doc["lastUpdateTimeStamp"]).replace("Z", "+00:00"))
-    return ExportedEido(json.dumps(doc, ensure_ascii=False, indent=2), incident_id, str(doc["$id"]), last)
+    incident_component = doc["incidentComponent"]
+    assert isinstance(incident_component, dict)
+    return ExportedEido(json.dumps(doc, ensure_ascii=False, indent=2), incident_id, str(incident_component["$id"]),
+                        last)
+
+
+def conformance_violations(doc: dict[str, object], *, standard: EidoStandard, vocab: Vocabulary
+                           ) -> list[FieldViolation]:
+    """Schema and registry problems of an EIDO (empty for a conformant one)."""
+    return [*standard.schema_violations(doc),
+            *standard.registry_violations(doc, responder_types=vocab.responder_types)]
 
 
 def report_request(imported: ImportedIncident, *, now: datetime) -> incidents_pb2.ReportIncidentRequest:
@@ -73,7 +105,8 @@ def report_request(imported: ImportedIncident, *, now: datetime) -> incidents_pb
         location=common_pb2.GeoPoint(lat=imported.lat, lon=imported.lon, address=imported.address),
         source=incidents_pb2.Source.SOURCE_CAD_INTEGRATION,
         idempotency_key=idempotency_key(imported.eido_id),
-        external_ids={"eido": imported.eido_id},
+        external_ids={"eido": imported.eido_id, **(
+            {"eido_location": imported.location_quality} if imported.location_quality else {})},
         priority_override=imported.priority,  # type: ignore[arg-type]
     )
     if imported.occurred_at is not None and imported.occurred_at <= now:
@@ -84,15 +117,25 @@ def report_request(imported: ImportedIncident, *, now: datetime) -> incidents_pb
 class EidoImporter:
     """Creates or updates incidents from EIDO documents through the incidents gRPC API."""
 
-    def __init__(self, *, pool: asyncpg.Pool, incidents: Incidents, domain: str) -> None:
+    def __init__(
+        self, *, pool: asyncpg.Pool, incidents: Incidents, domain: str, vocab: Vocabulary, standard: EidoStandard
+    ) -> None:
         self._pool = pool
         self._incidents = incidents
         self._domain = domain
+        self._vocab = vocab
+        self._standard = standard
+
+    async def export(self, incident_id: str) -> ExportedEido:
+        """``export_incident`` over the pool, reading through to incidents when the view lags."""
+        async with self._pool.acquire() as conn:
+            return await export_incident(conn, incident_id, domain=self._domain, vocab=self._vocab,
+                                         standard=self._standard, incidents=self._incidents)
 
     async def import_document(self, text: str) -> ImportedRef:
         """Idempotent on the EIDO ``$id``: the first import creates the incident (ReportIncident with
         the idempotency key ``eido:<$id>``), later ones add new notes and move the status."""
-        imported = parse_document(text)
+        imported = parse_document(text, standard=self._standard, vocab=self._vocab)
         existing = await self._existing(imported)
         if existing is not None:
             incident_id, number = existing

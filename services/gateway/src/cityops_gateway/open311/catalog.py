@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from cityops.incidents.v1 import incidents_pb2
+from cityops_gateway.open311.attributes import Attribute
 
 # Group names shown to citizens, by incident category (Vietnamese, English).
 CATEGORY_GROUPS: dict[str, tuple[str, str]] = {
@@ -35,6 +36,17 @@ class Open311Service:
     description_vi: str
     description_en: str
     keywords: tuple[str, ...]
+    attributes: tuple[Attribute, ...] = ()
+
+    @property
+    def metadata(self) -> bool:
+        """True when the service asks extra questions (GET its service definition)."""
+        return bool(self.attributes)
+
+    def definition(self, lang: str) -> dict[str, Any]:
+        """The GeoReport v2 service definition: the attributes in their presentation order."""
+        ordered = sorted(self.attributes, key=lambda a: a.order)
+        return {"service_code": self.code, "attributes": [a.to_json(lang) for a in ordered]}
 
     @property
     def category_name(self) -> str:
@@ -48,7 +60,7 @@ class Open311Service:
             "service_code": self.code,
             "service_name": self.name_en if en else self.name_vi,
             "description": self.description_en if en else self.description_vi,
-            "metadata": False,
+            "metadata": self.metadata,
             "type": "realtime",
             "keywords": ",".join(self.keywords),
             "group": group_en if en else group_vi,
@@ -63,6 +75,11 @@ class ServiceCatalog:
         self._by_code = {s.code: s for s in services}
         if len(self._by_code) != len(services):
             raise ValueError("duplicate Open311 service_code in the catalog")
+        for service in services:
+            orders = [a.order for a in service.attributes]
+            codes = [a.code for a in service.attributes]
+            if len(set(orders)) != len(orders) or len(set(codes)) != len(codes) or any(o < 1 for o in orders):
+                raise ValueError(f"{service.code}: attribute codes and orders must be unique, orders >= 1")
 
     @classmethod
     def load(cls, path: Path) -> ServiceCatalog:
@@ -80,6 +97,7 @@ class ServiceCatalog:
                     description_vi=entry["description"]["vi"],
                     description_en=entry["description"]["en"],
                     keywords=tuple(str(k) for k in entry.get("keywords", [])),
+                    attributes=tuple(Attribute.from_yaml(a, str(entry["code"])) for a in entry.get("attributes") or []),
                 )
             )
         return cls(services)

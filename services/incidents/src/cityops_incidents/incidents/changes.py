@@ -12,10 +12,9 @@ from google.protobuf.message import Message
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.config import Rules
 from cityops_incidents.geo import cell_of
-from cityops_incidents.incidents import store
+from cityops_incidents.incidents import sla, store
 from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts
 from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
-from cityops_incidents.incidents.sla import clock
 from cityops_incidents.text import normalize
 from cityops_platform.db import outbox
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
@@ -30,6 +29,7 @@ BODY_FIELDS = {
     "NoteAdded": "note_added",
     "SensorAlertCleared": "sensor_alert_cleared",
     "IncidentUpdated": "updated",
+    "IncidentSlaWarning": "sla_warning",
 }
 
 
@@ -37,10 +37,10 @@ def search_text(inc: Incident) -> str:
     return normalize(" ".join((inc.number, inc.description, inc.address, inc.subcategory, inc.district)))
 
 
-def refresh_sla(rules: Rules, inc: Incident) -> None:
-    """Point ``sla_stage``/``sla_due_at`` at the clock of the current status and priority."""
-    c = clock(rules, category=inc.category, priority=inc.priority, status=inc.status, created_at=inc.created_at)
-    inc.sla_stage, inc.sla_due_at = c.stage, c.due_at
+def refresh_sla(rules: Rules, inc: Incident, now: datetime) -> None:
+    """Bring the SLA clock in line with the status and priority after a change at ``now``:
+    a new stage starts its own clock, a pause stops it, an escalation may only tighten it."""
+    sla.advance(rules, inc, now=now)
 
 
 async def commit_change(
@@ -66,7 +66,7 @@ async def commit_change(
     else:
         inc.version += 1
     inc.updated_at = now
-    refresh_sla(rules, inc)
+    refresh_sla(rules, inc, now)
     event_id = str(uuid.uuid4())
     event = pb.IncidentEvent(
         event_id=event_id, occurred_at=ts(now), incident_id=inc.id, incident_number=inc.number,

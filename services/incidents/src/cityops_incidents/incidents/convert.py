@@ -97,6 +97,14 @@ def incident_pb(inc: Incident, eido: Mapping[int, int]) -> pb.Incident:
         open_alert_ids=inc.open_alert_ids,
     )
     out.eido_priority = eido.get(inc.priority, 0)
+    out.sla_working_time = inc.sla_working_time
+    if inc.sla_remaining_s is not None:
+        out.sla_remaining_seconds = inc.sla_remaining_s
+    for name, field in (("sla_started_at", "sla_started_at"), ("sla_warn_at", "sla_warning_at"),
+                        ("sla_paused_at", "sla_paused_at")):
+        stamp = ts(getattr(inc, name))
+        if stamp is not None:
+            getattr(out, field).CopyFrom(stamp)
     for name in ("created_at", "updated_at", "occurred_at", "sla_due_at", "acknowledged_at", "dispatched_at",
                  "resolved_at", "closed_at"):
         stamp = ts(getattr(inc, name))

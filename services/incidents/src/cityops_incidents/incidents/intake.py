@@ -21,7 +21,7 @@ from cityops_incidents.incidents import fusion, store
 from cityops_incidents.incidents.changes import commit_change
 from cityops_incidents.incidents.convert import priority_label, status_label
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
-from cityops_incidents.incidents.triage import triage
+from cityops_incidents.incidents.triage import canonical_subcategory, triage
 from cityops_incidents.text import mask_phone
 
 
@@ -111,7 +111,8 @@ async def _create(
         external.setdefault("sensor_alert", r.sensor_alert_id)
     inc = Incident(
         id=str(uuid.uuid4()), number="", category=r.category,
-        subcategory=r.subcategory, priority=priority, status="NEW", description=r.description, lat=r.lat,
+        subcategory=canonical_subcategory(rules, r.subcategory),  # an old code is stored as the catalogue's
+        priority=priority, status="NEW", description=r.description, lat=r.lat,
         lon=r.lon, address=r.address, district=geo.nearest_district(r.lat, r.lon, rules.districts,
                                                                     rules.district_max_m),
         report_count=1, sources=[r.source], agency=t.agency, created_at=now, updated_at=now,

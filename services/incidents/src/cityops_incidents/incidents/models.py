@@ -20,6 +20,10 @@ SOURCES = _names(pb.Source, "SOURCE_")
 STATUSES = _names(pb.Status, "STATUS_")
 AGENCIES = _names(common_pb2.Agency, "AGENCY_")
 OPEN_STATUSES = ("NEW", "ACKNOWLEDGED", "DISPATCHED", "ON_SCENE")
+# AWAITING_DOSSIER (chờ bổ sung hồ sơ) is open too (the case waits for the citizen, its clock
+# stopped) but kept out of OPEN_STATUSES: those match the partial indexes of fusion and nearby
+# search, and a paused administrative procedure is never a fusion candidate.
+PAUSED_STATUSES = ("AWAITING_DOSSIER",)
 TERMINAL_STATUSES = ("CLOSED", "CANCELLED", "DUPLICATE")
 SYSTEM_SUBJECT = "system:incidents"
 
@@ -92,10 +96,22 @@ class Incident:
     dispatched_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    # The running SLA stage's clock (incidents/sla.py): when the stage started, at which priority
+    # its deadline was set, when its pre-breach warning falls due, the stages already warned; while
+    # paused (AWAITING_DOSSIER), when it stopped and the seconds that were left (working seconds
+    # for working-time categories) until the deadline and until the warning.
+    sla_started_at: datetime | None = None
+    sla_priority: int | None = None
+    sla_warn_at: datetime | None = None
+    sla_warned: list[str] = field(default_factory=list)
+    sla_paused_at: datetime | None = None
+    sla_remaining_s: float | None = None
+    sla_warn_remaining_s: float | None = None
+    sla_working_time: bool = False  # the clock counts office hours of the working calendar
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status in OPEN_STATUSES or self.status in PAUSED_STATUSES
 
 
 @dataclass(frozen=True)

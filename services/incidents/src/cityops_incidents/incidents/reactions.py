@@ -16,19 +16,19 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.config import Rules
-from cityops_incidents.incidents import lifecycle, store
+from cityops_incidents.incidents import lifecycle, sla, store
 from cityops_incidents.incidents.changes import commit_change, record_only
 from cityops_incidents.incidents.convert import status_label, ts
 from cityops_incidents.incidents.intake import escalate, report_in_tx
 from cityops_incidents.incidents.models import (
     SYSTEM_ACTOR,
     DispatchEventIn,
+    Incident,
     ReportIn,
     SensorAlertIn,
     TransitionIn,
 )
 from cityops_incidents.incidents.service import apply_transition, utcnow
-from cityops_incidents.incidents.sla import ESCALATION_REASON_BY_STAGE, clock, is_breached
 from cityops_incidents.incidents.triage import raise_priority
 from cityops_incidents.incidents.validation import validate_report
 from cityops_platform.db.idempotency import first_time
@@ -138,27 +138,47 @@ class Reactions:
             return "transitioned"
 
     async def sweep_sla(self, *, limit: int = 200) -> int:
-        """Escalate every incident whose running SLA stage is overdue: priority one step up,
-        IncidentEscalated, timeline entry; once per stage and incident. Safe with several workers
-        (rows are taken with SKIP LOCKED). Returns the number escalated."""
+        """Publish due pre-breach warnings (IncidentSlaWarning, once per stage) and escalate every
+        incident whose running stage is overdue: priority one step up, IncidentEscalated, timeline
+        entry; once per stage and incident. The next stage's clock starts when that stage starts,
+        so an escalation never makes it overdue. Safe with several workers (rows are taken with
+        SKIP LOCKED). Returns the number of warnings and escalations published."""
         now = self._now()
         async with self._pool.acquire() as conn:
             ids = await store.sla_breach_candidates(conn, now=now, limit=limit)
-        escalated = 0
+        published = 0
         for incident_id in ids:
             async with self._pool.acquire() as conn, conn.transaction():
                 inc = await store.get(conn, incident_id, for_update=True, skip_locked=True)
                 if inc is None:
                     continue
-                c = clock(self.rules, category=inc.category, priority=inc.priority, status=inc.status,
-                          created_at=inc.created_at)
-                if not is_breached(c, now=now, already=inc.sla_breaches):
-                    continue
-                inc.sla_breaches.append(c.stage)
-                await escalate(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, now=now,
-                               new_priority=raise_priority(inc.priority),
-                               reason=ESCALATION_REASON_BY_STAGE[c.stage], breached_due_at=c.due_at,
-                               sla_stage=c.stage,
-                               detail=f"quá hạn {c.stage} lúc {c.due_at:%Y-%m-%d %H:%M:%S} UTC (SLA breached)")
-                escalated += 1
-        return escalated
+                if sla.is_breached(inc, now=now):
+                    stage, due = inc.sla_stage, inc.sla_due_at
+                    assert due is not None
+                    inc.sla_breaches.append(stage)
+                    if stage not in inc.sla_warned:  # a breach found late replaces its warning
+                        inc.sla_warned.append(stage)
+                    await escalate(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, now=now,
+                                   new_priority=raise_priority(inc.priority),
+                                   reason=sla.ESCALATION_REASON_BY_STAGE[stage], breached_due_at=due,
+                                   sla_stage=stage, detail=f"quá hạn {stage} lúc {due:%Y-%m-%d %H:%M:%S} UTC "
+                                                            f"(SLA breached)")
+                    published += 1
+                elif sla.needs_warning(inc, now=now):
+                    await self._warn(conn, inc, now)
+                    published += 1
+        return published
+
+    async def _warn(self, conn: asyncpg.Connection, inc: Incident, now: datetime) -> None:
+        stage, due = inc.sla_stage, inc.sla_due_at
+        assert due is not None
+        left = sla.remaining_seconds(self.rules, inc, now=now) or 0.0
+        inc.sla_warned.append(stage)
+        body = pb.IncidentSlaWarning(sla_stage=pb.SlaStage.Value(f"SLA_STAGE_{stage}"), due_at=ts(due),
+                                     remaining_seconds=round(left, 3), priority=pb.Priority.ValueType(inc.priority),
+                                     working_time=inc.sla_working_time)
+        unit = "giờ làm việc (working hours)" if inc.sla_working_time else "giờ (hours)"
+        await commit_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=now,
+                            before=stage, after=f"{due:%Y-%m-%dT%H:%M:%SZ}",
+                            detail=f"Sắp quá hạn {stage}: còn {left / 3600:.2f} {unit}, hạn "
+                                   f"{due:%Y-%m-%d %H:%M:%S} UTC (SLA warning)")

@@ -18,9 +18,9 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
 from cityops_incidents.config import Rules
-from cityops_incidents.incidents import lifecycle, store
+from cityops_incidents.incidents import lifecycle, sla, store
 from cityops_incidents.incidents.batch import IntakeBatcher
-from cityops_incidents.incidents.changes import commit_change
+from cityops_incidents.incidents.changes import commit_change, record_only
 from cityops_incidents.incidents.convert import status_label
 from cityops_incidents.incidents.models import (
     TERMINAL_STATUSES,
@@ -114,6 +114,7 @@ class IncidentService:
             if t.expected_version and t.expected_version != inc.version:
                 raise StaleVersion(t.expected_version, inc.version)
             lifecycle.check(inc.status, t.to_status)
+            sla.check_pause_transition(self.rules, inc, t.to_status)
             if t.to_status == "DUPLICATE":
                 survivor = await store.get(conn, t.duplicate_of)
                 if survivor is None:
@@ -121,7 +122,12 @@ class IncidentService:
                 if survivor.status in TERMINAL_STATUSES:
                     raise PreconditionFailed(f"Sự cố {survivor.number} đã đóng ({survivor.status}); không thể "
                                              f"đánh dấu trùng vào nó (the surviving incident is closed)")
+            before = inc.status
             await apply_transition(conn, rules=self.rules, inc=inc, t=t, actor=actor, now=now)
+            audit = sla.pause_audit(self.rules, inc, before_status=before, now=now)
+            if audit is not None:
+                await record_only(conn, inc=inc, actor=actor, action=audit[0], now=now, detail=audit[1],
+                                  before=status_label(before), after=status_label(inc.status))
             return inc
 
     async def add_note(self, incident_id: str, text: str, *, actor: Actor) -> Incident:

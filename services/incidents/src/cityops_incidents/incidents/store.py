@@ -15,18 +15,23 @@ from cityops_platform.db.outbox import OutboxRecord
 
 SCHEMA = "incidents"
 
+# The SLA clock of the running stage (migration 010; models.Incident, incidents/sla.py).
+SLA_CLOCK_COLUMNS = (
+    "sla_started_at", "sla_priority", "sla_warn_at", "sla_warned", "sla_paused_at", "sla_remaining_s",
+    "sla_warn_remaining_s", "sla_working_time",
+)
 _COLUMNS = (
     "id, number, category, subcategory, priority, status, description, lat, lon, address, district, "
     "report_count, sources, agency, created_at, updated_at, occurred_at, last_report_at, sla_stage, "
     "sla_due_at, sla_breaches, version, escalation_level, duplicate_of, external_ids, open_alert_ids, "
-    "acknowledged_at, dispatched_at, resolved_at, closed_at"
+    "acknowledged_at, dispatched_at, resolved_at, closed_at, " + ", ".join(SLA_CLOCK_COLUMNS)
 )
 # Mutable columns written by ``save`` ($1 is the id).
 _MUTABLE = (
     "category", "subcategory", "priority", "status", "description", "address", "district", "report_count",
     "sources", "agency", "updated_at", "last_report_at", "sla_stage", "sla_due_at", "sla_breaches", "version",
     "escalation_level", "duplicate_of", "external_ids", "open_alert_ids", "acknowledged_at", "dispatched_at",
-    "resolved_at", "closed_at", "search_text",
+    "resolved_at", "closed_at", *SLA_CLOCK_COLUMNS, "search_text",
 )
 
 
@@ -36,6 +41,7 @@ def to_incident(row: asyncpg.Record | dict[str, Any]) -> Incident:
     values["duplicate_of"] = str(values["duplicate_of"]) if values["duplicate_of"] else ""
     values["sources"] = list(values["sources"])
     values["sla_breaches"] = list(values["sla_breaches"])
+    values["sla_warned"] = list(values["sla_warned"])
     values["open_alert_ids"] = list(values["open_alert_ids"])
     values["external_ids"] = dict(values["external_ids"] or {})
     return Incident(**values)
@@ -145,12 +151,12 @@ async def write_change(
             "INSERT INTO incidents (id, number, category, subcategory, priority, status, description, lat, lon, "
             "address, district, h3_cell, report_count, sources, agency, created_at, updated_at, occurred_at, "
             "last_report_at, sla_stage, sla_due_at, sla_breaches, version, escalation_level, external_ids, "
-            "open_alert_ids, search_text) VALUES (" + a.row(
+            "open_alert_ids, " + ", ".join(SLA_CLOCK_COLUMNS) + ", search_text) VALUES (" + a.row(
                 inc.id, inc.number, inc.category, inc.subcategory, inc.priority, inc.status, inc.description,
                 inc.lat, inc.lon, inc.address, inc.district, h3_cell, inc.report_count, inc.sources, inc.agency,
                 inc.created_at, inc.updated_at, inc.occurred_at, inc.last_report_at, inc.sla_stage, inc.sla_due_at,
                 inc.sla_breaches, inc.version, inc.escalation_level, inc.external_ids, inc.open_alert_ids,
-                search_text) + ")"
+                *(getattr(inc, c) for c in SLA_CLOCK_COLUMNS), search_text) + ")"
         )
     else:
         values: list[Any] = [getattr(inc, c) for c in _MUTABLE[:-1]]
@@ -291,9 +297,16 @@ async def update_alert_link(conn: asyncpg.Connection, alert_id: str, *, level: s
 
 
 async def sla_breach_candidates(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[str]:
-    """Ids whose running SLA stage is overdue and not yet escalated for that stage."""
+    """Ids whose running SLA stage is overdue and not yet escalated for that stage, or whose
+    pre-breach warning is due and not yet published; most urgent first. Each half uses its index."""
     rows = await conn.fetch(
-        "SELECT id FROM incidents WHERE sla_due_at < $1 AND sla_stage <> '' "
-        "AND NOT (sla_stage = ANY(sla_breaches)) ORDER BY sla_due_at LIMIT $2", now, limit,
+        "(SELECT id, sla_due_at AS at FROM incidents WHERE sla_due_at < $1 AND sla_stage <> '' "
+        "AND NOT (sla_stage = ANY(sla_breaches)) ORDER BY sla_due_at LIMIT $2) UNION "
+        "(SELECT id, sla_warn_at AS at FROM incidents WHERE sla_warn_at <= $1 AND sla_stage <> '' "
+        "AND NOT (sla_stage = ANY(sla_warned)) AND NOT (sla_stage = ANY(sla_breaches)) ORDER BY sla_warn_at "
+        "LIMIT $2) ORDER BY at LIMIT $2", now, limit,
     )
-    return [str(r["id"]) for r in rows]
+    seen: dict[str, None] = {}
+    for r in rows:
+        seen.setdefault(str(r["id"]), None)
+    return list(seen)

@@ -1,7 +1,9 @@
 """Triage: priority P1-P4, EIDO priority and agency from the rules in rules.yaml.
 
 Pure functions of their inputs: the same report always gets the same answer, so the rules can be
-tested without a database and replayed after a config change.
+tested without a database and replayed after a config change (``cityops rules replay``).
+Descriptions are read as Vietnamese with diacritics (see cityops_incidents.phrases and
+triage_rules: phrases, negations, fixed expressions, contexts, compiled once at load).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cityops_incidents.config import Rules
-from cityops_incidents.text import normalize
+from cityops_incidents.triage_rules import Reading
 
 
 @dataclass(frozen=True)
@@ -20,20 +22,24 @@ class Triage:
     reasons: tuple[str, ...]  # which rules decided, for the timeline
 
 
+def read(rules: Rules, description: str) -> Reading:
+    """What triage reads in ``description``: counting keywords, negated ones, contexts."""
+    return rules.triage_rules.read(description)
+
+
 def keyword_priority(rules: Rules, description: str) -> tuple[int, str] | None:
-    """The most urgent keyword group matching ``description`` (case and diacritics ignored)."""
-    text = f" {normalize(description)} "
-    best: tuple[int, str] | None = None
-    for priority, words in rules.keywords:
-        for word in words:
-            if f" {normalize(word)} " in text and (best is None or priority < best[0]):
-                best = (priority, word)
-    return best
+    """The most urgent keyword phrase counting in ``description`` (not negated, not part of a fixed
+    expression; contexts not applied), or None."""
+    hits = read(rules, description).keywords
+    if not hits:
+        return None
+    best = min(hits, key=lambda h: (h.priority, -len(h.phrase)))
+    return best.priority, best.phrase
 
 
 def count_steps(rules: Rules, report_count: int) -> int:
     """How many report-count thresholds ``report_count`` has reached."""
-    return sum(1 for threshold in rules.report_count_steps if report_count >= threshold)
+    return sum(1 for threshold in rules.triage_rules.report_count_steps if report_count >= threshold)
 
 
 def raise_priority(priority: int, steps: int = 1) -> int:
@@ -41,9 +47,16 @@ def raise_priority(priority: int, steps: int = 1) -> int:
     return max(1, priority - steps)
 
 
+def canonical_subcategory(rules: Rules, subcategory: str) -> str:
+    """The catalogue code of ``subcategory``: an old alias ("den_hong") becomes its code ("den_duong_hong")."""
+    return rules.triage_rules.canonical(subcategory)
+
+
 def route(rules: Rules, category: str, subcategory: str) -> str:
-    """The agency an incident is routed to: the subcategory's override, else the category's."""
-    return rules.agency_by_subcategory.get(subcategory) or rules.agency_by_category.get(category, "ADMIN_CENTER")
+    """The agency an incident is routed to: the subcategory's, else the category's."""
+    tr = rules.triage_rules
+    by_code = tr.agency_by_subcategory.get(tr.canonical(subcategory))
+    return by_code or tr.agency_by_category.get(category, "ADMIN_CENTER")
 
 
 def triage(
@@ -56,20 +69,39 @@ def triage(
     report_count: int = 1,
     sensor_level: str = "",
 ) -> Triage:
-    """Priority = the most urgent of the category base, subcategory, source, keywords and sensor
-    level; then one step more urgent per report-count threshold reached."""
-    priority = rules.base_priority.get(category, 4)
-    reasons = [f"category {category}: P{priority}"]
+    """Priority = the most urgent of: the base (category's, or the subcategory's own base), the
+    subcategory's floor, the source, the keywords of the description and the sensor level; a
+    routine context ("diễn tập", "va chạm nhẹ") caps the base, floor and weaker keywords. Then one
+    step more urgent per report-count threshold reached. Deterministic."""
+    tr = rules.triage_rules
+    sub = tr.canonical(subcategory)
+    base = tr.subcategory_base.get(sub, tr.base.get(category, 4))
+    reasons = [f"subcategory {sub}: P{base}" if sub in tr.subcategory_base else f"category {category}: P{base}"]
+    floor = tr.subcategory_floor.get(sub)
+    reading = tr.read(description)
+    keywords = [(h.priority, f"keyword '{h.phrase}'" + (" (không dấu)" if h.by_folding else ""))
+                for h in reading.keywords]
+    for ctx in (c for c in reading.contexts if c.applies_to(category)):
+        capped_base = max(base, ctx.cap)
+        if capped_base != base:
+            reasons.append(f"context '{ctx.phrase.text}': P{base} → P{capped_base}")
+            base = capped_base
+        if floor is not None:
+            floor = max(floor, ctx.cap)
+        kept = ctx.overridden_by
+        keywords = [(level if kept is not None and level <= kept else max(level, ctx.cap), why)
+                    for level, why in keywords]
+    for phrase in reading.negated:
+        reasons.append(f"negated '{phrase}'")
+    priority = base
     candidates: list[tuple[int, str]] = []
-    if subcategory in rules.subcategory_priority:
-        candidates.append((rules.subcategory_priority[subcategory], f"subcategory {subcategory}"))
-    if source in rules.source_priority:
-        candidates.append((rules.source_priority[source], f"source {source}"))
-    keyword = keyword_priority(rules, description)
-    if keyword is not None:
-        candidates.append((keyword[0], f"keyword '{keyword[1]}'"))
-    if sensor_level in rules.sensor_level_priority:
-        candidates.append((rules.sensor_level_priority[sensor_level], f"sensor level {sensor_level}"))
+    if floor is not None:
+        candidates.append((floor, f"subcategory {sub}"))
+    if source in tr.source:
+        candidates.append((tr.source[source], f"source {source}"))
+    candidates.extend(sorted(keywords))
+    if sensor_level in tr.sensor_levels:
+        candidates.append((tr.sensor_levels[sensor_level], f"sensor level {sensor_level}"))
     for level, why in candidates:
         if level < priority:
             priority = level
@@ -80,7 +112,7 @@ def triage(
         reasons.append(f"report_count {report_count}: +{steps} → P{priority}")
     return Triage(
         priority=priority,
-        eido_priority=rules.eido.get(priority, 0),
-        agency=route(rules, category, subcategory),
+        eido_priority=tr.eido.get(priority, 0),
+        agency=route(rules, category, sub),
         reasons=tuple(reasons),
     )

@@ -42,7 +42,7 @@ def _area(info_el: ET.Element, area: CapArea) -> None:
     area_el = _el(info_el, "area")
     _el(area_el, "areaDesc", area.area_desc)
     if area.polygon:
-        ring = [*area.polygon, area.polygon[0]]
+        ring = list(area.polygon) if area.polygon[0] == area.polygon[-1] else [*area.polygon, area.polygon[0]]
         _el(area_el, "polygon", " ".join(f"{_coord(p.lat)},{_coord(p.lon)}" for p in ring))
     if area.circle is not None:
         c = area.circle

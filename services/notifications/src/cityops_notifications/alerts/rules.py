@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from cityops_notifications.alerts.cap_xml import cap_time
+from cityops_notifications.alerts.conformance import control_character
 from cityops_notifications.alerts.models import (
     CATEGORIES,
     CERTAINTIES,
@@ -33,8 +34,23 @@ def _language_rank(info: CapInfo) -> int:
     return 0 if lang.startswith("vi") else 1 if lang.startswith("en") else 2
 
 
-def validate_infos(infos: tuple[CapInfo, ...], path: str, v: list[FieldViolation]) -> tuple[CapInfo, ...]:
-    """Check every info block; returns them Vietnamese first, then English, then the rest."""
+_INFO_TEXTS = ("language", "event", "headline", "sender_name", "web", "contact")
+_INFO_FREE_TEXTS = ("description", "instruction")
+
+
+def check_text(value: str, path: str, v: list[FieldViolation], *, free_text: bool = False) -> None:
+    """Refuse control characters (CAP text must be valid XML 1.0 character data; free text may keep
+    tab and line breaks)."""
+    bad = control_character(value, free_text=free_text)
+    if bad:
+        v.append(FieldViolation(path, f"chứa ký tự điều khiển {bad} (contains the control character {bad})"))
+
+
+def validate_infos(
+    infos: tuple[CapInfo, ...], path: str, v: list[FieldViolation], *, now: datetime | None = None
+) -> tuple[CapInfo, ...]:
+    """Check every info block; returns them Vietnamese first, then English, then the rest. With
+    ``now``, an ``expires`` already past is refused (it could never be published)."""
     if not infos:
         v.append(FieldViolation(path, "cần ít nhất một khối info (at least one info block)"))
     if len(infos) > 6:
@@ -72,14 +88,27 @@ def validate_infos(infos: tuple[CapInfo, ...], path: str, v: list[FieldViolation
                 validate_area(info.area.as_area(), v, f"{p}.area")
         if info.effective and info.expires and info.expires <= info.effective:
             v.append(FieldViolation(f"{p}.expires", "phải sau effective (must be after effective)"))
+        if info.onset and info.expires and info.expires <= info.onset:
+            v.append(FieldViolation(f"{p}.expires", "phải sau onset (must be after onset)"))
+        if now is not None and info.expires and info.expires <= now:
+            v.append(FieldViolation(f"{p}.expires", "đã qua (already past)"))
+        for name in _INFO_TEXTS:
+            check_text(getattr(info, name), f"{p}.{name}", v)
+        for name in _INFO_FREE_TEXTS:
+            check_text(getattr(info, name), f"{p}.{name}", v, free_text=True)
+        if info.area is not None:
+            check_text(info.area.area_desc, f"{p}.area.area_desc", v)
     if infos and all(i.area is None for i in infos):
         v.append(FieldViolation(f"{path}[0].area", "cần khu vực cảnh báo (a warning area is required)"))
     return tuple(sorted(infos, key=_language_rank))
 
 
-def validate_alert(alert_in: AlertIn) -> AlertIn:
+def validate_alert(alert_in: AlertIn, *, now: datetime | None = None) -> AlertIn:
     """The alert with infos in language order, or ``ValidationFailed`` naming every bad field."""
     v: list[FieldViolation] = []
+    for name in ("restriction", "addresses", "incident_id"):
+        check_text(getattr(alert_in, name), f"alert.{name}", v)
+    check_text(alert_in.note, "alert.note", v, free_text=True)
     if alert_in.status not in STATUSES:
         v.append(FieldViolation("alert.status", "không hợp lệ (invalid)"))
     if alert_in.scope not in SCOPES:
@@ -92,7 +121,7 @@ def validate_alert(alert_in: AlertIn) -> AlertIn:
         v.append(FieldViolation("alert.incident_id", "tối đa 64 ký tự, không khoảng trắng (≤64 chars, no spaces)"))
     if len(alert_in.note) > 2000:
         v.append(FieldViolation("alert.note", "tối đa 2000 ký tự (at most 2000 characters)"))
-    infos = validate_infos(alert_in.infos, "alert.infos", v)
+    infos = validate_infos(alert_in.infos, "alert.infos", v, now=now)
     require(v)
     return replace(alert_in, infos=infos)
 

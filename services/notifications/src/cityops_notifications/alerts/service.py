@@ -8,6 +8,7 @@ commit in one transaction.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,9 +18,11 @@ import asyncpg
 
 from cityops_notifications.alerts import rules, store
 from cityops_notifications.alerts.cap_xml import reference, to_xml
+from cityops_notifications.alerts.conformance import conformance_errors
 from cityops_notifications.alerts.models import CANCELLED, DRAFT, PUBLISHED, SUPERSEDED, AlertIn, CapAlert, CapInfo
 from cityops_notifications.deliveries.service import fan_out
 from cityops_notifications.subscriptions.service import page_bounds
+from cityops_platform import metrics
 from cityops_platform.auth import Principal
 from cityops_platform.errors import (
     FieldViolation,
@@ -31,6 +34,7 @@ from cityops_platform.errors import (
 )
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+log = logging.getLogger("cityops.notifications.alerts")
 
 
 def _check_id(alert_id: str) -> None:
@@ -54,8 +58,8 @@ async def _load(conn: asyncpg.Connection | asyncpg.Pool, alert_id: str, *, lock:
 
 async def draft_alert(alert_in: AlertIn, *, actor: Principal, sender: str, pool: asyncpg.Pool) -> CapAlert:
     """A new DRAFT (msgType Alert) waiting for a second supervisor."""
-    clean = rules.validate_alert(alert_in)
     now = datetime.now(UTC)
+    clean = rules.validate_alert(alert_in, now=now)
     alert = CapAlert(
         id=str(uuid.uuid4()), identifier=_identifier(now), sender=sender, status=clean.status, msg_type="Alert",
         scope=clean.scope, restriction=clean.restriction, addresses=clean.addresses, state=DRAFT,
@@ -82,8 +86,21 @@ async def approve_alert(alert_id: str, *, actor: Principal, pool: asyncpg.Pool, 
                 raise IllegalTransition("alert", previous.state, SUPERSEDED)
             await store.set_state(conn, previous.id, CANCELLED if alert.msg_type == "Cancel" else SUPERSEDED)
         sent = datetime.now(UTC).replace(microsecond=0)
-        published = await store.publish(conn, alert.id, approver=actor.subject, sent_at=sent,
-                                        xml=to_xml(alert, sent=sent))
+        expired = [i.language for i in alert.infos if i.expires is not None and i.expires <= sent]
+        if expired:
+            raise PreconditionFailed(
+                f"Cảnh báo đã hết hạn (expires) trước thời điểm phát, khối {', '.join(expired)}; hãy cập nhật "
+                f"expires rồi phê duyệt lại (the alert expired before it could be sent: info {', '.join(expired)}; "
+                "update expires and approve again)")
+        xml = to_xml(alert, sent=sent)
+        problems = conformance_errors(xml)
+        if problems:  # drafts are validated, so this is a defect of ours: never publish it
+            metrics.ERRORS_SWALLOWED.labels("cap_nonconformant").inc()
+            log.error("CAP message fails CAP 1.2", extra={"alert_id": alert.id, "problems": problems[:10]})
+            raise PreconditionFailed(
+                "Bản tin CAP không hợp lệ theo CAP 1.2, không phát (the CAP message fails CAP 1.2 and was not "
+                f"published): {'; '.join(problems[:3])}")
+        published = await store.publish(conn, alert.id, approver=actor.subject, sent_at=sent, xml=xml)
         await fan_out(conn, rules.notice_for(published, sent=sent), max_attempts=max_attempts)
     return published
 
@@ -107,7 +124,8 @@ async def update_alert(alert_id: str, infos: tuple[CapInfo, ...], note: str, *, 
                        pool: asyncpg.Pool) -> CapAlert:
     """DRAFT: replace its infos (the editor becomes the author). PUBLISHED: draft an Update referencing it."""
     v: list[FieldViolation] = []
-    clean = rules.validate_infos(infos, "infos", v)
+    clean = rules.validate_infos(infos, "infos", v, now=datetime.now(UTC))
+    rules.check_text(note, "note", v, free_text=True)
     if len(note) > 2000:
         v.append(FieldViolation("note", "tối đa 2000 ký tự (at most 2000 characters)"))
     require(v)
@@ -123,8 +141,11 @@ async def update_alert(alert_id: str, infos: tuple[CapInfo, ...], note: str, *, 
 
 async def cancel_alert(alert_id: str, reason: str, *, actor: Principal, pool: asyncpg.Pool) -> CapAlert:
     """DRAFT: discard it. PUBLISHED: draft a Cancel referencing it (it needs approval too)."""
+    v: list[FieldViolation] = []
+    rules.check_text(reason, "reason", v, free_text=True)
     if len(reason) > 2000:
-        raise ValidationFailed([FieldViolation("reason", "tối đa 2000 ký tự (at most 2000 characters)")])
+        v.append(FieldViolation("reason", "tối đa 2000 ký tự (at most 2000 characters)"))
+    require(v)
     async with pool.acquire() as conn, conn.transaction():
         alert = await _load(conn, alert_id, lock=True)
         if alert.state == DRAFT:

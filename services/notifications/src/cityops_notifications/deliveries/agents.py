@@ -1,5 +1,8 @@
 """Faust agents: incident, dispatch and sensor-alert events → notices → deliveries (fan-out).
 
+An SLA breach on the incident stream also goes to the supervisor on duty (``roster.breach``),
+whatever the subscriptions say.
+
 Each handler decodes, translates and calls ``service.fan_out`` inside one transaction, so the
 processed-event mark and the deliveries commit together: a crash before the commit means the record
 is processed again; after it, the redelivered record creates nothing. An event no active subscription
@@ -21,6 +24,9 @@ from cityops.sensors.v1 import events_pb2 as sensor_events
 from cityops_notifications.deliveries.service import fan_out, needs_work
 from cityops_notifications.notices import translate
 from cityops_notifications.notices.models import Notice
+from cityops_notifications.roster import breach
+from cityops_notifications.roster.models import Roster
+from cityops_notifications.roster.service import load_roster
 from cityops_notifications.settings import NotificationSettings
 from cityops_notifications.subscriptions.cache import ActiveSubscriptions, could_match
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
@@ -32,12 +38,19 @@ M = TypeVar("M", bound=Message)
 
 def _handler(
     res: Resources, settings: NotificationSettings, to_notice: Callable[[M, str], Notice | None], topic: str,
-    active: ActiveSubscriptions, on_created: Callable[[], None],
+    active: ActiveSubscriptions, on_created: Callable[[], None], roster: Roster | None = None,
 ) -> Callable[[M, Any], Awaitable[None]]:
     async def handle(event: M, _: Any) -> None:
         notice = to_notice(event, topic)
         if notice is None or not notice.event_id:
             return
+        if roster is not None and breach.is_breach(notice):
+            # The supervisor on duty, subscribed or not; its own transaction and dedupe mark.
+            async with res.db.acquire() as conn, conn.transaction():
+                queued = await breach.notify_on_duty(conn, notice, roster=roster,
+                                                     max_attempts=settings.notify_max_attempts)
+            if queued:
+                on_created()
         candidates = could_match(await active.current(res.db), notice)
         if not needs_work(notice, candidates):
             return
@@ -60,8 +73,10 @@ def register(app: faust.App, res: Resources, settings: NotificationSettings, *,
         (SENSOR_ALERTS.name, sensor_events.SensorAlert, translate.from_sensor_alert),
     ]
     active = ActiveSubscriptions()
+    roster = load_roster(settings.notify_roster_file)  # a bad roster fails the start, not the first breach
     for name, message_type, to_notice in sources:
-        handle = _handler(res, settings, to_notice, name, active, on_created)
+        handle = _handler(res, settings, to_notice, name, active, on_created,
+                          roster=roster if name == INCIDENT_EVENTS.name else None)
         decode = proto_decoder(message_type)
 
         async def agent(stream: faust.StreamT[Any], *, _decode: Any = decode, _handle: Any = handle) -> None:

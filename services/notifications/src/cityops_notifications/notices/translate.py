@@ -107,6 +107,8 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
         ctx["old_priority"] = e.old_priority
         ctx["new_priority"] = e.new_priority
         ctx["escalation_level"] = e.escalation_level
+        ctx["sla_stage"] = _name(incident_events.SlaStage, e.sla_stage)
+        ctx["breached_due_at"] = _iso(e.breached_due_at)
     elif case == "note_added":
         ctx["note"] = event.note_added.text[:300]
     return Notice(

@@ -18,6 +18,18 @@ const NEXT = {
   ON_SCENE: ["RESOLVED"],
   RESOLVED: ["CLOSED"],
 };
+// chờ bổ sung hồ sơ: the categories of rules.yaml sla.pausable_categories, the statuses it pauses
+// from, and where a paused case may go back to (the statuses of the paused SLA stage, or cancel).
+const PAUSABLE = new Set(["ADMINISTRATIVE_PROCEDURE"]);
+const PAUSES_FROM = new Set(["ACKNOWLEDGED", "DISPATCHED", "ON_SCENE"]);
+const RESUME = { DISPATCH: ["ACKNOWLEDGED", "CANCELLED"], RESOLVE: ["DISPATCHED", "ON_SCENE", "CANCELLED"] };
+
+function nextStatuses(incident, status) {
+  if (status === "AWAITING_DOSSIER") return RESUME[String(incident.sla_stage ?? "").replace("SLA_STAGE_", "")] ?? ["CANCELLED"];
+  const next = [...(NEXT[status] || [])];
+  if (PAUSABLE.has(strip("category", incident.category)) && PAUSES_FROM.has(status)) next.push("AWAITING_DOSSIER");
+  return next;
+}
 
 let currentId = null;
 let onClose = () => {};
@@ -93,7 +105,7 @@ export function renderDetail() {
     ["detail.sla", escapeHtml(time(incident.sla_due_at, true))],
     ["detail.description", escapeHtml(incident.description || "")],
   ].map(([k, v]) => `<dt>${t(k)}</dt><dd>${v}</dd>`).join("");
-  const next = (NEXT[status] || []).map((s) => `<option value="${s}">${escapeHtml(label("status", s))}</option>`).join("");
+  const next = nextStatuses(incident, status).map((s) => `<option value="${s}">${escapeHtml(label("status", s))}</option>`).join("");
   const actions = [];
   if (status === "NEW" && can("acknowledge")) actions.push(`<button class="btn primary" id="act-ack" type="button">${t("action.acknowledge")}</button>`);
   if (next && can("transition")) {

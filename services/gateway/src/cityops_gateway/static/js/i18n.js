@@ -71,7 +71,8 @@ const STRINGS = {
 const ENUMS = {
   vi: {
     status: { NEW: "Mới", ACKNOWLEDGED: "Đã tiếp nhận", DISPATCHED: "Đã điều động", ON_SCENE: "Tại hiện trường",
-              RESOLVED: "Đã xử lý", CLOSED: "Đã đóng", CANCELLED: "Đã hủy", DUPLICATE: "Trùng lặp" },
+              RESOLVED: "Đã xử lý", CLOSED: "Đã đóng", CANCELLED: "Đã hủy", DUPLICATE: "Trùng lặp",
+              AWAITING_DOSSIER: "Chờ bổ sung hồ sơ" },
     category: { ADMINISTRATIVE_PROCEDURE: "Thủ tục hành chính", FIELD_REPORT: "Phản ánh hiện trường",
                 EMERGENCY_MEDICAL: "Cấp cứu y tế", SECURITY: "An ninh trật tự", FIRE: "Cháy nổ",
                 TRAFFIC_ACCIDENT: "Tai nạn giao thông", FLOOD: "Ngập lụt", ENVIRONMENT: "Môi trường",
@@ -87,7 +88,8 @@ const ENUMS = {
   },
   en: {
     status: { NEW: "New", ACKNOWLEDGED: "Acknowledged", DISPATCHED: "Dispatched", ON_SCENE: "On scene",
-              RESOLVED: "Resolved", CLOSED: "Closed", CANCELLED: "Cancelled", DUPLICATE: "Duplicate" },
+              RESOLVED: "Resolved", CLOSED: "Closed", CANCELLED: "Cancelled", DUPLICATE: "Duplicate",
+              AWAITING_DOSSIER: "Waiting for dossier" },
     category: { ADMINISTRATIVE_PROCEDURE: "Administrative", FIELD_REPORT: "Field report",
                 EMERGENCY_MEDICAL: "Medical emergency", SECURITY: "Public order", FIRE: "Fire",
                 TRAFFIC_ACCIDENT: "Traffic accident", FLOOD: "Flood", ENVIRONMENT: "Environment",

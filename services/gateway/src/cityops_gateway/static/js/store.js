@@ -1,7 +1,9 @@
 // The console's live picture of the city: loaded once over the JSON API, then kept current by SSE.
 import { get } from "./api.js";
 
-export const OPEN = new Set(["STATUS_NEW", "STATUS_ACKNOWLEDGED", "STATUS_DISPATCHED", "STATUS_ON_SCENE"]);
+// AWAITING_DOSSIER (chờ bổ sung hồ sơ) stays in the queue, its clock stopped (no due time: it sorts last).
+export const OPEN = new Set(["STATUS_NEW", "STATUS_ACKNOWLEDGED", "STATUS_DISPATCHED", "STATUS_ON_SCENE",
+                             "STATUS_AWAITING_DOSSIER"]);
 
 export const state = {
   incidents: new Map(),   // id -> Incident (open ones only)
@@ -21,7 +23,7 @@ async function safe(promise, fallback) {
 
 export async function loadAll() {
   const [inc, units, sensors, alerts] = await Promise.all([
-    safe(get("/api/incidents?status=NEW,ACKNOWLEDGED,DISPATCHED,ON_SCENE&page_size=500"), { incidents: [] }),
+    safe(get("/api/incidents?status=NEW,ACKNOWLEDGED,DISPATCHED,ON_SCENE,AWAITING_DOSSIER&page_size=500"), { incidents: [] }),
     safe(get("/api/units?page_size=1000"), { units: [] }),
     safe(get("/api/sensors?status=ALERTING,OFFLINE&page_size=1000"), { sensors: [] }),
     safe(get("/api/sensors/alerts?active_only=true&page_size=500"), { alerts: [] }),

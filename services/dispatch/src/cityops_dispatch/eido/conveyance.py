@@ -1,0 +1,211 @@
+"""EIDO conveyance: on every change of an incident or of its assignments, POST the incident's current
+EIDO to each partner CAD, signed per Standard Webhooks, from the dispatch worker (never a request).
+
+Guarantees: one conveyance per (event, partner), whatever Kafka redelivers (its id, the
+``webhook-id``, derives from both); every attempt carries that id and a fresh timestamp and
+signature, so the partner can de-duplicate and check freshness; temporary failures (network,
+408/425/429/5xx, the view not caught up yet) are retried with exponential backoff and jitter; a
+permanent failure (another 4xx) or the last attempt dead-letters it: an ``EidoConveyance`` on
+``cityops.dispatch.eido-conveyances.v1.dlq``, committed with the row's final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from cityops.dispatch.v1 import events_pb2
+from cityops_dispatch import events
+from cityops_dispatch.eido import conveyance_store as store
+from cityops_dispatch.eido.partners import Partner
+from cityops_dispatch.eido.service import ExportedEido
+from cityops_platform import metrics
+from cityops_platform.db.outbox import outbox_record
+from cityops_platform.errors import NotFound
+from cityops_platform.kafka.topics import EIDO_CONVEYANCES
+
+log = logging.getLogger("cityops.dispatch.eido.conveyance")
+PENDING, SENT, DEAD_LETTERED = "PENDING", "SENT", "DEAD_LETTERED"
+USER_AGENT = "CityOps-Dispatch-EIDO/1"
+
+
+def conveyance_id(event_id: str, partner: str) -> str:
+    """The webhook-id of the conveyance of one event to one partner (stable across redeliveries)."""
+    return "msg_" + hashlib.sha256(f"{event_id}|{partner}".encode()).hexdigest()[:32]
+
+
+def backoff_seconds(attempt: int, *, base_s: float, max_s: float, rand: Callable[[], float] = random.random) -> float:
+    """Delay before attempt ``attempt + 1``: base·2^(attempt-1), capped, with ±25 % jitter."""
+    delay = min(max_s, base_s * (2 ** max(0, attempt - 1)))
+    return float(delay * (0.75 + 0.5 * rand()))
+
+
+def signed_headers(partner: Partner, message_id: str, body: str, now: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt."""
+    signature = Webhook(partner.secret).sign(msg_id=message_id, timestamp=now.astimezone(UTC), data=body)
+    return {
+        "content-type": "application/json; charset=utf-8",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+class TemporaryFailure(Exception):
+    def __init__(self, message: str, http_status: int = 0) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class PermanentFailure(TemporaryFailure):
+    pass
+
+
+@dataclass(frozen=True)
+class ConveyanceSettings:
+    max_attempts: int = 8
+    backoff_s: float = 1.0
+    backoff_max_s: float = 300.0
+    timeout_s: float = 5.0
+    poll_s: float = 0.5
+    batch: int = 16
+
+
+class Conveyor:
+    """Queues conveyances for events and sends the due ones."""
+
+    def __init__(
+        self, *, pool: Callable[[], asyncpg.Pool], partners: tuple[Partner, ...],
+        export: Callable[[str], Awaitable[ExportedEido]], settings: ConveyanceSettings,
+    ) -> None:
+        self._pool = pool
+        self._partners = {p.name: p for p in partners}
+        self._export = export
+        self._s = settings
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 3.0)),
+            follow_redirects=False,  # a redirect could carry a signed EIDO somewhere unexpected
+            headers={"user-agent": USER_AGENT},
+        )
+        self.wakeup = asyncio.Event()
+
+    @property
+    def partners(self) -> tuple[Partner, ...]:
+        return tuple(self._partners.values())
+
+    async def on_change(self, conn: asyncpg.Connection, *, event_id: str, incident_id: str, category: int) -> int:
+        """Queue the conveyance of one change to every partner that wants the incident. Idempotent on
+        (event id, partner): a redelivered event queues nothing."""
+        if not event_id or not incident_id:
+            return 0
+        rows = [(conveyance_id(event_id, p.name), p.name, incident_id, event_id)
+                for p in self._partners.values() if p.wants(category)]
+        fresh = await store.queue(conn, rows)
+        if fresh:
+            self.wakeup.set()
+        return fresh
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Send until ``stopping`` is set; survives database outages."""
+        while not stopping.is_set():
+            self.wakeup.clear()
+            try:
+                handled = await self.send_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive any one failure (database down, a bug)
+                metrics.ERRORS_SWALLOWED.labels("eido_conveyance_loop").inc()
+                log.warning("EIDO conveyance loop failed; will retry", extra={"error": repr(exc)[:300]})
+                handled = 0
+            if not handled:
+                waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self.wakeup.wait())]
+                await asyncio.wait(waits, timeout=self._s.poll_s, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
+
+    async def send_due(self) -> int:
+        """Attempt every due conveyance once (a batch); returns how many were attempted."""
+        now = datetime.now(UTC)
+        lease = now + timedelta(seconds=self._s.timeout_s * 2 + 5)
+        due = await store.claim_due(self._pool(), now=now, lease_until=lease, limit=self._s.batch)
+        await asyncio.gather(*(self.attempt(c) for c in due))
+        return len(due)
+
+    async def attempt(self, conveyance: store.Conveyance) -> str:
+        """One attempt of one conveyance; records the outcome and returns the new status."""
+        attempts = conveyance.attempts + 1
+        partner = self._partners.get(conveyance.partner)
+        body = ""
+        try:
+            if partner is None:
+                raise PermanentFailure(f"partner {conveyance.partner!r} is no longer configured")
+            try:
+                exported = await self._export(conveyance.incident_id)
+            except NotFound as exc:  # the view has not caught up with the event yet
+                raise TemporaryFailure(f"incident not in dispatch's view yet: {exc}") from exc
+            except Exception as exc:  # counted as an attempt, so a persistent fault ends in the DLQ
+                raise TemporaryFailure(f"export failed: {exc!r}") from exc
+            body = exported.json
+            http_status = await self._post(partner, conveyance.id, body)
+        except TemporaryFailure as failure:
+            permanent = isinstance(failure, PermanentFailure) or attempts >= self._s.max_attempts
+            status = DEAD_LETTERED if permanent else PENDING
+            retry_at = None if permanent else datetime.now(UTC) + timedelta(
+                seconds=backoff_seconds(attempts, base_s=self._s.backoff_s, max_s=self._s.backoff_max_s))
+            await self._record(conveyance, partner, status=status, attempts=attempts, next_attempt_at=retry_at,
+                               error=str(failure), http_status=failure.http_status, body=body)
+            metrics.ERRORS_SWALLOWED.labels("eido_conveyance_attempt").inc()
+            log.warning("EIDO conveyance attempt failed", extra={
+                "conveyance_id": conveyance.id, "partner": conveyance.partner, "attempt": attempts,
+                "status": status, "error": str(failure)[:300]})
+            return status
+        await self._record(conveyance, partner, status=SENT, attempts=attempts, next_attempt_at=None, error="",
+                           http_status=http_status, body=body)
+        return SENT
+
+    async def _post(self, partner: Partner, message_id: str, body: str) -> int:
+        headers = signed_headers(partner, message_id, body, datetime.now(UTC))
+        try:
+            response = await self._client.post(partner.url, content=body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        if response.is_success:
+            return response.status_code
+        detail = f"HTTP {response.status_code}: {response.text[:200]}"
+        if response.status_code in (408, 425, 429) or response.status_code >= 500:
+            raise TemporaryFailure(detail, response.status_code)
+        raise PermanentFailure(detail, response.status_code)
+
+    async def _record(
+        self, conveyance: store.Conveyance, partner: Partner | None, *, status: str, attempts: int,
+        next_attempt_at: datetime | None, error: str, http_status: int, body: str,
+    ) -> None:
+        async with self._pool().acquire() as conn, conn.transaction():
+            await store.record(conn, conveyance.id, status=status, attempts=attempts, next_attempt_at=next_attempt_at,
+                               error=error, http_status=http_status)
+            if status == PENDING:
+                return
+            message = events_pb2.EidoConveyance(
+                conveyance_id=conveyance.id, partner=conveyance.partner, url=partner.url if partner else "",
+                incident_id=conveyance.incident_id, event_id=conveyance.event_id, status=status, attempts=attempts,
+                last_error=error[:1000], last_http_status=http_status, eido_json=body,
+            )
+            message.occurred_at.GetCurrentTime()
+            topics = [EIDO_CONVEYANCES.name] + ([EIDO_CONVEYANCES.dlq.name] if status == DEAD_LETTERED else [])
+            await events.enqueue(conn, *(
+                outbox_record(topic=topic, key=conveyance.incident_id, message=message,
+                              event_type="EidoConveyed" if status == SENT else "EidoConveyanceDeadLettered",
+                              producer=events.PRODUCER)
+                for topic in topics))
+
+    async def close(self) -> None:
+        await self._client.aclose()

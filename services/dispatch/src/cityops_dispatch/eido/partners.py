@@ -1,0 +1,55 @@
+"""Partner CADs that receive our EIDOs: data (config/partners.yaml or ``CITYOPS_DISPATCH_EIDO_PARTNERS_FILE``),
+with each secret read from the environment variable the file names (never from the file)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from cityops.incidents.v1 import incidents_pb2
+
+CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "partners.yaml"
+
+
+@dataclass(frozen=True)
+class Partner:
+    name: str
+    url: str
+    secret: str  # Standard Webhooks secret, "whsec_<base64>"
+    categories: frozenset[int] = frozenset()  # empty = every incident
+
+    def wants(self, category: int) -> bool:
+        return not self.categories or category in self.categories
+
+
+def partners_from_dict(data: dict[str, Any], environ: dict[str, str] | None = None) -> tuple[Partner, ...]:
+    """Build the partners; raises ValueError naming a bad entry (unknown category, missing secret, bad URL)."""
+    env = os.environ if environ is None else environ
+    out: list[Partner] = []
+    names: set[str] = set()
+    for raw in data.get("partners") or []:
+        name = str(raw.get("name") or "").strip()
+        url = str(raw.get("url") or "").strip()
+        if not name or name in names:
+            raise ValueError(f"partners: missing or duplicate name {name!r}")
+        if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+            raise ValueError(f"partners: {name}: url must be http(s)://host/...")
+        secret_env = str(raw.get("secret_env") or "")
+        secret = env.get(secret_env, "") if secret_env else ""
+        if not secret:
+            raise ValueError(f"partners: {name}: the environment variable {secret_env or '(secret_env)'} is empty")
+        categories = frozenset(int(incidents_pb2.Category.Value(f"CATEGORY_{c}")) for c in raw.get("categories") or [])
+        names.add(name)
+        out.append(Partner(name, url, secret, categories))
+    return tuple(out)
+
+
+def load_partners(path: str = "") -> tuple[Partner, ...]:
+    """The configured partners (the packaged file has none)."""
+    file = Path(path) if path else CONFIG_FILE
+    return partners_from_dict(yaml.safe_load(file.read_text(encoding="utf-8")) or {})

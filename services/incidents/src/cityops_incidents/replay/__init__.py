@@ -1,0 +1,1 @@
+"""What-if: replay recorded reports through candidate rules (``cityops rules replay``)."""

@@ -1,0 +1,1 @@
+"""The supervisors' duty roster and the breach notices sent to whoever is on duty."""
