@@ -65,17 +65,58 @@ app.kubernetes.io/part-of: cityops
 {{- printf "%scityops-%s-worker" .root.Values.config.topicPrefix .svc -}}
 {{- end -}}
 
-{{/* Capability guards: CRs render only where the cluster serves their API. */}}
+{{/*
+Capability guards: CRs render only where the cluster serves their API.
+
+Strimzi: `kafka.strimzi.apiVersion` forces the API (GitOps renders without a cluster); empty picks
+kafka.strimzi.io/v1 (Strimzi 1.x, and 0.49+ beside v1beta2) when the cluster serves it, else
+kafka.strimzi.io/v1beta2 (Strimzi 0.4x/0.5x). Both "group/version" and "group/version/Kind" count, so
+`helm template --api-versions kafka.strimzi.io/v1` works like a live cluster's discovery.
+Returns the apiVersion, or "" when Strimzi is not needed (externalKafka, or topics and users off).
+Fails, instead of silently falling back, when Strimzi is wanted but the cluster serves neither.
+*/}}
+{{- define "cityops.strimziApi" -}}
+{{- $s := .Values.kafka.strimzi -}}
+{{- $k := .Values.kafka -}}
+{{- $wanted := and (not $k.externalKafka.enabled) (or $s.topics (and $s.users $k.sasl.enabled)) -}}
+{{- if $wanted -}}
+{{- $api := $s.apiVersion -}}
+{{- if not $api -}}
+{{- $caps := .Capabilities.APIVersions -}}
+{{- if or ($caps.Has "kafka.strimzi.io/v1/KafkaTopic") ($caps.Has "kafka.strimzi.io/v1/KafkaUser") ($caps.Has "kafka.strimzi.io/v1") -}}
+{{- $api = "kafka.strimzi.io/v1" -}}
+{{- else if or ($caps.Has "kafka.strimzi.io/v1beta2/KafkaTopic") ($caps.Has "kafka.strimzi.io/v1beta2/KafkaUser") ($caps.Has "kafka.strimzi.io/v1beta2") -}}
+{{- $api = "kafka.strimzi.io/v1beta2" -}}
+{{- end -}}
+{{- end -}}
+{{- if not $api -}}
+{{- fail "Strimzi được yêu cầu nhưng cụm không phục vụ kafka.strimzi.io/v1 hay v1beta2 / Strimzi is requested (kafka.strimzi.topics or users) but the cluster serves neither kafka.strimzi.io/v1 nor kafka.strimzi.io/v1beta2. Install Strimzi (0.4x or later) in the cluster; or, rendering without a cluster (helm template, GitOps), set kafka.strimzi.apiVersion or pass --api-versions kafka.strimzi.io/v1; or, for Kafka not managed by Strimzi, set kafka.externalKafka.enabled=true (topics Job, credentials from Secrets)." -}}
+{{- end -}}
+{{- $api -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "cityops.strimziTopics" -}}
-{{- if and .Values.kafka.strimzi.topics (not .Values.kafka.externalKafka.enabled) (.Capabilities.APIVersions.Has "kafka.strimzi.io/v1beta2") -}}true{{- end -}}
+{{- if and .Values.kafka.strimzi.topics (include "cityops.strimziApi" .) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "cityops.strimziUsers" -}}
-{{- if and .Values.kafka.strimzi.users .Values.kafka.sasl.enabled (not .Values.kafka.externalKafka.enabled) (.Capabilities.APIVersions.Has "kafka.strimzi.io/v1beta2") -}}true{{- end -}}
+{{- if and .Values.kafka.strimzi.users .Values.kafka.sasl.enabled (include "cityops.strimziApi" .) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "cityops.keda" -}}
 {{- if .Capabilities.APIVersions.Has "keda.sh/v1alpha1" -}}true{{- end -}}
+{{- end -}}
+
+{{/* Gateway API: an HTTPRoute that is asked for but cannot be served fails the render (no silent skip). */}}
+{{- define "cityops.httpRoute" -}}
+{{- if .Values.httpRoute.enabled -}}
+{{- $caps := .Capabilities.APIVersions -}}
+{{- if or ($caps.Has "gateway.networking.k8s.io/v1/HTTPRoute") ($caps.Has "gateway.networking.k8s.io/v1") -}}true
+{{- else -}}
+{{- fail "httpRoute.enabled: cụm không phục vụ gateway.networking.k8s.io/v1 / the cluster does not serve gateway.networking.k8s.io/v1 (install the Gateway API CRDs, v1.1 or later; rendering without a cluster: --api-versions gateway.networking.k8s.io/v1)" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "cityops.serviceMonitor" -}}

@@ -56,11 +56,86 @@ seccompProfile:
   valueFrom:
     secretKeyRef: {name: {{ $cred.secret | quote }}, key: {{ $cred.passwordKey | quote }}}
 {{- end }}
+{{- if eq .svc "notifications" }}
+{{- include "cityops.notificationsEnv" $root }}
+{{- end }}
 {{- with .extraEnv }}
 {{- range $name, $value := . }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* SMTP, SMS gateway and the webhook-secret key of the notifications service, from Secrets you manage. */}}
+{{- define "cityops.notificationsEnv" -}}
+{{- $n := .Values.notifications -}}
+{{- with $n.smtp }}
+{{- if .host }}
+- {name: CITYOPS_SMTP_HOST, value: {{ .host | quote }}}
+- {name: CITYOPS_SMTP_PORT, value: {{ .port | quote }}}
+- {name: CITYOPS_SMTP_STARTTLS, value: {{ .starttls | quote }}}
+{{- end }}
+{{- if .from }}
+- {name: CITYOPS_SMTP_FROM, value: {{ .from | quote }}}
+{{- end }}
+{{- if .existingSecret }}
+- name: CITYOPS_SMTP_USER
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .usernameKey | quote }}}
+- name: CITYOPS_SMTP_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .passwordKey | quote }}}
+{{- end }}
+{{- end }}
+{{- with $n.sms }}
+{{- if .gatewayUrl }}
+- {name: CITYOPS_SMS_GATEWAY_URL, value: {{ .gatewayUrl | quote }}}
+{{- end }}
+{{- if .existingSecret }}
+- name: CITYOPS_SMS_GATEWAY_API_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .apiKeyKey | quote }}}
+{{- end }}
+{{- end }}
+{{- with $n.secretKey }}
+{{- if .existingSecret }}
+- name: CITYOPS_NOTIFY_SECRET_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .key | quote }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* envFrom of an app container: the release ConfigMap, then pod.extraEnvFrom, then the component's. */}}
+{{- define "cityops.envFrom" -}}
+- configMapRef: {name: {{ include "cityops.fullname" .root }}-config}
+{{- with .root.Values.pod.extraEnvFrom }}
+{{ toYaml . }}
+{{- end }}
+{{- with .cfg.extraEnvFrom }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod template labels: the user's (pod.labels, then the component's podLabels) under the chart's, which win. */}}
+{{- define "cityops.podLabels" -}}
+{{- $chart := include "cityops.labels" . | fromYaml -}}
+{{- $cfg := .cfg | default dict -}}
+{{- toYaml (merge $chart (.root.Values.pod.labels | default dict) ($cfg.podLabels | default dict)) -}}
+{{- end -}}
+
+{{/* Pod template annotations: pod.annotations, then the component's podAnnotations (which win). */}}
+{{- define "cityops.podAnnotations" -}}
+{{- $cfg := .cfg | default dict -}}
+{{- $out := merge (dict) ($cfg.podAnnotations | default dict) (.root.Values.pod.annotations | default dict) -}}
+{{- with $out }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{- define "cityops.priorityClassName" -}}
+{{- $cfg := .cfg | default dict -}}
+{{- with ($cfg.priorityClassName | default .root.Values.pod.priorityClassName) }}
+priorityClassName: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
@@ -77,6 +152,12 @@ seccompProfile:
     secretName: {{ .root.Values.kafka.tls.caSecret }}
     items: [{key: {{ .root.Values.kafka.tls.caKey | quote }}, path: ca.crt}]
 {{- end }}
+{{- with .root.Values.pod.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- with (.cfg | default dict).extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "cityops.volumeMounts" -}}
@@ -86,6 +167,12 @@ seccompProfile:
 {{- end }}
 {{- if .root.Values.kafka.tls.enabled }}
 - {name: kafka-ca, mountPath: /etc/cityops/kafka-ca, readOnly: true}
+{{- end }}
+{{- with .root.Values.pod.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- with (.cfg | default dict).extraVolumeMounts }}
+{{ toYaml . }}
 {{- end }}
 {{- end -}}
 
@@ -131,6 +218,7 @@ enableServiceLinks: false
 imagePullSecrets: {{- toYaml . | nindent 2 }}
 {{- end }}
 securityContext: {{- include "cityops.podSecurityContext" .root | nindent 2 }}
+{{- include "cityops.priorityClassName" . }}
 {{- with .cfg.nodeSelector }}
 nodeSelector: {{- toYaml . | nindent 2 }}
 {{- end }}

@@ -59,7 +59,8 @@ def create_app(
 ) -> faust.App:
     """A Faust app with CityOps defaults: at-least-once, manual DLQ, state under ``data_dir``.
 
-    With ``web_port`` the worker serves ``/metrics`` and ``/healthz`` on it (Faust's own web server).
+    With ``web_port`` the worker serves ``/metrics``, ``/livez`` and ``/readyz`` (``/healthz`` is the
+    same as ``/readyz``) on it (Faust's own web server).
     """
     data_dir = Path(settings.data_dir) / f"{settings.topic_prefix}{service}"
     # Faust creates only the last level of its datadir.
@@ -149,8 +150,9 @@ def _install_web(app: faust.App) -> None:
         if await broker_reachable(app, within=BROKER_PROBE_TIMEOUT_S):
             probe["last_ok"] = time.monotonic()
 
-    @app.page("/healthz")
-    async def health_page(web: Any, request: Any) -> Any:
+    # Readiness: started, not stopping, and the broker answered recently. Kubernetes takes an unready
+    # worker out of nothing (it has no Service traffic) but shows it; it must never restart it for that.
+    async def ready_page(web: Any, request: Any) -> Any:
         last_ok = probe["last_ok"]
         age = None if last_ok is None else time.monotonic() - last_ok
         broker_ok = age is not None and age < BROKER_STALE_S
@@ -159,6 +161,17 @@ def _install_web(app: faust.App) -> None:
                 "broker": "reachable" if broker_ok else "unreachable",
                 "broker_last_ok_seconds_ago": None if age is None else round(age, 1)}
         return web.json(body, status=200 if healthy else 503)
+
+    app.page("/readyz", name="readyz")(ready_page)
+    app.page("/healthz", name="healthz")(ready_page)
+
+    # Liveness: the process and its event loop answer and the app has not crashed. The broker is
+    # deliberately not part of it: a Kafka outage must not restart every worker (nothing is cured by it).
+    @app.page("/livez")
+    async def live_page(web: Any, request: Any) -> Any:
+        crashed = bool(app.crashed)
+        body = {"status": "NOT_SERVING" if crashed else "SERVING", "crashed": crashed}
+        return web.json(body, status=503 if crashed else 200)
 
 
 async def broker_reachable(app: faust.App, *, within: float) -> bool:

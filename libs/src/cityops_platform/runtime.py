@@ -140,7 +140,36 @@ async def start_grpc(
         policy=policy,
         tokens=tokens,
         credentials=creds,
+        max_connection_age_s=settings.grpc_max_connection_age_seconds,
+        max_connection_age_grace_s=settings.grpc_max_connection_age_grace_seconds,
     )
+
+
+async def database_reachable(pool: asyncpg.Pool, *, within: float) -> bool:
+    """True when ``SELECT 1`` on the pool answers within ``within`` seconds."""
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), within)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # timeouts, refused connections, Postgres errors: all mean "not ready now"
+        return False
+    return True
+
+
+async def watch_readiness(running: RunningServer, pool: asyncpg.Pool | None, *, interval: float) -> None:
+    """Readiness follows the dependencies: the overall health is NOT_SERVING while Postgres does not
+    answer, SERVING again when it does. Liveness (``LIVENESS_SERVICE``) is left alone: an outage
+    takes the pod out of the Service without restarting it."""
+    if pool is None:
+        return
+    serving = True
+    while True:
+        await asyncio.sleep(interval)
+        ok = await database_reachable(pool, within=max(interval - 0.5, 1.0))
+        if ok != serving:
+            log.warning("readiness changed", extra={"serving": ok, "dependency": "postgres"})
+            await running.set_serving(ok)
+            serving = ok
 
 
 async def serve_grpc(
@@ -158,4 +187,13 @@ async def serve_grpc(
     start_metrics_server(settings.service_metrics_port(service))
     async with service_resources(service, settings, database=database, kafka=kafka) as res:
         running = await start_grpc(service, settings, res, build=build, policy=policy)
-        await serve_until_stopped(running, drain_seconds=settings.grpc_drain_seconds)
+        watcher = asyncio.create_task(
+            watch_readiness(running, res.pool, interval=settings.grpc_readiness_interval_seconds),
+            name=f"{service}-readiness",
+        )
+        try:
+            await serve_until_stopped(running, drain_seconds=settings.grpc_drain_seconds)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     grpc_tls_key: str | None = None
     grpc_tls_client_ca: str | None = None
     grpc_drain_seconds: float = 10.0
+    # Load spreading over api replicas (docs/deploy.md, "gRPC load"): servers end each connection after
+    # this age (GOAWAY), so clients re-resolve and reach new replicas; in-flight calls get the grace.
+    grpc_max_connection_age_seconds: float | None = Field(None, gt=0, description="None: connections never age out.")
+    grpc_max_connection_age_grace_seconds: float | None = Field(None, ge=0)
+    grpc_lb_policy: str = Field(
+        "round_robin", pattern="^(round_robin|pick_first)$",
+        description="Client load balancing over the addresses a target resolves to (dns:/// headless Services).",
+    )
+    grpc_readiness_interval_seconds: float = Field(
+        5.0, gt=0, description="How often an api checks its Postgres for the readiness probe."
+    )
     # Outbound calls (cityops_platform.grpc.client): a server CA turns TLS on; the client certificate
     # (mutual TLS) defaults to grpc_tls_cert/key.
     grpc_tls_server_ca: str | None = None

@@ -16,7 +16,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from cityops_platform import auth
 
 # /api/events never ends (a live stream): it is covered by the unit and e2e tests instead.
-EXCLUDED_PATHS = ["/api/events"]
+# /readyz answers 503 by design while an api this module did not start (notifications) is missing; its
+# readiness logic is covered against real servers in tests/integration/platform/test_grpc_balancing.py.
+EXCLUDED_PATHS = ["/api/events", "/readyz"]
 # Console routes backed by a service this module did not start are excluded, not faked.
 SERVICE_PATHS = {"dispatch": ["/api/units", "/api/incidents/{incident_id}/recommendations",
                               "/api/incidents/{incident_id}/assignments"],

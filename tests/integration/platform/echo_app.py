@@ -6,6 +6,7 @@ whose ``incident_number`` is ``RAISE`` makes the handler fail, to exercise the h
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import faust
@@ -19,7 +20,9 @@ IN_TOPIC = "test.echo.in.v1"
 OUT_TOPIC = "test.echo.out.v1"
 
 settings = Settings()
-app = create_app("echo", settings)
+# ECHO_WEB_PORT: serve /metrics, /livez and /readyz there (the probes' endpoints).
+web_port = int(os.environ["ECHO_WEB_PORT"]) if os.environ.get("ECHO_WEB_PORT") else None
+app = create_app("echo", settings, web_port=web_port)
 source = raw_topic(app, f"{settings.topic_prefix}{IN_TOPIC}")
 
 

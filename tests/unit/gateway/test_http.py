@@ -101,7 +101,18 @@ def test_console_page_and_vendored_libraries_are_served_locally(client: TestClie
         assert client.get(asset).status_code == 200, asset
 
 
+def test_liveness_answers_while_readiness_reports_the_unreachable_upstreams(client: TestClient) -> None:
+    assert client.get("/livez").json() == {"status": "SERVING"}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "NOT_SERVING"
+    # No api listens in this test: every upstream check fails, none is reported SERVING.
+    assert set(body["upstreams"]) == {"incidents", "dispatch", "sensors", "notifications"}
+    assert "SERVING" not in body["upstreams"].values()
+
+
 def test_healthz_and_metrics(client: TestClient) -> None:
-    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/healthz").json()["status"] == "ok"  # alive, for local tools (not a probe)
     metrics = client.get("/metrics").text
     assert "cityops_gateway_http_requests_total" in metrics

@@ -1,7 +1,7 @@
-"""Fixtures that render the real chart with the real helm binary (built by helm/check.sh).
+"""Fixtures that render the real chart with the real helm binaries (Helm 4 and Helm 3, built by helm/check.sh).
 
-With CI=true a missing helm is an error, never a skip: the chart's guarantees are only proven by
-rendering it.
+Every chart test runs once per Helm version (the ``helm`` fixture is parametrised). With CI=true a
+missing helm is an error, never a skip: the chart's guarantees are only proven by rendering it.
 """
 
 from __future__ import annotations
@@ -19,62 +19,100 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "helm" / "cityops"
 VALUES = ROOT / "deploy" / "values"
-HELM_CACHE = ROOT / ".cache" / "tools" / "bin" / "helm"
+FEATURES = ROOT / "helm" / "test-values" / "features.yaml"
+TOOLS_BIN = ROOT / ".cache" / "tools" / "bin"
+HELM_VERSIONS = ("v4.3.1", "v3.22.0")  # the same as helm/check.sh
 KUBE_VERSION = "1.35.0"
-CRD_APIS = ("keda.sh/v1alpha1", "monitoring.coreos.com/v1", "kafka.strimzi.io/v1beta2")
+OTHER_APIS = ("keda.sh/v1alpha1", "monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1")
+# What a cluster with Strimzi 1.x (v1 only) or 0.4x/0.5x (v1beta2) and the other operators serves.
+APIS_V1 = ("kafka.strimzi.io/v1", *OTHER_APIS)
+APIS_V1BETA2 = ("kafka.strimzi.io/v1beta2", *OTHER_APIS)
+STRIMZI_ONLY = ("kafka.strimzi.io/v1",)
+CRDS = Path(os.environ.get("CITYOPS_K8S_CRDS", str(ROOT.parent / "shared" / "k8s-crds")))
 
 Manifest = list[dict[str, Any]]
 
 
-def _find_or_build_helm() -> Path | None:
-    if HELM_CACHE.exists():
-        return HELM_CACHE
+def helm_path(version: str) -> Path:
+    return TOOLS_BIN / f"helm-{version}"
+
+
+def _find_or_build_helms() -> bool:
+    if all(helm_path(v).exists() for v in HELM_VERSIONS):
+        return True
     go_available = shutil.which("go") or Path("/usr/local/go/bin/go").exists()
     if go_available:
-        # ~2-3 minutes the first time; cached under .cache/tools afterwards.
+        # A few minutes per version the first time; cached under .cache/tools afterwards.
         subprocess.run(["bash", str(ROOT / "helm" / "check.sh"), "--build-helm"], check=False)
-    return HELM_CACHE if HELM_CACHE.exists() else None
+    return all(helm_path(v).exists() for v in HELM_VERSIONS)
 
 
 @pytest.fixture(scope="session")
-def helm() -> Path:
-    path = _find_or_build_helm()
-    if path is None:
-        message = "helm binary missing and could not be built (bash helm/check.sh --build-helm)"
+def helms() -> dict[str, Path]:
+    """Both helm binaries by version."""
+    if not _find_or_build_helms():
+        message = "helm binaries missing and could not be built (bash helm/check.sh --build-helm)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    return path
+    return {v: helm_path(v) for v in HELM_VERSIONS}
+
+
+@pytest.fixture(scope="session", params=HELM_VERSIONS)
+def helm(request: pytest.FixtureRequest, helms: dict[str, Path]) -> Path:
+    return helms[request.param]
+
+
+def helm_template(
+    helm: Path,
+    values: str | None = "production",
+    *,
+    apis: tuple[str, ...] = APIS_V1,
+    set_values: tuple[str, ...] = (),
+    files: tuple[Path, ...] = (),
+    kube_version: str = KUBE_VERSION,
+) -> subprocess.CompletedProcess[str]:
+    cmd = [str(helm), "template", "cityops", str(CHART), "--namespace", "cityops", "--kube-version", kube_version]
+    if values:
+        cmd += ["-f", str(VALUES / f"{values}.yaml")]
+    for path in files:
+        cmd += ["-f", str(path)]
+    for api in apis:
+        cmd += ["--api-versions", api]
+    for item in set_values:
+        cmd += ["--set", item]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="session")
 def render(helm: Path) -> Callable[..., Manifest]:
-    """render(values_file, crds=True, set_values=()) -> list of rendered objects (cached)."""
+    """render(values_file, apis=APIS_V1, set_values=(), files=()) -> list of rendered objects (cached)."""
     cache: dict[tuple[Any, ...], Manifest] = {}
 
-    def _render(values: str | None = "production", *, crds: bool = True, set_values: tuple[str, ...] = ()) -> Manifest:
-        key = (values, crds, set_values)
+    def _render(
+        values: str | None = "production",
+        *,
+        apis: tuple[str, ...] = APIS_V1,
+        set_values: tuple[str, ...] = (),
+        files: tuple[Path, ...] = (),
+    ) -> Manifest:
+        key = (values, apis, set_values, files)
         if key not in cache:
-            cmd = [
-                str(helm),
-                "template",
-                "cityops",
-                str(CHART),
-                "--namespace",
-                "cityops",
-                "--kube-version",
-                KUBE_VERSION,
-            ]
-            if values:
-                cmd += ["-f", str(VALUES / f"{values}.yaml")]
-            if crds:
-                for api in CRD_APIS:
-                    cmd += ["--api-versions", api]
-            for item in set_values:
-                cmd += ["--set", item]
-            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            result = helm_template(helm, values, apis=apis, set_values=set_values, files=files)
             assert result.returncode == 0, result.stderr
             cache[key] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
         return cache[key]
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def render_failure(helm: Path) -> Callable[..., str]:
+    """render_failure(values_file, apis=..., set_values=...) -> helm's error output; the render must fail."""
+
+    def _fail(values: str | None = "production", **kwargs: Any) -> str:
+        result = helm_template(helm, values, **kwargs)
+        assert result.returncode != 0, f"rendered, but must fail: {kwargs}"
+        return result.stderr
+
+    return _fail

@@ -1,4 +1,4 @@
-"""What the rendered chart guarantees, asserted on the objects the real helm produces."""
+"""What the rendered chart guarantees, asserted on the objects the real helm produces (Helm 4 and Helm 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.timeout(600)  # the first render may build helm (~2-3 min)
+from .conftest import STRIMZI_ONLY
+
+pytestmark = pytest.mark.timeout(1200)  # the first render may build both helms (a few minutes each)
 
 Manifest = list[dict[str, Any]]
 Render = Callable[..., Manifest]
@@ -47,12 +49,14 @@ def test_every_deployment_container_has_startup_readiness_and_liveness_probes(re
                 assert probe in container, f"{deploy['metadata']['name']}/{container['name']} lacks {probe}"
 
 
-def test_grpc_apis_use_native_grpc_probes_on_their_port(render: Render) -> None:
+def test_grpc_apis_use_native_grpc_probes_liveness_and_readiness_apart(render: Render) -> None:
     deployments = by_name(render(), "Deployment")
     for svc, port in GRPC_SERVICES.items():
         container = deployments[f"cityops-{svc}-api"]["spec"]["template"]["spec"]["containers"][0]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}
+        # Readiness is the overall status (dependencies, drain); liveness the "liveness" service.
+        assert container["readinessProbe"]["grpc"] == {"port": port}
+        for probe in ("startupProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port, "service": "liveness"}
 
 
 def test_every_container_has_requests_limits_and_a_hardened_security_context(render: Render) -> None:
@@ -124,7 +128,7 @@ def test_every_worker_has_a_keda_scaler_on_its_consumer_group_lag(render: Render
 
 
 def test_without_keda_every_worker_falls_back_to_a_cpu_hpa(render: Render) -> None:
-    manifest = render(crds=False)
+    manifest = render(apis=STRIMZI_ONLY)
     assert not of_kind(manifest, "ScaledObject")
     hpa_targets = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(manifest, "HorizontalPodAutoscaler")}
     for name, deploy in by_name(manifest, "Deployment").items():
@@ -152,10 +156,9 @@ def test_strimzi_topics_cover_the_catalog_and_a_dlq_each_and_survive_uninstall(r
     assert not [j for j in of_kind(manifest, "Job") if j["metadata"]["name"].endswith("-topics")]
 
 
-@pytest.mark.parametrize("case", ["no-strimzi", "external-kafka"])
-def test_without_strimzi_a_hook_job_runs_cityops_topics_apply(render: Render, case: str) -> None:
-    no_strimzi = case == "no-strimzi"
-    manifest = render(crds=False) if no_strimzi else render(set_values=("kafka.externalKafka.enabled=true",))
+@pytest.mark.parametrize("apis", [(), STRIMZI_ONLY], ids=["no-crds", "strimzi-present"])
+def test_external_kafka_gets_a_hook_job_running_cityops_topics_apply(render: Render, apis: tuple[str, ...]) -> None:
+    manifest = render(apis=apis, set_values=("kafka.externalKafka.enabled=true",))
     assert not of_kind(manifest, "KafkaTopic") and not of_kind(manifest, "KafkaUser")
     job = by_name(manifest, "Job")["cityops-topics"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["topics", "apply"]
@@ -243,7 +246,7 @@ def test_helm_test_pod_checks_the_health_of_every_api(render: Render) -> None:
     commands = {c["name"]: c for c in pod["spec"]["containers"]}
     for svc, port in GRPC_SERVICES.items():
         assert commands[f"health-{svc}"]["args"] == ["health", "--addr", f"cityops-{svc}-api:{port}"]
-    assert "http://cityops-gateway-api:8080/healthz" in commands["health-gateway"]["args"]
+    assert "http://cityops-gateway-api:8080/readyz" in commands["health-gateway"]["args"]
 
 
 def test_service_monitor_scrapes_every_service_by_its_metrics_port(render: Render) -> None:
@@ -251,22 +254,36 @@ def test_service_monitor_scrapes_every_service_by_its_metrics_port(render: Rende
     monitor = of_kind(manifest, "ServiceMonitor")[0]
     services = of_kind(manifest, "Service")
     assert all(matches(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"]) for s in services)
-    assert all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in services)
-    assert not of_kind(render(crds=False), "ServiceMonitor")
+    # Headless Services (gRPC balancing) carry only grpc, so no pod is scraped twice.
+    scraped = [s for s in services if s["spec"].get("clusterIP") != "None"]
+    assert len(scraped) == 9 and all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in scraped)
+    headless = [s for s in services if s["spec"].get("clusterIP") == "None"]
+    assert len(headless) == 4 and not any(p["name"] == "metrics" for s in headless for p in s["spec"]["ports"])
+    assert not of_kind(render(apis=STRIMZI_ONLY), "ServiceMonitor")
 
 
 def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(render: Render) -> None:
+    from cityops_notifications.settings import NotificationSettings
     from cityops_platform.settings import Settings
 
+    from .conftest import FEATURES
+
     known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields}
-    manifest = render()
-    names = set(of_kind(manifest, "ConfigMap")[0]["data"])
-    for _, spec in pod_specs(manifest):
-        for container in spec["containers"]:
-            names |= {e["name"] for e in container.get("env", [])}
+    known_notifications = {f"CITYOPS_{name.upper()}" for name in NotificationSettings.model_fields}
+    manifest = render(files=(FEATURES,))
+    for name, spec in pod_specs(manifest):
+        if "-notifications-" in name:
+            env = {e["name"] for c in spec["containers"] for e in c.get("env", [])}
+            assert {"CITYOPS_SMTP_PASSWORD", "CITYOPS_SMS_GATEWAY_API_KEY"} <= env, name
+            assert {n for n in env if n.startswith("CITYOPS_")} - known_notifications == set(), name
+    config = by_name(manifest, "ConfigMap")["cityops-config"]["data"]
+    names = set(config)
+    for name, spec in pod_specs(manifest):
+        if "-notifications-" not in name:
+            for container in spec["containers"]:
+                names |= {e["name"] for e in container.get("env", [])}
     cityops_names = {n for n in names if n.startswith("CITYOPS_")}
     assert cityops_names - known == set()
-    config = of_kind(manifest, "ConfigMap")[0]["data"]
     # Settings default to loopback; a pod must listen on its own IP for probes and peers.
     assert config["CITYOPS_GRPC_HOST"] == config["CITYOPS_HTTP_HOST"] == "0.0.0.0"
 

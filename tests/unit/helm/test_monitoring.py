@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from .conftest import STRIMZI_ONLY
+
 pytestmark = pytest.mark.timeout(1800)  # the first run may build helm and promtool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -76,7 +78,7 @@ def _promtool(promtool: Path, *args: str, cwd: Path) -> subprocess.CompletedProc
 
 
 def test_rules_render_only_with_the_prometheus_operator_api_and_when_enabled(render: Render) -> None:
-    assert not _one(render(None, crds=False), "PrometheusRule")
+    assert not _one(render(None, apis=STRIMZI_ONLY), "PrometheusRule")
     assert not _one(render(None, set_values=("monitoring.prometheusRule.enabled=false",)), "PrometheusRule")
     assert not [d for d in render(None, set_values=("monitoring.grafanaDashboard.enabled=false",))
                 if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")]

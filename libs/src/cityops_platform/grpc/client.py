@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import time
 from collections.abc import Iterable, Sequence
 
@@ -66,11 +67,20 @@ def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
     return grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=cert)
 
 
+def service_config(lb_policy: str) -> str:
+    """The channel's service config: ``lb_policy`` over every address the target resolves to."""
+    return json.dumps({"loadBalancingConfig": [{lb_policy: {}}]})
+
+
 def create_channel(
     address: str, settings: Settings, *, options: Sequence[tuple[str, object]] = ()
 ) -> grpc.aio.Channel:
-    """An aio channel to ``address`` with the transport security the settings ask for."""
-    opts = list(options)
+    """An aio channel to ``address`` with the transport security and load balancing the settings ask for.
+
+    With ``round_robin`` (the default) and a ``dns:///`` target naming a headless Service, calls are
+    spread over every ready replica; a plain ``host:port`` resolves to one address and behaves as before.
+    """
+    opts = [("grpc.service_config", service_config(settings.grpc_lb_policy)), *options]
     if settings.grpc_tls_server_name:
         opts.append(("grpc.ssl_target_name_override", settings.grpc_tls_server_name))
     creds = channel_credentials(settings)

@@ -24,6 +24,10 @@ from cityops_platform.grpc.interceptors import ServerInterceptor
 
 log = logging.getLogger("cityops.grpc")
 
+# grpc.health.v1 service name of liveness: SERVING from start until the drain, whatever the
+# dependencies say. The overall status ("") is readiness (set_serving). Kubernetes probes both.
+LIVENESS_SERVICE = "liveness"
+
 
 @dataclass(frozen=True)
 class GrpcService:
@@ -70,15 +74,24 @@ async def create_server(
     policy: auth.AccessPolicy,
     tokens: auth.TokenCodec,
     credentials: grpc.ServerCredentials | None = None,
+    max_connection_age_s: float | None = None,
+    max_connection_age_grace_s: float | None = None,
 ) -> RunningServer:
-    """Build, bind and start a server with health, reflection and the CityOps interceptor."""
-    server = grpc.aio.server(
-        interceptors=[ServerInterceptor(policy, tokens)],
-        options=[
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    """Build, bind and start a server with health, reflection and the CityOps interceptor.
+
+    ``max_connection_age_s``: each client connection gets a GOAWAY after this age (a client reconnects
+    transparently and re-resolves its target, which is how new replicas receive calls); calls still in
+    flight then have ``max_connection_age_grace_s`` to finish. None: connections live forever.
+    """
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+        ("grpc.so_reuseport", 0),
+    ]
+    if max_connection_age_s:
+        options.append(("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)))
+        if max_connection_age_grace_s is not None:
+            options.append(("grpc.max_connection_age_grace_ms", int(max_connection_age_grace_s * 1000)))
+    server = grpc.aio.server(interceptors=[ServerInterceptor(policy, tokens)], options=options)
     for svc in services:
         svc.add_to_server(svc.servicer, server)
     health = health_aio.HealthServicer()
@@ -97,6 +110,7 @@ async def create_server(
         raise OSError(f"could not bind gRPC server to {address}")
     await server.start()
     running = RunningServer(server=server, port=port, health=health, service_names=names)
+    await health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     await running.set_serving(True)
     log.info("gRPC server started", extra={"address": address, "port": port, "services": names})
     return running

@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from cityops_gateway import health
 from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
@@ -83,12 +84,6 @@ async def events(request: Request) -> Response:
     )
 
 
-async def healthz(request: Request) -> JSONResponse:
-    state = gateway_state(request)
-    hub_ready = state.hub is not None and state.hub.ready.is_set()
-    return JSONResponse({"status": "ok", "events": "ready" if hub_ready else "connecting"})
-
-
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -149,7 +144,9 @@ def create_web_app(
 
     routes = [
         Route("/", index),
-        Route("/healthz", healthz),
+        Route("/livez", health.livez),
+        Route("/readyz", health.readyz),
+        Route("/healthz", health.healthz),
         Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/events", events),

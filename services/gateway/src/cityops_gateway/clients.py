@@ -123,6 +123,10 @@ class ServiceClients:
         UPSTREAM_CALLS.labels(name, "OK").inc()
         return response
 
+    def channels(self) -> dict[str, grpc.aio.Channel]:
+        """The channel to each upstream service, by name (the readiness probe checks their health)."""
+        return dict(zip(("incidents", "dispatch", "sensors", "notifications"), self._channels, strict=True))
+
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close()

@@ -219,8 +219,13 @@ def build_openapi() -> dict[str, Any]:
         _query("page_token", "from a previous page"),
     ]
     paths: dict[str, Any] = {
-        "/healthz": {"get": {"summary": "Liveness and readiness", "tags": ["ops"], "responses": {
+        "/livez": {"get": {"summary": "Liveness: the process answers", "tags": ["ops"], "responses": {
+            "200": _json({"type": "object"}, "alive")}}},
+        "/readyz": {"get": {"summary": "Readiness: upstream gRPC apis SERVING, event hub following Kafka",
+                            "tags": ["ops"], "responses": {
             "200": _json({"type": "object"}, "serving"), "503": _json({"type": "object"}, "not ready")}}},
+        "/healthz": {"get": {"summary": "Alive, with the event hub's state (local tools; probes use /livez, /readyz)",
+                             "tags": ["ops"], "responses": {"200": _json({"type": "object"}, "alive")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["ops"], "responses": {
             "200": {"description": "text exposition format",
                     "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
