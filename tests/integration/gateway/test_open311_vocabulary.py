@@ -35,6 +35,9 @@ CASES = [
     ("mat-trat-tu", "Hàng xóm hát karaoke đến khuya", "mat_trat_tu_cong_cong",
      common_pb2.AGENCY_POLICE_113, incidents_pb2.PRIORITY_P3),
 ]
+# The catalogue's required service attributes (metadata=true services) for the cases above.
+REQUIRED_ATTRIBUTES = {"den-duong-hong": {"attribute[tinh_trang]": "tat"},
+                       "o-ga-mat-duong": {"attribute[vi_tri]": "long_duong"}}
 
 
 @pytest.mark.parametrize(("service_code", "description", "subcategory", "agency", "priority"), CASES)
@@ -46,6 +49,7 @@ def test_open311_post_is_routed_by_the_catalogue_code(
     created = httpx.post(f"{gateway_stack.gateway_url}/open311/v2/requests.json", timeout=10, data={
         "api_key": DEV_KEY, "service_code": service_code, "lat": lat, "long": LON,
         "description": f"{description} ({uuid.uuid4().hex[:6]})", "address_string": "Phú Cường, Thủ Dầu Một",
+        **REQUIRED_ATTRIBUTES.get(service_code, {}),
     })
     assert created.status_code == 201, created.text
     incident = _incident(gateway_stack, created.json()[0]["service_request_id"])
