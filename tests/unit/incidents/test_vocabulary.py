@@ -58,3 +58,29 @@ def test_street_light_from_a_citizen_routes_to_utilities() -> None:
     t = triage(RULES, category=lights["category"], subcategory=lights["subcategory"], source="OPEN311",
                description="Đèn đường hỏng")
     assert t.agency == "UTILITIES"
+
+
+EIDO_FILE = REPO / "services" / "dispatch" / "src" / "cityops_dispatch" / "config" / "eido.yaml"
+
+
+def test_eido_subcategory_keys_are_codes_of_the_one_vocabulary() -> None:
+    """dispatch's EIDO type map speaks the same subcategory codes as triage, routing and Open311."""
+    eido = yaml.safe_load(EIDO_FILE.read_text(encoding="utf-8"))
+    known = set(RAW["routing"]["subcategories"])
+    used = {str(sub) for spec in eido["incident_types"].values() for sub in (spec.get("subcategories") or {})}
+    assert used, "eido.yaml maps no subcategory"
+    assert sorted(used - known) == [], f"eido.yaml subcategories outside the vocabulary: {sorted(used - known)}"
+
+
+def test_every_catalogue_service_exports_to_its_own_eido_type_or_its_category_type() -> None:
+    eido = yaml.safe_load(EIDO_FILE.read_text(encoding="utf-8"))["incident_types"]
+    for service in CATALOGUE:
+        assert service["category"] in eido, f"{service['code']}: category {service['category']} has no EIDO type"
+
+
+def test_every_incident_status_has_an_eido_status() -> None:
+    from cityops.incidents.v1 import incidents_pb2
+
+    eido = yaml.safe_load(EIDO_FILE.read_text(encoding="utf-8"))["incident_statuses"]
+    statuses = {n.removeprefix("STATUS_") for n in incidents_pb2.Status.keys()} - {"UNSPECIFIED"}
+    assert sorted(statuses - set(eido)) == []
