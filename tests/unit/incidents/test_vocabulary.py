@@ -82,5 +82,5 @@ def test_every_incident_status_has_an_eido_status() -> None:
     from cityops.incidents.v1 import incidents_pb2
 
     eido = yaml.safe_load(EIDO_FILE.read_text(encoding="utf-8"))["incident_statuses"]
-    statuses = {n.removeprefix("STATUS_") for n in incidents_pb2.Status.keys()} - {"UNSPECIFIED"}
+    statuses = {n.removeprefix("STATUS_") for n in incidents_pb2.Status.DESCRIPTOR.values_by_name} - {"UNSPECIFIED"}
     assert sorted(statuses - set(eido)) == []
