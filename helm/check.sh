@@ -20,6 +20,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHART="${ROOT}/helm/cityops"
 HELM_VERSIONS=(v4.3.1 v3.22.0)
 TOOLS="${ROOT}/.cache/tools"
+# Go's module and build caches are the machine's own (go env), not the checkout's: a fresh clone
+# on a machine that built the tools once relinks them in seconds instead of recompiling Helm.
+GO_TOOLS_GOPATH="${CITYOPS_GOPATH:-$(go env GOPATH 2>/dev/null || echo "${TOOLS}/gopath")}"
+GO_TOOLS_GOCACHE="${CITYOPS_GOCACHE:-$(go env GOCACHE 2>/dev/null || echo "${TOOLS}/gocache")}"
 CRDS="${CITYOPS_K8S_CRDS:-${ROOT}/../shared/k8s-crds}"
 STRIMZI_1="${CRDS}/strimzi-1.2.0"
 STRIMZI_0="${CRDS}/strimzi-0.51.0"
@@ -55,7 +59,7 @@ ensure_helm() {  # ensure_helm VERSION
   mkdir -p "${TOOLS}/bin"
   local started=$SECONDS
   # One GOBIN name per major: `go install` always writes bin/helm, renamed at once.
-  GOBIN="${TOOLS}/bin" GOPATH="${TOOLS}/gopath" GOCACHE="${TOOLS}/gocache" GOFLAGS=-modcacherw \
+  GOBIN="${TOOLS}/bin" GOPATH="${GO_TOOLS_GOPATH}" GOCACHE="${GO_TOOLS_GOCACHE}" GOFLAGS=-modcacherw \
     "$go_bin" install "helm.sh/helm/${major}/cmd/helm@${version}" >&2 || return 1
   mv -f "${TOOLS}/bin/helm" "$bin"
   echo "helm ${version}: built in $((SECONDS - started)) s" >&2

@@ -12,6 +12,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROMETHEUS_MODULE_VERSION="v0.316.0"
 TOOLS="${ROOT}/.cache/tools"
+# Go's module and build caches are the machine's own (go env), not the checkout's: a fresh clone
+# on a machine that built the tools once relinks them in seconds instead of recompiling Helm.
+GO_TOOLS_GOPATH="${CITYOPS_GOPATH:-$(go env GOPATH 2>/dev/null || echo "${TOOLS}/gopath")}"
+GO_TOOLS_GOCACHE="${CITYOPS_GOCACHE:-$(go env GOCACHE 2>/dev/null || echo "${TOOLS}/gocache")}"
 PROMTOOL="${TOOLS}/bin/promtool"
 
 go_bin="$(command -v go || echo /usr/local/go/bin/go)"
@@ -21,7 +25,7 @@ if ! { [[ -x "$PROMTOOL" && -x "$go_bin" ]] \
   [[ -x "$go_bin" ]] || { echo "LỖI: không có Go để build promtool / no Go toolchain" >&2; exit 1; }
   echo "build promtool ${PROMETHEUS_MODULE_VERSION} (go install, vài phút / a few minutes)..." >&2
   mkdir -p "${TOOLS}/bin"
-  GOBIN="${TOOLS}/bin" GOPATH="${TOOLS}/gopath" GOCACHE="${TOOLS}/gocache" GOFLAGS=-modcacherw \
+  GOBIN="${TOOLS}/bin" GOPATH="${GO_TOOLS_GOPATH}" GOCACHE="${GO_TOOLS_GOCACHE}" GOFLAGS=-modcacherw \
     "$go_bin" install -tags remove_all_sd "github.com/prometheus/prometheus/cmd/promtool@${PROMETHEUS_MODULE_VERSION}" >&2
 fi
 if [[ $# -eq 0 ]]; then
