@@ -107,7 +107,8 @@ async def test_a_target_that_is_no_longer_public_is_refused_at_send(stack: Any) 
     await inner.start()
     try:
         created = await _subscribe(stack, "/hook/repointed", "ENVIRONMENT", "repointed-secret-0123456")
-        conn = await asyncpg.connect(stack.settings.database_url)
+        conn = await asyncpg.connect(stack.settings.database_url,
+                                     server_settings={"search_path": "notifications,public"})
         try:
             await conn.execute("UPDATE subscriptions SET address = $2 WHERE id = $1::uuid", created.id,
                                inner.url("/hook/repointed"))
