@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+RESOLVE_TIMEOUT_S = 5.0  # a slow resolver is a failed resolution (temporary at send, refused at subscribe)
 
 # Refused even where ``is_global`` might say otherwise (CGNAT is not global; listed for clarity).
 _REFUSED: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in (
@@ -138,8 +139,8 @@ async def resolve_public(
     if literal is not None:
         return host, port, literal
     try:
-        found = await resolve(host, port)
-    except (OSError, UnicodeError) as exc:
+        found = await asyncio.wait_for(resolve(host, port), RESOLVE_TIMEOUT_S)
+    except (OSError, UnicodeError, TimeoutError) as exc:
         raise OSError(f"không phân giải được tên (cannot resolve {host!r})") from exc
     if not found:
         raise OSError(f"không phân giải được tên (cannot resolve {host!r})")
