@@ -60,7 +60,7 @@ def body_of(outgoing: Outgoing) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def failure_for_status(what: str, status: int) -> TemporaryFailure:
+def failure_for_status(what: str, status: int) -> TemporaryFailure | PermanentFailure:
     """The failure for an unsuccessful HTTP status: the status only, never the receiver's body."""
     detail = f"{what} HTTP {status}"
     if status in (408, 425, 429) or status >= 500:
