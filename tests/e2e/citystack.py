@@ -84,6 +84,7 @@ class CityStack:
             CITYOPS_METRICS_PORT=str(free_port()),
             CITYOPS_LOG_LEVEL="INFO",
             CITYOPS_GRPC_DRAIN_SECONDS="1",
+            CITYOPS_OUTBOUND_ALLOW_CIDRS="127.0.0.0/8",  # the test's receivers are on loopback
             **{f"CITYOPS_{svc.upper()}_ADDR": self.addr(svc) for svc in SERVICES},
             **extra,
         )

@@ -55,6 +55,7 @@ WORKER_ENV = {
     "CITYOPS_DISPATCH_EIDO_CONVEYANCE_BACKOFF_SECONDS": "0.2",
     "CITYOPS_DISPATCH_ACK_TIMEOUT_SECONDS": "600",
     "CITYOPS_STANDARDS_DIR": str(load_standard().folder),
+    "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",  # the partner CADs of this test listen on loopback
 }
 
 

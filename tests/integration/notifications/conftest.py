@@ -62,6 +62,7 @@ ROSTER = {
     ],
 }
 MAX_ATTEMPTS = 3
+ALLOW_CIDRS = "127.0.0.1/32"
 SMS_BURST = 3
 
 
@@ -72,6 +73,8 @@ class HttpReceiver:
     port: int = 0
     requests: dict[str, list[tuple[dict[str, str], bytes]]] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)
+    bodies: dict[str, str] = field(default_factory=dict)  # the answer's body per path ("ok" by default)
+    host: str = "127.0.0.1"
     runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -80,16 +83,16 @@ class HttpReceiver:
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         self.port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self.runner, self.host, self.port).start()
 
     async def _handle(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["path"]
         body = await request.read()
         self.requests.setdefault(path, []).append((dict(request.headers), body))
-        return web.Response(status=self.status.get(path, 200), text="ok")
+        return web.Response(status=self.status.get(path, 200), text=self.bodies.get(path, "ok"))
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -178,10 +181,12 @@ async def stack(
         "CITYOPS_NOTIFY_RETRY_MAX_SECONDS": "1",
         "CITYOPS_NOTIFY_POLL_SECONDS": "0.1",
         "CITYOPS_RATE_SMS_BURST": str(SMS_BURST),
+        # Only the receivers' own address: other loopback addresses stay refused, as outside local.
+        "CITYOPS_OUTBOUND_ALLOW_CIDRS": ALLOW_CIDRS,
     }
     settings = NotificationSettings(
         kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=prefix, database_url=notifications_db,
-        grpc_host="127.0.0.1", notify_max_attempts=MAX_ATTEMPTS,
+        grpc_host="127.0.0.1", notify_max_attempts=MAX_ATTEMPTS, outbound_allow_cidrs=ALLOW_CIDRS,
     )
     await apply_topics(settings)
     await migrate(notifications_db, "notifications", migrations_dir("notifications"))

@@ -37,7 +37,7 @@ async def test_bad_fields_are_invalid_argument_with_their_paths(stack: Any) -> N
 
 
 async def test_secret_is_never_returned_and_only_the_owner_sees_and_deletes(stack: Any) -> None:
-    sub = pb.Subscription(channel=pb.CHANNEL_WEBHOOK, address="https://cad.example.vn/hooks/cityops",
+    sub = pb.Subscription(channel=pb.CHANNEL_WEBHOOK, address="https://203.162.4.191/hooks/cityops",
                           secret="top-secret-value-123", language="en")
     created = await stack.stub.CreateSubscription(pb.CreateSubscriptionRequest(subscription=sub),
                                                   metadata=stack.auth("integrator", "owner-a"))

@@ -59,3 +59,17 @@ def test_signature_verifies_with_the_reference_library_and_not_with_another_secr
         Webhook(other).verify(body, headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(SECRET).verify(body + " ", headers)
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/eido", "http://2852039166/eido", "http://0xa9fea9fe/",
+                                 "http://[fd00:ec2::254]/", "http://10.0.0.4/eido", "http://127.0.0.1:9/eido"])
+def test_a_partner_with_a_literal_non_public_address_is_refused_at_load(url: str) -> None:
+    data = {"partners": [{"name": "inner", "url": url, "secret_env": "S1"}]}
+    with pytest.raises(ValueError, match="inner"):
+        partners_from_dict(data, {"S1": SECRET})
+
+
+def test_loopback_partners_load_only_with_the_explicit_allow_list() -> None:
+    data = {"partners": [{"name": "local-cad", "url": "http://127.0.0.1:9/eido", "secret_env": "S1"}]}
+    (partner,) = partners_from_dict(data, {"S1": SECRET, "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8"})
+    assert partner.url == "http://127.0.0.1:9/eido"

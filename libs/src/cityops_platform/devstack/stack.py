@@ -78,6 +78,8 @@ class Devstack:
         return {
             "CITYOPS_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "CITYOPS_DATABASE_URL": self.postgres.dsn,
+            # Local only: webhooks and partner CADs may reach the developer's own loopback receivers.
+            "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",
         }
 
     def __enter__(self) -> Devstack:

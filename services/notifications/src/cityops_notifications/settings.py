@@ -11,6 +11,7 @@ import hashlib
 
 from pydantic import Field
 
+from cityops_platform import netguard
 from cityops_platform.settings import Settings
 
 
@@ -31,6 +32,9 @@ class NotificationSettings(Settings):
     sms_max_parts: int = Field(default=4, ge=1, le=10, description="Longer texts are cut to this many segments.")
 
     webhook_timeout_seconds: float = 5.0
+    outbound_allow_cidrs: str = Field(
+        "", description="CIDRs webhooks may reach although not public (comma-separated); empty outside local/tests."
+    )
 
     notify_max_attempts: int = Field(default=5, ge=1, le=50)
     notify_retry_base_seconds: float = Field(default=2.0, gt=0)
@@ -69,6 +73,10 @@ class NotificationSettings(Settings):
         """A Fernet key for the stored webhook secrets."""
         material = self.notify_secret_key or f"cityops-notifications:{self.jwt_secret}"
         return base64.urlsafe_b64encode(hashlib.sha256(material.encode()).digest())
+
+    def outbound_allow(self) -> tuple[netguard.Network, ...]:
+        """The networks of ``outbound_allow_cidrs`` (see ``cityops_platform.netguard``)."""
+        return netguard.parse_allow(self.outbound_allow_cidrs)
 
     def rate_limit(self, channel: str) -> tuple[int, float]:
         """(burst, window seconds) for a channel name ``WEBHOOK``/``EMAIL``/``SMS``."""

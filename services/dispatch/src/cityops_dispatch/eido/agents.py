@@ -19,6 +19,7 @@ from cityops_dispatch.eido.service import ExportedEido, export_incident
 from cityops_dispatch.eido.standard import installed_standard
 from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_dispatch.incidents_view import store as view_store
+from cityops_platform import netguard
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS
 from cityops_platform.runtime import Resources
@@ -40,6 +41,7 @@ def create_conveyor(res: Resources, dispatch: DispatchSettings) -> Conveyor | No
     settings = ConveyanceSettings(
         max_attempts=dispatch.eido_conveyance_max_attempts, backoff_s=dispatch.eido_conveyance_backoff_seconds,
         backoff_max_s=dispatch.eido_conveyance_backoff_max_seconds, timeout_s=dispatch.eido_conveyance_timeout_seconds,
+        allow=netguard.parse_allow(netguard.OutboundSettings().outbound_allow_cidrs),
     )
     return Conveyor(pool=lambda: res.db, partners=partners, export=export, settings=settings)
 

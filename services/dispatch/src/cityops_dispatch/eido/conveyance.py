@@ -3,7 +3,9 @@ EIDO to each partner CAD, signed per Standard Webhooks, from the dispatch worker
 
 Guarantees: one conveyance per (event, partner), whatever Kafka redelivers (its id, the
 ``webhook-id``, derives from both); every attempt carries that id and a fresh timestamp and
-signature, so the partner can de-duplicate and check freshness; temporary failures (network,
+signature, so the partner can de-duplicate and check freshness; a partner URL must resolve to public
+addresses only (checked at every attempt, connected to the checked address: ``cityops_platform.netguard``),
+and a partner's response body is never recorded; temporary failures (network,
 408/425/429/5xx, the view not caught up yet) are retried with exponential backoff and jitter; a
 permanent failure (another 4xx) or the last attempt dead-letters it: an ``EidoConveyance`` on
 ``cityops.dispatch.eido-conveyances.v1.dlq``, committed with the row's final state.
@@ -28,7 +30,7 @@ from cityops_dispatch import events
 from cityops_dispatch.eido import conveyance_store as store
 from cityops_dispatch.eido.partners import Partner
 from cityops_dispatch.eido.service import ExportedEido
-from cityops_platform import metrics
+from cityops_platform import metrics, netguard
 from cityops_platform.db.outbox import outbox_record
 from cityops_platform.errors import NotFound
 from cityops_platform.kafka.topics import EIDO_CONVEYANCES
@@ -78,6 +80,7 @@ class ConveyanceSettings:
     timeout_s: float = 5.0
     poll_s: float = 0.5
     batch: int = 16
+    allow: tuple[netguard.Network, ...] = ()  # CITYOPS_OUTBOUND_ALLOW_CIDRS (see cityops_platform.netguard)
 
 
 class Conveyor:
@@ -86,7 +89,9 @@ class Conveyor:
     def __init__(
         self, *, pool: Callable[[], asyncpg.Pool], partners: tuple[Partner, ...],
         export: Callable[[str], Awaitable[ExportedEido]], settings: ConveyanceSettings,
+        resolve: netguard.Resolver = netguard.system_resolve,
     ) -> None:
+        self._resolve = resolve
         self._pool = pool
         self._partners = {p.name: p for p in partners}
         self._export = export
@@ -175,12 +180,18 @@ class Conveyor:
     async def _post(self, partner: Partner, message_id: str, body: str) -> int:
         headers = signed_headers(partner, message_id, body, datetime.now(UTC))
         try:
-            response = await self._client.post(partner.url, content=body.encode(), headers=headers)
+            # Resolved and checked at every attempt, connected to the checked address (DNS rebinding).
+            response = await netguard.post(self._client, partner.url, allow=self._s.allow, resolve=self._resolve,
+                                           content=body.encode(), headers=headers)
+        except netguard.UnsafeAddress as exc:
+            raise PermanentFailure(f"partner address refused: {exc}") from exc
+        except OSError as exc:
+            raise TemporaryFailure(str(exc)) from exc
         except httpx.HTTPError as exc:
-            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+            raise TemporaryFailure(type(exc).__name__) from exc
         if response.is_success:
             return response.status_code
-        detail = f"HTTP {response.status_code}: {response.text[:200]}"
+        detail = f"HTTP {response.status_code}"  # never the partner's body
         if response.status_code in (408, 425, 429) or response.status_code >= 500:
             raise TemporaryFailure(detail, response.status_code)
         raise PermanentFailure(detail, response.status_code)

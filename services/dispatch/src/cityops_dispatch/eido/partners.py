@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import yaml
 
 from cityops.incidents.v1 import incidents_pb2
+from cityops_platform import netguard
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "partners.yaml"
 
@@ -39,6 +40,10 @@ def partners_from_dict(data: dict[str, Any], environ: dict[str, str] | None = No
             raise ValueError(f"partners: missing or duplicate name {name!r}")
         if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
             raise ValueError(f"partners: {name}: url must be http(s)://host/...")
+        try:  # a literal non-public host is refused now; a name is checked at every send
+            netguard.check_url(url, netguard.parse_allow(env.get("CITYOPS_OUTBOUND_ALLOW_CIDRS", "")))
+        except netguard.UnsafeAddress as exc:
+            raise ValueError(f"partners: {name}: {exc}") from None
         secret_env = str(raw.get("secret_env") or "")
         secret = env.get(secret_env, "") if secret_env else ""
         if not secret:

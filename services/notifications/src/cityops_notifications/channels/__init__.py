@@ -18,7 +18,7 @@ __all__ = ["Channel", "Outgoing", "PermanentFailure", "TemporaryFailure", "build
 def build_channels(settings: NotificationSettings) -> dict[str, Channel]:
     """One instance of every channel, keyed by the subscription's channel name."""
     return {
-        "WEBHOOK": WebhookChannel(timeout_s=settings.webhook_timeout_seconds),
+        "WEBHOOK": WebhookChannel(timeout_s=settings.webhook_timeout_seconds, allow=settings.outbound_allow()),
         "EMAIL": EmailChannel(settings),
         "SMS": SmsGatewayChannel(settings),
     }

@@ -3,14 +3,16 @@
 The API key goes in the header named by ``CITYOPS_SMS_GATEWAY_API_KEY_HEADER`` (default ``X-API-Key``).
 Any 2xx is accepted; 408/429/5xx are retried; other 4xx are permanent. Parts are posted in order, each a
 single SMS (see ``sms.split_sms``); a retry resends from the first part, so a receiver may see a part
-twice after a partial failure, never a missing one.
+twice after a partial failure, never a missing one. The gateway URL is the operator's setting (not a
+user's), so it is not subject to the public-address rule; the gateway's response body is never recorded.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from cityops_notifications.channels.base import Outgoing, PermanentFailure, TemporaryFailure
+from cityops_notifications.channels.base import Outgoing, TemporaryFailure
+from cityops_notifications.channels.webhook import failure_for_status
 from cityops_notifications.settings import NotificationSettings
 
 
@@ -32,13 +34,10 @@ class SmsGatewayChannel:
                     self._url, json={"to": address, "text": text, "reference": outgoing.delivery_id}
                 )
             except httpx.HTTPError as exc:
-                raise TemporaryFailure(f"sms gateway: {type(exc).__name__}: {exc}") from exc
+                raise TemporaryFailure(f"sms gateway: {type(exc).__name__}") from exc
             if response.is_success:
                 continue
-            detail = f"sms gateway HTTP {response.status_code}: {response.text[:200]}"
-            if response.status_code in (408, 425, 429) or response.status_code >= 500:
-                raise TemporaryFailure(detail)
-            raise PermanentFailure(detail)
+            raise failure_for_status("sms gateway", response.status_code)  # never the gateway's body
         return len(parts)
 
     async def close(self) -> None:

@@ -12,17 +12,40 @@ from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.subscriptions import rules
 from cityops_notifications.subscriptions.models import PRIVILEGED_ROLES, Subscription, SubscriptionIn
 from cityops_notifications.subscriptions.store import SubscriptionStore
+from cityops_platform import netguard
 from cityops_platform.auth import Principal
 from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, ValidationFailed
 
 
+async def check_webhook_target(
+    address: str, *, allow: tuple[netguard.Network, ...] = (), resolve: netguard.Resolver = netguard.system_resolve
+) -> None:
+    """``ValidationFailed`` on ``subscription.address`` unless the URL's host resolves to public addresses only
+    (or to ``allow``). Checked again at every send, so a name that re-resolves later gains nothing."""
+    try:
+        await netguard.resolve_public(address, allow, resolve=resolve)
+    except netguard.UnsafeAddress as exc:
+        raise ValidationFailed([FieldViolation(
+            "subscription.address", f"địa chỉ webhook phải là địa chỉ công khai (must be a public address): {exc}"
+        )]) from None
+    except OSError:
+        raise ValidationFailed([FieldViolation(
+            "subscription.address", "không phân giải được tên máy (the host name does not resolve)"
+        )]) from None
+
+
 async def create_subscription(
-    sub_in: SubscriptionIn, *, actor: Principal, store: SubscriptionStore, box: SecretBox
+    sub_in: SubscriptionIn, *, actor: Principal, store: SubscriptionStore, box: SecretBox,
+    allow: tuple[netguard.Network, ...] = (), resolve: netguard.Resolver = netguard.system_resolve,
 ) -> Subscription:
-    """Validate, apply the role rules and store; the returned subscription carries no secret."""
+    """Validate, apply the role rules and store; the returned subscription carries no secret.
+
+    A webhook's address must resolve to public addresses only (``allow`` excepted, see ``netguard``)."""
     clean = rules.validate_subscription(sub_in)
     role = rules.owner_role(actor.roles)
     rules.check_role(clean, role)
+    if clean.channel == "WEBHOOK":
+        await check_webhook_target(clean.address, allow=allow, resolve=resolve)
     if role == "citizen":
         reporters = await store.reporters_of(clean.filter.incident_id)
         # Unknown yet (the report event may still be in flight): delivery re-checks it per event.

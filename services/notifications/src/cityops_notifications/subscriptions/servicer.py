@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_notifications.geo_pb import area_in, area_out
 from cityops_notifications.secretbox import SecretBox
+from cityops_notifications.settings import NotificationSettings
 from cityops_notifications.subscriptions import service
 from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter, SubscriptionIn
 from cityops_notifications.subscriptions.store import SubscriptionStore
@@ -68,12 +69,14 @@ def subscription_pb(sub: Subscription) -> pb.Subscription:
 class SubscriptionRpcs:
     subscriptions: SubscriptionStore
     box: SecretBox
+    settings: NotificationSettings
 
     async def CreateSubscription(self, request: pb.CreateSubscriptionRequest, context: Any) -> pb.Subscription:  # noqa: N802
         if not request.HasField("subscription"):
             raise ValidationFailed([FieldViolation("subscription", "bắt buộc (required)")])
         sub = await service.create_subscription(subscription_in(request.subscription), actor=current_principal(),
-                                                store=self.subscriptions, box=self.box)
+                                                store=self.subscriptions, box=self.box,
+                                                allow=self.settings.outbound_allow())
         return subscription_pb(sub)
 
     async def ListSubscriptions(  # noqa: N802
