@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import json
 import os
 import random
@@ -47,6 +46,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
@@ -278,13 +278,15 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
     hook_secret = "probe-" + hashlib.sha256(os.urandom(16)).hexdigest()[:24]
     received: dict[str, float] = {}  # incident id → first webhook arrival
     bad_signatures = 0
+    verifier = Webhook(hook_secret.encode())
 
     async def hook(request: web.Request) -> web.Response:
         nonlocal bad_signatures
         at = time.time()
         body = await request.read()
-        expected = "sha256=" + hmac.new(hook_secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, request.headers.get("X-CityOps-Signature", "")):
+        try:
+            verifier.verify(body, dict(request.headers), json_parse=False)
+        except WebhookVerificationError:
             bad_signatures += 1
             return web.Response(status=401)
         data = json.loads(body).get("data") or {}

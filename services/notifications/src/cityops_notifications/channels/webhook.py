@@ -7,8 +7,8 @@ subscription's secret. A receiver verifies with the ``standardwebhooks`` library
 (``Webhook(secret.encode()).verify(body, headers)``), which also refuses a timestamp more than five
 minutes away from its clock: a captured delivery cannot be replayed later.
 
-For one release the old ``X-CityOps-Signature: sha256=<hex HMAC-SHA256(body)>`` is still sent beside
-it (deprecated: it signs the body alone, so it does not protect against replay).
+The former body-only ``X-CityOps-Signature`` header is no longer sent: a body-only HMAC can be
+replayed forever, and a receiver still checking it would stay open to that.
 
 The target is resolved and checked at every attempt and the connection goes to the checked address
 (``cityops_platform.netguard``); the target's response body is never recorded, only its status.
@@ -16,8 +16,6 @@ The target is resolved and checked at every attempt and the connection goes to t
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 
@@ -26,13 +24,6 @@ from standardwebhooks.webhooks import Webhook
 
 from cityops_notifications.channels.base import Outgoing, PermanentFailure, TemporaryFailure
 from cityops_platform import netguard
-
-SIGNATURE_HEADER = "X-CityOps-Signature"  # deprecated, removed in the next release
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The deprecated body-only signature header value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def standard_headers(*, message_id: str, body: bytes, secret: str, now: datetime) -> dict[str, str]:
@@ -86,7 +77,6 @@ class WebhookChannel:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             **standard_headers(message_id=outgoing.delivery_id, body=body, secret=secret, now=datetime.now(UTC)),
-            SIGNATURE_HEADER: sign(body, secret),
             "X-CityOps-Event-Id": outgoing.event_id,
             "X-CityOps-Delivery-Id": outgoing.delivery_id,
             "X-CityOps-Event-Type": outgoing.event_type,
