@@ -70,8 +70,10 @@ async def create_server(
     policy: auth.AccessPolicy,
     tokens: auth.TokenCodec,
     credentials: grpc.ServerCredentials | None = None,
+    reflection_enabled: bool = True,
 ) -> RunningServer:
-    """Build, bind and start a server with health, reflection and the CityOps interceptor."""
+    """Build, bind and start a server with health, the CityOps interceptor and, when
+    ``reflection_enabled`` (``Settings.reflection_enabled``: local only by default), reflection."""
     server = grpc.aio.server(
         interceptors=[ServerInterceptor(policy, tokens)],
         options=[
@@ -84,10 +86,11 @@ async def create_server(
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = tuple(svc.full_name for svc in services)
-    reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    if reflection_enabled:
+        reflection.enable_server_reflection(
+            (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
     port = (
         server.add_insecure_port(address)
         if credentials is None
@@ -98,7 +101,8 @@ async def create_server(
     await server.start()
     running = RunningServer(server=server, port=port, health=health, service_names=names)
     await running.set_serving(True)
-    log.info("gRPC server started", extra={"address": address, "port": port, "services": names})
+    log.info("gRPC server started", extra={"address": address, "port": port, "services": names,
+                                              "reflection": reflection_enabled})
     return running
 
 
