@@ -8,7 +8,10 @@ gateway runs as its own process (`cityops serve gateway`) with the same identity
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -210,9 +213,17 @@ def test_tokens_the_provider_did_not_issue_are_refused_with_a_generic_message(
 
 
 def _hs256_signed_with(secret: str) -> str:
+    """Signed by hand: PyJWT itself refuses a JWK as an HMAC key, an attacker does not."""
     now = int(time.time())
-    return jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 600,
-                       "roles": ["admin"]}, secret.ljust(32, "x"), algorithm="HS256", headers={"kid": "k1"})
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    body = b64(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 600,
+                           "roles": ["admin"]}).encode())
+    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(signature)}"
 
 
 def test_a_rotated_key_is_fetched_once_and_an_unknown_key_is_refused(incidents_api: Any, jwks: Jwks) -> None:
