@@ -20,6 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -72,7 +73,8 @@ def address_of(service: str, host: str | None) -> str:
 
 
 def token_for(role: str) -> tuple[tuple[str, str], ...]:
-    secret = os.environ.get("CITYOPS_JWT_SECRET", "cityops-local-development-secret-change-me!")
+    # The deployment's key, else the running local city's (written by `cityops up`).
+    secret = os.environ.get("CITYOPS_JWT_SECRET") or Path(".run/city/jwt-secret").read_text(encoding="utf-8").strip()
     token = TokenCodec(secret).issue(f"locust-{role}-{uuid.uuid4().hex[:6]}", [role])
     return (("authorization", f"Bearer {token}"),)
 

@@ -9,6 +9,7 @@ skipping the real components.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,10 @@ import pytest
 from cityops_platform.devstack import DevstackUnavailable, KafkaBroker, PostgresServer
 
 _TESTS_DIR = Path(__file__).resolve().parent
+
+# One random signing key for the whole test run, as `cityops up` does for the local city: this
+# process's Settings and every child process that inherits the environment share it.
+os.environ.setdefault("CITYOPS_JWT_SECRET", secrets.token_urlsafe(48))
 
 
 def in_ci() -> bool:

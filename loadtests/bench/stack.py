@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -50,7 +51,8 @@ class Endpoints:
 
     kafka_bootstrap: str
     addrs: dict[str, str]
-    jwt_secret: str = Settings.model_fields["jwt_secret"].default
+    # The bench's own city gets a random key (handed to every child by env()); a deployment's comes by flag.
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     topic_prefix: str = ""
     database_url: str = ""
     webhook_host: str = "127.0.0.1"  # where the notifications worker can reach our receiver

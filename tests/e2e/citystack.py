@@ -80,6 +80,7 @@ class CityStack:
             CITYOPS_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             CITYOPS_TOPIC_PREFIX=self.topic_prefix,
             CITYOPS_DATABASE_URL=self.database_url,
+            CITYOPS_JWT_SECRET=self.settings.jwt_secret,
             CITYOPS_DATA_DIR=str(self.run_dir / f"data-{name}"),
             CITYOPS_METRICS_PORT=str(free_port()),
             CITYOPS_LOG_LEVEL="INFO",

@@ -38,11 +38,10 @@ seccompProfile:
   valueFrom:
     secretKeyRef: {name: {{ $v.database.existingSecret | quote }}, key: {{ $v.database.uriKey | quote }}}
 {{- end }}
-{{- if or (eq .kind "api") (eq .svc "gateway") }}
+{{- /* Every process: outside local none starts without a real signing key (settings.py). */}}
 - name: CITYOPS_JWT_SECRET
   valueFrom:
     secretKeyRef: {name: {{ include "cityops.jwtSecretName" $root | quote }}, key: {{ $v.auth.jwt.key | quote }}}
-{{- end }}
 {{- if $v.kafka.sasl.enabled }}
 {{- $cred := include "cityops.kafkaCredentials" (dict "root" $root "svc" .svc) | fromYaml }}
 - name: CITYOPS_KAFKA_SASL_USERNAME

@@ -8,14 +8,25 @@ allowed to call it. The actor of every change is taken from the token, never fro
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import jwt
+
+if TYPE_CHECKING:
+    from cityops_platform.settings import Settings
+
+log = logging.getLogger("cityops.auth")
+
+# What a caller is told when its token is refused, whatever the reason: the reason goes to the
+# audit log and the ``reason`` label of cityops_auth_denials_total, never back to the caller.
+GENERIC_AUTH_MESSAGE = "Chưa xác thực (unauthenticated)"
 
 
 class Role(StrEnum):
@@ -98,21 +109,125 @@ def set_current_principal(principal: Principal | None) -> contextvars.Token[Prin
 
 
 VERIFIED_CACHE_SIZE = 4096
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"})
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """The city's identity provider (OIDC): its tokens are checked against the keys of its JWKS.
+
+    ``roles_claim`` is a dotted path (``realm_access.roles``); ``role_map`` renames the provider's
+    roles to CityOps roles (a provider role absent from a non-empty map grants nothing).
+    """
+
+    jwks_url: str
+    issuer: str
+    audience: str
+    algorithms: tuple[str, ...] = ("RS256",)
+    roles_claim: str = "roles"
+    role_map: Mapping[str, str] = field(default_factory=dict)
+    subject_claim: str = "sub"
+    cache_seconds: int = 300
+    timeout_seconds: float = 5.0
+    # An unknown kid refetches the key set once (the provider rotated its keys), at most this
+    # often: tokens with made-up kids must not turn into a stream of requests to the provider.
+    refresh_min_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IdentityProvider | None:
+        """The provider configured by ``CITYOPS_JWT_JWKS_URL`` and friends; None when not set."""
+        if not settings.jwt_jwks_url:
+            return None
+        if not settings.jwt_idp_issuer or not settings.jwt_idp_audience:
+            raise ValueError(
+                "CITYOPS_JWT_JWKS_URL cần CITYOPS_JWT_IDP_ISSUER và CITYOPS_JWT_IDP_AUDIENCE "
+                "/ CITYOPS_JWT_JWKS_URL needs CITYOPS_JWT_IDP_ISSUER and CITYOPS_JWT_IDP_AUDIENCE"
+            )
+        algorithms = tuple(a.strip() for a in settings.jwt_idp_algorithms.split(",") if a.strip())
+        bad = [a for a in algorithms if a not in ASYMMETRIC_ALGORITHMS]
+        if bad or not algorithms:
+            raise ValueError(f"CITYOPS_JWT_IDP_ALGORITHMS: chỉ thuật toán bất đối xứng (asymmetric only): {bad}")
+        role_map: dict[str, str] = {}
+        for item in settings.jwt_idp_role_map.split(","):
+            source, sep, target = item.strip().partition(":")
+            if not sep:
+                continue
+            if target.strip() not in ALL_ROLES:
+                raise ValueError(f"CITYOPS_JWT_IDP_ROLE_MAP: vai trò không tồn tại (unknown role) {target!r}")
+            role_map[source.strip()] = target.strip()
+        return cls(
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_idp_issuer,
+            audience=settings.jwt_idp_audience,
+            algorithms=algorithms,
+            roles_claim=settings.jwt_idp_roles_claim,
+            role_map=role_map,
+            subject_claim=settings.jwt_idp_subject_claim,
+            cache_seconds=settings.jwt_jwks_cache_seconds,
+            timeout_seconds=settings.jwt_jwks_timeout_seconds,
+            refresh_min_seconds=settings.jwt_jwks_refresh_min_seconds,
+        )
+
+    def roles_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
+        """The CityOps roles named by the provider's claim (unknown ones dropped)."""
+        value: Any = claims
+        for part in self.roles_claim.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, list):
+            return frozenset()
+        names = [r for r in value if isinstance(r, str)]
+        if self.role_map:
+            names = [self.role_map[r] for r in names if r in self.role_map]
+        return frozenset(r for r in names if r in ALL_ROLES)
 
 
 class TokenCodec:
-    """Issues and verifies HS256 tokens with a shared secret, issuer and audience."""
+    """Issues and verifies HS256 tokens with a shared secret, issuer and audience; with an
+    ``IdentityProvider`` it also verifies the provider's asymmetric tokens (JWKS)."""
 
-    def __init__(self, secret: str, *, issuer: str = "cityops", audience: str = "cityops") -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str = "cityops",
+        audience: str = "cityops",
+        identity_provider: IdentityProvider | None = None,
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("JWT secret must be at least 32 characters (HS256)")
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
+        self._idp = identity_provider
+        # PyJWKClient keeps the fetched key set for cache_seconds; _signing_key refetches it once
+        # for an unknown kid (at most every refresh_min_seconds).
+        self._jwks = (
+            jwt.PyJWKClient(
+                identity_provider.jwks_url,
+                cache_jwk_set=True,
+                lifespan=max(1, identity_provider.cache_seconds),
+                timeout=identity_provider.timeout_seconds,
+            )
+            if identity_provider is not None
+            else None
+        )
+        self._last_refresh = float("-inf")
         # Verified tokens → principal. A busy client sends the same token on every call, and the
         # signature check and claim parsing are a large share of a small RPC's CPU. An entry is
         # used only until the token's own expiry; the cache is bounded (least recently used out).
         self._verified: OrderedDict[str, Principal] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenCodec:
+        """The codec a process uses: its HS256 key, issuer, audience and identity provider."""
+        return cls(
+            settings.jwt_secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            identity_provider=IdentityProvider.from_settings(settings),
+        )
 
     def issue(self, subject: str, roles: Iterable[str], *, ttl_seconds: int = 12 * 3600) -> str:
         """A signed token for ``subject`` with ``roles``; unknown roles are refused."""
@@ -148,6 +263,12 @@ class TokenCodec:
 
     def _verify_signed(self, token: str) -> Principal:
         try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from exc
+        if header.get("alg") != "HS256":
+            return self._verify_from_provider(token, header)
+        try:
             claims = jwt.decode(
                 token,
                 self._secret,
@@ -170,6 +291,51 @@ class TokenCodec:
             claims=claims,
         )
 
+    def _verify_from_provider(self, token: str, header: Mapping[str, Any]) -> Principal:
+        idp, jwks = self._idp, self._jwks
+        if idp is None or jwks is None:
+            raise AuthError(f"invalid token: algorithm {header.get('alg')!r} not accepted", reason="invalid_token")
+        if header.get("alg") not in idp.algorithms:
+            raise AuthError(f"invalid token: algorithm {header.get('alg')!r} not accepted", reason="invalid_token")
+        key = self._signing_key(jwks, idp, header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=list(idp.algorithms),
+                issuer=idp.issuer,
+                audience=idp.audience,
+                options={"require": ["exp", "iat", idp.subject_claim]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired", reason="expired_token") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from exc
+        return Principal(
+            subject=str(claims[idp.subject_claim]),
+            roles=idp.roles_of(claims),
+            token_id=str(claims.get("jti", "")),
+            claims=claims,
+        )
+
+    def _signing_key(self, jwks: jwt.PyJWKClient, idp: IdentityProvider, kid: object) -> jwt.PyJWK:
+        """The provider's key named ``kid``: from the cached set, else from one refetch."""
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("invalid token: no kid in the header", reason="unknown_key")
+        try:
+            key = _find_key(jwks.get_signing_keys(), kid)
+            if key is None and time.monotonic() - self._last_refresh >= idp.refresh_min_seconds:
+                self._last_refresh = time.monotonic()
+                key = _find_key(jwks.get_signing_keys(refresh=True), kid)
+        except jwt.PyJWKClientConnectionError as exc:
+            log.warning("identity provider keys unavailable", extra={"error": str(exc)})
+            raise AuthError(f"identity provider keys unavailable: {exc}", reason="jwks_unavailable") from exc
+        except jwt.PyJWKClientError as exc:
+            raise AuthError(f"identity provider keys unusable: {exc}", reason="jwks_unavailable") from exc
+        if key is None:
+            raise AuthError(f"invalid token: unknown kid {kid!r}", reason="unknown_key")
+        return key
+
     def principal_from_metadata(self, authorization: str | None) -> Principal:
         """Parse an ``authorization`` header value (``Bearer <JWT>``)."""
         if not authorization:
@@ -178,6 +344,10 @@ class TokenCodec:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("authorization must be 'Bearer <JWT>'", reason="malformed_header")
         return self.verify(token.strip())
+
+
+def _find_key(keys: Iterable[jwt.PyJWK], kid: str) -> jwt.PyJWK | None:
+    return next((k for k in keys if k.key_id == kid), None)
 
 
 # Methods that need no token: Kubernetes probes and tooling call them.

@@ -19,10 +19,17 @@ import importlib.metadata
 import importlib.util
 import platform
 import sys
+from pathlib import Path
+
+from pydantic import ValidationError
 
 from cityops_platform import auth
 from cityops_platform.runtime import ALL_PROCESSES, SERVICES, migrations_dir, service_module
-from cityops_platform.settings import get_settings
+from cityops_platform.settings import ConfigurationError, get_settings
+
+DEFAULT_RUN_DIR = ".run/city"
+# Where `cityops up` keeps the local city's random signing key (mode 0600) for `cityops dev-token`.
+JWT_SECRET_FILE = "jwt-secret"
 
 
 def _installed(service: str) -> bool:
@@ -33,8 +40,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _installed(args.service):
         print(f"dịch vụ chưa được cài đặt (service not installed): {args.service}", file=sys.stderr)
         return 2
+    settings = get_settings()
+    settings.require_signing_key()
     server = service_module(args.service, "server")
-    asyncio.run(server.serve(get_settings()))
+    asyncio.run(server.serve(settings))
     return 0
 
 
@@ -44,7 +53,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     from cityops_platform.worker import run_worker
 
-    run_worker(args.service, get_settings())
+    settings = get_settings()
+    settings.require_signing_key()
+    run_worker(args.service, settings)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -80,6 +91,28 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def cmd_dev_token(args: argparse.Namespace) -> int:
     settings = get_settings()
+    if not settings.is_local:
+        print(
+            f"dev-token chỉ dùng cho môi trường local (CITYOPS_ENVIRONMENT={settings.environment}); "
+            "token thật do nhà cung cấp định danh cấp. / dev-token works only in local; real tokens come "
+            "from the identity provider.",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.jwt_secret_generated:
+        # No key given: the running local city's key, written by `cityops up` to its run folder.
+        key_file = Path(args.secret_file)
+        try:
+            secret = key_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            print(
+                f"Không tìm thấy khoá ký của thành phố local ({key_file}): chạy `cityops up` (make run) trước, "
+                "hoặc đặt CITYOPS_JWT_SECRET / --secret-file. / The local city's signing key was not found "
+                f"({key_file}): run `cityops up` (make run) first, or set CITYOPS_JWT_SECRET / --secret-file.",
+                file=sys.stderr,
+            )
+            return 2
+        settings = settings.model_copy(update={"jwt_secret": secret})
     codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     subject = args.subject or f"dev-{args.role[0]}"
     print(codec.issue(subject, args.role, ttl_seconds=args.ttl))
@@ -155,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", action="append", required=True, choices=sorted(auth.ALL_ROLES))
     p.add_argument("--subject")
     p.add_argument("--ttl", type=int, default=12 * 3600)
+    p.add_argument("--secret-file", default=str(Path(DEFAULT_RUN_DIR) / JWT_SECRET_FILE),
+                   help="khoá của thành phố local khi không đặt CITYOPS_JWT_SECRET (the local city's key file)")
     p.set_defaults(func=cmd_dev_token)
 
     p = sub.add_parser("health", help="kiểm tra gRPC health (check gRPC health)")
@@ -174,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_rules_replay)
 
     p = sub.add_parser("up", help="chạy cả thành phố trên máy này (run the whole local city)")
-    p.add_argument("--run-dir", default=".run/city")
+    p.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     p.add_argument("--no-simulate", action="store_true", help="không chạy bộ mô phỏng (no simulator)")
     p.set_defaults(func=cmd_up)
     return parser
@@ -182,7 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigurationError as exc:
+        print(f"✘ Cấu hình không hợp lệ (invalid configuration):\n  • {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        # A setting that must not start a process (no signing key outside local, …): say why, no traceback.
+        print("✘ Cấu hình không hợp lệ (invalid configuration):", file=sys.stderr)
+        for error in exc.errors():
+            print(f"  • {str(error['msg']).removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

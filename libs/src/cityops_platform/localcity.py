@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -179,8 +180,10 @@ def run_local_city(
         stack = Devstack(root / "devstack")
         _say("▶ Khởi động Kafka và PostgreSQL (starting Kafka and PostgreSQL)…")
         stack.start()
-        env = {**os.environ, **stack.env(), "CITYOPS_DATA_DIR": str(root / "data")}
-        settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn)
+        jwt_secret = share_signing_key(root)
+        env = {**os.environ, **stack.env(), "CITYOPS_DATA_DIR": str(root / "data"), "CITYOPS_JWT_SECRET": jwt_secret}
+        settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn,
+                            jwt_secret=jwt_secret)
         _say(f"  Kafka {stack.kafka.bootstrap} · PostgreSQL {stack.postgres.dsn}")
         _say("▶ Tạo chủ đề Kafka (applying topics)…")
         rows = asyncio.run(apply_topics(settings))
@@ -216,9 +219,26 @@ def run_local_city(
             _say("■ Đang dừng thành phố (stopping the city)…")
             _stop_children(children)
             stack.stop()
+            (root / JWT_SECRET_FILE).unlink(missing_ok=True)  # this run's key dies with it
             _say("■ Đã dừng tất cả (everything stopped).")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+JWT_SECRET_FILE = "jwt-secret"
+
+
+def share_signing_key(root: Path) -> str:
+    """The key every process of this run signs and checks tokens with: CITYOPS_JWT_SECRET when
+    given, else a fresh random one. Written to ``<root>/jwt-secret`` (0600) for `cityops dev-token`."""
+    key = os.environ.get("CITYOPS_JWT_SECRET", "").strip() or secrets.token_urlsafe(48)
+    path = root / JWT_SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key
 
 
 def _wait_ready(supervisor: Supervisor, timeout: float) -> None:

@@ -25,7 +25,7 @@ GRPC_IN_FLIGHT = Gauge("cityops_grpc_in_flight", "gRPC requests being handled", 
 AUTH_DENIALS = Counter(
     "cityops_auth_denials_total",
     "Calls refused by authentication or RBAC; reason is one of missing_token, malformed_header, "
-    "expired_token, invalid_token, role_not_allowed, method_closed",
+    "expired_token, invalid_token, unknown_key, jwks_unavailable, role_not_allowed, method_closed",
     ["method", "code", "reason"],
 )
 EVENTS_CONSUMED = Counter(

@@ -131,7 +131,7 @@ async def start_grpc(
     """Mount the service's servicers on a started server (port 0 binds a free port, for tests)."""
     built = build(res)
     services = await built if asyncio.iscoroutine(built) else built
-    tokens = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    tokens = auth.TokenCodec.from_settings(settings)
     bind_port = settings.service_grpc_port(service) if port is None else port
     creds = server_credentials(settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca)
     return await create_server(
@@ -142,6 +142,7 @@ async def start_grpc(
         credentials=creds,
         max_connection_age_s=settings.grpc_max_connection_age_seconds,
         max_connection_age_grace_s=settings.grpc_max_connection_age_grace_seconds,
+        reflection_enabled=settings.reflection_enabled,
     )
 
 
@@ -182,6 +183,7 @@ async def serve_grpc(
     kafka: bool = True,
 ) -> None:
     """Run a service's gRPC api until SIGTERM/SIGINT, then drain and close everything."""
+    settings.require_signing_key()
     configure_logging(service, settings.log_level)
     configure_tracing(f"{service}-api")
     start_metrics_server(settings.service_metrics_port(service))

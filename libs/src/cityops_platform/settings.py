@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_GRPC_PORTS = {"incidents": 50051, "dispatch": 50052, "sensors": 50053, "notifications": 50054}
@@ -17,6 +18,21 @@ DEFAULT_METRICS_PORTS = {
 }
 # Worker metrics ports sit 10 above the api's, so a local machine can run both.
 WORKER_METRICS_OFFSET = 10
+
+MIN_JWT_SECRET_LENGTH = 32
+# Keys that were once built in or printed in the docs: never accepted, in any environment.
+KNOWN_PUBLIC_JWT_SECRETS = frozenset({
+    "cityops-local-development-secret-change-me!",
+    "change-me",
+    "changeme",
+})
+# The local city's key when none is given: random, one per process. `cityops up` and the test
+# launchers hand theirs to every child (CITYOPS_JWT_SECRET), so a whole run shares one key.
+_LOCAL_JWT_SECRET = secrets.token_urlsafe(48)
+
+
+class ConfigurationError(ValueError):
+    """A setting that must not reach a running process (bilingual message for the operator)."""
 
 
 class Settings(BaseSettings):
@@ -42,9 +58,29 @@ class Settings(BaseSettings):
     db_pool_min: int = 1
     db_pool_max: int = 10
 
-    jwt_secret: str = Field("cityops-local-development-secret-change-me!", description="HS256 key for bearer tokens.")
+    jwt_secret: str = Field(
+        "", description="HS256 key for bearer tokens; required outside local (>= 32 chars, no built-in value)."
+    )
     jwt_issuer: str = "cityops"
     jwt_audience: str = "cityops"
+    # The city's identity provider (OIDC): RS256/ES256 tokens verified against its JWKS, beside HS256.
+    jwt_jwks_url: str | None = Field(None, description="JWKS of the identity provider; unset = HS256 only.")
+    jwt_idp_issuer: str | None = Field(None, description="`iss` of the identity provider's tokens.")
+    jwt_idp_audience: str | None = Field(None, description="`aud` the identity provider's tokens must carry.")
+    jwt_idp_algorithms: str = Field("RS256", description="Comma-separated asymmetric algorithms accepted.")
+    jwt_idp_roles_claim: str = Field("roles", description="Claim with the roles; dotted path, e.g. realm_access.roles.")
+    jwt_idp_role_map: str = Field(
+        "", description="'idp-role:cityops-role,…'; empty = role names taken as they are."
+    )
+    jwt_idp_subject_claim: str = Field("sub", description="Claim naming the subject (e.g. preferred_username).")
+    jwt_jwks_cache_seconds: int = Field(300, description="How long fetched keys are kept before a refetch.")
+    jwt_jwks_timeout_seconds: float = Field(5.0, description="Timeout of one JWKS fetch.")
+    jwt_jwks_refresh_min_seconds: float = Field(
+        30.0, description="An unknown kid refetches the JWKS once, at most this often."
+    )
+
+    # gRPC server reflection: unset = on in local, off elsewhere.
+    grpc_reflection: bool | None = None
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int | None = None
@@ -83,6 +119,45 @@ class Settings(BaseSettings):
     notifications_addr: str = "127.0.0.1:50054"
     rpc_timeout_seconds: float = 5.0
 
+    _jwt_secret_generated: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _check_signing_key(self) -> Settings:
+        # A key that is given is checked in every environment (a public or short key is never
+        # right); a missing one is made up in local, and refused by every serving process
+        # elsewhere (require_signing_key). Commands that sign nothing (migrate, topics) may run without.
+        secret = self.jwt_secret.strip()
+        if not secret:
+            if self.is_local:
+                self.jwt_secret = _LOCAL_JWT_SECRET
+                self._jwt_secret_generated = True
+            return self
+        problem = jwt_secret_problem(secret)
+        if problem is not None:
+            raise ConfigurationError(problem)
+        return self
+
+    def require_signing_key(self) -> None:
+        """Raise ``ConfigurationError`` (bilingual) unless this process has a real signing key:
+        every api, worker and the gateway call it before they start."""
+        problem = jwt_secret_problem(self.jwt_secret.strip())
+        if problem is not None:
+            raise ConfigurationError(problem)
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment.strip().lower() == "local"
+
+    @property
+    def jwt_secret_generated(self) -> bool:
+        """True when no key was given and this process made up the local city's random one."""
+        return self._jwt_secret_generated
+
+    @property
+    def reflection_enabled(self) -> bool:
+        """gRPC server reflection: the explicit setting, else on in local only."""
+        return self.is_local if self.grpc_reflection is None else self.grpc_reflection
+
     def service_grpc_port(self, service: str) -> int:
         """The gRPC port for ``service``: the explicit setting, else the documented default."""
         if self.grpc_port is not None:
@@ -94,6 +169,26 @@ class Settings(BaseSettings):
         if self.metrics_port is not None:
             return self.metrics_port
         return DEFAULT_METRICS_PORTS[service] + (WORKER_METRICS_OFFSET if worker else 0)
+
+
+def jwt_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` may not sign tokens (bilingual), or None when it may."""
+    if not secret:
+        return (
+            "Thiếu khoá ký token: đặt CITYOPS_JWT_SECRET (ít nhất 32 ký tự ngẫu nhiên) ngoài môi trường local. "
+            "/ No token signing key: set CITYOPS_JWT_SECRET (at least 32 random characters) outside local."
+        )
+    if secret in KNOWN_PUBLIC_JWT_SECRETS:
+        return (
+            "CITYOPS_JWT_SECRET là khoá mặc định công khai, không được chấp nhận; tạo khoá ngẫu nhiên riêng. "
+            "/ CITYOPS_JWT_SECRET is a public built-in default and is refused; generate a random key of your own."
+        )
+    if len(secret) < MIN_JWT_SECRET_LENGTH:
+        return (
+            f"CITYOPS_JWT_SECRET quá ngắn ({len(secret)} ký tự, cần ít nhất {MIN_JWT_SECRET_LENGTH}). "
+            f"/ CITYOPS_JWT_SECRET is too short ({len(secret)} characters, at least {MIN_JWT_SECRET_LENGTH})."
+        )
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,7 @@ def make_worker(app: faust.App, service: str, level: str) -> faust.Worker:
 
 def run_worker(service: str, settings: Settings) -> NoReturn:
     """Build the service's app (``cityops_<service>.app:create_app``) and run it until signalled."""
+    settings.require_signing_key()
     configure_tracing(f"{service}-worker")
     module = service_module(service, "app")
     app: faust.App = module.create_app(

@@ -78,7 +78,8 @@ def _wrap_handler(
         except auth.AuthError as exc:
             outcome.code = grpc.StatusCode.UNAUTHENTICATED
             _audit_denial(method, None, "UNAUTHENTICATED", str(exc), exc.reason)
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Chưa xác thực (unauthenticated): {exc}")
+            # The reason stays in the audit log and the metric: a caller learns nothing from it.
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, auth.GENERIC_AUTH_MESSAGE)
         try:
             policy.check(method, principal)
         except auth.AccessDenied as exc:

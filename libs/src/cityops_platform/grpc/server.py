@@ -76,8 +76,10 @@ async def create_server(
     credentials: grpc.ServerCredentials | None = None,
     max_connection_age_s: float | None = None,
     max_connection_age_grace_s: float | None = None,
+    reflection_enabled: bool = True,
 ) -> RunningServer:
-    """Build, bind and start a server with health, reflection and the CityOps interceptor.
+    """Build, bind and start a server with health, the CityOps interceptor and, when
+    ``reflection_enabled`` (``Settings.reflection_enabled``: local only by default), reflection.
 
     ``max_connection_age_s``: each client connection gets a GOAWAY after this age (a client reconnects
     transparently and re-resolves its target, which is how new replicas receive calls); calls still in
@@ -97,10 +99,11 @@ async def create_server(
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = tuple(svc.full_name for svc in services)
-    reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    if reflection_enabled:
+        reflection.enable_server_reflection(
+            (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
     port = (
         server.add_insecure_port(address)
         if credentials is None
@@ -112,7 +115,8 @@ async def create_server(
     running = RunningServer(server=server, port=port, health=health, service_names=names)
     await health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     await running.set_serving(True)
-    log.info("gRPC server started", extra={"address": address, "port": port, "services": names})
+    log.info("gRPC server started", extra={"address": address, "port": port, "services": names,
+                                              "reflection": reflection_enabled})
     return running
 
 

@@ -36,7 +36,7 @@ from cityops_gateway.ratings import ROUTES as RATING_ROUTES
 from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.users import UserDirectory
-from cityops_gateway.web import ApiError, bearer_token
+from cityops_gateway.web import ApiError, bearer_token, unauthenticated
 from cityops_platform import auth
 from cityops_platform.settings import Settings
 
@@ -54,7 +54,7 @@ async def events(request: Request) -> Response:
     try:
         state.codec.verify(bearer_token(request))
     except auth.AuthError as exc:
-        raise ApiError(401, "unauthenticated", f"token không hợp lệ (invalid token): {exc}") from None
+        raise unauthenticated(exc) from None
     hub = state.hub
     if hub is None:
         raise ApiError(503, "unavailable", "luồng sự kiện chưa sẵn sàng (event stream not started)")
@@ -108,12 +108,12 @@ async def _upstream_error(request: Request, exc: Exception) -> Response:
 
 def build_state(settings: Settings, config: GatewayConfig | None = None) -> GatewayState:
     config = config or GatewayConfig()
-    codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    codec = auth.TokenCodec.from_settings(settings)
     return GatewayState(
         settings=settings,
         config=config,
         codec=codec,
-        users=UserDirectory.load(config.users_file),
+        users=UserDirectory.for_environment(config.users_file, settings),
         catalog=ServiceCatalog.load(config.open311_services_file),
         api_keys=config.api_keys(settings),
         service_tokens=ServiceTokens(codec),

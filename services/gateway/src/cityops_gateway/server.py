@@ -39,6 +39,7 @@ class _DrainingServer(uvicorn.Server):
 
 async def serve(settings: Settings) -> None:
     """Run the gateway until SIGTERM/SIGINT, then drain."""
+    settings.require_signing_key()
     configure_logging("gateway", settings.log_level)
     configure_tracing("gateway")
     app = create_web_app(settings, GatewayConfig())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,11 @@ from pathlib import Path
 import yaml
 
 from cityops_platform.auth import ALL_ROLES
+from cityops_platform.settings import Settings
+
+log = logging.getLogger("cityops.gateway")
+# The development accounts (supervisor/supervisor-dev, …) shipped with the gateway: local only.
+BUNDLED_USERS_FILE = Path(__file__).resolve().parent / "config" / "users.yaml"
 
 # n=2**14, r=8: ~16 MiB and tens of milliseconds per check, the usual interactive-login cost.
 _N, _R, _P = 2**14, 8, 1
@@ -80,6 +86,19 @@ class UserDirectory:
                 )
             )
         return cls(operators)
+
+    @classmethod
+    def for_environment(cls, path: Path, settings: Settings) -> UserDirectory:
+        """The accounts of ``path``; outside local the bundled development accounts are never
+        loaded: the operator's own file (``CITYOPS_GATEWAY_USERS_FILE``) or the identity provider."""
+        if not settings.is_local and Path(path).resolve() == BUNDLED_USERS_FILE:
+            log.warning(
+                "development accounts not loaded outside local; console login needs CITYOPS_GATEWAY_USERS_FILE "
+                "or the identity provider",
+                extra={"environment": settings.environment},
+            )
+            return cls([])
+        return cls.load(path)
 
     def authenticate(self, username: str, password: str) -> Operator | None:
         """The operator when the password matches, else None (same cost for unknown names)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cityops_gateway.clients import UpstreamError
+from cityops_platform import auth, metrics
+
+audit = logging.getLogger("cityops.audit")
 
 
 @dataclass
@@ -52,6 +56,14 @@ def bearer_token(request: Request) -> str:
     if query_token:
         return query_token
     raise ApiError(401, "unauthenticated", "thiếu token đăng nhập (missing bearer token)")
+
+
+def unauthenticated(exc: auth.AuthError) -> ApiError:
+    """A 401 that tells the caller nothing about why: the reason goes to the audit log and metrics."""
+    metrics.AUTH_DENIALS.labels("http", "UNAUTHENTICATED", exc.reason).inc()
+    audit.warning("access denied", extra={"audit": "access_denied", "method": "http", "code": "UNAUTHENTICATED",
+                                          "reason": str(exc), "reason_kind": exc.reason})
+    return ApiError(401, "unauthenticated", "token không hợp lệ (invalid token)")
 
 
 def parse_enum(enum: Any, prefix: str, raw: str, field_name: str) -> Any:

@@ -29,6 +29,7 @@ from cityops_gateway.web import (
     parse_enum_list,
     parse_int,
     text_field,
+    unauthenticated,
 )
 from cityops_platform import auth
 
@@ -39,7 +40,7 @@ def _token(request: Request) -> str:
     try:
         gateway_state(request).codec.verify(token)
     except auth.AuthError as exc:
-        raise ApiError(401, "unauthenticated", f"token không hợp lệ (invalid token): {exc}") from None
+        raise unauthenticated(exc) from None
     return token
 
 
