@@ -1,0 +1,226 @@
+"""Object-level authorization against the real apis (Postgres, Kafka): a valid role is not enough,
+the caller must also be allowed to touch *that* unit, assignment, sensor, report or subscription.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import grpc
+import pytest
+
+from cityops.common.v1 import common_pb2
+from cityops.dispatch.v1 import dispatch_pb2 as dpb
+from cityops.incidents.v1 import incidents_pb2 as ipb
+from cityops.sensors.v1 import sensors_pb2 as spb
+from cityops_dispatch.incidents_view.service import apply_event
+
+pytestmark = pytest.mark.integration
+
+
+def _code(call, *args, **kwargs) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    try:
+        call(*args, **kwargs)
+    except grpc.RpcError as exc:
+        return exc.code()  # type: ignore[attr-defined, no-any-return]
+    return grpc.StatusCode.OK
+
+
+def _unit(unit_id: str, lat: float) -> dpb.Unit:
+    return dpb.Unit(
+        id=unit_id,
+        call_sign=unit_id.upper(),
+        agency=common_pb2.Agency.AGENCY_MEDICAL_115,
+        capabilities=["ALS"],
+        unit_type="AMBULANCE",
+        location=common_pb2.GeoPoint(lat=lat, lon=106.6519, address="Thủ Dầu Một"),
+    )
+
+
+async def _known_incident(dsn: str, incident: ipb.Incident) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SET search_path TO dispatch, public")
+        async with conn.transaction():
+            await apply_event(
+                conn, ipb.IncidentEvent(event_id=str(uuid.uuid4()), incident_id=incident.id, incident=incident)
+            )
+    finally:
+        await conn.close()
+
+
+def _incident() -> ipb.Incident:
+    ident = str(uuid.uuid4())
+    return ipb.Incident(
+        id=ident,
+        number=f"BD-20261201-{ident[:6]}",
+        category=ipb.Category.CATEGORY_EMERGENCY_MEDICAL,
+        priority=ipb.Priority.PRIORITY_P3,
+        status=ipb.Status.STATUS_NEW,
+        description="Ngã quỵ",
+        location=common_pb2.GeoPoint(lat=10.9804, lon=106.6519, address="Đại lộ Bình Dương"),
+        report_count=1,
+        version=1,
+        district="Thủ Dầu Một",
+    )
+
+
+def test_a_field_unit_token_acts_only_on_its_own_unit_and_assignments(host) -> None:  # type: ignore[no-untyped-def]
+    stub = host.apis["dispatch"].stub
+    mine, other = f"fu-a-{uuid.uuid4().hex[:6]}", f"fu-b-{uuid.uuid4().hex[:6]}"
+    for unit_id, lat in ((mine, 10.981), (other, 10.982)):
+        stub.RegisterUnit(dpb.RegisterUnitRequest(unit=_unit(unit_id, lat)), metadata=host.md("admin"))
+    incident = _incident()
+    host.run(_known_incident(host.settings.database_url, incident))
+    theirs = stub.AssignUnit(
+        dpb.AssignUnitRequest(incident_id=incident.id, unit_id=other, reason="gần nhất"), metadata=host.md("dispatcher")
+    )
+    me = host.md("field_unit", unit_id=mine)
+    unbound = host.md("field_unit")
+
+    # Another unit's assignment: neither accepted nor declined by me; unchanged afterwards.
+    assert (
+        _code(
+            stub.AcknowledgeAssignment,
+            dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=True),
+            metadata=me,
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        _code(
+            stub.AcknowledgeAssignment,
+            dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=False, reason="không phải xe tôi"),
+            metadata=me,
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        _code(
+            stub.AcknowledgeAssignment,
+            dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=True),
+            metadata=unbound,
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    [still] = stub.ListAssignments(
+        dpb.ListAssignmentsRequest(incident_id=incident.id), metadata=host.md("dispatcher")
+    ).assignments
+    assert still.status == dpb.ASSIGNMENT_STATUS_ASSIGNED
+
+    # Another unit's status: refused; my own: applied.
+    assert (
+        _code(
+            stub.UpdateUnitStatus,
+            dpb.UpdateUnitStatusRequest(unit_id=other, status=dpb.UNIT_STATUS_OUT_OF_SERVICE),
+            metadata=me,
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert stub.GetUnit(dpb.GetUnitRequest(id=other), metadata=host.md("admin")).status == dpb.UNIT_STATUS_DISPATCHED
+    own = stub.UpdateUnitStatus(
+        dpb.UpdateUnitStatusRequest(unit_id=mine, status=dpb.UNIT_STATUS_OUT_OF_SERVICE, reason="bảo dưỡng"),
+        metadata=me,
+    )
+    assert own.status == dpb.UNIT_STATUS_OUT_OF_SERVICE
+
+    # The owner of the assignment may answer it.
+    answered = stub.AcknowledgeAssignment(
+        dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=True),
+        metadata=host.md("field_unit", unit_id=other),
+    )
+    assert answered.status == dpb.ASSIGNMENT_STATUS_ACKNOWLEDGED
+
+    # AVL: a fix for another unit ends the stream with PERMISSION_DENIED and moves nothing.
+    def fix(unit_id: str) -> dpb.UnitLocation:
+        msg = dpb.UnitLocation(unit_id=unit_id, location=common_pb2.GeoPoint(lat=11.2, lon=106.7))
+        msg.observed_at.FromDatetime(datetime.now(UTC))
+        return msg
+
+    assert _code(stub.StreamLocations, iter([fix(other)]), metadata=me) == grpc.StatusCode.PERMISSION_DENIED
+    assert stub.GetUnit(dpb.GetUnitRequest(id=other), metadata=host.md("admin")).location.lat == pytest.approx(10.982)
+    summary = stub.StreamLocations(iter([fix(mine)]), metadata=me)
+    assert (summary.accepted, summary.rejected) == (1, 0)
+
+
+def _sensor(sensor_id: str, *, lat: float = 10.98, kind: int = 0) -> object:
+    return spb.Sensor(
+        id=sensor_id,
+        kind=kind or spb.SENSOR_KIND_WATER_LEVEL,
+        district="Thủ Dầu Một",
+        reporting_interval_seconds=60,
+        name="Mực nước",
+        location=common_pb2.GeoPoint(lat=lat, lon=106.65, address="Rạch Bà Lụa"),
+    )
+
+
+def test_a_sensor_gateway_owns_what_it_registers_and_feeds_only_its_own_sensors(host) -> None:  # type: ignore[no-untyped-def]
+    stub = host.apis["sensors"].stub
+    tag = uuid.uuid4().hex[:6]
+    gw_a, gw_b = (
+        host.md("sensor_gateway", gateway_id=f"gw-a-{tag}"),
+        host.md("sensor_gateway", gateway_id=f"gw-b-{tag}"),
+    )
+    sid_a, sid_staff = f"wl-a-{tag}", f"wl-staff-{tag}"
+    stub.RegisterSensor(spb.RegisterSensorRequest(sensor=_sensor(sid_a)), metadata=gw_a)
+    stub.RegisterSensor(spb.RegisterSensorRequest(sensor=_sensor(sid_staff)), metadata=host.md("admin"))
+    # Gateway B moves / re-kinds A's sensor, or takes over a staff sensor: refused, nothing changes.
+    moved = _sensor(sid_a, lat=11.5, kind=spb.SENSOR_KIND_SMOKE)
+    assert (
+        _code(stub.RegisterSensor, spb.RegisterSensorRequest(sensor=moved), metadata=gw_b)
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        _code(stub.RegisterSensor, spb.RegisterSensorRequest(sensor=_sensor(sid_staff, lat=11.4)), metadata=gw_b)
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        _code(
+            stub.RegisterSensor,
+            spb.RegisterSensorRequest(sensor=_sensor(f"wl-x-{tag}")),
+            metadata=host.md("sensor_gateway"),
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )  # unbound token
+    kept = stub.GetSensor(spb.GetSensorRequest(id=sid_a), metadata=host.md("admin"))
+    assert kept.kind == spb.SENSOR_KIND_WATER_LEVEL and kept.location.lat == pytest.approx(10.98)
+    # The owner may re-register its own sensor.
+    stub.RegisterSensor(spb.RegisterSensorRequest(sensor=_sensor(sid_a, lat=10.99)), metadata=gw_a)
+
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    batch = spb.ReadingBatch(
+        columns=spb.ReadingColumns(
+            sensor_ids=[sid_a, sid_staff, sid_a], values=[900.0, 900.0, 5.0], observed_at_ms=[now_ms, now_ms, now_ms]
+        )
+    )
+    forged = stub.IngestReadings(iter([batch]), metadata=gw_b, timeout=30)
+    assert (forged.accepted, forged.rejected) == (0, 3)
+    assert {r.reason for r in forged.rejections} == {spb.REJECTION_REASON_NOT_OWNED}
+    assert [r.index for r in forged.rejections] == [0, 1, 2]
+    own = stub.IngestReadings(iter([batch]), metadata=gw_a, timeout=30)
+    assert (own.accepted, own.rejected) == (2, 1)
+    [refused] = own.rejections
+    assert (refused.sensor_id, refused.reason, refused.index) == (sid_staff, spb.REJECTION_REASON_NOT_OWNED, 1)
+
+
+def test_a_reading_batch_over_the_documented_10000_cap_is_invalid_argument(host) -> None:  # type: ignore[no-untyped-def]
+    stub = host.apis["sensors"].stub
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    n = 10_001
+    batch = spb.ReadingBatch(
+        columns=spb.ReadingColumns(
+            sensor_ids=[f"cap-{i}" for i in range(n)], values=[1.0] * n, observed_at_ms=[now_ms] * n
+        )
+    )
+    with pytest.raises(grpc.RpcError) as too_big:
+        stub.IngestReadings(iter([batch]), metadata=host.md("admin"), timeout=30)
+    assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    ok = spb.ReadingBatch(
+        columns=spb.ReadingColumns(
+            sensor_ids=[f"cap-{i}" for i in range(10_000)], values=[1.0] * 10_000, observed_at_ms=[now_ms] * 10_000
+        )
+    )
+    summary = stub.IngestReadings(iter([ok]), metadata=host.md("admin"), timeout=30)
+    assert summary.rejected == 10_000  # unknown sensors, but the batch itself is within the cap
