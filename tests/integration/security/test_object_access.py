@@ -224,3 +224,96 @@ def test_a_reading_batch_over_the_documented_10000_cap_is_invalid_argument(host)
     )
     summary = stub.IngestReadings(iter([ok]), metadata=host.md("admin"), timeout=30)
     assert summary.rejected == 10_000  # unknown sensors, but the batch itself is within the cap
+
+
+def _spot() -> tuple[float, float]:
+    """A fresh spot in Thủ Dầu Một, away from the other tests' reports (fusion radius is metres)."""
+    import random
+
+    return 10.95 + random.random() * 0.12, 106.62 + random.random() * 0.1
+
+
+def _report(
+    lat: float,
+    lon: float,
+    *,
+    key: str,
+    description: str = "Ổ gà lớn giữa đường, xe máy ngã",
+    source: int = ipb.SOURCE_CITIZEN_APP,
+    **kwargs: object,
+) -> ipb.ReportIncidentRequest:
+    return ipb.ReportIncidentRequest(
+        category=ipb.CATEGORY_FIELD_REPORT,
+        source=source,
+        description=description,
+        idempotency_key=key,  # type: ignore[arg-type]
+        location=common_pb2.GeoPoint(lat=lat, lon=lon, address="Đường Yersin"),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_a_citizen_next_to_anothers_incident_gets_only_its_number_and_status(host) -> None:  # type: ignore[no-untyped-def]
+    stub = host.apis["incidents"].stub
+    lat, lon = _spot()
+    first = stub.ReportIncident(
+        _report(
+            lat,
+            lon,
+            key=f"a-{uuid.uuid4().hex}",
+            external_ids={"app": "secret-ref-1"},
+            reporter=ipb.Reporter(name="Nguyễn Văn A", phone="0912345678"),
+        ),
+        metadata=host.md("citizen", "citizen-a"),
+    )
+    assert not first.merged and first.incident.description  # the reporter of it sees it whole
+    second = stub.ReportIncident(
+        _report(lat, lon, key=f"b-{uuid.uuid4().hex}", description="Ổ gà lớn"), metadata=host.md("citizen", "citizen-b")
+    )
+    assert second.merged and second.incident.id == first.incident.id
+    seen = second.incident
+    assert (seen.number, seen.status) == (first.incident.number, first.incident.status)
+    assert not seen.description and not dict(seen.external_ids) and not seen.location.address
+    assert seen.location.lat == 0.0
+    # Staff filing the same still sees the incident it joined.
+    staff = stub.ReportIncident(
+        _report(lat, lon, key=f"c-{uuid.uuid4().hex}", source=ipb.SOURCE_HOTLINE_1022), metadata=host.md("call_taker")
+    )
+    assert staff.merged and staff.incident.description == first.incident.description
+
+
+def test_idempotency_keys_are_scoped_to_their_caller(host) -> None:  # type: ignore[no-untyped-def]
+    stub = host.apis["incidents"].stub
+    key = f"shared-key-{uuid.uuid4().hex}"
+    lat, lon = _spot()
+    mine = stub.ReportIncident(
+        _report(lat, lon, key=key, description="Cây đổ chắn ngang đường"), metadata=host.md("citizen", "victim")
+    )
+    again = stub.ReportIncident(
+        _report(lat, lon, key=key, description="Cây đổ chắn ngang đường"), metadata=host.md("citizen", "victim")
+    )
+    assert again.report_id == mine.report_id  # the same caller's retry: the same report
+    far_lat, far_lon = _spot()
+    replayed = stub.ReportIncident(
+        _report(far_lat, far_lon, key=key, description="Đèn đường hỏng"), metadata=host.md("citizen", "attacker")
+    )
+    assert replayed.report_id != mine.report_id and replayed.incident.id != mine.incident.id
+    assert replayed.incident.description == "Đèn đường hỏng"  # its own new report, not the victim's
+
+
+def test_one_citizen_repeating_a_report_does_not_escalate_but_distinct_reporters_do(host) -> None:  # type: ignore[no-untyped-def]
+    stub = host.apis["incidents"].stub
+    lat, lon = _spot()
+    replies = [
+        stub.ReportIncident(
+            _report(lat, lon, key=f"rep-{i}-{uuid.uuid4().hex}"), metadata=host.md("citizen", "repeater")
+        )
+        for i in range(4)
+    ]
+    incident_id = replies[0].incident.id
+    assert {r.incident.id for r in replies} == {incident_id}
+    before = stub.GetIncident(ipb.GetIncidentRequest(id=incident_id), metadata=host.md("operator"))
+    assert before.report_count == 4 and before.priority == replies[0].incident.priority
+    for who in ("neighbour-1", "neighbour-2"):
+        stub.ReportIncident(_report(lat, lon, key=f"n-{uuid.uuid4().hex}"), metadata=host.md("citizen", who))
+    after = stub.GetIncident(ipb.GetIncidentRequest(id=incident_id), metadata=host.md("operator"))
+    assert after.report_count == 6 and after.priority < before.priority  # three people: one step up
