@@ -317,3 +317,36 @@ def test_one_citizen_repeating_a_report_does_not_escalate_but_distinct_reporters
         stub.ReportIncident(_report(lat, lon, key=f"n-{uuid.uuid4().hex}"), metadata=host.md("citizen", who))
     after = stub.GetIncident(ipb.GetIncidentRequest(id=incident_id), metadata=host.md("operator"))
     assert after.report_count == 6 and after.priority < before.priority  # three people: one step up
+
+
+def test_a_caller_sees_and_deletes_only_its_own_subscriptions_unless_admin(host) -> None:  # type: ignore[no-untyped-def]
+    from cityops.notifications.v1 import notifications_pb2 as npb
+
+    stub = host.apis["notifications"].stub
+    owner, other = f"op-owner-{uuid.uuid4().hex[:6]}", f"op-other-{uuid.uuid4().hex[:6]}"
+    sub = stub.CreateSubscription(
+        npb.CreateSubscriptionRequest(
+            subscription=npb.Subscription(
+                channel=npb.CHANNEL_EMAIL,
+                address="truc-ban@example.vn",
+                language="vi",
+                filter=npb.SubscriptionFilter(event_types=["IncidentReported"]),
+            )
+        ),
+        metadata=host.md("operator", owner),
+    )
+    theirs = stub.ListSubscriptions(npb.ListSubscriptionsRequest(), metadata=host.md("operator", other))
+    assert sub.id not in [s.id for s in theirs.subscriptions]
+    assert (
+        _code(stub.ListSubscriptions, npb.ListSubscriptionsRequest(owner=owner), metadata=host.md("operator", other))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        _code(stub.DeleteSubscription, npb.DeleteSubscriptionRequest(id=sub.id), metadata=host.md("operator", other))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    everyone = stub.ListSubscriptions(
+        npb.ListSubscriptionsRequest(owner="*", page_size=1000), metadata=host.md("admin")
+    )
+    assert sub.id in [s.id for s in everyone.subscriptions]
+    stub.DeleteSubscription(npb.DeleteSubscriptionRequest(id=sub.id), metadata=host.md("operator", owner))

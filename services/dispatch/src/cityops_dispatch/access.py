@@ -36,3 +36,26 @@ def check_unit(principal: auth.Principal, unit_id: str) -> None:
         raise PermissionDenied(
             f"đơn vị {bound} không được thao tác trên đơn vị khác (unit {bound} may act only on itself)"
         )
+
+
+# Roles that may update any incident by EIDO import and carry an EIDO's priority (the incidents
+# service's priority-override rule: operators, supervisors and admins).
+EIDO_OVERSEERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
+PRIORITY_ROLES = frozenset({Role.OPERATOR.value, Role.SUPERVISOR.value, Role.ADMIN.value})
+
+
+def cad_identity(principal: auth.Principal) -> str:
+    """The external CAD a caller speaks for: its ``cad_id`` claim, else its subject."""
+    return principal.binding("cad_id") or principal.subject
+
+
+def check_eido_update(principal: auth.Principal, creator: str | None) -> None:
+    """PERMISSION_DENIED unless the caller may update, by import, an incident created by ``creator``
+    (the CAD that imported it; None: not created by any CAD import, e.g. one of ours)."""
+    if principal.has_any(EIDO_OVERSEERS):
+        return
+    if creator is None or creator != cad_identity(principal):
+        raise PermissionDenied(
+            "CAD này không tạo sự cố đó nên không được cập nhật nó "
+            "(this CAD did not create the incident and may not update it)"
+        )
