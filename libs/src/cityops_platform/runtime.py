@@ -140,6 +140,7 @@ async def start_grpc(
         policy=policy,
         tokens=tokens,
         credentials=creds,
+        max_streams_per_principal=settings.max_streams_per_principal,
     )
 
 

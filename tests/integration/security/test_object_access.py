@@ -350,3 +350,39 @@ def test_a_caller_sees_and_deletes_only_its_own_subscriptions_unless_admin(host)
     )
     assert sub.id in [s.id for s in everyone.subscriptions]
     stub.DeleteSubscription(npb.DeleteSubscriptionRequest(id=sub.id), metadata=host.md("operator", owner))
+
+
+def test_server_streams_per_principal_are_capped_with_failed_precondition(host) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    stub = host.apis["incidents"].stub
+    limit = host.settings.max_streams_per_principal
+    assert limit == 4
+    me = host.md("operator", f"wall-{uuid.uuid4().hex[:6]}")
+    calls = [stub.WatchIncidents(ipb.WatchIncidentsRequest(), metadata=me, timeout=60) for _ in range(limit)]
+    try:
+        for call in calls:
+            call.initial_metadata()  # the stream is open on the server (its consumer is positioned)
+        extra = stub.WatchIncidents(ipb.WatchIncidentsRequest(), metadata=me, timeout=30)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(extra))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+        assert "4" in (refused.value.details() or "")  # type: ignore[attr-defined]
+        other = stub.WatchIncidents(ipb.WatchIncidentsRequest(), metadata=host.md("operator"), timeout=30)
+        other.initial_metadata()  # another principal is not affected
+        other.cancel()
+        calls.pop().cancel()
+        for _ in range(100):  # the server frees the slot once it sees the cancel
+            again = stub.WatchIncidents(ipb.WatchIncidentsRequest(), metadata=me, timeout=30)
+            try:
+                again.initial_metadata()
+                code = again.code() if again.done() else grpc.StatusCode.OK
+            finally:
+                again.cancel()
+            if code == grpc.StatusCode.OK:
+                break
+            time.sleep(0.1)
+        assert code == grpc.StatusCode.OK
+    finally:
+        for call in calls:
+            call.cancel()

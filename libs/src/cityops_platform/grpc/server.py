@@ -70,10 +70,11 @@ async def create_server(
     policy: auth.AccessPolicy,
     tokens: auth.TokenCodec,
     credentials: grpc.ServerCredentials | None = None,
+    max_streams_per_principal: int = 4,
 ) -> RunningServer:
     """Build, bind and start a server with health, reflection and the CityOps interceptor."""
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(policy, tokens)],
+        interceptors=[ServerInterceptor(policy, tokens, max_streams_per_principal=max_streams_per_principal)],
         options=[
             ("grpc.max_receive_message_length", 16 * 1024 * 1024),
             ("grpc.so_reuseport", 0),
