@@ -90,7 +90,10 @@ async def test_second_report_within_150m_merges_and_sources_accumulate(api: Api)
     second = await api.stub.ReportIncident(near, metadata=api.md("citizen", "citizen-77"))
     assert second.merged and second.incident.id == first.incident.id
     assert second.incident.report_count == 2
-    assert list(second.incident.sources) == [pb.SOURCE_HOTLINE_1022, pb.SOURCE_CITIZEN_APP]
+    # The citizen joined someone else's incident: it learns the number and status, not the details.
+    assert second.incident.number == first.incident.number and not second.incident.description
+    seen = await api.stub.GetIncident(pb.GetIncidentRequest(id=first.incident.id), metadata=api.md())
+    assert list(seen.sources) == [pb.SOURCE_HOTLINE_1022, pb.SOURCE_CITIZEN_APP]
     records = await consume(api.settings, INCIDENT_EVENTS.name, count=2)
     merged = event_of(records[-1])
     assert merged.WhichOneof("body") == "merged"
