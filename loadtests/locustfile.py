@@ -75,7 +75,10 @@ def address_of(service: str, host: str | None) -> str:
 def token_for(role: str) -> tuple[tuple[str, str], ...]:
     # The deployment's key, else the running local city's (written by `cityops up`).
     secret = os.environ.get("CITYOPS_JWT_SECRET") or Path(".run/city/jwt-secret").read_text(encoding="utf-8").strip()
-    token = TokenCodec(secret).issue(f"locust-{role}-{uuid.uuid4().hex[:6]}", [role])
+    subject = f"locust-{role}-{uuid.uuid4().hex[:6]}"
+    # A field unit or sensor gateway credential is bound to one object (docs/security.md): each user is its own.
+    bindings = {"gateway_id": subject} if role == "sensor_gateway" else {}
+    token = TokenCodec(secret).issue(subject, [role], bindings=bindings)
     return (("authorization", f"Bearer {token}"),)
 
 

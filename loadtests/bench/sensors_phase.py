@@ -87,7 +87,7 @@ async def ingest_ratio(ep: Endpoints, run_dir: Path, *, ids: list[str], seconds:
     ``ids`` were registered a while ago (``register_sensors``), so the api's cache knows them.
     """
     batches = columnar_batches(ids, per_batch, 40, value=5.0)  # 5 cm: below every threshold, no alerts
-    md = metadata(ep, "sensor_gateway")
+    md = metadata(ep, "integrator")  # staff-registered sensors: no gateway owns them
     probe = columnar_batches(ids, min(per_batch, len(ids)), 1, value=5.0)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the api's registry cache refreshes every few seconds
@@ -244,7 +244,7 @@ async def alert_probe(ep: Endpoints, ids: list[str], *, say: Callable[[str], Non
     """In the city itself: SMOKE sensors go 0 → 1, and each alert must become an incident."""
     probes = len(ids)
     hop = AlertToIncident(ep)
-    md_gw = metadata(ep, "sensor_gateway")
+    md_gw = metadata(ep, "integrator")  # staff-registered sensors: no gateway owns them
     async with grpc.aio.insecure_channel(ep.addrs["sensors"]) as channel:
         stub = sensors_pb2_grpc.SensorServiceStub(channel)
         await hop.start()

@@ -210,7 +210,7 @@ async def bench(args: argparse.Namespace, stack: Stack, settings: Settings) -> l
     await asyncio.sleep(2 * 1.0 + 5)  # api cache and worker catalog refresh
     alerts = Alerts(settings)
     await alerts.start()
-    load = Load(args, stub, bearer(settings, "sensor_gateway"), normal, probes)
+    load = Load(args, stub, bearer(settings, "integrator"), normal, probes)
     results: list[dict[str, Any]] = []
     try:
         for rate in args.rates:

@@ -65,7 +65,7 @@ async def test_broker_killed_for_20s_gives_unavailable_never_a_false_ok_and_prod
                 id=sid, kind=spb.SENSOR_KIND_WATER_LEVEL, district="Thuận An", reporting_interval_seconds=60,
                 name="Mực nước", location=common_pb2.GeoPoint(lat=10.905, lon=106.705))),
                 metadata=bearer(s, "admin"), timeout=10)
-        gateway = bearer(s, "sensor_gateway")
+        gateway = bearer(s, "integrator")  # admin-registered sensors: an unbound integration feeds them
         call_taker = bearer(s, "call_taker")
 
         async def report_client(c: int) -> None:

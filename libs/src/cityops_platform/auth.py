@@ -91,6 +91,16 @@ class Principal:
     def has_any(self, roles: Iterable[str]) -> bool:
         return not self.roles.isdisjoint(roles)
 
+    def binding(self, claim: str) -> str:
+        """The object this credential is bound to (``unit_id``, ``gateway_id``, ``cad_id``), or ""."""
+        value = self.claims.get(claim)
+        return value.strip() if isinstance(value, str) else ""
+
+
+# Claims that bind a credential to one object (docs/security.md, "object-level authorization"):
+# a field unit's token to its unit, a sensor gateway's to its gateway id, a CAD's to its CAD id.
+BINDING_CLAIMS: frozenset[str] = frozenset({"unit_id", "gateway_id", "cad_id"})
+
 
 SYSTEM = Principal(subject="system", roles=frozenset({Role.ADMIN.value}))
 
@@ -229,8 +239,15 @@ class TokenCodec:
             identity_provider=IdentityProvider.from_settings(settings),
         )
 
-    def issue(self, subject: str, roles: Iterable[str], *, ttl_seconds: int = 12 * 3600) -> str:
-        """A signed token for ``subject`` with ``roles``; unknown roles are refused."""
+    def issue(
+        self, subject: str, roles: Iterable[str], *, ttl_seconds: int = 12 * 3600,
+        bindings: Mapping[str, str] | None = None,
+    ) -> str:
+        """A signed token for ``subject`` with ``roles``; unknown roles are refused.
+
+        ``bindings`` adds object-binding claims (``unit_id``, ``gateway_id``, ``cad_id``: see
+        ``BINDING_CLAIMS``); an unknown binding name or an empty value is refused.
+        """
         role_list = sorted(set(roles))
         unknown = [r for r in role_list if r not in ALL_ROLES]
         if unknown:
@@ -245,6 +262,10 @@ class TokenCodec:
             "exp": now + ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
+        for name, value in (bindings or {}).items():
+            if name not in BINDING_CLAIMS or not str(value).strip():
+                raise ValueError(f"unknown or empty binding claim: {name}")
+            claims[name] = str(value).strip()
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:

@@ -115,7 +115,9 @@ def cmd_dev_token(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"jwt_secret": secret})
     codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     subject = args.subject or f"dev-{args.role[0]}"
-    print(codec.issue(subject, args.role, ttl_seconds=args.ttl))
+    bindings = {name: value for name, value in (("unit_id", args.unit_id), ("gateway_id", args.gateway_id),
+                                                ("cad_id", args.cad_id)) if value}
+    print(codec.issue(subject, args.role, ttl_seconds=args.ttl, bindings=bindings))
     return 0
 
 
@@ -190,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=12 * 3600)
     p.add_argument("--secret-file", default=str(Path(DEFAULT_RUN_DIR) / JWT_SECRET_FILE),
                    help="khoá của thành phố local khi không đặt CITYOPS_JWT_SECRET (the local city's key file)")
+    p.add_argument("--unit-id", help="gắn token field_unit với đơn vị này (claim unit_id)")
+    p.add_argument("--gateway-id", help="gắn token sensor_gateway với cổng này (claim gateway_id)")
+    p.add_argument("--cad-id", help="định danh CAD ngoài của token integrator (claim cad_id)")
     p.set_defaults(func=cmd_dev_token)
 
     p = sub.add_parser("health", help="kiểm tra gRPC health (check gRPC health)")

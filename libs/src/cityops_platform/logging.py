@@ -17,16 +17,22 @@ _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 # +84 912 345 678, 84912345678. Not inside words, hex ids or decimals ("0.123456789").
 _PHONE = re.compile(r"(?<![\w.+])(?:\+84[\s.-]?|84|0)\d{2,3}(?:[\s.-]?\d){6,7}(?!\w)")
 PHONE_REDACTED = "[đã ẩn SĐT/phone redacted]"
+# E-mail addresses (subscribers, SMTP recipients): local part @ a dotted domain, IDN letters included.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+EMAIL_REDACTED = "[đã ẩn email/email redacted]"
 
 
 def redact_phones(text: str) -> str:
-    """``text`` with every phone-number-like run replaced by a marker."""
+    """``text`` with every phone-number-like run and every e-mail address replaced by a marker."""
+    if "@" in text:
+        text = _EMAIL.sub(EMAIL_REDACTED, text)
     return _PHONE.sub(PHONE_REDACTED, text)
 
 
 class PhoneRedactor(logging.Filter):
-    """Defence in depth: services never log reporters' phone numbers (tests check it), and should
-    one slip into a message, an extra field or a traceback, it is masked before it is written."""
+    """Defence in depth: services never log reporters' phone numbers or e-mail addresses (tests
+    check it), and should one slip into a message, an extra field or a traceback, it is masked
+    before it is written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -143,6 +143,7 @@ async def start_grpc(
         max_connection_age_s=settings.grpc_max_connection_age_seconds,
         max_connection_age_grace_s=settings.grpc_max_connection_age_grace_seconds,
         reflection_enabled=settings.reflection_enabled,
+        max_streams_per_principal=settings.max_streams_per_principal,
     )
 
 

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     sensors_addr: str = "127.0.0.1:50053"
     notifications_addr: str = "127.0.0.1:50054"
     rpc_timeout_seconds: float = 5.0
+    # Server streams (WatchIncidents, WatchAlerts) one token subject may hold open per api process;
+    # one more is FAILED_PRECONDITION (docs/security.md). 0 = unlimited.
+    max_streams_per_principal: int = Field(default=4, ge=0)
 
     _jwt_secret_generated: bool = PrivateAttr(default=False)
 

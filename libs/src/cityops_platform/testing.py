@@ -29,12 +29,14 @@ def make_settings(
 
 
 def bearer(
-    settings: Settings, role: str | list[str], subject: str | None = None, ttl: int = 3600
+    settings: Settings, role: str | list[str], subject: str | None = None, ttl: int = 3600,
+    **bindings: str,
 ) -> tuple[tuple[str, str], ...]:
-    """gRPC metadata with a bearer token for ``role`` (one role or several)."""
+    """gRPC metadata with a bearer token for ``role`` (one role or several); ``bindings`` adds
+    object-binding claims (``unit_id=``, ``gateway_id=``, ``cad_id=``)."""
     roles = [role] if isinstance(role, str) else role
     codec = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    token = codec.issue(subject or f"test-{roles[0]}", roles, ttl_seconds=ttl)
+    token = codec.issue(subject or f"test-{roles[0]}", roles, ttl_seconds=ttl, bindings=bindings)
     return (("authorization", f"Bearer {token}"),)
 
 

@@ -134,8 +134,8 @@ class Api:
     producer: AIOKafkaProducer
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def md(self, role: str = "dispatcher", subject: str | None = None) -> tuple[tuple[str, str], ...]:
-        return bearer(self.settings, role, subject)
+    def md(self, role: str = "dispatcher", subject: str | None = None, **bindings: str) -> tuple[tuple[str, str], ...]:
+        return bearer(self.settings, role, subject, **bindings)
 
     async def register(self, unit_id: str, caps: list[str], lat: float, lon: float, *, unit_type: str = "AMBULANCE",
                        agency: int = common_pb2.Agency.AGENCY_MEDICAL_115) -> dispatch_pb2.Unit:

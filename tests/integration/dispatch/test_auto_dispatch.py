@@ -87,11 +87,11 @@ async def test_decline_reassigns_to_the_next_nearest_unit(api: Api, worker: Work
     assert first.unit_id == "als-x"
     with pytest.raises(grpc.aio.AioRpcError) as no_reason:
         await api.stub.AcknowledgeAssignment(A.AcknowledgeAssignmentRequest(assignment_id=first.id, accept=False),
-                                             metadata=api.md("field_unit"))
+                                             metadata=api.md("field_unit", unit_id="als-x"))
     assert no_reason.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     declined = await api.stub.AcknowledgeAssignment(
         A.AcknowledgeAssignmentRequest(assignment_id=first.id, accept=False, reason="Xe đang hỏng lốp"),
-        metadata=api.md("field_unit", "als-x"))
+        metadata=api.md("field_unit", "als-x", unit_id="als-x"))
     assert declined.status == A.ASSIGNMENT_STATUS_DECLINED and declined.reason == "Xe đang hỏng lốp"
     [second] = await api.assignments(incident.id, active_only=True)
     assert second.unit_id == "als-y" and second.attempt == 2
@@ -110,11 +110,11 @@ async def test_unit_progress_drives_en_route_arrived_and_cleared(api: Api, worke
     await api.publish(incident)
     [assignment] = await _assigned(api, incident.id, wait_s=FIRST_WAIT)
     ack = await api.stub.AcknowledgeAssignment(A.AcknowledgeAssignmentRequest(assignment_id=assignment.id, accept=True),
-                                               metadata=api.md("field_unit"))
+                                               metadata=api.md("field_unit", unit_id="als-p"))
     assert ack.status == A.ASSIGNMENT_STATUS_ACKNOWLEDGED
     for status in (A.UNIT_STATUS_EN_ROUTE, A.UNIT_STATUS_ON_SCENE, A.UNIT_STATUS_AVAILABLE):
         await api.stub.UpdateUnitStatus(A.UpdateUnitStatusRequest(unit_id="als-p", status=status, reason="Đã xử lý"),
-                                        metadata=api.md("field_unit"))
+                                        metadata=api.md("field_unit", unit_id="als-p"))
     [done] = await api.assignments(incident.id)
     assert done.status == A.ASSIGNMENT_STATUS_CLEARED and done.en_route_at.seconds and done.on_scene_at.seconds
     events = await api.events(incident.id, until=lambda es: any(e.HasField("unit_cleared") for e in es))

@@ -67,13 +67,14 @@ async def eido_api(dispatch_env: DispatchEnv, incidents_port: int) -> AsyncItera
         await client.close()
 
 
-def _foreign_document(status: int = incidents_pb2.Status.STATUS_NEW, ident: str = "") -> dict[str, Any]:
+def _foreign_document(status: int = incidents_pb2.Status.STATUS_NEW, ident: str = "", lat: float = 10.9321
+                      ) -> dict[str, Any]:
     """What another centre's CAD sends: built with our exporter for an incident it owns."""
     incident = incidents_pb2.Incident(
         id=ident or f"hcm-{uuid.uuid4().hex[:10]}", number="HCM-000731", category=incidents_pb2.Category.CATEGORY_FIRE,
         subcategory="chay_kho_hang", priority=incidents_pb2.Priority.PRIORITY_P2,
         status=status, description="Cháy kho hàng giáp ranh Thuận An",  # type: ignore[arg-type]
-        location=common_pb2.GeoPoint(lat=10.9321, lon=106.7104, address="Đường Quốc lộ 13, Thuận An"),
+        location=common_pb2.GeoPoint(lat=lat, lon=106.7104, address="Đường Quốc lộ 13, Thuận An"),
     )
     now = datetime.now(UTC)
     incident.updated_at.FromDatetime(now)
@@ -113,7 +114,9 @@ async def test_eido_round_trip_through_incidents_preserves_fields(eido_api: Api,
     api = eido_api
     document = _foreign_document()
     text = json.dumps(document, ensure_ascii=False)
-    ref = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=text), metadata=api.md("integrator"))
+    # A CAD trusted with priorities (operator rights): the EIDO's priority is carried over.
+    cad = bearer(api.settings, ["integrator", "operator"], "cad-hcm")
+    ref = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=text), metadata=cad)
     assert ref.created and ref.incident_id and ref.eido_id == document["incidentComponent"]["$id"]
 
     async def exported() -> dispatch_pb2.EidoDocument | None:
@@ -145,11 +148,10 @@ async def test_eido_round_trip_through_incidents_preserves_fields(eido_api: Api,
         "FIRE_RESCUE_114"}
 
     # The same document again: same incident, nothing created, no repeated note.
-    again = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=text), metadata=api.md("integrator"))
+    again = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=text), metadata=cad)
     assert (again.incident_id, again.created) == (ref.incident_id, False)
     # Our own export coming back is recognised as ours: an update, not a new incident.
-    ours_again = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=ours.json),
-                                           metadata=api.md("integrator"))
+    ours_again = await api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=ours.json), metadata=cad)
     assert (ours_again.incident_id, ours_again.created) == (ref.incident_id, False)
     notes = await api.pool.fetchval("SELECT count(*) FROM eido_import_notes")
     assert notes == 1
@@ -225,10 +227,10 @@ async def test_an_updated_document_moves_the_incident_at_its_current_version(
     eido_api: Api, incidents_port: int
 ) -> None:
     ident = f"hcm-{uuid.uuid4().hex[:10]}"
-    first = _foreign_document(ident=ident)
+    first = _foreign_document(ident=ident, lat=10.9521)  # its own spot: created, not merged into another's
     ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(first)),
                                          metadata=eido_api.md("integrator"))
-    update = _foreign_document(status=incidents_pb2.Status.STATUS_ACKNOWLEDGED, ident=ident)
+    update = _foreign_document(status=incidents_pb2.Status.STATUS_ACKNOWLEDGED, ident=ident, lat=10.9521)
     again = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(update)),
                                            metadata=eido_api.md("integrator"))
     assert (again.incident_id, again.created) == (ref.incident_id, False)
@@ -238,3 +240,48 @@ async def test_an_updated_document_moves_the_incident_at_its_current_version(
                                      metadata=eido_api.md("supervisor"))
     # TransitionIncident requires expected_version: the client read it first, so the move applied.
     assert inc.status == incidents_pb2.Status.STATUS_ACKNOWLEDGED
+
+
+async def test_only_the_cad_that_created_an_incident_updates_it_by_import(
+    eido_api: Api, incidents_port: int
+) -> None:
+    ident = f"hcm-{uuid.uuid4().hex[:10]}"
+    creator = bearer(eido_api.settings, "integrator", "svc-cad-hcm", cad_id="cad-hcm")
+    stranger = bearer(eido_api.settings, "integrator", "svc-cad-dn", cad_id="cad-dong-nai")
+    first = json.dumps(_foreign_document(ident=ident, lat=10.9621))
+    ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=first), metadata=creator)
+    cancel = json.dumps(_foreign_document(status=incidents_pb2.Status.STATUS_CANCELLED, ident=ident, lat=10.9621))
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=cancel), metadata=stranger)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}") as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        seen = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=ref.incident_id),
+                                      metadata=eido_api.md("supervisor"))
+        assert seen.status == incidents_pb2.Status.STATUS_NEW  # the stranger's cancel changed nothing
+        ack = json.dumps(_foreign_document(status=incidents_pb2.Status.STATUS_ACKNOWLEDGED, ident=ident, lat=10.9621))
+        again = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=ack), metadata=creator)
+        assert again.incident_id == ref.incident_id
+        moved = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=ref.incident_id),
+                                       metadata=eido_api.md("supervisor"))
+        assert moved.status == incidents_pb2.Status.STATUS_ACKNOWLEDGED
+
+
+async def test_an_imported_priority_follows_the_priority_override_rule(eido_api: Api, incidents_port: int) -> None:
+    def doc(lat: float) -> str:
+        d = _foreign_document(lat=lat)
+        # P4 (EIDO 1): far below what triage gives a warehouse fire.
+        d["incidentComponent"].update(incidentCommonPriorityNumber=1, incidentPriorityInternalText="P4")
+        return json.dumps(d)
+
+    plain = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=doc(10.9721)),
+                                           metadata=bearer(eido_api.settings, "integrator", "cad-plain"))
+    trusted = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=doc(10.9821)),
+                                             metadata=bearer(eido_api.settings, "supervisor", "sup-1"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}") as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        md = eido_api.md("supervisor")
+        by_integrator = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=plain.incident_id), metadata=md)
+        by_supervisor = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=trusted.incident_id), metadata=md)
+    assert by_supervisor.priority == incidents_pb2.Priority.PRIORITY_P4  # the override right: carried
+    assert by_integrator.priority != incidents_pb2.Priority.PRIORITY_P4  # no override right: triage decides

@@ -177,14 +177,16 @@ async def test_live_exports_pass_every_counted_schema_and_registry_check(
     fire = await report(incidents_pb2.Category.CATEGORY_FIRE, "chay_nha_xuong", "Cháy nhà xưởng, khói đen",
                         10.9805, 106.6520)
     flood = await report(incidents_pb2.Category.CATEGORY_FLOOD, "ngap_duong", "Đường ngập 30 cm", 10.905, 106.77)
-    resolved = await report(incidents_pb2.Category.CATEGORY_FIELD_REPORT, "o_ga", "Ổ gà lớn", 11.06, 106.79)
+    resolved = await report(incidents_pb2.Category.CATEGORY_FIELD_REPORT, "o_ga_mat_duong", "Ổ gà lớn", 11.06, 106.79)
     cancelled = await report(incidents_pb2.Category.CATEGORY_SECURITY, "", "Gây rối trật tự", 10.925, 106.712)
     for incident_id, steps in ((resolved.id, [incidents_pb2.Status.STATUS_ACKNOWLEDGED,
                                               incidents_pb2.Status.STATUS_RESOLVED]),
                                (cancelled.id, [incidents_pb2.Status.STATUS_CANCELLED])):
         for status in steps:
+            current = await incidents.GetIncident(incidents_pb2.GetIncidentRequest(id=incident_id), metadata=md)
             await incidents.TransitionIncident(incidents_pb2.TransitionIncidentRequest(
-                id=incident_id, to_status=status, reason="kiểm tra"), metadata=md)  # type: ignore[arg-type]
+                id=incident_id, to_status=status, reason="kiểm tra", expected_version=current.version),
+                metadata=md)  # type: ignore[arg-type]
 
     async def export(incident_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         async def once() -> dict[str, Any] | None:

@@ -52,7 +52,7 @@ async def test_incident_without_available_unit_waits_and_gets_one_when_a_unit_fr
 ) -> None:
     await api.register("als-only", ["ALS"], 10.985, 106.6519)
     await api.stub.UpdateUnitStatus(A.UpdateUnitStatusRequest(unit_id="als-only", status=A.UNIT_STATUS_OUT_OF_SERVICE),
-                                    metadata=api.md("field_unit"))
+                                    metadata=api.md("field_unit", unit_id="als-only"))
     incident = make_incident()
     await api.publish(incident)
     events = await api.events(incident.id, until=lambda es: any(e.HasField("incident_awaiting_units") for e in es),
@@ -62,7 +62,7 @@ async def test_incident_without_available_unit_waits_and_gets_one_when_a_unit_fr
     assert await api.assignments(incident.id) == []
 
     await api.stub.UpdateUnitStatus(A.UpdateUnitStatusRequest(unit_id="als-only", status=A.UNIT_STATUS_AVAILABLE),
-                                    metadata=api.md("field_unit"))
+                                    metadata=api.md("field_unit", unit_id="als-only"))
 
     async def assigned() -> list[A.Assignment]:
         found: list[A.Assignment] = await api.assignments(incident.id, active_only=True)

@@ -87,7 +87,7 @@ async def test_avl_updates_change_the_recommendation(api: Api) -> None:
             msg.observed_at.FromDatetime(datetime.now(UTC))
             yield msg
 
-    summary = await api.stub.StreamLocations(fixes(), metadata=api.md("field_unit"))
+    summary = await api.stub.StreamLocations(fixes(), metadata=api.md("admin"))  # a fleet AVL feed: several units
     assert (summary.accepted, summary.rejected) == (2, 0)
     after = await api.stub.RecommendUnits(request, metadata=api.md())
     assert [c.unit.id for c in after.candidates] == ["far", "near"]
@@ -110,7 +110,7 @@ async def test_stream_locations_rejects_unknown_stale_and_bad_fixes_and_publishe
         yield fix("amb-3", 95.0, now)  # bad latitude
         yield fix("amb-3", 10.97, now + timedelta(hours=1))  # from the future
 
-    summary = await api.stub.StreamLocations(fixes(), metadata=api.md("field_unit"))
+    summary = await api.stub.StreamLocations(fixes(), metadata=api.md("admin"))  # a fleet AVL feed: several units
     assert (summary.accepted, summary.rejected) == (1, 4)
     assert [e.split(":")[0] for e in summary.errors] == ["1", "2", "3", "4"]
     records = await consume(api.settings, UNIT_STATUS.name, count=2, timeout=20,
@@ -125,7 +125,7 @@ async def test_unit_status_machine_is_guarded_and_bad_input_names_the_field(api:
                        agency=common_pb2.Agency.AGENCY_FIRE_RESCUE_114)
     with pytest.raises(grpc.aio.AioRpcError) as illegal:
         await api.stub.UpdateUnitStatus(dispatch_pb2.UpdateUnitStatusRequest(
-            unit_id="eng-1", status=dispatch_pb2.UNIT_STATUS_ON_SCENE), metadata=api.md("field_unit"))
+            unit_id="eng-1", status=dispatch_pb2.UNIT_STATUS_ON_SCENE), metadata=api.md("field_unit", unit_id="eng-1"))
     assert illegal.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     cases = [
         (api.stub.UpdateUnitStatus, dispatch_pb2.UpdateUnitStatusRequest(unit_id="eng-1", status=99),  # type: ignore[arg-type]
@@ -144,7 +144,8 @@ async def test_unit_status_machine_is_guarded_and_bad_input_names_the_field(api:
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
         assert field in [f for f, _ in status_details(bad.value)]
     out = await api.stub.UpdateUnitStatus(dispatch_pb2.UpdateUnitStatusRequest(
-        unit_id="eng-1", status=dispatch_pb2.UNIT_STATUS_OUT_OF_SERVICE), metadata=api.md("field_unit"))
+        unit_id="eng-1", status=dispatch_pb2.UNIT_STATUS_OUT_OF_SERVICE),
+        metadata=api.md("field_unit", unit_id="eng-1"))
     assert out.status == dispatch_pb2.UNIT_STATUS_OUT_OF_SERVICE
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await api.stub.GetUnit(dispatch_pb2.GetUnitRequest(id="nope"), metadata=api.md())

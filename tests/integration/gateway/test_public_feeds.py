@@ -179,7 +179,7 @@ def sensor_ids(gateway_stack: Any) -> dict[str, str]:
             times = [BASE_MS + 10_000 * i for i in range(4)] + [BASE_MS + 60_000, BASE_MS + 70_000, BASE_MS + 120_000]
             batch = spb.ReadingBatch(columns=spb.ReadingColumns(
                 sensor_ids=[ids[key]] * len(values), values=values, observed_at_ms=times[:len(values)]))
-            summary = stub.IngestReadings(iter([batch]), metadata=bearer(gateway_stack.settings, "sensor_gateway"),
+            summary = stub.IngestReadings(iter([batch]), metadata=bearer(gateway_stack.settings, "integrator"),
                                           timeout=30)
             assert summary.accepted == len(values), summary
     return ids

@@ -47,7 +47,7 @@ async def test_report_creates_incident_with_number_triage_sla_and_event(api: Api
     assert dict(records[0].headers)["cityops-event-type"] == b"IncidentReported"
     event = event_of(records[0])
     assert event.WhichOneof("body") == "reported"
-    assert event.reported.reporter_phone_masked == "091****678"
+    assert event.reported.reporter_phone_masked == "*******678"
     assert event.actor.subject == "ct-0042" and event.actor.role == "call_taker"
     assert event.incident.id == inc.id and event.incident.number == inc.number
     # No PII on the wire: neither the name nor the full phone number.
@@ -90,7 +90,10 @@ async def test_second_report_within_150m_merges_and_sources_accumulate(api: Api)
     second = await api.stub.ReportIncident(near, metadata=api.md("citizen", "citizen-77"))
     assert second.merged and second.incident.id == first.incident.id
     assert second.incident.report_count == 2
-    assert list(second.incident.sources) == [pb.SOURCE_HOTLINE_1022, pb.SOURCE_CITIZEN_APP]
+    # The citizen joined someone else's incident: it learns the number and status, not the details.
+    assert second.incident.number == first.incident.number and not second.incident.description
+    seen = await api.stub.GetIncident(pb.GetIncidentRequest(id=first.incident.id), metadata=api.md())
+    assert list(seen.sources) == [pb.SOURCE_HOTLINE_1022, pb.SOURCE_CITIZEN_APP]
     records = await consume(api.settings, INCIDENT_EVENTS.name, count=2)
     merged = event_of(records[-1])
     assert merged.WhichOneof("body") == "merged"

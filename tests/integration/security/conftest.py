@@ -78,10 +78,17 @@ class Host:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def token(self, roles: list[str], subject: str, *, ttl: int = 600, secret: str | None = None) -> str:
+    def token(self, roles: list[str], subject: str, *, ttl: int = 600, secret: str | None = None,
+              **bindings: str) -> str:
         codec = auth.TokenCodec(secret or self.settings.jwt_secret, issuer=self.settings.jwt_issuer,
                                 audience=self.settings.jwt_audience)
-        return codec.issue(subject, roles, ttl_seconds=ttl)
+        return codec.issue(subject, roles, ttl_seconds=ttl, bindings=bindings)
+
+    def md(self, roles: list[str] | str, subject: str = "", **bindings: str) -> tuple[tuple[str, str], ...]:
+        """Bearer metadata for ``roles`` with optional binding claims (unit_id=, gateway_id=, cad_id=)."""
+        role_list = [roles] if isinstance(roles, str) else roles
+        token = self.token(role_list, subject or f"sec-{role_list[0]}-{uuid.uuid4().hex[:6]}", **bindings)
+        return (("authorization", f"Bearer {token}"),)
 
     def invoke(self, service: str, method: MethodDescriptor, request: Any, *,
                metadata: tuple[tuple[str, str], ...] = (), timeout: float = 10.0,

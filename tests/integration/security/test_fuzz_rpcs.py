@@ -38,6 +38,14 @@ DOMAIN_DENIALS = {
     ("notifications", "CreateSubscription"),
     ("notifications", "ListSubscriptions"),
     ("notifications", "DeleteSubscription"),
+    # Object-level authorization (docs/security.md): a field unit acts on its own unit only, a sensor
+    # gateway on its own sensors, a CAD on the incidents it created; unbound tokens are refused.
+    ("dispatch", "UpdateUnitStatus"),
+    ("dispatch", "StreamLocations"),
+    ("dispatch", "AcknowledgeAssignment"),
+    ("dispatch", "ImportEido"),
+    ("sensors", "RegisterSensor"),
+    ("sensors", "IngestReadings"),
 }
 SERVICES = ("incidents", "dispatch", "sensors", "notifications")
 

@@ -141,7 +141,9 @@ class Client:
         self.channel = grpc.aio.insecure_channel(addr)
         self.stub = sensors_pb2_grpc.SensorServiceStub(self.channel)
         self.admin = bearer(settings, "admin")
-        self.gateway = bearer(settings, "sensor_gateway")
+        # The sensors here are registered by an admin: no gateway owns them, so an unbound integration
+        # feeds them (gateway ownership: tests/integration/security/test_object_access.py).
+        self.gateway = bearer(settings, "integrator")
         self.base_ms = BASE_MS
 
     @staticmethod

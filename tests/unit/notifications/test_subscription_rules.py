@@ -80,5 +80,5 @@ def test_owner_role_prefers_privileged_roles_over_citizen() -> None:
 
 def test_addresses_are_masked_for_lists_and_events() -> None:
     assert mask_address("EMAIL", "nguyen@binhduong.gov.vn") == "n***@binhduong.gov.vn"
-    assert mask_address("SMS", "+84912345678") == "+8491****678"
+    assert mask_address("SMS", "+84912345678") == "*******678"
     assert mask_address("WEBHOOK", "https://cad.example.vn/hook?token=x") == "https://cad.example.vn/***"

@@ -112,7 +112,7 @@ def test_incident_event_snapshot_keeps_vietnamese_text_and_masked_phone() -> Non
     event_cls = _message_class("incidents.IncidentEvent")
     event: Any = event_cls()  # Any: the class is looked up by name, its fields are not statically known
     event.incident.location.address = "Đại lộ Bình Dương, Thủ Dầu Một"
-    event.reported.reporter_phone_masked = "091****678"
+    event.reported.reporter_phone_masked = "*******678"
     parsed: Any = event_cls.FromString(event.SerializeToString())
     assert parsed.incident.location.address == "Đại lộ Bình Dương, Thủ Dầu Một"
-    assert parsed.reported.reporter_phone_masked == "091****678"
+    assert parsed.reported.reporter_phone_masked == "*******678"

@@ -46,3 +46,15 @@ def test_tracebacks_are_redacted() -> None:
                                         "msg": "failed", "exc_info": sys.exc_info()})
     entry = _format(record)
     assert "0939271846" not in str(entry["exc"]) and PHONE_REDACTED in str(entry["exc"])
+
+
+@pytest.mark.parametrize("address", ["nguyen.van.a@binhduong.gov.vn", "truc-ban+114@example.vn", "x@ioc.hcm.vn"])
+def test_email_addresses_are_redacted(address: str) -> None:
+    from cityops_platform.logging import EMAIL_REDACTED
+
+    record = logging.makeLogRecord({"name": "x", "levelno": logging.WARNING, "levelname": "WARNING",
+                                    "msg": "smtp refused %s", "args": (address,), "recipient": f"<{address}>"})
+    entry = _format(record)
+    assert entry["msg"] == f"smtp refused {EMAIL_REDACTED}"
+    assert entry["recipient"] == f"<{EMAIL_REDACTED}>"
+    assert address not in json.dumps(entry, ensure_ascii=False)

@@ -31,6 +31,7 @@ from cityops_platform.grpc.status import (
     to_rpc_status,
     unavailable_status,
 )
+from cityops_platform.grpc.streams import StreamSlots
 from cityops_platform.tracing import current_trace_id, extract_context, rpc_attributes, rpc_span_name
 
 log = logging.getLogger("cityops.grpc")
@@ -48,9 +49,12 @@ class _Outcome:
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, policy: auth.AccessPolicy, tokens: auth.TokenCodec) -> None:
+    def __init__(
+        self, policy: auth.AccessPolicy, tokens: auth.TokenCodec, *, max_streams_per_principal: int = 4
+    ) -> None:
         self._policy = policy
         self._tokens = tokens
+        self._streams = StreamSlots(max_streams_per_principal)
 
     async def intercept_service(
         self,
@@ -62,7 +66,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or self._policy.is_public(method):
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
-        return _wrap_handler(handler, method, metadata, self._policy, self._tokens)
+        return _wrap_handler(handler, method, metadata, self._policy, self._tokens, self._streams)
 
 
 def _wrap_handler(
@@ -71,6 +75,7 @@ def _wrap_handler(
     metadata: dict[str, Any],
     policy: auth.AccessPolicy,
     tokens: auth.TokenCodec,
+    streams: StreamSlots | None = None,
 ) -> grpc.RpcMethodHandler:
     async def before(context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
         try:
@@ -160,8 +165,13 @@ def _wrap_handler(
             started = time.perf_counter()
             metrics.GRPC_IN_FLIGHT.labels(method).inc()
             toks, span = start_span()
+            holder = ""
             try:
                 await before(context, outcome)
+                if streams is not None:
+                    subject = auth.current_principal().subject
+                    streams.acquire(subject)  # PreconditionFailed past the per-principal cap
+                    holder = subject
                 async for item in behavior(request, context):
                     yield item
             except Exception as exc:
@@ -170,6 +180,8 @@ def _wrap_handler(
                 await on_error(exc, context, outcome)
                 raise
             finally:
+                if holder and streams is not None:
+                    streams.release(holder)
                 finish(toks, span, outcome, started)
 
         return wrapped

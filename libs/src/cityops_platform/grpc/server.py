@@ -77,6 +77,7 @@ async def create_server(
     max_connection_age_s: float | None = None,
     max_connection_age_grace_s: float | None = None,
     reflection_enabled: bool = True,
+    max_streams_per_principal: int = 4,
 ) -> RunningServer:
     """Build, bind and start a server with health, the CityOps interceptor and, when
     ``reflection_enabled`` (``Settings.reflection_enabled``: local only by default), reflection.
@@ -93,7 +94,10 @@ async def create_server(
         options.append(("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)))
         if max_connection_age_grace_s is not None:
             options.append(("grpc.max_connection_age_grace_ms", int(max_connection_age_grace_s * 1000)))
-    server = grpc.aio.server(interceptors=[ServerInterceptor(policy, tokens)], options=options)
+    server = grpc.aio.server(
+        interceptors=[ServerInterceptor(policy, tokens, max_streams_per_principal=max_streams_per_principal)],
+        options=options,
+    )
     for svc in services:
         svc.add_to_server(svc.servicer, server)
     health = health_aio.HealthServicer()

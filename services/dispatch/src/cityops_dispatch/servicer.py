@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
-from cityops_dispatch import db
+from cityops_dispatch import access, db
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor
 from cityops_dispatch.assignments.service import Dispatcher
@@ -93,6 +93,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         require(_required(request.unit_id, "unit_id"))
         target = _unit_status(request.status, "status", allow_unspecified=False)
         assert target is not None
+        access.check_unit(auth.current_principal(), request.unit_id)
         location = None
         if request.HasField("location"):
             location = (request.location.lat, request.location.lon, request.location.address)
@@ -111,7 +112,9 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
     ) -> dispatch_pb2.StreamLocationsSummary:
         summary = LocationSummary()
         index = 0
+        principal = auth.current_principal()
         async for msg in request_iterator:
+            access.check_unit(principal, msg.unit_id)  # another unit's fix ends the stream: PERMISSION_DENIED
             try:
                 observed_at = msg.observed_at.ToDatetime(tzinfo=UTC) if msg.HasField("observed_at") else None
             except (ValueError, OverflowError):  # outside years 1-9999: this fix is rejected, the stream goes on
@@ -208,6 +211,13 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
     ) -> dispatch_pb2.Assignment:
         require(_required(request.assignment_id, "assignment_id"))
         actor = _actor()
+        bound = access.bound_unit(auth.current_principal())
+        if bound is not None:
+            async with self._pool.acquire() as conn:
+                current = await assignments_store.get_assignment(conn, request.assignment_id)
+            if current is None:
+                raise NotFound("phân công (assignment)", request.assignment_id)
+            access.check_unit(auth.current_principal(), current.unit_id)
         assignment = await db.in_transaction(
             self._pool,
             lambda conn: self._dispatcher.acknowledge(

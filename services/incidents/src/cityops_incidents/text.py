@@ -56,10 +56,12 @@ def is_valid_phone(phone: str) -> bool:
 
 
 def mask_phone(phone: str) -> str:
-    """Keep the first three and last three characters: "0912345678" → "091****678"; "" stays ""."""
+    """Only the last three digits, behind a fixed mask that hides the length too:
+    "0912345678" → "*******678", "+84912345678" → "*******678"; a short or empty number → "***"/""."""
     cleaned = clean_phone(phone)
     if not cleaned:
         return ""
-    if len(cleaned) <= 6:
-        return "*" * len(cleaned)
-    return f"{cleaned[:3]}{'*' * 4}{cleaned[-3:]}"
+    digits = "".join(ch for ch in cleaned if ch.isdigit())
+    if len(digits) <= 6:
+        return "*" * 3
+    return f"{'*' * 7}{digits[-3:]}"

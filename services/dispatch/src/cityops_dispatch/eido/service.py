@@ -12,6 +12,7 @@ import asyncpg
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
+from cityops_dispatch import access
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.eido.client import Incidents
 from cityops_dispatch.eido.mapping import ImportedIncident, Resource, eido_id, export_document
@@ -20,7 +21,7 @@ from cityops_dispatch.eido.standard import EidoStandard
 from cityops_dispatch.eido.vocabulary import Vocabulary
 from cityops_dispatch.incidents_view import store as view_store
 from cityops_dispatch.units import store as units_store
-from cityops_platform import metrics
+from cityops_platform import auth, metrics
 from cityops_platform.errors import FieldViolation, NotFound, PreconditionFailed
 
 log = logging.getLogger("cityops.dispatch.eido")
@@ -135,26 +136,43 @@ class EidoImporter:
             return await export_incident(conn, incident_id, domain=self._domain, vocab=self._vocab,
                                          standard=self._standard, incidents=self._incidents)
 
-    async def import_document(self, text: str) -> ImportedRef:
+    async def import_document(self, text: str, *, caller: auth.Principal | None = None) -> ImportedRef:
         """Idempotent on the EIDO ``$id``: the first import creates the incident (ReportIncident with
-        the idempotency key ``eido:<$id>``), later ones add new notes and move the status."""
+        the idempotency key ``eido:<$id>``), later ones add new notes and move the status.
+
+        Object rule (``caller``, default the RPC's principal): only the CAD that created an incident
+        by import updates it (supervisors and admins any); the EIDO's priority is carried only for
+        callers the incidents service lets override priorities (operator, supervisor, admin)."""
+        caller = caller or auth.current_principal()
         imported = parse_document(text, standard=self._standard, vocab=self._vocab)
         existing = await self._existing(imported)
         if existing is not None:
             incident_id, number = existing
+            access.check_eido_update(caller, await self._creator(incident_id))
             await self._update(incident_id, imported)
             return ImportedRef(incident_id, number, False, imported.eido_id)
-        response = await self._incidents.report(report_request(imported, now=datetime.now(UTC)))
+        request = report_request(imported, now=datetime.now(UTC))
+        if not caller.has_any(access.PRIORITY_ROLES):
+            request.ClearField("priority_override")  # triage decides, as for any caller without the right
+        response = await self._incidents.report(request)
         incident = response.incident
         inserted = await self._pool.fetchval(
-            """INSERT INTO eido_imports (eido_id, incident_id, incident_number) VALUES ($1, $2, $3)
+            """INSERT INTO eido_imports (eido_id, incident_id, incident_number, cad) VALUES ($1, $2, $3, $4)
                ON CONFLICT (eido_id) DO NOTHING RETURNING true""",
             imported.eido_id,
             incident.id,
             incident.number,
+            "" if response.merged else access.cad_identity(caller),  # merged into another's: not its creator
         )
         await self._add_notes(incident.id, imported)
         return ImportedRef(incident.id, incident.number, bool(inserted) and not response.merged, imported.eido_id)
+
+    async def _creator(self, incident_id: str) -> str | None:
+        """The CAD whose import created the incident; None when no import did."""
+        value = await self._pool.fetchval(
+            "SELECT cad FROM eido_imports WHERE incident_id = $1 ORDER BY created_at LIMIT 1", incident_id
+        )
+        return str(value) if value is not None else None
 
     async def _existing(self, imported: ImportedIncident) -> tuple[str, str] | None:
         row = await self._pool.fetchrow(

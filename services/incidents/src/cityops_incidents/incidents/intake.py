@@ -167,6 +167,12 @@ async def _merge(
                                f"(merged report {report.report_id}, score {match.score:.2f})")
     t = triage(rules, category=inc.category, subcategory=inc.subcategory, source=r.source,
                description=r.description, report_count=inc.report_count, sensor_level=r.sensor_level)
+    if t.priority < inc.priority and inc.report_count > 1:
+        # Escalation by report count counts distinct reporters: one person repeating a report is one.
+        reporters = await store.distinct_reporters(conn, inc.id)
+        if reporters < inc.report_count:
+            t = triage(rules, category=inc.category, subcategory=inc.subcategory, source=r.source,
+                       description=r.description, report_count=reporters, sensor_level=r.sensor_level)
     wanted = min(t.priority, r.priority_override or 5)
     if wanted < inc.priority and inc.is_open:
         reason = "MANUAL" if r.priority_override and r.priority_override == wanted else "REPORT_COUNT"

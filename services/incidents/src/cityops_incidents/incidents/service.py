@@ -67,6 +67,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def scoped_key(subject: str, key: str) -> str:
+    """The stored idempotency key: the caller's subject and its key (a unit separator between)."""
+    return f"{subject}\x1f{key}"
+
+
 class IncidentService:
     def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow) -> None:
         self._pool = pool
@@ -90,6 +95,9 @@ class IncidentService:
             raise PermissionDenied("Nguồn SENSOR chỉ dành cho hệ thống tích hợp (SENSOR is for integrations)")
         if "citizen" in roles:
             r.reporter_subject = actor.subject
+        # Idempotency keys are the caller's own: the same key from another subject is another report,
+        # never a way to read someone else's (docs/security.md, object-level authorization).
+        r.idempotency_key = scoped_key(actor.subject, r.idempotency_key)
         return await self._intake.file(r, actor=actor, now=now)
 
     async def get(self, incident_id: str = "", number: str = "") -> Incident:

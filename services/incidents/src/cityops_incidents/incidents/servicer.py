@@ -79,8 +79,13 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             external_ids=dict(request.external_ids), priority_override=int(request.priority_override),
         )
         outcome = await self._service.report(r, actor=actor, roles=roles)
-        return pb.ReportIncidentResponse(incident=incident_pb(outcome.incident, self._eido), merged=outcome.merged,
-                                         report_id=outcome.report_id)
+        incident = incident_pb(outcome.incident, self._eido)
+        if outcome.merged and roles and roles <= {"citizen"}:
+            # A citizen whose report joined someone else's incident learns that it exists and where it
+            # stands, not what others wrote (description, external ids, place): number and status only.
+            incident = pb.Incident(id=incident.id, number=incident.number, status=incident.status,
+                                   category=incident.category, report_count=incident.report_count)
+        return pb.ReportIncidentResponse(incident=incident, merged=outcome.merged, report_id=outcome.report_id)
 
     async def GetIncident(self, request: pb.GetIncidentRequest, context: Ctx) -> pb.Incident:  # noqa: N802
         inc = await self._service.get(request.id, request.number)

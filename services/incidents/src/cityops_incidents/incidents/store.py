@@ -74,6 +74,18 @@ async def report_by_key(conn: asyncpg.Connection, key: str) -> KnownReport | Non
     return KnownReport(str(row["id"]), str(row["incident_id"]), row["merged"]) if row else None
 
 
+async def distinct_reporters(conn: asyncpg.Connection, incident_id: str) -> int:
+    """How many different people reported the incident: a citizen by its token subject, a caller by
+    the phone digits; a report with neither (a sensor, an anonymous form) counts on its own."""
+    value = await conn.fetchval(
+        "SELECT count(DISTINCT COALESCE(NULLIF('s:' || reporter_subject, 's:'), "
+        "NULLIF('p:' || regexp_replace(reporter_phone, '\\D', '', 'g'), 'p:'), id::text)) "
+        "FROM reports WHERE incident_id = $1",
+        incident_id,
+    )
+    return int(value or 0)
+
+
 async def next_number(conn: asyncpg.Connection, prefix: str, day: date) -> int:
     """The next per-day sequence value; rolled back with the transaction, so numbers have no gaps."""
     value = await conn.fetchval(

@@ -76,12 +76,14 @@ def normalise_address(channel: str, address: str) -> tuple[str, str | None]:
 
 
 def mask_address(channel: str, address: str) -> str:
-    """An address safe to show in lists and events: 'n***@example.vn', '+8491****678'."""
+    """An address safe to show in lists and events: 'n***@example.vn', '*******678' (a phone keeps
+    only its last three digits, as everywhere else)."""
     if channel == "EMAIL":
         local, _, domain = address.partition("@")
         return f"{local[:1]}***@{domain}"
     if channel == "SMS":
-        return f"{address[:5]}****{address[-3:]}" if len(address) > 8 else "****"
+        digits = "".join(ch for ch in address if ch.isdigit())
+        return f"{'*' * 7}{digits[-3:]}" if len(digits) > 6 else "***"
     url = urlparse(address)
     return f"{url.scheme}://{url.netloc}/***"
 

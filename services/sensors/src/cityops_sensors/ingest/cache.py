@@ -29,6 +29,7 @@ class SensorCache:
         self._refresh_s = refresh_seconds
         self._unknown_ttl = unknown_ttl
         self.entries: dict[str, CacheEntry] = {}
+        self.owners: dict[str, str] = {}  # sensor id → owning gateway id (absent: no gateway owns it)
         self._unknown: dict[str, float] = {}
         self._since: datetime | None = None
 
@@ -36,14 +37,18 @@ class SensorCache:
         spec = kind_specs()[kind]
         return (spec.min, spec.max, partition_for(sensor_id, self.partitions))
 
-    def put(self, sensor_id: str, kind: str) -> None:
+    def put(self, sensor_id: str, kind: str, gateway_id: str = "") -> None:
         self.entries[sensor_id] = self.entry_for(kind, sensor_id)
+        if gateway_id:
+            self.owners[sensor_id] = gateway_id
+        else:
+            self.owners.pop(sensor_id, None)
         self._unknown.pop(sensor_id, None)
 
     async def refresh(self) -> int:
         rows = await self._store.changed_since(self._since - _OVERLAP if self._since else None)
         for row in rows:
-            self.put(row["id"], row["kind"])
+            self.put(row["id"], row["kind"], row["gateway_id"])
             if self._since is None or row["updated_at"] > self._since:
                 self._since = row["updated_at"]
         return len(rows)
@@ -56,8 +61,8 @@ class SensorCache:
         if not missing:
             return
         found = await self._store.kinds_of(missing)
-        for sensor_id, kind in found.items():
-            self.put(sensor_id, kind)
+        for sensor_id, (kind, gateway_id) in found.items():
+            self.put(sensor_id, kind, gateway_id)
         if len(unknown) > _MAX_NEGATIVE:
             unknown.clear()
         for sensor_id in missing:

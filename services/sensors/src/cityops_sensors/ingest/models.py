@@ -15,6 +15,9 @@ TIMESTAMP_TOO_OLD = pb.REJECTION_REASON_TIMESTAMP_TOO_OLD
 MISSING_TIMESTAMP = pb.REJECTION_REASON_MISSING_TIMESTAMP
 PUBLISH_FAILED = pb.REJECTION_REASON_PUBLISH_FAILED
 MALFORMED = pb.REJECTION_REASON_MALFORMED
+NOT_OWNED = pb.REJECTION_REASON_NOT_OWNED
+# The documented cap of one ReadingBatch (sensors.proto): a larger batch ends the stream, INVALID_ARGUMENT.
+MAX_BATCH_READINGS = 10_000
 
 # sensor id → (min valid value, max valid value, partition of the readings topic)
 CacheEntry = tuple[float, float, int]

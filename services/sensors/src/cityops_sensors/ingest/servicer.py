@@ -10,10 +10,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cityops.sensors.v1 import sensors_pb2 as pb
-from cityops_platform.errors import Unavailable
+from cityops_platform import auth
+from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed
+from cityops_sensors import access
 from cityops_sensors import metrics as sensor_metrics
 from cityops_sensors.ingest.cache import SensorCache
-from cityops_sensors.ingest.models import MALFORMED, PUBLISH_FAILED, IngestLedger
+from cityops_sensors.ingest.models import (
+    MALFORMED,
+    MAX_BATCH_READINGS,
+    NOT_OWNED,
+    PUBLISH_FAILED,
+    UNKNOWN_SENSOR,
+    IngestLedger,
+)
 from cityops_sensors.ingest.publisher import ReadingPublisher
 from cityops_sensors.ingest.service import Columns, split_by_partition
 from cityops_sensors.settings import SensorSettings
@@ -67,17 +76,27 @@ class IngestRpc:
         in_flight: collections.deque[tuple[asyncio.Future[object], Columns, int]] = collections.deque()
         limit = max(1, cfg.in_flight_batches) * max(1, self.publisher.partitions)
         wait = ACK_TIMEOUT_S
+        gateway = access.bound_gateway(auth.current_principal())
         async for batch in request_iterator:
             batch_index = ledger.batches
             ledger.batches += 1
+            size = len(batch.readings) + (len(batch.columns.sensor_ids) if batch.HasField("columns") else 0)
+            if size > MAX_BATCH_READINGS:
+                raise ValidationFailed([FieldViolation(
+                    "readings", f"tối đa {MAX_BATCH_READINGS} số đo mỗi lô, lô {batch_index} có {size} "
+                                f"(at most {MAX_BATCH_READINGS} readings per batch)")])
             (ids, values, times), ragged = batch_columns(batch, ledger, batch_index)
             await self.cache.resolve(ids)
             now_ms = time.time_ns() // 1_000_000
+            entries = self.cache.entries if gateway is None else _owned(self.cache, ids, gateway)
+            first_rejection = len(ledger.rejections)
             groups = split_by_partition(
-                ids, values, times, self.cache.entries, now_ms=now_ms,
+                ids, values, times, entries, now_ms=now_ms,
                 max_future_ms=cfg.max_future_seconds * 1000, max_past_ms=cfg.max_past_seconds * 1000,
                 ledger=ledger, batch_index=batch_index,
             )
+            if gateway is not None:
+                _name_not_owned(ledger, first_rejection, self.cache)
             ledger.next_index += ragged
             try:
                 sent = await self.publisher.publish(groups, now_ms)
@@ -102,6 +121,21 @@ class IngestRpc:
             rejections=[pb.Rejection(sensor_id=r.sensor_id, reason=r.reason, index=r.index, detail=r.detail,  # type: ignore[arg-type]
                                      batch_index=r.batch_index) for r in ledger.rejections],
         )
+
+
+def _owned(cache: SensorCache, ids: list[str], gateway: str) -> dict[str, tuple[float, float, int]]:
+    """The cache entries of this batch's sensors that belong to ``gateway``: the others are refused."""
+    entries, owners = cache.entries, cache.owners
+    return {sid: entries[sid] for sid in set(ids) if sid in entries and owners.get(sid) == gateway}
+
+
+def _name_not_owned(ledger: IngestLedger, start: int, cache: SensorCache) -> None:
+    """A registered sensor refused as unknown to this gateway is really another's: say so."""
+    for rejection in ledger.rejections[start:]:
+        if rejection.reason == UNKNOWN_SENSOR and rejection.sensor_id in cache.entries:
+            rejection.reason = NOT_OWNED
+            rejection.detail = (f"cảm biến '{rejection.sensor_id[:64]}' không thuộc cổng này "
+                                "(the sensor does not belong to this gateway)")
 
 
 def _reject_unpublished(ledger: IngestLedger, cols: Columns, batch_index: int, exc: BaseException) -> None:

@@ -44,6 +44,7 @@ class Sensor:
     created_at: datetime | None = None
     last_seen_at: datetime | None = None
     last_value: float = 0.0
+    gateway_id: str = ""  # the sensor gateway that registered it ("" = staff/integration, no gateway owns it)
 
 
 @dataclass(frozen=True, slots=True)

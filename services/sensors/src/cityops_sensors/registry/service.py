@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from typing import Protocol
 
-from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
+from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, ValidationFailed, require
 from cityops_sensors.registry.models import KIND_NAMES, STATUSES, Sensor, SensorFilter, kind_specs
 
 SENSOR_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -16,7 +16,7 @@ MAX_PAGE = 1000
 
 
 class SensorStorePort(Protocol):
-    async def upsert(self, s: Sensor) -> Sensor: ...
+    async def upsert(self, s: Sensor, *, gateway: str | None = None) -> Sensor | None: ...
     async def get(self, sensor_id: str) -> Sensor | None: ...
     async def search(self, flt: SensorFilter) -> list[Sensor]: ...
 
@@ -48,9 +48,17 @@ def validate_sensor(sensor_in: Sensor) -> Sensor:
     return replace(sensor_in, unit=kind_specs()[sensor_in.kind].unit, district=sensor_in.district.strip())
 
 
-async def register_sensor(sensor_in: Sensor, *, store: SensorStorePort) -> Sensor:
-    """Create or update a sensor by id; registering the same sensor twice changes nothing."""
-    return await store.upsert(validate_sensor(sensor_in))
+async def register_sensor(sensor_in: Sensor, *, store: SensorStorePort, gateway: str | None = None) -> Sensor:
+    """Create or update a sensor by id; registering the same sensor twice changes nothing.
+
+    ``gateway``: the caller is a sensor gateway bound to this id; it owns what it creates and may
+    not change a sensor it does not own (PermissionDenied)."""
+    sensor = await store.upsert(validate_sensor(sensor_in), gateway=gateway)
+    if sensor is None:
+        raise PermissionDenied(
+            f"cảm biến '{sensor_in.id[:64]}' thuộc cổng khác (the sensor belongs to another gateway)"
+        )
+    return sensor
 
 
 async def get_sensor(sensor_id: str, *, store: SensorStorePort) -> Sensor:

@@ -6,6 +6,8 @@ from typing import Any
 
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
+from cityops_platform import auth
+from cityops_sensors import access
 from cityops_sensors import protoconv as pc
 from cityops_sensors.ingest.cache import SensorCache
 from cityops_sensors.registry import service
@@ -37,8 +39,9 @@ class RegistryRpc:
     cache: SensorCache
 
     async def RegisterSensor(self, request: pb.RegisterSensorRequest, context: Any) -> pb.Sensor:  # noqa: N802
-        sensor = await service.register_sensor(sensor_from_proto(request.sensor), store=self.sensors)
-        self.cache.put(sensor.id, sensor.kind)
+        gateway = access.bound_gateway(auth.current_principal())
+        sensor = await service.register_sensor(sensor_from_proto(request.sensor), store=self.sensors, gateway=gateway)
+        self.cache.put(sensor.id, sensor.kind, sensor.gateway_id)
         return sensor_to_proto(sensor)
 
     async def GetSensor(self, request: pb.GetSensorRequest, context: Any) -> pb.Sensor:  # noqa: N802

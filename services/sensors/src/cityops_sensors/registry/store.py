@@ -11,7 +11,7 @@ from cityops_sensors.registry.models import Sensor, SensorFilter
 _COLUMNS = (
     "s.id, s.kind, s.name, s.lat, s.lon, s.address, s.district, s.unit, s.reporting_interval_seconds, "
     "s.labels, s.created_at, COALESCE(l.status, 'OFFLINE') AS status, l.last_seen_at, "
-    "COALESCE(l.last_value, 0) AS last_value"
+    "COALESCE(l.last_value, 0) AS last_value, COALESCE(s.gateway_id, '') AS gateway_id"
 )
 
 
@@ -20,7 +20,7 @@ def _sensor(row: asyncpg.Record) -> Sensor:
         id=row["id"], kind=row["kind"], lat=row["lat"], lon=row["lon"], district=row["district"],
         reporting_interval_seconds=row["reporting_interval_seconds"], name=row["name"], address=row["address"],
         unit=row["unit"], labels=dict(row["labels"] or {}), status=row["status"], created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"], last_value=row["last_value"],
+        last_seen_at=row["last_seen_at"], last_value=row["last_value"], gateway_id=row["gateway_id"],
     )
 
 
@@ -28,19 +28,26 @@ class SensorStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def upsert(self, s: Sensor) -> Sensor:
-        await self._pool.execute(
+    async def upsert(self, s: Sensor, *, gateway: str | None = None) -> Sensor | None:
+        """Create or update; with ``gateway`` (a bound sensor gateway) a new sensor belongs to it and an
+        existing one is updated only when it already does: None when it belongs to someone else."""
+        written = await self._pool.fetchval(
             """
-            INSERT INTO sensors (id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, labels)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            INSERT INTO sensors (id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, labels,
+                                 gateway_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, lat = excluded.lat,
                 lon = excluded.lon, address = excluded.address, district = excluded.district, unit = excluded.unit,
                 reporting_interval_seconds = excluded.reporting_interval_seconds, labels = excluded.labels,
                 updated_at = clock_timestamp()
+            WHERE $11::text IS NULL OR sensors.gateway_id = $11::text
+            RETURNING id
             """,
             s.id, s.kind, s.name, s.lat, s.lon, s.address, s.district, s.unit, s.reporting_interval_seconds,
-            s.labels,
+            s.labels, gateway,
         )
+        if written is None:
+            return None
         found = await self.get(s.id)
         assert found is not None
         return found
@@ -73,11 +80,15 @@ class SensorStore:
     async def changed_since(self, since: datetime | None) -> list[asyncpg.Record]:
         """Registry rows for caches: all of them, or those updated after ``since``."""
         return list(await self._pool.fetch(
-            "SELECT id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, updated_at "
+            "SELECT id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, updated_at, "
+            "coalesce(gateway_id, '') AS gateway_id "
             "FROM sensors WHERE $1::timestamptz IS NULL OR updated_at > $1 ORDER BY updated_at",
             since,
         ))
 
-    async def kinds_of(self, ids: list[str]) -> dict[str, str]:
-        rows = await self._pool.fetch("SELECT id, kind FROM sensors WHERE id = ANY($1::text[])", ids)
-        return {r["id"]: r["kind"] for r in rows}
+    async def kinds_of(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """id → (kind, owning gateway id or "") for the ids that exist."""
+        rows = await self._pool.fetch(
+            "SELECT id, kind, coalesce(gateway_id, '') AS gateway_id FROM sensors WHERE id = ANY($1::text[])", ids
+        )
+        return {r["id"]: (r["kind"], r["gateway_id"]) for r in rows}
