@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import generate_latest
 
 from cityops_gateway.asgi import create_web_app
 from cityops_platform.settings import Settings
@@ -52,6 +53,7 @@ def test_login_without_a_username_names_the_field(client: TestClient) -> None:
 
 @pytest.mark.parametrize("path", ["/api/incidents", "/api/units", "/api/kpis", "/api/events"])
 def test_console_api_without_a_token_gets_401(client: TestClient, path: str) -> None:
+    client.cookies.clear()  # the session cookie of an earlier login in this module
     assert client.get(path).status_code == 401
     assert client.get(path, headers={"Authorization": "Bearer forged.token.value"}).status_code == 401
 
@@ -103,5 +105,6 @@ def test_console_page_and_vendored_libraries_are_served_locally(client: TestClie
 
 def test_healthz_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
-    metrics = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 404  # served on CITYOPS_METRICS_PORT, not the public port
+    metrics = generate_latest().decode()
     assert "cityops_gateway_http_requests_total" in metrics

@@ -131,10 +131,13 @@ class SecurityMiddleware:
                     return self._too_large()
             except ValueError:
                 return _error(400, "invalid_argument", "Content-Length không hợp lệ (invalid Content-Length)")
-        if request.method in _UNSAFE and request.url.path.startswith("/api/") and _cookie_only(request):
-            if request.headers.get(CSRF_HEADER) != "1" or not _same_origin(request):
-                return _error(403, "permission_denied",
-                              "yêu cầu từ trang khác bị chặn (cross-site request refused: CSRF check)")
+        cookie_write = request.method in _UNSAFE and request.url.path.startswith("/api/") and _cookie_only(request)
+        # /api/login is not authenticated by the cookie (a stale one may ride along): Origin only.
+        needs_header = request.url.path != "/api/login"
+        if cookie_write and ((needs_header and request.headers.get(CSRF_HEADER) != "1")
+                             or not _same_origin(request)):
+            return _error(403, "permission_denied",
+                          "yêu cầu từ trang khác bị chặn (cross-site request refused: CSRF check)")
         return None
 
 
