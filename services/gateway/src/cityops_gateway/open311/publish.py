@@ -3,8 +3,8 @@
 A request is published when a citizen channel filed it (the citizen app or Open311 itself is among
 its sources), its category is in the public catalog, and it is not of a category that is never
 public (emergency medical, security/police, fire). A 1022 hotline call, a CAD (police) import, a
-sensor alert or an operator's entry alone is never published, even when a citizen's report is
-later merged into it the merged incident stays unpublished only if it has no citizen source.
+sensor alert or an operator's entry alone is never published; an incident that a citizen's report
+later joined (a citizen source among its sources) is.
 Free text is redacted by ``publicsafe.redact_contacts`` in mapping.to_service_request.
 """
 
