@@ -122,9 +122,10 @@ class CityStack:
         proc.metrics_port = int(env["CITYOPS_METRICS_PORT"])
 
     def start_gateway(self, **extra: str) -> None:
-        proc = self._spawn("gateway", [*CLI, "serve", "gateway"],
-                           self.env("gateway", CITYOPS_HTTP_PORT=str(self.http_port), **extra))
+        env = self.env("gateway", CITYOPS_HTTP_PORT=str(self.http_port), **extra)
+        proc = self._spawn("gateway", [*CLI, "serve", "gateway"], env)
         proc.ready_url = f"{self.gateway_url}/healthz"
+        proc.metrics_port = int(env["CITYOPS_METRICS_PORT"])
 
     def _ready(self, proc: Proc) -> bool:
         if proc.grpc_port:

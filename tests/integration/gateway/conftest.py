@@ -68,7 +68,9 @@ def gateway_stack(
                                CITYOPS_SENSORS_SINK_FLUSH_SECONDS="0.2",
                                CITYOPS_SENSORS_CACHE_REFRESH_SECONDS="0.5")
         # No cache on the public feeds, so each test sees what it just wrote.
-        stack.start_gateway(CITYOPS_ENVIRONMENT="local", CITYOPS_GATEWAY_PUBLIC_CACHE_SECONDS="0")
+        # The anonymous Open311 read limit is tested on a gateway of its own (test_gateway_security.py).
+        stack.start_gateway(CITYOPS_ENVIRONMENT="local", CITYOPS_GATEWAY_PUBLIC_CACHE_SECONDS="0",
+                            CITYOPS_GATEWAY_OPEN311_ANONYMOUS_READ_BURST="100000")
         stack.wait_ready()
         stack.apis = apis  # type: ignore[attr-defined]
         yield stack

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import generate_latest
 
 from cityops_gateway.asgi import create_web_app
 from cityops_platform.settings import Settings
@@ -52,6 +53,7 @@ def test_login_without_a_username_names_the_field(client: TestClient) -> None:
 
 @pytest.mark.parametrize("path", ["/api/incidents", "/api/units", "/api/kpis", "/api/events"])
 def test_console_api_without_a_token_gets_401(client: TestClient, path: str) -> None:
+    client.cookies.clear()  # the session cookie of an earlier login in this module
     assert client.get(path).status_code == 401
     assert client.get(path, headers={"Authorization": "Bearer forged.token.value"}).status_code == 401
 
@@ -87,8 +89,9 @@ def test_openapi_documents_open311_and_the_console_api(client: TestClient) -> No
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     for path in ["/open311/v2/requests.json", "/open311/v2/services/{service_code}.json", "/api/incidents",
-                 "/api/incidents/{incident_id}/transition", "/api/events", "/healthz", "/metrics"]:
+                 "/api/incidents/{incident_id}/transition", "/api/events", "/healthz"]:
         assert path in doc["paths"], path
+    assert "/metrics" not in doc["paths"]  # served on the metrics port only
     assert set(doc["paths"]["/open311/v2/requests.json"]) == {"get", "post"}
 
 
@@ -113,6 +116,7 @@ def test_liveness_answers_while_readiness_reports_the_unreachable_upstreams(clie
 
 
 def test_healthz_and_metrics(client: TestClient) -> None:
-    assert client.get("/healthz").json()["status"] == "ok"  # alive, for local tools (not a probe)
-    metrics = client.get("/metrics").text
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/metrics").status_code == 404  # served on CITYOPS_METRICS_PORT, not the public port
+    metrics = generate_latest().decode()
     assert "cityops_gateway_http_requests_total" in metrics

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,6 +23,7 @@ from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
+from cityops_gateway.events.filters import CONTROL_KINDS, StreamLimiter, allowed_kinds
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.ngsild.routes import ROUTES as NGSILD_ROUTES
 from cityops_gateway.observability import ObservabilityMiddleware
@@ -33,8 +34,10 @@ from cityops_gateway.open311.routes import ROUTES as OPEN311_ROUTES
 from cityops_gateway.openapi import build_openapi
 from cityops_gateway.openapi_interop import extend as extend_openapi
 from cityops_gateway.ratings import ROUTES as RATING_ROUTES
+from cityops_gateway.security import SecurityMiddleware, content_security_policy, tile_origin
 from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
+from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token, unauthenticated
 from cityops_platform import auth
@@ -49,16 +52,31 @@ def _sse(event: str, data: Any, event_id: str | None = None) -> str:
 
 
 async def events(request: Request) -> Response:
-    """Server-Sent Events: every event of the followed topics, as JSON, until the screen leaves."""
+    """Server-Sent Events: the events the caller's roles may see (events.filters), until the screen leaves."""
     state = gateway_state(request)
+    token = bearer_token(request)
     try:
-        state.codec.verify(bearer_token(request))
+        principal = state.codec.verify(token)
     except auth.AuthError as exc:
         raise unauthenticated(exc) from None
+    kinds = allowed_kinds(principal.roles)
+    if not kinds:
+        raise ApiError(403, "permission_denied",
+                       "vai trò này không được xem luồng điều hành (this role has no operations stream)")
     hub = state.hub
     if hub is None:
         raise ApiError(503, "unavailable", "luồng sự kiện chưa sẵn sàng (event stream not started)")
-    sub = hub.subscribe()
+    stream_key = f"{principal.subject}:{principal.token_id or hashlib.sha256(token.encode()).hexdigest()}"
+    if not state.sse_streams.acquire(stream_key):
+        raise ApiError(429, "resource_exhausted",
+                       f"quá nhiều luồng sự kiện cho token này, tối đa {state.sse_streams.limit} "
+                       f"(too many live streams for this token)", headers={"Retry-After": "5"})
+    try:
+        sub = hub.subscribe()
+    except BaseException:
+        state.sse_streams.release(stream_key)
+        raise
+    wanted = kinds | CONTROL_KINDS
     heartbeat = state.config.sse_heartbeat_seconds
 
     async def stream() -> AsyncIterator[str]:
@@ -73,9 +91,12 @@ async def events(request: Request) -> Response:
                     continue
                 if event is CLOSE:
                     return
+                if event["kind"] not in wanted:
+                    continue
                 yield _sse(event["kind"], {"type": event["type"], "data": event["data"]}, event.get("id"))
         finally:
             hub.unsubscribe(sub)
+            state.sse_streams.release(stream_key)
 
     return StreamingResponse(
         stream(),
@@ -84,8 +105,6 @@ async def events(request: Request) -> Response:
     )
 
 
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -119,6 +138,12 @@ def build_state(settings: Settings, config: GatewayConfig | None = None) -> Gate
         service_tokens=ServiceTokens(codec),
         gazetteer=Gazetteer.load(config.open311_gazetteer_file),
         endpoint=Endpoint.load(config.open311_endpoint_file, jurisdiction_override=config.open311_jurisdiction_id),
+        login_throttle=LoginThrottle(
+            user_threshold=config.login_max_failures_user, address_threshold=config.login_max_failures_address,
+            base_seconds=config.login_lockout_seconds, max_seconds=config.login_lockout_max_seconds),
+        open311_reads=RateLimiter(per_minute=config.open311_anonymous_reads_per_minute,
+                                  burst=config.open311_anonymous_read_burst),
+        sse_streams=StreamLimiter(config.sse_max_streams_per_token),
     )
 
 
@@ -147,7 +172,6 @@ def create_web_app(
         Route("/livez", health.livez),
         Route("/readyz", health.readyz),
         Route("/healthz", health.healthz),
-        Route("/metrics", metrics),
         Route("/openapi.json", openapi),
         Route("/api/events", events),
         *CONSOLE_ROUTES,
@@ -161,7 +185,12 @@ def create_web_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ObservabilityMiddleware)],
+        middleware=[
+            Middleware(SecurityMiddleware, max_body_bytes=state.config.max_body_bytes,
+                       csp=content_security_policy(tile_origin(state.config.map_tile_url)),
+                       hsts=settings.environment != "local"),
+            Middleware(ObservabilityMiddleware),
+        ],
         exception_handlers={ApiError: _api_error, UpstreamError: _upstream_error},
         lifespan=lifespan,
     )

@@ -51,6 +51,15 @@ class GatewayConfig(BaseSettings):
     sse_heartbeat_seconds: float = 15.0
     sse_queue_size: int = 1000
     kpi_cache_seconds: float = 10.0
+    # Hardening (security.py, throttle.py, events/filters.py; docs/security.md "Gateway").
+    max_body_bytes: int = Field(default=1024 * 1024, description="Larger request bodies are refused with 413.")
+    sse_max_streams_per_token: int = Field(default=5, description="Live streams one token may hold open (429).")
+    login_max_failures_user: int = Field(default=5, description="Failed logins per username before a lockout.")
+    login_max_failures_address: int = Field(default=20, description="Failed logins per client address.")
+    login_lockout_seconds: float = Field(default=30.0, description="First lockout; doubles per further failure.")
+    login_lockout_max_seconds: float = 900.0
+    open311_anonymous_reads_per_minute: float = Field(default=60.0, description="Open311 GETs without api_key.")
+    open311_anonymous_read_burst: int = Field(default=60, description="Anonymous Open311 GETs at once.")
 
     def api_keys(self, settings: Settings) -> dict[str, str]:
         """Open311 API key -> client name."""

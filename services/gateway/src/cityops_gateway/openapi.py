@@ -226,9 +226,6 @@ def build_openapi() -> dict[str, Any]:
             "200": _json({"type": "object"}, "serving"), "503": _json({"type": "object"}, "not ready")}}},
         "/healthz": {"get": {"summary": "Alive, with the event hub's state (local tools; probes use /livez, /readyz)",
                              "tags": ["ops"], "responses": {"200": _json({"type": "object"}, "alive")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["ops"], "responses": {
-            "200": {"description": "text exposition format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/open311/v2/services.json": {"get": {
             "summary": "Danh mục dịch vụ (list services)", "tags": ["open311"], "parameters": [LANG],
             "responses": {"200": _json({"type": "array", "items": _ref("Service")}, "services")}}},
@@ -277,17 +274,26 @@ def build_openapi() -> dict[str, Any]:
             "summary": "Đăng nhập (operator login) → bearer JWT", "tags": ["console"],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Login")}}},
             "responses": {"200": _json(_ref("LoginResult"), "signed in"), "400": _api_error("invalid body"),
-                          "401": _api_error("wrong username or password")}}},
+                          "401": _api_error("wrong username or password"),
+                          "403": _api_error("cross-site request (Origin)"),
+                          "429": _api_error("too many failed logins (Retry-After)")}}},
+        "/api/logout": {"post": {
+            "summary": "Đăng xuất (clear the session cookie)", "tags": ["console"],
+            "responses": {"204": {"description": "cookie cleared"},
+                          "403": _api_error("cookie without the X-CityOps-Console header (CSRF)")}}},
         "/api/config": {"get": {"summary": "Console configuration (map tiles)", "tags": ["console"],
                                 "responses": {"200": _json({"type": "object"}, "config")}}},
         "/api/me": _console_get("The signed-in principal", {"type": "object"}),
         "/api/events": {"get": {
             "summary": "Server-Sent Events: incident, dispatch, unit, alert (+ hello, resync)", "tags": ["console"],
             "security": [{"bearer": []}],
-            "parameters": [_query("access_token", "the bearer token, for EventSource (no headers)")],
+            "description": "Bearer header or the console's session cookie (never a query parameter); events "
+                           "filtered by role (docs/console.md).",
             "responses": {"200": {"description": "event stream",
                                   "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                          "401": _api_error("unauthenticated")}}},
+                          "401": _api_error("unauthenticated"),
+                          "403": _api_error("this role has no operations stream"),
+                          "429": _api_error("too many open streams for this token")}}},
         "/api/incidents": _console_get("Incidents", list_of("incidents", _ref("Incident")), incident_params),
         "/api/incidents/{incident_id}": _console_get("One incident", _ref("Incident"), [incident_id], True),
         "/api/incidents/{incident_id}/transition": {"parameters": [incident_id], "post": _console_post(
@@ -330,6 +336,9 @@ def build_openapi() -> dict[str, Any]:
         "/api/kpis": _console_get("KPI figures for the charts", {"type": "object"}),
         **_aftercare_paths(incident_id),
     }
+    for path, item in paths.items():  # anonymous Open311 reads are rate-limited per client address
+        if path.startswith("/open311/") and "get" in item:
+            item["get"]["responses"].setdefault("429", _open311_error("too many anonymous reads (Retry-After)"))
     return {
         "openapi": "3.0.3",
         "info": {"title": "CityOps gateway", "version": "1.0.0",

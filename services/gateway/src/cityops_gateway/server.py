@@ -16,6 +16,7 @@ import uvicorn
 from cityops_gateway.asgi import CLOSE, create_web_app
 from cityops_gateway.config import GatewayConfig
 from cityops_platform.logging import configure_logging
+from cityops_platform.metrics import start_metrics_server
 from cityops_platform.settings import Settings
 from cityops_platform.tracing import configure_tracing
 
@@ -43,6 +44,8 @@ async def serve(settings: Settings) -> None:
     configure_logging("gateway", settings.log_level)
     configure_tracing("gateway")
     app = create_web_app(settings, GatewayConfig())
+    # /metrics is not on the public port: its own port, like every other service's.
+    start_metrics_server(settings.service_metrics_port("gateway"))
     config = uvicorn.Config(
         app,
         host=settings.http_host,

@@ -9,10 +9,12 @@ from starlette.requests import Request
 
 from cityops_gateway.clients import ServiceClients, ServiceTokens
 from cityops_gateway.config import GatewayConfig
+from cityops_gateway.events.filters import StreamLimiter
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.gazetteer import Gazetteer
+from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_platform import auth
 from cityops_platform.settings import Settings
@@ -33,6 +35,9 @@ class GatewayState:
     gazetteer: Gazetteer | None = None  # Open311 address_string / address_id geocoding
     endpoint: Endpoint | None = None  # Open311 jurisdiction and discovery
     public_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # CAP feed, STA, NGSI-LD
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    open311_reads: RateLimiter | None = None  # anonymous Open311 reads per client address
+    sse_streams: StreamLimiter = field(default_factory=lambda: StreamLimiter(5))
 
     @property
     def clients(self) -> ServiceClients:

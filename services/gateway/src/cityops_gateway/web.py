@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cityops_gateway.clients import UpstreamError
+from cityops_gateway.security import SESSION_COOKIE
 from cityops_platform import auth, metrics
 
 audit = logging.getLogger("cityops.audit")
@@ -25,6 +26,7 @@ class ApiError(Exception):
     code: str
     message: str
     fields: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_upstream(cls, exc: UpstreamError) -> ApiError:
@@ -38,7 +40,7 @@ class ApiError(Exception):
                 "fields": [{"field": f, "description": d} for f, d in self.fields],
             }
         }
-        headers = {"WWW-Authenticate": "Bearer"} if self.http_status == 401 else None
+        headers = {**({"WWW-Authenticate": "Bearer"} if self.http_status == 401 else {}), **self.headers}
         return JSONResponse(body, status_code=self.http_status, headers=headers)
 
 
@@ -47,14 +49,15 @@ def invalid(field_name: str, description: str) -> ApiError:
 
 
 def bearer_token(request: Request) -> str:
-    """The request's bearer token (header, or ``access_token`` query for EventSource)."""
+    """The request's token: the ``Authorization: Bearer`` header, else the console's HttpOnly session
+    cookie (which the EventSource sends). Never a query parameter: URLs end up in logs."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    query_token = request.query_params.get("access_token", "").strip()
-    if query_token:
-        return query_token
+    cookie_token = request.cookies.get(SESSION_COOKIE, "").strip()
+    if cookie_token:
+        return cookie_token
     raise ApiError(401, "unauthenticated", "thiếu token đăng nhập (missing bearer token)")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cityops.common.v1 import common_pb2
@@ -20,7 +20,10 @@ from cityops.incidents.v1 import incidents_pb2
 from cityops.sensors.v1 import sensors_pb2
 from cityops_gateway.console.kpis import compute_kpis
 from cityops_gateway.events.decode import to_json
+from cityops_gateway.events.filters import CONSOLE_ROLES
+from cityops_gateway.security import clear_cookie_header, session_cookie_header
 from cityops_gateway.state import gateway_state
+from cityops_gateway.throttle import client_address, throttled
 from cityops_gateway.web import (
     ApiError,
     bearer_token,
@@ -49,12 +52,16 @@ async def login(request: Request) -> JSONResponse:
     body = await json_body(request)
     username = text_field(body, "username", max_len=128, required=True)
     password = text_field(body, "password", max_len=256, required=True)
+    address = client_address(request.scope.get("client"))
+    throttled(state.login_throttle, username, address)
     operator = await run_in_threadpool(state.users.authenticate, username, password)
     if operator is None:
+        state.login_throttle.failed(username, address)
         raise ApiError(401, "unauthenticated", "sai tên đăng nhập hoặc mật khẩu (wrong username or password)")
+    state.login_throttle.succeeded(username)
     ttl = state.config.login_ttl_seconds
     token = state.codec.issue(operator.username, operator.roles, ttl_seconds=ttl)
-    return JSONResponse(
+    response = JSONResponse(
         {
             "token": token,
             "username": operator.username,
@@ -63,6 +70,17 @@ async def login(request: Request) -> JSONResponse:
             "expires_at": int(time.time()) + ttl,
         }
     )
+    secure = state.settings.environment != "local"
+    response.headers.append("set-cookie", session_cookie_header(token, max_age=ttl, secure=secure))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """Ends the console session: the HttpOnly cookie is cleared (the JWT itself expires on its own)."""
+    response = Response(status_code=204)
+    secure = gateway_state(request).settings.environment != "local"
+    response.headers.append("set-cookie", clear_cookie_header(secure=secure))
+    return response
 
 
 async def me(request: Request) -> JSONResponse:
@@ -207,17 +225,22 @@ async def list_alerts(request: Request) -> JSONResponse:
 async def kpis(request: Request) -> JSONResponse:
     state = gateway_state(request)
     token = _token(request)
-    cached = state.kpi_cache.get("kpis")
+    roles = state.codec.verify(token).roles
+    if not roles & CONSOLE_ROLES:
+        raise ApiError(403, "permission_denied", "vai trò này không xem được KPI (this role may not read KPIs)")
+    # One cache entry per set of console roles: figures computed with one role's rights never reach another.
+    cache_key = "kpis:" + ",".join(sorted(roles))
+    cached = state.kpi_cache.get(cache_key)
     if cached is not None and time.monotonic() - cached[0] < state.config.kpi_cache_seconds:
-        # Only after this caller's own token was verified; the figures are the same for all staff.
         return JSONResponse(cached[1])
     result: dict[str, Any] = await compute_kpis(state.clients, token, timezone=state.settings.timezone)
-    state.kpi_cache["kpis"] = (time.monotonic(), result)
+    state.kpi_cache[cache_key] = (time.monotonic(), result)
     return JSONResponse(result)
 
 
 ROUTES = [
     Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
     Route("/api/me", me),
     Route("/api/config", console_config),
     Route("/api/incidents", list_incidents),

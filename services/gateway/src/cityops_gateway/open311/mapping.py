@@ -20,6 +20,7 @@ from cityops.incidents.v1 import incidents_pb2
 from cityops_gateway.open311.attributes import answers_from_fields, describe, validate_answers
 from cityops_gateway.open311.catalog import Open311Service, ServiceCatalog
 from cityops_gateway.open311.gazetteer import Gazetteer
+from cityops_gateway.open311.publish import is_web_url
 from cityops_gateway.publicsafe import redact_contacts
 
 OPEN = frozenset(
@@ -198,6 +199,9 @@ def parse_post(
     if len(description) + len(answered) + 1 > MAX_DESCRIPTION:
         raise Open311Error(400, f"description: cùng các câu trả lời tối đa {MAX_DESCRIPTION} ký tự (too long)")
     name = " ".join(p for p in (_text(fields, "first_name", 64), _text(fields, "last_name", 64)) if p)
+    media_url = _text(fields, "media_url", 1000)
+    if media_url and not is_web_url(media_url):
+        raise Open311Error(400, "media_url: phải là địa chỉ http(s) (must be an http or https URL)")
     return PostedRequest(
         service=service,
         lat=lat,
@@ -209,7 +213,7 @@ def parse_post(
         reporter_name=name,
         phone=_text(fields, "phone", 32),
         client_key=client_key,
-        media_url=_text(fields, "media_url", 1000),
+        media_url=media_url,
         extra={k: v for k in ("device_id", "account_id") if (v := _text(fields, k, 128))},
         answers=answered,
     )

@@ -36,7 +36,9 @@ from cityops_gateway.open311.mapping import (
     request_id,
     to_service_request,
 )
+from cityops_gateway.open311.publish import is_public
 from cityops_gateway.state import GatewayState, gateway_state
+from cityops_gateway.throttle import client_address
 
 log = logging.getLogger("cityops.gateway.open311")
 PREFIX = "/open311/v2"
@@ -53,6 +55,13 @@ def open311_errors(handler: Handler) -> Handler:
     @wraps(handler)
     async def wrapped(request: Request) -> Response:
         fmt = format_of(request.url.path)
+        wait = _anonymous_read_wait(request)
+        if wait:
+            error = Open311Error(429, f"quá nhiều yêu cầu, thử lại sau {wait} giây (too many requests, "
+                                      f"retry in {wait} s)")
+            response = error_response(fmt, error.body(), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             return await handler(request)
         except Open311Error as exc:
@@ -69,6 +78,16 @@ def open311_errors(handler: Handler) -> Handler:
             return error_response(fmt, error.body(), error.http_status)
 
     return wrapped
+
+
+def _anonymous_read_wait(request: Request) -> int:
+    """Seconds an anonymous reader (a GET without a known api_key) must wait; 0 = go on."""
+    state = gateway_state(request)
+    if request.method not in ("GET", "HEAD") or state.open311_reads is None:
+        return 0
+    if request.query_params.get("api_key", "") in state.api_keys:
+        return 0
+    return state.open311_reads.take(client_address(request.scope.get("client")))
 
 
 def _lang(request: Request) -> str:
@@ -239,6 +258,8 @@ async def list_requests(request: Request) -> Response:
     while len(out) < MAX_RESULTS:
         resp = await state.clients.call(state.clients.incidents.ListIncidents, req, token=token)
         for incident in resp.incidents:
+            if not is_public(incident, state.catalog):
+                continue
             mapped = state.catalog.for_incident(incident.category, incident.subcategory)
             if wanted and (mapped is None or (mapped.category, mapped.subcategory) not in wanted):
                 continue
@@ -263,8 +284,8 @@ async def _get_incident(state: GatewayState, ident: str) -> incidents_pb2.Incide
         if exc.http_status in (400, 404):
             return None
         raise
-    if state.catalog.for_incident(incident.category, incident.subcategory) is None:
-        return None  # categories outside the public catalog (e.g. medical) are not published
+    if not is_public(incident, state.catalog):
+        return None  # only citizen-facing requests of public categories are published (open311.publish)
     return incident
 
 

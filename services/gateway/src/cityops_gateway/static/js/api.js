@@ -20,6 +20,8 @@ export function session() {
 export function logout() {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(USER_KEY);
+  // Clears the HttpOnly session cookie (the live stream's credential); the custom header passes the CSRF check.
+  fetch("/api/logout", { method: "POST", headers: { "X-CityOps-Console": "1" }, credentials: "same-origin" }).catch(() => {});
 }
 
 export async function login(username, password) {
@@ -30,7 +32,8 @@ export async function login(username, password) {
 }
 
 export async function request(method, path, body, auth = true) {
-  const headers = { Accept: "application/json" };
+  // X-CityOps-Console: the gateway's CSRF check for requests authenticated by the session cookie.
+  const headers = { Accept: "application/json", "X-CityOps-Console": "1" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth) {
     const s = session();

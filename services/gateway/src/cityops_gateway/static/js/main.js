@@ -42,7 +42,8 @@ function connect() {
   const s = session();
   if (!s) return;
   setLive("connecting");
-  source = new EventSource(`/api/events?access_token=${encodeURIComponent(s.token)}`);
+  // The HttpOnly session cookie set by /api/login authenticates the stream (no token in the URL).
+  source = new EventSource("/api/events");
   source.addEventListener("hello", () => { setLive("on"); loadAll(); });
   for (const kind of ["incident", "dispatch", "unit", "alert"]) {
     source.addEventListener(kind, (message) => applyEvent(kind, JSON.parse(message.data)));
