@@ -179,3 +179,34 @@ gateway:
   consumes: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.sensors.alerts.v1, cityops.notifications.deliveries.v1]
   produces: []
 {{- end -}}
+
+{{- define "cityops.appKeysSecretName" -}}
+{{- printf "%s-app-keys" (include "cityops.fullname" .) -}}
+{{- end -}}
+
+{{/* Components that call or serve gRPC, and whether they serve (gateway only calls). */}}
+{{- define "cityops.tlsComponents" -}}
+{{- range $svc, $cfg := .Values.services }}
+{{- if $cfg.enabled }}
+{{ $svc }}: {{ ne $svc "gateway" }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Secret with tls.crt/tls.key/ca.crt of a service's api: (dict "root" $ "svc" "incidents"). */}}
+{{- define "cityops.tlsSecretName" -}}
+{{- $t := .root.Values.tls -}}
+{{- $given := index ($t.existingSecrets | default dict) .svc | default "" -}}
+{{- if $given -}}
+{{- $given -}}
+{{- else if $t.certManager.enabled -}}
+{{- printf "%s-%s-api-tls" (include "cityops.fullname" .root) .svc -}}
+{{- else -}}
+{{- fail (printf "tls.enabled: không có chứng chỉ cho %s / no certificate for %s: set tls.existingSecrets.%s or tls.certManager.enabled=true" .svc .svc .svc) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The gRPC clients among the apis: the gateway (every api) and dispatch (incidents, for EIDO). */}}
+{{- define "cityops.grpcClient" -}}
+{{- if has . (list "gateway" "dispatch") -}}true{{- end -}}
+{{- end -}}
