@@ -44,7 +44,7 @@ seccompProfile:
     secretKeyRef: {name: {{ include "cityops.jwtSecretName" $root | quote }}, key: {{ $v.auth.jwt.key | quote }}}
 {{- end }}
 {{- if $v.kafka.sasl.enabled }}
-{{- $cred := include "cityops.kafkaCredentials" (dict "root" $root "svc" .svc) | fromYaml }}
+{{- $cred := include "cityops.kafkaCredentials" (dict "root" $root "component" .component) | fromYaml }}
 - name: CITYOPS_KAFKA_SASL_USERNAME
 {{- if $cred.username }}
   value: {{ $cred.username | quote }}

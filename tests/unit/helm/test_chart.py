@@ -180,7 +180,10 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(render: Render) ->
 
 def test_kafka_users_get_least_privilege_acls_from_the_event_flow(render: Render) -> None:
     users = by_name(render(), "KafkaUser")
-    assert set(users) == {f"cityops-{svc}" for svc in [*GRPC_SERVICES, "gateway"]}
+    # One user per process role (issue 14): <svc>-api and <svc>-worker, and the gateway's api.
+    assert set(users) == {f"cityops-{svc}-{kind}" for svc in GRPC_SERVICES for kind in ("api", "worker")} | {
+        "cityops-gateway-api"
+    }
 
     def ops(user: str, name: str) -> set[str]:
         return {
@@ -190,10 +193,11 @@ def test_kafka_users_get_least_privilege_acls_from_the_event_flow(render: Render
             for op in acl["operations"]
         }
 
-    assert ops("cityops-incidents", "cityops.sensors.alerts.v1") == {"Read", "Describe"}
-    assert ops("cityops-incidents", "cityops.incidents.events.v1") == {"Write", "Describe"}
-    assert ops("cityops-incidents", "cityops.notifications.deliveries.v1") == set()
-    assert "Write" not in ops("cityops-gateway", "cityops.incidents.events.v1")
+    assert ops("cityops-incidents-worker", "cityops.sensors.alerts.v1") == {"Read", "Describe"}
+    assert ops("cityops-incidents-worker", "cityops.incidents.events.v1") == {"Write", "Describe"}
+    assert ops("cityops-incidents-worker", "cityops.notifications.deliveries.v1") == set()
+    assert ops("cityops-incidents-api", "cityops.sensors.alerts.v1") == set()
+    assert "Write" not in ops("cityops-gateway-api", "cityops.incidents.events.v1")
 
 
 def test_secrets_come_from_existing_secrets_and_strimzi_user_secrets(render: Render) -> None:
@@ -201,7 +205,7 @@ def test_secrets_come_from_existing_secrets_and_strimzi_user_secrets(render: Ren
     container = deployments["cityops-dispatch-worker"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["CITYOPS_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "cityops-dispatch",
+        "name": "cityops-dispatch-worker",
         "key": "password",
     }
     assert env["CITYOPS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "uri"

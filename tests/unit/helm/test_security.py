@@ -263,3 +263,55 @@ def test_without_a_standards_volume_nothing_is_mounted(render: Render) -> None:
     manifest = render()
     assert "standards" not in volumes_of(manifest, "cityops-dispatch-api")
     assert "CITYOPS_STANDARDS_DIR" not in env_of(manifest, "cityops-dispatch-api")
+
+
+# --- 4. one Kafka user per process role, from the code's catalog -------------------------------------
+
+
+def _acl_table(user: dict[str, Any]) -> dict[tuple[str, str, str], set[str]]:
+    table: dict[tuple[str, str, str], set[str]] = {}
+    for acl in user["spec"]["authorization"]["acls"]:
+        r = acl["resource"]
+        table.setdefault((r["type"], r.get("name", ""), r.get("patternType", "")), set()).update(acl["operations"])
+    return table
+
+
+def test_one_kafka_user_per_process_role_with_exactly_the_catalogs_acls(render: Render) -> None:
+    from cityops_platform.kafka.topics import ACCESS
+
+    users = of_kind(render(), "KafkaUser")
+    assert set(users) == {f"cityops-{role}" for role in ACCESS} | set()  # topics are KafkaTopics here
+    for role, access in ACCESS.items():
+        expected: dict[tuple[str, str, str], set[str]] = {}
+        for spec in access.reads:
+            expected.setdefault(("topic", spec.name, "literal"), set()).update({"Read", "Describe"})
+        for spec in (*access.writes, *access.dlq_writes()):
+            expected.setdefault(("topic", spec.name, "literal"), set()).update({"Write", "Describe"})
+        if access.faust:
+            app = f"cityops-{role.split('-')[0]}-worker"
+            expected[("group", app, "literal")] = {"Read", "Describe"}
+            expected[("topic", app, "prefix")] = {"Create", "Read", "Write", "Describe", "DescribeConfigs"}
+        if access.writes or access.dlq_writes():
+            expected[("cluster", "", "")] = {"IdempotentWrite"}
+        assert _acl_table(users[f"cityops-{role}"]) == expected, role
+
+
+def test_each_pod_authenticates_as_its_own_role(render: Render) -> None:
+    manifest = render()
+    for deployment in ("incidents-api", "incidents-worker", "gateway-api", "notifications-worker"):
+        env = env_of(manifest, f"cityops-{deployment}")
+        assert env["CITYOPS_KAFKA_SASL_USERNAME"]["value"] == f"cityops-{deployment}"
+        assert secret_ref(env, "CITYOPS_KAFKA_SASL_PASSWORD") == {"name": f"cityops-{deployment}", "key": "password"}
+    # The worker's KEDA trigger reads the worker's own credentials and consumed topics.
+    auth = of_kind(manifest, "TriggerAuthentication")["cityops-incidents-worker"]
+    assert {"parameter": "password", "name": "cityops-incidents-worker", "key": "password"} in auth["spec"]["secretTargetRef"]
+    triggers = of_kind(manifest, "ScaledObject")["cityops-incidents-worker"]["spec"]["triggers"]
+    assert sorted(t["metadata"]["topic"] for t in triggers) == ["cityops.dispatch.events.v1", "cityops.sensors.alerts.v1"]
+
+
+def test_api_roles_own_no_consumer_group_and_no_topic_they_do_not_use(render: Render) -> None:
+    users = of_kind(render(), "KafkaUser")
+    gateway = _acl_table(users["cityops-gateway-api"])
+    assert all(ops <= {"Read", "Describe"} for ops in gateway.values())
+    assert ("group", "cityops-incidents-worker", "literal") not in _acl_table(users["cityops-incidents-api"])
+    assert ("topic", "cityops.notifications.deliveries.v1", "literal") not in _acl_table(users["cityops-incidents-worker"])
