@@ -272,8 +272,13 @@ def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(rende
 
     from .conftest import FEATURES
 
-    known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields}
-    known_notifications = {f"CITYOPS_{name.upper()}" for name in NotificationSettings.model_fields}
+    from cityops_platform import standards
+    from cityops_platform.ratinglinks import RatingLinkSettings
+
+    # Besides the settings classes: the rating-link settings and the standards folder.
+    extra = {f"CITYOPS_RATING_LINK_{name.upper()}" for name in RatingLinkSettings.model_fields} | {standards.ENV}
+    known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields} | extra
+    known_notifications = {f"CITYOPS_{name.upper()}" for name in NotificationSettings.model_fields} | extra
     manifest = render(files=(FEATURES,))
     for name, spec in pod_specs(manifest):
         if "-notifications-" in name:
