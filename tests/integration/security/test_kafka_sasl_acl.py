@@ -32,6 +32,8 @@ USERS = {"svc-incidents": "incidents-secret-0123456789", "svc-notifications": "n
 # One user per process role of the catalog (the chart's KafkaUsers, cityops_platform.kafka.topics.ACCESS).
 ROLE_USERS = {role: f"{role}-secret-0123456789" for role in ACCESS}
 PREFIX = "sec."
+# The broker, its ACLs (one kafka-acls JVM per grant) and the real sensors stack start in this module.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
@@ -93,25 +95,34 @@ def acls(sasl_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> 
     return sasl_broker
 
 
+# The roles this broker exercises: every Faust worker, and the sensors api and the gateway of the real
+# stack below (the other apis' grants are the same table, checked rendered in tests/unit/helm).
+ROLES_HERE = tuple(r for r, a in ACCESS.items() if a.faust or r in ("sensors-api", "gateway-api"))
+
+
 def role_acl_commands() -> list[list[str]]:
-    """kafka-acls arguments for every process role, from the catalog's ACCESS table: what the chart's
-    KafkaUsers declare (topics literal, the Faust app's group literal and its internal topics prefixed)."""
+    """kafka-acls arguments for the process roles, from the catalog's ACCESS table: what the chart's
+    KafkaUsers declare (topics literal, the Faust app's group literal and its internal topics prefixed).
+    Few JVMs: one per role and kind of grant, and one for every role's IdempotentWrite."""
     commands: list[list[str]] = []
-    for role, access in ACCESS.items():
+    writers: list[str] = []
+    for role in ROLES_HERE:
+        access = ACCESS[role]
         principal = ["--allow-principal", f"User:{role}"]
         reads = [a for spec in access.reads for a in ("--topic", f"{PREFIX}{spec.name}")]
         writes = [a for spec in (*access.writes, *access.dlq_writes()) for a in ("--topic", f"{PREFIX}{spec.name}")]
-        if reads:
-            commands.append([*principal, "--operation", "Read", "--operation", "Describe", *reads])
+        app = f"{PREFIX}cityops-{role.removesuffix('-worker')}-worker"
+        group = ["--group", app] if access.faust else []
+        if reads or group:
+            commands.append([*principal, "--operation", "Read", "--operation", "Describe", *reads, *group])
         if writes:
             commands.append([*principal, "--operation", "Write", "--operation", "Describe", *writes])
-            commands.append([*principal, "--operation", "IdempotentWrite", "--cluster"])
+            writers += principal
         if access.faust:
-            app = f"{PREFIX}cityops-{role.removesuffix('-worker')}-worker"
-            commands.append([*principal, "--operation", "Read", "--operation", "Describe", "--group", app])
             commands.append([*principal, "--resource-pattern-type", "prefixed", "--topic", app,
                              *(a for op in ("Create", "Read", "Write", "Describe", "DescribeConfigs")
                                for a in ("--operation", op))])
+    commands.append([*writers, "--operation", "IdempotentWrite", "--cluster"])
     return commands
 
 
@@ -186,7 +197,7 @@ async def _start_and_read(consumer: AIOKafkaConsumer) -> None:
 # --- one user per process role, ACLs from the catalog -------------------------------------------------
 
 
-@pytest.mark.parametrize("role", sorted(r for r, a in ACCESS.items() if a.writes))
+@pytest.mark.parametrize("role", sorted(r for r in ROLES_HERE if ACCESS[r].writes))
 async def test_each_role_writes_its_topics_and_is_denied_the_others(acls: KafkaBroker, role: str) -> None:
     access = ACCESS[role]
     producer = EventProducer(_settings(acls, role, ROLE_USERS[role]), client_id=f"cityops-{role}")
@@ -201,7 +212,7 @@ async def test_each_role_writes_its_topics_and_is_denied_the_others(acls: KafkaB
         await producer.stop()
 
 
-@pytest.mark.parametrize("role", sorted(r for r, a in ACCESS.items() if a.reads))
+@pytest.mark.parametrize("role", sorted(r for r in ROLES_HERE if ACCESS[r].reads))
 async def test_each_role_reads_only_its_topics(acls: KafkaBroker, role: str) -> None:
     access = ACCESS[role]
     settings = _settings(acls, role, ROLE_USERS[role])
@@ -285,8 +296,9 @@ def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest
 async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sasl) -> None:  # type: ignore[no-untyped-def]
     """Readings in (sensors-api) → the Faust worker (sensors-worker: group, changelog, readings) → an alert
     out, read by the gateway's role: the whole path works with exactly the catalog's grants."""
-    import grpc
     import time
+
+    import grpc
 
     from cityops.common.v1 import common_pb2
     from cityops.sensors.v1 import sensors_pb2 as pb
