@@ -99,7 +99,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     if args.tls_ca:
         # TLS (and mutual TLS with a client certificate): how Kubernetes probes a TLS server (exec).
         creds = grpc.ssl_channel_credentials(
-            root_certificates=_read(args.tls_ca), private_key=_read(args.tls_key), certificate_chain=_read(args.tls_cert)
+            root_certificates=_read(args.tls_ca), private_key=_read(args.tls_key),
+            certificate_chain=_read(args.tls_cert),
         )
         options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
         channel_cm = grpc.secure_channel(args.addr, creds, options=options)

@@ -10,6 +10,7 @@ CITYOPS_KAFKA_SECURITY_PROTOCOL / _SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSW
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -280,10 +281,8 @@ def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest
         while time.monotonic() < deadline and not ready:
             assert worker.poll() is None, tail(logs / "worker.log", 80)
             assert api.poll() is None, tail(logs / "api.log", 80)
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 ready = httpx.get(f"http://127.0.0.1:{worker_port}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
         assert ready, "sensors worker not ready under its ACLs:\n" + tail(logs / "worker.log", 80)
         yield settings, f"127.0.0.1:{port}", logs
@@ -306,7 +305,7 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
     from cityops_platform.kafka.topics import SENSOR_ALERTS
     from cityops_platform.testing import bearer, consume
 
-    settings, addr, logs = sensors_on_sasl
+    settings, addr, _ = sensors_on_sasl
     sid = f"wl-{uuid.uuid4().hex[:8]}"
     admin, gateway = bearer(settings, "admin"), bearer(settings, "sensor_gateway")
     async with grpc.aio.insecure_channel(addr) as channel:
@@ -323,7 +322,8 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
         start = now_ms - 3_600_000 - now_ms % 60_000
         values = [5.0, 10.0, 21.0, 24.0, 30.0]
         batch = pb.ReadingBatch(columns=pb.ReadingColumns(
-            sensor_ids=[sid] * len(values), values=values, observed_at_ms=[start + i * 1000 for i in range(len(values))]))
+            sensor_ids=[sid] * len(values), values=values,
+            observed_at_ms=[start + i * 1000 for i in range(len(values))]))
 
         async def batches():  # type: ignore[no-untyped-def]
             yield batch

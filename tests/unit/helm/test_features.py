@@ -63,7 +63,7 @@ def test_strimzi_api_is_chosen_from_what_the_cluster_serves(
 ) -> None:
     manifest = render(apis=apis)
     crs = of_kind(manifest, "KafkaTopic") + of_kind(manifest, "KafkaUser")
-    assert len(of_kind(manifest, "KafkaTopic")) == 14 and len(of_kind(manifest, "KafkaUser")) == 9  # 7 topics + DLQs; a user per process role
+    assert len(of_kind(manifest, "KafkaTopic")) == 14 and len(of_kind(manifest, "KafkaUser")) == 9  # 7+DLQs; per role
     assert {cr["apiVersion"] for cr in crs} == {expected}
     assert not [j for j in of_kind(manifest, "Job") if j["metadata"]["name"] == "cityops-topics"]
 

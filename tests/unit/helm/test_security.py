@@ -51,7 +51,10 @@ def secret_ref(env: dict[str, dict[str, Any]], name: str) -> dict[str, str]:
 
 def test_notify_sealing_key_is_one_generated_secret_shared_by_api_and_worker(render: Render) -> None:
     manifest = render()
-    refs = [secret_ref(env_of(manifest, f"cityops-notifications-{k}"), "CITYOPS_NOTIFY_SECRET_KEY") for k in ("api", "worker")]
+    refs = [
+        secret_ref(env_of(manifest, f"cityops-notifications-{k}"), "CITYOPS_NOTIFY_SECRET_KEY")
+        for k in ("api", "worker")
+    ]
     assert refs[0] == refs[1] == {"name": "cityops-app-keys", "key": "notify-secret-key"}
     secret = of_kind(manifest, "Secret")["cityops-app-keys"]
     assert set(secret["data"]) == {"notify-secret-key", "rating-link-secret"}
@@ -74,7 +77,10 @@ def test_rating_link_key_and_base_url_reach_signers_and_the_verifying_gateway(re
     manifest = render()  # production values: baseUrl on the public host
     for deployment in ("incidents-api", "notifications-api", "notifications-worker", "gateway-api"):
         env = env_of(manifest, f"cityops-{deployment}")
-        assert secret_ref(env, "CITYOPS_RATING_LINK_SECRET") == {"name": "cityops-app-keys", "key": "rating-link-secret"}
+        assert secret_ref(env, "CITYOPS_RATING_LINK_SECRET") == {
+            "name": "cityops-app-keys",
+            "key": "rating-link-secret",
+        }
         assert env["CITYOPS_RATING_LINK_BASE_URL"]["value"] == "https://open311.example.gov.vn"
     assert "CITYOPS_RATING_LINK_SECRET" not in env_of(manifest, "cityops-sensors-api")
     # Without baseUrl: the first Ingress host.
@@ -107,7 +113,11 @@ def _assert_tls_wiring(manifest: Manifest, secrets: dict[str, str]) -> None:
         deployment = f"cityops-{svc}-api"
         env = env_of(manifest, deployment)
         assert volumes_of(manifest, deployment)["grpc-tls"]["secret"]["secretName"] == secrets[svc]
-        assert mounts_of(manifest, deployment)["grpc-tls"] == {"name": "grpc-tls", "mountPath": TLS_DIR, "readOnly": True}
+        assert mounts_of(manifest, deployment)["grpc-tls"] == {
+            "name": "grpc-tls",
+            "mountPath": TLS_DIR,
+            "readOnly": True,
+        }
         if svc != "gateway":  # servers: their certificate, and callers checked against the CA (mTLS)
             assert env["CITYOPS_GRPC_TLS_CERT"]["value"] == f"{TLS_DIR}/tls.crt"
             assert env["CITYOPS_GRPC_TLS_KEY"]["value"] == f"{TLS_DIR}/tls.key"
@@ -115,7 +125,9 @@ def _assert_tls_wiring(manifest: Manifest, secrets: dict[str, str]) -> None:
             container = pod_spec(manifest, deployment)["containers"][0]
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 command = container[probe]["exec"]["command"]
-                assert command[:4] == ["cityops", "health", "--addr", command[3]] and command[3].startswith("localhost:")
+                assert command[:4] == ["cityops", "health", "--addr", command[3]] and command[3].startswith(
+                    "localhost:"
+                )
                 assert "--tls-ca" in command and "grpc" not in container[probe]
         if svc in ("gateway", "dispatch"):  # clients: trust the CA, present their certificate
             assert env["CITYOPS_GRPC_TLS_SERVER_CA"]["value"] == f"{TLS_DIR}/ca.crt"
@@ -127,7 +139,7 @@ def _assert_tls_wiring(manifest: Manifest, secrets: dict[str, str]) -> None:
     # The helm test pod checks each api over mTLS with the gateway's certificate.
     test_pod = of_kind(manifest, "Pod")["cityops-helm-test"]
     assert {v["name"]: v for v in test_pod["spec"]["volumes"]}["grpc-tls"]["secret"]["secretName"] == secrets["gateway"]
-    health = [c for c in test_pod["spec"]["containers"] if c["name"] == "health-incidents"][0]
+    health = next(c for c in test_pod["spec"]["containers"] if c["name"] == "health-incidents")
     assert "--tls-ca" in health["args"]
 
 
@@ -157,7 +169,9 @@ def test_cert_manager_certificates_name_every_service_dns_name(render: Render) -
     assert addr.removeprefix("dns:///").rsplit(":", 1)[0] in names
 
 
-def test_tls_with_cert_manager_not_served_or_no_certificate_fails_clearly(helm: Any, render_failure: Callable[..., str]) -> None:
+def test_tls_with_cert_manager_not_served_or_no_certificate_fails_clearly(
+    helm: Any, render_failure: Callable[..., str]
+) -> None:
     error = render_failure("staging", apis=APIS_V1, set_values=("tls.enabled=true",))
     assert "cert-manager.io/v1" in error
     error = render_failure("staging", apis=APIS_V1, set_values=("tls.enabled=true", "tls.certManager.enabled=false"))
@@ -174,8 +188,18 @@ def test_tls_off_keeps_native_grpc_probes_and_plaintext(render: Render) -> None:
 # --- 3. egress --------------------------------------------------------------------------------------
 
 
-PRIVATE = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "127.0.0.1",
-           "fd00:ec2::254", "fe80::1", "::1", "::ffff:169.254.169.254")
+PRIVATE = (
+    "10.1.2.3",
+    "172.20.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "127.0.0.1",
+    "fd00:ec2::254",
+    "fe80::1",
+    "::1",
+    "::ffff:169.254.169.254",
+)
 
 
 def _allowed_by_ip_blocks(rules: list[dict[str, Any]], address: str, port: int) -> bool:
@@ -227,17 +251,28 @@ def test_in_cluster_peers_are_explicit_rules(render: Render) -> None:
         assert {"cnpg.io/cluster": "cityops-db"} in selectors
     # dispatch's api calls incidents (EIDO): allowed both ways, on the incidents port only.
     dispatch_rules = policies["cityops-dispatch-api"]["spec"]["egress"]
-    to_incidents = [r for r in dispatch_rules
-                    if any(p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "incidents-api"
-                           for p in r.get("to", []))]
+    to_incidents = [
+        r
+        for r in dispatch_rules
+        if any(
+            p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "incidents-api"
+            for p in r.get("to", [])
+        )
+    ]
     assert [r["ports"] for r in to_incidents] == [[{"port": 50051, "protocol": "TCP"}]]
-    ingress_from = [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-                    for r in policies["cityops-incidents-api"]["spec"]["ingress"] for p in r.get("from", [])
-                    if "podSelector" in p]
+    ingress_from = [
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for r in policies["cityops-incidents-api"]["spec"]["ingress"]
+        for p in r.get("from", [])
+        if "podSelector" in p
+    ]
     assert "dispatch-api" in ingress_from
-    assert "dispatch-api" not in [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-                                  for r in policies["cityops-sensors-api"]["spec"]["ingress"] for p in r.get("from", [])
-                                  if "podSelector" in p]
+    assert "dispatch-api" not in [
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for r in policies["cityops-sensors-api"]["spec"]["ingress"]
+        for p in r.get("from", [])
+        if "podSelector" in p
+    ]
 
 
 # --- 6. standards artefacts ---------------------------------------------------------------------------
@@ -248,10 +283,13 @@ def test_standards_volume_is_mounted_read_only_on_dispatch_and_notifications(ren
     for deployment in ("dispatch-api", "dispatch-worker", "notifications-api", "notifications-worker"):
         name = f"cityops-{deployment}"
         assert volumes_of(manifest, name)["standards"] == {
-            "name": "standards", "persistentVolumeClaim": {"claimName": "cityops-standards"}
+            "name": "standards",
+            "persistentVolumeClaim": {"claimName": "cityops-standards"},
         }
         assert mounts_of(manifest, name)["standards"] == {
-            "name": "standards", "mountPath": "/etc/cityops/standards", "readOnly": True
+            "name": "standards",
+            "mountPath": "/etc/cityops/standards",
+            "readOnly": True,
         }
         assert env_of(manifest, name)["CITYOPS_STANDARDS_DIR"]["value"] == "/etc/cityops/standards"
     for other in ("incidents-api", "sensors-worker", "gateway-api"):
@@ -304,9 +342,14 @@ def test_each_pod_authenticates_as_its_own_role(render: Render) -> None:
         assert secret_ref(env, "CITYOPS_KAFKA_SASL_PASSWORD") == {"name": f"cityops-{deployment}", "key": "password"}
     # The worker's KEDA trigger reads the worker's own credentials and consumed topics.
     auth = of_kind(manifest, "TriggerAuthentication")["cityops-incidents-worker"]
-    assert {"parameter": "password", "name": "cityops-incidents-worker", "key": "password"} in auth["spec"]["secretTargetRef"]
+    assert {"parameter": "password", "name": "cityops-incidents-worker", "key": "password"} in auth["spec"][
+        "secretTargetRef"
+    ]
     triggers = of_kind(manifest, "ScaledObject")["cityops-incidents-worker"]["spec"]["triggers"]
-    assert sorted(t["metadata"]["topic"] for t in triggers) == ["cityops.dispatch.events.v1", "cityops.sensors.alerts.v1"]
+    assert sorted(t["metadata"]["topic"] for t in triggers) == [
+        "cityops.dispatch.events.v1",
+        "cityops.sensors.alerts.v1",
+    ]
 
 
 def test_api_roles_own_no_consumer_group_and_no_topic_they_do_not_use(render: Render) -> None:
@@ -314,4 +357,6 @@ def test_api_roles_own_no_consumer_group_and_no_topic_they_do_not_use(render: Re
     gateway = _acl_table(users["cityops-gateway-api"])
     assert all(ops <= {"Read", "Describe"} for ops in gateway.values())
     assert ("group", "cityops-incidents-worker", "literal") not in _acl_table(users["cityops-incidents-api"])
-    assert ("topic", "cityops.notifications.deliveries.v1", "literal") not in _acl_table(users["cityops-incidents-worker"])
+    assert ("topic", "cityops.notifications.deliveries.v1", "literal") not in _acl_table(
+        users["cityops-incidents-worker"]
+    )
