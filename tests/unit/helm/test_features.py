@@ -299,6 +299,10 @@ def test_helm_4_and_helm_3_render_the_same_objects(helms: dict[str, Path], value
     for version, path in helms.items():
         result = helm_template(path, values, files=(FEATURES,) if values == "production" else ())
         assert result.returncode == 0, result.stderr
-        outputs[version] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        for doc in docs:  # keys generated at random per render (kept across upgrades by lookup)
+            if doc["kind"] == "Secret" and doc["metadata"].get("annotations", {}).get("helm.sh/resource-policy"):
+                doc["data"] = {key: "<random>" for key in doc.get("data", {})}
+        outputs[version] = docs
     first, second = outputs.values()
     assert len(first) > 50 and first == second
