@@ -303,7 +303,7 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
     from cityops.sensors.v1 import sensors_pb2 as pb
     from cityops.sensors.v1 import sensors_pb2_grpc
     from cityops_platform.kafka.topics import SENSOR_ALERTS
-    from cityops_platform.testing import bearer, consume
+    from cityops_platform.testing import bearer
 
     settings, addr, _ = sensors_on_sasl
     sid = f"wl-{uuid.uuid4().hex[:8]}"
@@ -330,10 +330,20 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
 
         summary = await stub.IngestReadings(batches(), metadata=gateway, timeout=30)
         assert summary.accepted == len(values)
+    # Read as the gateway's role (SASL, no group), as the live stream does.
     reader = _settings(settings_broker(settings), "gateway-api", ROLE_USERS["gateway-api"])
-    records = await consume(reader, SENSOR_ALERTS.name, count=1, timeout=60,
-                            predicate=lambda r: r.key == sid.encode())  # type: ignore[attr-defined]
-    alert = pb.SensorAlert.FromString(records[0].value)
+    consumer = AIOKafkaConsumer(f"{PREFIX}{SENSOR_ALERTS.name}", group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, **client_kwargs(reader))
+    await consumer.start()
+    try:
+        mine: list[bytes] = []
+        async with asyncio.timeout(90):
+            while not mine:
+                batch = await consumer.getmany(timeout_ms=500)
+                mine += [r.value for records in batch.values() for r in records if r.key == sid.encode()]
+    finally:
+        await consumer.stop()
+    alert = pb.SensorAlert.FromString(mine[0])
     assert alert.state == pb.ALERT_STATE_RAISED and alert.value >= 20
 
 
