@@ -360,3 +360,11 @@ def test_api_roles_own_no_consumer_group_and_no_topic_they_do_not_use(render: Re
     assert ("topic", "cityops.notifications.deliveries.v1", "literal") not in _acl_table(
         users["cityops-incidents-worker"]
     )
+
+
+def test_standards_volume_takes_exactly_one_source(render_failure: Callable[..., str]) -> None:
+    error = render_failure(
+        set_values=("standards.volume.image.reference=registry/standards:1", "standards.volume.nfs.server=nas",
+                    "standards.volume.nfs.path=/standards")
+    )
+    assert "maxProperties" in error
