@@ -124,22 +124,22 @@ Fails, instead of silently falling back, when Strimzi is wanted but the cluster 
 {{- end -}}
 
 {{/*
-Kafka credentials of one service: (dict "root" $ "svc" "incidents"). Returns YAML with secret,
-passwordKey, and either username (literal) or usernameKey.
+Kafka credentials of one process role: (dict "root" $ "component" "incidents-worker"). Returns YAML
+with secret, passwordKey, and either username (literal) or usernameKey.
 - Strimzi KafkaUser rendered: its Secret (named like the user, key `password`; no username key).
 - kafka.sasl.existingSecret set: that Secret, shared by every component.
-- otherwise: one Secret per service named like the KafkaUser would be, with usernameKey/passwordKey,
-  so external Kafka keeps least privilege per service.
+- otherwise: one Secret per role named like the KafkaUser would be (<fullname>-<component>), with
+  usernameKey/passwordKey, so external Kafka keeps least privilege per process role.
 */}}
 {{- define "cityops.kafkaCredentials" -}}
 {{- $v := .root.Values.kafka.sasl -}}
-{{- $perService := include "cityops.componentName" (dict "root" .root "component" .svc) -}}
+{{- $perRole := include "cityops.componentName" (dict "root" .root "component" .component) -}}
 {{- if include "cityops.strimziUsers" .root -}}
-secret: {{ $perService }}
-username: {{ $perService }}
+secret: {{ $perRole }}
+username: {{ $perRole }}
 passwordKey: password
 {{- else -}}
-secret: {{ default $perService $v.existingSecret }}
+secret: {{ default $perRole $v.existingSecret }}
 usernameKey: {{ $v.usernameKey }}
 passwordKey: {{ $v.passwordKey }}
 {{- end -}}
@@ -159,23 +159,76 @@ passwordKey: {{ $v.passwordKey }}
 {{- end -}}
 
 {{/*
-Event flow from the design (ARCHITECTURE.md, service table): which topics each service's worker
-consumes and which it produces. Drives KEDA triggers and KafkaUser ACLs.
+Kafka rights per process role (one KafkaUser each), mirrored from the code's catalog
+(cityops_platform.kafka.topics.ACCESS; tests/unit/helm keeps them equal). reads: Read+Describe;
+writes: Write+Describe; faust: the consumer group, the app's own changelog/repartition topics and the
+.dlq of what it reads (dlqWrites). Drives the KafkaUser ACLs and the KEDA triggers.
 */}}
 {{- define "cityops.flows" -}}
-incidents:
-  consumes: [cityops.sensors.alerts.v1, cityops.dispatch.events.v1]
-  produces: [cityops.incidents.events.v1]
-dispatch:
-  consumes: [cityops.incidents.events.v1, cityops.dispatch.unit-status.v1, cityops.dispatch.events.v1]
-  produces: [cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.dispatch.eido-conveyances.v1]
-sensors:
-  consumes: [cityops.sensors.readings.v1]
-  produces: [cityops.sensors.readings.v1, cityops.sensors.alerts.v1]
-notifications:
-  consumes: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.sensors.alerts.v1]
-  produces: [cityops.notifications.deliveries.v1]
-gateway:
-  consumes: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.sensors.alerts.v1, cityops.notifications.deliveries.v1]
-  produces: []
+incidents-api:
+  reads: [cityops.incidents.events.v1]
+  writes: [cityops.incidents.events.v1]
+incidents-worker:
+  reads: [cityops.sensors.alerts.v1, cityops.dispatch.events.v1]
+  writes: [cityops.incidents.events.v1]
+  faust: true
+  dlqWrites: [cityops.sensors.alerts.v1.dlq, cityops.dispatch.events.v1.dlq]
+dispatch-api:
+  reads: [cityops.dispatch.unit-status.v1]
+  writes: [cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.dispatch.eido-conveyances.v1]
+dispatch-worker:
+  reads: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1]
+  writes: [cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.dispatch.eido-conveyances.v1]
+  faust: true
+  dlqWrites: [cityops.incidents.events.v1.dlq, cityops.dispatch.events.v1.dlq, cityops.dispatch.unit-status.v1.dlq, cityops.dispatch.eido-conveyances.v1.dlq]
+sensors-api:
+  reads: [cityops.sensors.alerts.v1]
+  writes: [cityops.sensors.readings.v1, cityops.sensors.alerts.v1]
+sensors-worker:
+  reads: [cityops.sensors.readings.v1]
+  writes: [cityops.sensors.readings.v1, cityops.sensors.alerts.v1]
+  faust: true
+  dlqWrites: [cityops.sensors.readings.v1.dlq]
+notifications-api:
+  reads: []
+  writes: [cityops.notifications.deliveries.v1]
+notifications-worker:
+  reads: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.sensors.alerts.v1]
+  writes: [cityops.notifications.deliveries.v1]
+  faust: true
+  dlqWrites: [cityops.incidents.events.v1.dlq, cityops.dispatch.events.v1.dlq, cityops.sensors.alerts.v1.dlq]
+gateway-api:
+  reads: [cityops.incidents.events.v1, cityops.dispatch.events.v1, cityops.dispatch.unit-status.v1, cityops.sensors.alerts.v1]
+  writes: []
+{{- end -}}
+
+{{- define "cityops.appKeysSecretName" -}}
+{{- printf "%s-app-keys" (include "cityops.fullname" .) -}}
+{{- end -}}
+
+{{/* Components that call or serve gRPC, and whether they serve (gateway only calls). */}}
+{{- define "cityops.tlsComponents" -}}
+{{- range $svc, $cfg := .Values.services }}
+{{- if $cfg.enabled }}
+{{ $svc }}: {{ ne $svc "gateway" }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Secret with tls.crt/tls.key/ca.crt of a service's api: (dict "root" $ "svc" "incidents"). */}}
+{{- define "cityops.tlsSecretName" -}}
+{{- $t := .root.Values.tls -}}
+{{- $given := index ($t.existingSecrets | default dict) .svc | default "" -}}
+{{- if $given -}}
+{{- $given -}}
+{{- else if $t.certManager.enabled -}}
+{{- printf "%s-%s-api-tls" (include "cityops.fullname" .root) .svc -}}
+{{- else -}}
+{{- fail (printf "tls.enabled: không có chứng chỉ cho %s / no certificate for %s: set tls.existingSecrets.%s or tls.certManager.enabled=true" .svc .svc .svc) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The gRPC clients among the apis: the gateway (every api) and dispatch (incidents, for EIDO). */}}
+{{- define "cityops.grpcClient" -}}
+{{- if has . (list "gateway" "dispatch") -}}true{{- end -}}
 {{- end -}}

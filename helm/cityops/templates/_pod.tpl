@@ -43,7 +43,7 @@ seccompProfile:
   valueFrom:
     secretKeyRef: {name: {{ include "cityops.jwtSecretName" $root | quote }}, key: {{ $v.auth.jwt.key | quote }}}
 {{- if $v.kafka.sasl.enabled }}
-{{- $cred := include "cityops.kafkaCredentials" (dict "root" $root "svc" .svc) | fromYaml }}
+{{- $cred := include "cityops.kafkaCredentials" (dict "root" $root "component" .component) | fromYaml }}
 - name: CITYOPS_KAFKA_SASL_USERNAME
 {{- if $cred.username }}
   value: {{ $cred.username | quote }}
@@ -57,6 +57,15 @@ seccompProfile:
 {{- end }}
 {{- if eq .svc "notifications" }}
 {{- include "cityops.notificationsEnv" $root }}
+{{- end }}
+{{- if or (eq .svc "notifications") (eq .svc "gateway") (and (eq .svc "incidents") (eq .kind "api")) }}
+{{- include "cityops.ratingLinkEnv" $root }}
+{{- end }}
+{{- if and (has .svc (list "dispatch" "notifications")) $v.standards.volume }}
+- {name: CITYOPS_STANDARDS_DIR, value: {{ $v.standards.mountPath | quote }}}
+{{- end }}
+{{- if and $v.tls.enabled (eq .kind "api") }}
+{{- include "cityops.grpcTlsEnv" . }}
 {{- end }}
 {{- with .extraEnv }}
 {{- range $name, $value := . }}
@@ -98,11 +107,44 @@ seccompProfile:
 {{- end }}
 {{- end }}
 {{- with $n.secretKey }}
-{{- if .existingSecret }}
 - name: CITYOPS_NOTIFY_SECRET_KEY
   valueFrom:
-    secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .key | quote }}}
+    secretKeyRef: {name: {{ .existingSecret | default (include "cityops.appKeysSecretName" $) | quote }}, key: {{ .key | quote }}}
 {{- end }}
+{{- end -}}
+
+{{/* Rating links: the signing key (a Secret) and the public base URL. Argument: the root context. */}}
+{{- define "cityops.ratingLinkEnv" -}}
+{{- $r := .Values.ratingLink }}
+- name: CITYOPS_RATING_LINK_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ $r.existingSecret | default (include "cityops.appKeysSecretName" .) | quote }}, key: {{ $r.key | quote }}}
+{{- $base := $r.baseUrl }}
+{{- if and (not $base) .Values.ingress.enabled .Values.ingress.hosts }}
+{{- $base = printf "https://%s" (first .Values.ingress.hosts).host }}
+{{- end }}
+{{- with $base }}
+- {name: CITYOPS_RATING_LINK_BASE_URL, value: {{ . | quote }}}
+{{- end }}
+{{- end -}}
+
+{{/*
+gRPC TLS of an api container (docs/security.md): its certificate serves (and, with tls.mutual, the CA
+checks callers); the gateway and dispatch also call with it (client certificate) and trust the CA.
+*/}}
+{{- define "cityops.grpcTlsEnv" -}}
+{{- $dir := "/etc/cityops/grpc-tls" }}
+{{- if ne .svc "gateway" }}
+- {name: CITYOPS_GRPC_TLS_CERT, value: {{ printf "%s/tls.crt" $dir | quote }}}
+- {name: CITYOPS_GRPC_TLS_KEY, value: {{ printf "%s/tls.key" $dir | quote }}}
+{{- if .root.Values.tls.mutual }}
+- {name: CITYOPS_GRPC_TLS_CLIENT_CA, value: {{ printf "%s/ca.crt" $dir | quote }}}
+{{- end }}
+{{- end }}
+{{- if include "cityops.grpcClient" .svc }}
+- {name: CITYOPS_GRPC_TLS_SERVER_CA, value: {{ printf "%s/ca.crt" $dir | quote }}}
+- {name: CITYOPS_GRPC_TLS_CLIENT_CERT, value: {{ printf "%s/tls.crt" $dir | quote }}}
+- {name: CITYOPS_GRPC_TLS_CLIENT_KEY, value: {{ printf "%s/tls.key" $dir | quote }}}
 {{- end }}
 {{- end -}}
 
@@ -151,6 +193,20 @@ priorityClassName: {{ . | quote }}
     secretName: {{ .root.Values.kafka.tls.caSecret }}
     items: [{key: {{ .root.Values.kafka.tls.caKey | quote }}, path: ca.crt}]
 {{- end }}
+{{- if and .root.Values.tls.enabled (eq .kind "api") }}
+- name: grpc-tls
+  secret:
+    secretName: {{ include "cityops.tlsSecretName" . }}
+    defaultMode: 0440
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- if and (has .svc (list "dispatch" "notifications")) .root.Values.standards.volume }}
+- name: standards
+  {{- toYaml .root.Values.standards.volume | nindent 2 }}
+{{- end }}
 {{- with .root.Values.pod.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
@@ -166,6 +222,12 @@ priorityClassName: {{ . | quote }}
 {{- end }}
 {{- if .root.Values.kafka.tls.enabled }}
 - {name: kafka-ca, mountPath: /etc/cityops/kafka-ca, readOnly: true}
+{{- end }}
+{{- if and .root.Values.tls.enabled (eq .kind "api") }}
+- {name: grpc-tls, mountPath: /etc/cityops/grpc-tls, readOnly: true}
+{{- end }}
+{{- if and (has .svc (list "dispatch" "notifications")) .root.Values.standards.volume }}
+- {name: standards, mountPath: {{ .root.Values.standards.mountPath | quote }}, readOnly: true}
 {{- end }}
 {{- with .root.Values.pod.extraVolumeMounts }}
 {{ toYaml . }}
@@ -225,4 +287,17 @@ nodeSelector: {{- toYaml . | nindent 2 }}
 tolerations: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- include "cityops.scheduling" . }}
+{{- end -}}
+
+{{/* A gRPC health probe: (dict "root" $ "port" 50051 "service" "liveness"|""). Native when plaintext. */}}
+{{- define "cityops.grpcProbe" -}}
+{{- if .root.Values.tls.enabled -}}
+{{- $dir := "/etc/cityops/grpc-tls" }}
+{{- $cmd := list "cityops" "health" "--addr" (printf "localhost:%d" (int .port)) "--tls-ca" (printf "%s/ca.crt" $dir) "--tls-cert" (printf "%s/tls.crt" $dir) "--tls-key" (printf "%s/tls.key" $dir) -}}
+{{- if .service }}{{ $cmd = concat $cmd (list "--service" .service) }}{{ end -}}
+exec:
+  command: {{ toJson $cmd }}
+{{- else -}}
+grpc: {port: {{ .port }}{{ if .service }}, service: {{ .service }}{{ end }}}
+{{- end -}}
 {{- end -}}

@@ -125,7 +125,23 @@ def cmd_health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.addr) as channel:
+    def _read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    if args.tls_ca:
+        # TLS (and mutual TLS with a client certificate): how Kubernetes probes a TLS server (exec).
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=_read(args.tls_ca), private_key=_read(args.tls_key),
+            certificate_chain=_read(args.tls_cert),
+        )
+        options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
+        channel_cm = grpc.secure_channel(args.addr, creds, options=options)
+    else:
+        channel_cm = grpc.insecure_channel(args.addr)
+    with channel_cm as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
@@ -201,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addr", required=True)
     p.add_argument("--service", default="")
     p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--tls-ca", default=None, help="CA of the server's certificate: check over TLS")
+    p.add_argument("--tls-cert", default=None, help="client certificate (mutual TLS)")
+    p.add_argument("--tls-key", default=None, help="client key (mutual TLS)")
+    p.add_argument("--server-name", default=None, help="name expected in the server's certificate")
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("rules", help="luật nghiệp vụ sự cố (incident rules)")

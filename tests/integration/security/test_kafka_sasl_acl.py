@@ -10,6 +10,7 @@ CITYOPS_KAFKA_SECURITY_PROTOCOL / _SASL_MECHANISM / _SASL_USERNAME / _SASL_PASSW
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,17 +25,21 @@ from cityops_platform.devstack.kafka import find_java
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.producer import EventProducer
-from cityops_platform.kafka.topics import INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
+from cityops_platform.kafka.topics import ACCESS, CATALOG, INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
 from cityops_platform.settings import Settings
 
 ADMIN = ("cityops-admin", "admin-secret-0123456789")
 USERS = {"svc-incidents": "incidents-secret-0123456789", "svc-notifications": "notifications-secret-0123456789"}
+# One user per process role of the catalog (the chart's KafkaUsers, cityops_platform.kafka.topics.ACCESS).
+ROLE_USERS = {role: f"{role}-secret-0123456789" for role in ACCESS}
 PREFIX = "sec."
+# The broker, its ACLs (one kafka-acls JVM per grant) and the real sensors stack start in this module.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
 def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka-sasl"), sasl_admin=ADMIN, scram_users=USERS)
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka-sasl"), sasl_admin=ADMIN, scram_users={**USERS, **ROLE_USERS})
     try:
         broker.start()
     except DevstackUnavailable as exc:
@@ -84,10 +89,42 @@ def acls(sasl_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> 
                  "--topic", incidents_topic, "--group", f"{PREFIX}notifications"),
             _acl(sasl_broker, config, "--allow-principal", "User:svc-notifications", "--producer",
                  "--topic", deliveries_topic),
+            *(_acl(sasl_broker, config, *args) for args in role_acl_commands()),
         )
 
     asyncio.run(setup())
     return sasl_broker
+
+
+# The roles this broker exercises: every Faust worker, and the sensors api and the gateway of the real
+# stack below (the other apis' grants are the same table, checked rendered in tests/unit/helm).
+ROLES_HERE = tuple(r for r, a in ACCESS.items() if a.faust or r in ("sensors-api", "gateway-api"))
+
+
+def role_acl_commands() -> list[list[str]]:
+    """kafka-acls arguments for the process roles, from the catalog's ACCESS table: what the chart's
+    KafkaUsers declare (topics literal, the Faust app's group literal and its internal topics prefixed).
+    Few JVMs: one per role and kind of grant, and one for every role's IdempotentWrite."""
+    commands: list[list[str]] = []
+    writers: list[str] = []
+    for role in ROLES_HERE:
+        access = ACCESS[role]
+        principal = ["--allow-principal", f"User:{role}"]
+        reads = [a for spec in access.reads for a in ("--topic", f"{PREFIX}{spec.name}")]
+        writes = [a for spec in (*access.writes, *access.dlq_writes()) for a in ("--topic", f"{PREFIX}{spec.name}")]
+        app = f"{PREFIX}cityops-{role.removesuffix('-worker')}-worker"
+        group = ["--group", app] if access.faust else []
+        if reads or group:
+            commands.append([*principal, "--operation", "Read", "--operation", "Describe", *reads, *group])
+        if writes:
+            commands.append([*principal, "--operation", "Write", "--operation", "Describe", *writes])
+            writers += principal
+        if access.faust:
+            commands.append([*principal, "--resource-pattern-type", "prefixed", "--topic", app,
+                             *(a for op in ("Create", "Read", "Write", "Describe", "DescribeConfigs")
+                               for a in ("--operation", op))])
+    commands.append([*writers, "--operation", "IdempotentWrite", "--cluster"])
+    return commands
 
 
 async def test_incidents_principal_can_produce_incident_events(acls: KafkaBroker) -> None:
@@ -156,3 +193,181 @@ async def _start_and_read(consumer: AIOKafkaConsumer) -> None:
             await consumer.getmany(timeout_ms=500)
     finally:
         await consumer.stop()
+
+
+# --- one user per process role, ACLs from the catalog -------------------------------------------------
+
+
+@pytest.mark.parametrize("role", sorted(r for r in ROLES_HERE if ACCESS[r].writes))
+async def test_each_role_writes_its_topics_and_is_denied_the_others(acls: KafkaBroker, role: str) -> None:
+    access = ACCESS[role]
+    producer = EventProducer(_settings(acls, role, ROLE_USERS[role]), client_id=f"cityops-{role}")
+    await producer.start()
+    try:
+        for spec in access.writes:
+            await producer.send(spec.name, b"allowed", key=b"k")
+        foreign = next(spec for spec in CATALOG if spec not in access.writes)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await asyncio.wait_for(producer.send(foreign.name, b"forged", key=b"k"), 30)
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize("role", sorted(r for r in ROLES_HERE if ACCESS[r].reads))
+async def test_each_role_reads_only_its_topics(acls: KafkaBroker, role: str) -> None:
+    access = ACCESS[role]
+    settings = _settings(acls, role, ROLE_USERS[role])
+    own = AIOKafkaConsumer(f"{PREFIX}{access.reads[0].name}", group_id=None, auto_offset_reset="earliest",
+                           **client_kwargs(settings))
+    await own.start()
+    try:
+        await own.getmany(timeout_ms=500)  # authorised: no error
+    finally:
+        await own.stop()
+    foreign = next(spec for spec in CATALOG if spec not in access.reads)
+    consumer = AIOKafkaConsumer(f"{PREFIX}{foreign.name}", group_id=None, auto_offset_reset="earliest",
+                                **client_kwargs(settings))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(_start_and_read(consumer), 30)
+
+
+# --- the real sensors worker (Faust) and api, each as its own role, on the SASL/ACL broker -------------
+
+
+@pytest.fixture(scope="module")
+def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`cityops serve sensors` as sensors-api and `cityops worker sensors` as sensors-worker, configured
+    only through the environment (as the chart does), on the ACL'd broker and a fresh database."""
+    import os
+    import signal
+    import sys
+    import time
+
+    import httpx
+
+    from cityops_platform.db.migrations import migrate
+    from cityops_platform.devstack._process import spawn, tail, terminate
+    from cityops_platform.runtime import migrations_dir
+    from cityops_platform.testing import free_port, make_settings
+
+    if not postgres_server.is_running:
+        postgres_server.restart()
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = postgres_server.create_database(db_name)
+    asyncio.run(migrate(dsn, "sensors", migrations_dir("sensors")))
+    logs = tmp_path_factory.mktemp("sensors-sasl")
+    port, worker_port = free_port(), free_port()
+    settings = make_settings(kafka_bootstrap=acls.bootstrap, topic_prefix=PREFIX, database_url=dsn)
+    base = {
+        **os.environ, "CITYOPS_KAFKA_BOOTSTRAP": acls.bootstrap, "CITYOPS_TOPIC_PREFIX": PREFIX,
+        "CITYOPS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CITYOPS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CITYOPS_DATABASE_URL": dsn, "CITYOPS_DATA_DIR": str(logs / "data"), "CITYOPS_GRPC_PORT": str(port),
+        "CITYOPS_JWT_SECRET": settings.jwt_secret, "CITYOPS_LOG_LEVEL": "INFO",
+        "CITYOPS_SENSORS_RULES_REFRESH_SECONDS": "0.5", "CITYOPS_SENSORS_CACHE_REFRESH_SECONDS": "0.5",
+        "CITYOPS_SENSORS_TICK_SECONDS": "0.5", "CITYOPS_SENSORS_SINK_FLUSH_SECONDS": "0.2",
+    }
+
+    def as_role(role: str, metrics_port: int) -> dict[str, str]:
+        return {**base, "CITYOPS_KAFKA_SASL_USERNAME": role, "CITYOPS_KAFKA_SASL_PASSWORD": ROLE_USERS[role],
+                "CITYOPS_METRICS_PORT": str(metrics_port)}
+
+    api = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "sensors"], log_file=logs / "api.log",
+                env=as_role("sensors-api", free_port()))
+    worker = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"], log_file=logs / "worker.log",
+                   env=as_role("sensors-worker", worker_port))
+    try:
+        deadline = time.monotonic() + 120
+        ready = False
+        while time.monotonic() < deadline and not ready:
+            assert worker.poll() is None, tail(logs / "worker.log", 80)
+            assert api.poll() is None, tail(logs / "api.log", 80)
+            with contextlib.suppress(httpx.HTTPError):
+                ready = httpx.get(f"http://127.0.0.1:{worker_port}/readyz", timeout=1).status_code == 200
+            time.sleep(0.5)
+        assert ready, "sensors worker not ready under its ACLs:\n" + tail(logs / "worker.log", 80)
+        yield settings, f"127.0.0.1:{port}", logs
+    finally:
+        terminate(worker, signal.SIGTERM, 30)
+        terminate(api, signal.SIGTERM, 15)
+        postgres_server.drop_database(db_name)
+
+
+async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sasl) -> None:  # type: ignore[no-untyped-def]
+    """Readings in (sensors-api) → the Faust worker (sensors-worker: group, changelog, readings) → an alert
+    out, read by the gateway's role: the whole path works with exactly the catalog's grants."""
+    import time
+
+    import grpc
+
+    from cityops.common.v1 import common_pb2
+    from cityops.sensors.v1 import sensors_pb2 as pb
+    from cityops.sensors.v1 import sensors_pb2_grpc
+    from cityops_platform.kafka.topics import SENSOR_ALERTS
+    from cityops_platform.testing import bearer
+
+    settings, addr, _ = sensors_on_sasl
+    sid = f"wl-{uuid.uuid4().hex[:8]}"
+    admin, gateway = bearer(settings, "admin"), bearer(settings, "sensor_gateway")
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = sensors_pb2_grpc.SensorServiceStub(channel)
+        sensor = pb.Sensor(id=sid, kind=pb.SENSOR_KIND_WATER_LEVEL, district="Thuận An", reporting_interval_seconds=60,
+                           name="Mực nước đường Nguyễn Văn Tiết",
+                           location=common_pb2.GeoPoint(lat=10.905, lon=106.705, address="Lái Thiêu, Thuận An"))
+        await stub.RegisterSensor(pb.RegisterSensorRequest(sensor=sensor), metadata=admin, timeout=10)
+        await stub.PutRule(pb.PutRuleRequest(rule=pb.Rule(
+            enabled=True, sensor_id=sid, rule_type=pb.RULE_TYPE_THRESHOLD, direction=pb.DIRECTION_ABOVE,
+            warn_level=20, critical_level=40, hysteresis=5, min_duration_seconds=0)), metadata=admin, timeout=10)
+        await asyncio.sleep(1.5)  # the worker reloads rules every 0.5 s here
+        now_ms = int(time.time() * 1000)
+        start = now_ms - 3_600_000 - now_ms % 60_000
+        values = [5.0, 10.0, 21.0, 24.0, 30.0]
+        batch = pb.ReadingBatch(columns=pb.ReadingColumns(
+            sensor_ids=[sid] * len(values), values=values,
+            observed_at_ms=[start + i * 1000 for i in range(len(values))]))
+
+        async def batches():  # type: ignore[no-untyped-def]
+            yield batch
+
+        summary = await stub.IngestReadings(batches(), metadata=gateway, timeout=30)
+        assert summary.accepted == len(values)
+    # Read as the gateway's role (SASL, no group), as the live stream does.
+    reader = _settings(settings_broker(settings), "gateway-api", ROLE_USERS["gateway-api"])
+    consumer = AIOKafkaConsumer(f"{PREFIX}{SENSOR_ALERTS.name}", group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, **client_kwargs(reader))
+    await consumer.start()
+    try:
+        mine: list[bytes] = []
+        async with asyncio.timeout(90):
+            while not mine:
+                batch = await consumer.getmany(timeout_ms=500)
+                mine += [r.value for records in batch.values() for r in records if r.key == sid.encode()]
+    finally:
+        await consumer.stop()
+    alert = pb.SensorAlert.FromString(mine[0])
+    assert alert.state == pb.ALERT_STATE_RAISED and alert.value >= 20
+
+
+async def test_the_sensors_worker_role_is_denied_what_it_should_not_touch(sensors_on_sasl) -> None:  # type: ignore[no-untyped-def]
+    settings, _, _ = sensors_on_sasl
+    worker_settings = _settings(settings_broker(settings), "sensors-worker", ROLE_USERS["sensors-worker"])
+    producer = EventProducer(worker_settings, client_id="cityops-sensors-worker")
+    await producer.start()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await asyncio.wait_for(producer.send(INCIDENT_EVENTS.name, b"forged", key=b"inc"), 30)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(f"{PREFIX}{NOTIFICATION_DELIVERIES.name}", group_id=None,
+                                auto_offset_reset="earliest", **client_kwargs(worker_settings))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(_start_and_read(consumer), 30)
+
+
+class _Bootstrap:
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+
+def settings_broker(settings: Settings) -> KafkaBroker:
+    """A stand-in with the broker's bootstrap, for ``_settings`` (which takes a broker)."""
+    return _Bootstrap(settings.kafka_bootstrap)  # type: ignore[return-value]

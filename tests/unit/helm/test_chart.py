@@ -50,7 +50,8 @@ def test_every_deployment_container_has_startup_readiness_and_liveness_probes(re
 
 
 def test_grpc_apis_use_native_grpc_probes_liveness_and_readiness_apart(render: Render) -> None:
-    deployments = by_name(render(), "Deployment")
+    # Plaintext gRPC (the kubelet's gRPC probe speaks no TLS; with tls.enabled see test_security.py).
+    deployments = by_name(render(set_values=("tls.enabled=false",)), "Deployment")
     for svc, port in GRPC_SERVICES.items():
         container = deployments[f"cityops-{svc}-api"]["spec"]["template"]["spec"]["containers"][0]
         # Readiness is the overall status (dependencies, drain); liveness the "liveness" service.
@@ -180,7 +181,10 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(render: Render) ->
 
 def test_kafka_users_get_least_privilege_acls_from_the_event_flow(render: Render) -> None:
     users = by_name(render(), "KafkaUser")
-    assert set(users) == {f"cityops-{svc}" for svc in [*GRPC_SERVICES, "gateway"]}
+    # One user per process role (issue 14): <svc>-api and <svc>-worker, and the gateway's api.
+    assert set(users) == {f"cityops-{svc}-{kind}" for svc in GRPC_SERVICES for kind in ("api", "worker")} | {
+        "cityops-gateway-api"
+    }
 
     def ops(user: str, name: str) -> set[str]:
         return {
@@ -190,10 +194,11 @@ def test_kafka_users_get_least_privilege_acls_from_the_event_flow(render: Render
             for op in acl["operations"]
         }
 
-    assert ops("cityops-incidents", "cityops.sensors.alerts.v1") == {"Read", "Describe"}
-    assert ops("cityops-incidents", "cityops.incidents.events.v1") == {"Write", "Describe"}
-    assert ops("cityops-incidents", "cityops.notifications.deliveries.v1") == set()
-    assert "Write" not in ops("cityops-gateway", "cityops.incidents.events.v1")
+    assert ops("cityops-incidents-worker", "cityops.sensors.alerts.v1") == {"Read", "Describe"}
+    assert ops("cityops-incidents-worker", "cityops.incidents.events.v1") == {"Write", "Describe"}
+    assert ops("cityops-incidents-worker", "cityops.notifications.deliveries.v1") == set()
+    assert ops("cityops-incidents-api", "cityops.sensors.alerts.v1") == set()
+    assert "Write" not in ops("cityops-gateway-api", "cityops.incidents.events.v1")
 
 
 def test_secrets_come_from_existing_secrets_and_strimzi_user_secrets(render: Render) -> None:
@@ -201,7 +206,7 @@ def test_secrets_come_from_existing_secrets_and_strimzi_user_secrets(render: Ren
     container = deployments["cityops-dispatch-worker"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["CITYOPS_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "cityops-dispatch",
+        "name": "cityops-dispatch-worker",
         "key": "password",
     }
     assert env["CITYOPS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "uri"
@@ -215,14 +220,17 @@ def test_secrets_come_from_existing_secrets_and_strimzi_user_secrets(render: Ren
     assert "CITYOPS_DATABASE_URL" not in gateway_env, "the gateway is stateless and gets no DB credentials"
 
 
-def test_grpc_apis_accept_traffic_only_from_the_gateway_and_the_helm_test(render: Render) -> None:
+def test_grpc_apis_accept_traffic_only_from_the_gateway_the_helm_test_and_dispatch_for_incidents(
+    render: Render,
+) -> None:
     policies = by_name(render(), "NetworkPolicy")
     for svc, port in GRPC_SERVICES.items():
         rules = policies[f"cityops-{svc}-api"]["spec"]["ingress"]
         grpc_rules = [r for r in rules if {"port": port, "protocol": "TCP"} in r["ports"]]
         assert len(grpc_rules) == 1
         peers = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in grpc_rules[0]["from"]}
-        assert peers == {"gateway-api", "helm-test"}
+        # dispatch's api calls incidents (EIDO import): the one service-to-service hop.
+        assert peers == {"gateway-api", "helm-test"} | ({"dispatch-api"} if svc == "incidents" else set())
 
 
 def test_production_is_highly_available(render: Render) -> None:
@@ -245,7 +253,12 @@ def test_helm_test_pod_checks_the_health_of_every_api(render: Render) -> None:
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     commands = {c["name"]: c for c in pod["spec"]["containers"]}
     for svc, port in GRPC_SERVICES.items():
-        assert commands[f"health-{svc}"]["args"] == ["health", "--addr", f"cityops-{svc}-api:{port}"]
+        # Production: over mutual TLS with the gateway's client certificate.
+        assert commands[f"health-{svc}"]["args"][:3] == ["health", "--addr", f"cityops-{svc}-api:{port}"]
+        assert commands[f"health-{svc}"]["args"][3:] == [
+            "--tls-ca", "/etc/cityops/grpc-tls/ca.crt",
+            "--tls-cert", "/etc/cityops/grpc-tls/tls.crt", "--tls-key", "/etc/cityops/grpc-tls/tls.key",
+        ]
     assert "http://cityops-gateway-api:8080/readyz" in commands["health-gateway"]["args"]
 
 
@@ -264,12 +277,16 @@ def test_service_monitor_scrapes_every_service_by_its_metrics_port(render: Rende
 
 def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(render: Render) -> None:
     from cityops_notifications.settings import NotificationSettings
+    from cityops_platform import standards
+    from cityops_platform.ratinglinks import RatingLinkSettings
     from cityops_platform.settings import Settings
 
     from .conftest import FEATURES
 
-    known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields}
-    known_notifications = {f"CITYOPS_{name.upper()}" for name in NotificationSettings.model_fields}
+    # Besides the settings classes: the rating-link settings and the standards folder.
+    extra = {f"CITYOPS_RATING_LINK_{name.upper()}" for name in RatingLinkSettings.model_fields} | {standards.ENV}
+    known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields} | extra
+    known_notifications = {f"CITYOPS_{name.upper()}" for name in NotificationSettings.model_fields} | extra
     manifest = render(files=(FEATURES,))
     for name, spec in pod_specs(manifest):
         if "-notifications-" in name:

@@ -85,7 +85,7 @@ def test_every_rendered_object_passes_kubernetes_validate_strict_and_the_real_cr
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "KafkaTopic=14" in checked.stdout
     if values != "local":  # local has no SASL (so no KafkaUser) and no autoscaling
-        assert "KafkaUser=5" in checked.stdout and "ScaledObject=4" in checked.stdout
+        assert "KafkaUser=9" in checked.stdout and "ScaledObject=4" in checked.stdout
     if values == "production":
         assert "Ingress=1" in checked.stdout and "HTTPRoute=1" in checked.stdout
 

@@ -96,3 +96,51 @@ def all_topics(*, with_dlq: bool = True) -> list[TopicSpec]:
 
 def dlq_name(topic: str) -> str:
     return f"{topic}.dlq"
+
+
+@dataclass(frozen=True)
+class ProcessAccess:
+    """The Kafka rights of one process role (one Kafka user each: ``<service>-api``, ``<service>-worker``).
+
+    ``reads``: topics it consumes (Read, Describe). ``writes``: topics it produces (Write, Describe): an
+    api and a worker of one service both run the outbox relay of the service's schema, so both write
+    every topic the service publishes. ``faust``: a Faust worker, which also owns its consumer group and
+    its own changelog/repartition topics (prefix ``<app id>``), and writes the ``.dlq`` of what it reads.
+    The Helm chart renders its Strimzi KafkaUsers from the same table (a unit test keeps them equal).
+    """
+
+    reads: tuple[TopicSpec, ...] = ()
+    writes: tuple[TopicSpec, ...] = ()
+    faust: bool = False
+
+    def dlq_writes(self) -> tuple[TopicSpec, ...]:
+        """Dead-letter topics this role may write: those of what a worker reads (and of what it writes
+        when its own sends can dead-letter, as EIDO conveyances do)."""
+        if not self.faust:
+            return ()
+        extra = (EIDO_CONVEYANCES,) if EIDO_CONVEYANCES in self.writes else ()
+        return tuple(spec.dlq for spec in (*self.reads, *extra))
+
+
+_INCIDENTS_WRITES = (INCIDENT_EVENTS,)
+_DISPATCH_WRITES = (DISPATCH_EVENTS, UNIT_STATUS, EIDO_CONVEYANCES)
+_SENSORS_WRITES = (SENSOR_READINGS, SENSOR_ALERTS)
+_NOTIFICATIONS_WRITES = (NOTIFICATION_DELIVERIES,)
+
+# Who may touch which topic, per process role (the event flow of ARCHITECTURE.md). The apis read with
+# no consumer group (WatchIncidents, the unit board, StreamAlerts, the gateway's live stream).
+ACCESS: dict[str, ProcessAccess] = {
+    "incidents-api": ProcessAccess(reads=(INCIDENT_EVENTS,), writes=_INCIDENTS_WRITES),
+    "incidents-worker": ProcessAccess(reads=(SENSOR_ALERTS, DISPATCH_EVENTS), writes=_INCIDENTS_WRITES, faust=True),
+    "dispatch-api": ProcessAccess(reads=(UNIT_STATUS,), writes=_DISPATCH_WRITES),
+    "dispatch-worker": ProcessAccess(
+        reads=(INCIDENT_EVENTS, DISPATCH_EVENTS, UNIT_STATUS), writes=_DISPATCH_WRITES, faust=True
+    ),
+    "sensors-api": ProcessAccess(reads=(SENSOR_ALERTS,), writes=_SENSORS_WRITES),
+    "sensors-worker": ProcessAccess(reads=(SENSOR_READINGS,), writes=_SENSORS_WRITES, faust=True),
+    "notifications-api": ProcessAccess(writes=_NOTIFICATIONS_WRITES),
+    "notifications-worker": ProcessAccess(
+        reads=(INCIDENT_EVENTS, DISPATCH_EVENTS, SENSOR_ALERTS), writes=_NOTIFICATIONS_WRITES, faust=True
+    ),
+    "gateway-api": ProcessAccess(reads=(INCIDENT_EVENTS, DISPATCH_EVENTS, UNIT_STATUS, SENSOR_ALERTS)),
+}

@@ -20,9 +20,11 @@ from cityops_platform.grpc.client import call_timeout, create_channel, outbound_
 from cityops_platform.settings import Settings, get_settings
 
 SUBJECT = "svc-dispatch"
-# The CAD integration path: "integrator" is the role of external systems; "admin" lets an imported
-# EIDO carry its priority (priority_override is refused to plain integrators).
-ROLES = ("integrator", "admin")
+# Least privilege for the EIDO import path (never "admin"): "operator" alone covers every call the
+# import makes (ReportIncident, GetIncident, TransitionIncident, AddNote) and lets an imported EIDO carry
+# its priority (the override rule; dispatch passes a priority on only for a CAD allowed to override).
+# tests/unit/dispatch/test_service_token_roles.py checks the set against the incidents policy.
+ROLES = ("operator",)
 
 
 class Incidents(Protocol):
