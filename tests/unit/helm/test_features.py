@@ -302,7 +302,7 @@ def test_helm_4_and_helm_3_render_the_same_objects(helms: dict[str, Path], value
         docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
         for doc in docs:  # keys generated at random per render (kept across upgrades by lookup)
             if doc["kind"] == "Secret" and doc["metadata"].get("annotations", {}).get("helm.sh/resource-policy"):
-                doc["data"] = {key: "<random>" for key in doc.get("data", {})}
+                doc["data"] = dict.fromkeys(doc.get("data", {}), "<random>")
         outputs[version] = docs
     first, second = outputs.values()
     assert len(first) > 50 and first == second
