@@ -3,6 +3,7 @@ resolution SMS links to, its form, and the Open311 rating endpoint (link token o
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,17 +105,22 @@ def test_open311_clients_rate_with_the_link_token_or_the_reporters_token(gateway
 
 def test_the_console_splits_reopens_and_reads_satisfaction(gateway_stack: Any) -> None:
     base, headers = gateway_stack.gateway_url, dict(bearer(gateway_stack.settings, "operator", "op-console"))
+    # The stack is shared by the folder's modules: a spot of this test's own (field reports fuse
+    # within 500 m), so the first report opens a new incident instead of joining another test's.
+    spot = random.Random(uuid.uuid4().int)
+    lat, lon = round(spot.uniform(11.20, 11.30), 4), round(spot.uniform(106.40, 106.50), 4)
     with grpc.insecure_channel(gateway_stack.addr("incidents")) as channel:
         stub = incidents_pb2_grpc.IncidentServiceStub(channel)
         md = bearer(gateway_stack.settings, "call_taker")
         first = stub.ReportIncident(pb.ReportIncidentRequest(
             category=pb.CATEGORY_FIELD_REPORT, source=pb.SOURCE_HOTLINE_1022, description="Cây đổ chắn đường",
-            location=common_pb2.GeoPoint(lat=10.9900, lon=106.6519), idempotency_key=str(uuid.uuid4())),
+            location=common_pb2.GeoPoint(lat=lat, lon=lon), idempotency_key=str(uuid.uuid4())),
             timeout=10, metadata=md)
         second = stub.ReportIncident(pb.ReportIncidentRequest(
             category=pb.CATEGORY_FIELD_REPORT, source=pb.SOURCE_HOTLINE_1022, description="Mất nắp cống",
-            location=common_pb2.GeoPoint(lat=10.9903, lon=106.6519), idempotency_key=str(uuid.uuid4())),
+            location=common_pb2.GeoPoint(lat=lat + 0.0003, lon=lon), idempotency_key=str(uuid.uuid4())),
             timeout=10, metadata=md)
+    assert not first.merged, "the first report must open its own incident"
     assert second.merged
     inc_id = first.incident.id
     reports = httpx.get(f"{base}/api/incidents/{inc_id}/reports", headers=headers, timeout=10)
