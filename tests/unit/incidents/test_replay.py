@@ -63,3 +63,14 @@ def test_stage_clocks_start_when_the_stage_starts() -> None:
     late = replay([report(1, at=T0, category="FLOOD", lifecycle=lc)], current=RULES, candidate=RULES,
                   now=T0 + timedelta(days=2))
     assert late.sla_before.resolve == 1
+
+
+def test_replay_fuses_across_categories_by_the_equivalence_graph_and_sees_it_removed() -> None:
+    # A water-level sensor's FLOOD incident, then a hotline "đường ngập" field report 120 m away:
+    # intake fuses them (FIELD_REPORT ≈ FLOOD); candidate rules without the graph would not.
+    sensor = report(1, at=T0, category="FLOOD", subcategory="ngap_duong", description="Mực nước vượt ngưỡng")
+    hotline = report(2, at=T0 + timedelta(minutes=3), lat=10.98 + 0.00108, description="Đường ngập sâu, xe chết máy")
+    s = replay([sensor, hotline], current=RULES, candidate=variant(fusion__equivalences=[]),  # type: ignore[arg-type]
+               now=T0 + timedelta(minutes=5))
+    assert (s.incidents_before, s.merged_before) == (1, 1)
+    assert s.incidents_after == 2 and s.fusion_changed == 1

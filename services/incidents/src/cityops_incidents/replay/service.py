@@ -39,6 +39,7 @@ class _Simulated:
     first_priority: int
     agency: str
     lifecycle: Lifecycle
+    description: str = ""  # the first report's: what the equivalence graph's keywords read
 
     def open_at(self, at: datetime) -> bool:
         return self.lifecycle.ended_at is None or self.lifecycle.ended_at > at
@@ -51,27 +52,43 @@ class Simulation:
     rules: Rules
     incidents: dict[str, _Simulated] = field(default_factory=dict)
     _by_category: dict[str, list[_Simulated]] = field(default_factory=dict)
+    _widest: timedelta | None = None
+
+    def _horizon(self) -> timedelta:
+        """The widest fusion window of any category (a candidate older than it can never be joined)."""
+        if self._widest is None:
+            windows = [fusion.search_extent(self.rules, c)[2] for c in self.rules.agency_by_category]
+            self._widest = max(windows, default=timedelta(0))
+        return self._widest
 
     def feed(self, r: RecordedReport) -> Outcome:
-        """The outcome of ``r`` given every report fed before it (fed in received order)."""
+        """The outcome of ``r`` given every report fed before it (fed in received order). Fusion is
+        intake's own decision (``fusion.best_fusion``): the same category and every category the
+        rules' equivalence graph relates to it, scored the same way."""
         at = r.occurred_at
-        rule = self.rules.fusion_rule(r.category)
+        subcategory = canonical_subcategory(self.rules, r.subcategory)
+        categories, _radius, window = fusion.search_extent(self.rules, r.category)
         match = None
-        if fusion.fuses(rule):
-            pool = self._by_category.setdefault(r.category, [])
-            # Forget what can no longer be joined: last report older than the window.
-            horizon = at - rule.window
-            pool[:] = [s for s in pool if s.last_report_at >= horizon - timedelta(seconds=1)]
-            open_now = [s for s in pool if s.open_at(r.received_at)]
-            match = fusion.best_match(rule, lat=r.lat, lon=r.lon, at=at, candidates=[
-                fusion.Candidate(s.group, s.lat, s.lon, s.last_report_at) for s in open_now])
+        if categories:
+            candidates = []
+            for category in categories:
+                pool = self._by_category.get(category, [])
+                # Forget what no report can join any more: last report older than the widest window.
+                pool[:] = [s for s in pool if s.last_report_at >= at - self._horizon() - timedelta(seconds=1)]
+                candidates += [
+                    fusion.Candidate(s.group, s.lat, s.lon, s.last_report_at, s.category, s.subcategory, s.description)
+                    for s in pool if s.open_at(r.received_at) and s.last_report_at >= at - window
+                ]
+            match = fusion.best_fusion(self.rules, fusion.ReportFacts(
+                category=r.category, lat=r.lat, lon=r.lon, at=at, subcategory=subcategory,
+                description=r.description), candidates)
         if match is None:
             t = triage(self.rules, category=r.category, subcategory=r.subcategory, source=r.source,
                        description=r.description, sensor_level=r.sensor_level)
-            sim = _Simulated(r.report_id, r.category, canonical_subcategory(self.rules, r.subcategory), r.lat, r.lon,
-                             at, 1, t.priority, t.priority, t.agency, r.incident)
+            sim = _Simulated(r.report_id, r.category, subcategory, r.lat, r.lon,
+                             at, 1, t.priority, t.priority, t.agency, r.incident, r.description)
             self.incidents[sim.group] = sim
-            if fusion.fuses(rule):
+            if fusion.fuses(self.rules.fusion_rule(r.category)):
                 self._by_category.setdefault(r.category, []).append(sim)
             return Outcome(sim.group, False, sim.priority, sim.agency)
         sim = self.incidents[match.incident_id]
