@@ -42,6 +42,8 @@ BENCH_SERVICE_ENV = {
     # Bench units never acknowledge; without this they would time out and be re-assigned mid-run.
     "CITYOPS_DISPATCH_ACK_TIMEOUT_SECONDS": "3600",
     "CITYOPS_GRPC_DRAIN_SECONDS": "1",
+    # The harness's webhook receiver listens on loopback, which the outbound guard refuses by default.
+    "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",
 }
 
 

@@ -80,3 +80,9 @@ FORBIDDEN_CODES = ("INTERNAL", "UNKNOWN", "DATA_LOSS")
 def forbidden(ledger: Ledger) -> dict[str, int]:
     """Status codes that must never reach a client, whatever the fault."""
     return {code: n for code, n in ledger.codes.items() if code in FORBIDDEN_CODES}
+
+
+def client_key(stored: str) -> str:
+    """The idempotency key as the client sent it: incidents stores it scoped to the caller
+    (``<subject>\x1f<key>``, cityops_incidents.incidents.service.scoped_key)."""
+    return stored.rsplit("\x1f", 1)[-1]

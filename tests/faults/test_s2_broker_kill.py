@@ -29,7 +29,7 @@ from cityops.sensors.v1 import sensors_pb2_grpc
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_READINGS
 from cityops_platform.testing import bearer, eventually, make_settings
 
-from ._checker import Ledger, forbidden
+from ._checker import Ledger, client_key, forbidden
 from ._load import report_request, report_until_acked
 from ._remote import RemoteServer
 from ._stack import inprocess_api, prepare, read_topic
@@ -127,7 +127,7 @@ async def test_broker_killed_for_20s_gives_unavailable_never_a_false_ok_and_prod
                 return await db.fetchval("SELECT count(*) FROM incidents.outbox WHERE published_at IS NULL") == 0
 
             await eventually(outbox_drained, timeout=90, interval=0.5)
-            found_reports = [r[0] for r in await db.fetch("SELECT idempotency_key FROM incidents.reports")]
+            found_reports = [client_key(r[0]) for r in await db.fetch("SELECT idempotency_key FROM incidents.reports")]
             incidents = {str(r[0]) for r in await db.fetch("SELECT id FROM incidents.incidents")}
         finally:
             await db.close()

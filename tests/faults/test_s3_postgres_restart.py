@@ -20,7 +20,7 @@ from cityops_platform.devstack import KafkaBroker
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.testing import bearer, eventually
 
-from ._checker import Ledger, forbidden
+from ._checker import Ledger, client_key, forbidden
 from ._load import report_request, report_until_acked
 from ._remote import RemoteServer
 from ._stack import inprocess_api, prepare, read_topic
@@ -70,7 +70,7 @@ async def test_postgres_restart_under_load_loses_nothing_and_never_answers_inter
 
         db = await asyncpg.connect(s.database_url)
         try:
-            found = [r[0] for r in await db.fetch("SELECT idempotency_key FROM incidents.reports")]
+            found = [client_key(r[0]) for r in await db.fetch("SELECT idempotency_key FROM incidents.reports")]
             incidents = {str(r[0]) for r in await db.fetch("SELECT id FROM incidents.incidents")}
 
             async def outbox_drained() -> bool:

@@ -24,7 +24,7 @@ from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_platform.settings import Settings
 from cityops_platform.testing import bearer, eventually
 
-from ._checker import Ledger, forbidden
+from ._checker import Ledger, client_key, forbidden
 from ._load import report_request
 from ._stack import Proc, health_status, prepare
 from .conftest import Figures
@@ -108,7 +108,7 @@ async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight
         exit_code = await asyncio.to_thread(api.proc.wait, DRAIN_S + 20)  # type: ignore[union-attr]
         exited_after = time.monotonic() - sigterm_at
         await asyncio.wait_for(watcher, 5)
-        found = [r[0] for r in await db.fetch("SELECT idempotency_key FROM incidents.reports")]
+        found = [client_key(r[0]) for r in await db.fetch("SELECT idempotency_key FROM incidents.reports")]
     finally:
         await channel.close()
         api.terminate()

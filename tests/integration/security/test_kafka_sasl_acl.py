@@ -307,13 +307,13 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
 
     settings, addr, _ = sensors_on_sasl
     sid = f"wl-{uuid.uuid4().hex[:8]}"
-    admin, gateway = bearer(settings, "admin"), bearer(settings, "sensor_gateway")
+    admin, gateway = bearer(settings, "admin"), bearer(settings, "sensor_gateway", gateway_id="gw-acl-test")
     async with grpc.aio.insecure_channel(addr) as channel:
         stub = sensors_pb2_grpc.SensorServiceStub(channel)
         sensor = pb.Sensor(id=sid, kind=pb.SENSOR_KIND_WATER_LEVEL, district="Thuận An", reporting_interval_seconds=60,
                            name="Mực nước đường Nguyễn Văn Tiết",
                            location=common_pb2.GeoPoint(lat=10.905, lon=106.705, address="Lái Thiêu, Thuận An"))
-        await stub.RegisterSensor(pb.RegisterSensorRequest(sensor=sensor), metadata=admin, timeout=10)
+        await stub.RegisterSensor(pb.RegisterSensorRequest(sensor=sensor), metadata=gateway, timeout=10)  # its owner
         await stub.PutRule(pb.PutRuleRequest(rule=pb.Rule(
             enabled=True, sensor_id=sid, rule_type=pb.RULE_TYPE_THRESHOLD, direction=pb.DIRECTION_ABOVE,
             warn_level=20, critical_level=40, hysteresis=5, min_duration_seconds=0)), metadata=admin, timeout=10)

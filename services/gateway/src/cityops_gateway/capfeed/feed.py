@@ -20,6 +20,8 @@ CAP_TYPE = "application/cap+xml"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 _C = f"{{{CAP_NS}}}"
 _A = f"{{{ATOM_NS}}}"
+# Process-global prefixes: the CAP writer (notifications) passes its own default namespace to
+# tostring, so these cannot change how an alert is serialised in the same process.
 ET.register_namespace("", ATOM_NS)
 ET.register_namespace("cap", CAP_NS)
 # Copied from the alert (and its first info) into each entry, in the cap: namespace.

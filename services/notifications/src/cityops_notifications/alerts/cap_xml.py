@@ -14,7 +14,6 @@ from cityops_notifications.alerts.models import CapAlert, CapArea, CapInfo
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-ET.register_namespace("", CAP_NS)
 
 
 def cap_time(moment: datetime) -> str:
@@ -93,5 +92,7 @@ def to_xml(alert: CapAlert, *, sent: datetime) -> str:
         _el(root, "incidents", alert.incident_id)
     for info in alert.infos:
         _info(root, info)
-    body = ET.tostring(root, encoding="unicode")
+    # default_namespace, not ET.register_namespace: that map is global to the process, and any other
+    # module registering a prefix for CAP (the gateway's feed, in-process in tests) would change ours.
+    body = ET.tostring(root, encoding="unicode", default_namespace=CAP_NS)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body
