@@ -91,7 +91,11 @@ def configure_tracing(service: str, *, enable: bool | None = None, span_processo
 
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        provider = TracerProvider(resource=service_resource(service))
+        from opentelemetry.sdk.trace import sampling
+
+        # OTEL_TRACES_SAMPLER* as usual, minus the queries of background loops (below).
+        sampler = NoRootDatabaseSpans(sampling._get_from_env_or_default())
+        provider = TracerProvider(resource=service_resource(service), sampler=sampler)
         if wanted_from_environment():
             _add_environment_exporter(provider)
         trace.set_tracer_provider(provider)
@@ -100,6 +104,30 @@ def configure_tracing(service: str, *, enable: bool | None = None, span_processo
     _instrument_libraries()
     _enabled = True
     return True
+
+
+class NoRootDatabaseSpans:
+    """A sampler that drops database spans with no parent, else asks ``delegate``.
+
+    A query outside every request or record is a background loop's: the outbox relay's poll, the
+    readiness probe's ``SELECT 1``, the SLA sweeps, the gauges. Traced, each would be a one-span
+    trace every few seconds per process, burying the traces of real work.
+    """
+
+    def __init__(self, delegate: Any) -> None:
+        self._delegate = delegate
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
+        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+        if attributes and ("db.system" in attributes or "db.system.name" in attributes) and not (
+                trace.get_current_span(parent_context).get_span_context().is_valid):
+            return SamplingResult(Decision.DROP)
+        return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"NoRootDatabaseSpans{{{self._delegate.get_description()}}}"
 
 
 def _add_environment_exporter(provider: Any) -> None:
