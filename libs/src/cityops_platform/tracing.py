@@ -101,6 +101,9 @@ def configure_tracing(service: str, *, enable: bool | None = None, span_processo
         trace.set_tracer_provider(provider)
     for processor in span_processors:
         provider.add_span_processor(processor)
+    # HTTP spans with the stable conventions (http.request.method, http.response.status_code, url.*);
+    # database spans keep db.system (the stable db.system.name is still opt-in for asyncpg).
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     _instrument_libraries()
     _enabled = True
     return True

@@ -40,18 +40,19 @@ class ObservabilityMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                HTTP_LATENCY.labels(scope["method"], _route(scope)).observe(time.perf_counter() - started)
+                route = _route(scope)
+                HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+                # Routed by now, and the server span is still open (it ends with the last body chunk).
+                span = trace.get_current_span()
+                if span.is_recording():
+                    span.update_name(f"{scope['method']} {route}")
+                    span.set_attribute("http.route", route)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route(scope)
-            span = trace.get_current_span()
-            if span.is_recording():
-                span.update_name(f"{scope['method']} {route}")
-                span.set_attribute("http.route", route)
-            HTTP_REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
+            HTTP_REQUESTS.labels(scope["method"], _route(scope), str(status["code"])).inc()
 
 
 def _route(scope: Scope) -> str:
