@@ -34,6 +34,7 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 log = logging.getLogger(__name__)
 _enabled = False
@@ -109,7 +110,7 @@ def configure_tracing(service: str, *, enable: bool | None = None, span_processo
     return True
 
 
-class NoRootDatabaseSpans:
+class NoRootDatabaseSpans(Sampler):
     """A sampler that drops database spans with no parent, else asks ``delegate``.
 
     A query outside every request or record is a background loop's: the outbox relay's poll, the
@@ -121,13 +122,13 @@ class NoRootDatabaseSpans:
         self._delegate = delegate
 
     def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
-                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
-        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
-
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
         if attributes and ("db.system" in attributes or "db.system.name" in attributes) and not (
                 trace.get_current_span(parent_context).get_span_context().is_valid):
             return SamplingResult(Decision.DROP)
-        return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        result: SamplingResult = self._delegate.should_sample(parent_context, trace_id, name, kind, attributes,
+                                                              links, trace_state)
+        return result
 
     def get_description(self) -> str:
         return f"NoRootDatabaseSpans{{{self._delegate.get_description()}}}"
@@ -159,7 +160,7 @@ def _instrument_libraries() -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.utils import unwrap
 
-    AsyncPGInstrumentor().instrument()
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     HTTPXClientInstrumentor().instrument()
     AIOKafkaInstrumentor().instrument(async_produce_hook=_message_id_hook)
     # The consumer half is not used: Faust's fetcher polls with getmany() in batches, ahead of the
@@ -184,7 +185,8 @@ def server_interceptors() -> list[Any]:
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
     from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_name
 
-    return [aio_server_interceptor(filter_=negate(any_of(*(service_name(s) for s in UNTRACED_GRPC_SERVICES))))]
+    untraced = negate(any_of(*(service_name(s) for s in UNTRACED_GRPC_SERVICES)))
+    return [aio_server_interceptor(filter_=untraced)]  # type: ignore[no-untyped-call]
 
 
 def client_interceptors() -> list[Any]:
@@ -194,10 +196,11 @@ def client_interceptors() -> list[Any]:
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
     from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_name
 
-    return list(aio_client_interceptors(filter_=negate(any_of(*(service_name(s) for s in UNTRACED_GRPC_SERVICES)))))
+    untraced = negate(any_of(*(service_name(s) for s in UNTRACED_GRPC_SERVICES)))
+    return list(aio_client_interceptors(filter_=untraced))  # type: ignore[no-untyped-call]
 
 
-def asgi_middleware() -> list[tuple[type, dict[str, Any]]]:
+def asgi_middleware() -> list[tuple[Any, dict[str, Any]]]:
     """The contrib ASGI server-span middleware and its options (outermost), or none when off.
 
     Only the server span: the per-message ``http send``/``receive`` spans are left out (an SSE
