@@ -13,6 +13,8 @@ from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cityops_platform import tracing
+
 HTTP_REQUESTS = Counter(
     "cityops_gateway_http_requests_total", "HTTP requests served, by route and status", ["method", "route", "status"]
 )
@@ -43,10 +45,11 @@ class ObservabilityMiddleware:
                 route = _route(scope)
                 HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
                 # Routed by now, and the server span is still open (it ends with the last body chunk).
-                span = trace.get_current_span()
-                if span.is_recording():
-                    span.update_name(f"{scope['method']} {route}")
-                    span.set_attribute("http.route", route)
+                if tracing.enabled():
+                    span = trace.get_current_span()
+                    if span.is_recording():
+                        span.update_name(f"{scope['method']} {route}")
+                        span.set_attribute("http.route", route)
             await send(message)
 
         try:
