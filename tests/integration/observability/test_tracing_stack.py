@@ -180,6 +180,7 @@ async def test_a_report_is_one_trace_from_the_gateway_to_the_worker_with_semconv
                    and s.parent == client_span.span_id], "incidents api server spans under the client span")
     assert (server.attrs["rpc.system"], server.attrs["rpc.service"], server.attrs["rpc.method"]) == ("grpc", *METHOD)
     assert server.attrs["rpc.grpc.status_code"] == 0
+    assert not [s.name for s in spans if s.kind == trace_pb2.Span.SPAN_KIND_SERVER and s.parent == server.span_id]
 
     # Its queries: asyncpg's spans, under the server span.
     queries = [s for s in spans if s.service == API_NAME and "db.system" in s.attrs]
