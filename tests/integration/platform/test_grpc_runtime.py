@@ -67,7 +67,7 @@ POLICY = auth.AccessPolicy.for_service(
 
 @pytest.fixture
 async def stack(kafka_bootstrap: str, topic_prefix: str, database_url: str) -> AsyncIterator[tuple[Settings, int]]:
-    configure_tracing("platform-test")
+    configure_tracing("platform-test", enable=True)
     settings = make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix,
                              database_url=database_url)
     await migrate(database_url, SCHEMA, None)

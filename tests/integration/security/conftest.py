@@ -32,6 +32,7 @@ from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import SERVICES, migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
 from cityops_platform.testing import make_settings
+from cityops_platform.tracing import configure_tracing
 
 T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
@@ -161,6 +162,8 @@ def host(kafka_broker: KafkaBroker, postgres_server: PostgresServer) -> Iterator
         postgres_server.restart()
     name = f"t_{uuid.uuid4().hex[:12]}"
     dsn = postgres_server.create_database(name)
+    # Tracing on (it is off by default), so test_privacy.py scans the spans a traced deployment exports.
+    configure_tracing("security-test", enable=True)
     settings = make_settings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
                              database_url=dsn, rpc_timeout_seconds=3.0)
     loop = asyncio.new_event_loop()

@@ -1,4 +1,4 @@
-"""Tracing names and attributes, auth denial reasons and the consumer-lag rule, without a network."""
+"""Tracing switches and names, auth denial reasons and the consumer-lag rule, without a network."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
 
 from cityops_platform import auth
 from cityops_platform.faust_app import record_consumer_lag
-from cityops_platform.tracing import rpc_attributes, rpc_span_name, service_resource, start_send_span
+from cityops_platform.tracing import service_resource, split_trace_headers, wanted_from_environment
 
 SECRET = "a-test-secret-that-is-long-enough-0123"
 
@@ -39,46 +38,82 @@ def test_otel_service_name_and_resource_attributes_win_over_the_default(monkeypa
     assert attributes["deployment.environment"] == "staging"
 
 
-def test_rpc_span_name_and_attributes_follow_the_grpc_conventions() -> None:
-    method = "/cityops.incidents.v1.IncidentService/ReportIncident"
-    assert rpc_span_name(method) == "cityops.incidents.v1.IncidentService/ReportIncident"
-    assert rpc_attributes(method) == {"rpc.system": "grpc", "rpc.service": "cityops.incidents.v1.IncidentService",
-                                      "rpc.method": "ReportIncident"}
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, False),
+        ({"OTEL_SERVICE_NAME": "x"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4317"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_SDK_DISABLED": "true"}, False),
+    ],
+)
+def test_tracing_is_off_unless_the_environment_names_an_exporter(environ: dict[str, str], wanted: bool) -> None:
+    assert wanted_from_environment(environ) is wanted
 
 
-@pytest.fixture(scope="module")
-def sdk_tracer() -> trace.Tracer:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-    return trace.get_tracer("test")
-
-
-def test_send_span_continues_the_stored_context_and_replaces_traceparent(sdk_tracer: trace.Tracer) -> None:
+def test_split_trace_headers_returns_the_stored_context_and_the_rest() -> None:
     stored = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    headers = [("cityops-event-id", b"e-1"), ("traceparent", stored.encode())]
-    span, sent = start_send_span("cityops.incidents.events.v1", b"inc-1", headers, message_id="e-1")
-    span.end()
-    ctx = span.get_span_context()
-    assert format(ctx.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
-    assert span.parent is not None and format(span.parent.span_id, "016x") == "b7ad6b7169203331"  # type: ignore[attr-defined]
-    carried = [v.decode() for k, v in sent if k == "traceparent"]
-    assert carried == [f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"]
-    assert ("cityops-event-id", b"e-1") in sent
-    attributes = span.attributes  # type: ignore[attr-defined]
-    assert attributes["messaging.system"] == "kafka"
-    assert attributes["messaging.operation.type"] == "send"
-    assert attributes["messaging.destination.name"] == "cityops.incidents.events.v1"
-    assert attributes["messaging.kafka.message.key"] == "inc-1"
-    assert span.kind == trace.SpanKind.PRODUCER  # type: ignore[attr-defined]
+    headers = [("cityops-event-id", b"e-1"), ("traceparent", stored.encode()), ("tracestate", b"k=v")]
+    context, rest = split_trace_headers(headers)
+    assert rest == [("cityops-event-id", b"e-1")]
+    parent = trace.get_current_span(context).get_span_context()  # type: ignore[arg-type]
+    assert format(parent.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert format(parent.span_id, "016x") == "b7ad6b7169203331"
+    assert split_trace_headers([("cityops-event-id", b"e-2")]) == (None, [("cityops-event-id", b"e-2")])
 
 
-def test_send_span_without_stored_context_is_a_child_of_the_active_span(sdk_tracer: trace.Tracer) -> None:
-    with sdk_tracer.start_as_current_span("request") as request:
-        span, sent = start_send_span("cityops.sensors.alerts.v1", None, [])
-        span.end()
-    assert span.get_span_context().trace_id == request.get_span_context().trace_id
-    assert [k for k, _ in sent] == ["traceparent"]
+_PROBE = """
+import json, aiokafka, asyncpg.connection, httpx
+from opentelemetry import trace
+from cityops_platform import tracing
+from cityops_platform.grpc.client import create_channel
+from cityops_platform.settings import Settings
+on = tracing.configure_tracing("probe-api")
+wrapped = lambda f: hasattr(f, "__wrapped__")
+print(json.dumps({
+    "on": on,
+    "provider": type(trace.get_tracer_provider()).__name__,
+    "service_name": trace.get_tracer_provider().resource.attributes["service.name"] if on else None,
+    "asyncpg_fetch": wrapped(asyncpg.connection.Connection.fetch),
+    "httpx_async": wrapped(httpx.AsyncHTTPTransport.handle_async_request),
+    "producer_send": wrapped(aiokafka.AIOKafkaProducer.send),
+    "consumer_getmany": wrapped(aiokafka.AIOKafkaConsumer.getmany),
+    "server_interceptors": len(tracing.server_interceptors()),
+    "client_interceptors": len(tracing.client_interceptors()),
+    "asgi": len(tracing.asgi_middleware()),
+}))
+"""
+
+
+def _probe(**env: str) -> dict[str, Any]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    out = subprocess.run([sys.executable, "-c", _PROBE], env={**clean, **env}, capture_output=True, text=True,
+                         check=True, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_tracing_off_installs_nothing_so_the_hot_paths_are_untouched() -> None:
+    # A fresh process, as a service starts: no provider, no wrapper, no interceptor, no middleware.
+    got = _probe()
+    assert got == {"on": False, "provider": "ProxyTracerProvider", "service_name": None, "asyncpg_fetch": False,
+                   "httpx_async": False, "producer_send": False, "consumer_getmany": False,
+                   "server_interceptors": 0, "client_interceptors": 0, "asgi": 0}
+    assert _probe(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_SDK_DISABLED="true")["asyncpg_fetch"] is False
+
+
+def test_tracing_on_installs_the_contrib_instrumentations_and_not_the_consumer_poll_spans() -> None:
+    got = _probe(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_SERVICE_NAME="ioc-probe")
+    assert got == {"on": True, "provider": "TracerProvider", "service_name": "ioc-probe", "asyncpg_fetch": True,
+                   "httpx_async": True, "producer_send": True, "consumer_getmany": False,
+                   "server_interceptors": 1, "client_interceptors": 4, "asgi": 1}
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 - ``create_channel``: plaintext, TLS or mutual TLS from settings (``CITYOPS_GRPC_TLS_SERVER_CA``
   turns TLS on; the client certificate is ``CITYOPS_GRPC_TLS_CLIENT_CERT/KEY``, else the process's
   own ``CITYOPS_GRPC_TLS_CERT/KEY``, so one mesh certificate serves both directions).
-- ``outbound_metadata``: the bearer token and the current W3C trace context.
+- ``outbound_metadata``: the bearer token (the W3C trace context is the channel's tracing interceptor's).
 - ``call_timeout``: ``min(default, time left on the RPC being served)``. The server interceptor
   records each inbound RPC's deadline; a call made while serving it can never outlive its caller,
   so a stalled downstream costs the original client no more than the deadline it chose.
@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Sequence
 
 import grpc
-from opentelemetry import propagate
 
+from cityops_platform import tracing
 from cityops_platform.settings import Settings
 
 # Below this, a call cannot succeed anyway: it fails DEADLINE_EXCEEDED at once instead of hanging.
@@ -84,16 +84,19 @@ def create_channel(
     if settings.grpc_tls_server_name:
         opts.append(("grpc.ssl_target_name_override", settings.grpc_tls_server_name))
     creds = channel_credentials(settings)
+    # CLIENT spans and the W3C context in the metadata: the contrib interceptors (none when off).
+    interceptors = tracing.client_interceptors() or None
     if creds is None:
-        return grpc.aio.insecure_channel(address, options=opts)
-    return grpc.aio.secure_channel(address, creds, options=opts)
+        return grpc.aio.insecure_channel(address, options=opts, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, creds, options=opts, interceptors=interceptors)
 
 
 def outbound_metadata(
     token: str | None, extra: Iterable[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
-    """``authorization: Bearer <token>`` (when given), ``traceparent``/``tracestate``, then ``extra``."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    """``authorization: Bearer <token>`` (when given), then ``extra``.
+
+    The trace context is added by the channel's tracing interceptor (``create_channel``).
+    """
     head = (("authorization", f"Bearer {token}"),) if token else ()
-    return (*head, *carrier.items(), *extra)
+    return (*head, *extra)

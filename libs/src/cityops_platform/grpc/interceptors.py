@@ -1,13 +1,13 @@
 """One server interceptor that does, for every RPC, in this order:
 
-1. tracing: a server span continuing the caller's W3C context from metadata, named and described
-   by OpenTelemetry's RPC semantic conventions (``rpc.system=grpc``, ``rpc.service``,
-   ``rpc.method``, ``rpc.grpc.status_code``);
-2. authentication and RBAC, deny by default (health and reflection are public);
-3. RED metrics (count by final code, duration, in flight);
-4. error mapping: domain errors → status codes; dependency failures → UNAVAILABLE.
+1. authentication and RBAC, deny by default (health and reflection are public);
+2. RED metrics (count by final code, duration, in flight);
+3. error mapping: domain errors → status codes; dependency failures → UNAVAILABLE.
 
-Doing it in one wrapper keeps a single place that understands the four handler shapes.
+Doing it in one wrapper keeps a single place that understands the four handler shapes. The
+server span is not ours: when tracing is on, OpenTelemetry's contrib aio interceptor runs before
+this one (``tracing.server_interceptors()``) and owns it; it learns the final status code from
+``context.abort``, which is why every refusal and mapped error goes through ``abort``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from typing import Any
 
 import grpc
 from grpc_status import rpc_status
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from cityops_platform import auth, errors, metrics
 from cityops_platform.grpc import client as grpc_client
@@ -32,11 +30,10 @@ from cityops_platform.grpc.status import (
     unavailable_status,
 )
 from cityops_platform.grpc.streams import StreamSlots
-from cityops_platform.tracing import current_trace_id, extract_context, rpc_attributes, rpc_span_name
+from cityops_platform.tracing import current_trace_id
 
 log = logging.getLogger("cityops.grpc")
 audit = logging.getLogger("cityops.audit")
-_tracer = trace.get_tracer("cityops.grpc")
 
 
 class _Outcome:
@@ -118,24 +115,12 @@ def _wrap_handler(
         outcome.code = grpc.StatusCode(
             next(c for c in grpc.StatusCode if c.value[0] == status.code)
         )
-        await context.abort_with_status(rpc_status.to_status(status))
+        # abort (not abort_with_status): the tracing interceptor's context records the code from it.
+        mapped = rpc_status.to_status(status)
+        await context.abort(mapped.code, mapped.details, mapped.trailing_metadata)
 
-    def start_span() -> tuple[tuple[object, object], Any]:
-        parent = extract_context(metadata.items())
-        token = otel_context.attach(parent)  # type: ignore[arg-type]
-        span = _tracer.start_span(rpc_span_name(method), kind=trace.SpanKind.SERVER,
-                                  attributes=rpc_attributes(method))
-        span_token = otel_context.attach(trace.set_span_in_context(span))
-        return (token, span_token), span
-
-    def finish(tokens_: tuple[object, object], span: Any, outcome: _Outcome, started: float) -> None:
+    def finish(outcome: _Outcome, started: float) -> None:
         code_name = outcome.code.name
-        span.set_attribute("rpc.grpc.status_code", outcome.code.value[0])
-        if outcome.code in SERVER_ERROR_CODES:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, code_name))
-        span.end()
-        for tok in reversed(tokens_):
-            otel_context.detach(tok)  # type: ignore[arg-type]
         metrics.GRPC_REQUESTS.labels(method, code_name).inc()
         metrics.GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
         metrics.GRPC_IN_FLIGHT.labels(method).dec()
@@ -145,7 +130,6 @@ def _wrap_handler(
             outcome = _Outcome()
             started = time.perf_counter()
             metrics.GRPC_IN_FLIGHT.labels(method).inc()
-            toks, span = start_span()
             try:
                 await before(context, outcome)
                 return await behavior(request, context)
@@ -155,7 +139,7 @@ def _wrap_handler(
                 await on_error(exc, context, outcome)
                 raise
             finally:
-                finish(toks, span, outcome, started)
+                finish(outcome, started)
 
         return wrapped
 
@@ -164,7 +148,6 @@ def _wrap_handler(
             outcome = _Outcome()
             started = time.perf_counter()
             metrics.GRPC_IN_FLIGHT.labels(method).inc()
-            toks, span = start_span()
             holder = ""
             try:
                 await before(context, outcome)
@@ -182,7 +165,7 @@ def _wrap_handler(
             finally:
                 if holder and streams is not None:
                     streams.release(holder)
-                finish(toks, span, outcome, started)
+                finish(outcome, started)
 
         return wrapped
 
@@ -209,14 +192,6 @@ def _wrap_handler(
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
-
-
-# Codes that mark a server span as failed (OpenTelemetry gRPC conventions): the server's fault,
-# not the caller's (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED… leave the span unset).
-SERVER_ERROR_CODES = frozenset({
-    grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
-    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
-})
 
 
 def _audit_denial(method: str, principal: auth.Principal | None, code: str, reason: str, kind: str) -> None:

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from cityops_platform import auth
+from cityops_platform import auth, tracing
 from cityops_platform.grpc.interceptors import ServerInterceptor
 
 log = logging.getLogger("cityops.grpc")
@@ -95,7 +95,9 @@ async def create_server(
         if max_connection_age_grace_s is not None:
             options.append(("grpc.max_connection_age_grace_ms", int(max_connection_age_grace_s * 1000)))
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(policy, tokens, max_streams_per_principal=max_streams_per_principal)],
+        # The tracing interceptor (none when tracing is off) runs first, so its span covers ours.
+        interceptors=[*tracing.server_interceptors(),
+                      ServerInterceptor(policy, tokens, max_streams_per_principal=max_streams_per_principal)],
         options=options,
     )
     for svc in services:

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from cityops_platform import metrics
+from cityops_platform import metrics, tracing
 from cityops_platform.grpc.status import is_infrastructure_error
 from cityops_platform.kafka import headers as h
 from cityops_platform.tracing import extract_context, messaging_attributes
@@ -55,7 +55,17 @@ class DeadLetters:
             (h.DLQ_PARTITION, str(partition).encode()),
             (h.DLQ_OFFSET, str(offset).encode()),
         ]
-        await self._send(f"{topic}.dlq", key, value, dlq_headers)
+        if not tracing.enabled():
+            await self._send(f"{topic}.dlq", key, value, dlq_headers)
+        else:
+            # The producer instrumentation adds the DLQ send's own traceparent, in the record's trace.
+            parent, dlq_headers = tracing.split_trace_headers(dlq_headers)
+            token = otel_context.attach(parent) if parent is not None else None  # type: ignore[arg-type]
+            try:
+                await self._send(f"{topic}.dlq", key, value, dlq_headers)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
         metrics.DEAD_LETTERS.labels(topic, reason).inc()
         log.warning(
             "record dead-lettered",
@@ -109,15 +119,21 @@ class RecordProcessor(Generic[T]):
             metrics.EVENTS_CONSUMED.labels(topic, "dead_letter").inc()
             return False
         attempt = 0
-        # A CONSUMER span per record, child of the producer's span carried in ``traceparent``.
+        # A CONSUMER span per record, child of the producer's span carried in ``traceparent``: the
+        # one span no instrumentation makes (Faust hands records to agents after polling them).
+        traced = tracing.enabled()
         attributes = messaging_attributes("process", topic, partition=partition, offset=offset, key=key,
-                                          message_id=h.header_value(headers, h.EVENT_ID), group=self._group)
+                                          message_id=h.header_value(headers, h.EVENT_ID),
+                                          group=self._group) if traced else None
         while True:
-            token = otel_context.attach(extract_context(headers))  # type: ignore[arg-type]
+            token = otel_context.attach(extract_context(headers)) if traced else None  # type: ignore[arg-type]
             try:
-                with _tracer.start_as_current_span(f"process {topic}", kind=trace.SpanKind.CONSUMER,
-                                                   attributes=attributes):
+                if attributes is None:
                     await self._handle(message, event)
+                else:
+                    with _tracer.start_as_current_span(f"process {topic}", kind=trace.SpanKind.CONSUMER,
+                                                       attributes=attributes):
+                        await self._handle(message, event)
                 metrics.EVENTS_CONSUMED.labels(topic, "ok").inc()
                 return True
             except asyncio.CancelledError:
@@ -137,4 +153,5 @@ class RecordProcessor(Generic[T]):
                 metrics.EVENTS_CONSUMED.labels(topic, "dead_letter").inc()
                 return False
             finally:
-                otel_context.detach(token)
+                if token is not None:
+                    otel_context.detach(token)

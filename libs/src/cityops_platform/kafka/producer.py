@@ -1,7 +1,10 @@
 """A durable event producer: acks=all and idempotence, so an acknowledged send is on the broker.
 
-Every record gets a PRODUCER span (``send <topic>``, messaging semantic conventions) whose context
-replaces the record's ``traceparent``; the span ends when the broker acknowledges the record.
+When tracing is on, the PRODUCER span of each record is the aiokafka instrumentation's
+(``<topic> send``, messaging semantic conventions), and it puts its own ``traceparent`` on the
+record. Its parent is the context the record's headers carried (an outbox row keeps the context
+of the request that wrote it), so the stored ``traceparent`` is taken off and made current for the
+``send`` call.
 """
 
 from __future__ import annotations
@@ -11,23 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from opentelemetry import trace
+from opentelemetry import context as otel_context
 
+from cityops_platform import tracing
 from cityops_platform.kafka.client import client_kwargs
-from cityops_platform.kafka.headers import EVENT_ID, header_value
 from cityops_platform.settings import Settings
-from cityops_platform.tracing import start_send_span
-
-
-def _finish(span: trace.Span, result: Any = None, error: BaseException | None = None) -> None:
-    if error is not None:
-        span.record_exception(error)
-        span.set_attribute("error.type", type(error).__name__)
-        span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
-    elif result is not None:
-        span.set_attribute("messaging.destination.partition.id", str(result.partition))
-        span.set_attribute("messaging.kafka.offset", result.offset)
-    span.end()
 
 
 class EventProducer:
@@ -68,44 +59,39 @@ class EventProducer:
     ) -> None:
         """Send one record and wait for acks=all. ``topic`` is a catalog name unless ``prefixed``."""
         name = topic if prefixed else f"{self.prefix}{topic}"
-        span, traced = start_send_span(name, key, headers, message_id=header_value(headers, EVENT_ID))
+        if not tracing.enabled():
+            await self._producer.send_and_wait(name, value=value, key=key, headers=list(headers), partition=partition)
+            return
+        parent, rest = tracing.split_trace_headers(headers)
+        token = otel_context.attach(parent) if parent is not None else None  # type: ignore[arg-type]
         try:
-            result = await self._producer.send_and_wait(
-                name, value=value, key=key, headers=traced, partition=partition
-            )
-        except BaseException as exc:
-            _finish(span, error=exc)
-            raise
-        _finish(span, result)
+            future = await self._producer.send(name, value=value, key=key, headers=rest, partition=partition)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        await future
 
     async def send_many(
         self, records: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]
     ) -> None:
         """Send (topic, key, value, headers) records pipelined, then wait for all acks in order."""
-        pending: list[tuple[trace.Span, asyncio.Future[Any]]] = []
-        try:
-            for topic, key, value, headers in records:
-                name = f"{self.prefix}{topic}"
-                span, traced = start_send_span(name, key, headers, message_id=header_value(headers, EVENT_ID))
-                try:
-                    future = await self._producer.send(name, value=value, key=key, headers=traced)
-                except BaseException as exc:
-                    _finish(span, error=exc)
-                    raise
-                pending.append((span, future))
-            while pending:
-                span, future = pending[0]
-                try:
-                    result = await future
-                except BaseException as exc:
-                    _finish(span, error=exc)
-                    pending.pop(0)
-                    raise
-                _finish(span, result)
-                pending.pop(0)
-        finally:
-            for span, _ in pending:  # not acknowledged: the caller retries, the span says so
-                _finish(span, error=ConnectionError("not acknowledged"))
+        pending: list[asyncio.Future[Any]] = []
+        traced = tracing.enabled()
+        for topic, key, value, headers in records:
+            name = f"{self.prefix}{topic}"
+            if not traced:
+                pending.append(await self._producer.send(name, value=value, key=key, headers=list(headers)))
+                continue
+            parent, rest = tracing.split_trace_headers(headers)
+            token = otel_context.attach(parent) if parent is not None else None  # type: ignore[arg-type]
+            try:
+                pending.append(await self._producer.send(name, value=value, key=key, headers=rest))
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+        # In order; the first failure raises and the caller retries the batch (consumers de-duplicate).
+        for future in pending:
+            await future
 
     async def partitions_for(self, topic: str) -> list[int]:
         parts = await self._producer.partitions_for(f"{self.prefix}{topic}")

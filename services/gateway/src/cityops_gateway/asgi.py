@@ -40,7 +40,7 @@ from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token, unauthenticated
-from cityops_platform import auth
+from cityops_platform import auth, tracing
 from cityops_platform.settings import Settings
 
 CLOSE: dict[str, Any] = {"kind": "_close"}
@@ -186,6 +186,8 @@ def create_web_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            # The HTTP server span (OpenTelemetry's ASGI middleware) when tracing is on: outermost.
+            *(Middleware(cls, **options) for cls, options in tracing.asgi_middleware()),
             Middleware(SecurityMiddleware, max_body_bytes=state.config.max_body_bytes,
                        csp=content_security_policy(tile_origin(state.config.map_tile_url)),
                        hsts=settings.environment != "local"),
