@@ -68,6 +68,7 @@ SERVICE_ENV = {
     "CITYOPS_RATE_WEBHOOK_BURST": "10000000",  # one receiver gets every assignment
     "CITYOPS_DISPATCH_ACK_TIMEOUT_SECONDS": "3600",  # probe units never acknowledge
     "CITYOPS_GRPC_DRAIN_SECONDS": "1",
+    "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",  # the probe's own loopback webhook receiver
     "CITYOPS_LOG_LEVEL": "WARNING",
 }
 # Inside Bình Dương's service area, away from its edges.
@@ -101,7 +102,10 @@ class City:
         self.stack.postgres.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         self.stack.postgres.restart()
         self.stack.postgres.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", database="cityops")
-        settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn)
+        # One explicit signing key for the services and the probe's tokens.
+        self.jwt_secret = "probe-" + hashlib.sha256(os.urandom(16)).hexdigest()
+        settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn,
+                            jwt_secret=self.jwt_secret)
 
         async def prepare() -> None:
             await apply_topics(settings)
@@ -110,7 +114,8 @@ class City:
 
         asyncio.run(prepare())
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
-        env.update({**self.stack.env(), **SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level})
+        env.update({**self.stack.env(), **SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level,
+                    "CITYOPS_JWT_SECRET": self.jwt_secret})
         health: dict[str, str] = {}
         for svc in SERVICES:
             api_env = {**env, "CITYOPS_GRPC_PORT": str(self.ports[svc]), "CITYOPS_METRICS_PORT": str(free_port()),
@@ -230,7 +235,8 @@ class Hist:
 
 
 def token(secret: str, role: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {TokenCodec(secret).issue(f'svc-probe-{role}', [role], ttl_seconds=7200)}"),)
+    codec = TokenCodec.from_settings(Settings(jwt_secret=secret))
+    return (("authorization", f"Bearer {codec.issue(f'svc-probe-{role}', [role], ttl_seconds=7200)}"),)
 
 
 def units(count: int, rng: random.Random) -> list[dispatch_pb2.Unit]:
