@@ -91,7 +91,7 @@ class DeliverySender:
         rendered = self._renderer.render(notice, language=d.language, extra=extra)
         outgoing = Outgoing(delivery_id=d.id, event_id=d.event_id, event_type=d.event_type,
                             occurred_at=notice.occurred_at.isoformat(), language=d.language,
-                            message=rendered, data=notice.data)
+                            message=rendered, data=notice.event_data())
         channel = self._channels[d.channel]
         attempts = d.attempts + 1
         try:
