@@ -68,6 +68,7 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
     await prepare(s, "dispatch")
     run = uuid.uuid4().hex[:6]
     db = await asyncpg.connect(s.database_url)
+    watch_db = await asyncpg.connect(s.database_url)  # its own connection: it runs beside the test's queries
     double_booked: list[tuple[str, int]] = []
     samples = 0
     stop_watch = asyncio.Event()
@@ -76,7 +77,7 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
         # The invariant at every moment, not only at the end.
         nonlocal samples
         while not stop_watch.is_set():
-            rows = await db.fetch("SELECT unit_id, count(*) AS n FROM dispatch.assignments "
+            rows = await watch_db.fetch("SELECT unit_id, count(*) AS n FROM dispatch.assignments "
                                   "WHERE status = ANY($1::int[]) GROUP BY unit_id HAVING count(*) > 1", list(ACTIVE))
             double_booked.extend((str(r["unit_id"]), int(r["n"])) for r in rows)
             samples += 1
@@ -129,6 +130,7 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
             watcher.cancel()
         w.terminate()
         await db.close()
+        await watch_db.close()
 
     active = [r for r in rows if r["status"] in ACTIVE]
     verdict = ledger.check(str(r["incident_id"]) for r in active)  # lost = a P1 left unassigned
