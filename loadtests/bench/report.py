@@ -210,9 +210,12 @@ def plots(out: Path, series: dict[str, Any]) -> list[str]:
 
 
 def harness_group(group: str) -> bool:
-    """Consumer groups of the bench itself (bare Faust ceiling, sensors bench probes, perf tools),
-    not of the city: kept out of the lag plot."""
-    return any(word in group for word in ("bench", "bare", "perf-consumer", "ceiling"))
+    """Consumer groups of the bench itself (the bare Faust ceiling agent, Kafka's
+    ConsumerPerformance), not of the city: kept out of the lag plot. The sensors bench's own worker
+    (``bench…cityops-sensors-worker``) runs our code and stays in."""
+    if group.endswith("cityops-sensors-worker"):
+        return False
+    return "bare" in group or group.startswith("perf-consumer") or "bench.ceiling" in group
 
 
 def _shade(ax: Any, phases: list[tuple[str, float, float]]) -> None:
