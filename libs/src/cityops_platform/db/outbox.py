@@ -171,7 +171,7 @@ async def enqueue_records(
         f"WITH {ctes}outbox_added AS (INSERT INTO outbox (event_id, topic, key, value, headers) "
         f"SELECT e, t, k, v, h::jsonb FROM unnest(${n + 1}::text[], ${n + 2}::text[], ${n + 3}::bytea[], "
         f"${n + 4}::bytea[], ${n + 5}::text[]) WITH ORDINALITY AS r(e, t, k, v, h, i) ORDER BY i RETURNING id) "
-        f"SELECT count(*) FROM outbox_added"
+        "SELECT count(*) FROM outbox_added"
     )
     await conn.execute(
         sql,
