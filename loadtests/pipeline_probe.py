@@ -68,6 +68,7 @@ SERVICE_ENV = {
     "CITYOPS_RATE_WEBHOOK_BURST": "10000000",  # one receiver gets every assignment
     "CITYOPS_DISPATCH_ACK_TIMEOUT_SECONDS": "3600",  # probe units never acknowledge
     "CITYOPS_GRPC_DRAIN_SECONDS": "1",
+    "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",  # the probe's own loopback webhook receiver
     "CITYOPS_LOG_LEVEL": "WARNING",
 }
 # Inside Bình Dương's service area, away from its edges.
@@ -101,7 +102,10 @@ class City:
         self.stack.postgres.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         self.stack.postgres.restart()
         self.stack.postgres.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", database="cityops")
-        settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn)
+        # One explicit signing key for the services and the probe's tokens.
+        self.jwt_secret = "probe-" + hashlib.sha256(os.urandom(16)).hexdigest()
+        settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn,
+                            jwt_secret=self.jwt_secret)
 
         async def prepare() -> None:
             await apply_topics(settings)
@@ -110,7 +114,8 @@ class City:
 
         asyncio.run(prepare())
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
-        env.update({**self.stack.env(), **SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level})
+        env.update({**self.stack.env(), **SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level,
+                    "CITYOPS_JWT_SECRET": self.jwt_secret})
         health: dict[str, str] = {}
         for svc in SERVICES:
             api_env = {**env, "CITYOPS_GRPC_PORT": str(self.ports[svc]), "CITYOPS_METRICS_PORT": str(free_port()),
@@ -230,7 +235,8 @@ class Hist:
 
 
 def token(secret: str, role: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {TokenCodec(secret).issue(f'svc-probe-{role}', [role], ttl_seconds=7200)}"),)
+    codec = TokenCodec.from_settings(Settings(jwt_secret=secret))
+    return (("authorization", f"Bearer {codec.issue(f'svc-probe-{role}', [role], ttl_seconds=7200)}"),)
 
 
 def units(count: int, rng: random.Random) -> list[dispatch_pb2.Unit]:
@@ -365,8 +371,14 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
     created_by: dict[str, str] = {}  # incident id → report id
     md = token(secret_md, "call_taker")
     profilers = start_profilers(city, args) if args.profile else []
+    # The city's idle CPU (timers, heartbeats, polls) over a quiet window, so the per-report figure
+    # can be given net of it: on a short run the idle share is large.
+    idle_start, idle_t0 = cpu_seconds(city.pids()), time.monotonic()
+    await asyncio.sleep(args.idle_window)
+    idle_rate = {k: (v - idle_start.get(k, 0)) / (time.monotonic() - idle_t0)
+                 for k, v in cpu_seconds(city.pids()).items()}
     await asyncio.to_thread(city.statements, True)
-    cpu_before = cpu_seconds(city.pids())
+    cpu_before, cpu_t0 = cpu_seconds(city.pids()), time.monotonic()
     async with grpc.aio.insecure_channel(city.addr("incidents")) as ch:
         stub = incidents_pb2_grpc.IncidentServiceStub(ch)
         await ch.channel_ready()
@@ -402,7 +414,7 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
 
     while time.monotonic() < deadline and not drained():  # noqa: ASYNC110 - three consumers fill the sets
         await asyncio.sleep(0.2)
-    cpu_after = cpu_seconds(city.pids())
+    cpu_after, cpu_window = cpu_seconds(city.pids()), time.monotonic() - cpu_t0
     statements = await asyncio.to_thread(city.statements)
     for task in tails:
         task.cancel()
@@ -444,6 +456,16 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
         "cpu_s": {k: round(cpu_after.get(k, 0) - v, 1) for k, v in cpu_before.items()},
         "cpu_ms_per_report": {k: round(1000 * (cpu_after.get(k, 0) - v) / max(len(reports), 1), 2)
                               for k, v in cpu_before.items()},
+        "cpu_ms_per_report_net_of_idle": {
+            k: round(1000 * max(0.0, cpu_after.get(k, 0) - v - idle_rate.get(k, 0) * cpu_window)
+                     / max(len(reports), 1), 2) for k, v in cpu_before.items()},
+        "cpu_ms_per_report_total": round(sum(
+            1000 * (cpu_after.get(k, 0) - v) for k, v in cpu_before.items() if k != "probe") / max(len(reports), 1), 2),
+        "cpu_ms_per_report_total_net_of_idle": round(sum(
+            1000 * max(0.0, cpu_after.get(k, 0) - v - idle_rate.get(k, 0) * cpu_window)
+            for k, v in cpu_before.items() if k != "probe") / max(len(reports), 1), 2),
+        "idle_cpu_cores": {k: round(v, 3) for k, v in idle_rate.items()},
+        "cpu_window_s": round(cpu_window, 1),
         "statements_per_report": round(sum(c for c, _, _ in statements) / max(len(reports), 1), 1),
         "top_statements": [f"{c / max(len(reports), 1):6.2f}/report {ms:9.1f} ms  {q}" for c, ms, q in statements[:25]],
         "load_avg_1m": round(os.getloadavg()[0], 2),
@@ -484,6 +506,8 @@ def main() -> int:
     p.add_argument("--p1-share", type=float, default=0.10)
     p.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last assignments")
     p.add_argument("--profile", help="directory for py-spy collapsed stacks of every service process")
+    p.add_argument("--idle-window", type=float, default=5.0,
+                   help="seconds of quiet before the load, to measure the city's idle CPU")
     p.add_argument("--slice", type=float, default=5.0, help="seconds per slice of the p99-over-time table")
     p.add_argument("--top", type=int, default=0, help="print the N hottest frames of each profile")
     p.add_argument("--json", help="also write the result here")

@@ -43,17 +43,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--surge-duration", type=float, default=60.0, help="seconds")
     g.add_argument("--p1-share", type=float, default=0.10, help="share of P1 (auto-dispatched) reports")
     g.add_argument("--drain-timeout", type=float, default=60.0)
+    g.add_argument("--surge-steps", default="100,200,300,400,500,600,800",
+                   help="rates of the surge step-up after the surge (stops at the first step that misses); "
+                        "'' for none")
+    g.add_argument("--surge-step-duration", type=float, default=30.0, help="seconds per surge step")
     g = p.add_argument_group("sensors")
-    g.add_argument("--step-rates", default="25000,50000,75000,100000,125000",
+    g.add_argument("--step-rates", default="50000,100000,125000,150000,175000",
                    help="readings/s of the step-up (stops at the first unbounded step)")
-    g.add_argument("--step-duration", type=float, default=20.0, help="seconds per step")
+    g.add_argument("--step-duration", type=float, default=60.0,
+                   help="seconds per step (60: every step crosses a minute boundary, where the 1-minute windows close)")
     g.add_argument("--bounded-p99-ms", type=float, default=1000.0,
                    help="a step's latency counts as bounded up to this p99 (a growing queue passes it within a step)")
-    g.add_argument("--sensors-args", default="--sensors 5000",
+    g.add_argument("--sensors-args", default="--sensors 100000",
                    help="extra arguments for loadtests/sensors/bench_sensors.py")
     g.add_argument("--sensors-timeout", type=float, default=600.0, help="per step")
     g.add_argument("--ingest-seconds", type=float, default=15.0, help="max-rate ingest window for the ratios")
-    g.add_argument("--ingest-sensors", type=int, default=5000)
+    g.add_argument("--ingest-sensors", type=int, default=100_000, help="registered sensors (the design load)")
     g.add_argument("--ingest-batch", type=int, default=5000, help="readings per ReadingBatch (as the sensors bench)")
     g.add_argument("--drain-worker-timeout", type=float, default=120.0,
                    help="longest wait for the worker to drain the max-rate ingest")
@@ -79,6 +84,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.surge_rate, args.surge_duration, args.drain_timeout = 5.0, 4.0, 30.0
+        args.surge_steps, args.surge_step_duration = "5", 3.0
         args.step_rates, args.step_duration = "2000", 3.0
         args.sensors_args = "--sensors 200 --probes 10 --batch 200"
         args.sensors_timeout = min(args.sensors_timeout, 120.0)
@@ -105,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         bounded_p99_ms=args.bounded_p99_ms, alert_probes=args.alert_probes,
         drain_worker_timeout=args.drain_worker_timeout, perf_bytes=args.perf_bytes,
         profile=args.profile,
+        surge_steps=[float(r) for r in args.surge_steps.split(",") if r.strip()],
+        surge_step_duration=args.surge_step_duration,
         ingest_seconds=args.ingest_seconds, ingest_sensors=args.ingest_sensors, ingest_batch=args.ingest_batch,
         perf_records=args.perf_records, faust_records=args.faust_records,
         phases={p.strip() for p in args.phases.split(",") if p.strip()}, targets_file=args.targets,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import psutil
 
 matplotlib.use("Agg")  # files only; no display on CI or over SSH
 import matplotlib.pyplot as plt
@@ -18,7 +19,8 @@ SURGE_HOPS = ("report_incident_rpc", "report_to_incident_committed", "report_to_
 # Every key a summary must have, measured or null: the CI smoke checks them all.
 METRIC_KEYS = (
     *(f"surge.latency.{hop}.{p}" for hop in SURGE_HOPS for p in ("p50_ms", "p95_ms", "p99_ms", "count")),
-    "surge.achieved_reports_per_s", "surge.counts",
+    "surge.achieved_reports_per_s", "surge.counts", "surge.cpu_ms_per_report",
+    "surge_steps.knee_reports_per_s", "surge_steps.steps",
     "sensors.sustained_readings_per_s", "sensors.sustained_within_p99_target_per_s",
     "sensors.reading_to_alert.p50_ms", "sensors.reading_to_alert.p95_ms",
     "sensors.reading_to_alert.p99_ms", "sensors.step_up", "sensors.alert_to_incident.p99_ms",
@@ -82,7 +84,23 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {hop} | {_fmt(s.get('count'))} | {_fmt(s.get('p50_ms'))} | {_fmt(s.get('p95_ms'))} | "
                      f"{_fmt(s.get('p99_ms'))} | {_fmt(s.get('p99.9_ms'))} | {_fmt(s.get('max_ms'))} |")
     counts = lookup(summary, "surge.counts") or {}
-    lines += ["", "Số đếm (counts): " + ", ".join(f"{k}={_fmt(v)}" for k, v in counts.items()), ""]
+    lines += ["", "Số đếm (counts): " + ", ".join(f"{k}={_fmt(v)}" for k, v in counts.items()), "",
+              f"CPU mỗi phản ánh, cộng mọi tiến trình của thành phố (CPU per report, every city process): "
+              f"{_fmt(lookup(summary, 'surge.cpu_ms_per_report'), 2)} ms", ""]
+    steps = lookup(summary, "surge_steps.steps") or []
+    if steps:
+        lines += [f"### Bậc tăng tải (surge step-up): điểm gãy (knee) = "
+                  f"**{_fmt(lookup(summary, 'surge_steps.knee_reports_per_s'))}/s**", "",
+                  "| /s offered | /s OK | failed | p99 RPC ms | p99 → assigned ms | p99 → notified ms | "
+                  "CPU ms/report | met |", "|---|---|---|---|---|---|---|---|"]
+        for st in steps:
+            p99 = st.get("p99_ms") or {}
+            lines.append(f"| {_fmt(st['rate'])} | {_fmt(st['completed_per_s'])} | "
+                         f"{_fmt(st['counts'].get('reports_failed'))} | {_fmt(p99.get('report_incident_rpc'))} | "
+                         f"{_fmt(p99.get('report_to_unit_assigned'))} | {_fmt(p99.get('report_to_notification'))} | "
+                         f"{_fmt(st.get('cpu_ms_per_report'), 2)} | "
+                         f"{'✔' if st['met'] else '✘ ' + '; '.join(st['why_not'])} |")
+        lines.append("")
     sensors = summary.get("sensors") or {}
     lines += ["## Cảm biến (sensors)", "", "| chỉ số (metric) | giá trị (value) |", "|---|---|"]
     for key in ("sustained_readings_per_s", "sustained_within_p99_target_per_s", "bounded_p99_ms",
@@ -125,11 +143,23 @@ def markdown(summary: dict[str, Any]) -> str:
 def plots(out: Path, series: dict[str, Any]) -> list[str]:
     """throughput, latency percentiles (bars), latency over time, lag over time, CPU over time."""
     written: list[str] = []
+    phases = series.get("phases", [])
     fig, ax = plt.subplots(figsize=(10, 4))
+    surge_rows = [r for rows in series.get("surge_rows", []) for r in rows]
+    if surge_rows:
+        t = [r["t"] for r in surge_rows]
+        ax.plot(t, [r.get("offered_per_s", 0) for r in surge_rows], label="offered /s", color="0.5", ls="--")
+        ax.plot(t, [r["reports_per_s"] for r in surge_rows], label="completed OK /s", color="tab:green")
+        ax.plot(t, [r.get("failed_per_s", 0) for r in surge_rows], label="failed /s", color="tab:red")
+        ax.axhline(200, color="tab:blue", lw=0.8, ls=":", label="target 200/s")
+        ax.axhline(400, color="tab:purple", lw=0.8, ls=":", label="headroom 400/s")
     for name, rows, key in series.get("throughput", []):
-        if rows:
-            ax.plot([r["t"] for r in rows], [r[key] for r in rows], label=name)
-    ax.set(title="Thông lượng (throughput)", xlabel="s", ylabel="/s")
+        if rows and key != "reports_per_s":
+            ax2 = ax.twinx()
+            ax2.plot([r["t"] for r in rows], [r[key] for r in rows], label=name, color="tab:orange", alpha=0.7)
+            ax2.set_ylabel(name)
+    _shade(ax, phases)
+    ax.set(title="ReportIncident: offered / completed / failed per second", xlabel="s", ylabel="/s")
     _finish(fig, ax, out / "throughput.png", written)
 
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -147,13 +177,18 @@ def plots(out: Path, series: dict[str, Any]) -> list[str]:
     for name, rows in series.get("latency_over_time", []):
         if rows:
             ax.plot([r["t"] for r in rows], [r["p99_ms"] for r in rows], label=f"{name} p99")
+    for bound, label in ((50, "RPC target 50 ms"), (500, "assigned 500 ms"), (1000, "notified 1 s")):
+        ax.axhline(bound, lw=0.8, ls=":", color="0.3")
+        ax.annotate(label, (0, bound), fontsize=6, color="0.3")
+    _shade(ax, phases)
     ax.set(title="p99 theo thời gian (p99 over time, by scheduled second)", xlabel="s", ylabel="ms")
     _finish(fig, ax, out / "latency_over_time.png", written)
 
     fig, ax = plt.subplots(figsize=(10, 4))
     lag = series.get("lag", [])
-    for group in sorted({g for s in lag for g in s["lag"]}):
+    for group in sorted({g for s in lag for g in s["lag"]} - {g for s in lag for g in s["lag"] if harness_group(g)}):
         ax.plot([s["t"] for s in lag], [s["lag"].get(group, 0) for s in lag], label=group)
+    _shade(ax, phases)
     ax.set(title="Độ trễ tiêu thụ (consumer lag, records)", xlabel="s", ylabel="records")
     _finish(fig, ax, out / "lag.png", written)
 
@@ -162,9 +197,31 @@ def plots(out: Path, series: dict[str, Any]) -> list[str]:
     names = sorted({k for s in cpu for k, v in s.items() if isinstance(v, dict)})
     for name in names:
         ax.plot([s["t"] for s in cpu], [s.get(name, {}).get("cpu", 0) for s in cpu], label=name)
+    if cpu:
+        # psutil's machine figure is 0-100 % of all cores: shown on the per-process scale.
+        cores = psutil.cpu_count() or 1
+        ax.plot([s["t"] for s in cpu], [s.get("machine_cpu", 0) * cores for s in cpu], label="machine (all processes)",
+                color="black", lw=1.5)
+        ax.axhline(100 * cores, color="black", lw=0.6, ls=":")
+    _shade(ax, phases)
     ax.set(title="CPU % theo tiến trình (per process; 100 = one core)", xlabel="s", ylabel="%")
     _finish(fig, ax, out / "cpu.png", written)
     return written
+
+
+def harness_group(group: str) -> bool:
+    """Consumer groups of the bench itself (the bare Faust ceiling agent, Kafka's
+    ConsumerPerformance), not of the city: kept out of the lag plot. The sensors bench's own worker
+    (``bench…cityops-sensors-worker``) runs our code and stays in."""
+    if group.endswith("cityops-sensors-worker"):
+        return False
+    return "bare" in group or group.startswith("perf-consumer") or "bench.ceiling" in group
+
+
+def _shade(ax: Any, phases: list[tuple[str, float, float]]) -> None:
+    for i, (name, start, end) in enumerate(phases):
+        ax.axvspan(start, end, color=f"C{i % 10}", alpha=0.08)
+        ax.annotate(name, (start, 1.0), xycoords=("data", "axes fraction"), fontsize=6, va="top")
 
 
 def _finish(fig: Any, ax: Any, path: Path, written: list[str]) -> None:

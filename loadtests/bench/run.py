@@ -48,6 +48,52 @@ class BenchOptions:
     drain_worker_timeout: float = 120.0
     perf_bytes: int = 2 * 2**30
     profile: bool = False
+    # The surge step-up (the knee): these rates, each for ``surge_step_duration`` seconds.
+    surge_steps: list[float] = field(default_factory=list)
+    surge_step_duration: float = 30.0
+    # A step meets the surge when every call is OK and these p99s hold (ms).
+    surge_p99_ms: dict[str, float] = field(default_factory=lambda: dict(SURGE_P99_MS))
+
+
+# The three surge p99 targets (loadtests/targets.yaml) a step must meet to count for the knee.
+SURGE_P99_MS = {"report_incident_rpc": 50.0, "report_to_unit_assigned": 500.0, "report_to_notification": 1000.0}
+
+
+def cpu_seconds(pids: dict[str, int]) -> float:
+    """User+system CPU seconds of these processes and all their children (Postgres backends, the
+    JVM's threads are one process), summed: the whole city's CPU."""
+    total = 0.0
+    for pid in pids.values():
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+    return total
+
+
+def step_verdict(latency: dict[str, Any], counts: dict[str, Any], p99_ms: dict[str, float]) -> dict[str, Any]:
+    """Whether one surge step met the surge: every call OK, every P1 assigned and notified, each
+    p99 within its bound. Returns the p99s and the reasons it did not."""
+    why = []
+    if counts.get("reports_failed"):
+        why.append(f"{counts['reports_failed']} calls not OK")
+    if counts.get("p1_assigned", 0) < counts.get("p1_incidents", 0):
+        why.append("P1 not all assigned")
+    if counts.get("p1_notified", 0) < counts.get("p1_incidents", 0):
+        why.append("P1 not all notified")
+    p99s = {hop: (latency.get(hop) or {}).get("p99_ms") for hop in p99_ms}
+    for hop, bound in p99_ms.items():
+        value = p99s[hop]
+        if value is None or value > bound:
+            why.append(f"{hop} p99 {value} > {bound:g} ms")
+    return {"p99_ms": p99s, "met": not why, "why_not": why}
 
 
 class Display:
@@ -106,7 +152,10 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             if profiler:
                 # Registration of the units comes first; sampling it too is cheap and harmless.
                 await profiler.start("surge", opts.surge.duration + opts.surge.drain_timeout + 60)
-            result = await run_surge(ep, opts.surge, run_id=opts.run_id, t0=t0, say=say, progress=progress)
+            city_pids = dict(city.pids()) if city else {}
+            result = await run_surge(ep, opts.surge, run_id=opts.run_id, t0=t0, say=say, progress=progress,
+                                     cpu=(lambda: cpu_seconds(city_pids)) if city_pids else None)
+            cpu_used = result.counts.get("city_cpu_s")
             surge_stop.set()
             if profiler:
                 summary["profiles"]["surge"] = await profiler.stop("surge")
@@ -119,10 +168,18 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
                 "latency": {name: h.summary() for name, h in result.latencies.items()},
                 "hdr": {name: h.encoded() for name, h in result.latencies.items()},
                 "counts": result.counts,
+                # Every city process (services, Kafka, Postgres with its backends), from the first
+                # request to the end of the drain, over the calls that completed.
+                "cpu_ms_per_report": round(1000 * cpu_used / ok, 2) if ok and cpu_used is not None else None,
+                "window_s": list(result.window),
             }
             series["throughput"].append(("ReportIncident/s", result.throughput, "reports_per_s"))
+            series["surge_rows"] = [result.throughput]
+            series["phases"] = [(f"surge {opts.surge.rate:g}/s", *result.window)]
             series["percentiles"] += [(hop, summary["surge"]["latency"][hop]) for hop in SURGE_HOPS]
             series["latency_over_time"] += [(hop, result.latencies[hop].series(t0)) for hop in SURGE_HOPS]
+        if "surge" in opts.phases and opts.surge_steps:
+            summary["surge_steps"] = await surge_step_up(ep, opts, city, t0=t0, say=say, series=series)
         if "sensors" in opts.phases:
             display.phase("sensors", len(opts.step_rates) + 2)
             # Registered first, used last: by then the api's and worker's registry caches know them.
@@ -172,6 +229,38 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     series["cpu"] = procs.samples
     summary["_series"] = series
     return summary
+
+
+async def surge_step_up(ep: Endpoints, opts: BenchOptions, city: LocalCity | None, *, t0: float,
+                        say: Any, series: dict[str, Any]) -> dict[str, Any]:
+    """The surge at rising rates (``opts.surge_steps``, each ``surge_step_duration`` s), until a
+    step misses; the knee is the highest rate whose step met every call OK and the three p99s."""
+    steps: list[dict[str, Any]] = []
+    knee: float | None = None
+    city_pids = dict(city.pids()) if city else {}
+    for rate in opts.surge_steps:
+        cfg = SurgeConfig(rate=rate, duration=opts.surge_step_duration, p1_share=opts.surge.p1_share,
+                          duplicate_share=opts.surge.duplicate_share, drain_timeout=opts.surge.drain_timeout)
+        say(f"Bậc tăng tải (surge step): {rate:g}/s × {cfg.duration:g} s")
+        result = await run_surge(ep, cfg, run_id=f"{opts.run_id}-s{int(rate)}", t0=t0, say=say,
+                                 progress=lambda *_: None,
+                                 cpu=(lambda: cpu_seconds(city_pids)) if city_pids else None)
+        cpu_used = result.counts.get("city_cpu_s")
+        ok = result.counts["reports_ok"]
+        latency = {name: h.summary() for name, h in result.latencies.items()}
+        verdict = step_verdict(latency, result.counts, opts.surge_p99_ms)
+        steps.append({"rate": rate, "duration_s": cfg.duration, "completed_per_s": round(ok / cfg.duration, 1),
+                      "counts": result.counts, "latency": latency, **verdict,
+                      "cpu_ms_per_report": round(1000 * cpu_used / ok, 2) if ok and cpu_used is not None else None,
+                      "window_s": list(result.window)})
+        series.setdefault("surge_rows", []).append(result.throughput)
+        series.setdefault("phases", []).append((f"step {rate:g}/s", *result.window))
+        say(f"  {'✔' if verdict['met'] else '✘'} {rate:g}/s: " + (", ".join(verdict["why_not"]) or "đạt (met)"))
+        if not verdict["met"]:
+            break
+        knee = rate
+    return {"steps": steps, "knee_reports_per_s": knee or 0.0, "p99_bounds_ms": opts.surge_p99_ms,
+            "cpu_ms_per_report_at_knee": next((s["cpu_ms_per_report"] for s in steps if s["rate"] == knee), None)}
 
 
 async def measure_ceilings(ep: Endpoints, opts: BenchOptions, say: Any, display: Display,

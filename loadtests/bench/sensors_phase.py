@@ -198,7 +198,10 @@ async def step_up(ep: Endpoints, out_dir: Path, *, rates: list[float], duration:
                       "max_ms": lat.get("max"),
                       "alerts": f"{data.get('alerts_received')}/{data.get('alerts_expected')}",
                       "lag_max": max(series) if series else None, "lag_growing": growing, "bounded": bounded,
-                      "t_start": started, "t_end": ended, "raw": data})
+                      "t_start": started, "t_end": ended,
+                      # The 1-minute windows all close at the minute: a step must include one.
+                      "crossed_minute_boundary": int((t0 + started) // 60) != int((t0 + ended) // 60),
+                      "raw": data})
         if not bounded:
             break
     good = [s for s in steps if s.get("bounded")]

@@ -58,6 +58,7 @@ class SurgeResult:
     stats: OpenLoopStats
     counts: dict[str, Any] = field(default_factory=dict)
     throughput: list[dict[str, float]] = field(default_factory=list)
+    window: tuple[float, float] = (0.0, 0.0)  # seconds after t0 while requests went out
 
 
 def metadata(ep: Endpoints, role: str) -> tuple[tuple[str, str], ...]:
@@ -131,7 +132,10 @@ async def subscribe(ep: Endpoints, url: str, secret: str) -> str:
 
 
 async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
-                    say: Callable[[str], None], progress: Callable[[str, float], None]) -> SurgeResult:
+                    say: Callable[[str], None], progress: Callable[[str, float], None],
+                    cpu: Callable[[], float] | None = None) -> SurgeResult:
+    """One surge. ``cpu`` (the city's CPU seconds so far) is read when the first request is due and
+    after the drain: ``counts["city_cpu_s"]`` excludes the registration of the units."""
     settings = ep.settings()
     lat = {name: Latency(name, desc) for name, desc in [
         ("report_incident_rpc", "ReportIncident RPC, from its scheduled time"),
@@ -146,7 +150,9 @@ async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
     assigned: dict[str, float] = {}  # incident_id → first UnitAssigned time
     assignment_ts: dict[str, float] = {}  # assignment_id → record time
     delivered: list[Delivery] = []
-    sent_per_second: dict[int, int] = {}
+    sent_per_second: dict[int, int] = {}  # completed OK, by the second the reply came
+    offered_per_second: dict[int, int] = {}  # by the second the request was due
+    failed_per_second: dict[int, int] = {}  # not OK (error or deadline), by the second it ended
 
     def on_incident(record: Any) -> None:
         event = incidents_pb2.IncidentEvent.FromString(record.value)
@@ -186,11 +192,15 @@ async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
 
             async def send(i: int, due: float) -> None:
                 request, p1 = requests[i]
+                offered_per_second[int(due)] = offered_per_second.get(int(due), 0) + 1
                 try:
                     reply = await stub.ReportIncident(request, metadata=md, timeout=cfg.rpc_timeout)
-                finally:
+                except BaseException:
                     done = time.time()
-                    sent_per_second[int(done)] = sent_per_second.get(int(done), 0) + 1
+                    failed_per_second[int(done)] = failed_per_second.get(int(done), 0) + 1
+                    raise
+                done = time.time()
+                sent_per_second[int(done)] = sent_per_second.get(int(done), 0) + 1
                 lat["report_incident_rpc"].record(done - due, at=due)
                 reports[reply.report_id] = (due, p1)
                 if not reply.merged:
@@ -198,7 +208,10 @@ async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
                 progress("surge", i + 1)
 
             say(f"Đợt tăng đột biến (surge): {cfg.rate:g} phản ánh/s × {cfg.duration:g} s")
+            load_start = time.time()
+            cpu_start = cpu() if cpu else 0.0
             stats = await run_open_loop(cfg.rate, cfg.duration, send, drain_timeout=cfg.rpc_timeout + 5)
+            load_end = time.time()
         p1_incidents = {inc for inc, rep in created_by.items() if reports[rep][1]}
         say(f"Chờ điều phối và thông báo (draining): {len(p1_incidents)} sự cố P1…")
         deadline = time.monotonic() + cfg.drain_timeout
@@ -208,6 +221,7 @@ async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
                     and p1_incidents <= assigned.keys() and p1_incidents <= notified):
                 break
             await asyncio.sleep(0.5)
+        cpu_used = cpu() - cpu_start if cpu else None
     finally:
         for tail in tails:
             await tail.stop()
@@ -241,6 +255,10 @@ async def run_surge(ep: Endpoints, cfg: SurgeConfig, *, run_id: str, t0: float,
         "committed_seen": len(committed.keys() & reports.keys()),
         "webhook_deliveries": len(delivered), "webhook_bad_signatures": receiver.bad_signatures,
         "webhook_duplicates": receiver.duplicates,
+        "city_cpu_s": round(cpu_used, 3) if cpu_used is not None else None,
     }
-    throughput = [{"t": s - t0, "reports_per_s": n} for s, n in sorted(sent_per_second.items())]
-    return SurgeResult(lat, stats, counts, throughput)
+    seconds = sorted(sent_per_second.keys() | offered_per_second.keys() | failed_per_second.keys())
+    throughput = [{"t": s - t0, "reports_per_s": sent_per_second.get(s, 0),
+                   "offered_per_s": offered_per_second.get(s, 0), "failed_per_s": failed_per_second.get(s, 0)}
+                  for s in seconds]
+    return SurgeResult(lat, stats, counts, throughput, window=(load_start - t0, load_end - t0))

@@ -8,6 +8,7 @@ fusion happens at its natural rate, plus an explicit share of repeats of a recen
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -88,11 +89,12 @@ def bench_units(count: int, run_id: str, *, seed: int = 115) -> list[dispatch_pb
     """Enough units for every P1 of the surge: ALS ambulances (3 of 4) and fire engines (1 of 4)."""
     rng = random.Random(seed)
     units = []
+    run = hashlib.sha1(run_id.encode()).hexdigest()[:6]  # call signs are unique: one set per surge or step
     for i in range(count):
         lat, lon = random_point(rng)
         fire = i % 4 == 3
         units.append(dispatch_pb2.Unit(
-            id=f"bench-{run_id}-{i:05d}", call_sign=f"{'PCCC' if fire else 'CC115'}-BENCH-{i:05d}",
+            id=f"bench-{run_id}-{i:05d}", call_sign=f"{'PCCC' if fire else 'CC115'}-BENCH-{run}-{i:05d}",
             agency=common_pb2.AGENCY_FIRE_RESCUE_114 if fire else common_pb2.AGENCY_MEDICAL_115,
             capabilities=["FIRE_ENGINE"] if fire else ["ALS", "BLS"],
             status=dispatch_pb2.UNIT_STATUS_AVAILABLE,

@@ -125,3 +125,40 @@ async def test_relay_killed_midway_publishes_every_event_after_restart(
 
 async def _at_least(fetch, n: int) -> bool:  # type: ignore[no-untyped-def]
     return await fetch() >= n
+
+
+async def test_the_committing_process_wakes_its_relay_after_the_transaction_and_sends_no_notify(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str
+) -> None:
+    """No ``pg_notify`` per commit (it serialised every commit on the notify-queue lock): the relay
+    of this process is woken when the enqueuing connection returns to the pool, i.e. after commit."""
+    settings = make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, database_url=database_url)
+    pool = await _prepare(database_url)
+    await pool.execute("DELETE FROM outbox")
+    producer = EventProducer(settings)
+    await producer.start()
+    relay = OutboxRelay(pool, producer, schema=SCHEMA, poll_interval_s=3600)  # no poll can help here
+    listener = await asyncpg.connect(database_url)
+    heard: list[str] = []
+    await listener.add_listener("incidents_outbox", lambda *args: heard.append(str(args)))  # the old channel
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await _enqueue(conn, "woken-1")
+                assert not relay._wake.is_set(), "woken before the commit: the rows were not visible yet"
+            assert not relay._wake.is_set(), "woken before the connection went back to the pool"
+        assert relay._wake.is_set()
+        runner = asyncio.create_task(relay.run())
+
+        async def drained() -> bool:
+            return await relay.pending() == 0
+
+        await eventually(drained, timeout=30, interval=0.2)
+        relay.stop()
+        await runner
+        await asyncio.sleep(0.2)
+        assert heard == []  # nothing NOTIFYs any more
+    finally:
+        await listener.close()
+        await producer.stop()
+        await pool.close()

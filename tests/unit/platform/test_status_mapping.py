@@ -31,6 +31,23 @@ def test_dependency_failures_are_infrastructure_errors_but_bugs_are_not() -> Non
     assert not is_infrastructure_error(ValueError("x"))
 
 
+def test_postgres_going_away_mid_statement_is_a_dependency_failure_not_a_bug() -> None:
+    from asyncpg import exceptions as pg
+
+    # Seen in S3 (Postgres killed under load): the driver's state error escaped as INTERNAL.
+    assert is_infrastructure_error(pg.InternalClientError("cannot switch to state 12"))
+    assert is_infrastructure_error(pg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
+    assert is_infrastructure_error(pg.AdminShutdownError("terminating connection due to administrator command"))
+    assert is_infrastructure_error(pg.CannotConnectNowError("the database system is starting up"))
+    assert is_infrastructure_error(pg.TooManyConnectionsError("sorry, too many clients already"))
+    assert is_infrastructure_error(pg.DeadlockDetectedError("deadlock detected"))
+    assert is_infrastructure_error(pg.InterfaceError("cannot perform operation: another operation is in progress"))
+    # The caller's data or our own SQL are not.
+    assert not is_infrastructure_error(pg.UniqueViolationError("duplicate key"))
+    assert not is_infrastructure_error(pg.UndefinedColumnError("column x does not exist"))
+    assert not is_infrastructure_error(pg.InvalidTextRepresentationError("bad input"))
+
+
 def test_require_raises_only_when_violations_exist() -> None:
     errors.require([])
     try:

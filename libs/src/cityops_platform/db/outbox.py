@@ -1,10 +1,18 @@
 """The transactional outbox: a state change and its event commit together, or not at all.
 
 ``enqueue`` is called inside the service's own transaction. ``OutboxRelay`` publishes committed
-rows to Kafka in id order, woken by LISTEN/NOTIFY with a polling fallback, and marks them published
-only after the broker acknowledged them (acks=all). A relay killed between the send and the mark
-publishes those rows again on restart: consumers de-duplicate on the event id. Several relays can
-share one outbox: ``FOR UPDATE SKIP LOCKED`` hands each row to one of them.
+rows to Kafka in id order and marks them published only after the broker acknowledged them
+(acks=all). A relay killed between the send and the mark publishes those rows again on restart:
+consumers de-duplicate on the event id. Several relays can share one outbox: ``FOR UPDATE SKIP
+LOCKED`` hands each row to one of them.
+
+Waking the relay: no LISTEN/NOTIFY. ``pg_notify`` in every writing transaction makes every commit
+take the cluster-wide notify-queue lock (``Lock:object`` on ``pg_notify``'s queue), which
+serialised all the services' commits under load, and every relay of the schema woke for every
+commit. Instead the committing process wakes its own relays when the connection that enqueued goes
+back to the pool (after its transaction ended, so the rows are visible); every relay also polls
+every ``poll_interval_s`` as the safety net (rows written by another process, a connection used
+outside the pool). A wake only shortens the wait: nothing is lost if it never comes.
 
 The relay also measures the backlog (``cityops_outbox_pending``, ``..._oldest_pending_age_seconds``)
 and hands every published record to the observers a service registered for its topic
@@ -20,6 +28,7 @@ import contextlib
 import json
 import logging
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +37,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from cityops_platform import metrics
+from cityops_platform.db import pool as db_pool
 from cityops_platform.db.pool import check_schema
 from cityops_platform.kafka.headers import event_headers
 from cityops_platform.kafka.producer import EventProducer
@@ -57,8 +67,30 @@ def _notify_observers(records: Sequence[tuple[str, bytes | None, bytes, Sequence
                 log.warning("outbox observer failed", extra={"observer": name, "error": repr(exc)[:300]})
 
 
-def channel_name(schema: str) -> str:
-    return f"{check_schema(schema)}_outbox"
+# Connections that enqueued rows in their current use, by schema; their relays are woken when the
+# connection goes back to the pool (``db_pool.on_release``), i.e. after the transaction ended.
+_enqueued: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+# The relays running in this process, by schema.
+_relays: dict[str, weakref.WeakSet[OutboxRelay]] = {}
+
+
+def _raw(conn: Any) -> Any:
+    """The connection behind an ``asyncpg`` pool proxy (the pool's release hook sees that one)."""
+    return getattr(conn, "_con", None) or conn
+
+
+def wake_relays(schema: str) -> None:
+    """Wake this process's relays of ``schema`` now (call after the rows were committed)."""
+    for relay in list(_relays.get(schema, ())):
+        relay.wake()
+
+
+def _on_release(conn: Any) -> None:
+    for schema in _enqueued.pop(conn, ()):
+        wake_relays(schema)
+
+
+db_pool.on_release(_on_release)
 
 
 @dataclass(frozen=True)
@@ -124,8 +156,8 @@ async def enqueue_records(
     with_sql: str = "",
     with_args: Sequence[Any] = (),
 ) -> None:
-    """Add ``records`` (in this order) to the outbox and wake the relays, in ONE statement, inside
-    the caller's transaction.
+    """Add ``records`` (in this order) to the outbox in ONE statement, inside the caller's
+    transaction; this process's relays are woken when the connection goes back to its pool.
 
     ``with_sql`` may carry the caller's own data-modifying CTEs (``name AS (INSERT …), …``, using
     parameters ``$1..$len(with_args)``): they run in the same statement, so a state change and its
@@ -139,7 +171,7 @@ async def enqueue_records(
         f"WITH {ctes}outbox_added AS (INSERT INTO outbox (event_id, topic, key, value, headers) "
         f"SELECT e, t, k, v, h::jsonb FROM unnest(${n + 1}::text[], ${n + 2}::text[], ${n + 3}::bytea[], "
         f"${n + 4}::bytea[], ${n + 5}::text[]) WITH ORDINALITY AS r(e, t, k, v, h, i) ORDER BY i RETURNING id) "
-        f"SELECT pg_notify(${n + 6}, '') FROM (SELECT 1 FROM outbox_added LIMIT 1) AS woken"
+        "SELECT count(*) FROM outbox_added"
     )
     await conn.execute(
         sql,
@@ -149,8 +181,9 @@ async def enqueue_records(
         [r.key for r in records],
         [r.value for r in records],
         [r.headers_json for r in records],
-        channel_name(schema),
     )
+    if records:
+        _enqueued.setdefault(_raw(conn), set()).add(check_schema(schema))
 
 
 class OutboxRelay:
@@ -175,7 +208,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published = 0
-        self._listener: asyncpg.Connection | None = None
+        _relays.setdefault(self._schema, weakref.WeakSet()).add(self)
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
@@ -228,11 +261,9 @@ class OutboxRelay:
             log.warning("outbox backlog not measured", extra={"error": repr(exc)[:300]})
 
     async def run(self) -> None:
-        """Loop: drain the outbox, then sleep until NOTIFY or the poll interval. Survives outages."""
-        try:
-            await self._loop()
-        finally:
-            await self._release_listener()
+        """Loop: drain the outbox, then sleep until woken (a commit in this process) or the poll
+        interval. Survives outages."""
+        await self._loop()
 
     async def _loop(self) -> None:
         last_cleanup = 0.0
@@ -243,14 +274,11 @@ class OutboxRelay:
                 await self._measure_backlog()
                 last_backlog = loop.time()
             try:
-                if self._listener is None or self._listener.is_closed():
-                    self._listener = await self._pool.acquire()
-                    await self._listener.add_listener(channel_name(self._schema), self._on_notify)
-                # Cleared before draining, never after: a NOTIFY arriving while the last (empty)
+                # Cleared before draining, never after: a wake arriving while the last (empty)
                 # batch commits must not be lost, or its rows wait for the poll interval.
                 self._wake.clear()
                 # A short batch emptied the outbox as of its snapshot; rows committed since then
-                # NOTIFY again. Only a full batch means more may be waiting right now.
+                # wake it again. Only a full batch means more may be waiting right now.
                 while not self._stopping.is_set() and await self.publish_pending() >= self._batch:
                     pass
                 if loop.time() - last_cleanup > 60:
@@ -264,22 +292,13 @@ class OutboxRelay:
             except Exception as exc:
                 metrics.ERRORS_SWALLOWED.labels("outbox_relay").inc()
                 log.warning("outbox relay error; will retry", extra={"error": repr(exc)[:300]})
-                await self._release_listener()
                 await asyncio.sleep(min(self._poll, 1.0))
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 
-    async def _release_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is None:
-            return
-        with contextlib.suppress(Exception):
-            await listener.remove_listener(channel_name(self._schema), self._on_notify)
-        with contextlib.suppress(Exception):
-            await self._pool.release(listener)
-
-    def _on_notify(self, *_: object) -> None:
+    def wake(self) -> None:
+        """Drain now rather than at the next poll (rows were committed in this process)."""
         self._wake.set()
 
     def stop(self) -> None:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+_release_hooks: list[Callable[[Any], None]] = []
+
+
+def on_release(hook: Callable[[Any], None]) -> None:
+    """Call ``hook(connection)`` whenever a pool connection is given back, after its transaction
+    ended (the outbox wakes its relays there: the rows it enqueued are committed by then)."""
+    if hook not in _release_hooks:
+        _release_hooks.append(hook)
 
 
 def check_schema(schema: str) -> str:
@@ -29,9 +41,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     one more round trip for every acquire, a large share of the statements a service runs under
     load. CityOps code keeps no session state on pool connections: advisory locks are
     transaction-scoped (``pg_advisory_xact_lock``), cursors live inside transactions, settings are
-    ``SET LOCAL`` or the pool's ``server_settings``, and the outbox relay UNLISTENs (via
-    ``remove_listener``) before it gives its listener connection back.
+    ``SET LOCAL`` or the pool's ``server_settings``, and no CityOps code LISTENs on a pool connection.
+
+    The ``on_release`` hooks run here (plain callbacks, no round trip).
     """
+    for hook in _release_hooks:
+        hook(conn)
 
 
 async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

@@ -52,6 +52,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._policy = policy
         self._tokens = tokens
         self._streams = StreamSlots(max_streams_per_principal)
+        # The wrapped handler of each method, built once (the call's metadata is read from its
+        # context): rebuilding the closures and the handler on every call cost ~0.3 ms.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -62,19 +65,26 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method
         if handler is None or self._policy.is_public(method):
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        return _wrap_handler(handler, method, metadata, self._policy, self._tokens, self._streams)
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _wrap_handler(handler, method, self._policy, self._tokens, self._streams)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, Any]:
+    return dict(context.invocation_metadata() or ())
 
 
 def _wrap_handler(
     handler: grpc.RpcMethodHandler,
     method: str,
-    metadata: dict[str, Any],
     policy: auth.AccessPolicy,
     tokens: auth.TokenCodec,
     streams: StreamSlots | None = None,
 ) -> grpc.RpcMethodHandler:
-    async def before(context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
+    async def before(context: grpc.aio.ServicerContext, outcome: _Outcome, metadata: dict[str, Any]) -> None:
         try:
             principal = tokens.principal_from_metadata(metadata.get("authorization"))
         except auth.AuthError as exc:
@@ -130,8 +140,9 @@ def _wrap_handler(
             outcome = _Outcome()
             started = time.perf_counter()
             metrics.GRPC_IN_FLIGHT.labels(method).inc()
+            metadata = _metadata(context)
             try:
-                await before(context, outcome)
+                await before(context, outcome, metadata)
                 return await behavior(request, context)
             except Exception as exc:
                 if outcome.code == grpc.StatusCode.OK and not isinstance(exc, grpc.aio.AbortError):
@@ -148,9 +159,10 @@ def _wrap_handler(
             outcome = _Outcome()
             started = time.perf_counter()
             metrics.GRPC_IN_FLIGHT.labels(method).inc()
+            metadata = _metadata(context)
             holder = ""
             try:
-                await before(context, outcome)
+                await before(context, outcome, metadata)
                 if streams is not None:
                     subject = auth.current_principal().subject
                     streams.acquire(subject)  # PreconditionFailed past the per-principal cap

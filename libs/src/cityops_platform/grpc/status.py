@@ -66,7 +66,13 @@ def to_rpc_status(exc: errors.DomainError) -> status_pb2.Status:
 def is_infrastructure_error(exc: BaseException) -> bool:
     """True for failures of a dependency (database, broker, network) rather than of our logic.
 
-    These become UNAVAILABLE, which tells clients the write did not happen and may be retried.
+    These become UNAVAILABLE, which tells clients the write did not happen and may be retried
+    (with the same idempotency key). For Postgres that is: the connection lost or refused
+    (SQLSTATE class 08), the server shutting down or a statement cancelled by it (57), out of
+    resources (53), a system error (58), a transaction rolled back by the server to be retried
+    (40: serialization failure, deadlock), and the driver's own state errors after a broken
+    connection (``InternalClientError``, e.g. "cannot switch to state 12; another operation is in
+    progress" when Postgres died mid-statement, and ``InterfaceError``).
     """
     if isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError, TimeoutError)):
         return True
@@ -74,12 +80,12 @@ def is_infrastructure_error(exc: BaseException) -> bool:
     if module.startswith(("aiokafka", "kafka")):
         return True
     if module.startswith("asyncpg"):
-        # Connection-level failures, not constraint violations (those are domain bugs to map).
-        name = type(exc).__name__
-        return any(
-            word in name
-            for word in ("Connection", "Interface", "CannotConnectNow", "AdminShutdown", "TooManyConnections")
-        )
+        from asyncpg import exceptions as pg
+
+        return isinstance(exc, (
+            pg.InternalClientError, pg.InterfaceError, pg.PostgresConnectionError, pg.OperatorInterventionError,
+            pg.InsufficientResourcesError, pg.PostgresSystemError, pg.TransactionRollbackError,
+        ))
     return False
 
 

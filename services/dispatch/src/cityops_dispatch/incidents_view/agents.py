@@ -11,6 +11,7 @@ from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import db
 from cityops_dispatch.assignments.service import Dispatcher
 from cityops_dispatch.incidents_view import service
+from cityops_dispatch.incidents_view.models import TERMINAL
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import Resources
@@ -22,6 +23,14 @@ def install(app: faust.App, res: Resources, dispatcher: Dispatcher, *, concurren
     topic = raw_topic(app, f"{res.settings.topic_prefix}{INCIDENT_EVENTS.name}")
 
     async def handle(event: incidents_pb2.IncidentEvent, _: Any) -> None:
+        if _view_only(event, dispatcher):
+            # An open incident of a priority that is not auto-dispatched: ``on_incident`` does
+            # nothing for it, so the view upsert (one statement that also marks the event) runs
+            # alone, without BEGIN/COMMIT round trips.
+            async with res.db.acquire() as conn:
+                await service.apply_event_once(conn, event, consumer=CONSUMER)
+            return
+
         async def work(conn: asyncpg.Connection) -> None:
             view = await service.apply_event_once(conn, event, consumer=CONSUMER)
             if view is not None:
@@ -33,3 +42,14 @@ def install(app: faust.App, res: Resources, dispatcher: Dispatcher, *, concurren
     async def incident_events(stream: faust.StreamT[Any]) -> None:
         await consume(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
                       dead_letters=faust_dead_letters(app))
+
+
+def _view_only(event: incidents_pb2.IncidentEvent, dispatcher: Dispatcher) -> bool:
+    """True when the event can only update the view: a snapshot (no note) of an open incident whose
+    priority is not dispatched automatically. Anything else (a closed incident winds its
+    assignments down, an automatic priority may plan a run card) runs in one transaction with the
+    view update, so the processed mark and the dispatch commit together."""
+    incident = event.incident
+    return (bool(event.event_id) and event.HasField("incident") and bool(incident.id)
+            and not event.HasField("note_added") and incident.status not in TERMINAL
+            and not dispatcher.rules.is_auto(int(incident.priority)))

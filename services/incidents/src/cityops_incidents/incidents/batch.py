@@ -13,7 +13,11 @@ batch: the locks (one statement), the counter (read once, written once) and the 
 its reads (one statement) and its change (one statement). Locks: every
 advisory lock of the batch is taken first, in one statement, in one global (sorted) order, so
 batches and single-report transactions cannot deadlock on them. If the batch fails for any reason
-it is rolled back and each of its reports is filed alone, so one report's failure is its own.
+it is rolled back and each of its reports is filed alone, so one report's failure is its own —
+unless the failure is the database's (connection lost, server restarting, driver state broken):
+then every report of the batch fails at once with ``Unavailable`` (UNAVAILABLE, retried by the
+caller with the same idempotency key) instead of failing again one by one, and the connection is
+closed rather than handed back in an unknown protocol state.
 A report whose caller has gone (deadline passed) before its batch starts is not filed.
 """
 
@@ -30,6 +34,8 @@ from cityops_incidents.config import Rules
 from cityops_incidents.incidents import store
 from cityops_incidents.incidents.intake import lock_keys, report_in_tx
 from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
+from cityops_platform.errors import Unavailable
+from cityops_platform.grpc.status import is_infrastructure_error
 
 log = logging.getLogger("cityops.incidents.batch")
 MAX_BATCH = 64
@@ -71,12 +77,31 @@ class IntakeBatcher:
             batch = [p for p in self._queue[: self._max] if not p.abandoned]
             del self._queue[: self._max]
             if batch:
-                await self._file_batch(batch)
+                try:
+                    await self._file_batch(batch)
+                except Exception as exc:  # never leave a caller waiting on a dead runner
+                    self._fail(batch, exc)
+
+    @staticmethod
+    def _fail(batch: list[_Pending], exc: BaseException) -> None:
+        error = exc if not is_infrastructure_error(exc) else Unavailable(
+            f"Cơ sở dữ liệu tạm thời không dùng được, vui lòng thử lại (database unavailable): {type(exc).__name__}")
+        for item in batch:
+            if not item.done.done():
+                item.done.set_exception(error)
+            if item.abandoned:
+                item.done.exception()  # retrieved: no "exception never retrieved" warning
 
     async def _file_batch(self, batch: list[_Pending]) -> None:
         try:
             outcomes = await self._in_one_transaction(batch)
-        except Exception as exc:  # one report's failure must stay its own: file them one by one
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                log.warning("intake batch failed: database unavailable",
+                            extra={"size": len(batch), "error": repr(exc)[:300]})
+                self._fail(batch, exc)
+                return
+            # One report's failure must stay its own: file them one by one.
             if len(batch) > 1:
                 log.info("intake batch failed; filing its reports one by one",
                          extra={"size": len(batch), "error": repr(exc)[:300]})
@@ -89,24 +114,38 @@ class IntakeBatcher:
 
     async def _in_one_transaction(self, batch: list[_Pending]) -> list[ReportOutcome]:
         numbers = store.DayNumbers(self._rules.number_prefix)
-        async with self._pool.acquire() as conn, conn.transaction():
-            keys = sorted({k for item in batch for k in lock_keys(self._rules, item.report)})
-            await store.lock_many(conn, keys)
-            # Each report reads the database (its transaction sees the earlier reports' rows), so
-            # no outcome shares an object that a later report of the batch changes.
-            outcomes = [
-                await report_in_tx(conn, rules=self._rules, r=item.report, actor=item.actor, now=item.now,
-                                   locked=True, numbers=numbers)
-                for item in batch
-            ]
-            await numbers.flush(conn)
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    keys = sorted({k for item in batch for k in lock_keys(self._rules, item.report)})
+                    await store.lock_many(conn, keys)
+                    # Each report reads the database (its transaction sees the earlier reports'
+                    # rows), so no outcome shares an object that a later report of the batch changes.
+                    outcomes = [
+                        await report_in_tx(conn, rules=self._rules, r=item.report, actor=item.actor,
+                                           now=item.now, locked=True, numbers=numbers)
+                        for item in batch
+                    ]
+                    await numbers.flush(conn)
+            except Exception as exc:
+                _discard_if_broken(conn, exc)
+                raise
         return outcomes
 
     async def _file_alone(self, item: _Pending) -> None:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                outcome = await report_in_tx(conn, rules=self._rules, r=item.report, actor=item.actor, now=item.now)
+            async with self._pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        outcome = await report_in_tx(conn, rules=self._rules, r=item.report, actor=item.actor,
+                                                     now=item.now)
+                except Exception as exc:
+                    _discard_if_broken(conn, exc)
+                    raise
         except Exception as exc:
+            if is_infrastructure_error(exc):
+                self._fail([item], exc)
+                return
             if item.abandoned:
                 log.info("report failed after its caller left", extra={"error": repr(exc)[:300]})
             elif not item.done.done():
@@ -114,3 +153,10 @@ class IntakeBatcher:
             return
         if not item.done.done():
             item.done.set_result(outcome)
+
+
+def _discard_if_broken(conn: asyncpg.Connection, exc: BaseException) -> None:
+    """A connection that failed with a dependency error may be mid-protocol (Postgres died during
+    a statement): close it so the pool opens a fresh one instead of reusing it."""
+    if is_infrastructure_error(exc) and not conn.is_closed():
+        conn.terminate()

@@ -91,7 +91,7 @@ class DeliverySender:
         rendered = self._renderer.render(notice, language=d.language, extra=extra)
         outgoing = Outgoing(delivery_id=d.id, event_id=d.event_id, event_type=d.event_type,
                             occurred_at=notice.occurred_at.isoformat(), language=d.language,
-                            message=rendered, data=notice.data)
+                            message=rendered, data=notice.event_data())
         channel = self._channels[d.channel]
         attempts = d.attempts + 1
         try:
@@ -113,12 +113,11 @@ class DeliverySender:
         """Spend a token of the recipient's bucket; without one the delivery is SUPPRESSED."""
         d = job.delivery
         burst, window = self._s.rate_limit(d.channel)
+        # One statement (its own transaction): the token and the delivery's rate-checked mark.
+        if await store.take_token(self._pool, recipient=f"{d.channel}:{job.address}", burst=burst,
+                                  window_s=window, delivery_id=d.id):
+            return True
         async with self._pool.acquire() as conn, conn.transaction():
-            allowed = await store.take_token(conn, recipient=f"{d.channel}:{job.address}", burst=burst,
-                                             window_s=window)
-            if allowed:
-                await store.mark_rate_checked(conn, d.id)
-                return True
             updated = await store.update(conn, d.id, status=SUPPRESSED, attempts=d.attempts,
                                          last_error=f"rate limited: {burst} per {window:g}s per recipient")
             await events.publish(conn, updated, previous=d.status)

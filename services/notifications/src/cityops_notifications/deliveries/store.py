@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import asyncpg
 
 from cityops_notifications.deliveries.models import PENDING, Delivery, Job
-from cityops_notifications.deliveries.policy import take
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.subscriptions.models import Subscription
 from cityops_notifications.subscriptions.rules import mask_address
@@ -101,19 +100,30 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease_s: float) -> list[J
     ]
 
 
-async def take_token(conn: asyncpg.Connection, *, recipient: str, burst: int, window_s: float) -> bool:
-    """Spend one token of ``recipient``'s bucket (created full); call inside a transaction."""
+async def take_token(conn: asyncpg.Connection | asyncpg.Pool, *, recipient: str, burst: int, window_s: float,
+                     delivery_id: str | None = None) -> bool:
+    """Spend one token of ``recipient``'s bucket (created full), in ONE statement: the bucket row is
+    locked only for that statement, not for a transaction of several round trips. With
+    ``delivery_id``, the same statement marks that delivery rate-checked when a token was spent.
+    The arithmetic is ``policy.take`` (``refill`` then spend one), written in SQL."""
     now = datetime.now(UTC)
-    await conn.execute(
-        "INSERT INTO rate_buckets (recipient, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        recipient, float(burst), now,
+    first = burst >= 1
+    available = (
+        "least($2::float8, b.tokens + greatest(0, extract(epoch FROM $3::timestamptz - b.updated_at)) * $2 / $4)"
     )
-    row = await conn.fetchrow("SELECT tokens, updated_at FROM rate_buckets WHERE recipient = $1 FOR UPDATE",
-                              recipient)
-    allowed, left = take(row["tokens"], (now - row["updated_at"]).total_seconds(), burst=burst, window_s=window_s)
-    await conn.execute("UPDATE rate_buckets SET tokens = $2, updated_at = $3 WHERE recipient = $1",
-                       recipient, left, max(now, row["updated_at"]))
-    return allowed
+    value = await conn.fetchval(
+        "WITH spent AS (INSERT INTO rate_buckets AS b (recipient, tokens, updated_at, last_allowed) "
+        "VALUES ($1, $5, $3, $6) ON CONFLICT (recipient) DO UPDATE SET "
+        f"last_allowed = ({available} >= 1), "
+        f"tokens = {available} - CASE WHEN {available} >= 1 THEN 1 ELSE 0 END, "
+        "updated_at = greatest(b.updated_at, $3::timestamptz) RETURNING last_allowed), "
+        "checked AS (UPDATE deliveries SET rate_checked = true WHERE id = $7::uuid "
+        "AND (SELECT last_allowed FROM spent)) "
+        "SELECT last_allowed FROM spent",
+        recipient, float(burst), now, float(window_s), float(burst - 1) if first else float(burst), first,
+        delivery_id,
+    )
+    return bool(value)
 
 
 async def mark_rate_checked(conn: asyncpg.Connection, delivery_id: str) -> None:

@@ -35,6 +35,18 @@ class Notice:
     urgent: bool = False  # public warnings skip per-recipient rate limits
     context: dict[str, Any] = field(default_factory=dict)  # facts for templates (JSON-safe)
     data: dict[str, Any] = field(default_factory=dict)  # the source event as JSON, for webhooks
+    # The source event; ``event_data`` turns it into ``data`` only when needed (the notice is
+    # stored): most events match no subscription, and converting each one up front was work
+    # nothing read.
+    source: Any = field(default=None, repr=False, compare=False)
+
+    def event_data(self) -> dict[str, Any]:
+        """``data``, converted from ``source`` the first time it is asked for."""
+        if not self.data and self.source is not None:
+            from google.protobuf import json_format
+
+            self.data = json_format.MessageToDict(self.source, preserving_proto_field_name=True)
+        return self.data
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,7 +65,7 @@ class Notice:
             "reporter_subject": self.reporter_subject,
             "urgent": self.urgent,
             "context": self.context,
-            "data": self.data,
+            "data": self.event_data(),
         }
 
     @classmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -44,10 +43,6 @@ def _iso(ts: Timestamp) -> str:
 def _name(enum: Any, value: int) -> str:
     """The enum value's name, or '' for an unknown number (a newer producer)."""
     return str(enum.Name(value)) if value in enum.values() else ""
-
-
-def _json(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 def _point(geo: common_pb2.GeoPoint, present: bool) -> Point | None:
@@ -125,7 +120,7 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
         district=inc.district,
         reporter_subject=reporter,
         context=ctx,
-        data=_json(event),
+        source=event,
     )
 
 
@@ -161,7 +156,7 @@ def from_dispatch_event(event: dispatch_events.DispatchEvent, topic: str) -> Not
         agencies=frozenset({agency}) if agency else frozenset(),
         district=event.unit.district,
         context=ctx,
-        data=_json(event),
+        source=event,
     )
 
 
@@ -198,5 +193,5 @@ def from_sensor_alert(alert: sensor_events.SensorAlert, topic: str) -> Notice:
         location=_point(alert.location, alert.HasField("location")),
         district=alert.district,
         context=ctx,
-        data=_json(alert),
+        source=alert,
     )
