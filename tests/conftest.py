@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import pytest
 
-from cityops_platform.devstack import DevstackUnavailable, KafkaBroker, PostgresServer
+from cityops_devtools.devstack import DevstackUnavailable, KafkaBroker, PostgresServer
 
 _TESTS_DIR = Path(__file__).resolve().parent
 

@@ -42,14 +42,14 @@ from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops.sensors.v1 import sensors_pb2_grpc
+from cityops_devtools.devstack import Devstack
+from cityops_devtools.devstack._process import spawn, tail, terminate
+from cityops_devtools.testing import bearer, free_port
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import Devstack
-from cityops_platform.devstack._process import spawn, tail, terminate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.runtime import migrations_dir
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))  # benchlib, next to this script
 from benchlib import CpuMeter, print_result, say  # type: ignore[import-not-found]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 
 CHROMIUM = os.environ.get("CITYOPS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

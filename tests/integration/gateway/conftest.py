@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 
 _STACK_FILE = Path(__file__).resolve().parents[2] / "e2e" / "citystack.py"
 

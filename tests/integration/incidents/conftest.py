@@ -25,13 +25,13 @@ import yaml
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, free_port, make_settings
 from cityops_incidents.server import POLICY, build
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, free_port, make_settings
 
 TDM = (10.980, 106.655)  # Thủ Dầu Một, inside the service area
 

@@ -31,13 +31,13 @@ from aiosmtpd.controller import Controller
 from google.protobuf.message import Message
 
 from cityops.notifications.v1 import notifications_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, free_port
 from cityops_notifications.server import POLICY, build
 from cityops_notifications.settings import NotificationSettings
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
-from cityops_platform.testing import bearer, free_port
 
 SMS_API_KEY = "test-sms-key-0123456789"
 # The duty roster of the test city (test_supervisor_breach.py): supervisors on duty, not subscribers.

@@ -31,10 +31,10 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc, resources_pb2
 from cityops.notifications.v1 import notifications_pb2 as npb
 from cityops.notifications.v1 import notifications_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, eventually, free_port
 from cityops_incidents.config import DEFAULT_RULES_FILE
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.topics import SENSOR_ALERTS
-from cityops_platform.testing import bearer, eventually, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 ROOT = Path(__file__).resolve().parents[3]

@@ -31,14 +31,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import REGISTRY
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack._process import free_port, spawn, tail, terminate
+from cityops_devtools.testing import make_settings
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.devstack._process import free_port, spawn, tail, terminate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import make_settings
 
 pytestmark = pytest.mark.integration
 

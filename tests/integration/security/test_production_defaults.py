@@ -17,9 +17,9 @@ import httpx
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from cityops_devtools.devstack import KafkaBroker
+from cityops_devtools.devstack._process import free_port, spawn, tail, terminate
 from cityops_platform import auth
-from cityops_platform.devstack import KafkaBroker
-from cityops_platform.devstack._process import free_port, spawn, tail, terminate
 from cityops_platform.grpc.server import create_server
 from cityops_platform.settings import Settings
 

@@ -26,14 +26,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops.sensors.v1 import sensors_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack._process import spawn, tail, terminate
+from cityops_devtools.testing import bearer, consume, free_port, make_settings
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.devstack._process import spawn, tail, terminate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.runtime import migrations_dir
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, consume, free_port, make_settings
 
 
 @dataclass
