@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2
+from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_devtools.testing import bearer, consume, free_port, make_settings
 from cityops_dispatch.config import DispatchSettings
@@ -94,7 +94,7 @@ class WorkerProcess:
             **self.extra,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until stopped
-        self.proc = subprocess.Popen([sys.executable, "-m", "cityops_platform.cli", "worker", "dispatch"],
+        self.proc = subprocess.Popen(cli_argv("worker", "dispatch"),
                                      env=variables, stdout=log, stderr=subprocess.STDOUT, cwd=self.env.run_dir)
         log.close()
 

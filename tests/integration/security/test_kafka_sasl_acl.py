@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
+from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import DevstackUnavailable, KafkaBroker
 from cityops_devtools.devstack.jars import ensure_kafka_jars
 from cityops_devtools.devstack.kafka import find_java
@@ -240,7 +241,6 @@ def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest
     only through the environment (as the chart does), on the ACL'd broker and a fresh database."""
     import os
     import signal
-    import sys
     import time
 
     import httpx
@@ -271,9 +271,9 @@ def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest
         return {**base, "CITYOPS_KAFKA_SASL_USERNAME": role, "CITYOPS_KAFKA_SASL_PASSWORD": ROLE_USERS[role],
                 "CITYOPS_METRICS_PORT": str(metrics_port)}
 
-    api = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "sensors"], log_file=logs / "api.log",
+    api = spawn(cli_argv("serve", "sensors"), log_file=logs / "api.log",
                 env=as_role("sensors-api", free_port()))
-    worker = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"], log_file=logs / "worker.log",
+    worker = spawn(cli_argv("worker", "sensors"), log_file=logs / "worker.log",
                    env=as_role("sensors-worker", worker_port))
     try:
         deadline = time.monotonic() + 120
