@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops_dispatch.assignments.models import Actor, Assignment
 from cityops_dispatch.units.models import Unit
+from cityops_platform.codecs import set_timestamp, timestamp_or_none
 
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value)
-    return out
-
-
-def set_ts(target: Timestamp, value: datetime | None) -> None:
-    if value is not None:
-        target.FromDatetime(value)
+ts = timestamp_or_none
+set_ts = set_timestamp
 
 
 def unit_pb(unit: Unit) -> dispatch_pb2.Unit:
