@@ -61,6 +61,6 @@ def enum_name(enum: Any, prefix: str, value: int) -> str:
         return f"UNKNOWN({value})"
 
 
-def enum_value(enum: Any, prefix: str, name: str) -> int:
+def enum_value(enum: Any, prefix: str, name: str) -> Any:  # the proto ValueType, an int
     """The number of ``<prefix><name>``; 0 for "" (unset). An unknown name raises ValueError."""
     return int(enum.Value(f"{prefix}{name}")) if name else 0

@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 
 from cityops_platform import metrics
 from cityops_platform.db.pool import check_schema
+from cityops_platform.failures import count_and_log
 from cityops_platform.kafka.headers import event_headers
 from cityops_platform.kafka.producer import EventProducer
 
@@ -53,8 +54,7 @@ def _notify_observers(records: Sequence[tuple[str, bytes | None, bytes, Sequence
             try:
                 observer(value, headers)
             except Exception as exc:
-                metrics.ERRORS_SWALLOWED.labels("outbox_observer").inc()
-                log.warning("outbox observer failed", extra={"observer": name, "error": repr(exc)[:300]})
+                count_and_log("outbox_observer", log, "outbox observer failed", exc, observer=name)
 
 
 def channel_name(schema: str) -> str:
@@ -224,8 +224,7 @@ class OutboxRelay:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            metrics.ERRORS_SWALLOWED.labels("outbox_backlog").inc()
-            log.warning("outbox backlog not measured", extra={"error": repr(exc)[:300]})
+            count_and_log("outbox_backlog", log, "outbox backlog not measured", exc)
 
     async def run(self) -> None:
         """Loop: drain the outbox, then sleep until NOTIFY or the poll interval. Survives outages."""
@@ -262,8 +261,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.ERRORS_SWALLOWED.labels("outbox_relay").inc()
-                log.warning("outbox relay error; will retry", extra={"error": repr(exc)[:300]})
+                count_and_log("outbox_relay", log, "outbox relay error; will retry", exc)
                 await self._release_listener()
                 await asyncio.sleep(min(self._poll, 1.0))
                 continue

@@ -14,7 +14,7 @@ from cityops_dispatch.assignments import store
 from cityops_dispatch.assignments.models import Assignment
 from cityops_dispatch.assignments.service import Dispatcher
 from cityops_dispatch.units.board import UnitBoard
-from cityops_platform import metrics
+from cityops_platform.failures import count_and_log
 from cityops_platform.runtime import Resources
 
 log = logging.getLogger("cityops.dispatch.timers")
@@ -43,8 +43,7 @@ class Sweeper:
                 self._last_retry = time.monotonic()
                 await self.retry_waiting()
         except (OSError, asyncpg.PostgresError) as exc:
-            metrics.ERRORS_SWALLOWED.labels("dispatch_timer").inc()
-            log.warning("dispatch timer failed; next tick retries", extra={"error": repr(exc)[:300]})
+            count_and_log("dispatch_timer", log, "dispatch timer failed; next tick retries", exc)
 
     async def expire_due(self) -> int:
         now = datetime.now(UTC)

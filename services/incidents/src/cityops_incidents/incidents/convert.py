@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
-from cityops_platform.codecs import enum_name, enum_value, from_timestamp, timestamp_or_none
+from cityops_platform.codecs import enum_name as enum_name  # re-exported: the one codec
+from cityops_platform.codecs import enum_value as enum_value
+from cityops_platform.codecs import from_timestamp, timestamp_or_none
 
 
 def category_name(v: int) -> str:
