@@ -84,7 +84,7 @@ async def stalled() -> AsyncIterator[tuple[Stalled, RunningServer, Settings]]:
 async def test_dispatch_incidents_client_gives_up_on_a_stalled_incidents_within_its_timeout(
     stalled: tuple[Stalled, RunningServer, Settings], figures: list[str]
 ) -> None:
-    from cityops_dispatch.eido.client import IncidentsClient
+    from cityops_dispatch.eido.incidents_client import IncidentsClient
 
     servicer, running, settings = stalled
     tokens = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)

@@ -13,7 +13,7 @@ from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops_dispatch import access, db
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor
-from cityops_dispatch.assignments.service import Dispatcher
+from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.config import DispatchSettings, Rules
 from cityops_dispatch.convert import assignment_pb, ts, unit_pb
 from cityops_dispatch.eido.service import EidoImporter
@@ -65,7 +65,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self._settings = settings
         self._rules = rules
         self._importer = importer
-        self._dispatcher = Dispatcher(
+        self._dispatcher = AssignmentEngine(
             rules=rules, ack_timeout_s=settings.ack_timeout_seconds, max_radius_m=settings.max_search_radius_m
         )
 

@@ -20,7 +20,7 @@ from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, report_store, sla, store
 from cityops_incidents.incidents.batch import IntakeBatcher
-from cityops_incidents.incidents.changes import commit_change, record_only
+from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label
 from cityops_incidents.incidents.models import (
     TERMINAL_STATUSES,
@@ -154,7 +154,7 @@ class IncidentService:
                 raise NotFound("incident", incident_id)
             note_id = str(uuid.uuid4())
             await store.insert_note(conn, note_id=note_id, incident_id=inc.id, text=text, actor=actor, at=now)
-            await commit_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,
+            await write_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,
                                 body=pb.NoteAdded(note_id=note_id, text=text))
             return inc
 
@@ -267,7 +267,7 @@ async def apply_transition(
         from_status=pb.Status.Value(f"STATUS_{before}"), to_status=pb.Status.Value(f"STATUS_{t.to_status}"),
         reason=t.reason, assignment_id=t.assignment_id, duplicate_of=t.duplicate_of,
     )
-    return await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+    return await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
                                before=status_label(before), after=status_label(t.to_status), detail=t.reason)
 
 
