@@ -9,12 +9,16 @@ are not packages).
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cityops_devtools.city import CLI, City, Component, clean_environ, has_worker, installed
 from cityops_devtools.testing import make_settings
 
-__all__ = ["CLI", "CityStack", "has_worker", "installed"]
+__all__ = ["CLI", "CityStack", "fresh_city", "has_worker", "installed"]
 
 # What every test city's processes are told on top of the launcher's environment.
 TEST_ENV = {
@@ -77,3 +81,17 @@ class CityStack:
     def stop(self) -> None:
         self.city.stop()
         self.city.components.clear()
+
+
+@contextlib.contextmanager
+def fresh_city(kafka_broker: Any, postgres_server: Any, run_dir: Path) -> Iterator[CityStack]:
+    """A CityStack on the session's broker and Postgres, with a database and a topic prefix of its
+    own; every process is stopped and the database dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    database_url = postgres_server.create_database(name)
+    stack = CityStack(run_dir, kafka_broker.bootstrap, database_url, f"t{uuid.uuid4().hex[:10]}.")
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        postgres_server.drop_database(name)
