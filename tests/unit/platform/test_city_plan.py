@@ -56,7 +56,8 @@ def test_settings_are_read_at_start_not_at_plan(tmp_path: Path) -> None:
     # `cityops up` plans (and checks ports) before its devstack exists, then points the city at it.
     city = City(tmp_path, _settings(), base_env={})
     api = city.add_api("sensors")
-    city.settings = Settings(kafka_bootstrap="127.0.0.1:29092", database_url="postgresql://u@h:1/d", jwt_secret="j" * 48)
+    city.settings = Settings(kafka_bootstrap="127.0.0.1:29092", database_url="postgresql://u@h:1/d",
+                             jwt_secret="j" * 48)
     assert city.env_for(api)["CITYOPS_KAFKA_BOOTSTRAP"] == "127.0.0.1:29092"
 
 
