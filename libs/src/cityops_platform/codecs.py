@@ -3,6 +3,8 @@
 - Timestamps: every datetime leaves as UTC (an aware value is converted; a naive one is taken as
   UTC, which is what protobuf assumes), and every Timestamp comes back as an aware UTC datetime;
   one outside years 1-9999 is bad input (INVALID_ARGUMENT on the named field), not a crash.
+- Page tokens: opaque to clients; inside, the keyset of the last row returned (URL-safe base64
+  of a JSON list of strings). A token that does not decode is INVALID_ARGUMENT on ``page_token``.
 - Enums: the domain speaks the short name (``FIELD_REPORT`` for ``CATEGORY_FIELD_REPORT``), ""
   for the zero value; a number the proto does not know yet becomes ``UNKNOWN(<n>)`` so that
   validation can name the field instead of failing.
@@ -10,6 +12,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cityops_platform.errors import FieldViolation, ValidationFailed
 
 INVALID_TIMESTAMP = "thời điểm không hợp lệ (invalid timestamp)"
+INVALID_PAGE_TOKEN = "mã trang không hợp lệ (invalid page token)"
 
 
 def to_timestamp(value: datetime) -> Timestamp:
@@ -64,3 +70,22 @@ def enum_name(enum: Any, prefix: str, value: int) -> str:
 def enum_value(enum: Any, prefix: str, name: str) -> Any:  # the proto ValueType, an int
     """The number of ``<prefix><name>``; 0 for "" (unset). An unknown name raises ValueError."""
     return int(enum.Value(f"{prefix}{name}")) if name else 0
+
+
+def encode_page_token(*keys: str) -> str:
+    """The next page's token: the keyset (sort keys) of the last row of this page."""
+    return base64.urlsafe_b64encode(json.dumps(list(keys)).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, keys: int, field: str = "page_token") -> list[str]:
+    """The ``keys`` strings of a token from :func:`encode_page_token` ([] for ""); anything else
+    is ValidationFailed on ``field``."""
+    if not token:
+        return []
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, list) or len(data) != keys or not all(isinstance(k, str) for k in data):
+        raise ValidationFailed([FieldViolation(field, INVALID_PAGE_TOKEN)])
+    return data

@@ -65,3 +65,13 @@ def test_coordinates_out_of_wgs84_range_name_their_field(lat: float, lon: float,
     assert [v.field for v in violations] == fields
     assert all("(latitude out of range)" in v.description or "(longitude out of range)" in v.description
                for v in violations)
+
+
+def test_a_page_token_carries_its_keyset_and_a_forged_one_is_invalid_argument() -> None:
+    token = codecs.encode_page_token("2026-07-01T07:30:00+00:00", "u-1")
+    assert "=" not in token and codecs.decode_page_token(token, 2) == ["2026-07-01T07:30:00+00:00", "u-1"]
+    assert codecs.decode_page_token("", 1) == []
+    for forged in ("%%%", codecs.encode_page_token("a"), "bm90IGpzb24"):
+        with pytest.raises(ValidationFailed) as err:
+            codecs.decode_page_token(forged, 2)
+        assert [v.field for v in err.value.violations] == ["page_token"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from cityops_dispatch.units import service as units_service
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import LocationFix, LocationSummary, UnitIn, UnitStatus
 from cityops_platform import auth
+from cityops_platform.codecs import decode_page_token, encode_page_token
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
 
 AGENCIES = frozenset(range(1, 8))
@@ -153,19 +153,18 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         violations = [FieldViolation("agencies", "cơ quan không hợp lệ (unknown agency)")
                       for a in request.agencies if a not in AGENCIES][:1]
         statuses = [_unit_status(s, "statuses", allow_unspecified=False) for s in request.statuses]
-        after = ""
-        if request.page_token:
-            try:
-                after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
-            except (ValueError, UnicodeDecodeError):
-                violations.append(FieldViolation("page_token", "không hợp lệ (invalid page token)"))
+        try:
+            after = next(iter(decode_page_token(request.page_token, 1)), "")
+        except ValidationFailed as exc:
+            after = ""
+            violations.extend(exc.violations)
         require(violations)
         async with self._pool.acquire() as conn:
             units = await units_store.list_units(
                 conn, agencies=list(request.agencies), statuses=[int(s) for s in statuses if s is not None],
                 capability=request.capability, district=request.district, after_id=after, limit=size + 1,
             )
-        token = base64.urlsafe_b64encode(units[size - 1].id.encode()).decode() if len(units) > size else ""
+        token = encode_page_token(units[size - 1].id) if len(units) > size else ""
         return dispatch_pb2.ListUnitsResponse(units=[unit_pb(u) for u in units[:size]], next_page_token=token)
 
     async def RecommendUnits(  # noqa: N802

@@ -6,9 +6,6 @@ Every change commits together with its timeline entry and its IncidentEvent (out
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,6 +43,7 @@ from cityops_incidents.incidents.validation import (
     validate_transition,
 )
 from cityops_incidents.text import search_terms
+from cityops_platform import codecs
 from cityops_platform.errors import (
     FieldViolation,
     NotFound,
@@ -272,13 +270,12 @@ async def apply_transition(
 
 
 def encode_page_token(last: Incident) -> str:
-    raw = json.dumps({"t": last.created_at.isoformat(), "i": last.id}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return codecs.encode_page_token(last.created_at.isoformat(), last.id)
 
 
 def decode_page_token(token: str) -> tuple[datetime, str]:
+    created_at, incident_id = codecs.decode_page_token(token, 2)
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return datetime.fromisoformat(data["t"]), str(uuid.UUID(data["i"]))
-    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise invalid("page_token", "mã trang không hợp lệ (invalid page token)") from exc
+        return datetime.fromisoformat(created_at), str(uuid.UUID(incident_id))
+    except ValueError as exc:
+        raise invalid("page_token", codecs.INVALID_PAGE_TOKEN) from exc

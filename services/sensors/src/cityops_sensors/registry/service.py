@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import replace
 from typing import Protocol
 
-from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, ValidationFailed, require
+from cityops_platform.codecs import decode_page_token, encode_page_token
+from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, require
 from cityops_platform.geo import coordinate_violations
 from cityops_sensors.registry.models import KIND_NAMES, STATUSES, Sensor, SensorFilter, kind_specs
 
@@ -66,14 +66,11 @@ async def get_sensor(sensor_id: str, *, store: SensorStorePort) -> Sensor:
 
 
 def encode_token(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
+    return encode_page_token(last_id)
 
 
 def decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode() if token else ""
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed([FieldViolation("page_token", "không hợp lệ (invalid page token)")]) from exc
+    return next(iter(decode_page_token(token, 1)), "")
 
 
 async def list_sensors(
