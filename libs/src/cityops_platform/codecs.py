@@ -5,6 +5,7 @@
   one outside years 1-9999 is bad input (INVALID_ARGUMENT on the named field), not a crash.
 - Page tokens: opaque to clients; inside, the keyset of the last row returned (URL-safe base64
   of a JSON list of strings). A token that does not decode is INVALID_ARGUMENT on ``page_token``.
+- Actor: who caused a change (the verified caller, or a service itself), and its proto.
 - Enums: the domain speaks the short name (``FIELD_REPORT`` for ``CATEGORY_FIELD_REPORT``), ""
   for the zero value; a number the proto does not know yet becomes ``UNKNOWN(<n>)`` so that
   validation can name the field instead of failing.
@@ -15,11 +16,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cityops.common.v1 import common_pb2
+from cityops_platform import auth
 from cityops_platform.errors import FieldViolation, ValidationFailed
 
 INVALID_TIMESTAMP = "thời điểm không hợp lệ (invalid timestamp)"
@@ -89,3 +93,21 @@ def decode_page_token(token: str, keys: int, field: str = "page_token") -> list[
     if not isinstance(data, list) or len(data) != keys or not all(isinstance(k, str) for k in data):
         raise ValidationFailed([FieldViolation(field, INVALID_PAGE_TOKEN)])
     return data
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: from the verified token, or the service itself for workers and timers."""
+
+    subject: str
+    role: str
+
+    @classmethod
+    def current(cls) -> Actor:
+        """The caller of the RPC being served (its first role; "system" when it has none)."""
+        principal = auth.current_principal()
+        return cls(principal.subject, principal.primary_role or "system")
+
+
+def actor_pb(actor: Actor) -> common_pb2.Actor:
+    return common_pb2.Actor(subject=actor.subject, role=actor.role)

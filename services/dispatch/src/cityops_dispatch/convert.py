@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_dispatch.assignments.models import Actor, Assignment
+from cityops_dispatch.assignments.models import Assignment
 from cityops_dispatch.units.models import Unit
+from cityops_platform import codecs
 from cityops_platform.codecs import set_timestamp, timestamp_or_none
 
 ts = timestamp_or_none
@@ -62,5 +63,4 @@ def assignment_pb(a: Assignment) -> dispatch_pb2.Assignment:
     return msg
 
 
-def actor_pb(actor: Actor) -> common_pb2.Actor:
-    return common_pb2.Actor(subject=actor.subject, role=actor.role)
+actor_pb = codecs.actor_pb

@@ -29,9 +29,7 @@ AGENCIES = frozenset(range(1, 8))
 MAX_ERRORS = 100
 
 
-def _actor() -> Actor:
-    principal = auth.current_principal()
-    return Actor(principal.subject, principal.primary_role or "system")
+_actor = Actor.current
 
 
 def _required(value: str, path: str) -> list[FieldViolation]:

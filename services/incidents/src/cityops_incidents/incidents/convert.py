@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
+from cityops_incidents.incidents.models import Incident, TimelineEntry
+from cityops_platform import codecs
 from cityops_platform.codecs import enum_name as enum_name  # re-exported: the one codec
 from cityops_platform.codecs import enum_value as enum_value
 from cityops_platform.codecs import from_timestamp, timestamp_or_none
@@ -41,8 +42,7 @@ ts = timestamp_or_none
 from_ts = from_timestamp
 
 
-def actor_pb(actor: Actor) -> common_pb2.Actor:
-    return common_pb2.Actor(subject=actor.subject, role=actor.role)
+actor_pb = codecs.actor_pb
 
 
 def incident_pb(inc: Incident, eido: Mapping[int, int]) -> pb.Incident:
