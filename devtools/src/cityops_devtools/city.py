@@ -136,14 +136,14 @@ class Component:
             terminate(self.proc, signal.SIGTERM, timeout)
 
 
-def grpc_serving(port: int) -> bool:
-    """The gRPC health service on 127.0.0.1:port answers SERVING."""
+def grpc_serving(port: int, timeout: float = 1.0) -> bool:
+    """The gRPC health service on 127.0.0.1:port answers SERVING (within ``timeout`` seconds)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
