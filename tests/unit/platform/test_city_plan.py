@@ -68,3 +68,14 @@ def test_the_images_carry_no_dev_tooling() -> None:
     assert not any(c.startswith("devtools") for c in copied)
     runtime = {p.name for p in (ROOT / "libs/src/cityops_platform").iterdir()}
     assert not runtime & {"devstack", "localcity.py", "supervision.py", "testing.py"}
+
+
+def test_cityops_up_without_the_dev_package_says_so_in_both_languages() -> None:
+    import subprocess
+
+    script = ("import sys; sys.modules['cityops_devtools'] = None\n"
+              "from cityops_platform.cli import main\nraise SystemExit(main(['up']))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "cần gói công cụ phát triển cityops-devtools" in result.stderr
+    assert "needs the cityops-devtools package" in result.stderr and "Traceback" not in result.stderr
