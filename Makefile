@@ -51,8 +51,8 @@ $(VENV)/.stamp-requirements: requirements.lock requirements.txt | $(PY)
 
 # --no-deps: every third-party package comes from the lock; `pip check` (setup's last step) proves
 # the packages' declared dependencies are all there. --no-build-isolation: setuptools is in the lock too.
-$(VENV)/.stamp-editable: $(VENV)/.stamp-requirements libs/pyproject.toml $(wildcard services/*/pyproject.toml)
-	$(PIP) install --no-deps --no-build-isolation -e libs $(addprefix -e ,$(SERVICE_DIRS))
+$(VENV)/.stamp-editable: $(VENV)/.stamp-requirements libs/pyproject.toml devtools/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(PIP) install --no-deps --no-build-isolation -e libs -e devtools $(addprefix -e ,$(SERVICE_DIRS))
 	@touch $@
 
 lock:  ## re-resolve requirements.txt into the hash-pinned requirements*.lock (after editing requirements.txt)
@@ -66,13 +66,13 @@ protos: | $(PY)  ## generate protobuf/gRPC code from protos/ into libs/src/cityo
 	fi
 
 kafka-jars: | $(PY)  ## fetch the Kafka broker jars with Maven (cached in .cache/kafka-libs)
-	@$(PY) -m cityops_platform.devstack fetch-jars
+	@$(PY) -m cityops_devtools.devstack fetch-jars
 
 run:  ## start the whole city locally (devstack + services)
 	$(VENV)/bin/cityops up
 
 devstack:  ## only Kafka + Postgres, in the foreground (Ctrl-C stops them)
-	$(PY) -m cityops_platform.devstack up --run-dir .run/devstack
+	$(PY) -m cityops_devtools.devstack up --run-dir .run/devstack
 
 test:  ## every test: unit, integration, e2e (or TESTS=path, PYTEST_ARGS=...)
 	$(PYTEST) $(TESTS)
@@ -90,7 +90,7 @@ test-unit-py313:  ## unit tests on Python 3.13 (.venv-py313; python3.13 from PAT
 	@[[ -x $(VENV313)/bin/python ]] || $(PY313) -m venv $(VENV313)
 	@[[ $(VENV313)/.stamp -nt requirements.lock ]] || { \
 		$(VENV313)/bin/python -m pip --disable-pip-version-check -q install --require-hashes -r requirements.lock && \
-		$(VENV313)/bin/python -m pip --disable-pip-version-check -q install --no-deps --no-build-isolation -e libs $(addprefix -e ,$(SERVICE_DIRS)) && \
+		$(VENV313)/bin/python -m pip --disable-pip-version-check -q install --no-deps --no-build-isolation -e libs -e devtools $(addprefix -e ,$(SERVICE_DIRS)) && \
 		touch $(VENV313)/.stamp; }
 	$(VENV313)/bin/python --version
 	$(VENV313)/bin/python -m pytest -q -ra $(PYTEST_ARGS) tests/unit
@@ -106,7 +106,7 @@ test-faults:  ## fault injection (kills, partitions, poison) + Jepsen-style chec
 
 lint:  ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy libs/src $(wildcard services/*/src)
+	$(VENV)/bin/mypy libs/src devtools/src $(wildcard services/*/src)
 
 bench:  ## benchmark of the real-time core on this machine (BENCH_ARGS=--smoke, --surge-rate 50, --help)
 	$(PY) -m loadtests.bench $(BENCH_ARGS)

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,11 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import psutil
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -52,18 +49,15 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from cityops_devtools.city import City, clean_environ
+from cityops_devtools.devstack import Devstack
+from cityops_devtools.devstack._process import free_port
 from cityops_platform.auth import TokenCodec
-from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import Devstack
-from cityops_platform.devstack._process import free_port, spawn, terminate
-from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
-from cityops_platform.runtime import migrations_dir
 from cityops_platform.settings import Settings
 
 SERVICES = ("incidents", "dispatch", "notifications")
-CLI = [sys.executable, "-m", "cityops_platform.cli"]
 SERVICE_ENV = {
     "CITYOPS_RATE_WEBHOOK_BURST": "10000000",  # one receiver gets every assignment
     "CITYOPS_DISPATCH_ACK_TIMEOUT_SECONDS": "3600",  # probe units never acknowledge
@@ -86,15 +80,14 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class City:
-    """Devstack + api and worker of each probed service in a temporary directory."""
+class ProbeCity:
+    """Devstack + api and worker of each probed service in a temporary directory (the one launcher)."""
 
     def __init__(self, log_level: str) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pipeline-probe-"))
         self.stack = Devstack(self.dir / "devstack")
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports = {svc: free_port() for svc in SERVICES}
         self.log_level = log_level
+        self.city: City | None = None
 
     def start(self) -> Settings:
         self.stack.start()
@@ -106,51 +99,17 @@ class City:
         self.jwt_secret = "probe-" + hashlib.sha256(os.urandom(16)).hexdigest()
         settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn,
                             jwt_secret=self.jwt_secret)
-
-        async def prepare() -> None:
-            await apply_topics(settings)
-            for svc in SERVICES:
-                await migrate(settings.database_url, svc, migrations_dir(svc))
-
-        asyncio.run(prepare())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
-        env.update({**self.stack.env(), **SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level,
-                    "CITYOPS_JWT_SECRET": self.jwt_secret})
-        health: dict[str, str] = {}
-        for svc in SERVICES:
-            api_env = {**env, "CITYOPS_GRPC_PORT": str(self.ports[svc]), "CITYOPS_METRICS_PORT": str(free_port()),
-                       "CITYOPS_DATA_DIR": str(self.dir / f"{svc}-api")}
-            self.procs[f"{svc}-api"] = spawn([*CLI, "serve", svc], log_file=self.dir / f"{svc}-api.log", env=api_env)
-            metrics = free_port()
-            worker_env = {**env, "CITYOPS_METRICS_PORT": str(metrics), "CITYOPS_DATA_DIR": str(self.dir / f"{svc}-w")}
-            self.procs[f"{svc}-worker"] = spawn([*CLI, "worker", svc], log_file=self.dir / f"{svc}-worker.log",
-                                                env=worker_env)
-            health[f"{svc}-worker"] = f"http://127.0.0.1:{metrics}/healthz"
-        deadline = time.monotonic() + 180
-        pending = set(self.procs)
-        while pending and time.monotonic() < deadline:
-            for name in sorted(pending):
-                if self.procs[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited; see {self.dir / (name + '.log')}")
-                if self._ready(name, health.get(name)):
-                    pending.discard(name)
-            time.sleep(0.3)
-        if pending:
-            raise RuntimeError(f"not ready: {sorted(pending)} (logs in {self.dir})")
+        self.city = City(self.dir, settings, base_env=clean_environ(**SERVICE_ENV, CITYOPS_LOG_LEVEL=self.log_level))
+        self.city.prepare(SERVICES)
+        self.city.plan(SERVICES, gateway=False)
+        self.city.start()
+        self.city.wait_ready(180)
         return settings
 
-    def _ready(self, name: str, url: str | None) -> bool:
-        if url:
-            try:
-                return httpx.get(url, timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-        with grpc.insecure_channel(f"127.0.0.1:{self.ports[name.split('-')[0]]}") as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            except grpc.RpcError:
-                return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        assert self.city is not None
+        return {c.name: c.proc for c in self.city.components if c.proc is not None}
 
     def statements(self, reset: bool = False) -> list[tuple[int, float, str]]:
         """(calls, total ms, query) of the cityops database, most called first."""
@@ -169,7 +128,8 @@ class City:
         return rows
 
     def addr(self, svc: str) -> str:
-        return f"127.0.0.1:{self.ports[svc]}"
+        assert self.city is not None
+        return self.city.addr(svc)
 
     def pids(self) -> dict[str, int]:
         out = {name: p.pid for name, p in self.procs.items()}
@@ -178,11 +138,8 @@ class City:
         return {k: v for k, v in out.items() if v}
 
     def stop(self, keep: bool) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            terminate(proc, signal.SIGTERM, 15.0)
+        if self.city is not None:
+            self.city.stop()
         self.stack.stop()
         if keep:
             say(f"logs kept in {self.dir}")
@@ -190,7 +147,7 @@ class City:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def renice(city: City, niceness: int) -> None:
+def renice(city: ProbeCity, niceness: int) -> None:
     """Give the city (and this probe) another scheduling priority, children included."""
     procs = [psutil.Process()]
     for pid in city.pids().values():
@@ -274,7 +231,7 @@ async def tail(settings: Settings, topic: str, on_record: Any, ready: asyncio.Ev
         await consumer.stop()
 
 
-async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+async def drive(city: ProbeCity, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(1022)
     secret_md = settings.jwt_secret
     total = int(args.rate * args.duration)
@@ -473,7 +430,7 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
     }
 
 
-def start_profilers(city: City, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+def start_profilers(city: ProbeCity, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
     out_dir = Path(args.profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -516,7 +473,7 @@ def main() -> int:
     p.add_argument("--nice", type=int, default=0,
                    help="renice the city and the probe (e.g. -10) to measure through other work on the machine")
     args = p.parse_args()
-    city = City(args.log_level)
+    city = ProbeCity(args.log_level)
     try:
         say("starting devstack and services…")
         settings = city.start()

@@ -8,16 +8,17 @@ skipping the real components.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
 
-from cityops_platform.devstack import DevstackUnavailable, KafkaBroker, PostgresServer
+from cityops_devtools.devstack import DevstackUnavailable, KafkaBroker, PostgresServer
 
 _TESTS_DIR = Path(__file__).resolve().parent
 
@@ -38,6 +39,25 @@ def unavailable(component: str, exc: BaseException) -> NoReturn:
     pytest.skip(f"{message} (CI=true would fail here)")
 
 
+Server = TypeVar("Server", KafkaBroker, PostgresServer)
+
+
+@contextlib.contextmanager
+def _running(server: Server) -> Iterator[Server]:
+    """The server started (or the test failed/skipped as ``unavailable`` says), stopped after."""
+    try:
+        server.start()
+    except DevstackUnavailable as exc:
+        unavailable("Kafka" if isinstance(server, KafkaBroker) else "PostgreSQL", exc)
+    try:
+        yield server
+    finally:
+        if isinstance(server, PostgresServer):
+            server.destroy()
+        else:
+            server.stop()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Markers follow the folder, so `-m integration` works without decorating every test.
     for item in items:
@@ -52,49 +72,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A real single-node Kafka 4 broker (KRaft) for the whole session, on a free loopback port."""
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    try:
-        broker.start()
-    except DevstackUnavailable as exc:
-        unavailable("Kafka", exc)
-    yield broker
-    broker.stop()
+    with _running(KafkaBroker(tmp_path_factory.mktemp("kafka"))) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole session, on a free loopback port."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
-    try:
-        server.start()
-    except DevstackUnavailable as exc:
-        unavailable("PostgreSQL", exc)
-    yield server
-    server.destroy()
+    with _running(PostgresServer(tmp_path_factory.mktemp("postgres"))) as server:
+        yield server
 
 
 @pytest.fixture
 def isolated_kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
     """A started broker for this test alone, for tests that crash or restart it (~3 s to start)."""
-    broker = KafkaBroker(tmp_path / "kafka")
-    try:
-        broker.start()
-    except DevstackUnavailable as exc:
-        unavailable("Kafka", exc)
-    yield broker
-    broker.stop()
+    with _running(KafkaBroker(tmp_path / "kafka")) as broker:
+        yield broker
 
 
 @pytest.fixture
 def isolated_postgres_server(tmp_path: Path) -> Iterator[PostgresServer]:
     """A started Postgres for this test alone (fresh initdb, <1 s), for crash/restart tests."""
-    server = PostgresServer(tmp_path / "postgres")
-    try:
-        server.start()
-    except DevstackUnavailable as exc:
-        unavailable("PostgreSQL", exc)
-    yield server
-    server.destroy()
+    with _running(PostgresServer(tmp_path / "postgres")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cityops_platform.devstack._process import free_port, spawn, terminate
+from cityops_devtools.devstack._process import free_port, spawn, terminate
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.settings import Settings
 
@@ -32,7 +32,7 @@ _NUM = r"([\d.]+)"
 
 
 def _java() -> str:
-    from cityops_platform.devstack.kafka import find_java
+    from cityops_devtools.devstack.kafka import find_java
 
     return find_java()
 

@@ -26,7 +26,7 @@ import httpx
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops.sensors.v1 import sensors_pb2, sensors_pb2_grpc
-from cityops_platform.devstack._process import terminate
+from cityops_devtools.devstack._process import terminate
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 
 from .ceilings import ROOT, bare_grpc_server

@@ -1,38 +1,22 @@
 """The system under test: a fresh local city (devstack + every service) or given endpoints.
 
-The local city is built from the same pieces as ``cityops up`` (``Devstack``, ``spawn``, topics,
-migrations) but in a throw-away run directory and on free ports, so a bench never collides with a
+The local city is the one launcher's (cityops_devtools.city.City, as ``cityops up``) on a fresh
+devstack, but in a throw-away run directory and on free ports, so a bench never collides with a
 developer's ``make run`` or a test on the shared machine, and every run starts from empty topics
 and an empty database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
-import os
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import Devstack
-from cityops_platform.devstack._process import free_port, spawn, terminate
-from cityops_platform.kafka.admin import apply_topics
-from cityops_platform.runtime import SERVICES, migrations_dir
+from cityops_devtools.city import City, Component, clean_environ
+from cityops_devtools.devstack import Devstack
 from cityops_platform.settings import DEFAULT_GRPC_PORTS, Settings
-
-CLI = [sys.executable, "-m", "cityops_platform.cli"]
 
 # Knobs the bench turns on the services it starts, and why (also printed in summary.json):
 BENCH_SERVICE_ENV = {
@@ -78,25 +62,6 @@ class Endpoints:
 
 
 @dataclass
-class Child:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_file: Path
-    grpc_port: int = 0
-    health_url: str = ""
-    proc: subprocess.Popen[bytes] | None = None
-
-
-def installed(service: str) -> bool:
-    return importlib.util.find_spec(f"cityops_{service}") is not None
-
-
-def has_worker(service: str) -> bool:
-    return installed(service) and importlib.util.find_spec(f"cityops_{service}.app") is not None
-
-
-@dataclass
 class LocalCity:
     """A fresh city in a temporary directory; ``start()`` blocks until every process is ready."""
 
@@ -106,72 +71,33 @@ class LocalCity:
     keep: bool = False
     run_dir: Path = field(init=False)
     stack: Devstack | None = None
-    children: list[Child] = field(default_factory=list)
+    city: City | None = None
     endpoints: Endpoints | None = None
 
     def __post_init__(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = Path(tempfile.mkdtemp(prefix="city-", dir=self.base_dir))
 
+    @property
+    def children(self) -> list[Component]:
+        return self.city.components if self.city is not None else []
+
     def start(self, *, say: object = None, timeout: float = 180.0) -> Endpoints:
         log = say if callable(say) else (lambda _m: None)
         log("Kafka + PostgreSQL…")
         self.stack = Devstack(self.run_dir / "devstack").start()
-        ports = {svc: free_port() for svc in SERVICES}
-        endpoints = Endpoints(self.stack.kafka.bootstrap, {s: f"127.0.0.1:{p}" for s, p in ports.items()},
-                              database_url=self.stack.postgres.dsn)
-        settings = endpoints.settings()
+        endpoints = Endpoints(self.stack.kafka.bootstrap, {}, database_url=self.stack.postgres.dsn)
+        base_env = clean_environ(**BENCH_SERVICE_ENV, CITYOPS_LOG_LEVEL=self.log_level)
+        self.city = City(self.run_dir, endpoints.settings(), base_env=base_env, log_dir=self.run_dir / "logs")
+        endpoints.addrs = {svc: self.city.addr(svc) for svc in DEFAULT_GRPC_PORTS}
         log("topics + migrations…")
-        asyncio.run(self._prepare(settings))
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
-        base_env.update({**endpoints.env(), **BENCH_SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level})
-        logs = self.run_dir / "logs"
-        logs.mkdir()
-        for service in SERVICES:
-            if not installed(service):
-                continue
-            env = {**base_env, "CITYOPS_GRPC_PORT": str(ports[service]), "CITYOPS_METRICS_PORT": str(free_port()),
-                   "CITYOPS_DATA_DIR": str(self.run_dir / f"data-{service}-api")}
-            self.children.append(Child(f"{service}-api", [*CLI, "serve", service], env,
-                                       logs / f"{service}-api.log", grpc_port=ports[service]))
-            if has_worker(service):
-                metrics = free_port()
-                env = {**base_env, "CITYOPS_METRICS_PORT": str(metrics),
-                       "CITYOPS_DATA_DIR": str(self.run_dir / f"data-{service}-worker")}
-                self.children.append(Child(f"{service}-worker", [*CLI, "worker", service], env,
-                                           logs / f"{service}-worker.log",
-                                           health_url=f"http://127.0.0.1:{metrics}/healthz"))
-        if self.gateway and installed("gateway"):
-            http = free_port()
-            env = {**base_env, "CITYOPS_HTTP_PORT": str(http), "CITYOPS_METRICS_PORT": str(free_port())}
-            self.children.append(Child("gateway", [*CLI, "serve", "gateway"], env, logs / "gateway.log",
-                                       health_url=f"http://127.0.0.1:{http}/healthz"))
-        for child in self.children:
-            child.proc = spawn(child.argv, log_file=child.log_file, env=child.env)
-        log(f"{len(self.children)} tiến trình (processes)…")
-        self._wait_ready(timeout)
+        self.city.prepare()
+        self.city.plan(gateway=self.gateway)
+        self.city.start()
+        log(f"{len(self.city.components)} tiến trình (processes)…")
+        self.city.wait_ready(timeout)
         self.endpoints = endpoints
         return endpoints
-
-    async def _prepare(self, settings: Settings) -> None:
-        await apply_topics(settings)
-        for service in SERVICES:
-            if installed(service):
-                await migrate(settings.database_url, service, migrations_dir(service))
-
-    def _wait_ready(self, timeout: float) -> None:
-        pending = list(self.children)
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            for child in list(pending):
-                assert child.proc is not None
-                if child.proc.poll() is not None:
-                    raise RuntimeError(f"{child.name} exited {child.proc.returncode}:\n{tail(child.log_file)}")
-                if _ready(child):
-                    pending.remove(child)
-            time.sleep(0.3)
-        if pending:
-            raise RuntimeError("not ready: " + ", ".join(f"{c.name}\n{tail(c.log_file)}" for c in pending))
 
     def pids(self) -> dict[str, int]:
         """Every process of the city by name, for CPU/RSS sampling."""
@@ -181,23 +107,20 @@ class LocalCity:
                 out["kafka"] = self.stack.kafka.pid
             if self.stack.postgres.pid:
                 out["postgres"] = self.stack.postgres.pid
-        out.update({c.name: c.proc.pid for c in self.children if c.proc is not None})
+        if self.city is not None:
+            out.update(self.city.pids())
         return out
 
     def worker_metrics(self, service: str) -> str | None:
-        child = next((c for c in self.children if c.name == f"{service}-worker"), None)
-        return child.health_url.replace("/healthz", "/metrics") if child else None
+        child = self.city.component(f"{service}-worker") if self.city is not None else None
+        return child.metrics_url if child else None
 
     def crashed(self) -> list[str]:
-        return [c.name for c in self.children if c.proc is not None and c.proc.poll() is not None]
+        return self.city.crashed() if self.city is not None else []
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            if child.proc is not None and child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-        for child in reversed(self.children):
-            if child.proc is not None:
-                terminate(child.proc, signal.SIGTERM, 15.0)
+        if self.city is not None:
+            self.city.stop()
         if self.stack is not None:
             self.stack.stop()
         if not self.keep:
@@ -222,26 +145,3 @@ def given_endpoints(*, kafka: str, host: str | None, addrs: dict[str, str | None
         ep.jwt_secret = jwt_secret
     return ep
 
-
-def _ready(child: Child) -> bool:
-    if child.grpc_port:
-        with grpc.insecure_channel(f"127.0.0.1:{child.grpc_port}") as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            except grpc.RpcError:
-                return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    try:
-        response = httpx.get(child.health_url, timeout=1)
-    except httpx.HTTPError:
-        return False
-    if child.name == "gateway":
-        return response.status_code == 200 and response.json().get("events") in ("ready", None)
-    return response.status_code == 200
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -42,14 +42,15 @@ from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops.sensors.v1 import sensors_pb2_grpc
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import Devstack
+from cityops_devtools.devstack._process import spawn, tail, terminate
+from cityops_devtools.testing import bearer, free_port
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import Devstack
-from cityops_platform.devstack._process import spawn, tail, terminate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.runtime import migrations_dir
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))  # benchlib, next to this script
 from benchlib import CpuMeter, print_result, say  # type: ignore[import-not-found]
@@ -79,12 +80,12 @@ class Stack:
         asyncio.run(migrate(settings.database_url, "sensors", migrations_dir("sensors")))
         self.env = {**os.environ, **env, "CITYOPS_TOPIC_PREFIX": prefix, "CITYOPS_GRPC_PORT": str(self.api_port),
                     "CITYOPS_DATA_DIR": str(self.run_dir / "data"), "CITYOPS_LOG_LEVEL": "WARNING"}
-        self.procs["api"] = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "sensors"],
+        self.procs["api"] = spawn(cli_argv("serve", "sensors"),
                                   log_file=self.run_dir / "api.log",
                                   env={**self.env, "CITYOPS_METRICS_PORT": str(free_port())})
         for i, port in enumerate(self.worker_metrics):
             name = "worker" if i == 0 else f"worker{i + 1}"
-            self.procs[name] = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"],
+            self.procs[name] = spawn(cli_argv("worker", "sensors"),
                                      log_file=self.run_dir / f"{name}.log",
                                      env={**self.env, "CITYOPS_METRICS_PORT": str(port),
                                           "CITYOPS_DATA_DIR": str(self.run_dir / f"data-{name}")})

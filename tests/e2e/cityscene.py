@@ -14,7 +14,7 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2, sensors_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import importlib.util
 import os
 import shutil
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 
 CHROMIUM = os.environ.get("CITYOPS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -64,16 +63,8 @@ def city(
     services = [s for s in ("incidents", "dispatch", "sensors", "notifications") if citystack.installed(s)]
     if "incidents" not in services:
         pytest.fail("cityops-incidents is not installed: the e2e tests need the real service")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    database_url = postgres_server.create_database(name)
-    stack = citystack.CityStack(
-        run_dir=tmp_path_factory.mktemp("city"),
-        kafka_bootstrap=kafka_broker.bootstrap,
-        database_url=database_url,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-    )
-    stack.services = services  # type: ignore[attr-defined]
-    try:
+    with citystack.fresh_city(kafka_broker, postgres_server, tmp_path_factory.mktemp("city")) as stack:
+        stack.services = services  # type: ignore[attr-defined]
         stack.prepare(services)
         for service in services:
             stack.start_api(service)
@@ -83,9 +74,6 @@ def city(
         stack.start_gateway(CITYOPS_ENVIRONMENT="local")
         stack.wait_ready(timeout=150)
         yield stack
-    finally:
-        stack.stop()
-        postgres_server.drop_database(name)
 
 
 @pytest.fixture(scope="module")

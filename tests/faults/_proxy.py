@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from cityops_platform.testing import free_port
+from cityops_devtools.testing import free_port
 
 
 class PartitionProxy:

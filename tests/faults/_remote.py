@@ -1,11 +1,11 @@
 """A devstack server (Kafka or Postgres) owned by a helper process, so the test can crash and
 restart it while gRPC runs in the test process.
 
-Why: devstack forks servers with a Python ``preexec_fn`` (PR_SET_PDEATHSIG). Forking a process
-whose gRPC threads are busy and then running Python in the child can abort the child (seen:
-"Fatal Python error: Aborted" on a broker restart mid-scenario). The helper is a fresh
-interpreter started with a plain fork+exec (no Python in the child), it never loads gRPC, and it
-does every fork itself. It stops its server when its stdin closes, that is when the test ends
+Why: the broker's crash and restart stay out of the test process, which runs gRPC. (Devstack's
+spawn used to run a Python ``preexec_fn`` in the forked child, which can abort it while gRPC
+threads are busy, "Fatal Python error: Aborted"; it now sets the parent-death signal with
+setpriv, so no Python runs in the child.) The helper is a fresh interpreter that never loads
+gRPC, and it does every fork itself. It stops its server when its stdin closes, that is when the test ends
 or dies.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 _SCRIPT = r"""
 import json, sys
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 kind, run_dir = sys.argv[1], sys.argv[2]
 server = KafkaBroker(run_dir) if kind == "kafka" else PostgresServer(run_dir)
 def reply(**kw):

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cityops_devtools.city import Component, cli_argv
+from cityops_devtools.devstack import KafkaBroker
+from cityops_devtools.devstack import _process as devproc
+from cityops_devtools.testing import free_port
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker
-from cityops_platform.devstack import _process as devproc
 from cityops_platform.faust_app import consumer_group
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_module, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import free_port
 
-CLI = [sys.executable, "-m", "cityops_platform.cli"]
 _LIVE: set[subprocess.Popen[bytes]] = set()
 
 
@@ -74,16 +73,18 @@ class Proc:
         self.env = base_env(settings, tmp, CITYOPS_METRICS_PORT=str(self.metrics_port),
                             CITYOPS_GRPC_PORT=str(self.grpc_port), **(env or {}))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.component: Component | None = None
         self.starts = 0
 
     def start(self) -> Proc:
         self.starts += 1
-        # A plain fork+exec, not devstack's spawn: its Python preexec_fn can abort the child when
-        # gRPC threads are busy in this process (see _remote). Every test stops its processes in
-        # `finally`; the atexit hook is the net for an interrupted session.
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([*CLI, self.kind, self.service], stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=self.env, cwd=self.tmp, start_new_session=True)
+        # The launcher's component (its spawn runs no Python in the child, so forking while gRPC
+        # threads are busy here is safe). Every test stops its processes in `finally`; the
+        # atexit hook is the net for an interrupted session.
+        self.component = Component(self.name, cli_argv("worker" if self.kind == "worker" else "api", self.service),
+                                   self.log_path, self.kind if self.kind == "worker" else "api",
+                                   grpc_port=self.grpc_port, metrics_port=self.metrics_port)
+        self.proc = self.component.start(self.env, cwd=self.tmp)
         _LIVE.add(self.proc)
         return self
 
@@ -131,7 +132,8 @@ async def wait_healthy(proc: Proc, within: float = 90.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         assert proc.alive, f"{proc.name} exited:\n{proc.tail()}"
-        if await proc.healthz() == 200:
+        assert proc.component is not None
+        if await asyncio.to_thread(proc.component.ready):  # the launcher's readiness rule
             return
         await asyncio.sleep(0.3)
     raise AssertionError(f"{proc.name} not healthy in {within}s:\n{proc.tail()}")

@@ -18,9 +18,9 @@ from typing import NoReturn
 
 import pytest
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import make_settings
 from cityops_platform.settings import Settings
-from cityops_platform.testing import make_settings
 
 from ._remote import RemoteServer
 

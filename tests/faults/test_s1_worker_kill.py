@@ -18,9 +18,9 @@ import asyncpg
 import pytest
 
 from cityops.incidents.v1 import events_pb2 as ievents
+from cityops_devtools.testing import eventually
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 from cityops_platform.settings import Settings
-from cityops_platform.testing import eventually
 
 from ._checker import Ledger
 from ._load import produce, sensor_alert

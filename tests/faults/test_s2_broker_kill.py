@@ -26,8 +26,8 @@ from cityops.incidents.v1 import events_pb2 as ievents
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops.sensors.v1 import sensors_pb2_grpc
+from cityops_devtools.testing import bearer, eventually, make_settings
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_READINGS
-from cityops_platform.testing import bearer, eventually, make_settings
 
 from ._checker import Ledger, client_key, forbidden
 from ._load import report_request, report_until_acked

@@ -16,9 +16,9 @@ import pytest
 
 from cityops.incidents.v1 import events_pb2 as ievents
 from cityops.incidents.v1 import incidents_pb2_grpc
-from cityops_platform.devstack import KafkaBroker
+from cityops_devtools.devstack import KafkaBroker
+from cityops_devtools.testing import bearer, eventually
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import bearer, eventually
 
 from ._checker import Ledger, client_key, forbidden
 from ._load import report_request, report_until_acked

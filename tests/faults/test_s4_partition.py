@@ -18,9 +18,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cityops_platform.devstack import DevstackUnavailable
+from cityops_devtools.devstack import DevstackUnavailable
+from cityops_devtools.testing import eventually, free_port, make_settings
 from cityops_platform.kafka.topics import SENSOR_ALERTS
-from cityops_platform.testing import eventually, free_port, make_settings
 
 from ._checker import Ledger
 from ._load import produce, sensor_alert

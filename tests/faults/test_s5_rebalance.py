@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cityops_devtools.testing import eventually
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.settings import Settings
-from cityops_platform.testing import eventually
 
 from ._checker import Ledger
 from ._load import produce, sensor_alert

@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from cityops.common.v1 import common_pb2
+from cityops_devtools.testing import eventually
 from cityops_platform.kafka import headers as h
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.settings import Settings
-from cityops_platform.testing import eventually
 
 from ._checker import Ledger
 from ._load import sensor_alert

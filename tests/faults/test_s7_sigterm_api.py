@@ -21,8 +21,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_devtools.testing import bearer, eventually
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, eventually
 
 from ._checker import Ledger, client_key, forbidden
 from ._load import report_request

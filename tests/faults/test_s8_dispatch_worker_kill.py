@@ -26,9 +26,9 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.dispatch.v1 import events_pb2 as devents
 from cityops.incidents.v1 import events_pb2 as ievents
+from cityops_devtools.testing import bearer, eventually
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, eventually
 
 from ._checker import Ledger
 from ._load import grid_point, produce

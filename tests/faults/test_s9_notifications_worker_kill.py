@@ -28,9 +28,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import events_pb2 as devents
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from cityops_devtools.testing import bearer, eventually, free_port
 from cityops_platform.kafka.topics import DISPATCH_EVENTS
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, eventually, free_port
 
 from ._checker import Ledger
 from ._load import produce

@@ -9,5 +9,9 @@ Modules:
 - ``kafka``: the topic catalog, protobuf codec, trace headers, dead-letter helper, producer.
 - ``faust_app``: the Faust app factory.
 - ``db``: the Postgres pool, numbered SQL migrations and the transactional outbox with its relay.
-- ``devstack``: a real local Kafka broker and Postgres, for ``make run`` and the tests.
+- ``codecs``, ``geo``: datetime ⇄ Timestamp, enum names, page tokens, actors, haversine, coordinates.
+- ``failures``: count-and-log of an error that is deliberately not raised.
+
+Developer tooling (the devstack, ``cityops up``, test helpers) is the separate ``cityops-devtools``
+package (devtools/), installed by ``make setup`` and never in the images.
 """

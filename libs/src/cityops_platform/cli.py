@@ -161,7 +161,18 @@ def cmd_rules_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from cityops_platform.localcity import run_local_city
+    try:
+        from cityops_devtools.localcity import run_local_city
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("cityops_devtools"):
+            raise
+        print(
+            "`cityops up` cần gói công cụ phát triển cityops-devtools (không có trong image); chạy `make setup` "
+            "trong bản checkout. / `cityops up` needs the cityops-devtools package (not in the images); "
+            "run `make setup` in a checkout.",
+            file=sys.stderr,
+        )
+        return 2
 
     return run_local_city(run_dir=args.run_dir, simulate=not args.no_simulate)
 

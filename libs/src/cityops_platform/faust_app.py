@@ -19,6 +19,7 @@ from faust.serializers import codecs
 from google.protobuf.message import Message
 
 from cityops_platform import metrics
+from cityops_platform.failures import count_and_log
 from cityops_platform.kafka.client import faust_broker_url
 from cityops_platform.kafka.deadletter import DeadLetters, RecordProcessor
 from cityops_platform.settings import Settings
@@ -101,8 +102,7 @@ def _install_lag(app: faust.App) -> None:
         try:
             record_consumer_lag(app, reported)
         except Exception as exc:  # a metric must never stop the worker
-            metrics.ERRORS_SWALLOWED.labels("consumer_lag").inc()
-            log.warning("consumer lag not measured", extra={"error": repr(exc)[:300]})
+            count_and_log("consumer_lag", log, "consumer lag not measured", exc)
 
 
 def record_consumer_lag(app: faust.App, reported: set[tuple[str, str, str]]) -> dict[tuple[str, int], int]:

@@ -62,6 +62,12 @@ class Resources:
             raise ConnectionError(f"{self.service}: Kafka producer not started yet")
         return self.producer
 
+    async def wait_open(self, *, producer: bool = False, interval: float = 0.1) -> None:
+        """Until the pool (and the producer, when asked) is open: a worker's timers and tasks may
+        start before the sibling service that opens them."""
+        while self.pool is None or (producer and self.producer is None):  # noqa: ASYNC110 - no event to wait on
+            await asyncio.sleep(interval)
+
 
 def service_module(service: str, module: str) -> Any:
     """Import ``cityops_<service>.<module>`` (services are found by name, never imported directly)."""

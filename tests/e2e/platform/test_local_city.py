@@ -13,25 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import httpx
 import psutil
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cityops_devtools.city import grpc_serving
 from cityops_platform.settings import DEFAULT_GRPC_PORTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 READY_LINE = "Thành phố đã sẵn sàng"
-
-
-def _serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
-        except grpc.RpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def _ports_in_use() -> list[int]:
@@ -59,7 +49,7 @@ def test_cityops_up_starts_every_service_and_sigint_stops_everything(tmp_path: P
         output = log_path.read_text()
         assert READY_LINE in output, f"the city did not come up in time:\n{output[-3000:]}"
         for service, port in DEFAULT_GRPC_PORTS.items():
-            assert _serving(port), f"{service} on {port} is not SERVING\n{output[-2000:]}"
+            assert grpc_serving(port, timeout=2), f"{service} on {port} is not SERVING\n{output[-2000:]}"
         assert httpx.get("http://127.0.0.1:8080/healthz", timeout=5).status_code == 200
         tree = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in tree)

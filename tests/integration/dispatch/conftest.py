@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -28,17 +27,18 @@ from aiokafka import AIOKafkaProducer
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, consume, free_port, make_settings
 from cityops_dispatch.config import DispatchSettings
-from cityops_dispatch.eido.client import Incidents
+from cityops_dispatch.eido.incidents_client import Incidents
 from cityops_dispatch.server import POLICY, SERVICE, create_servicer
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.grpc import GrpcService
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS
 from cityops_platform.runtime import Resources, migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, consume, free_port, make_settings
 
 TABLES = (
     "units, assignments, slots, incidents_view, incident_notes, eido_imports, eido_import_notes, agencies, stations"
@@ -94,7 +94,7 @@ class WorkerProcess:
             **self.extra,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until stopped
-        self.proc = subprocess.Popen([sys.executable, "-m", "cityops_platform.cli", "worker", "dispatch"],
+        self.proc = subprocess.Popen(cli_argv("worker", "dispatch"),
                                      env=variables, stdout=log, stderr=subprocess.STDOUT, cwd=self.env.run_dir)
         log.close()
 

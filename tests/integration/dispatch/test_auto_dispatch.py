@@ -8,7 +8,7 @@ import pytest
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
-from cityops_platform.testing import eventually
+from cityops_devtools.testing import eventually
 
 from .conftest import Api, WorkerProcess, make_incident
 

@@ -26,11 +26,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, events_pb2
 from cityops.incidents.v1 import incidents_pb2
+from cityops_devtools.testing import consume, eventually, free_port
 from cityops_dispatch.eido.service import conformance_violations
 from cityops_dispatch.eido.standard import load_standard
 from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_platform.kafka.topics import EIDO_CONVEYANCES, INCIDENT_EVENTS
-from cityops_platform.testing import consume, eventually, free_port
 
 from .conftest import Api, WorkerProcess, make_incident
 

@@ -14,10 +14,10 @@ import pytest_asyncio
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
+from cityops_devtools.testing import free_port
 from cityops_dispatch.eido.conveyance import ConveyanceSettings, Conveyor, PermanentFailure
 from cityops_dispatch.eido.partners import Partner
 from cityops_platform import netguard
-from cityops_platform.testing import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 SECRET = "whsec_" + base64.b64encode(b"partner-secret-0123456789abcdef").decode()

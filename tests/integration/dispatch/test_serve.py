@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -13,8 +12,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
+from cityops_devtools.city import cli_argv
+from cityops_devtools.testing import bearer, eventually, free_port
 from cityops_dispatch.config import load_units_data
-from cityops_platform.testing import bearer, eventually, free_port
 
 from .conftest import DispatchEnv, truncate
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def _spawn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "cityops_platform.cli", "serve", "dispatch"], env=env,
+        return subprocess.Popen(cli_argv("serve", "dispatch"), env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_platform.testing import eventually
+from cityops_devtools.testing import eventually
 
 from .conftest import Api, WorkerProcess, make_incident
 

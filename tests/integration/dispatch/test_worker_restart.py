@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_platform.testing import eventually
+from cityops_devtools.testing import eventually
 
 from .conftest import Api, DispatchEnv, WorkerProcess, make_incident
 

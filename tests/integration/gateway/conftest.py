@@ -7,14 +7,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 
 _STACK_FILE = Path(__file__).resolve().parents[2] / "e2e" / "citystack.py"
 
@@ -49,16 +48,8 @@ def gateway_stack(
 ) -> Iterator[citystack.CityStack]:
     if not citystack.installed("incidents"):
         pytest.fail("cityops-incidents is not installed: the Open311 tests need the real service")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    database_url = postgres_server.create_database(name)
-    stack = citystack.CityStack(
-        run_dir=tmp_path_factory.mktemp("gateway-stack"),
-        kafka_bootstrap=kafka_broker.bootstrap,
-        database_url=database_url,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-    )
     apis = [s for s in ("incidents", "dispatch", "sensors", "notifications") if citystack.installed(s)]
-    try:
+    with citystack.fresh_city(kafka_broker, postgres_server, tmp_path_factory.mktemp("gateway-stack")) as stack:
         stack.prepare(apis)
         fast_cache = {"CITYOPS_SENSORS_CACHE_REFRESH_SECONDS": "0.5"}  # new sensors known to ingest in 0.5 s
         for service in apis:
@@ -74,9 +65,6 @@ def gateway_stack(
         stack.wait_ready()
         stack.apis = apis  # type: ignore[attr-defined]
         yield stack
-    finally:
-        stack.stop()
-        postgres_server.drop_database(name)
 
 
 _CONFORMANCE: dict[str, list[str]] = {"passed": [], "failed": []}

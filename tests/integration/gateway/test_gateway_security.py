@@ -8,8 +8,6 @@ checked on a second gateway with small limits, started beside the shared one."""
 from __future__ import annotations
 
 import contextlib
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +19,8 @@ from lxml import etree
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops_devtools.testing import bearer, free_port
 from cityops_platform import auth
-from cityops_platform.testing import bearer, free_port
 
 DEV_KEY = "cityops-open311-dev-key"
 LAT, LON = 10.9804, 106.6519
@@ -41,27 +39,13 @@ def _auth(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def strict_gateway(gateway_stack: Any) -> Iterator[str]:
     """A second gateway on the same services with small limits; yields its base URL."""
-    port = free_port()
-    env = gateway_stack.env("gateway-strict", CITYOPS_HTTP_PORT=str(port), CITYOPS_ENVIRONMENT="local",
-                            CITYOPS_GATEWAY_OPEN311_ANONYMOUS_READ_BURST="5",
-                            CITYOPS_GATEWAY_OPEN311_ANONYMOUS_READS_PER_MINUTE="1",
-                            CITYOPS_GATEWAY_SSE_MAX_STREAMS_PER_TOKEN="2")
-    proc = gateway_stack._spawn("gateway-strict", [*gateway_stack_cli(), "serve", "gateway"], env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.proc.poll() is None, gateway_stack.tail(proc)
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).json().get("events") == "ready":
-                break
-        time.sleep(0.3)
-    else:
-        pytest.fail(f"strict gateway not ready:\n{gateway_stack.tail(proc)}")
+    strict = gateway_stack.start_gateway(name="gateway-strict", http_port=free_port(), CITYOPS_ENVIRONMENT="local",
+                                         CITYOPS_GATEWAY_OPEN311_ANONYMOUS_READ_BURST="5",
+                                         CITYOPS_GATEWAY_OPEN311_ANONYMOUS_READS_PER_MINUTE="1",
+                                         CITYOPS_GATEWAY_SSE_MAX_STREAMS_PER_TOKEN="2")
+    gateway_stack.wait_ready(90, components=[strict])
+    url = f"http://127.0.0.1:{strict.http_port}"
     yield url
-
-
-def gateway_stack_cli() -> list[str]:
-    return list(sys.modules["cityops_test_citystack"].CLI)  # tests/e2e/citystack.py, loaded by conftest
 
 
 # --- 1. the live stream and KPIs by role --------------------------------------------------------------

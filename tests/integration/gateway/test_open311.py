@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 DEV_KEY = "cityops-open311-dev-key"
 # Inside Thủ Dầu Một, well within the service area.

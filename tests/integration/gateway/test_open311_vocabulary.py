@@ -12,7 +12,7 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 DEV_KEY = "cityops-open311-dev-key"
 LAT, LON = 10.9804, 106.6519  # Thủ Dầu Một

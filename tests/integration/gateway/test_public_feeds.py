@@ -24,7 +24,7 @@ from cityops.notifications.v1 import notifications_pb2 as npb
 from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops.sensors.v1 import sensors_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 T = TypeVar("T")
 ATOM = "{http://www.w3.org/2005/Atom}"

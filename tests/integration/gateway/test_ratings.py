@@ -15,8 +15,8 @@ import pytest
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_devtools.testing import bearer
 from cityops_platform import ratinglinks
-from cityops_platform.testing import bearer
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,13 +24,14 @@ import yaml
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, free_port, make_settings
 from cityops_incidents.server import POLICY, build
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, free_port, make_settings
 
 TDM = (10.980, 106.655)  # Thủ Dầu Một, inside the service area
 
@@ -122,7 +122,7 @@ class Worker:
     def start(self) -> None:
         self.starts += 1
         log = open(self.tmp / f"worker-{self.starts}.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.proc = subprocess.Popen([sys.executable, "-m", "cityops_platform.cli", "worker", "incidents"],
+        self.proc = subprocess.Popen(cli_argv("worker", "incidents"),
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
         log.close()
 

@@ -7,8 +7,8 @@ import grpc
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import consume, status_details
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import consume, status_details
 
 from .conftest import TDM, Api, report_request
 

@@ -11,7 +11,7 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_platform.testing import status_details
+from cityops_devtools.testing import status_details
 
 from .conftest import TDM, Api, report_request
 

@@ -12,9 +12,9 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import consume, status_details
 from cityops_platform import ratinglinks
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import consume, status_details
 
 from .conftest import Api, report_request
 

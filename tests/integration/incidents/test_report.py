@@ -12,8 +12,8 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import consume
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import consume
 
 from .conftest import TDM, Api, report_request
 

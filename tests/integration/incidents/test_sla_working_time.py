@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import consume, make_settings
 from cityops_incidents.config import load_rules
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, ReportIn, TransitionIn
 from cityops_incidents.incidents.reactions import Reactions
@@ -19,7 +20,6 @@ from cityops_incidents.incidents.service import IncidentService
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import service_resources
 from cityops_platform.settings import Settings
-from cityops_platform.testing import consume, make_settings
 
 from .conftest import TDM, prepare
 

@@ -11,11 +11,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import consume, eventually, make_settings
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 from cityops_platform.runtime import migrations_dir
-from cityops_platform.testing import consume, eventually, make_settings
 
 from .conftest import Worker
 from .test_worker_streams import alert

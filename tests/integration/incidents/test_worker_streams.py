@@ -15,9 +15,9 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import consume, eventually
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, SENSOR_ALERTS
-from cityops_platform.testing import consume, eventually
 
 from .conftest import Api, City, api_on, city_for_module, report_request
 

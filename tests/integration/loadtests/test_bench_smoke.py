@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cityops_platform.devstack import DevstackUnavailable
+from cityops_devtools.devstack import DevstackUnavailable
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # loadtests/ is a folder of the repository, not an installed package

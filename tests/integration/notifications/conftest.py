@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,13 +30,14 @@ from aiosmtpd.controller import Controller
 from google.protobuf.message import Message
 
 from cityops.notifications.v1 import notifications_pb2_grpc
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, free_port
 from cityops_notifications.server import POLICY, build
 from cityops_notifications.settings import NotificationSettings
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
-from cityops_platform.testing import bearer, free_port
 
 SMS_API_KEY = "test-sms-key-0123456789"
 # The duty roster of the test city (test_supervisor_breach.py): supervisors on duty, not subscribers.
@@ -197,7 +197,7 @@ async def stack(
     worker_log = run_dir / "worker.log"
     log_file = open(worker_log, "wb")  # noqa: SIM115, ASYNC230 - setup; closed after the worker stops
     worker = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; it runs beside the loop
-        [sys.executable, "-m", "cityops_platform.cli", "worker", "notifications"],
+        cli_argv("worker", "notifications"),
         env={**os.environ, **env, "CITYOPS_DATA_DIR": str(run_dir / "data"),
              "CITYOPS_METRICS_PORT": str(free_port()), "CITYOPS_LOG_LEVEL": "WARNING"},
         stdout=log_file, stderr=subprocess.STDOUT, cwd=run_dir,

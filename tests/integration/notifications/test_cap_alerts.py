@@ -16,8 +16,8 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_devtools.testing import eventually, status_details
 from cityops_notifications.alerts.conformance import conformance_errors
-from cityops_platform.testing import eventually, status_details
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 NS = "urn:oasis:names:tc:emergency:cap:1.2"

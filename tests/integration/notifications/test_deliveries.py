@@ -15,8 +15,8 @@ from standardwebhooks.webhooks import Webhook
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import events_pb2 as ev
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_devtools.testing import consume, eventually
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
-from cityops_platform.testing import consume, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 TDM = (10.9804, 106.6519)  # Thủ Dầu Một

@@ -12,9 +12,9 @@ import pytest
 
 from cityops.incidents.v1 import events_pb2 as ev
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_devtools.testing import eventually
 from cityops_platform import ratinglinks
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import eventually
 
 from .test_deliveries import FIRST, deliveries, incident_event
 

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from cityops.notifications.v1 import notifications_pb2 as pb
-from cityops_platform.testing import status_details
+from cityops_devtools.testing import status_details
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 

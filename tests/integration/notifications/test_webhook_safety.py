@@ -20,12 +20,12 @@ from standardwebhooks import webhooks as sw
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import events_pb2 as ev
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_devtools.testing import eventually, status_details
 from cityops_notifications.channels.base import Outgoing, PermanentFailure
 from cityops_notifications.channels.webhook import WebhookChannel
 from cityops_notifications.rendering import Rendered
 from cityops_platform import netguard
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import eventually, status_details
 
 TDM = (10.9804, 106.6519)
 

@@ -31,10 +31,10 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc, resources_pb2
 from cityops.notifications.v1 import notifications_pb2 as npb
 from cityops.notifications.v1 import notifications_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, eventually, free_port
 from cityops_incidents.config import DEFAULT_RULES_FILE
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.topics import SENSOR_ALERTS
-from cityops_platform.testing import bearer, eventually, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 ROOT = Path(__file__).resolve().parents[3]
@@ -108,20 +108,13 @@ def city(kafka_broker: KafkaBroker, postgres_server: PostgresServer,
     # within a second), it breaches while the test watches.
     rules.write_text(re.sub(r"(acknowledge|dispatch|resolve): \d+[smhd]", r"\1: 2s", DEFAULT_RULES_FILE.read_text()))
     incidents_env = {"CITYOPS_INCIDENTS_RULES_FILE": str(rules), "CITYOPS_INCIDENTS_SLA_SWEEP_SECONDS": "1"}
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    database_url = postgres_server.create_database(name)
-    stack = citystack.CityStack(run_dir=run_dir, kafka_bootstrap=kafka_broker.bootstrap,
-                                database_url=database_url, topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
-    try:
+    with citystack.fresh_city(kafka_broker, postgres_server, run_dir) as stack:
         stack.prepare(list(SERVICES))
         for service in SERVICES:
             stack.start_api(service, **(incidents_env if service == "incidents" else {}))
             stack.start_worker(service, **(incidents_env if service == "incidents" else {}))
         stack.wait_ready(timeout=180)
         yield stack
-    finally:
-        stack.stop()
-        postgres_server.drop_database(name)
 
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import events_pb2, incidents_pb2, incidents_pb2_grpc, resources_pb2
+from cityops_devtools.testing import bearer, eventually, make_settings
 from cityops_incidents import server as incidents_server
 from cityops_platform.db.migrations import migrate
 from cityops_platform.faust_app import consume, create_app, faust_dead_letters, proto_decoder, raw_topic
@@ -31,7 +32,6 @@ from cityops_platform.kafka import headers as h
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
-from cityops_platform.testing import bearer, eventually, make_settings
 from cityops_platform.tracing import configure_tracing
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

@@ -30,9 +30,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1 import common_pb2 as otlp_common
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import eventually, free_port
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import eventually, free_port
 
 
 def _load_citystack() -> ModuleType:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cityops_devtools.devstack import PostgresServer
 from cityops_platform import auth
 from cityops_platform.db.pool import create_pool
-from cityops_platform.devstack import PostgresServer
 from cityops_platform.grpc.client import create_channel
 from cityops_platform.grpc.server import LIVENESS_SERVICE, create_server
 from cityops_platform.runtime import watch_readiness

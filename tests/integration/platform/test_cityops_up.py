@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cityops_platform.devstack import DevstackUnavailable
-from cityops_platform.devstack.kafka import find_java
-from cityops_platform.devstack.postgres import find_pg_bin
-from cityops_platform.supervision import Child, ChildGaveUp, RestartPolicy, Supervisor
+from cityops_devtools.devstack import DevstackUnavailable
+from cityops_devtools.devstack.kafka import find_java
+from cityops_devtools.devstack.postgres import find_pg_bin
+from cityops_devtools.supervision import Child, ChildGaveUp, RestartPolicy, Supervisor
 
 UP_LINE = "the city is up"
 
@@ -86,7 +86,7 @@ def test_busy_port_is_named_with_the_child_that_needs_it(tmp_path: Path, busy_po
 
 def _crashing_child(tmp_path: Path, name: str = "crashy-api") -> Child:
     script = "import sys; print('khởi động lỗi: cấu hình hỏng / bad config', flush=True); sys.exit(3)"
-    return Child(name, [sys.executable, "-c", script], "—", tmp_path / f"{name}.log")
+    return Child(name, [sys.executable, "-c", script], tmp_path / f"{name}.log")
 
 
 def _supervise_until_given_up(supervisor: Supervisor) -> ChildGaveUp:

@@ -8,8 +8,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.devstack.kafka import metadata_broker_count
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack.kafka import metadata_broker_count
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:

@@ -13,10 +13,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from cityops.incidents.v1 import events_pb2
+from cityops_devtools.testing import consume, make_settings
 from cityops_platform.kafka import headers as h
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import TopicSpec
-from cityops_platform.testing import consume, make_settings
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).with_name("echo_app.py")

@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc, resources_pb2
+from cityops_devtools.testing import bearer
 from cityops_gateway.asgi import create_web_app
 from cityops_gateway.clients import ServiceClients
 from cityops_platform import auth
 from cityops_platform.grpc.client import create_channel
 from cityops_platform.grpc.server import LIVENESS_SERVICE, GrpcService, RunningServer, create_server
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer
 
 pytestmark = pytest.mark.integration
 SERVICE = "cityops.incidents.v1.IncidentService"

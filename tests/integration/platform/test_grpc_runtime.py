@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cityops.incidents.v1 import events_pb2, incidents_pb2, incidents_pb2_grpc, resources_pb2
+from cityops_devtools.testing import bearer, consume, free_port, make_settings, status_details
 from cityops_platform import auth, errors
 from cityops_platform.db import outbox
 from cityops_platform.db.migrations import migrate
@@ -26,7 +27,6 @@ from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.metrics import start_metrics_server
 from cityops_platform.runtime import Resources, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, consume, free_port, make_settings, status_details
 from cityops_platform.tracing import configure_tracing
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cityops_devtools.testing import free_port
 from cityops_platform import netguard
-from cityops_platform.testing import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 NAME = "cad.tls.invalid"  # exists only in the test's resolver

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from cityops.incidents.v1 import events_pb2
+from cityops_devtools.testing import consume, eventually, make_settings
 from cityops_platform.db import outbox
 from cityops_platform.db.migrations import migrate
 from cityops_platform.db.outbox import OutboxRelay
@@ -20,7 +21,6 @@ from cityops_platform.db.pool import create_pool
 from cityops_platform.kafka import headers as h
 from cityops_platform.kafka.producer import EventProducer
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import consume, eventually, make_settings
 
 pytestmark = pytest.mark.integration
 SCHEMA = "incidents"

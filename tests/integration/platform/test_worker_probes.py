@@ -19,8 +19,8 @@ from typing import IO
 import httpx
 import pytest
 
-from cityops_platform.devstack import KafkaBroker
-from cityops_platform.testing import free_port
+from cityops_devtools.devstack import KafkaBroker
+from cityops_devtools.testing import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 APP = Path(__file__).with_name("echo_app.py")

@@ -25,13 +25,13 @@ import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import make_settings
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import SERVICES, migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import make_settings
 from cityops_platform.tracing import configure_tracing
 
 T = TypeVar("T")

@@ -23,13 +23,13 @@ import pytest
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops_devtools.testing import bearer, make_settings
 from cityops_platform import auth, errors
 from cityops_platform.db.migrations import migrate
 from cityops_platform.grpc.server import GrpcService, RunningServer, create_server
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_module, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, make_settings
 
 SLACK = 1.10  # the bound: the timeout plus 10 %
 # The server under test shares the client's event loop here, so CPU it spends (an EIDO checked
@@ -84,7 +84,7 @@ async def stalled() -> AsyncIterator[tuple[Stalled, RunningServer, Settings]]:
 async def test_dispatch_incidents_client_gives_up_on_a_stalled_incidents_within_its_timeout(
     stalled: tuple[Stalled, RunningServer, Settings], figures: list[str]
 ) -> None:
-    from cityops_dispatch.eido.client import IncidentsClient
+    from cityops_dispatch.eido.incidents_client import IncidentsClient
 
     servicer, running, settings = stalled
     tokens = auth.TokenCodec(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import os
-import sys
 import threading
 import time
 import uuid
@@ -31,14 +30,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import REGISTRY
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack._process import free_port, spawn, tail, terminate
+from cityops_devtools.testing import make_settings
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.devstack._process import free_port, spawn, tail, terminate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
-from cityops_platform.testing import make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -263,7 +263,7 @@ def gateway(kafka_broker: KafkaBroker, jwks: Jwks, tmp_path_factory: pytest.Temp
         **IDP_ENV,
     }
     log_file = run_dir / "gateway.log"
-    proc = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "gateway"], log_file=log_file, env=env)
+    proc = spawn(cli_argv("serve", "gateway"), log_file=log_file, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/healthz", proc, log_file)

@@ -19,9 +19,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
-from cityops_platform.devstack import DevstackUnavailable, KafkaBroker
-from cityops_platform.devstack.jars import ensure_kafka_jars
-from cityops_platform.devstack.kafka import find_java
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import DevstackUnavailable, KafkaBroker
+from cityops_devtools.devstack.jars import ensure_kafka_jars
+from cityops_devtools.devstack.kafka import find_java
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.producer import EventProducer
@@ -240,15 +241,14 @@ def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest
     only through the environment (as the chart does), on the ACL'd broker and a fresh database."""
     import os
     import signal
-    import sys
     import time
 
     import httpx
 
+    from cityops_devtools.devstack._process import spawn, tail, terminate
+    from cityops_devtools.testing import free_port, make_settings
     from cityops_platform.db.migrations import migrate
-    from cityops_platform.devstack._process import spawn, tail, terminate
     from cityops_platform.runtime import migrations_dir
-    from cityops_platform.testing import free_port, make_settings
 
     if not postgres_server.is_running:
         postgres_server.restart()
@@ -271,9 +271,9 @@ def sensors_on_sasl(acls: KafkaBroker, postgres_server, tmp_path_factory: pytest
         return {**base, "CITYOPS_KAFKA_SASL_USERNAME": role, "CITYOPS_KAFKA_SASL_PASSWORD": ROLE_USERS[role],
                 "CITYOPS_METRICS_PORT": str(metrics_port)}
 
-    api = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "sensors"], log_file=logs / "api.log",
+    api = spawn(cli_argv("serve", "sensors"), log_file=logs / "api.log",
                 env=as_role("sensors-api", free_port()))
-    worker = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"], log_file=logs / "worker.log",
+    worker = spawn(cli_argv("worker", "sensors"), log_file=logs / "worker.log",
                    env=as_role("sensors-worker", worker_port))
     try:
         deadline = time.monotonic() + 120
@@ -302,8 +302,8 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
     from cityops.common.v1 import common_pb2
     from cityops.sensors.v1 import sensors_pb2 as pb
     from cityops.sensors.v1 import sensors_pb2_grpc
+    from cityops_devtools.testing import bearer
     from cityops_platform.kafka.topics import SENSOR_ALERTS
-    from cityops_platform.testing import bearer
 
     settings, addr, _ = sensors_on_sasl
     sid = f"wl-{uuid.uuid4().hex[:8]}"

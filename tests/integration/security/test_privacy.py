@@ -27,11 +27,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import bearer
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.logging import JsonFormatter
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer
 
 NAME = "Trần Thị Bảo Mật Zeta"
 PHONE = "0939271846"

@@ -17,9 +17,10 @@ import httpx
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import KafkaBroker
+from cityops_devtools.devstack._process import free_port, spawn, tail, terminate
 from cityops_platform import auth
-from cityops_platform.devstack import KafkaBroker
-from cityops_platform.devstack._process import free_port, spawn, tail, terminate
 from cityops_platform.grpc.server import create_server
 from cityops_platform.settings import Settings
 
@@ -101,7 +102,7 @@ def _gateway(kafka: KafkaBroker, run_dir: Path, **extra: str) -> Iterator[str]:
     env = _env(CITYOPS_KAFKA_BOOTSTRAP=kafka.bootstrap, CITYOPS_TOPIC_PREFIX=f"t{uuid.uuid4().hex[:10]}.",
                CITYOPS_HTTP_PORT=str(port), CITYOPS_DATA_DIR=str(run_dir / "data"), **extra)
     log_file = run_dir / "gateway.log"
-    proc = spawn([*CLI, "serve", "gateway"], log_file=log_file, env=env)
+    proc = spawn(cli_argv("serve", "gateway"), log_file=log_file, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -26,14 +25,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops.sensors.v1 import sensors_pb2_grpc
+from cityops_devtools.city import cli_argv
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack._process import spawn, tail, terminate
+from cityops_devtools.testing import bearer, consume, free_port, make_settings
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.devstack._process import spawn, tail, terminate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.runtime import migrations_dir
 from cityops_platform.settings import Settings
-from cityops_platform.testing import bearer, consume, free_port, make_settings
 
 
 @dataclass
@@ -52,7 +52,7 @@ class SensorStack:
         return f"127.0.0.1:{self.api_port}"
 
     def start_api(self) -> None:
-        self.api = spawn([sys.executable, "-m", "cityops_platform.cli", "serve", "sensors"],
+        self.api = spawn(cli_argv("serve", "sensors"),
                          log_file=self.logs / "api.log", env={**self.env, "CITYOPS_METRICS_PORT": str(free_port())})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -70,7 +70,7 @@ class SensorStack:
     def start_worker(self) -> None:
         self.worker_starts += 1
         log = self.logs / f"worker-{self.worker_starts}.log"
-        self.worker = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "sensors"], log_file=log,
+        self.worker = spawn(cli_argv("worker", "sensors"), log_file=log,
                             env={**self.env, "CITYOPS_METRICS_PORT": str(self.worker_metrics_port)})
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from cityops.sensors.v1 import sensors_pb2 as pb
-from cityops_platform.testing import eventually
+from cityops_devtools.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,7 @@ async def test_bad_readings_are_rejected_with_reasons_and_good_ones_accepted(cli
 
 
 async def test_register_validates_every_field_and_lists_by_status(client) -> None:
-    from cityops_platform.testing import status_details
+    from cityops_devtools.testing import status_details
 
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await client.stub.RegisterSensor(pb.RegisterSensorRequest(sensor=pb.Sensor(id="bad id!", kind=99)),

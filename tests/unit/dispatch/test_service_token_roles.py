@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from cityops_dispatch.eido import client
+from cityops_dispatch.eido import incidents_client as client
 from cityops_incidents.incidents.service import OVERRIDE_ROLES
 from cityops_incidents.server import POLICY, SERVICE
 from cityops_platform import auth

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import generate_latest
 
+from cityops_devtools.testing import free_port
 from cityops_gateway.asgi import create_web_app
 from cityops_platform.settings import Settings
-from cityops_platform.testing import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette suggests httpx2 for its TestClient; httpx is what we pin

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cityops_platform.localcity import share_signing_key
+from cityops_devtools.localcity import share_signing_key
 from cityops_platform.settings import ConfigurationError, Settings
 
 OLD_DEFAULT = "cityops-local-development-secret-change-me!"

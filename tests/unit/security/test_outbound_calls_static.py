@@ -11,10 +11,9 @@ ROOT = Path(__file__).resolve().parents[3]
 SOURCES = [*ROOT.glob("services/*/src/**/*.py"), *ROOT.glob("libs/src/cityops_platform/**/*.py")]
 FACTORY = ROOT / "libs/src/cityops_platform/grpc/client.py"
 # Local tooling on plaintext loopback (every call still has a deadline): the health probes of
-# `cityops health` / `cityops up`, and the city simulator (a development load generator).
+# `cityops health`, and the city simulator (a development load generator).
 PLAINTEXT_OK = {
     ROOT / "libs/src/cityops_platform/cli.py",
-    ROOT / "libs/src/cityops_platform/localcity.py",
     *ROOT.glob("services/sensors/src/cityops_sensors/simulator/*.py"),
 }
 

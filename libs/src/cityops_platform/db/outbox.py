@@ -39,6 +39,7 @@ from google.protobuf.message import Message
 from cityops_platform import metrics
 from cityops_platform.db import pool as db_pool
 from cityops_platform.db.pool import check_schema
+from cityops_platform.failures import count_and_log
 from cityops_platform.kafka.headers import event_headers
 from cityops_platform.kafka.producer import EventProducer
 
@@ -63,8 +64,7 @@ def _notify_observers(records: Sequence[tuple[str, bytes | None, bytes, Sequence
             try:
                 observer(value, headers)
             except Exception as exc:
-                metrics.ERRORS_SWALLOWED.labels("outbox_observer").inc()
-                log.warning("outbox observer failed", extra={"observer": name, "error": repr(exc)[:300]})
+                count_and_log("outbox_observer", log, "outbox observer failed", exc, observer=name)
 
 
 # Connections that enqueued rows in their current use, by schema; their relays are woken when the
@@ -257,8 +257,7 @@ class OutboxRelay:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            metrics.ERRORS_SWALLOWED.labels("outbox_backlog").inc()
-            log.warning("outbox backlog not measured", extra={"error": repr(exc)[:300]})
+            count_and_log("outbox_backlog", log, "outbox backlog not measured", exc)
 
     async def run(self) -> None:
         """Loop: drain the outbox, then sleep until woken (a commit in this process) or the poll
@@ -290,8 +289,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.ERRORS_SWALLOWED.labels("outbox_relay").inc()
-                log.warning("outbox relay error; will retry", extra={"error": repr(exc)[:300]})
+                count_and_log("outbox_relay", log, "outbox relay error; will retry", exc)
                 await asyncio.sleep(min(self._poll, 1.0))
                 continue
             with contextlib.suppress(asyncio.TimeoutError):

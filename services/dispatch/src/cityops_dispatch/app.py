@@ -11,7 +11,7 @@ from __future__ import annotations
 import faust
 
 from cityops_dispatch.assignments import agents as assignment_agents
-from cityops_dispatch.assignments.service import Dispatcher
+from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.config import DispatchSettings, load_rules
 from cityops_dispatch.eido import agents as eido_agents
 from cityops_dispatch.incidents_view import agents as incident_agents
@@ -27,7 +27,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         "dispatch", settings, web_port=web_port, broker_session_timeout=10.0, broker_heartbeat_interval=1.0
     )
     res = faust_app.attach_resources(app, "dispatch", settings)
-    dispatcher = Dispatcher(
+    dispatcher = AssignmentEngine(
         rules=load_rules(dispatch), ack_timeout_s=dispatch.ack_timeout_seconds,
         max_radius_m=dispatch.max_search_radius_m,
     )

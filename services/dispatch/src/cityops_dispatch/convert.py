@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_dispatch.assignments.models import Actor, Assignment
+from cityops_dispatch.assignments.models import Assignment
 from cityops_dispatch.units.models import Unit
+from cityops_platform import codecs
+from cityops_platform.codecs import set_timestamp, timestamp_or_none
 
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value)
-    return out
-
-
-def set_ts(target: Timestamp, value: datetime | None) -> None:
-    if value is not None:
-        target.FromDatetime(value)
+ts = timestamp_or_none
+set_ts = set_timestamp
 
 
 def unit_pb(unit: Unit) -> dispatch_pb2.Unit:
@@ -75,5 +63,4 @@ def assignment_pb(a: Assignment) -> dispatch_pb2.Assignment:
     return msg
 
 
-def actor_pb(actor: Actor) -> common_pb2.Actor:
-    return common_pb2.Actor(subject=actor.subject, role=actor.role)
+actor_pb = codecs.actor_pb

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import h3
 import h3.api.basic_int as h3i
 
 from cityops_platform.errors import FieldViolation
+from cityops_platform.geo import coordinate_violations
+from cityops_platform.geo import haversine_m as haversine_m  # the one haversine, re-exported for dispatch
 
 # Resolution 7: hexagons of ~1.4 km edge (~5 km²). Bình Dương (~2,700 km²) is ~500 cells, so a
 # k-ring of a few dozen covers the province while the first rings hold only the nearest units.
 H3_RESOLUTION = 7
 EDGE_M = float(h3.average_hexagon_edge_length(H3_RESOLUTION, unit="m"))
-EARTH_RADIUS_M = 6_371_008.8
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def cell_of(lat: float, lon: float) -> int:
@@ -49,11 +41,7 @@ def covered_radius_m(k: int) -> float:
 
 def check_point(lat: float, lon: float, path: str) -> list[FieldViolation]:
     """Violations for a WGS84 position; (0, 0) is refused as 'no position given'."""
-    out: list[FieldViolation] = []
-    if not math.isfinite(lat) or not -90.0 <= lat <= 90.0:
-        out.append(FieldViolation(f"{path}.lat", "vĩ độ phải trong [-90, 90] (latitude out of range)"))
-    if not math.isfinite(lon) or not -180.0 <= lon <= 180.0:
-        out.append(FieldViolation(f"{path}.lon", "kinh độ phải trong [-180, 180] (longitude out of range)"))
+    out = coordinate_violations(lat, lon, path)
     if not out and lat == 0.0 and lon == 0.0:
         out.append(FieldViolation(path, "thiếu vị trí (location is required)"))
     return out

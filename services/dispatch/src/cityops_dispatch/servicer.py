@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +12,7 @@ from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops_dispatch import access, db
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor
-from cityops_dispatch.assignments.service import Dispatcher
+from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.config import DispatchSettings, Rules
 from cityops_dispatch.convert import assignment_pb, ts, unit_pb
 from cityops_dispatch.eido.service import EidoImporter
@@ -23,15 +22,14 @@ from cityops_dispatch.units import service as units_service
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import LocationFix, LocationSummary, UnitIn, UnitStatus
 from cityops_platform import auth
+from cityops_platform.codecs import decode_page_token, encode_page_token
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
 
 AGENCIES = frozenset(range(1, 8))
 MAX_ERRORS = 100
 
 
-def _actor() -> Actor:
-    principal = auth.current_principal()
-    return Actor(principal.subject, principal.primary_role or "system")
+_actor = Actor.current
 
 
 def _required(value: str, path: str) -> list[FieldViolation]:
@@ -65,7 +63,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self._settings = settings
         self._rules = rules
         self._importer = importer
-        self._dispatcher = Dispatcher(
+        self._dispatcher = AssignmentEngine(
             rules=rules, ack_timeout_s=settings.ack_timeout_seconds, max_radius_m=settings.max_search_radius_m
         )
 
@@ -153,19 +151,18 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         violations = [FieldViolation("agencies", "cơ quan không hợp lệ (unknown agency)")
                       for a in request.agencies if a not in AGENCIES][:1]
         statuses = [_unit_status(s, "statuses", allow_unspecified=False) for s in request.statuses]
-        after = ""
-        if request.page_token:
-            try:
-                after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
-            except (ValueError, UnicodeDecodeError):
-                violations.append(FieldViolation("page_token", "không hợp lệ (invalid page token)"))
+        try:
+            after = next(iter(decode_page_token(request.page_token, 1)), "")
+        except ValidationFailed as exc:
+            after = ""
+            violations.extend(exc.violations)
         require(violations)
         async with self._pool.acquire() as conn:
             units = await units_store.list_units(
                 conn, agencies=list(request.agencies), statuses=[int(s) for s in statuses if s is not None],
                 capability=request.capability, district=request.district, after_id=after, limit=size + 1,
             )
-        token = base64.urlsafe_b64encode(units[size - 1].id.encode()).decode() if len(units) > size else ""
+        token = encode_page_token(units[size - 1].id) if len(units) > size else ""
         return dispatch_pb2.ListUnitsResponse(units=[unit_pb(u) for u in units[:size]], next_page_token=token)
 
     async def RecommendUnits(  # noqa: N802

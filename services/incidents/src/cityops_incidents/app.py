@@ -23,7 +23,8 @@ from cityops_incidents.config import IncidentsSettings, load_rules
 from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.agents import on_dispatch_event, on_sensor_alert
 from cityops_incidents.incidents.reactions import Reactions
-from cityops_platform import faust_app, metrics
+from cityops_platform import faust_app
+from cityops_platform.failures import count_and_log
 from cityops_platform.faust_app import attach_resources, consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, SENSOR_ALERTS
 from cityops_platform.settings import Settings
@@ -74,8 +75,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
         try:
             escalated = await reactions().sweep_sla(limit=own.sla_sweep_batch)
         except Exception as exc:  # the next tick retries; a dead timer would stop every escalation
-            metrics.ERRORS_SWALLOWED.labels("incidents_sla_sweep").inc()
-            log.warning("SLA sweep failed; retrying next tick", extra={"error": repr(exc)[:300]})
+            count_and_log("incidents_sla_sweep", log, "SLA sweep failed; retrying next tick", exc)
             return
         if escalated:
             log.info("SLA breaches escalated", extra={"count": escalated})

@@ -13,19 +13,14 @@ from collections.abc import Sequence
 import h3
 
 from cityops_incidents.config import District
+from cityops_platform.geo import EARTH_RADIUS_M, haversine_m
 
-EARTH_RADIUS_M = 6_371_008.8
 # Incidents store their cell at this fixed resolution (edge ~200 m), so a radius change in the rules
 # never strands stored rows; only the search ring grows or shrinks.
 SEARCH_RES = 9
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+distance_m = haversine_m  # great-circle distance in metres
 
 
 def inside_polygon(lat: float, lon: float, polygon: Sequence[tuple[float, float]]) -> bool:

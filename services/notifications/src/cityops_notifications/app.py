@@ -30,9 +30,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]
     async def send_deliveries() -> None:
-        # The pool opens in a service started alongside the agents; wait for it.
-        while res.pool is None:  # noqa: ASYNC110 - the pool has no readiness event to wait on
-            await asyncio.sleep(0.1)
+        await res.wait_open()  # the pool opens in a service started alongside the agents
         channels = build_channels(cfg)
         sender = DeliverySender(pool=res.pool, channels=channels, box=SecretBox(cfg.fernet_key()),
                                 renderer=Renderer(timezone=cfg.timezone, sms_max_parts=cfg.sms_max_parts),

@@ -6,11 +6,10 @@ degrees, which is accurate enough at city scale (a province is ~100 km across).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-EARTH_RADIUS_M = 6_371_008.8
+from cityops_platform.geo import haversine_m
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,7 @@ class Area:
 
 def distance_m(a: Point, b: Point) -> float:
     """Great-circle distance in metres."""
-    phi1, phi2 = math.radians(a.lat), math.radians(b.lat)
-    dphi = phi2 - phi1
-    dlmb = math.radians(b.lon - a.lon)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    return haversine_m(a.lat, a.lon, b.lat, b.lon)
 
 
 def in_polygon(point: Point, ring: tuple[Point, ...]) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from cityops_notifications.alerts.servicer import AlertRpcs
 from cityops_notifications.deliveries.servicer import DeliveryRpcs
-from cityops_notifications.requests import check_request
+from cityops_notifications.request_checks import check_request
 from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationSettings
 from cityops_notifications.subscriptions.servicer import SubscriptionRpcs

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.sensors.v1 import sensors_pb2 as pb
+from cityops_platform.codecs import from_timestamp, timestamp_or_none
 from cityops_platform.errors import FieldViolation, ValidationFailed
 
 
@@ -40,23 +41,14 @@ def status_value(name: str) -> int:
     return enum_value(pb.SensorStatus, "SENSOR_STATUS_", name)
 
 
-def ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(dt.astimezone(UTC))
-    return out
+ts = timestamp_or_none
 
 
 def ts_ms(ms: int) -> Timestamp:
     return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
-def from_ts(value: Timestamp, field: str = "timestamp") -> datetime:
-    try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ValidationFailed([FieldViolation(field, "thời điểm không hợp lệ (invalid timestamp)")]) from exc
+from_ts = from_timestamp
 
 
 def dt_ms(ms: int) -> datetime:

@@ -12,9 +12,9 @@ import faust
 from cityops_dispatch import db
 from cityops_dispatch.assignments import store
 from cityops_dispatch.assignments.models import Assignment
-from cityops_dispatch.assignments.service import Dispatcher
+from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.units.board import UnitBoard
-from cityops_platform import metrics
+from cityops_platform.failures import count_and_log
 from cityops_platform.runtime import Resources
 
 log = logging.getLogger("cityops.dispatch.timers")
@@ -26,7 +26,9 @@ FULL_RETRY_EVERY = 6
 class Sweeper:
     """One tick: expire overdue acknowledgements, and now and then retry waiting incidents."""
 
-    def __init__(self, *, res: Resources, dispatcher: Dispatcher, board: UnitBoard, retry_interval_s: float) -> None:
+    def __init__(
+        self, *, res: Resources, dispatcher: AssignmentEngine, board: UnitBoard, retry_interval_s: float
+    ) -> None:
         self._res = res
         self._dispatcher = dispatcher
         self._board = board
@@ -43,8 +45,7 @@ class Sweeper:
                 self._last_retry = time.monotonic()
                 await self.retry_waiting()
         except (OSError, asyncpg.PostgresError) as exc:
-            metrics.ERRORS_SWALLOWED.labels("dispatch_timer").inc()
-            log.warning("dispatch timer failed; next tick retries", extra={"error": repr(exc)[:300]})
+            count_and_log("dispatch_timer", log, "dispatch timer failed; next tick retries", exc)
 
     async def expire_due(self) -> int:
         now = datetime.now(UTC)

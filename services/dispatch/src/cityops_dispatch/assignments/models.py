@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
+from cityops_platform.codecs import Actor as Actor  # re-exported: the one Actor
 from cityops_platform.errors import PreconditionFailed
 
 
@@ -34,12 +35,6 @@ class AssignmentExpired(PreconditionFailed):
         super().__init__(
             f"Phân công '{assignment_id}' đã quá hạn xác nhận (acknowledgement deadline passed)"
         )
-
-
-@dataclass
-class Actor:
-    subject: str
-    role: str
 
 
 SYSTEM_ACTOR = Actor("system:dispatch", "system")

@@ -48,8 +48,9 @@ CANDIDATES_PER_TRY = 5
 SEARCH_ROUNDS = 4
 
 
-class Dispatcher:
-    """The assignment rules. Dependencies are keyword-only; no gRPC or Faust in here."""
+class AssignmentEngine:
+    """The assignment rules and the auto-assignment engine (not the human dispatcher role).
+    Dependencies are keyword-only; no gRPC or Faust in here."""
 
     def __init__(self, *, rules: Rules, ack_timeout_s: float, max_radius_m: float) -> None:
         self.rules = rules

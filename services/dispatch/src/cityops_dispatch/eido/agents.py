@@ -76,9 +76,7 @@ def install(app: faust.App, res: Resources, conveyor: Conveyor) -> None:
 
     @app.task  # type: ignore[untyped-decorator]
     async def convey_eidos() -> None:
-        # The pool opens in a service started alongside the agents; wait for it.
-        while res.pool is None:  # noqa: ASYNC110 - the pool has no readiness event to wait on
-            await asyncio.sleep(0.1)
+        await res.wait_open()  # the pool opens in a service started alongside the agents
         stopping = asyncio.Event()
         try:
             await conveyor.run(stopping)

@@ -33,6 +33,7 @@ from cityops_dispatch.eido.service import ExportedEido
 from cityops_platform import metrics, netguard
 from cityops_platform.db.outbox import outbox_record
 from cityops_platform.errors import NotFound
+from cityops_platform.failures import count_and_log
 from cityops_platform.kafka.topics import EIDO_CONVEYANCES
 
 log = logging.getLogger("cityops.dispatch.eido.conveyance")
@@ -128,8 +129,7 @@ class Conveyor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must outlive any one failure (database down, a bug)
-                metrics.ERRORS_SWALLOWED.labels("eido_conveyance_loop").inc()
-                log.warning("EIDO conveyance loop failed; will retry", extra={"error": repr(exc)[:300]})
+                count_and_log("eido_conveyance_loop", log, "EIDO conveyance loop failed; will retry", exc)
                 handled = 0
             if not handled:
                 waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self.wakeup.wait())]

@@ -14,7 +14,7 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import access
 from cityops_dispatch.assignments import store as assignments_store
-from cityops_dispatch.eido.client import Incidents
+from cityops_dispatch.eido.incidents_client import Incidents
 from cityops_dispatch.eido.mapping import ImportedIncident, Resource, eido_id, export_document
 from cityops_dispatch.eido.parse import parse_document
 from cityops_dispatch.eido.standard import EidoStandard

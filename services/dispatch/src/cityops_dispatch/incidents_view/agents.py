@@ -9,7 +9,7 @@ import faust
 
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import db
-from cityops_dispatch.assignments.service import Dispatcher
+from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.incidents_view import service
 from cityops_dispatch.incidents_view.models import TERMINAL
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
@@ -19,7 +19,7 @@ from cityops_platform.runtime import Resources
 CONSUMER = "dispatch.incident-events"
 
 
-def install(app: faust.App, res: Resources, dispatcher: Dispatcher, *, concurrency: int = 1) -> None:
+def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, concurrency: int = 1) -> None:
     topic = raw_topic(app, f"{res.settings.topic_prefix}{INCIDENT_EVENTS.name}")
 
     async def handle(event: incidents_pb2.IncidentEvent, _: Any) -> None:

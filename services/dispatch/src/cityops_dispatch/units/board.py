@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops_platform import metrics
+from cityops_platform.failures import count_and_log
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.topics import UNIT_STATUS
 from cityops_platform.settings import Settings
@@ -81,8 +82,7 @@ class UnitBoard:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.ERRORS_SWALLOWED.labels("unit_board").inc()
-                log.warning("unit board consumer failed; restarting", extra={"error": repr(exc)[:300]})
+                count_and_log("unit_board", log, "unit board consumer failed; restarting", exc)
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):

@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,6 +24,7 @@ from cityops_gateway.clients import UpstreamError
 from cityops_gateway.ngsild import entities as ent
 from cityops_gateway.sta.routes import sensors
 from cityops_gateway.state import GatewayState, gateway_state
+from cityops_platform.codecs import to_timestamp
 
 PREFIX = "/ngsi-ld/v1"
 CONTEXT_PATH = "/ngsi-ld/context.jsonld"
@@ -69,10 +69,7 @@ async def context(request: Request) -> Response:
     return JSONResponse({"@context": [ent.SDM_CONTEXT, ent.CORE_CONTEXT]}, media_type=LD_JSON)
 
 
-def _ts(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = to_timestamp
 
 
 async def _alerts(state: GatewayState, wanted: int) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +26,7 @@ from cityops_gateway.sensorkinds import KINDS
 from cityops_gateway.sta import entities as ent
 from cityops_gateway.sta.query import Options, QueryError, matches, parse_options, time_bounds
 from cityops_gateway.state import GatewayState, gateway_state
+from cityops_platform.codecs import to_timestamp
 
 PREFIX = "/sta/v1.1"
 MAX_SPAN = timedelta(days=7)
@@ -74,10 +74,7 @@ async def sensors(state: GatewayState) -> list[spb.Sensor]:
     return out
 
 
-def _ts(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment.astimezone(UTC))
-    return ts
+_ts = to_timestamp
 
 
 async def _series(state: GatewayState, sensor_id: str, start: datetime, end: datetime) -> list[spb.Aggregate]:

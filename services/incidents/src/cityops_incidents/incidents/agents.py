@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
 from cityops_incidents.incidents.convert import agency_name, from_ts
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, DispatchEventIn, SensorAlertIn
 from cityops_incidents.incidents.reactions import Reactions
+from cityops_platform.codecs import enum_name
 
 log = logging.getLogger("cityops.incidents.agents")
 
 
-def _name(enum: Any, prefix: str, value: int) -> str:
-    try:
-        return str(enum.Name(value))[len(prefix):] if value else ""
-    except ValueError:
-        return f"UNKNOWN({value})"
+_name = enum_name
 
 
 def sensor_alert_in(m: sensors_pb.SensorAlert) -> SensorAlertIn:

@@ -46,7 +46,7 @@ def refresh_sla(rules: Rules, inc: Incident, now: datetime) -> None:
     sla.advance(rules, inc, now=now)
 
 
-async def commit_change(
+async def write_change(
     conn: asyncpg.Connection,
     *,
     rules: Rules,
@@ -62,7 +62,8 @@ async def commit_change(
 ) -> str:
     """Persist ``inc`` (insert when ``new``, else update with version + 1), append the timeline
     entry, insert ``report`` (the report filed against it, if any) and enqueue the IncidentEvent
-    carrying ``body`` — one statement. Returns the event id."""
+    carrying ``body`` — one statement, inside the caller's transaction (which commits it, or not).
+    Returns the event id."""
     action = body.DESCRIPTOR.name
     if new:
         inc.version = 1

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
-from cityops_platform.errors import FieldViolation, ValidationFailed
-
-
-def enum_name(enum: Any, prefix: str, value: int) -> str:
-    """"FIELD_REPORT" for Category 2; "" for 0; "UNKNOWN(42)" for a value the proto does not know
-    (validation then names the field instead of failing)."""
-    if value == 0:
-        return ""
-    try:
-        return str(enum.Name(value))[len(prefix):]
-    except ValueError:
-        return f"UNKNOWN({value})"
-
-
-def enum_value(enum: Any, prefix: str, name: str) -> Any:
-    return int(enum.Value(f"{prefix}{name}")) if name else 0
+from cityops_incidents.incidents.models import Incident, TimelineEntry
+from cityops_platform import codecs
+from cityops_platform.codecs import enum_name as enum_name  # re-exported: the one codec
+from cityops_platform.codecs import enum_value as enum_value
+from cityops_platform.codecs import from_timestamp, timestamp_or_none
 
 
 def category_name(v: int) -> str:
@@ -54,24 +38,11 @@ def priority_label(priority: int) -> str:
     return f"P{priority}"
 
 
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value.astimezone(UTC))
-    return out
+ts = timestamp_or_none
+from_ts = from_timestamp
 
 
-def from_ts(value: Timestamp, field: str = "timestamp") -> datetime:
-    """The UTC datetime of a Timestamp; one outside years 1-9999 is bad input, not a crash."""
-    try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ValidationFailed([FieldViolation(field, "thời điểm không hợp lệ (invalid timestamp)")]) from exc
-
-
-def actor_pb(actor: Actor) -> common_pb2.Actor:
-    return common_pb2.Actor(subject=actor.subject, role=actor.role)
+actor_pb = codecs.actor_pb
 
 
 def incident_pb(inc: Incident, eido: Mapping[int, int]) -> pb.Incident:

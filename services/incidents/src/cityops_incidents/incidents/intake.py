@@ -18,7 +18,7 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, store
-from cityops_incidents.incidents.changes import commit_change
+from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import priority_label, status_label
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
@@ -134,7 +134,7 @@ async def _create(
     else:
         sequence = await store.next_number(conn, rules.number_prefix, day)
     inc.number = incident_number(rules, now, sequence)
-    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
+    await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
                         after=status_label("NEW"), report=report,
                         detail=f"Tiếp nhận từ {r.source}, {priority_label(priority)}, {t.agency} ({why})")
     return inc
@@ -160,7 +160,7 @@ async def _merge(
         report_category=pb.Category.Value(f"CATEGORY_{r.category}"),
     )
     kind = f" loại {r.category}" if r.category != inc.category else ""
-    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,
+    await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,
                         before=str(inc.report_count - 1), after=str(inc.report_count),
                         detail=f"Hợp nhất phản ánh{kind} từ {r.source}, cách {match.distance_m:.0f} m, "
                                f"điểm {match.score:.2f}: {'; '.join(match.reasons)} "
@@ -196,6 +196,6 @@ async def escalate(
     )
     if breached_due_at is not None:
         body.breached_due_at.FromDatetime(breached_due_at)
-    return await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+    return await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
                                before=priority_label(old), after=priority_label(inc.priority),
                                detail=f"Nâng mức ưu tiên ({reason}): {detail}".rstrip(": "))

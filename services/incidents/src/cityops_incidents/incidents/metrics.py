@@ -24,8 +24,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cityops.incidents.v1 import events_pb2, resources_pb2
 from cityops_incidents.incidents import models
-from cityops_platform import metrics
 from cityops_platform.db import outbox
+from cityops_platform.failures import count_and_log
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
 log = logging.getLogger("cityops.incidents.metrics")
@@ -146,5 +146,4 @@ async def refresh_open_logged(pool: asyncpg.Pool | None) -> None:
     try:
         await refresh_open(pool)
     except Exception as exc:
-        metrics.ERRORS_SWALLOWED.labels("incidents_open_gauges").inc()
-        log.warning("open-incident gauges not refreshed", extra={"error": repr(exc)[:300]})
+        count_and_log("incidents_open_gauges", log, "open-incident gauges not refreshed", exc)

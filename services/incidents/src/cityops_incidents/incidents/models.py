@@ -8,6 +8,7 @@ from datetime import datetime
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_platform.codecs import Actor as Actor  # re-exported: the one Actor
 
 
 def _names(enum: object, prefix: str) -> frozenset[str]:
@@ -26,14 +27,6 @@ OPEN_STATUSES = ("NEW", "ACKNOWLEDGED", "DISPATCHED", "ON_SCENE")
 PAUSED_STATUSES = ("AWAITING_DOSSIER",)
 TERMINAL_STATUSES = ("CLOSED", "CANCELLED", "DUPLICATE")
 SYSTEM_SUBJECT = "system:incidents"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who caused a change: from the verified token, or the service itself for workers and timers."""
-
-    subject: str
-    role: str
 
 
 SYSTEM_ACTOR = Actor(SYSTEM_SUBJECT, "system")

@@ -17,7 +17,7 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, sla, store
-from cityops_incidents.incidents.changes import commit_change, record_only
+from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label, ts
 from cityops_incidents.incidents.intake import escalate, report_in_tx
 from cityops_incidents.incidents.models import (
@@ -112,7 +112,7 @@ class Reactions:
             inc.open_alert_ids.remove(a.alert_id)
         now = self._now()
         body = pb.SensorAlertCleared(alert_id=a.alert_id, sensor_id=a.sensor_id, cleared_at=ts(a.at), value=a.value)
-        await commit_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=now,
+        await write_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=now,
                             before="RAISED", after="CLEARED",
                             detail=f"Cảm biến {a.sensor_name or a.sensor_id} trở lại bình thường: {a.value:g} {a.unit} "
                                    f"(sensor alert cleared)")
@@ -193,7 +193,7 @@ class Reactions:
                                      remaining_seconds=round(left, 3), priority=pb.Priority.ValueType(inc.priority),
                                      working_time=inc.sla_working_time)
         unit = "giờ làm việc (working hours)" if inc.sla_working_time else "giờ (hours)"
-        await commit_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=now,
+        await write_change(conn, rules=self.rules, inc=inc, actor=SYSTEM_ACTOR, body=body, now=now,
                             before=stage, after=f"{due:%Y-%m-%dT%H:%M:%SZ}",
                             detail=f"Sắp quá hạn {stage}: còn {left / 3600:.2f} {unit}, hạn "
                                    f"{due:%Y-%m-%d %H:%M:%S} UTC (SLA warning)")

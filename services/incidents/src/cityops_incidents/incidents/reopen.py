@@ -12,7 +12,7 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, report_store, store
-from cityops_incidents.incidents.changes import commit_change
+from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import status_label, ts
 from cityops_incidents.incidents.intake import escalate
 from cityops_incidents.incidents.models import Actor, Incident, ReopenIn
@@ -59,7 +59,7 @@ async def reopen_in_tx(
         reason=o.reason, from_status=pb.Status.Value(f"STATUS_{before}"),
         to_status=pb.Status.Value(f"STATUS_{inc.status}"), reopen_count=inc.reopen_count, resolved_at=ts(resolved_at),
     )
-    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, before=status_label(before),
+    await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, before=status_label(before),
                         after=status_label(inc.status),
                         detail=f"Mở lại lần {inc.reopen_count}, giao lại {inc.agency}: {o.reason} (reopened)")
     await escalate(conn, rules=rules, inc=inc, actor=actor, now=now, new_priority=raise_priority(inc.priority),

@@ -6,9 +6,6 @@ Every change commits together with its timeline entry and its IncidentEvent (out
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +17,7 @@ from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, report_store, sla, store
 from cityops_incidents.incidents.batch import IntakeBatcher
-from cityops_incidents.incidents.changes import commit_change, record_only
+from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label
 from cityops_incidents.incidents.models import (
     TERMINAL_STATUSES,
@@ -46,6 +43,7 @@ from cityops_incidents.incidents.validation import (
     validate_transition,
 )
 from cityops_incidents.text import search_terms
+from cityops_platform import codecs
 from cityops_platform.errors import (
     FieldViolation,
     NotFound,
@@ -154,7 +152,7 @@ class IncidentService:
                 raise NotFound("incident", incident_id)
             note_id = str(uuid.uuid4())
             await store.insert_note(conn, note_id=note_id, incident_id=inc.id, text=text, actor=actor, at=now)
-            await commit_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,
+            await write_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,
                                 body=pb.NoteAdded(note_id=note_id, text=text))
             return inc
 
@@ -267,18 +265,17 @@ async def apply_transition(
         from_status=pb.Status.Value(f"STATUS_{before}"), to_status=pb.Status.Value(f"STATUS_{t.to_status}"),
         reason=t.reason, assignment_id=t.assignment_id, duplicate_of=t.duplicate_of,
     )
-    return await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+    return await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
                                before=status_label(before), after=status_label(t.to_status), detail=t.reason)
 
 
 def encode_page_token(last: Incident) -> str:
-    raw = json.dumps({"t": last.created_at.isoformat(), "i": last.id}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return codecs.encode_page_token(last.created_at.isoformat(), last.id)
 
 
 def decode_page_token(token: str) -> tuple[datetime, str]:
+    created_at, incident_id = codecs.decode_page_token(token, 2)
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return datetime.fromisoformat(data["t"]), str(uuid.UUID(data["i"]))
-    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise invalid("page_token", "mã trang không hợp lệ (invalid page token)") from exc
+        return datetime.fromisoformat(created_at), str(uuid.UUID(incident_id))
+    except ValueError as exc:
+        raise invalid("page_token", codecs.INVALID_PAGE_TOKEN) from exc

@@ -16,7 +16,7 @@
   to the status it paused from resumes the same stage with that remainder.
 
 Pure functions of the incident and the rules: the service and the worker call ``advance`` on
-every change (``changes.commit_change``), and the unit tests need no database.
+every change (``changes.write_change``), and the unit tests need no database.
 """
 
 from __future__ import annotations

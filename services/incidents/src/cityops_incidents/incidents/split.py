@@ -20,7 +20,7 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, report_store, store
-from cityops_incidents.incidents.changes import commit_change
+from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import priority_label, status_label
 from cityops_incidents.incidents.intake import incident_number
 from cityops_incidents.incidents.models import Actor, Incident, SplitIn, StoredReport
@@ -75,11 +75,11 @@ async def split_in_tx(
         source.open_alert_ids.remove(r.sensor_alert_id)
     body = pb.ReportSplit(report_id=r.id, from_incident_id=source.id, to_incident_id=split.id,
                           to_incident_number=split.number, reason=s.reason)
-    await commit_change(conn, rules=rules, inc=source, actor=actor, body=body, now=now,
+    await write_change(conn, rules=rules, inc=source, actor=actor, body=body, now=now,
                         before=str(source.report_count + 1), after=str(source.report_count),
                         detail=f"Tách phản ánh {r.id} sang sự cố mới {split.number}: {s.reason} "
                                f"(report split out into {split.number})")
-    await commit_change(conn, rules=rules, inc=split, actor=actor, body=body, now=now,
+    await write_change(conn, rules=rules, inc=split, actor=actor, body=body, now=now,
                         before=source.number, after=split.number,
                         detail=f"Tách từ sự cố {source.number}: {s.reason} (split out of {source.number})")
     return source, split
@@ -110,7 +110,7 @@ async def _create_from(
         reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
         reporter_subject=r.reporter_subject,
     )
-    await commit_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
+    await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
                         after=status_label("NEW"),
                         detail=f"Tách từ {source.number} ({reason}); {priority_label(inc.priority)}, {t.agency} "
                                f"({'; '.join(t.reasons)})")

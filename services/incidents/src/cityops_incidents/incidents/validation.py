@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime
 
@@ -12,6 +11,7 @@ from cityops_incidents.incidents import lifecycle
 from cityops_incidents.incidents.models import CATEGORIES, SOURCES, STATUSES, ReportIn, TransitionIn
 from cityops_incidents.text import is_valid_phone
 from cityops_platform.errors import FieldViolation, ValidationFailed, require
+from cityops_platform.geo import coordinate_violations
 
 REQUIRED = "bắt buộc (required)"
 
@@ -31,13 +31,8 @@ def check_length(out: list[FieldViolation], path: str, value: str, limit: int) -
 
 def check_location(out: list[FieldViolation], rules: Rules, path: str, lat: float, lon: float) -> None:
     """Coordinates must be finite, in range and inside the service area."""
-    bad = False
-    if not math.isfinite(lat) or not -90 <= lat <= 90:
-        out.append(FieldViolation(f"{path}.lat", "vĩ độ phải trong [-90, 90] (latitude out of range)"))
-        bad = True
-    if not math.isfinite(lon) or not -180 <= lon <= 180:
-        out.append(FieldViolation(f"{path}.lon", "kinh độ phải trong [-180, 180] (longitude out of range)"))
-        bad = True
+    bad = coordinate_violations(lat, lon, path)
+    out.extend(bad)
     if not bad and not inside_polygon(lat, lon, rules.area_polygon):
         out.append(FieldViolation(
             path, f"nằm ngoài vùng phục vụ {rules.area_name} (outside the service area)"))

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_notifications.alerts import service
@@ -15,6 +14,7 @@ from cityops_notifications.geo import open_ring
 from cityops_notifications.geo_pb import circle_in, point_in, point_out
 from cityops_notifications.settings import NotificationSettings
 from cityops_platform.auth import current_principal
+from cityops_platform.codecs import to_timestamp
 from cityops_platform.errors import FieldViolation, ValidationFailed
 
 _SPECIAL = {"CBRNE": "CBRNE", "ALL_CLEAR": "AllClear"}
@@ -71,10 +71,7 @@ def info_in(msg: pb.CapInfo, path: str) -> CapInfo:
     )
 
 
-def _ts(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+_ts = to_timestamp
 
 
 def info_pb(info: CapInfo) -> pb.CapInfo:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.common.v1 import common_pb2
 from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_notifications.deliveries.models import DEAD_LETTERED, Delivery
+from cityops_platform.codecs import timestamp_or_none
 from cityops_platform.db import outbox
 from cityops_platform.kafka.topics import NOTIFICATION_DELIVERIES
 
@@ -25,12 +24,7 @@ _EVENT_TYPES = {
 }
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+_ts = timestamp_or_none
 
 
 def status_pb(status: str) -> int:

@@ -19,6 +19,7 @@ from cityops_notifications.subscriptions.models import (
     SubscriptionIn,
 )
 from cityops_platform.errors import FieldViolation, PermissionDenied, require
+from cityops_platform.geo import coordinate_violations
 
 
 def _bodies(envelope: Any) -> list[str]:
@@ -94,10 +95,7 @@ def validate_area(area: Area | None, violations: list[FieldViolation], path: str
     points = list(area.polygon) + ([area.circle.center] if area.circle else [])
     for i, p in enumerate(points):
         where = f"{path}.circle.center" if area.circle and p is area.circle.center else f"{path}.polygon.points[{i}]"
-        if not -90 <= p.lat <= 90:
-            violations.append(FieldViolation(f"{where}.lat", "phải trong khoảng -90..90 (must be within -90..90)"))
-        if not -180 <= p.lon <= 180:
-            violations.append(FieldViolation(f"{where}.lon", "phải trong khoảng -180..180 (must be within -180..180)"))
+        violations.extend(coordinate_violations(p.lat, p.lon, where))
     if area.circle is not None and not 0 < area.circle.radius_m <= 500_000:
         violations.append(FieldViolation(f"{path}.circle.radius_m", "phải trong (0, 500000] (must be in (0, 500000])"))
     if area.circle is None and len(set(area.polygon)) < 3:

@@ -61,8 +61,7 @@ class SensorWorker:
 
     async def wait_resources(self) -> None:
         """Timers and tasks may start before the pool and producer (a sibling service) are open."""
-        while self.res.pool is None or self.res.producer is None:  # noqa: ASYNC110 (owned by another service)
-            await asyncio.sleep(0.1)
+        await self.res.wait_open(producer=True)
 
     @property
     def sink(self) -> PostgresSink:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import math
 import re
 from dataclasses import replace
 from typing import Protocol
 
-from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, ValidationFailed, require
+from cityops_platform.codecs import decode_page_token, encode_page_token
+from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, require
+from cityops_platform.geo import coordinate_violations
 from cityops_sensors.registry.models import KIND_NAMES, STATUSES, Sensor, SensorFilter, kind_specs
 
 SENSOR_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -28,10 +28,7 @@ def validate_sensor(sensor_in: Sensor) -> Sensor:
         v.append(FieldViolation("sensor.id", "bắt buộc, [A-Za-z0-9._-]{1,64} (required)"))
     if sensor_in.kind not in KIND_NAMES:
         v.append(FieldViolation("sensor.kind", "bắt buộc, loại cảm biến hợp lệ (required: a known kind)"))
-    if not (math.isfinite(sensor_in.lat) and -90 <= sensor_in.lat <= 90):
-        v.append(FieldViolation("sensor.location.lat", "phải trong khoảng -90..90 (must be in -90..90)"))
-    if not (math.isfinite(sensor_in.lon) and -180 <= sensor_in.lon <= 180):
-        v.append(FieldViolation("sensor.location.lon", "phải trong khoảng -180..180 (must be in -180..180)"))
+    v.extend(coordinate_violations(sensor_in.lat, sensor_in.lon, "sensor.location"))
     if sensor_in.lat == 0 and sensor_in.lon == 0:
         v.append(FieldViolation("sensor.location", "bắt buộc (required)"))
     if len(sensor_in.address) > 300:
@@ -69,14 +66,11 @@ async def get_sensor(sensor_id: str, *, store: SensorStorePort) -> Sensor:
 
 
 def encode_token(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
+    return encode_page_token(last_id)
 
 
 def decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode() if token else ""
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed([FieldViolation("page_token", "không hợp lệ (invalid page token)")]) from exc
+    return next(iter(decode_page_token(token, 1)), "")
 
 
 async def list_sensors(

@@ -9,13 +9,14 @@ stops (a crash loop would otherwise hide the cause behind a screen of restarts).
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from cityops_platform.devstack._process import spawn, tail
+from cityops_devtools.city import Component
+from cityops_devtools.devstack._process import tail
+
+Child = Component  # what the supervisor calls the city's components
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,6 @@ class RestartPolicy:
     def delay(self, restarts_so_far: int) -> float:
         """Seconds to wait before restart number restarts_so_far + 1."""
         return float(min(self.max_delay, self.initial * self.factor**restarts_so_far))
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    endpoint: str
-    log_file: Path
-    ports: list[int] = field(default_factory=list)
-    proc: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-    restarts: int = 0
-    restart_at: float | None = None
-    delays: list[float] = field(default_factory=list)  # every backoff applied, for the person and tests
 
 
 class ChildGaveUp(Exception):
@@ -67,7 +54,7 @@ class Supervisor:
         self,
         children: list[Child],
         *,
-        env: dict[str, str],
+        env: Mapping[str, str] | Callable[[Child], Mapping[str, str]],
         policy: RestartPolicy,
         say: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
@@ -83,7 +70,7 @@ class Supervisor:
             self._start(child)
 
     def _start(self, child: Child) -> None:
-        child.proc = spawn(child.argv, log_file=child.log_file, env=self.env)
+        child.start(self.env(child) if callable(self.env) else self.env)
         child.started_at = self.clock()
         child.restart_at = None
 

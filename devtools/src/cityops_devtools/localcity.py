@@ -5,15 +5,13 @@ port the city needs are there, and starts nothing otherwise: one bilingual messa
 traceback. Then starts the devstack (Kafka, Postgres), applies topics and migrations, then every
 installed service's api and worker, the gateway and the simulator, each as its own process with its
 log in ``<run_dir>/logs``. A child that exits is restarted with exponential backoff, up to a limit
-(cityops_platform.supervision); past it the city stops and names the child. Ctrl-C (SIGINT) or
+(cityops_devtools.supervision); past it the city stops and names the child. Ctrl-C (SIGINT) or
 SIGTERM at any moment, start-up included, stops all of them, then the devstack; nothing is left
 behind (children also die with this process: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import os
 import secrets
 import shutil
@@ -24,15 +22,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import Devstack, DevstackError, DevstackUnavailable, kafka_jars_ready
-from cityops_platform.devstack._process import port_is_free, tail, terminate
-from cityops_platform.devstack.kafka import find_java
-from cityops_platform.devstack.postgres import find_pg_bin
-from cityops_platform.kafka.admin import apply_topics
-from cityops_platform.runtime import SERVICES, migrations_dir
-from cityops_platform.settings import DEFAULT_GRPC_PORTS, Settings
-from cityops_platform.supervision import Child, ChildGaveUp, RestartPolicy, Supervisor
+from cityops_devtools.city import City, Component
+from cityops_devtools.devstack import Devstack, DevstackError, DevstackUnavailable, kafka_jars_ready
+from cityops_devtools.devstack._process import port_is_free, tail
+from cityops_devtools.devstack.kafka import find_java
+from cityops_devtools.devstack.postgres import find_pg_bin
+from cityops_devtools.supervision import ChildGaveUp, RestartPolicy, Supervisor
+from cityops_platform.settings import Settings
 
 EXIT_INTERRUPTED = 130
 EXIT_PREREQUISITES = 2
@@ -48,42 +44,14 @@ def _say(message: str) -> None:
     sys.stdout.flush()
 
 
-def _installed(service: str) -> bool:
-    return importlib.util.find_spec(f"cityops_{service}") is not None
+def plan_city(root: Path, settings: Settings, *, simulate: bool) -> City:
+    """Which processes make up the city, on the documented default ports: what is installed decides."""
+    city = City(root, settings, base_env=dict(os.environ), fixed_ports=True, log_dir=root / "logs")
+    city.plan(simulator=simulate)
+    return city
 
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def plan_children(settings: Settings, logs: Path, *, simulate: bool) -> list[Child]:
-    """Which processes make up the city, and the ports each will bind: what is installed decides."""
-    cli = [sys.executable, "-m", "cityops_platform.cli"]
-    children: list[Child] = []
-    for service in SERVICES:
-        if not _installed(service):
-            continue
-        port = DEFAULT_GRPC_PORTS[service]
-        children.append(Child(f"{service}-api", [*cli, "serve", service], f"grpc://127.0.0.1:{port}",
-                              logs / f"{service}-api.log", ports=[port, settings.service_metrics_port(service)]))
-        if _has_module(f"cityops_{service}.app"):
-            worker_port = settings.service_metrics_port(service, worker=True)
-            children.append(Child(f"{service}-worker", [*cli, "worker", service],
-                                  f"http://127.0.0.1:{worker_port}/healthz",
-                                  logs / f"{service}-worker.log", ports=[worker_port]))
-    if _installed("gateway"):
-        children.append(Child("gateway", [*cli, "serve", "gateway"], f"http://127.0.0.1:{settings.http_port}/",
-                              logs / "gateway.log", ports=[settings.http_port]))
-    if simulate and _has_module("cityops_sensors.simulator"):
-        children.append(Child("simulator", [sys.executable, "-m", "cityops_sensors.simulator"],
-                              "—", logs / "simulator.log"))
-    return children
-
-
-def preflight(children: list[Child]) -> list[str]:
+def preflight(children: list[Component]) -> list[str]:
     """Every reason the city cannot start, checked before anything starts (empty: all good)."""
     problems: list[str] = []
     for check in (find_java, find_pg_bin):
@@ -112,35 +80,6 @@ def preflight(children: list[Child]) -> list[str]:
     return problems
 
 
-def _grpc_serving(port: int) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def _http_ok(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(url, timeout=1).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-def _ready(child: Child) -> bool:
-    if child.endpoint.startswith("grpc://"):
-        return _grpc_serving(int(child.endpoint.rsplit(":", 1)[1]))
-    if child.endpoint.startswith("http"):
-        return _http_ok(child.endpoint)
-    return child.proc is not None and child.proc.poll() is None
-
-
 def run_local_city(
     run_dir: str = ".run/city",
     *,
@@ -164,12 +103,11 @@ def run_local_city(
 
     # First of all, so that Ctrl-C is honoured at any moment, the checks included.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    children: list[Child] = []
+    city: City | None = None
     stack: Devstack | None = None
     try:
-        settings = Settings()
-        children = plan_children(settings, logs, simulate=simulate)
-        problems = preflight(children)
+        city = plan_city(root, Settings(), simulate=simulate)
+        problems = preflight(city.components)
         if problems:
             _say("✘ Chưa thể khởi động thành phố (the city cannot start):")
             for problem in problems:
@@ -181,22 +119,19 @@ def run_local_city(
         _say("▶ Khởi động Kafka và PostgreSQL (starting Kafka and PostgreSQL)…")
         stack.start()
         jwt_secret = share_signing_key(root)
-        env = {**os.environ, **stack.env(), "CITYOPS_DATA_DIR": str(root / "data"), "CITYOPS_JWT_SECRET": jwt_secret}
-        settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn,
-                            jwt_secret=jwt_secret)
+        city.settings = Settings(kafka_bootstrap=stack.kafka.bootstrap, database_url=stack.postgres.dsn,
+                                 jwt_secret=jwt_secret)
         _say(f"  Kafka {stack.kafka.bootstrap} · PostgreSQL {stack.postgres.dsn}")
         _say("▶ Tạo chủ đề Kafka (applying topics)…")
-        rows = asyncio.run(apply_topics(settings))
-        _say(f"  {len(rows)} chủ đề (topics)")
+        _say(f"  {len(city.apply_topics())} chủ đề (topics)")
         _say("▶ Migration cơ sở dữ liệu (migrating)…")
-        for service in SERVICES:
-            if _installed(service):
-                applied = asyncio.run(migrate(settings.database_url, service, migrations_dir(service)))
-                _say(f"  {service:<14} +{len(applied)}")
-        supervisor = Supervisor(children, env=env, policy=policy or RestartPolicy(), say=_say)
+        for service, applied in city.migrate().items():
+            _say(f"  {service:<14} +{len(applied)}")
+        children = city.components
+        supervisor = Supervisor(children, env=city.env_for, policy=policy or RestartPolicy(), say=_say)
         _say(f"▶ Khởi động {len(children)} tiến trình (starting processes)…")
         supervisor.start_all()
-        _wait_ready(supervisor, ready_timeout)
+        _wait_ready(city, supervisor, ready_timeout)
         starting.clear()
         if stop.is_set():  # a signal landed between the last check and here
             raise StartupInterrupted
@@ -217,7 +152,8 @@ def run_local_city(
         starting.clear()
         if stack is not None:
             _say("■ Đang dừng thành phố (stopping the city)…")
-            _stop_children(children)
+            if city is not None:
+                city.stop(20.0)
             stack.stop()
             (root / JWT_SECRET_FILE).unlink(missing_ok=True)  # this run's key dies with it
             _say("■ Đã dừng tất cả (everything stopped).")
@@ -241,16 +177,12 @@ def share_signing_key(root: Path) -> str:
     return key
 
 
-def _wait_ready(supervisor: Supervisor, timeout: float) -> None:
-    pending = list(supervisor.children)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        supervisor.check()
-        for child in list(pending):
-            if supervisor.running(child) and _ready(child):
-                pending.remove(child)
-                _say(f"  ✔ {child.name:<22} {child.endpoint}")
-        time.sleep(0.3)
+def _wait_ready(city: City, supervisor: Supervisor, timeout: float) -> None:
+    def announce(child: Component) -> None:
+        _say(f"  ✔ {child.name:<22} {child.endpoint}")
+
+    # A child that exits meanwhile is the supervisor's: restarted with backoff, or ChildGaveUp.
+    pending = city.wait_ready(timeout, tolerate_exits=supervisor.check, on_ready=announce)
     if pending:
         _say("  ✘ chưa sẵn sàng (not ready): " + ", ".join(c.name for c in pending))
         for child in pending:
@@ -258,16 +190,7 @@ def _wait_ready(supervisor: Supervisor, timeout: float) -> None:
                 f"      {line}" for line in tail(child.log_file, 5).splitlines()))
 
 
-def _stop_children(children: list[Child]) -> None:
-    for child in reversed(children):
-        if child.proc is not None and child.proc.poll() is None:
-            child.proc.send_signal(signal.SIGTERM)
-    for child in reversed(children):
-        if child.proc is not None:
-            terminate(child.proc, signal.SIGTERM, 20.0)
-
-
-def _print_summary(children: list[Child], stack: Devstack, logs: Path, elapsed: float) -> None:
+def _print_summary(children: list[Component], stack: Devstack, logs: Path, elapsed: float) -> None:
     _say("")
     _say(f"Thành phố đã sẵn sàng sau {elapsed:.1f} s (the city is up)")
     _say(f"  {'thành phần (component)':<24} {'địa chỉ (address)':<44} pid")

@@ -1,4 +1,4 @@
-"""`python -m cityops_platform.devstack up|fetch-jars`: the devstack as a foreground command."""
+"""`python -m cityops_devtools.devstack up|fetch-jars`: the devstack as a foreground command."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _fetch_jars(_args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cityops_platform.devstack",
+        prog="python -m cityops_devtools.devstack",
         description="Kafka + Postgres thật cho máy dev / real local Kafka + Postgres",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -12,7 +12,7 @@ Used by `make run` / `cityops up` and by the test fixtures (tests/conftest.py). 
 
 Every server runs on 127.0.0.1 only, logs into its run_dir, and dies with the Python process that
 started it. ``DevstackUnavailable`` means a prerequisite (Java 17, Maven, Postgres) is missing.
-CLI: ``python -m cityops_platform.devstack up|fetch-jars``.
+CLI: ``python -m cityops_devtools.devstack up|fetch-jars``.
 """
 
 from ._process import DevstackError, DevstackUnavailable

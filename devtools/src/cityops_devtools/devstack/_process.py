@@ -13,6 +13,7 @@ import ctypes
 import logging
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,10 +49,17 @@ _LIBC = _libc()
 
 
 def _die_with_parent() -> None:
-    # Runs in the child after fork and after Popen's own setuid (3.9+ order), which matters:
-    # a credential change clears the parent-death signal, so it must be set last.
+    # Only when setpriv is missing: Python code between fork and exec. It runs after Popen's own
+    # setuid (3.9+ order), which matters: a credential change clears the parent-death signal.
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+# util-linux's setpriv (Essential on Debian) sets the parent-death signal after exec, so the
+# forked child runs no Python at all. A Python ``preexec_fn`` in a child forked while gRPC threads
+# are busy in this process can abort it ("Fatal Python error: Aborted", seen in the fault suite).
+# It runs after Popen's setuid as well, and the signal survives its own exec of the server.
+_SETPRIV = shutil.which("setpriv")
 
 
 class _Spawner:
@@ -105,10 +113,18 @@ def spawn(
     env: dict[str, str] | None = None,
     user: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a long-running server: own session, dies with us, stdout+stderr appended to log_file."""
+    """Start a long-running server: own session, dies with us, stdout+stderr appended to log_file.
+
+    No Python runs in the child between fork and exec (setpriv sets the parent-death signal), so
+    this is safe while gRPC or other threads are busy in the calling process.
+    """
     extra: dict[str, Any] = {}
     if user is not None:
         extra = {"user": user, "group": user, "extra_groups": []}
+    if _SETPRIV is not None:
+        argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+    else:
+        extra["preexec_fn"] = _die_with_parent
     with open(log_file, "ab") as out:  # the child keeps its own copy of the descriptor
         return _SPAWNER.popen(
             argv,
@@ -118,7 +134,6 @@ def spawn(
             cwd=cwd,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
             **extra,
         )
 

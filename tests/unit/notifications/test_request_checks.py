@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cityops.notifications.v1 import notifications_pb2 as pb
-from cityops_notifications.requests import check_request
+from cityops_notifications.request_checks import check_request
 from cityops_platform.errors import ValidationFailed
 
 
