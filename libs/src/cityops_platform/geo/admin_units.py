@@ -287,6 +287,25 @@ class AdminUnits:
         unit = self.units.get(code)
         return unit.name if unit else ""
 
+    def unknown(self, codes: Iterable[str]) -> list[str]:
+        """The codes that name no current unit (for INVALID_ARGUMENT)."""
+        return [c for c in codes if c not in self.units]
+
+    def filter_codes(self, value: str) -> list[str]:
+        """The unit codes a deprecated ``district`` filter means: a unit code, a former district's
+        name (every unit it became: what a pre-2025 client meant), or a unit's name. [] if none."""
+        value = (value or "").strip()
+        if value in self.units:
+            return [value]
+        key = normalize(value)
+        for dcode, (name, short, targets) in self.former_districts.items():
+            if key in (normalize(name), normalize(short), unaccent(normalize(short))) or value == dcode:
+                return list(targets)
+        found = self.resolve(value)
+        if found is None:
+            return []
+        return [found.code] if found.exact else list(found.candidates)
+
     def locate(self, lat: float, lon: float, *, max_outside_m: float = 0.0) -> str:
         """The code of the unit whose polygon holds the point; "" when none does (outside the
         city), unless the nearest unit point is within ``max_outside_m``."""
@@ -403,6 +422,11 @@ def city_dir() -> Path:
     if value:
         return Path(value)
     return PROJECT_ROOT / "cities" / (os.environ.get(ENV_CITY, "").strip() or DEFAULT_CITY)
+
+
+def ward_violation_text() -> str:
+    """The bilingual message of an unknown unit code."""
+    return "mã phường/xã không có trong danh mục của thành phố (unknown ward/commune code: admin_units.yaml)"
 
 
 @lru_cache(maxsize=4)
