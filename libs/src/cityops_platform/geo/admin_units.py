@@ -193,6 +193,12 @@ def _in_polygon(lon: float, lat: float, polygon: tuple[Ring, ...]) -> bool:
     return bool(polygon) and _in_ring(lon, lat, polygon[0]) and not any(_in_ring(lon, lat, h) for h in polygon[1:])
 
 
+def _bbox(polygons: tuple[tuple[Ring, ...], ...]) -> tuple[float, float, float, float]:
+    xs = [x for poly in polygons for x, _ in poly[0]] if polygons else [0.0]
+    ys = [y for poly in polygons for _, y in poly[0]] if polygons else [0.0]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle (haversine) distance in metres."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
@@ -249,6 +255,8 @@ class AdminUnits:
             "hồ chí minh", "sài gòn") if n}
         self._former_province = {normalize(n) for n in (former_province.get("name"), former_province.get("short_name"))
                                  if n}
+        # bounding boxes first: AVL fixes and reports locate on the hot path
+        self._boxes = [(code, _bbox(u.polygons), u.polygons) for code, u in self.units.items() if u.polygons]
         self._by_short = self._index((normalize(u.short_name), c) for c, u in self.units.items())
         self._former_by_short = self._index(
             (normalize(_strip_kind(f.name)), c) for c, f in self.former_units.items())
@@ -309,8 +317,8 @@ class AdminUnits:
     def locate(self, lat: float, lon: float, *, max_outside_m: float = 0.0) -> str:
         """The code of the unit whose polygon holds the point; "" when none does (outside the
         city), unless the nearest unit point is within ``max_outside_m``."""
-        for code, unit in self.units.items():
-            if any(_in_polygon(lon, lat, poly) for poly in unit.polygons):
+        for code, (x0, y0, x1, y1), polygons in self._boxes:
+            if x0 <= lon <= x1 and y0 <= lat <= y1 and any(_in_polygon(lon, lat, p) for p in polygons):
                 return code
         if max_outside_m > 0:
             best = min(self.units.values(), key=lambda u: distance_m(lat, lon, u.lat, u.lon), default=None)

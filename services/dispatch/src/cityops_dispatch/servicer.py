@@ -24,6 +24,7 @@ from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import LocationFix, LocationSummary, UnitIn, UnitStatus
 from cityops_platform import auth
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
+from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
 AGENCIES = frozenset(range(1, 8))
 MAX_ERRORS = 100
@@ -159,11 +160,14 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                 after = base64.urlsafe_b64decode(request.page_token.encode()).decode()
             except (ValueError, UnicodeDecodeError):
                 violations.append(FieldViolation("page_token", "không hợp lệ (invalid page token)"))
+        violations += [FieldViolation(f"ward_codes[{i}]", ward_violation_text())
+                       for i, code in enumerate(request.ward_codes) if admin_units().get(code) is None]
         require(violations)
         async with self._pool.acquire() as conn:
             units = await units_store.list_units(
                 conn, agencies=list(request.agencies), statuses=[int(s) for s in statuses if s is not None],
                 capability=request.capability, district=request.district, after_id=after, limit=size + 1,
+                ward_codes=list(request.ward_codes),
             )
         token = base64.urlsafe_b64encode(units[size - 1].id.encode()).decode() if len(units) > size else ""
         return dispatch_pb2.ListUnitsResponse(units=[unit_pb(u) for u in units[:size]], next_page_token=token)
