@@ -41,7 +41,7 @@ from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token, unauthenticated
 from cityops_platform import auth
-from cityops_platform.geo.admin_units import admin_units
+from cityops_platform.geo.admin_units import admin_units, city_dir
 from cityops_platform.settings import Settings
 
 CLOSE: dict[str, Any] = {"kind": "_close"}
@@ -183,6 +183,8 @@ def create_web_app(
         *STA_ROUTES,
         *NGSILD_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        # The active city's map layers (cities/<city>/map/: wards.geojson), public like /static.
+        Mount("/city/map", app=StaticFiles(directory=city_dir() / "map", check_dir=False), name="city-map"),
     ]
     app = Starlette(
         routes=routes,
