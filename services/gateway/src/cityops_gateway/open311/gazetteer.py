@@ -90,12 +90,13 @@ class Gazetteer:
         self._unit_of_code: dict[str, str] = {}
         unit_keys: list[tuple[str, str]] = []
         for u in raw.get("units", []):
-            unit = admin.get(str(u["code"])) if admin is not None and u.get("code") else None
-            if unit is not None:  # name, kind and point from the registry; the entry may override the point
-                u = {"name": unit.short_name, "kind": unit.kind, "lat": unit.lat, "lon": unit.lon, **u}
-                self._unit_of_code[unit.code] = str(u["id"])
+            registered = admin.get(str(u["code"])) if admin is not None and u.get("code") else None
+            if registered is not None:  # name, kind and point from the registry; the entry may override the point
+                u = {"name": registered.short_name, "kind": registered.kind, "lat": registered.lat,
+                     "lon": registered.lon, **u}
+                self._unit_of_code[registered.code] = str(u["id"])
             place = Place(str(u["id"]), f"{u['kind']} {u['name']}", float(u["lat"]), float(u["lon"]), UNIT,
-                          ward_code=unit.code if unit is not None else "")
+                          ward_code=registered.code if registered is not None else "")
             self.units[place.id] = place
             for name in [u["name"], *(u.get("aliases") or [])]:
                 unit_keys.append((normalize(str(name)), place.id))
