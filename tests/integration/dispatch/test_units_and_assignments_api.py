@@ -173,3 +173,11 @@ async def test_default_binh_duong_units_seed_once(api: Api) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await api.stub.ListUnits(dispatch_pb2.ListUnitsRequest(ward_codes=["nope"]), metadata=api.md())
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # units from before migration 121 get their ward from the backfill (`cityops wards backfill`)
+    from cityops_platform.geo.admin_units import admin_units
+    from cityops_platform.geo.backfill import TARGETS, backfill
+
+    before = {r["id"]: r["ward_code"] for r in await api.pool.fetch("SELECT id, ward_code FROM units")}
+    await api.pool.execute("UPDATE units SET ward_code = '', ward_name = ''")
+    assert await backfill(api.pool, TARGETS["dispatch"], admin_units(), batch=7) == len(before)
+    assert {r["id"]: r["ward_code"] for r in await api.pool.fetch("SELECT id, ward_code FROM units")} == before

@@ -4,6 +4,7 @@ open-incident gauge is labelled by ward."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -78,3 +79,29 @@ async def test_open_incident_gauge_is_labelled_by_ward(api: Api, database_url: s
     areas = {s.labels["area"] for m in metrics.OPEN.collect() for s in m.samples}
     assert "Phường Thủ Dầu Một" in areas
     assert not areas & {"Thủ Dầu Một", "Thuận An", "Dĩ An"}  # no 2021 district names
+
+
+async def test_rows_from_before_the_wards_get_theirs_from_the_backfill(api: Api, database_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    old = await api.stub.ReportIncident(report_request(
+        description="Cây đổ", address="phường Phú Cường, TP. Thủ Dầu Một, tỉnh Bình Dương"), metadata=api.md())
+    by_point = await api.stub.ReportIncident(report_request(description="Ổ gà", lat=DI_AN_POINT[0],
+                                                            lon=DI_AN_POINT[1], address=""), metadata=api.md())
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "incidents"})
+    try:
+        # as written before migration 120
+        await conn.execute("UPDATE incidents SET ward_code = '', ward_name = ''")
+        run = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "cityops_platform.cli", "wards", "backfill", "incidents"],
+            env={**os.environ, "CITYOPS_DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "incidents" in run.stdout and " 2 row(s)" in run.stdout
+        rows = {str(r["id"]): (r["ward_code"], r["ward_name"])
+                for r in await conn.fetch("SELECT id, ward_code, ward_name FROM incidents")}
+    finally:
+        await conn.close()
+    assert rows[old.incident.id] == (THU_DAU_MOT, "Phường Thủ Dầu Một")  # from its (old-style) address
+    assert rows[by_point.incident.id] == ("25942", "Phường Dĩ An")  # from its point
