@@ -39,7 +39,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/cityops/bin:$PATH \
     HOME=/tmp \
     CITYOPS_DATA_DIR=/var/lib/cityops/data \
-    CITYOPS_METRICS_PORT=9100
+    CITYOPS_METRICS_PORT=9100 \
+    CITYOPS_CITY_DIR=/opt/cityops/cities/binh-duong
 # The runtime lock: every third-party package the services need, with hashes, and nothing else
 # (no codegen, test or lint tools). Its own layer, so it stays cached while only code changes.
 COPY requirements-runtime.lock /tmp/requirements-runtime.lock
@@ -47,6 +48,9 @@ RUN python3 -m venv /opt/cityops \
  && /opt/cityops/bin/pip install -q --require-hashes -r /tmp/requirements-runtime.lock \
  && rm /tmp/requirements-runtime.lock
 COPY --from=build /wheels /tmp/wheels
+# The reference city's data (administrative units and their map); a deployment mounts another
+# city's folder and points CITYOPS_CITY_DIR at it.
+COPY cities /opt/cityops/cities
 # --no-deps + pip check: every third-party dependency must come from the runtime lock, and the
 # build fails if a package declares one that is missing. Then pip and setuptools themselves go:
 # the runtime stage keeps no installer or build tool.

@@ -63,6 +63,20 @@ def test_console_loads_in_vietnamese(browser: Any, city: Any, artifacts: Path) -
     context.close()
 
 
+def test_the_map_draws_the_36_wards_and_communes(operator_page: Any) -> None:
+    page = operator_page
+    page.wait_for_function("document.querySelectorAll('.district-label').length >= 36", timeout=15000)
+    labels = page.eval_on_selector_all(".district-label", "els => els.map((e) => e.textContent)")
+    assert len(labels) == 36
+    assert {"Lái Thiêu", "Thủ Dầu Một", "Bình Dương", "Thanh An", "Trừ Văn Thố"} <= set(labels)
+    # ward polygons (36) and the province outline, no longer the nine districts
+    paths = page.eval_on_selector_all("#map path.leaflet-interactive", "els => els.length")
+    assert paths >= 37
+    page.click("#lang-toggle")
+    assert "Lai Thieu Ward" in page.eval_on_selector_all(".district-label", "els => els.map((e) => e.textContent)")
+    page.click("#lang-toggle")
+
+
 def test_reported_incident_appears_on_queue_and_map_within_2s_without_reload(
     operator_page: Any, city: Any, artifacts: Path, scene: Any
 ) -> None:

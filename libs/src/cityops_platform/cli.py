@@ -160,6 +160,31 @@ def cmd_rules_replay(args: argparse.Namespace) -> int:
     return int(service_module("incidents", "replay.cli").run(args))
 
 
+def cmd_wards_backfill(args: argparse.Namespace) -> int:
+    from cityops_platform.db.pool import create_pool
+    from cityops_platform.geo.admin_units import admin_units
+    from cityops_platform.geo.backfill import TARGETS, backfill
+
+    unknown = [s for s in args.services if s not in TARGETS]
+    if unknown:
+        print(f"dịch vụ không có phường/xã (no ward columns): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    units = admin_units()
+
+    async def run() -> None:
+        for service in args.services or list(TARGETS):
+            pool = await create_pool(settings.database_url, TARGETS[service].schema, max_size=2)
+            try:
+                n = await backfill(pool, TARGETS[service], units)
+            finally:
+                await pool.close()
+            print(f"{service:<14} {n} row(s) given their ward")
+
+    asyncio.run(run())
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     try:
         from cityops_devtools.localcity import run_local_city
@@ -206,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="áp dụng migration SQL (apply migrations)")
     p.add_argument("services", nargs="*", metavar="service", help=", ".join(SERVICES))
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("wards", help="phường/xã của dữ liệu cũ (wards of rows from before 2025's units)")
+    wsub = p.add_subparsers(dest="action", required=True)
+    pw = wsub.add_parser("backfill", help="gán phường/xã cho hàng cũ (fill the ward of older rows)")
+    pw.add_argument("services", nargs="*", metavar="service", help="incidents, dispatch, sensors (default: all)")
+    pw.set_defaults(func=cmd_wards_backfill)
 
     p = sub.add_parser("topics", help="quản lý chủ đề Kafka (Kafka topics)")
     tsub = p.add_subparsers(dest="action", required=True)

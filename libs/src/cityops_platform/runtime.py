@@ -21,6 +21,7 @@ import asyncpg
 from cityops_platform import auth
 from cityops_platform.db.outbox import OutboxRelay
 from cityops_platform.db.pool import create_pool
+from cityops_platform.geo.admin_units import admin_units
 from cityops_platform.grpc.server import (
     GrpcService,
     RunningServer,
@@ -94,6 +95,9 @@ async def service_resources(
     res = Resources(service=service, settings=settings)
     relay_obj: OutboxRelay | None = None
     try:
+        # The city's administrative units, read once before the first request needs them (and a
+        # missing city folder fails the start, not the first report).
+        await asyncio.to_thread(admin_units)
         if database:
             res.pool = await create_pool(
                 settings.database_url, service, min_size=settings.db_pool_min, max_size=settings.db_pool_max

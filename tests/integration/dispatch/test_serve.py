@@ -58,7 +58,7 @@ async def test_served_api_seeds_default_units_on_an_empty_database(dispatch_env:
                 reply = await stub.ListUnits(dispatch_pb2.ListUnitsRequest(page_size=1000),
                                              metadata=bearer(settings, "dispatcher"))
                 assert len(reply.units) == expected
-                assert {u.district for u in reply.units} >= {"Dĩ An", "Dầu Tiếng", "Bắc Tân Uyên"}
+                assert {u.ward_name for u in reply.units} >= {"Phường Dĩ An", "Xã Dầu Tiếng", "Xã Bắc Tân Uyên"}
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)

@@ -161,5 +161,23 @@ async def test_default_binh_duong_units_seed_once(api: Api) -> None:
     assert first == sum(len(s["units"]) for s in data["stations"]) and second == 0
     reply = await api.stub.ListUnits(dispatch_pb2.ListUnitsRequest(capability="ALS", page_size=3), metadata=api.md())
     assert len(reply.units) == 3 and reply.next_page_token
-    districts = {r["district"] for r in await api.pool.fetch("SELECT DISTINCT district FROM units")}
-    assert len(districts) == 9
+    wards = {r["ward_code"] for r in await api.pool.fetch("SELECT DISTINCT ward_code FROM units")}
+    assert "" not in wards and len(wards) >= 9  # every station lies in a ward of the city
+    lai_thieu = await api.stub.ListUnits(dispatch_pb2.ListUnitsRequest(ward_codes=["25966"]), metadata=api.md())
+    assert lai_thieu.units and {u.ward_name for u in lai_thieu.units} == {"Phường Lái Thiêu"}
+    # the deprecated filter with a former district: every unit of its five wards
+    thuan_an = await api.stub.ListUnits(dispatch_pb2.ListUnitsRequest(district="Thuận An", page_size=1000),
+                                        metadata=api.md())
+    assert {u.id for u in lai_thieu.units} < {u.id for u in thuan_an.units}
+    assert all(u.district == u.ward_name for u in thuan_an.units)
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await api.stub.ListUnits(dispatch_pb2.ListUnitsRequest(ward_codes=["nope"]), metadata=api.md())
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # units from before migration 121 get their ward from the backfill (`cityops wards backfill`)
+    from cityops_platform.geo.admin_units import admin_units
+    from cityops_platform.geo.backfill import TARGETS, backfill
+
+    before = {r["id"]: r["ward_code"] for r in await api.pool.fetch("SELECT id, ward_code FROM units")}
+    await api.pool.execute("UPDATE units SET ward_code = '', ward_name = ''")
+    assert await backfill(api.pool, TARGETS["dispatch"], admin_units(), batch=7) == len(before)
+    assert {r["id"]: r["ward_code"] for r in await api.pool.fetch("SELECT id, ward_code FROM units")} == before

@@ -125,3 +125,33 @@ def test_services_json_lists_vietnamese_names_first_and_english_on_request(gatew
     definition = httpx.get(f"{gateway_stack.gateway_url}/open311/v2/services/ngap-duong.json", timeout=10).json()
     assert definition["service_code"] == "ngap-duong"
     assert [a["code"] for a in definition["attributes"]] == ["do_sau_cm", "phuong_tien", "bat_dau_luc"]
+
+
+@pytest.mark.parametrize(("fields", "ward"), [
+    # an address_string alone, written the pre-2025 way: geocoded and converted to today's ward
+    ({"address_string": "phường Hiệp Thành, thành phố Thủ Dầu Một, tỉnh Bình Dương"}, ("25750", "Phường Phú Lợi")),
+    ({"address_string": "Đường Nguyễn Văn Tiết, phường Lái Thiêu, thị xã Thuận An"},
+     ("25966", "Phường Lái Thiêu")),
+    # coordinates with an old-style address naming a ward: the named ward wins (another service
+    # than the case above, so the two nearby reports do not fuse into one incident)
+    ({"service_code": "khac", "lat": 10.9046, "long": 106.7053,
+      "address_string": "xã An Sơn, TP Thuận An, Bình Dương"}, ("25978", "Phường Thuận An")),
+    # coordinates and a district-level address: the point decides among the district's units
+    ({"service_code": "den-duong-hong", "attribute[tinh_trang]": "tat", "lat": 10.9046, "long": 106.7053,
+      "address_string": "Thuận An, Bình Dương"}, ("25966", "Phường Lái Thiêu")),
+])
+def test_an_old_style_address_gets_the_incident_its_current_ward(
+    gateway_stack: Any, fields: dict[str, Any], ward: tuple[str, str],
+) -> None:
+    body = {"api_key": DEV_KEY, "service_code": "ngap-duong", "description": f"Sự cố ({uuid.uuid4().hex[:6]})",
+            **fields}
+    if body["service_code"] == "ngap-duong":
+        body["attribute[do_sau_cm]"] = "30"
+    created = _post(gateway_stack, **body)
+    assert created.status_code == 201, created.text
+    request_id = created.json()[0]["service_request_id"]
+    with grpc.insecure_channel(gateway_stack.addr("incidents")) as channel:
+        incident = incidents_pb2_grpc.IncidentServiceStub(channel).GetIncident(
+            incidents_pb2.GetIncidentRequest(number=request_id), timeout=5,
+            metadata=bearer(gateway_stack.settings, "operator"))
+    assert (incident.ward_code, incident.ward_name) == ward

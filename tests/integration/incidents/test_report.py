@@ -38,7 +38,8 @@ async def test_report_creates_incident_with_number_triage_sla_and_event(api: Api
     assert inc.priority == pb.PRIORITY_P3 and inc.eido_priority == 4  # "cây đổ" keyword → P3
     assert inc.agency == common_pb2.AGENCY_PUBLIC_WORKS
     assert list(inc.sources) == [pb.SOURCE_HOTLINE_1022]
-    assert inc.district == "Thủ Dầu Một"
+    assert (inc.ward_code, inc.ward_name) == ("25747", "Phường Thủ Dầu Một")
+    assert inc.district == inc.ward_name  # the deprecated field mirrors the ward's name
     assert inc.sla_stage == pb.SLA_STAGE_ACKNOWLEDGE and inc.HasField("sla_due_at")
     assert inc.sla_due_at.ToDatetime() > inc.created_at.ToDatetime()
 

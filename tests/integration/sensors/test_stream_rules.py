@@ -27,7 +27,11 @@ async def test_water_level_crossing_raises_exactly_one_alert_and_clears_past_hys
     assert [(a.state, a.level, a.value) for a in alerts] == [
         (pb.ALERT_STATE_RAISED, pb.ALERT_LEVEL_WARN, 21), (pb.ALERT_STATE_CLEARED, pb.ALERT_LEVEL_WARN, 14)]
     assert alerts[0].alert_id == alerts[1].alert_id and alerts[0].event_id != alerts[1].event_id
-    assert alerts[0].district == "Thuận An" and alerts[0].unit == "cm" and alerts[0].threshold == 20
+    assert alerts[0].unit == "cm" and alerts[0].threshold == 20
+    # the alert carries the ward of the sensor's location (10.905, 106.705: Lái Thiêu of the former
+    # Thuận An); the deprecated district shows the ward's name, not the name the sensor was filed under
+    assert (alerts[0].ward_code, alerts[0].ward_name) == ("25966", "Phường Lái Thiêu")
+    assert alerts[0].district == "Phường Lái Thiêu"
     assert alerts[1].HasField("cleared_at")
 
 
@@ -163,3 +167,53 @@ async def test_watch_alerts_streams_new_alerts_live(client) -> None:
     listed = await client.stub.ListSensorAlerts(pb.ListSensorAlertsRequest(active_only=True, sensor_id=sid),
                                                 metadata=client.admin)
     assert [a.alert_id for a in listed.alerts] in ([], [alert.alert_id])  # history is written behind
+
+
+async def test_sensors_get_their_ward_and_list_and_watch_by_ward(client) -> None:
+    from cityops.common.v1 import common_pb2
+    from cityops_platform.testing import status_details
+
+    # registered first, so the worker's registry (refreshed every 0.5 s here) knows them by the watch
+    smoke_here, smoke_there = client.uid("smoke"), client.uid("smoke")
+    await client.register(smoke_here, kind=pb.SENSOR_KIND_SMOKE)  # Lái Thiêu
+    await client.stub.RegisterSensor(pb.RegisterSensorRequest(sensor=pb.Sensor(
+        id=smoke_there, kind=pb.SENSOR_KIND_SMOKE, reporting_interval_seconds=60,
+        location=common_pb2.GeoPoint(lat=10.9034, lon=106.759))), metadata=client.admin, timeout=10)
+    sid = client.uid("noise")
+    # registered without the deprecated district: the ward comes from the location
+    sensor = await client.stub.RegisterSensor(pb.RegisterSensorRequest(sensor=pb.Sensor(
+        id=sid, kind=pb.SENSOR_KIND_NOISE, reporting_interval_seconds=60, name="Tiếng ồn ngã tư 550",
+        location=common_pb2.GeoPoint(lat=10.9034, lon=106.759, address="Ngã tư 550, Dĩ An"))),
+        metadata=client.admin, timeout=10)
+    assert (sensor.ward_code, sensor.ward_name, sensor.district) == ("25942", "Phường Dĩ An", "Phường Dĩ An")
+    lai_thieu = client.uid("noise")
+    await client.register(lai_thieu, kind=pb.SENSOR_KIND_NOISE)  # at Lái Thiêu
+
+    async def listed(**kw: object) -> set[str]:
+        reply = await client.stub.ListSensors(pb.ListSensorsRequest(kinds=[pb.SENSOR_KIND_NOISE], page_size=1000,
+                                                                    **kw), metadata=client.admin)
+        return {s.id for s in reply.sensors} & {sid, lai_thieu}
+
+    assert await listed(ward_codes=["25942"]) == {sid}
+    assert await listed(ward_codes=["25966", "25942"]) == {sid, lai_thieu}
+    assert await listed(district="Thuận An") == {lai_thieu}  # a former district: the units it became
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.stub.ListSensors(pb.ListSensorsRequest(ward_codes=["00000"]), metadata=client.admin)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ward_codes[0]" in dict(status_details(err.value))
+
+    await asyncio.sleep(1.0)  # at least two registry refreshes of the worker since
+    call = client.stub.WatchAlerts(pb.WatchAlertsRequest(ward_codes=["25966"]), metadata=client.admin)
+    await call.initial_metadata()
+    now_ms = int(time.time() * 1000) - 2000
+    await client.ingest(smoke_there, [0, 1], start_ms=now_ms)  # Dĩ An first: must not reach this watch
+    await client.ingest(smoke_here, [0, 1], start_ms=now_ms)
+    seen = []
+    while True:
+        alert = await asyncio.wait_for(call.read(), timeout=30)
+        seen.append(alert.sensor_id)
+        if alert.sensor_id == smoke_here:
+            break
+    call.cancel()
+    assert smoke_there not in seen and all(s for s in seen)
+    assert alert.ward_code == "25966"

@@ -57,3 +57,14 @@ def test_overdue_or_escalated_incidents_count_as_sla_breaches() -> None:
     result = summarize([], [overdue, escalated, on_time, _incident(created_min_ago=25 * 60, due_in_min=-1)],
                        now=NOW, timezone="Asia/Ho_Chi_Minh")
     assert result["sla_breaches_24h"] == 2  # the 25-hour-old one is outside the window
+
+
+def test_open_incidents_are_counted_by_ward() -> None:
+    lai_thieu = _incident()
+    lai_thieu.ward_code, lai_thieu.ward_name = "25966", "Phường Lái Thiêu"
+    other = _incident()
+    other.ward_code, other.ward_name = "25942", "Phường Dĩ An"
+    result = summarize([lai_thieu, other, lai_thieu], [], now=NOW, timezone="Asia/Ho_Chi_Minh")
+    assert result["open_by_ward"] == [
+        {"ward_code": "25966", "ward_name": "Phường Lái Thiêu", "count": 2},
+        {"ward_code": "25942", "ward_name": "Phường Dĩ An", "count": 1}]

@@ -13,6 +13,7 @@ from cityops_gateway.open311.formats import to_xml
 from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.mapping import Open311Error, parse_post
 from cityops_gateway.publicsafe import redact_contacts
+from cityops_platform.geo.admin_units import admin_units
 
 CONFIG = GatewayConfig()
 CATALOG = ServiceCatalog.load(CONFIG.open311_services_file)
@@ -97,6 +98,23 @@ def test_old_style_ward_names_find_the_2025_ward() -> None:
     assert place is not None and place.id == "p-ben-cat" and place.precision == "unit"
 
 
+@pytest.mark.parametrize(("address", "unit"), [
+    # pre-2025 forms: the ward each became (the official conversion, split wards to their default)
+    ("phường Lái Thiêu, thị xã Thuận An, tỉnh Bình Dương", "p-lai-thieu"),
+    ("xã An Sơn, TP Thuận An, Bình Dương", "p-thuan-an"),
+    ("phường Hiệp Thành, TP. Thủ Dầu Một", "p-phu-loi"),
+    ("phường Bình Chuẩn, thành phố Thuận An", "p-thuan-giao"),
+    ("thị trấn Phước Vĩnh, huyện Phú Giáo", "x-phu-giao"),
+    ("phuong Tan Binh, thi xa Di An", "p-tan-dong-hiep"),
+    # the 2025 form
+    ("phường Bình Hòa, TP. Hồ Chí Minh", "p-binh-hoa"),
+])
+def test_old_and_new_addresses_find_the_current_unit(address: str, unit: str) -> None:
+    place = GAZETTEER.geocode(address)
+    assert place is not None and place.id == unit, (address, place)
+    assert place.ward_code and admin_units().get(place.ward_code) is not None
+
+
 def test_diacritics_are_matched_first_and_bare_spellings_only_when_unambiguous() -> None:
     assert GAZETTEER.geocode("Phường Tân Hiệp") is not None
     place = GAZETTEER.geocode("duong nguyen an ninh, di an")
@@ -116,7 +134,8 @@ def test_unknown_address_is_accepted_as_unlocated_or_refused_by_setting() -> Non
 
 def test_address_id_locates_and_an_unknown_one_is_a_400() -> None:
     posted = _post(service_code="khac", address_id="x-dau-tieng")
-    assert (posted.located_by, posted.lat) == ("address_id", 11.28)  # type: ignore[attr-defined]
+    # a unit entry takes its point from the city's administrative registry (Xã Dầu Tiếng, 25777)
+    assert (posted.located_by, posted.lat) == ("address_id", admin_units().get("25777").lat)  # type: ignore[attr-defined,union-attr]
     with pytest.raises(Open311Error) as err:
         _post(service_code="khac", address_id="khong-co")
     assert err.value.http_status == 400 and "address_id" in err.value.description

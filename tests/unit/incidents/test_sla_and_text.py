@@ -56,8 +56,11 @@ def test_service_area_polygon(lat: float, lon: float, inside: bool) -> None:
     assert geo.inside_polygon(lat, lon, RULES.area_polygon) is inside
 
 
-def test_district_is_the_nearest_centre() -> None:
-    assert geo.nearest_district(10.981, 106.652, RULES.districts, RULES.district_max_m) == "Thủ Dầu Một"
+def test_ward_of_a_report_is_its_commune_level_unit() -> None:
+    assert geo.ward_of(10.981, 106.652) == ("25747", "Phường Thủ Dầu Một")
+    # an address written the pre-2025 way names the unit it became, whatever the point
+    assert geo.ward_of(10.981, 106.652, "phường Lái Thiêu, thị xã Thuận An") == ("25966", "Phường Lái Thiêu")
+    assert geo.ward_of(21.028, 105.854) == ("", "")
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("2h", 7200), ("3d", 259200), (10, 10)])

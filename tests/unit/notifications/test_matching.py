@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from cityops_notifications.geo import Area, Circle, Point
 from cityops_notifications.notices.models import INCIDENT_ESCALATED, Notice
 from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter
@@ -23,7 +25,7 @@ def notice(**fields: object) -> Notice:
     base: dict[str, object] = {
         "event_id": "e1", "event_type": REPORTED, "source_topic": "t", "occurred_at": datetime.now(UTC),
         "template": "incident_reported", "incident_id": "i1", "category": "CATEGORY_FLOOD", "priority": 2,
-        "location": TDM, "agencies": frozenset({4}), "district": "Thủ Dầu Một",
+        "location": TDM, "agencies": frozenset({4}), "district": "Phường Thủ Dầu Một", "ward_code": "25747",
     }
     base.update(fields)
     return Notice(**base)  # type: ignore[arg-type]
@@ -67,11 +69,30 @@ def test_alert_area_overlapping_the_subscription_area_matches() -> None:
     assert not matches(far, notice(location=None, area=alert_area))
 
 
-def test_agency_and_district_filters() -> None:
+def test_agency_and_ward_filters() -> None:
     assert matches(sub(agencies=(4, 2)), notice())
     assert not matches(sub(agencies=(1,)), notice())
-    assert matches(sub(districts=("thủ dầu một",)), notice())
-    assert not matches(sub(districts=("Dĩ An",)), notice())
+    assert matches(sub(ward_codes=("25747", "25966")), notice())
+    assert not matches(sub(ward_codes=("25966",)), notice())
+    assert not matches(sub(ward_codes=("25966",)), notice(ward_code=""))  # located nowhere: not in the ward
+
+
+def test_a_deprecated_district_filter_becomes_the_units_it_means() -> None:
+    from cityops_notifications.subscriptions.models import SubscriptionIn
+    from cityops_notifications.subscriptions.rules import validate_subscription
+    from cityops_platform.errors import ValidationFailed
+
+    def made(**f: object) -> SubscriptionFilter:
+        return validate_subscription(SubscriptionIn(channel="SMS", address="+84912345678",
+                                                    filter=SubscriptionFilter(**f))).filter  # type: ignore[arg-type]
+
+    thuan_an = made(districts=("Thuận An",))  # the former district: its five units
+    assert len(thuan_an.ward_codes) == 5 and "25966" in thuan_an.ward_codes and thuan_an.districts == ("Thuận An",)
+    assert made(districts=("Phường Thủ Dầu Một",)).ward_codes == ("25747",)
+    with pytest.raises(ValidationFailed) as err:
+        made(ward_codes=("99999",), districts=("Quận 1",))
+    assert {v.field for v in err.value.violations} == {
+        "subscription.filter.ward_codes[0]", "subscription.filter.districts[0]"}
 
 
 def test_only_supervisors_and_admins_receive_escalations() -> None:

@@ -25,7 +25,9 @@ def unit_pb(unit: Unit) -> dispatch_pb2.Unit:
         active_assignment_id=unit.active_assignment_id or "",
         active_incident_id=unit.active_incident_id or "",
         unit_type=unit.unit_type,
-        district=unit.district,
+        district=unit.ward_name or unit.district,
+        ward_code=unit.ward_code,
+        ward_name=unit.ward_name,
         heading_deg=unit.heading_deg,
         speed_kmh=unit.speed_kmh,
     )

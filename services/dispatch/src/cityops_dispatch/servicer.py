@@ -24,6 +24,7 @@ from cityops_dispatch.units.models import LocationFix, LocationSummary, UnitIn, 
 from cityops_platform import auth
 from cityops_platform.codecs import decode_page_token, encode_page_token
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
+from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
 AGENCIES = frozenset(range(1, 8))
 MAX_ERRORS = 100
@@ -156,11 +157,14 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         except ValidationFailed as exc:
             after = ""
             violations.extend(exc.violations)
+        violations += [FieldViolation(f"ward_codes[{i}]", ward_violation_text())
+                       for i, code in enumerate(request.ward_codes) if admin_units().get(code) is None]
         require(violations)
         async with self._pool.acquire() as conn:
             units = await units_store.list_units(
                 conn, agencies=list(request.agencies), statuses=[int(s) for s in statuses if s is not None],
                 capability=request.capability, district=request.district, after_id=after, limit=size + 1,
+                ward_codes=list(request.ward_codes),
             )
         token = encode_page_token(units[size - 1].id) if len(units) > size else ""
         return dispatch_pb2.ListUnitsResponse(units=[unit_pb(u) for u in units[:size]], next_page_token=token)

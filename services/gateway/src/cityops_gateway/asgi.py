@@ -41,6 +41,7 @@ from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token, unauthenticated
 from cityops_platform import auth, tracing
+from cityops_platform.geo.admin_units import admin_units, city_dir
 from cityops_platform.settings import Settings
 
 CLOSE: dict[str, Any] = {"kind": "_close"}
@@ -136,7 +137,7 @@ def build_state(settings: Settings, config: GatewayConfig | None = None) -> Gate
         catalog=ServiceCatalog.load(config.open311_services_file),
         api_keys=config.api_keys(settings),
         service_tokens=ServiceTokens(codec),
-        gazetteer=Gazetteer.load(config.open311_gazetteer_file),
+        gazetteer=Gazetteer.load(config.open311_gazetteer_file, admin_units()),
         endpoint=Endpoint.load(config.open311_endpoint_file, jurisdiction_override=config.open311_jurisdiction_id),
         login_throttle=LoginThrottle(
             user_threshold=config.login_max_failures_user, address_threshold=config.login_max_failures_address,
@@ -182,6 +183,8 @@ def create_web_app(
         *STA_ROUTES,
         *NGSILD_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        # The active city's map layers (cities/<city>/map/: wards.geojson), public like /static.
+        Mount("/city/map", app=StaticFiles(directory=city_dir() / "map", check_dir=False), name="city-map"),
     ]
     app = Starlette(
         routes=routes,

@@ -1,4 +1,4 @@
-"""Geometry on the WGS84 sphere: distances, the service-area polygon, districts and H3 cells.
+"""Geometry on the WGS84 sphere: distances, the service-area polygon, wards and H3 cells.
 
 Fusion uses H3 twice: the *lock cells* serialise concurrent reports from one area (two reports
 closer than the largest fusion radius always share at least one lock cell), and the same cells
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import h3
 
-from cityops_incidents.config import District
 from cityops_platform.geo import EARTH_RADIUS_M, haversine_m
+from cityops_platform.geo.admin_units import admin_units
 
 # Incidents store their cell at this fixed resolution (edge ~200 m), so a radius change in the rules
 # never strands stored rows; only the search ring grows or shrinks.
@@ -37,14 +37,13 @@ def inside_polygon(lat: float, lon: float, polygon: Sequence[tuple[float, float]
     return inside
 
 
-def nearest_district(lat: float, lon: float, districts: Sequence[District], max_m: float) -> str:
-    """The nearest district centre within ``max_m``, or "" when none is that close."""
-    best, best_d = "", math.inf
-    for d in districts:
-        dist = distance_m(lat, lon, d.lat, d.lon)
-        if dist < best_d:
-            best, best_d = d.name, dist
-    return best if best_d <= max_m else ""
+def ward_of(lat: float, lon: float, address: str = "") -> tuple[str, str]:
+    """The commune-level unit (code, official name) of a report: an address naming one unit wins
+    (old-style addresses are converted), else the unit whose polygon holds the point; ("", "")
+    outside the city. See cityops_platform.geo.admin_units."""
+    units = admin_units()
+    code, _ = units.assign(lat, lon, address)
+    return code, units.name_of(code)
 
 
 def lock_resolution(max_radius_m: float) -> int:

@@ -44,7 +44,7 @@ def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, con
                       dead_letters=faust_dead_letters(app))
 
 
-def _view_only(event: incidents_pb2.IncidentEvent, dispatcher: Dispatcher) -> bool:
+def _view_only(event: incidents_pb2.IncidentEvent, dispatcher: AssignmentEngine) -> bool:
     """True when the event can only update the view: a snapshot (no note) of an open incident whose
     priority is not dispatched automatically. Anything else (a closed incident winds its
     assignments down, an automatic priority may plan a run card) runs in one transaction with the

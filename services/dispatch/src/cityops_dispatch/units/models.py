@@ -92,6 +92,8 @@ class Unit:
     updated_at: datetime | None = None
     version: int = 1
     h3_cell: int = 0
+    ward_code: str = ""  # the commune-level unit of the latest position (migration 121)
+    ward_name: str = ""
 
     def best_capability(self, wanted: list[str]) -> str:
         """The first of ``wanted`` this unit has, else its first capability."""

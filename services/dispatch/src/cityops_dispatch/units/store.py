@@ -10,12 +10,20 @@ import asyncpg
 
 from cityops_dispatch.geo import cell_of
 from cityops_dispatch.units.models import Unit, UnitIn, UnitStatus
+from cityops_platform.geo.admin_units import admin_units
 
 COLUMNS = (
     "id, call_sign, agency, capabilities, unit_type, status, station_id, station_name, station_lat, station_lon, "
     "district, lat, lon, address, h3_cell, heading_deg, speed_kmh, location_updated_at, active_assignment_id, "
-    "active_incident_id, version, updated_at"
+    "active_incident_id, version, updated_at, ward_code, ward_name"
 )
+
+
+def ward_at(lat: float, lon: float) -> tuple[str, str]:
+    """(code, name) of the commune-level unit at a point; ("", "") outside the city."""
+    units = admin_units()
+    code = units.locate(lat, lon)
+    return code, units.name_of(code)
 
 
 def to_unit(row: asyncpg.Record) -> Unit:
@@ -42,6 +50,8 @@ def to_unit(row: asyncpg.Record) -> Unit:
         updated_at=row["updated_at"],
         version=row["version"],
         h3_cell=row["h3_cell"],
+        ward_code=row["ward_code"],
+        ward_name=row["ward_name"],
     )
 
 
@@ -63,12 +73,14 @@ async def upsert(conn: asyncpg.Connection, unit_in: UnitIn, *, insert_only: bool
             station_name = EXCLUDED.station_name, station_lat = EXCLUDED.station_lat,
             station_lon = EXCLUDED.station_lon, district = EXCLUDED.district, lat = EXCLUDED.lat,
             lon = EXCLUDED.lon, address = EXCLUDED.address, h3_cell = EXCLUDED.h3_cell,
-            version = units.version + 1, updated_at = now()"""
+            ward_code = EXCLUDED.ward_code, ward_name = EXCLUDED.ward_name, version = units.version + 1,
+            updated_at = now()"""
     )
     row = await conn.fetchrow(
         f"""INSERT INTO units (id, call_sign, agency, capabilities, unit_type, status, station_id, station_name,
-                station_lat, station_lon, district, lat, lon, address, h3_cell)
-            VALUES ($1, $2, $3, $4, $5, COALESCE($15::smallint, 1), $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                station_lat, station_lon, district, lat, lon, address, h3_cell, ward_code, ward_name)
+            VALUES ($1, $2, $3, $4, $5, COALESCE($15::smallint, 1), $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                    $16, $17)
             ON CONFLICT (id) {conflict}
             RETURNING {COLUMNS}""",
         unit_in.id,
@@ -86,8 +98,17 @@ async def upsert(conn: asyncpg.Connection, unit_in: UnitIn, *, insert_only: bool
         unit_in.address,
         cell_of(unit_in.lat, unit_in.lon),
         status,
+        *_ward_of_unit(unit_in),
     )
     return to_unit(row) if row else None
+
+
+def _ward_of_unit(unit_in: UnitIn) -> tuple[str, str]:
+    """A unit's ward: of its position, else of its station (a unit parked outside the city)."""
+    code, name = ward_at(unit_in.lat, unit_in.lon)
+    if not code and unit_in.station_lat is not None and unit_in.station_lon is not None:
+        code, name = ward_at(unit_in.station_lat, unit_in.station_lon)
+    return code, name
 
 
 async def set_status(
@@ -125,7 +146,7 @@ async def set_position(
     row = await conn.fetchrow(
         f"""UPDATE units SET lat = $2, lon = $3, h3_cell = $4, address = COALESCE($5, address),
                 heading_deg = $6, speed_kmh = $7, location_updated_at = $8, version = version + 1,
-                updated_at = now()
+                updated_at = now(), ward_code = $9, ward_name = $10
             WHERE id = $1 AND (location_updated_at IS NULL OR location_updated_at <= $8)
             RETURNING {COLUMNS}""",
         unit_id,
@@ -136,6 +157,7 @@ async def set_position(
         heading_deg,
         speed_kmh,
         observed_at,
+        *ward_at(lat, lon),
     )
     return to_unit(row) if row else None
 
@@ -176,6 +198,7 @@ async def list_units(
     capability: str,
     district: str,
     after_id: str,
+    ward_codes: Sequence[str] = (),
     limit: int,
 ) -> list[Unit]:
     clauses = ["id > $1"]
@@ -189,9 +212,12 @@ async def list_units(
     if capability:
         args.append(capability)
         clauses.append(f"${len(args)} = ANY(capabilities)")
-    if district:
-        args.append(district)
-        clauses.append(f"district = ${len(args)}")
+    wards = list(ward_codes)
+    if district:  # deprecated: a ward code or name, or a former district (the units it became)
+        wards += admin_units().filter_codes(district) or ["-"]
+    if wards:
+        args.append(wards)
+        clauses.append(f"ward_code = ANY(${len(args)}::text[])")
     args.append(limit)
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM units WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ${len(args)}", *args

@@ -1,6 +1,6 @@
 """KPI figures for the console's charts, computed from the incidents API.
 
-- open incidents by category and priority (every open incident, up to ``MAX_PAGES`` pages);
+- open incidents by category, priority and ward/commune (every open incident, up to ``MAX_PAGES`` pages);
 - time to dispatch, p50 and p90, overall and per hour, for incidents created in the last 24 h;
 - SLA breaches in the last 24 h: incidents whose running SLA deadline has passed, or that were
   escalated (``escalation_level`` > 0). Escalations also count report-count escalations, so this
@@ -70,9 +70,11 @@ def summarize(
     tz = ZoneInfo(timezone)
     by_category: Counter[str] = Counter()
     by_priority: Counter[str] = Counter()
+    by_ward: Counter[tuple[str, str]] = Counter()
     open_total = 0
     for incident in open_incidents:
         open_total += 1
+        by_ward[(incident.ward_code, incident.ward_name)] += 1
         by_category[incidents_pb2.Category.Name(incident.category)] += 1
         by_priority[incidents_pb2.Priority.Name(incident.priority)] += 1
 
@@ -102,6 +104,8 @@ def summarize(
         "open_total": open_total,
         "open_by_category": [{"category": c, "count": n} for c, n in by_category.most_common()],
         "open_by_priority": dict(sorted(by_priority.items())),
+        # "" code: outside every unit of the city (or filed before the wards existed)
+        "open_by_ward": [{"ward_code": c, "ward_name": name, "count": n} for (c, name), n in by_ward.most_common()],
         "dispatch": {
             "p50_seconds": percentile(all_dispatch, 50),
             "p90_seconds": percentile(all_dispatch, 90),

@@ -2,7 +2,10 @@
 
 ``address_string`` is read from most specific to most general, as the spec asks citizens to
 write it: a known street within a known ward gives the street's point, a ward or commune alone
-(its 2025 name, or the pre-2025 name callers still use) gives its centre. Names are matched
+gives its centre. The ward is found by the city's administrative units
+(cityops_platform.geo.admin_units), which also convert an address written the pre-2025 way
+("phường Hiệp Thành, TP. Thủ Dầu Một, Bình Dương") to the ward it is in today; a gazetteer unit
+names its registry ``code`` and takes its name, kind and point from there. Names are matched
 with their diacritics first; only when that finds nothing is a diacritic-free spelling tried,
 and then only names that stay unambiguous without diacritics count ("Phu Loi" finds Phú Lợi,
 but a bare spelling shared by two places finds neither). ``address_id`` is the id of an entry.
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cityops_platform.geo.admin_units import AdminUnits, admin_units
 
 STREET = "street"
 UNIT = "unit"
@@ -37,6 +42,7 @@ class Place:
     lon: float
     precision: str  # "street", "unit"
     unit_name: str = ""
+    ward_code: str = ""  # the registry code of the unit (of the street's unit)
 
     @property
     def label(self) -> str:
@@ -74,13 +80,23 @@ def _find(text: str, key: str) -> int:
 class Gazetteer:
     """The city's wards/communes and streets, searchable by name and by id."""
 
-    def __init__(self, raw: dict[str, Any]) -> None:
+    def __init__(self, raw: dict[str, Any], admin: AdminUnits | None = None) -> None:
         fb = raw["fallback"]
         self.fallback = Place("", str(fb["name"]), float(fb["lat"]), float(fb["lon"]), "fallback")
+        if admin is None and any(u.get("code") for u in raw.get("units", [])):
+            admin = admin_units()  # entries by code: the active city's registry
+        self.admin = admin
         self.units: dict[str, Place] = {}
+        self._unit_of_code: dict[str, str] = {}
         unit_keys: list[tuple[str, str]] = []
         for u in raw.get("units", []):
-            place = Place(str(u["id"]), f"{u['kind']} {u['name']}", float(u["lat"]), float(u["lon"]), UNIT)
+            registered = admin.get(str(u["code"])) if admin is not None and u.get("code") else None
+            if registered is not None:  # name, kind and point from the registry; the entry may override the point
+                u = {"name": registered.short_name, "kind": registered.kind, "lat": registered.lat,
+                     "lon": registered.lon, **u}
+                self._unit_of_code[registered.code] = str(u["id"])
+            place = Place(str(u["id"]), f"{u['kind']} {u['name']}", float(u["lat"]), float(u["lon"]), UNIT,
+                          ward_code=registered.code if registered is not None else "")
             self.units[place.id] = place
             for name in [u["name"], *(u.get("aliases") or [])]:
                 unit_keys.append((normalize(str(name)), place.id))
@@ -88,7 +104,8 @@ class Gazetteer:
         street_keys: list[tuple[str, str]] = []
         for s in raw.get("streets", []):
             unit = self.units[str(s["unit"])]
-            place = Place(str(s["id"]), str(s["name"]), float(s["lat"]), float(s["lon"]), STREET, unit.name)
+            place = Place(str(s["id"]), str(s["name"]), float(s["lat"]), float(s["lon"]), STREET, unit.name,
+                          unit.ward_code)
             self.streets[place.id] = place
             street_keys += [(k, place.id) for k in _street_keys(place.name)]
         self._street_unit = {str(s["id"]): str(s["unit"]) for s in raw.get("streets", [])}
@@ -99,8 +116,8 @@ class Gazetteer:
         self._streets_plain = _unambiguous(self._streets)
 
     @classmethod
-    def load(cls, path: Path) -> Gazetteer:
-        return cls(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    def load(cls, path: Path, admin: AdminUnits | None = None) -> Gazetteer:
+        return cls(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, admin)
 
     def by_id(self, address_id: str) -> Place | None:
         """The entry with this ``address_id``."""
@@ -108,14 +125,25 @@ class Gazetteer:
 
     def geocode(self, address: str) -> Place | None:
         """The best place named in a free-text address, or None when it names none we know."""
+        hint = self._registry_unit(address)
         text = normalize(address)
         text = _PROVINCE.sub(" ", text)
-        found = self._match(text, self._streets, self._units)
-        if found is None:
-            found = self._match(unaccent(text), self._streets_plain, self._units_plain)
+        found = self._match(text, self._streets, self._units, hint)
+        if found is None or found.precision != STREET:  # a street spelled without diacritics is more precise
+            plain = self._match(unaccent(text), self._streets_plain, self._units_plain, hint)
+            if plain is not None and (found is None or plain.precision == STREET):
+                found = plain
         return found
 
-    def _match(self, text: str, streets: list[tuple[str, str]], units: list[tuple[str, str]]) -> Place | None:
+    def _registry_unit(self, address: str) -> str:
+        """The gazetteer unit the administrative registry finds in the address ("" if none)."""
+        if self.admin is None:
+            return ""
+        found = self.admin.resolve(address)
+        return self._unit_of_code.get(found.code, "") if found is not None else ""
+
+    def _match(self, text: str, streets: list[tuple[str, str]], units: list[tuple[str, str]],
+               hint: str = "") -> Place | None:
         street_ids: list[str] = []
         matched: str | None = None
         for key, sid in streets:  # one street name may have an entry in several wards
@@ -141,6 +169,8 @@ class Gazetteer:
                 mentioned.append((pos, uid))
                 rest = rest[:pos] + " " * len(key) + rest[pos + len(key):]
         unit_ids = [uid for _, uid in sorted(mentioned)]  # the most specific (first written) first
+        if hint:  # the registry read the address (old or new form): its unit comes first
+            unit_ids = [hint, *(u for u in unit_ids if u != hint)]
         candidates = list(dict.fromkeys(street_ids))
         if candidates:
             in_unit = [s for s in candidates if self._street_unit[s] in unit_ids]

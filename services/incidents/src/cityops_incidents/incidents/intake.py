@@ -109,12 +109,12 @@ async def _create(
     external = dict(r.external_ids)
     if r.sensor_alert_id:
         external.setdefault("sensor_alert", r.sensor_alert_id)
+    ward_code, ward_name = geo.ward_of(r.lat, r.lon, r.address)
     inc = Incident(
         id=str(uuid.uuid4()), number="", category=r.category,
         subcategory=canonical_subcategory(rules, r.subcategory),  # an old code is stored as the catalogue's
         priority=priority, status="NEW", description=r.description, lat=r.lat,
-        lon=r.lon, address=r.address, district=geo.nearest_district(r.lat, r.lon, rules.districts,
-                                                                    rules.district_max_m),
+        lon=r.lon, address=r.address, district=ward_name, ward_code=ward_code, ward_name=ward_name,
         report_count=1, sources=[r.source], agency=t.agency, created_at=now, updated_at=now,
         occurred_at=min(occurred, now), last_report_at=occurred, sla_stage="", sla_due_at=None, sla_breaches=[],
         version=1, escalation_level=0, duplicate_of="", external_ids=external,

@@ -11,8 +11,8 @@ Two sources, chosen so that a restart never makes the numbers wrong:
   change is counted once, by whichever process published it, without touching the code that made
   it. Counters restart from zero with the process, which ``rate()``/``increase()`` handle.
 
-The ``area`` label is the incident's administrative unit (today the ``district`` column; wards and
-communes once the reference data moves to them): the label name stays ``area`` either way.
+The ``area`` label is the incident's commune-level unit (phường/xã since 2025: the ``ward_name``
+column, "unknown" outside every unit); the label name stayed ``area`` when it moved from districts.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
 log = logging.getLogger("cityops.incidents.metrics")
 REFRESH_SECONDS = 15.0
-AREA_COLUMN = "district"
+AREA_COLUMN = "ward_name"
 UNKNOWN_AREA = "unknown"
 # Open means what models.Incident.is_open says: the active statuses plus the paused ones
 # (AWAITING_DOSSIER: the case waits for the citizen, but it is still the operations center's).

@@ -101,6 +101,10 @@ class Incident:
     sla_remaining_s: float | None = None
     sla_warn_remaining_s: float | None = None
     sla_working_time: bool = False  # the clock counts office hours of the working calendar
+    # The commune-level unit (phường/xã) of the location (migration 120); ``district`` mirrors its
+    # name for clients of the deprecated field.
+    ward_code: str = ""
+    ward_name: str = ""
     reopen_count: int = 0
     split_from: str = ""
 
@@ -146,7 +150,8 @@ class ListQuery:
     priorities: tuple[int, ...] = ()
     agencies: tuple[str, ...] = ()
     text: str = ""
-    district: str = ""
+    district: str = ""  # deprecated filter: a ward code or name, or a former district's name
+    ward_codes: tuple[str, ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
     page_size: int = 50

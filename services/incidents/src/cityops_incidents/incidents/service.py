@@ -52,6 +52,7 @@ from cityops_platform.errors import (
     StaleVersion,
     require,
 )
+from cityops_platform.geo.admin_units import admin_units
 
 # Who may set priority_override (it skips triage).
 OVERRIDE_ROLES = frozenset({"operator", "supervisor", "admin"})
@@ -183,8 +184,11 @@ class IncidentService:
                 where.append(f"{column} = ANY({arg(list(values))}::text[])")
         if q.priorities:
             where.append(f"priority = ANY({arg(list(q.priorities))}::smallint[])")
-        if q.district:
-            where.append(f"lower(district) = lower({arg(q.district)})")
+        wards = list(q.ward_codes)
+        if q.district:  # the deprecated filter: a ward code or name, or a former district (its units)
+            wards += admin_units().filter_codes(q.district) or ["-"]
+        if wards:
+            where.append(f"ward_code = ANY({arg(wards)}::text[])")
         if q.created_after:
             where.append(f"created_at >= {arg(q.created_after)}")
         if q.created_before:

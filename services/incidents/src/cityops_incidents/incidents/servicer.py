@@ -37,6 +37,7 @@ from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, sati
 from cityops_incidents.ratings.service import RatingService
 from cityops_platform import auth
 from cityops_platform.errors import FieldViolation, Unavailable, require
+from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -101,10 +102,14 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         for i, p in enumerate(request.priorities):
             if p not in (1, 2, 3, 4):
                 out.append(FieldViolation(f"priorities[{i}]", f"giá trị không hợp lệ: {p} (unknown value)"))
+        for i, code in enumerate(request.ward_codes):
+            if admin_units().get(code) is None:
+                out.append(FieldViolation(f"ward_codes[{i}]", ward_violation_text()))
         require(out)
         q = ListQuery(
             statuses=statuses, categories=categories, agencies=agencies,
             priorities=tuple(int(p) for p in request.priorities), text=request.text, district=request.district,
+            ward_codes=tuple(request.ward_codes),
             created_after=(
                 from_ts(request.created_after, "created_after") if request.HasField("created_after") else None
             ),

@@ -94,10 +94,11 @@ async def _create_from(
     t = triage(rules, category=r.category, subcategory=r.subcategory, source=r.source, description=r.description,
                sensor_level=sensor_level)
     open_alerts = [r.sensor_alert_id] if r.sensor_alert_id and r.sensor_alert_id in source.open_alert_ids else []
+    ward_code, ward_name = geo.ward_of(r.lat, r.lon, r.address)
     inc = Incident(
         id=str(uuid.uuid4()), number="", category=r.category, subcategory=r.subcategory, priority=t.priority,
         status="NEW", description=r.description, lat=r.lat, lon=r.lon, address=r.address,
-        district=geo.nearest_district(r.lat, r.lon, rules.districts, rules.district_max_m),
+        district=ward_name, ward_code=ward_code, ward_name=ward_name,
         report_count=1, sources=[r.source], agency=t.agency, created_at=now, updated_at=now,
         occurred_at=min(r.occurred_at, now), last_report_at=r.occurred_at, sla_stage="", sla_due_at=None,
         sla_breaches=[], version=1, escalation_level=0, duplicate_of="", external_ids=dict(r.external_ids),

@@ -24,7 +24,7 @@ _COLUMNS = (
     "id, number, category, subcategory, priority, status, description, lat, lon, address, district, "
     "report_count, sources, agency, created_at, updated_at, occurred_at, last_report_at, sla_stage, "
     "sla_due_at, sla_breaches, version, escalation_level, duplicate_of, external_ids, open_alert_ids, "
-    "acknowledged_at, dispatched_at, resolved_at, closed_at, reopen_count, split_from, "
+    "acknowledged_at, dispatched_at, resolved_at, closed_at, reopen_count, split_from, ward_code, ward_name, "
     + ", ".join(SLA_CLOCK_COLUMNS)
 )
 # Mutable columns written by ``save`` ($1 is the id).
@@ -32,7 +32,8 @@ _MUTABLE = (
     "category", "subcategory", "priority", "status", "description", "address", "district", "report_count",
     "sources", "agency", "updated_at", "last_report_at", "sla_stage", "sla_due_at", "sla_breaches", "version",
     "escalation_level", "duplicate_of", "external_ids", "open_alert_ids", "acknowledged_at", "dispatched_at",
-    "resolved_at", "closed_at", "reopen_count", "split_from", *SLA_CLOCK_COLUMNS, "search_text",
+    "resolved_at", "closed_at", "reopen_count", "split_from", "ward_code", "ward_name", *SLA_CLOCK_COLUMNS,
+    "search_text",
 )
 
 
@@ -165,12 +166,14 @@ async def write_change(
             "INSERT INTO incidents (id, number, category, subcategory, priority, status, description, lat, lon, "
             "address, district, h3_cell, report_count, sources, agency, created_at, updated_at, occurred_at, "
             "last_report_at, sla_stage, sla_due_at, sla_breaches, version, escalation_level, external_ids, "
-            "open_alert_ids, " + ", ".join(SLA_CLOCK_COLUMNS) + ", search_text, split_from) VALUES (" + a.row(
+            "open_alert_ids, " + ", ".join(SLA_CLOCK_COLUMNS) + ", search_text, split_from, ward_code, ward_name"
+            ") VALUES (" + a.row(
                 inc.id, inc.number, inc.category, inc.subcategory, inc.priority, inc.status, inc.description,
                 inc.lat, inc.lon, inc.address, inc.district, h3_cell, inc.report_count, inc.sources, inc.agency,
                 inc.created_at, inc.updated_at, inc.occurred_at, inc.last_report_at, inc.sla_stage, inc.sla_due_at,
                 inc.sla_breaches, inc.version, inc.escalation_level, inc.external_ids, inc.open_alert_ids,
-                *(getattr(inc, c) for c in SLA_CLOCK_COLUMNS), search_text, inc.split_from or None) + ")"
+                *(getattr(inc, c) for c in SLA_CLOCK_COLUMNS), search_text, inc.split_from or None,
+                inc.ward_code, inc.ward_name) + ")"
         )
     else:
         values: list[Any] = [getattr(inc, c) for c in _MUTABLE[:-1]]

@@ -30,10 +30,11 @@ class Notice:
     location: Point | None = None
     area: Area | None = None  # CAP alerts: the warned area
     agencies: frozenset[int] = frozenset()
-    district: str = ""
+    district: str = ""  # the ward's name (the deprecated field of the source event)
     reporter_subject: str = ""
     urgent: bool = False  # public warnings skip per-recipient rate limits
     context: dict[str, Any] = field(default_factory=dict)  # facts for templates (JSON-safe)
+    ward_code: str = ""  # the commune-level unit of the event's location
     data: dict[str, Any] = field(default_factory=dict)  # the source event as JSON, for webhooks
     # The source event; ``event_data`` turns it into ``data`` only when needed (the notice is
     # stored): most events match no subscription, and converting each one up front was work
@@ -62,6 +63,7 @@ class Notice:
             "area": self.area.to_json() if self.area else None,
             "agencies": sorted(self.agencies),
             "district": self.district,
+            "ward_code": self.ward_code,
             "reporter_subject": self.reporter_subject,
             "urgent": self.urgent,
             "context": self.context,
@@ -84,6 +86,7 @@ class Notice:
             area=Area.from_json(raw.get("area")),
             agencies=frozenset(raw.get("agencies") or []),
             district=raw.get("district", ""),
+            ward_code=raw.get("ward_code", ""),
             reporter_subject=raw.get("reporter_subject", ""),
             urgent=bool(raw.get("urgent", False)),
             context=dict(raw.get("context") or {}),

@@ -21,8 +21,9 @@ class SubscriptionFilter:
     min_priority: int = 0
     area: Area | None = None
     agencies: tuple[int, ...] = ()
-    districts: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()  # deprecated: kept as given; expanded into ward_codes
     incident_id: str = ""
+    ward_codes: tuple[str, ...] = ()  # commune-level units (codes of the city's registry)
 
 
 @dataclass(frozen=True)

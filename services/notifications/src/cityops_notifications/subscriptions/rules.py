@@ -20,6 +20,7 @@ from cityops_notifications.subscriptions.models import (
 )
 from cityops_platform.errors import FieldViolation, PermissionDenied, require
 from cityops_platform.geo import coordinate_violations
+from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
 
 def _bodies(envelope: Any) -> list[str]:
@@ -145,6 +146,19 @@ def validate_subscription(sub_in: SubscriptionIn) -> SubscriptionIn:
     validate_area(f.area, v, f"{p}.filter.area")
     if len(f.incident_id) > 64:
         v.append(FieldViolation(f"{p}.filter.incident_id", "tối đa 64 ký tự (at most 64 characters)"))
+    units = admin_units()
+    wards: list[str] = []
+    for i, code in enumerate(f.ward_codes):
+        if units.get(code.strip()) is None:
+            v.append(FieldViolation(f"{p}.filter.ward_codes[{i}]", ward_violation_text()))
+        wards.append(code.strip())
+    districts = tuple(d.strip() for d in f.districts if d.strip())
+    for i, name in enumerate(districts):  # deprecated: a ward, or a former district = the units it became
+        codes = units.filter_codes(name)
+        if not codes:
+            v.append(FieldViolation(f"{p}.filter.districts[{i}]", "không phải phường/xã hay quận/huyện cũ của "
+                                    "thành phố (names no ward, commune or former district of the city)"))
+        wards += codes
     require(v)
     clean = SubscriptionFilter(
         event_types=tuple(dict.fromkeys(event_types)),
@@ -152,8 +166,9 @@ def validate_subscription(sub_in: SubscriptionIn) -> SubscriptionIn:
         min_priority=f.min_priority,
         area=f.area,
         agencies=tuple(sorted(set(f.agencies))),
-        districts=tuple(d.strip() for d in f.districts if d.strip()),
+        districts=districts,
         incident_id=f.incident_id.strip(),
+        ward_codes=tuple(dict.fromkeys(wards)),
     )
     return SubscriptionIn(channel=sub_in.channel, address=address, language=language or "vi",
                           secret=sub_in.secret, description=sub_in.description.strip(), filter=clean)
@@ -194,7 +209,7 @@ def matches(sub: Subscription, notice: Notice, *, follows: bool = False) -> bool
         return False
     if f.agencies and notice.agencies.isdisjoint(f.agencies):
         return False
-    if f.districts and notice.district.casefold() not in {d.casefold() for d in f.districts}:
+    if f.ward_codes and notice.ward_code not in f.ward_codes:
         return False
     if f.area is not None:
         inside = notice.location is not None and f.area.contains(notice.location)

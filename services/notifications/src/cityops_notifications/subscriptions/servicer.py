@@ -42,6 +42,7 @@ def subscription_in(msg: pb.Subscription) -> SubscriptionIn:
             agencies=tuple(f.agencies),
             districts=tuple(f.districts),
             incident_id=f.incident_id,
+            ward_codes=tuple(f.ward_codes),
         ),
     )
 
@@ -60,6 +61,7 @@ def subscription_pb(sub: Subscription) -> pb.Subscription:
     msg.filter.min_priority = f.min_priority
     msg.filter.agencies.extend(f.agencies)  # type: ignore[arg-type]
     msg.filter.districts.extend(f.districts)
+    msg.filter.ward_codes.extend(f.ward_codes)
     msg.filter.incident_id = f.incident_id
     if f.area is not None:
         area_out(f.area, msg.filter.area)

@@ -8,10 +8,11 @@ import asyncpg
 
 from cityops_notifications.geo import Area
 from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter, SubscriptionIn
+from cityops_platform.geo.admin_units import admin_units
 
 COLUMNS = (
     "id, owner, owner_role, channel, address, language, description, event_types, categories, min_priority, "
-    "area, agencies, districts, incident_id, active, created_at, secret_encrypted IS NOT NULL AS has_secret"
+    "area, agencies, districts, ward_codes, incident_id, active, created_at, secret_encrypted IS NOT NULL AS has_secret"
 )
 
 
@@ -32,11 +33,23 @@ def to_subscription(r: asyncpg.Record) -> Subscription:
             agencies=tuple(r["agencies"]),
             districts=tuple(r["districts"]),
             incident_id=r["incident_id"],
+            ward_codes=_ward_codes(r),
         ),
         active=r["active"],
         created_at=r["created_at"],
         has_secret=r["has_secret"],
     )
+
+
+def _ward_codes(r: asyncpg.Record) -> tuple[str, ...]:
+    """The stored codes; a subscription made before migration 123 with district names gets the
+    units those names mean today (a former district: every unit it became)."""
+    codes = tuple(r["ward_codes"])
+    if codes or not r["districts"]:
+        return codes
+    units = admin_units()
+    expanded = [c for d in r["districts"] for c in units.filter_codes(d)]
+    return tuple(dict.fromkeys(expanded)) or ("-",)  # a name that means nothing now matches nothing
 
 
 class SubscriptionStore:
@@ -48,11 +61,12 @@ class SubscriptionStore:
         f = sub_in.filter
         row = await self._pool.fetchrow(
             f"INSERT INTO subscriptions (id, owner, owner_role, channel, address, language, secret_encrypted, "
-            f"description, event_types, categories, min_priority, area, agencies, districts, incident_id) "
-            f"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING {COLUMNS}",
+            f"description, event_types, categories, min_priority, area, agencies, districts, incident_id, ward_codes) "
+            f"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING {COLUMNS}",
             sub_id, owner, owner_role, sub_in.channel, sub_in.address, sub_in.language, secret_encrypted,
             sub_in.description, list(f.event_types), list(f.categories), f.min_priority,
             f.area.to_json() if f.area else None, list(f.agencies), list(f.districts), f.incident_id,
+            list(f.ward_codes),
         )
         return to_subscription(row)
 

@@ -23,6 +23,8 @@ class SensorMeta:
     unit: str
     name: str
     reporting_interval_seconds: int
+    ward_code: str = ""
+    ward_name: str = ""
 
 
 def alert_message(tr: Transition, meta: SensorMeta | None) -> pb.SensorAlert:
@@ -39,5 +41,6 @@ def alert_message(tr: Transition, meta: SensorMeta | None) -> pb.SensorAlert:
         alert.cleared_at.CopyFrom(pc.ts_ms(tr.cleared_at_ms))
     if meta is not None:
         alert.location.CopyFrom(common_pb2.GeoPoint(lat=meta.lat, lon=meta.lon, address=meta.address))
-        alert.district, alert.unit, alert.sensor_name = meta.district, meta.unit, meta.name
+        alert.district, alert.unit, alert.sensor_name = meta.ward_name or meta.district, meta.unit, meta.name
+        alert.ward_code, alert.ward_name = meta.ward_code, meta.ward_name
     return alert

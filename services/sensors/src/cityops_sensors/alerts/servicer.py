@@ -9,14 +9,28 @@ from typing import Any
 
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform.errors import FieldViolation, ValidationFailed
+from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 from cityops_sensors import protoconv as pc
 from cityops_sensors.alerts.broadcast import AlertBroadcast
 from cityops_sensors.alerts.store import AlertStore
 
 
-def _matches(alert: pb.SensorAlert, kinds: set[int], district: str, sensor_id: str) -> bool:
-    return ((not kinds or alert.kind in kinds) and (not district or alert.district == district)
+def _matches(alert: pb.SensorAlert, kinds: set[int], wards: frozenset[str] | None, sensor_id: str) -> bool:
+    return ((not kinds or alert.kind in kinds) and (wards is None or alert.ward_code in wards)
             and (not sensor_id or alert.sensor_id == sensor_id))
+
+
+def _wards(request: pb.WatchAlertsRequest) -> frozenset[str] | None:
+    """The units asked for (ward_codes, and the deprecated district's units); None = anywhere."""
+    units = admin_units()
+    bad = [FieldViolation(f"ward_codes[{i}]", ward_violation_text())
+           for i, code in enumerate(request.ward_codes) if units.get(code) is None]
+    if bad:
+        raise ValidationFailed(bad)
+    wards = set(request.ward_codes)
+    if request.district.strip():
+        wards |= set(units.filter_codes(request.district) or ["-"])
+    return frozenset(wards) if wards else None
 
 
 def _token(raised_at: datetime, alert_id: str) -> str:
@@ -39,7 +53,7 @@ class AlertsRpc:
 
     async def WatchAlerts(self, request: pb.WatchAlertsRequest, context: Any) -> AsyncIterator[pb.SensorAlert]:  # noqa: N802
         kinds = {pc.kind_value(pc.kind_name(k, "kinds")) for k in request.kinds}
-        district, sensor_id = request.district.strip(), request.sensor_id.strip()
+        wards, sensor_id = _wards(request), request.sensor_id.strip()
         queue = await self.broadcast.open()
         try:
             # Initial metadata tells the client that it is subscribed: nothing after this is missed.
@@ -48,11 +62,11 @@ class AlertsRpc:
                 active = await self.alerts.search(active_only=True, sensor_id=sensor_id, kinds=[], limit=1000,
                                                 before=None)
                 for alert, _ in reversed(active):
-                    if _matches(alert, kinds, district, sensor_id):
+                    if _matches(alert, kinds, wards, sensor_id):
                         yield alert
             while True:
                 alert = await queue.get()
-                if _matches(alert, kinds, district, sensor_id):
+                if _matches(alert, kinds, wards, sensor_id):
                     yield alert
         finally:
             self.broadcast.close(queue)

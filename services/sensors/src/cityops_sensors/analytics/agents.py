@@ -77,7 +77,8 @@ class SensorWorker:
         for r in rows:
             self.catalog.sensors[r["id"]] = SensorMeta(r["id"], r["kind"], r["lat"], r["lon"], r["address"],
                                                        r["district"], r["unit"], r["name"],
-                                                       r["reporting_interval_seconds"])
+                                                       r["reporting_interval_seconds"], r["ward_code"],
+                                                       r["ward_name"])
             self._since = r["updated_at"] if self._since is None or r["updated_at"] > self._since else self._since
         rules = await RuleStore(self.res.db).all()
         if rows or rules != self._rules:

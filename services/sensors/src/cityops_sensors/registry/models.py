@@ -45,15 +45,18 @@ class Sensor:
     last_seen_at: datetime | None = None
     last_value: float = 0.0
     gateway_id: str = ""  # the sensor gateway that registered it ("" = staff/integration, no gateway owns it)
+    ward_code: str = ""  # the commune-level unit of its location (migration 122), derived on registration
+    ward_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class SensorFilter:
     kinds: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
-    district: str = ""
+    district: str = ""  # deprecated: a ward code or name, or a former district (the units it became)
     page_size: int = 100
     after_id: str = ""
+    ward_codes: tuple[str, ...] = ()
 
 
 @functools.cache

@@ -9,6 +9,7 @@ from typing import Protocol
 from cityops_platform.codecs import decode_page_token, encode_page_token
 from cityops_platform.errors import FieldViolation, NotFound, PermissionDenied, require
 from cityops_platform.geo import coordinate_violations
+from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 from cityops_sensors.registry.models import KIND_NAMES, STATUSES, Sensor, SensorFilter, kind_specs
 
 SENSOR_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -33,8 +34,8 @@ def validate_sensor(sensor_in: Sensor) -> Sensor:
         v.append(FieldViolation("sensor.location", "bắt buộc (required)"))
     if len(sensor_in.address) > 300:
         v.append(FieldViolation("sensor.location.address", "tối đa 300 ký tự (at most 300 characters)"))
-    if not sensor_in.district.strip() or len(sensor_in.district) > 100:
-        v.append(FieldViolation("sensor.district", "bắt buộc, tối đa 100 ký tự (required, ≤ 100 characters)"))
+    if len(sensor_in.district) > 100:  # deprecated and optional: the ward comes from the location
+        v.append(FieldViolation("sensor.district", "tối đa 100 ký tự (at most 100 characters)"))
     if not 1 <= sensor_in.reporting_interval_seconds <= 86400:
         v.append(FieldViolation("sensor.reporting_interval_seconds", "từ 1 đến 86400 giây (1..86400 s)"))
     if len(sensor_in.name) > 200:
@@ -42,7 +43,10 @@ def validate_sensor(sensor_in: Sensor) -> Sensor:
     if len(sensor_in.labels) > 50 or any(len(k) > 64 or len(x) > 256 for k, x in sensor_in.labels.items()):
         v.append(FieldViolation("sensor.labels", "tối đa 50 nhãn, khóa ≤64, giá trị ≤256 (≤ 50 labels)"))
     require(v)
-    return replace(sensor_in, unit=kind_specs()[sensor_in.kind].unit, district=sensor_in.district.strip())
+    units = admin_units()
+    ward = units.locate(sensor_in.lat, sensor_in.lon)
+    return replace(sensor_in, unit=kind_specs()[sensor_in.kind].unit, district=sensor_in.district.strip(),
+                   ward_code=ward, ward_name=units.name_of(ward))
 
 
 async def register_sensor(sensor_in: Sensor, *, store: SensorStorePort, gateway: str | None = None) -> Sensor:
@@ -75,7 +79,7 @@ def decode_token(token: str) -> str:
 
 async def list_sensors(
     kinds: tuple[str, ...], statuses: tuple[str, ...], district: str, page_size: int, page_token: str,
-    *, store: SensorStorePort,
+    *, store: SensorStorePort, ward_codes: tuple[str, ...] = (),
 ) -> tuple[list[Sensor], str]:
     """One page of sensors ordered by id, and the token of the next page ("" at the end)."""
     v: list[FieldViolation] = []
@@ -85,10 +89,16 @@ async def list_sensors(
         v.append(FieldViolation("statuses", "trạng thái không hợp lệ (unknown status)"))
     if page_size < 0 or page_size > MAX_PAGE:
         v.append(FieldViolation("page_size", f"từ 0 đến {MAX_PAGE} (0..{MAX_PAGE})"))
+    units = admin_units()
+    v += [FieldViolation(f"ward_codes[{i}]", ward_violation_text())
+          for i, code in enumerate(ward_codes) if units.get(code) is None]
     require(v)
     size = page_size or 100
     after = decode_token(page_token)
-    sensors = await store.search(SensorFilter(kinds, statuses, district.strip(), size + 1, after))
+    wards = tuple(ward_codes)
+    if district.strip():
+        wards += tuple(units.filter_codes(district) or ["-"])
+    sensors = await store.search(SensorFilter(kinds, statuses, "", size + 1, after, wards))
     if len(sensors) > size:
         sensors = sensors[:size]
         return sensors, encode_token(sensors[-1].id)

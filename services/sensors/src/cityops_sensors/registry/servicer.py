@@ -19,7 +19,8 @@ def sensor_to_proto(s: Sensor) -> pb.Sensor:
     return pb.Sensor(
         id=s.id, kind=pc.kind_value(s.kind),  # type: ignore[arg-type]
         location=common_pb2.GeoPoint(lat=s.lat, lon=s.lon, address=s.address),
-        unit=s.unit, district=s.district, status=pc.status_value(s.status),  # type: ignore[arg-type]
+        unit=s.unit, district=s.ward_name or s.district, status=pc.status_value(s.status),  # type: ignore[arg-type]
+        ward_code=s.ward_code, ward_name=s.ward_name,
         reporting_interval_seconds=s.reporting_interval_seconds, name=s.name,
         created_at=pc.ts(s.created_at), last_seen_at=pc.ts(s.last_seen_at), last_value=s.last_value,
         labels=s.labels,
@@ -51,6 +52,7 @@ class RegistryRpc:
         kinds = tuple(pc.kind_name(k, "kinds") for k in request.kinds)
         statuses = tuple(pc.enum_name(pb.SensorStatus, s, "SENSOR_STATUS_", "statuses") for s in request.statuses)
         sensors, token = await service.list_sensors(
-            kinds, statuses, request.district, request.page_size, request.page_token, store=self.sensors
+            kinds, statuses, request.district, request.page_size, request.page_token, store=self.sensors,
+            ward_codes=tuple(request.ward_codes),
         )
         return pb.ListSensorsResponse(sensors=[sensor_to_proto(s) for s in sensors], next_page_token=token)

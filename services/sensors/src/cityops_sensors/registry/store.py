@@ -11,7 +11,7 @@ from cityops_sensors.registry.models import Sensor, SensorFilter
 _COLUMNS = (
     "s.id, s.kind, s.name, s.lat, s.lon, s.address, s.district, s.unit, s.reporting_interval_seconds, "
     "s.labels, s.created_at, COALESCE(l.status, 'OFFLINE') AS status, l.last_seen_at, "
-    "COALESCE(l.last_value, 0) AS last_value, COALESCE(s.gateway_id, '') AS gateway_id"
+    "COALESCE(l.last_value, 0) AS last_value, COALESCE(s.gateway_id, '') AS gateway_id, s.ward_code, s.ward_name"
 )
 
 
@@ -21,6 +21,7 @@ def _sensor(row: asyncpg.Record) -> Sensor:
         reporting_interval_seconds=row["reporting_interval_seconds"], name=row["name"], address=row["address"],
         unit=row["unit"], labels=dict(row["labels"] or {}), status=row["status"], created_at=row["created_at"],
         last_seen_at=row["last_seen_at"], last_value=row["last_value"], gateway_id=row["gateway_id"],
+        ward_code=row["ward_code"], ward_name=row["ward_name"],
     )
 
 
@@ -34,17 +35,17 @@ class SensorStore:
         written = await self._pool.fetchval(
             """
             INSERT INTO sensors (id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, labels,
-                                 gateway_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                 gateway_id, ward_code, ward_name)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, lat = excluded.lat,
                 lon = excluded.lon, address = excluded.address, district = excluded.district, unit = excluded.unit,
                 reporting_interval_seconds = excluded.reporting_interval_seconds, labels = excluded.labels,
-                updated_at = clock_timestamp()
+                ward_code = excluded.ward_code, ward_name = excluded.ward_name, updated_at = clock_timestamp()
             WHERE $11::text IS NULL OR sensors.gateway_id = $11::text
             RETURNING id
             """,
             s.id, s.kind, s.name, s.lat, s.lon, s.address, s.district, s.unit, s.reporting_interval_seconds,
-            s.labels, gateway,
+            s.labels, gateway, s.ward_code, s.ward_name,
         )
         if written is None:
             return None
@@ -70,10 +71,12 @@ class SensorStore:
             WHERE ($1::text[] IS NULL OR s.kind = ANY($1))
               AND ($2::text[] IS NULL OR COALESCE(l.status, 'OFFLINE') = ANY($2))
               AND ($3 = '' OR s.district = $3)
+              AND ($6::text[] IS NULL OR s.ward_code = ANY($6))
               AND s.id > $4
             ORDER BY s.id LIMIT $5
             """,
             list(flt.kinds) or None, list(flt.statuses) or None, flt.district, flt.after_id, flt.page_size,
+            list(flt.ward_codes) or None,
         )
         return [_sensor(r) for r in rows]
 
@@ -81,7 +84,7 @@ class SensorStore:
         """Registry rows for caches: all of them, or those updated after ``since``."""
         return list(await self._pool.fetch(
             "SELECT id, kind, name, lat, lon, address, district, unit, reporting_interval_seconds, updated_at, "
-            "coalesce(gateway_id, '') AS gateway_id "
+            "coalesce(gateway_id, '') AS gateway_id, ward_code, ward_name "
             "FROM sensors WHERE $1::timestamptz IS NULL OR updated_at > $1 ORDER BY updated_at",
             since,
         ))

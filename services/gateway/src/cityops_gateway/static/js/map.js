@@ -9,7 +9,7 @@ const layers = {};
 const incidentMarkers = new Map();
 const unitMarkers = new Map();
 const alertMarkers = new Map();
-let districtLabels = [];
+let wardLabels = [];
 let onSelect = () => {};
 
 export async function initMap(config, select) {
@@ -22,14 +22,15 @@ export async function initMap(config, select) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 19 }).addTo(map);
   }
   const geo = await fetch("/static/geo/binhduong.geojson").then((r) => r.json());
-  const districts = geo.features.filter((f) => f.properties.kind === "district");
+  // Wards and communes (phường/xã) since 1 July 2025, from the city folder (approximate boundaries).
+  const wards = (await fetch("/city/map/wards.geojson").then((r) => r.json())).features;
   const province = geo.features.filter((f) => f.properties.kind === "province");
-  L.geoJSON(districts, { style: { color: "#3d5a78", weight: 1, fillColor: "#17283a", fillOpacity: config.tile_url ? 0.1 : 0.9 } }).addTo(map);
+  L.geoJSON(wards, { style: { color: "#3d5a78", weight: 1, fillColor: "#17283a", fillOpacity: config.tile_url ? 0.1 : 0.9 } }).addTo(map);
   L.geoJSON(province, { style: { color: "#4fc3f7", weight: 2.5, fill: false } }).addTo(map);
-  districtLabels = districts.map((f) => {
+  wardLabels = wards.map((f) => {
     const p = f.properties;
     const marker = L.marker([p.label_lat, p.label_lon], { opacity: 0, interactive: false, keyboard: false })
-      .bindTooltip(p.name, { permanent: true, direction: "center", className: "district-label" })
+      .bindTooltip(p.short_name, { permanent: true, direction: "center", className: "district-label" })
       .addTo(map);
     marker.feature = f;
     return marker;
@@ -51,7 +52,7 @@ export async function initMap(config, select) {
 }
 
 export function relabel() {
-  districtLabels.forEach((m) => m.setTooltipContent(getLang() === "vi" ? m.feature.properties.name : m.feature.properties.name_en));
+  wardLabels.forEach((m) => m.setTooltipContent(getLang() === "vi" ? m.feature.properties.short_name : m.feature.properties.name_en));
   renderLegend();
   renderIncidents(); renderUnits(); renderAlerts();
 }
