@@ -190,6 +190,7 @@ class DispatchEventIn:
     call_sign: str
     agency: str
     actor: Actor
+    unit_id: str = ""
 
 
 @dataclass(frozen=True)

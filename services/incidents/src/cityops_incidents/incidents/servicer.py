@@ -31,6 +31,7 @@ from cityops_incidents.incidents.models import (
     SplitIn,
     TransitionIn,
 )
+from cityops_incidents.incidents import unit_assignments
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, satisfaction_pb
@@ -126,8 +127,14 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         return incident_pb(await self._service.transition(t, actor=actor), self._eido)
 
     async def AddNote(self, request: pb.AddNoteRequest, context: Ctx) -> pb.Incident:  # noqa: N802
-        actor, _ = current_actor()
-        return incident_pb(await self._service.add_note(request.id, request.text, actor=actor), self._eido)
+        actor, roles = current_actor()
+        principal = auth.current_principal()
+        unit_id = unit_assignments.bound_unit(principal)
+        # An external CAD (integrator without a staff role) notes only what it reported.
+        filer_only = unit_id is None and "integrator" in roles and not principal.has_any(auth.STAFF)
+        incident = await self._service.add_note(request.id, request.text, actor=actor, unit_id=unit_id,
+                                                filer_only=filer_only)
+        return incident_pb(incident, self._eido)
 
     async def GetTimeline(self, request: pb.GetTimelineRequest, context: Ctx) -> pb.Timeline:  # noqa: N802
         entries = await self._service.timeline(request.id)
