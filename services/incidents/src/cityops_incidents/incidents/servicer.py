@@ -10,6 +10,7 @@ import grpc
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_incidents.incidents import unit_assignments
 from cityops_incidents.incidents.convert import (
     agency_name,
     category_name,
@@ -31,7 +32,6 @@ from cityops_incidents.incidents.models import (
     SplitIn,
     TransitionIn,
 )
-from cityops_incidents.incidents import unit_assignments
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, satisfaction_pb
