@@ -82,7 +82,7 @@ class Screen:
     def run(self) -> None:
         try:
             self._read()
-        except Exception as exc:  # noqa: BLE001 - reported by the test through ``error``
+        except Exception as exc:  # reported by the test through ``error``
             self.error = repr(exc)
             self.opened.set()
 
