@@ -401,3 +401,23 @@ def test_standards_volume_takes_exactly_one_source(render_failure: Callable[...,
                     "standards.volume.nfs.path=/standards")
     )
     assert "maxProperties" in error
+
+
+def test_the_gateway_believes_x_forwarded_for_only_from_its_trusted_proxies(
+    render: Render, render_failure: Callable[..., str]
+) -> None:
+    manifest = render()  # production: an ingress, and the ingress controller's pod network trusted
+    deployments = of_kind(manifest, "Deployment")
+    for name, deployment in deployments.items():
+        env = {e["name"]: e.get("value") for c in deployment["spec"]["template"]["spec"]["containers"]
+               for e in c.get("env", [])}
+        if name == "cityops-gateway-api":
+            assert env["FORWARDED_ALLOW_IPS"] == "10.244.0.0/16"
+        else:
+            assert "FORWARDED_ALLOW_IPS" not in env, name
+    # An ingress without trusted proxies: every client would share the proxy's address.
+    error = render_failure("production", set_values=("services.gateway.trustedProxies=null",))
+    assert "services.gateway.trustedProxies" in error
+    # "*" would believe the client-written left-most entry: refused by the schema.
+    error = render_failure("production", set_values=("services.gateway.trustedProxies={*}",))
+    assert "trustedProxies" in error
