@@ -57,8 +57,18 @@ def _settings(broker: KafkaBroker, user: str, password: str) -> Settings:
                     kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_username=user, kafka_sasl_password=password)
 
 
-async def _acl(broker: KafkaBroker, config: Path, *args: str) -> None:
+# kafka-acls JVMs at once: each starts a JVM and an admin client; a handful at a time keeps the
+# broker answering on a 2-core machine.
+ACL_JVMS = 3
+
+
+async def _acl(broker: KafkaBroker, config: Path, *args: str, gate: asyncio.Semaphore | None = None) -> None:
     """kafka-acls --bootstrap-server ... --command-config admin.properties --add ..."""
+    async with gate or contextlib.nullcontext():
+        await _acl_now(broker, config, *args)
+
+
+async def _acl_now(broker: KafkaBroker, config: Path, *args: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         find_java(), "-Xmx128m", "-cp", f"{ensure_kafka_jars()}/*", "org.apache.kafka.tools.AclCommand",
         "--bootstrap-server", broker.bootstrap, "--command-config", str(config), "--add", *args,
@@ -76,20 +86,24 @@ def acls(sasl_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> 
         "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
         "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{ADMIN[0]}" password="{ADMIN[1]}";\n'
+        # A loaded machine (one broker JVM and a kafka-acls JVM per grant): wait for the broker rather
+        # than fail after the admin client's default minute.
+        "default.api.timeout.ms=300000\nrequest.timeout.ms=120000\n"
     )
     incidents_topic = f"{PREFIX}{INCIDENT_EVENTS.name}"
     deliveries_topic = f"{PREFIX}{NOTIFICATION_DELIVERIES.name}"
 
     async def setup() -> None:
         await apply_topics(_settings(sasl_broker, *ADMIN))
+        gate = asyncio.Semaphore(ACL_JVMS)
         await asyncio.gather(
             _acl(sasl_broker, config, "--allow-principal", "User:svc-incidents", "--producer",
-                 "--topic", incidents_topic),
+                 "--topic", incidents_topic, gate=gate),
             _acl(sasl_broker, config, "--allow-principal", "User:svc-notifications", "--consumer",
-                 "--topic", incidents_topic, "--group", f"{PREFIX}notifications"),
+                 "--topic", incidents_topic, "--group", f"{PREFIX}notifications", gate=gate),
             _acl(sasl_broker, config, "--allow-principal", "User:svc-notifications", "--producer",
-                 "--topic", deliveries_topic),
-            *(_acl(sasl_broker, config, *args) for args in role_acl_commands()),
+                 "--topic", deliveries_topic, gate=gate),
+            *(_acl(sasl_broker, config, *args, gate=gate) for args in role_acl_commands()),
         )
 
     asyncio.run(setup())
