@@ -11,7 +11,9 @@
 #      CITYOPS_K8S_CRDS; helm/validate_manifests.py);
 #   4. what must fail, fails: Strimzi requested but not served, an HTTPRoute without Gateway API, and
 #      bad values (unknown key, wrong type, bad enum) rejected by values.schema.json;
-#   5. Helm 4 and Helm 3 render the same objects.
+#   5. Helm 4 and Helm 3 render the same objects;
+#   6. the cert-manager Certificates (gRPC TLS) against cert-manager's real CRDs, fetched from the Go
+#      module proxy into .cache/tools/crds (never vendored), and a bad Certificate is refused.
 # Prints a summary table; exits non-zero on any failure.
 # `helm/check.sh --build-helm` only builds (or finds) both helms and prints "<version> <path>" lines.
 set -uo pipefail
@@ -28,6 +30,11 @@ CRDS="${CITYOPS_K8S_CRDS:-${ROOT}/../shared/k8s-crds}"
 STRIMZI_1="${CRDS}/strimzi-1.2.0"
 STRIMZI_0="${CRDS}/strimzi-0.51.0"
 KEDA="${CRDS}/keda-v2.20.2"
+# cert-manager's own CRDs (the Certificate the chart renders for gRPC TLS), not vendored: fetched once
+# from the Go module proxy (`go mod download` of the cert-manager module) and cached under
+# .cache/tools/crds/cert-manager-<version>. `helm/check.sh --cert-manager-crds` prints that folder.
+CERT_MANAGER_VERSION="${CITYOPS_CERT_MANAGER_VERSION:-v1.16.5}"
+CERT_MANAGER_FILES=(crd-certificates.yaml crd-issuers.yaml crd-clusterissuers.yaml)
 KUBE_VERSION="${CITYOPS_KUBE_VERSION:-1.35.0}"
 # The oldest Kubernetes the chart claims (Chart.yaml kubeVersion); production is validated there too.
 KUBE_MIN_VERSION="1.29.0"
@@ -63,6 +70,26 @@ ensure_helm() {  # ensure_helm VERSION
     "$go_bin" install "helm.sh/helm/${major}/cmd/helm@${version}" >&2 || return 1
   mv -f "${TOOLS}/bin/helm" "$bin"
   echo "helm ${version}: built in $((SECONDS - started)) s" >&2
+}
+
+cert_manager_crds() {  # cert_manager_crds — prints the folder with cert-manager's CRDs, fetching them once
+  local dest="${TOOLS}/crds/cert-manager-${CERT_MANAGER_VERSION}" go_bin dir f
+  if [[ -s "${dest}/${CERT_MANAGER_FILES[0]}" ]]; then echo "$dest"; return 0; fi
+  go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+  [[ -x "$go_bin" ]] || { echo "LỖI: không có Go để tải CRD cert-manager / no Go toolchain" >&2; return 1; }
+  # Outside any module (an empty folder), so nothing of this repository is resolved.
+  local scratch; scratch="$(mktemp -d)"
+  dir="$(cd "$scratch" && GOPATH="${GO_TOOLS_GOPATH}" GOFLAGS="-mod=mod -modcacherw" \
+    "$go_bin" mod download -json "github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION}" \
+    | "$PY" -c 'import json, sys; d = json.load(sys.stdin); print(d.get("Dir") or ""); sys.exit(1 if d.get("Error") else 0)')"
+  local rc=$?
+  rm -rf "$scratch"
+  [[ $rc -eq 0 && -d "${dir}/deploy/crds" ]] \
+    || { echo "LỖI: tải cert-manager ${CERT_MANAGER_VERSION} từ Go proxy thất bại / fetching it from the Go module proxy failed" >&2; return 1; }
+  mkdir -p "${dest}.tmp"
+  for f in "${CERT_MANAGER_FILES[@]}"; do cp "${dir}/deploy/crds/${f}" "${dest}.tmp/${f}" || return 1; done
+  rm -rf "$dest" && mv "${dest}.tmp" "$dest"
+  echo "$dest"
 }
 
 declare -a ROWS=()
@@ -129,6 +156,25 @@ expect_rejected() {  # expect_rejected HELM VALUES_YAML — the schema must refu
   echo "rejected by schema: $(grep -m1 -iE "additional propert|got |value must be|missing propert|expected|must be" <<<"$out" | sed 's/^ *//' | cut -c1-90)"
 }
 
+expect_invalid_certificate() {  # expect_invalid_certificate RENDERED — the CRD check can fail: a bad field is refused
+  local bad="${WORK}/bad-certificate.yaml"
+  "$PY" - "$1" "$bad" <<'PY' || return 1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1], encoding="utf-8")) if d and d.get("kind") == "Certificate"]
+if not docs:
+    sys.exit("no Certificate rendered")
+cert = docs[0]
+cert["spec"]["dnsNamez"] = ["typo.example"]  # an unknown field (the API server's strict validation)
+yaml.safe_dump(cert, open(sys.argv[2], "w", encoding="utf-8"))
+PY
+  local out
+  if out="$("$PY" "${ROOT}/helm/validate_manifests.py" -k "$KUBE_VERSION" --crds "$CERT_MANAGER" "$bad" 2>&1)"; then
+    echo "accepted (must be refused): $out"; return 1
+  fi
+  grep -q "dnsNamez" <<<"$out" || { echo "refused, but not for the bad field: $out"; return 1; }
+  echo "refused by the CRD: $(grep -m1 'LỖI/ERROR' <<<"$out" | cut -c1-90)"
+}
+
 same_output() {  # same_output FILE_A FILE_B — the same objects (whitespace between documents may differ)
   "$PY" - "$1" "$2" <<'PY'
 import sys, difflib, yaml
@@ -171,6 +217,11 @@ check_with() {  # check_with VERSION — every lint and render with one helm
   run_check "[${v}] production + every option (helm/test-values)" "${w}/r-features.log" \
     render_and_validate "$helm" "${w}/features.yaml" "$KUBE_VERSION" "${ROOT}/deploy/values/production.yaml" \
     "$STRIMZI_1 $KEDA" "${APIS_V1[@]}" -f "$FEATURES"
+  run_check "[${v}] production + cert-manager TLS: Certificates vs cert-manager ${CERT_MANAGER_VERSION} CRDs" "${w}/r-cm.log" \
+    render_and_validate "$helm" "${w}/cert-manager.yaml" "$KUBE_VERSION" "${ROOT}/deploy/values/production.yaml" \
+    "$STRIMZI_1 $KEDA $CERT_MANAGER" "${APIS_V1[@]}" --api-versions cert-manager.io/v1 --set tls.existingSecrets=null
+  run_check "[${v}] a Certificate the CRD refuses is caught" "${w}/f-cm.log" \
+    expect_invalid_certificate "${w}/cert-manager.yaml"
   run_check "[${v}] externalKafka, no CRD APIs (topics Job, HPA)" "${w}/r-ext.log" \
     render_and_validate "$helm" "${w}/external.yaml" "$KUBE_VERSION" "${ROOT}/deploy/values/production.yaml" "$KEDA" \
     --set kafka.externalKafka.enabled=true --set 'kafka.externalKafka.cidrs={10.20.0.0/16}'
@@ -199,6 +250,10 @@ main() {
     for v in "${HELM_VERSIONS[@]}"; do ensure_helm "$v" || return 1; echo "$v $(helm_path "$v")"; done
     return
   fi
+  if [[ "${1:-}" == "--cert-manager-crds" ]]; then  # used by tests/unit/helm/conftest.py
+    cert_manager_crds
+    return
+  fi
   local missing=0
   for v in "${HELM_VERSIONS[@]}"; do
     ensure_helm "$v" || { record FAIL "build helm ${v}" "go install failed"; missing=1; }
@@ -208,6 +263,9 @@ main() {
     || { echo "LỖI: thiếu kubernetes-validate (make setup) / missing kubernetes-validate" >&2; exit 1; }
   [[ -d "$STRIMZI_1" && -d "$STRIMZI_0" && -d "$KEDA" ]] \
     || { echo "LỖI: không thấy CRD thật / real CRDs not found under ${CRDS} (CITYOPS_K8S_CRDS)" >&2; exit 1; }
+
+  CERT_MANAGER="$(cert_manager_crds)" \
+    || { echo "LỖI: không có CRD cert-manager ${CERT_MANAGER_VERSION} / cert-manager CRDs unavailable (Go module proxy)" >&2; exit 1; }
 
   for v in "${HELM_VERSIONS[@]}"; do check_with "$v"; done
   local a="${HELM_VERSIONS[0]}" b="${HELM_VERSIONS[1]}" f

@@ -61,6 +61,9 @@ seccompProfile:
 {{- if or (eq .svc "notifications") (eq .svc "gateway") (and (eq .svc "incidents") (eq .kind "api")) }}
 {{- include "cityops.ratingLinkEnv" $root }}
 {{- end }}
+{{- if eq .svc "gateway" }}
+{{- include "cityops.forwardedAllowIps" $root }}
+{{- end }}
 {{- if and (has .svc (list "dispatch" "notifications")) $v.standards.volume }}
 - {name: CITYOPS_STANDARDS_DIR, value: {{ $v.standards.mountPath | quote }}}
 {{- end }}
@@ -301,3 +304,14 @@ exec:
 grpc: {port: {{ .port }}{{ if .service }}, service: {{ .service }}{{ end }}}
 {{- end -}}
 {{- end -}}
+
+{{/* uvicorn's proxy trust for the gateway: only the ingress / Gateway API proxies (docs/security.md). */}}
+{{- define "cityops.forwardedAllowIps" -}}
+{{- $proxies := .Values.services.gateway.trustedProxies | default list }}
+{{- if and (or .Values.ingress.enabled .Values.httpRoute.enabled) (not $proxies) }}
+{{- fail "services.gateway.trustedProxies: cần địa chỉ/CIDR của ingress controller khi bật ingress/httpRoute / required with ingress or httpRoute: the proxies' pod addresses or CIDRs (else every client shares the proxy's address)" }}
+{{- end }}
+{{- if $proxies }}
+- {name: FORWARDED_ALLOW_IPS, value: {{ join "," $proxies | quote }}}
+{{- end }}
+{{- end }}

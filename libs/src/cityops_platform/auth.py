@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from cityops_platform.errors import PermissionDenied
+
 if TYPE_CHECKING:
     from cityops_platform.settings import Settings
 
@@ -79,6 +81,9 @@ class Principal:
     roles: frozenset[str]
     token_id: str = ""
     claims: Mapping[str, object] = field(default_factory=dict)
+    # The verified bearer token itself, for calls made on this caller's behalf with its own rights
+    # (dispatch's EIDO import → incidents); never logged, never compared.
+    token: str = field(default="", repr=False, compare=False)
 
     @property
     def primary_role(self) -> str:
@@ -100,6 +105,22 @@ class Principal:
 # Claims that bind a credential to one object (docs/security.md, "object-level authorization"):
 # a field unit's token to its unit, a sensor gateway's to its gateway id, a CAD's to its CAD id.
 BINDING_CLAIMS: frozenset[str] = frozenset({"unit_id", "gateway_id", "cad_id"})
+
+
+def bound_object(principal: Principal, *, role: str, claim: str, unbound: Iterable[str], refusal: str) -> str | None:
+    """The object a bound credential is limited to, or None when the caller is not limited.
+
+    A caller holding ``role`` (``field_unit``, ``sensor_gateway``) and none of the ``unbound``
+    roles may act only on the object its ``claim`` names (``unit_id``, ``gateway_id``). A bound
+    role's token without the claim is refused (``PermissionDenied`` with ``refusal``), never
+    treated as unbound. Used by every service that checks objects (docs/security.md).
+    """
+    if role not in principal.roles or principal.has_any(unbound):
+        return None
+    value = principal.binding(claim)
+    if not value:
+        raise PermissionDenied(refusal)
+    return value
 
 
 SYSTEM = Principal(subject="system", roles=frozenset({Role.ADMIN.value}))
@@ -310,6 +331,7 @@ class TokenCodec:
             roles=frozenset(r for r in roles if r in ALL_ROLES),
             token_id=str(claims.get("jti", "")),
             claims=claims,
+            token=token,
         )
 
     def _verify_from_provider(self, token: str, header: Mapping[str, Any]) -> Principal:
@@ -337,6 +359,7 @@ class TokenCodec:
             roles=idp.roles_of(claims),
             token_id=str(claims.get("jti", "")),
             claims=claims,
+            token=token,
         )
 
     def _signing_key(self, jwks: jwt.PyJWKClient, idp: IdentityProvider, kid: object) -> jwt.PyJWK:

@@ -228,11 +228,11 @@ async def test_an_updated_document_moves_the_incident_at_its_current_version(
 ) -> None:
     ident = f"hcm-{uuid.uuid4().hex[:10]}"
     first = _foreign_document(ident=ident, lat=10.9521)  # its own spot: created, not merged into another's
-    ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(first)),
-                                         metadata=eido_api.md("integrator"))
+    # A CAD the city lets move statuses: its token carries operator (TransitionIncident).
+    cad = eido_api.md(["integrator", "operator"], "svc-cad-hcm")  # type: ignore[arg-type]
+    ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(first)), metadata=cad)
     update = _foreign_document(status=incidents_pb2.Status.STATUS_ACKNOWLEDGED, ident=ident, lat=10.9521)
-    again = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(update)),
-                                           metadata=eido_api.md("integrator"))
+    again = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(update)), metadata=cad)
     assert (again.incident_id, again.created) == (ref.incident_id, False)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}") as channel:
         stub = incidents_pb2_grpc.IncidentServiceStub(channel)
@@ -246,8 +246,8 @@ async def test_only_the_cad_that_created_an_incident_updates_it_by_import(
     eido_api: Api, incidents_port: int
 ) -> None:
     ident = f"hcm-{uuid.uuid4().hex[:10]}"
-    creator = bearer(eido_api.settings, "integrator", "svc-cad-hcm", cad_id="cad-hcm")
-    stranger = bearer(eido_api.settings, "integrator", "svc-cad-dn", cad_id="cad-dong-nai")
+    creator = bearer(eido_api.settings, ["integrator", "operator"], "svc-cad-hcm", cad_id="cad-hcm")
+    stranger = bearer(eido_api.settings, ["integrator", "operator"], "svc-cad-dn", cad_id="cad-dong-nai")
     first = json.dumps(_foreign_document(ident=ident, lat=10.9621))
     ref = await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=first), metadata=creator)
     cancel = json.dumps(_foreign_document(status=incidents_pb2.Status.STATUS_CANCELLED, ident=ident, lat=10.9621))
@@ -285,3 +285,44 @@ async def test_an_imported_priority_follows_the_priority_override_rule(eido_api:
         by_supervisor = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=trusted.incident_id), metadata=md)
     assert by_supervisor.priority == incidents_pb2.Priority.PRIORITY_P4  # the override right: carried
     assert by_integrator.priority != incidents_pb2.Priority.PRIORITY_P4  # no override right: triage decides
+
+
+async def test_a_cad_without_the_right_to_transition_cannot_cancel_its_incident_by_import(
+    eido_api: Api, incidents_port: int
+) -> None:
+    """The import acts with the CAD's own token: incidents refuses TransitionIncident to a plain
+    integrator, so its CANCELLED document is PERMISSION_DENIED and the incident stays open; its
+    notes are still applied, recorded as the CAD's (not dispatch's)."""
+    ident = f"hcm-{uuid.uuid4().hex[:10]}"
+    cad = bearer(eido_api.settings, "integrator", "svc-cad-plain", cad_id="cad-plain")
+    ref = await eido_api.stub.ImportEido(
+        dispatch_pb2.ImportEidoRequest(json=json.dumps(_foreign_document(ident=ident, lat=10.9921))), metadata=cad)
+    cancel = _foreign_document(status=incidents_pb2.Status.STATUS_CANCELLED, ident=ident, lat=10.9921)
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await eido_api.stub.ImportEido(dispatch_pb2.ImportEidoRequest(json=json.dumps(cancel)), metadata=cad)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}") as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        md = eido_api.md("supervisor")
+        seen = await stub.GetIncident(incidents_pb2.GetIncidentRequest(id=ref.incident_id), metadata=md)
+        timeline = await stub.GetTimeline(incidents_pb2.GetTimelineRequest(id=ref.incident_id), metadata=md)
+    assert seen.status == incidents_pb2.Status.STATUS_NEW
+    actors = {(e.action, e.actor.subject) for e in timeline.entries}
+    assert ("IncidentReported", "svc-cad-plain") in actors  # filed with the CAD's token
+    assert ("NoteAdded", "svc-cad-plain") in actors  # its note, as itself
+    assert not any(subject == "svc-dispatch" for _, subject in actors)  # never with dispatch's token
+
+
+async def test_a_cad_may_not_note_an_incident_it_did_not_report(eido_api: Api, incidents_port: int) -> None:
+    """AddNote by an integration (the path EIDO notes take) is limited to incidents it reported."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{incidents_port}") as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        reply = await stub.ReportIncident(incidents_pb2.ReportIncidentRequest(
+            category=incidents_pb2.Category.CATEGORY_FIRE, description="Cháy chợ Thủ Dầu Một",
+            source=incidents_pb2.Source.SOURCE_HOTLINE_1022,
+            location=common_pb2.GeoPoint(lat=10.9801, lon=106.6521),
+            idempotency_key=f"note-{uuid.uuid4().hex}"), metadata=eido_api.md("call_taker"))
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stub.AddNote(incidents_pb2.AddNoteRequest(id=reply.incident.id, text="ghi chú lạ"),
+                               metadata=bearer(eido_api.settings, "integrator", "svc-cad-other"))
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -134,6 +134,21 @@ def test_repeated_failed_logins_are_locked_out_per_client_address(gateway_stack:
     assert other.status_code == 200, other.text
 
 
+def test_a_client_cannot_escape_its_lockout_by_forging_x_forwarded_for(gateway_stack: Any) -> None:
+    """The trusted proxy (here 127.0.0.1, uvicorn's FORWARDED_ALLOW_IPS; the chart's
+    services.gateway.trustedProxies) appends the real client address; a client-written entry to its
+    left is never believed: the right-most untrusted entry is the address."""
+    url = f"{gateway_stack.gateway_url}/api/login"
+    real = "198.51.100.61"
+    codes = [httpx.post(url, json={"username": f"gia-{i}", "password": "sai"},
+                        headers={"X-Forwarded-For": real}, timeout=10).status_code for i in range(20)]
+    assert codes == [401] * 20
+    for forged in (f"192.0.2.44, {real}", f"198.51.100.100, 10.0.0.1, {real}"):
+        again = httpx.post(url, json={"username": "operator", "password": "operator-dev"},
+                           headers={"X-Forwarded-For": forged}, timeout=10)
+        assert again.status_code == 429, (forged, again.text)
+
+
 @pytest.mark.parametrize("path", ["/", "/api/me", "/open311/v2/services.json", "/healthz", "/static/js/api.js"])
 def test_every_response_carries_the_security_headers(gateway_stack: Any, path: str) -> None:
     r = httpx.get(f"{gateway_stack.gateway_url}{path}", timeout=10)

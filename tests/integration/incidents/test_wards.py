@@ -12,8 +12,8 @@ import grpc
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_devtools.testing import status_details
 from cityops_incidents.incidents import metrics
-from cityops_platform.testing import status_details
 
 from .conftest import TDM, Api, report_request
 

@@ -17,11 +17,11 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_devtools.devstack import PostgresServer
+from cityops_devtools.testing import bearer, eventually, make_settings
 from cityops_incidents.server import POLICY, build
 from cityops_platform.db.migrations import migrate
-from cityops_platform.devstack import PostgresServer
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
-from cityops_platform.testing import bearer, eventually, make_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 FIRST = 60.0  # this module may run first: the worker joins its consumer group

@@ -92,7 +92,8 @@ async def test_dispatch_incidents_client_gives_up_on_a_stalled_incidents_within_
     try:
         started = time.monotonic()
         with pytest.raises(errors.Unavailable) as failed:
-            await client.transition("inc-1", incidents_pb2.STATUS_DISPATCHED, "test")
+            cad = tokens.verify(tokens.issue("svc-cad-hcm", ["integrator", "operator"]))
+            await client.transition("inc-1", incidents_pb2.STATUS_DISPATCHED, "test", on_behalf_of=cad)
         elapsed = time.monotonic() - started
     finally:
         await client.close()

@@ -39,11 +39,13 @@ DOMAIN_DENIALS = {
     ("notifications", "ListSubscriptions"),
     ("notifications", "DeleteSubscription"),
     # Object-level authorization (docs/security.md): a field unit acts on its own unit only, a sensor
-    # gateway on its own sensors, a CAD on the incidents it created; unbound tokens are refused.
+    # gateway on its own sensors, a CAD on the incidents it created (and with its own rights when
+    # ImportEido calls incidents on its behalf); unbound tokens are refused.
     ("dispatch", "UpdateUnitStatus"),
     ("dispatch", "StreamLocations"),
     ("dispatch", "AcknowledgeAssignment"),
     ("dispatch", "ImportEido"),
+    ("incidents", "AddNote"),  # a field unit notes only its unit's incidents, a CAD only what it reported
     ("sensors", "RegisterSensor"),
     ("sensors", "IngestReadings"),
 }

@@ -4,7 +4,12 @@ the caller must also be allowed to touch *that* unit, assignment, sensor, report
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,6 +20,8 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2 as dpb
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.sensors.v1 import sensors_pb2 as spb
+from cityops_devtools.devstack._process import spawn, terminate
+from cityops_devtools.testing import free_port
 from cityops_dispatch.incidents_view.service import apply_event
 
 pytestmark = pytest.mark.integration
@@ -386,3 +393,69 @@ def test_server_streams_per_principal_are_capped_with_failed_precondition(host) 
     finally:
         for call in calls:
             call.cancel()
+
+
+@pytest.fixture(scope="module")
+def incidents_worker(host, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """The real incidents Faust worker on the apis' broker, topics and database: it learns which
+    units are assigned from cityops.dispatch.events.v1 (published by the real dispatch api)."""
+    run_dir = tmp_path_factory.mktemp("incidents-worker")
+    s = host.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
+    env.update(CITYOPS_KAFKA_BOOTSTRAP=s.kafka_bootstrap, CITYOPS_TOPIC_PREFIX=s.topic_prefix,
+               CITYOPS_DATABASE_URL=s.database_url, CITYOPS_JWT_SECRET=s.jwt_secret,
+               CITYOPS_DATA_DIR=str(run_dir / "data"), CITYOPS_METRICS_PORT=str(free_port()),
+               CITYOPS_LOG_LEVEL="INFO")
+    log_file = run_dir / "worker.log"
+    proc = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "incidents"], log_file=log_file, env=env)
+    try:
+        yield
+    finally:
+        terminate(proc, signal.SIGTERM, 20.0)
+
+
+def _note_code(host, incident_id: str, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    return _code(host.apis["incidents"].stub.AddNote,
+                 ipb.AddNoteRequest(id=incident_id, text="Hiện trường: 2 người bị thương nhẹ"), metadata=metadata)
+
+
+def _until(predicate, what: str, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    # A generous budget for the worker's start and lag under a loaded machine; not a latency claim.
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not seen within {timeout:.0f} s: {what}")
+        time.sleep(0.3)
+
+
+def test_a_field_unit_notes_only_incidents_its_unit_is_assigned_to(host, incidents_worker) -> None:  # type: ignore[no-untyped-def]
+    incidents, dispatch = host.apis["incidents"].stub, host.apis["dispatch"].stub
+    mine, other = f"fu-n-{uuid.uuid4().hex[:6]}", f"fu-o-{uuid.uuid4().hex[:6]}"
+    for unit_id, lat in ((mine, 10.983), (other, 10.984)):
+        dispatch.RegisterUnit(dpb.RegisterUnitRequest(unit=_unit(unit_id, lat)), metadata=host.md("admin"))
+    lat, lon = _spot()
+    reported = incidents.ReportIncident(
+        _report(lat, lon, key=f"note-{uuid.uuid4().hex}", source=ipb.SOURCE_HOTLINE_1022,
+                description="Tai nạn giao thông, hai xe máy va chạm"),
+        metadata=host.md("call_taker"),
+    ).incident
+    host.run(_known_incident(host.settings.database_url, reported))  # dispatch's view (its worker is not running)
+    me, them = host.md("field_unit", unit_id=mine), host.md("field_unit", unit_id=other)
+    assert _note_code(host, reported.id, me) == grpc.StatusCode.PERMISSION_DENIED  # nobody assigned yet
+
+    assignment = dispatch.AssignUnit(dpb.AssignUnitRequest(incident_id=reported.id, unit_id=mine, reason="gần nhất"),
+                                     metadata=host.md("dispatcher"))
+    # dispatch api → outbox → Kafka → incidents worker → unit_assignments: then my note is taken.
+    _until(lambda: _note_code(host, reported.id, me) == grpc.StatusCode.OK, "the assigned unit's note accepted")
+    assert _note_code(host, reported.id, them) == grpc.StatusCode.PERMISSION_DENIED  # another unit's incident
+    assert _note_code(host, reported.id, host.md("field_unit")) == grpc.StatusCode.PERMISSION_DENIED  # unbound
+    assert _note_code(host, reported.id, host.md("dispatcher")) == grpc.StatusCode.OK  # staff: any incident
+    timeline = incidents.GetTimeline(ipb.GetTimelineRequest(id=reported.id), metadata=host.md("supervisor"))
+    notes = [e for e in timeline.entries if e.action == "NoteAdded"]
+    assert [e.actor.role for e in notes] == ["field_unit", "dispatcher"]  # the refused ones wrote nothing
+
+    # Once the assignment is cancelled the unit is no longer on the incident.
+    dispatch.CancelAssignment(dpb.CancelAssignmentRequest(assignment_id=assignment.id, reason="nhầm xe"),
+                              metadata=host.md("dispatcher"))
+    _until(lambda: _note_code(host, reported.id, me) == grpc.StatusCode.PERMISSION_DENIED,
+           "the cancelled unit's note refused")

@@ -171,7 +171,7 @@ async def test_watch_alerts_streams_new_alerts_live(client) -> None:
 
 async def test_sensors_get_their_ward_and_list_and_watch_by_ward(client) -> None:
     from cityops.common.v1 import common_pb2
-    from cityops_platform.testing import status_details
+    from cityops_devtools.testing import status_details
 
     # registered first, so the worker's registry (refreshed every 0.5 s here) knows them by the watch
     smoke_here, smoke_there = client.uid("smoke"), client.uid("smoke")

@@ -4,13 +4,16 @@ egress to the public Internet only, and the standards' artefacts from a volume."
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import ipaddress
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import APIS_V1
+from .conftest import APIS_V1, ROOT
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -167,6 +170,36 @@ def test_cert_manager_certificates_name_every_service_dns_name(render: Render) -
     # The gateway dials exactly a name the certificate carries.
     addr = of_kind(manifest, "ConfigMap")["cityops-config"]["data"]["CITYOPS_INCIDENTS_ADDR"]
     assert addr.removeprefix("dns:///").rsplit(":", 1)[0] in names
+
+
+def _validator() -> Any:
+    spec = importlib.util.spec_from_file_location("cityops_validate_manifests", ROOT / "helm" / "validate_manifests.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cert_manager_certificates_are_valid_against_cert_managers_own_crds(
+    render: Render, cert_manager_crds: Path
+) -> None:
+    validate = _validator()
+    crds, served = validate.load_crds([cert_manager_crds])
+    assert "cert-manager.io/v1/Certificate" in crds
+    manifest = render("production", apis=CERT_MANAGER, set_values=("tls.existingSecrets=null",))
+    certificates = of_kind(manifest, "Certificate")
+    assert set(certificates) == {f"cityops-{svc}-api-tls" for svc in (*GRPC_SERVICES, "gateway")}
+    for name, cert in certificates.items():
+        assert validate.validate_document(cert, "1.35.0", {}, crds, served) is None, name
+    # The check can fail: what cert-manager's API server would refuse is refused here too.
+    bad_enum = copy.deepcopy(certificates["cityops-incidents-api-tls"])
+    bad_enum["spec"]["privateKey"]["algorithm"] = "DSA"  # the CRD's enum: RSA, ECDSA, Ed25519
+    assert "DSA" in (validate.validate_document(bad_enum, "1.35.0", {}, crds, served) or "")
+    unknown = copy.deepcopy(certificates["cityops-incidents-api-tls"])
+    unknown["spec"]["renewBeforez"] = "1h"
+    assert "renewBeforez" in (validate.validate_document(unknown, "1.35.0", {}, crds, served) or "")
+    old = {**certificates["cityops-incidents-api-tls"], "apiVersion": "cert-manager.io/v1alpha2"}
+    assert "not served" in (validate.validate_document(old, "1.35.0", {}, crds, served) or "")
 
 
 def test_tls_with_cert_manager_not_served_or_no_certificate_fails_clearly(
@@ -368,3 +401,23 @@ def test_standards_volume_takes_exactly_one_source(render_failure: Callable[...,
                     "standards.volume.nfs.path=/standards")
     )
     assert "maxProperties" in error
+
+
+def test_the_gateway_believes_x_forwarded_for_only_from_its_trusted_proxies(
+    render: Render, render_failure: Callable[..., str]
+) -> None:
+    manifest = render()  # production: an ingress, and the ingress controller's pod network trusted
+    deployments = of_kind(manifest, "Deployment")
+    for name, deployment in deployments.items():
+        env = {e["name"]: e.get("value") for c in deployment["spec"]["template"]["spec"]["containers"]
+               for e in c.get("env", [])}
+        if name == "cityops-gateway-api":
+            assert env["FORWARDED_ALLOW_IPS"] == "10.244.0.0/16"
+        else:
+            assert "FORWARDED_ALLOW_IPS" not in env, name
+    # An ingress without trusted proxies: every client would share the proxy's address.
+    error = render_failure("production", set_values=("services.gateway.trustedProxies=null",))
+    assert "services.gateway.trustedProxies" in error
+    # "*" would believe the client-written left-most entry: refused by the schema.
+    error = render_failure("production", set_values=("services.gateway.trustedProxies={*}",))
+    assert "trustedProxies" in error

@@ -18,15 +18,10 @@ OVERSEERS = frozenset({Role.DISPATCHER.value, Role.SUPERVISOR.value, Role.ADMIN.
 
 def bound_unit(principal: auth.Principal) -> str | None:
     """The unit the caller is limited to, or None when the caller may act on every unit."""
-    if Role.FIELD_UNIT.value not in principal.roles or principal.has_any(OVERSEERS):
-        return None
-    unit_id = principal.binding("unit_id")
-    if not unit_id:
-        raise PermissionDenied(
-            "token field_unit không gắn với đơn vị nào (claim unit_id) "
-            "(field-unit token is not bound to a unit)"
-        )
-    return unit_id
+    return auth.bound_object(
+        principal, role=Role.FIELD_UNIT.value, claim="unit_id", unbound=OVERSEERS,
+        refusal="token field_unit không gắn với đơn vị nào (claim unit_id) (field-unit token is not bound to a unit)",
+    )
 
 
 def check_unit(principal: auth.Principal, unit_id: str) -> None:

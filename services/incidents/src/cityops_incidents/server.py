@@ -7,7 +7,8 @@ Access policy (deny by default; roles from the bearer token):
 - Reads (Get/List/Timeline/Nearby/Watch): operations-center staff and integrators. Field units
   and citizens read through the gateway and dispatch, which filter what they may see.
 - TransitionIncident: operators, dispatchers, supervisors, admins (call-takers only file).
-- AddNote: staff and field units (a unit adds what it sees on scene).
+- AddNote: staff, field units (a unit adds what it sees on scene: only incidents its unit is
+  assigned to) and integrations (an external CAD's EIDO notes: only incidents it reported).
 - SplitReport: operators and supervisors (undoing a wrong merge is a desk decision).
 - ReopenIncident: the reporter (citizen; the service checks they filed a report) and operators.
 - RateIncident: citizens (their own incidents) and integrators (the gateway, with a signed link);
@@ -41,7 +42,7 @@ POLICY = auth.AccessPolicy.for_service(
         "FindNearbyIncidents": READERS,
         "WatchIncidents": READERS,
         "TransitionIncident": ["operator", "dispatcher", "supervisor", "admin"],
-        "AddNote": auth.STAFF | {"field_unit"},
+        "AddNote": auth.STAFF | {"field_unit", "integrator"},
         "SplitReport": ["operator", "supervisor", "admin"],
         "ReopenIncident": ["citizen", "operator", "supervisor", "admin"],
         "RateIncident": ["citizen", "integrator"],

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 from cityops_platform import auth
 from cityops_platform.auth import Role
-from cityops_platform.errors import PermissionDenied
 
 UNBOUND_ROLES = frozenset({Role.SUPERVISOR.value, Role.INTEGRATOR.value, Role.ADMIN.value})
 
 
 def bound_gateway(principal: auth.Principal) -> str | None:
     """The gateway id the caller is limited to, or None when the caller is not limited."""
-    if Role.SENSOR_GATEWAY.value not in principal.roles or principal.has_any(UNBOUND_ROLES):
-        return None
-    gateway = principal.binding("gateway_id")
-    if not gateway:
-        raise PermissionDenied(
-            "token sensor_gateway không gắn với cổng nào (claim gateway_id) "
-            "(sensor-gateway token is not bound to a gateway)"
-        )
-    return gateway
+    return auth.bound_object(
+        principal, role=Role.SENSOR_GATEWAY.value, claim="gateway_id", unbound=UNBOUND_ROLES,
+        refusal="token sensor_gateway không gắn với cổng nào (claim gateway_id) "
+                "(sensor-gateway token is not bound to a gateway)",
+    )

@@ -141,20 +141,26 @@ class EidoImporter:
         the idempotency key ``eido:<$id>``), later ones add new notes and move the status.
 
         Object rule (``caller``, default the RPC's principal): only the CAD that created an incident
-        by import updates it (supervisors and admins any); the EIDO's priority is carried only for
-        callers the incidents service lets override priorities (operator, supervisor, admin)."""
+        by import updates it (supervisors and admins any). Every change is made **with the caller's
+        own token** (on behalf of it, never with dispatch's), so incidents authorizes it against the
+        CAD's roles: a CAD that may not TransitionIncident gets PERMISSION_DENIED for a status change
+        (its notes still apply first), and an EIDO's priority is carried only for callers the
+        incidents service lets override priorities (operator, supervisor, admin); for others triage
+        decides."""
         caller = caller or auth.current_principal()
         imported = parse_document(text, standard=self._standard, vocab=self._vocab)
         existing = await self._existing(imported)
         if existing is not None:
             incident_id, number = existing
             access.check_eido_update(caller, await self._creator(incident_id))
-            await self._update(incident_id, imported)
+            await self._update(incident_id, imported, caller)
             return ImportedRef(incident_id, number, False, imported.eido_id)
         request = report_request(imported, now=datetime.now(UTC))
         if not caller.has_any(access.PRIORITY_ROLES):
-            request.ClearField("priority_override")  # triage decides, as for any caller without the right
-        response = await self._incidents.report(request)
+            # Incidents would refuse the whole report (PERMISSION_DENIED) for a priority the caller
+            # may not set; the EIDO's priority is advisory, so triage decides instead.
+            request.ClearField("priority_override")
+        response = await self._incidents.report(request, on_behalf_of=caller)
         incident = response.incident
         inserted = await self._pool.fetchval(
             """INSERT INTO eido_imports (eido_id, incident_id, incident_number, cad) VALUES ($1, $2, $3, $4)
@@ -164,7 +170,7 @@ class EidoImporter:
             incident.number,
             "" if response.merged else access.cad_identity(caller),  # merged into another's: not its creator
         )
-        await self._add_notes(incident.id, imported)
+        await self._add_notes(incident.id, imported, caller)
         return ImportedRef(incident.id, incident.number, bool(inserted) and not response.merged, imported.eido_id)
 
     async def _creator(self, incident_id: str) -> str | None:
@@ -187,21 +193,22 @@ class EidoImporter:
                 return view.id, view.number
         return None
 
-    async def _update(self, incident_id: str, imported: ImportedIncident) -> None:
+    async def _update(self, incident_id: str, imported: ImportedIncident, caller: auth.Principal) -> None:
+        await self._add_notes(incident_id, imported, caller)
         async with self._pool.acquire() as conn:
             view = await view_store.get(conn, incident_id)
         if imported.status and imported.status != incidents_pb2.Status.STATUS_NEW and (
             view is None or view.status != imported.status
         ):
             try:
-                await self._incidents.transition(incident_id, imported.status, IMPORT_REASON)
+                # PermissionDenied (the CAD's roles may not transition) reaches the caller.
+                await self._incidents.transition(incident_id, imported.status, IMPORT_REASON, on_behalf_of=caller)
             except PreconditionFailed as exc:
                 # The CAD's status may be one our lifecycle cannot jump to; the rest still applies.
                 metrics.ERRORS_SWALLOWED.labels("eido_transition").inc()
                 log.warning("EIDO status not applied", extra={"incident_id": incident_id, "error": exc.message})
-        await self._add_notes(incident_id, imported)
 
-    async def _add_notes(self, incident_id: str, imported: ImportedIncident) -> None:
+    async def _add_notes(self, incident_id: str, imported: ImportedIncident, caller: auth.Principal) -> None:
         known: set[str] = set()
         async with self._pool.acquire() as conn:
             known = {n.text for n in await view_store.notes(conn, incident_id)}
@@ -217,4 +224,4 @@ class EidoImporter:
                     digest,
                 )
                 if fresh:  # the mark commits only if incidents took the note
-                    await self._incidents.add_note(incident_id, text)
+                    await self._incidents.add_note(incident_id, text, on_behalf_of=caller)

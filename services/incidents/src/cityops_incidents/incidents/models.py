@@ -188,6 +188,7 @@ class DispatchEventIn:
     call_sign: str
     agency: str
     actor: Actor
+    unit_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.config import Rules
-from cityops_incidents.incidents import lifecycle, sla, store
+from cityops_incidents.incidents import lifecycle, sla, store, unit_assignments
 from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label, ts
 from cityops_incidents.incidents.intake import escalate, report_in_tx
@@ -125,14 +125,22 @@ class Reactions:
         return "resolved"
 
     async def dispatch_event(self, d: DispatchEventIn) -> str:
-        """UnitAssigned → DISPATCHED, UnitArrived → ON_SCENE. Idempotent on the event id; a move
+        """UnitAssigned → DISPATCHED, UnitArrived → ON_SCENE; every assignment event also updates
+        which units are assigned (``unit_assignments``). Idempotent on the event id; a move
         that is no longer legal (already there, or closed) is recorded on the timeline, not applied."""
         target = DISPATCH_TARGETS.get(d.kind)
-        if target is None or not d.incident_id:
+        tracked = d.kind in unit_assignments.ASSIGNMENT_STATES
+        if (target is None and not tracked) or not d.incident_id:
             return "ignored"
         async with self._pool.acquire() as conn, conn.transaction():
             if not await first_time(conn, DISPATCH_CONSUMER, d.event_id):
                 return "duplicate-event"
+            # Who is assigned, for the field units' object rule (AddNote); before the status move,
+            # which may find the incident unknown or the move illegal.
+            await unit_assignments.record(conn, kind=d.kind, assignment_id=d.assignment_id,
+                                          incident_id=d.incident_id, unit_id=d.unit_id, at=self._now())
+            if target is None:
+                return "assignment-recorded"
             inc = await store.get(conn, d.incident_id, for_update=True)
             if inc is None:
                 log.warning("dispatch event for an unknown incident", extra={"incident_id": d.incident_id,

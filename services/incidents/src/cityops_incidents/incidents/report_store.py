@@ -57,3 +57,15 @@ async def is_reporter(conn: asyncpg.Connection, incident_id: str, subject: str) 
         "SELECT EXISTS (SELECT 1 FROM reports WHERE incident_id = $1 AND reporter_subject = $2)",
         incident_id, subject,
     ))
+
+
+async def filed_by(conn: asyncpg.Connection, incident_id: str, subject: str) -> bool:
+    """True when ``subject`` (any role) filed a report that created or merged into the incident:
+    the timeline's IncidentReported / IncidentMerged entries carry who filed them."""
+    if not subject:
+        return False
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM timeline WHERE incident_id = $1 AND actor_subject = $2
+                          AND action IN ('IncidentReported', 'IncidentMerged'))""",
+        incident_id, subject,
+    ))

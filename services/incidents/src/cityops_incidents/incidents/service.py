@@ -15,7 +15,7 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
 from cityops_incidents.config import Rules
-from cityops_incidents.incidents import lifecycle, report_store, sla, store
+from cityops_incidents.incidents import lifecycle, report_store, sla, store, unit_assignments
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label
@@ -143,14 +143,25 @@ class IncidentService:
                                   before=status_label(before), after=status_label(inc.status))
             return inc
 
-    async def add_note(self, incident_id: str, text: str, *, actor: Actor) -> Incident:
-        """Append a note (stored, on the timeline and as a NoteAdded event)."""
+    async def add_note(self, incident_id: str, text: str, *, actor: Actor, unit_id: str | None = None,
+                       filer_only: bool = False) -> Incident:
+        """Append a note (stored, on the timeline and as a NoteAdded event).
+
+        Object rules (docs/security.md): with ``unit_id`` (a field unit's bound unit) only an incident
+        that unit is actively assigned to; with ``filer_only`` (an external CAD) only an incident
+        the caller filed a report on. PERMISSION_DENIED otherwise, and nothing is written."""
         validate_note(self.rules, incident_id, text)
         now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
             inc = await store.get(conn, incident_id, for_update=True)
             if inc is None:
                 raise NotFound("incident", incident_id)
+            if unit_id is not None and not await unit_assignments.is_assigned(conn, inc.id, unit_id):
+                raise PermissionDenied(f"Đơn vị {unit_id} không được phân công cho sự cố {inc.number} "
+                                       f"(unit {unit_id} is not assigned to this incident)")
+            if filer_only and not await report_store.filed_by(conn, inc.id, actor.subject):
+                raise PermissionDenied(f"Chỉ ghi chú được vào sự cố do chính hệ thống này báo tin: {inc.number} "
+                                       f"(an integration notes only incidents it reported)")
             note_id = str(uuid.uuid4())
             await store.insert_note(conn, note_id=note_id, incident_id=inc.id, text=text, actor=actor, at=now)
             await write_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,

@@ -10,6 +10,7 @@ import grpc
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
+from cityops_incidents.incidents import unit_assignments
 from cityops_incidents.incidents.convert import (
     agency_name,
     category_name,
@@ -131,8 +132,14 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         return incident_pb(await self._service.transition(t, actor=actor), self._eido)
 
     async def AddNote(self, request: pb.AddNoteRequest, context: Ctx) -> pb.Incident:  # noqa: N802
-        actor, _ = current_actor()
-        return incident_pb(await self._service.add_note(request.id, request.text, actor=actor), self._eido)
+        actor, roles = current_actor()
+        principal = auth.current_principal()
+        unit_id = unit_assignments.bound_unit(principal)
+        # An external CAD (integrator without a staff role) notes only what it reported.
+        filer_only = unit_id is None and "integrator" in roles and not principal.has_any(auth.STAFF)
+        incident = await self._service.add_note(request.id, request.text, actor=actor, unit_id=unit_id,
+                                                filer_only=filer_only)
+        return incident_pb(incident, self._eido)
 
     async def GetTimeline(self, request: pb.GetTimelineRequest, context: Ctx) -> pb.Timeline:  # noqa: N802
         entries = await self._service.timeline(request.id)
