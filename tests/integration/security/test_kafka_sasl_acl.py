@@ -435,7 +435,6 @@ def workers_on_sasl(sensors_on_sasl, tmp_path_factory: pytest.TempPathFactory): 
     through the environment, on the ACL'd broker and the sensors stack's database."""
     import os
     import signal
-    import sys
     import time
 
     import httpx
@@ -469,7 +468,7 @@ def workers_on_sasl(sensors_on_sasl, tmp_path_factory: pytest.TempPathFactory): 
         port = free_port()
         env = {**base, "CITYOPS_KAFKA_SASL_USERNAME": role, "CITYOPS_KAFKA_SASL_PASSWORD": ROLE_USERS[role],
                "CITYOPS_METRICS_PORT": str(port), "CITYOPS_DATA_DIR": str(logs / f"data-{role}")}
-        procs[role] = (spawn([sys.executable, "-m", "cityops_platform.cli", kind, service],
+        procs[role] = (spawn(cli_argv(kind, service),
                              log_file=logs / f"{role}.log", env=env), port)
     try:
         deadline = time.monotonic() + 180

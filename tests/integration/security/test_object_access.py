@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2 as dpb
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.sensors.v1 import sensors_pb2 as spb
+from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack._process import spawn, terminate
 from cityops_devtools.testing import free_port
 from cityops_dispatch.incidents_view.service import apply_event
@@ -407,7 +407,7 @@ def incidents_worker(host, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                CITYOPS_DATA_DIR=str(run_dir / "data"), CITYOPS_METRICS_PORT=str(free_port()),
                CITYOPS_LOG_LEVEL="INFO")
     log_file = run_dir / "worker.log"
-    proc = spawn([sys.executable, "-m", "cityops_platform.cli", "worker", "incidents"], log_file=log_file, env=env)
+    proc = spawn(cli_argv("worker", "incidents"), log_file=log_file, env=env)
     try:
         yield
     finally:
