@@ -283,6 +283,13 @@ def build_openapi() -> dict[str, Any]:
                           "403": _api_error("cookie without the X-CityOps-Console header (CSRF)")}}},
         "/api/config": {"get": {"summary": "Console configuration (map tiles)", "tags": ["console"],
                                 "responses": {"200": _json({"type": "object"}, "config")}}},
+        "/api/city": {"get": {"summary": "The city's console profile (title, map, languages, layers, codes)",
+                              "tags": ["console"], "responses": {"200": _json({"type": "object"}, "profile")}}},
+        "/city/map/{layer_id}": {"get": {
+            "summary": "One of the city's map layers (GeoJSON)", "tags": ["console"],
+            "parameters": [{"name": "layer_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "GeoJSON", "content": {"application/geo+json": {
+                "schema": {"type": "object"}}}}, "404": _api_error("no such layer")}}},
         "/api/me": _console_get("The signed-in principal", {"type": "object"}),
         "/api/events": {"get": {
             "summary": "Server-Sent Events: incident, dispatch, unit, alert (+ hello, resync)", "tags": ["console"],

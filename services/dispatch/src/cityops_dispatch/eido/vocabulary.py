@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch.eido import standard as std
+from cityops_platform.city import current_city
 
-CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "eido.yaml"
+CONFIG_FILE = current_city().file("dispatch/eido.yaml")  # this process's city
 _PLACE_PREFIXES = ("thành phố ", "tp. ", "tp ", "thị xã ", "tx. ", "phường ", "p. ", "xã ", "huyện ", "quận ",
                    "tỉnh ")
 
@@ -99,8 +99,7 @@ def _check(standard: std.EidoStandard | None, registry_name: str, values: list[s
 
 def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None) -> Vocabulary:
     """Build and check the vocabulary; raises ValueError naming any value outside the registries."""
-    categories = {name.removeprefix("CATEGORY_") for name in incidents_pb2.Category.DESCRIPTOR.values_by_name} - {
-        "UNSPECIFIED"}
+    categories = set(current_city().category_codes)
     category_types: dict[str, str] = {}
     subcategory_types: dict[tuple[str, str], str] = {}
     type_to_category: dict[str, tuple[str, str]] = {}

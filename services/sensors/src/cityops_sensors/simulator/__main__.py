@@ -12,7 +12,6 @@ import asyncio
 import random
 import sys
 import time
-from importlib import resources
 from typing import Any
 
 import grpc
@@ -22,6 +21,7 @@ from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops.sensors.v1 import sensors_pb2_grpc
 from cityops_platform import auth
+from cityops_platform.city import current_city
 from cityops_platform.settings import get_settings
 from cityops_sensors.simulator.city import SimSensor, place_sensors
 from cityops_sensors.simulator.clients import register_units, report_hotline
@@ -36,7 +36,7 @@ def load_scenario(path: str | None) -> dict[str, Any]:
     if path:
         with open(path, encoding="utf-8") as f:
             return dict(yaml.safe_load(f))
-    text = resources.files("cityops_sensors").joinpath("config/scenario.yaml").read_text(encoding="utf-8")
+    text = current_city().file("sensors/scenario.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text))
 
 
