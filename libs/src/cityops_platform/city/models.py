@@ -41,6 +41,9 @@ class Category(_Frozen):
     agency: str
     enum: str | None = None
     subcategories: tuple[Subcategory, ...] = ()
+    public: bool = True  # Open311 GET may publish citizens' requests of it (False: medical, police, fire)
+    open_data: bool = True  # listed on the public NGSI-LD view (False: e.g. administrative cases)
+    ngsi_alert: str = ""  # NGSI-LD Alert.category (smart data models), "" = none
 
 
 class Agency(_Frozen):
