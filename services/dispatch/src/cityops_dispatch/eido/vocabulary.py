@@ -65,15 +65,16 @@ class Vocabulary:
     resource_attributes: dict[str, tuple[str, ...]]
     places: dict[str, Place]
     fallback_place: Place
+    fallback_category: str = "OTHER"  # what an unmapped incident type imports as (eido.yaml fallback_category)
 
     def incident_type(self, category: str, subcategory: str) -> str:
         """The Incident Type registry code of a city category/subcategory."""
         return self.subcategory_types.get((category, subcategory)) or self.category_types.get(
-            category, self.category_types["OTHER"])
+            category, self.category_types[self.fallback_category])
 
     def category_of(self, code: str) -> tuple[str, str]:
-        """(category, subcategory) an Incident Type registry code imports as; OTHER when unmapped."""
-        return self.type_to_category.get(code, ("OTHER", ""))
+        """(category, subcategory) an Incident Type registry code imports as; the fallback when unmapped."""
+        return self.type_to_category.get(code, (self.fallback_category, ""))
 
     def status_of(self, codes: list[str]) -> str:
         """The city status of the registry statuses listed: the first in ``import_statuses`` order wins."""
@@ -113,8 +114,9 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None
         type_to_category.setdefault(str(spec["type"]), (category, ""))
         for code in spec.get("import") or []:
             type_to_category.setdefault(str(code), (category, ""))
-    if "OTHER" not in category_types:
-        raise ValueError("eido.yaml: incident_types needs OTHER")
+    fallback_category = str(data.get("fallback_category") or "OTHER")
+    if fallback_category not in category_types:
+        raise ValueError(f"eido.yaml: incident_types needs the fallback category {fallback_category}")
     _check(standard, std.INCIDENT_TYPES, [*category_types.values(), *subcategory_types.values(),
                                                  *type_to_category], "incident_types")
     statuses = {k: tuple(str(x) for x in v) for k, v in (data.get("incident_statuses") or {}).items()}
@@ -163,6 +165,7 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None
         responding_roles=responding_roles, owner_agency_type=owner_type, unit_statuses=unit_statuses,
         resource_types=resource_types, default_resource_type=default_resource, resource_attributes=attributes,
         places=places, fallback_place=Place(str(fallback["name"]), float(fallback["lat"]), float(fallback["lon"])),
+        fallback_category=fallback_category,
     )
 
 

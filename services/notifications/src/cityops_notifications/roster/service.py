@@ -30,7 +30,7 @@ def _contact(raw: dict[str, Any], where: str) -> Contact:
     address, problem = normalise_address(channel, str(raw.get("address", "")))
     if problem:
         raise ValueError(f"{where}: {problem}")
-    language = str(raw.get("language", "vi"))
+    language = str(raw.get("language") or LANGUAGES[0])
     if language not in LANGUAGES:
         raise ValueError(f"{where}: language must be one of {LANGUAGES}")
     return Contact(channel, address, language)
