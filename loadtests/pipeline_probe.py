@@ -70,7 +70,7 @@ SERVICE_ENV = {
     "CITYOPS_GRPC_DRAIN_SECONDS": "1",
     "CITYOPS_LOG_LEVEL": "WARNING",
 }
-# Inside Bình Dương's service area, away from its edges.
+# Inside the reference city's service area, away from its edges.
 BOX = (10.97, 11.28, 106.55, 106.78)
 P1 = [("CATEGORY_EMERGENCY_MEDICAL", "Cụ ông ngất xỉu trước cửa nhà, cần xe cấp cứu gấp"),
       ("CATEGORY_EMERGENCY_MEDICAL", "Công nhân té từ giàn giáo, không cử động được"),
@@ -356,7 +356,7 @@ async def drive(city: City, settings: Settings, args: argparse.Namespace) -> dic
         category, text = rng.choice(P1 if p1 else OTHER)
         requests.append((incidents_pb2.ReportIncidentRequest(
             category=incidents_pb2.Category.Value(category), description=text,
-            location=common_pb2.GeoPoint(lat=rng.uniform(*BOX[:2]), lon=rng.uniform(*BOX[2:]), address="Bình Dương"),
+            location=common_pb2.GeoPoint(lat=rng.uniform(*BOX[:2]), lon=rng.uniform(*BOX[2:]), address="bench"),
             source=incidents_pb2.SOURCE_HOTLINE_1022, idempotency_key=f"probe-{os.getpid()}-{i}",
             reporter=incidents_pb2.Reporter(name="Người gọi", phone=f"0909{rng.randint(100000, 999999)}")), p1))
     rpc, errors = Hist(), Counter[str]()

@@ -122,6 +122,7 @@ def _index_page() -> str:
     titles = json.dumps(dict(city.branding.title), ensure_ascii=False)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     return (page.replace("{{city_titles}}", html.escape(titles, quote=True))
+            .replace("{{city_timezone}}", html.escape(city.timezone, quote=True))
             .replace("{{city_title}}", html.escape(city.text(city.branding.title))))
 
 

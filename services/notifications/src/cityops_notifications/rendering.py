@@ -2,7 +2,7 @@
 
 Each template ``templates/<lang>/<key>.j2`` defines three blocks: ``subject`` (e-mail subject,
 webhook title), ``body`` (e-mail and webhook text) and ``sms`` (one short paragraph, split by
-``sms.split_sms``). Vietnamese is the default; times are shown in Asia/Ho_Chi_Minh.
+``sms.split_sms``). The city's first language is the default; times are shown in the city's time zone.
 """
 
 from __future__ import annotations

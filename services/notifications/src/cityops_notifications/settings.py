@@ -24,7 +24,9 @@ class NotificationSettings(Settings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_user: str | None = None
     smtp_password: str | None = None
-    smtp_from: str = "Trung tâm Điều hành Bình Dương <noreply@ioc.binhduong.gov.vn>"
+    # The From of e-mails: the city's CAP sender name and its domain (city.yaml) unless set.
+    smtp_from: str = Field(default_factory=lambda: (
+        f"{current_city().text(current_city().cap.names)} <noreply@{current_city().domain or 'localhost'}>"))
     smtp_timeout_seconds: float = 10.0
 
     sms_gateway_url: str = "http://127.0.0.1:8099/v1/sms"

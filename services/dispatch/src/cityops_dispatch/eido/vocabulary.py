@@ -23,7 +23,7 @@ _PLACE_PREFIXES = ("thành phố ", "tp. ", "tp ", "thị xã ", "tx. ", "phư�
 
 
 def place_key(name: str) -> str:
-    """Case-folded NFC text without an administrative prefix. Diacritics are kept: "Dĩ An" ≠ "Di An"."""
+    """Case-folded NFC text without an administrative prefix. Diacritics are kept: "nở" ≠ "nổ"."""
     text = " ".join(unicodedata.normalize("NFC", name).casefold().split())
     for prefix in _PLACE_PREFIXES:
         if text.startswith(prefix):

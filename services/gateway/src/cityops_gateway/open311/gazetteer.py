@@ -24,7 +24,10 @@ UNIT = "unit"
 _PREFIXES = re.compile(
     r"(?<!\w)(phường|xã|thị trấn|p\.|x\.|tp\.?|thành phố|thị xã|quận|huyện|tỉnh)(?!\w)", re.IGNORECASE
 )
-_PROVINCE = re.compile(r"(?<!\w)(tỉnh bình dương|thành phố hồ chí minh|tp\.? ?hcm|tp\.? hồ chí minh|việt nam)(?!\w)")
+def _region_pattern(names: list[str]) -> re.Pattern[str] | None:
+    """The names that only say which city or country an address is in (gazetteer ``region_names``)."""
+    alternatives = "|".join(re.escape(normalize(n)) for n in sorted(names, key=len, reverse=True) if n.strip())
+    return re.compile(rf"(?<!\w)({alternatives})(?!\w)") if alternatives else None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class Gazetteer:
         self._streets = sorted(street_keys, key=lambda kv: -len(kv[0]))
         self._units_plain = _unambiguous(self._units)
         self._streets_plain = _unambiguous(self._streets)
+        self._region = _region_pattern([str(n) for n in raw.get("region_names") or []])
 
     @classmethod
     def load(cls, path: Path) -> Gazetteer:
@@ -109,7 +113,8 @@ class Gazetteer:
     def geocode(self, address: str) -> Place | None:
         """The best place named in a free-text address, or None when it names none we know."""
         text = normalize(address)
-        text = _PROVINCE.sub(" ", text)
+        if self._region is not None:
+            text = self._region.sub(" ", text)
         found = self._match(text, self._streets, self._units)
         if found is None:
             found = self._match(unaccent(text), self._streets_plain, self._units_plain)

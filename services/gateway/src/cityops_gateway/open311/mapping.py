@@ -181,7 +181,7 @@ def parse_post(
     gazetteer: Gazetteer | None = None,
     answers: Mapping[str, list[str]] | None = None,
     idempotency_header: str = "",
-    timezone: str = "Asia/Ho_Chi_Minh",
+    timezone: str = "",
     unlocated_ok: bool = True,
 ) -> PostedRequest:
     """Validate a posted service request (api_key and jurisdiction_id are checked before this).
@@ -203,7 +203,7 @@ def parse_post(
         raise Open311Error(400, "idempotency_key: 1-80 ký tự A-Z a-z 0-9 . _ : - (invalid characters)")
     accepted, errors = validate_answers(
         service.attributes, answers if answers is not None else answers_from_fields(list(fields.items())),
-        timezone=timezone,
+        timezone=timezone or current_city().timezone,
     )
     if errors:
         first, *rest = (f"{e.field}: {e.description}" for e in errors)

@@ -14,6 +14,7 @@ from cityops_incidents.incidents.convert import (
     agency_codes,
     category_code,
     category_codes,
+    category_name,
     from_ts,
     incident_pb,
     source_name,
@@ -35,7 +36,7 @@ from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, satisfaction_pb
 from cityops_incidents.ratings.service import RatingService
 from cityops_platform import auth
-from cityops_platform.errors import FieldViolation, Unavailable, require
+from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed, require
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -68,8 +69,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.ReportIncidentRequest, context: Ctx
     ) -> pb.ReportIncidentResponse:
         actor, roles = current_actor()
+        try:
+            category = category_code(request.category_code, request.category)
+        except ValidationFailed:  # reported with the other bad fields by validate_report
+            category = request.category_code or category_name(request.category)
         r = ReportIn(
-            category=category_code(request.category_code, request.category), source=source_name(request.source),
+            category=category, source=source_name(request.source),
             lat=request.location.lat, lon=request.location.lon, address=request.location.address,
             has_location=request.HasField("location"), idempotency_key=request.idempotency_key,
             subcategory=request.subcategory, description=request.description,

@@ -35,7 +35,7 @@ from cityops_platform.errors import (
 )
 
 TZ = ZoneInfo(current_city().timezone)  # the identifier's date is the city's
-IDENTIFIER_PREFIX = current_city().cap.identifier_prefix  # e.g. "BD-IOC" (city.yaml `cap`)
+IDENTIFIER_PREFIX = current_city().cap.identifier_prefix  # city.yaml `cap.identifier_prefix`
 log = logging.getLogger("cityops.notifications.alerts")
 
 
