@@ -160,6 +160,17 @@ def cmd_rules_replay(args: argparse.Namespace) -> int:
     return int(service_module("incidents", "replay.cli").run(args))
 
 
+def cmd_city_configmap(args: argparse.Namespace) -> int:
+    import yaml
+
+    from cityops_platform.city.configmap import city_configmap
+
+    folder = Path(args.folder)
+    doc = city_configmap(folder, name=args.name or f"cityops-city-{folder.name}", namespace=args.namespace)
+    print(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), end="")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from cityops_platform.localcity import run_local_city
 
@@ -232,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--samples", type=int, default=20, help="số phản ánh thay đổi in ra (changed reports shown)")
     pr.add_argument("--database-url", default=None, help="default: CITYOPS_DATABASE_URL")
     pr.set_defaults(func=cmd_rules_replay)
+
+    p = sub.add_parser("city-configmap",
+                       help="in ConfigMap của một thư mục thành phố (print a city folder as a ConfigMap)")
+    p.add_argument("folder", help="e.g. cities/eindhoven")
+    p.add_argument("--name", default="", help="default: cityops-city-<folder name>")
+    p.add_argument("--namespace", default="")
+    p.set_defaults(func=cmd_city_configmap)
 
     p = sub.add_parser("up", help="chạy cả thành phố trên máy này (run the whole local city)")
     p.add_argument("--run-dir", default=DEFAULT_RUN_DIR)

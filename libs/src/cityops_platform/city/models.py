@@ -19,6 +19,7 @@ SUBCODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 
 Names = dict[str, str]  # language code → text
+FLAT_SEPARATOR = "__"  # "/" in the keys of a ConfigMap holding a city folder
 
 
 class _Frozen(BaseModel):
@@ -179,8 +180,11 @@ class City(_Frozen):
         return tuple(a.code for a in self.agencies)
 
     def file(self, relative: str) -> Path:
-        """A file of the city folder (``incidents/rules.yaml``); it need not exist."""
-        return self.path / relative
+        """A file of the city folder (``incidents/rules.yaml``); it need not exist. A folder mounted
+        from a Kubernetes ConfigMap is flat: there ``incidents__rules.yaml`` stands for it."""
+        nested = self.path / relative
+        flat = self.path / relative.replace("/", FLAT_SEPARATOR)
+        return flat if not nested.exists() and flat.exists() else nested
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FunctionLoader, StrictUndefined, TemplateNotFound
 
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.sms import GSM7_LIMIT, is_gsm7, split_sms
@@ -45,6 +45,15 @@ def _registry_names(kind: str, code: str) -> dict[str, str] | None:
     return dict(item.names) if item is not None else None
 
 
+def _city_template(name: str) -> tuple[str, str, Any] | None:
+    """``<lang>/<key>.j2`` from the city folder's notifications/templates (nested or ConfigMap-flat)."""
+    path = current_city().file(f"notifications/templates/{name}")
+    if not path.is_file():
+        return None
+    mtime = path.stat().st_mtime
+    return path.read_text(encoding="utf-8"), str(path), lambda: path.stat().st_mtime == mtime
+
+
 @cache
 def labels() -> dict[str, dict[str, dict[str, str]]]:
     raw = current_city().file("notifications/labels.json").read_text(encoding="utf-8")
@@ -59,7 +68,7 @@ class Renderer:
         self._tz = ZoneInfo(timezone or current_city().timezone)
         self._sms_max_parts = sms_max_parts
         self._env = Environment(
-            loader=FileSystemLoader(current_city().file("notifications/templates")),
+            loader=FunctionLoader(_city_template),
             autoescape=False,  # plain text: e-mail text/plain, SMS and JSON strings
             undefined=StrictUndefined,
             trim_blocks=True,

@@ -11,3 +11,9 @@ UPDATE subscriptions SET agency_codes = ARRAY(
     FROM unnest(agencies) a WHERE a BETWEEN 1 AND 7);
 ALTER TABLE subscriptions DROP COLUMN agencies;
 ALTER TABLE subscriptions RENAME COLUMN agency_codes TO agencies;
+
+-- Languages are the city's (city.yaml `languages`, checked by the service): the table only keeps
+-- the shape of a language code.
+ALTER TABLE subscriptions DROP CONSTRAINT subscriptions_language_check;
+ALTER TABLE subscriptions ADD CONSTRAINT subscriptions_language_check CHECK (language ~ '^[a-z]{2,3}$');
+ALTER TABLE subscriptions ALTER COLUMN language DROP DEFAULT;
