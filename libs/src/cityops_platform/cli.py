@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cityops_platform import auth
+from cityops_platform.city import CityNotFound
 from cityops_platform.runtime import ALL_PROCESSES, SERVICES, migrations_dir, service_module
 from cityops_platform.settings import ConfigurationError, get_settings
 
@@ -172,7 +173,11 @@ def cmd_city_configmap(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from cityops_platform.city import current_city
     from cityops_platform.localcity import run_local_city
+
+    city = current_city()  # a missing or broken city folder stops here, before anything starts
+    print(f"▶ Thành phố (city): {city.name} — {city.text(city.branding.title)}", flush=True)
 
     return run_local_city(run_dir=args.run_dir, simulate=not args.no_simulate)
 
@@ -262,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except CityNotFound as exc:
+        print(f"✘ Không có thành phố (no such city): {exc}", file=sys.stderr)
+        return 2
     except ConfigurationError as exc:
         print(f"✘ Cấu hình không hợp lệ (invalid configuration):\n  • {exc}", file=sys.stderr)
         return 2
