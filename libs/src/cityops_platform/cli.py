@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("city-configmap",
                        help="in ConfigMap của một thư mục thành phố (print a city folder as a ConfigMap)")
-    p.add_argument("folder", help="e.g. cities/eindhoven")
+    p.add_argument("folder", help="a city folder, e.g. cities/<name>")
     p.add_argument("--name", default="", help="default: cityops-city-<folder name>")
     p.add_argument("--namespace", default="")
     p.set_defaults(func=cmd_city_configmap)
