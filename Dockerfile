@@ -40,7 +40,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp \
     CITYOPS_DATA_DIR=/var/lib/cityops/data \
     CITYOPS_METRICS_PORT=9100 \
-    CITYOPS_CITY_DIR=/opt/cityops/cities/binh-duong
+    CITYOPS_CITIES_DIR=/opt/cityops/cities
 # The runtime lock: every third-party package the services need, with hashes, and nothing else
 # (no codegen, test or lint tools). Its own layer, so it stays cached while only code changes.
 COPY requirements-runtime.lock /tmp/requirements-runtime.lock
@@ -48,9 +48,6 @@ RUN python3 -m venv /opt/cityops \
  && /opt/cityops/bin/pip install -q --require-hashes -r /tmp/requirements-runtime.lock \
  && rm /tmp/requirements-runtime.lock
 COPY --from=build /wheels /tmp/wheels
-# The reference city's data (administrative units and their map); a deployment mounts another
-# city's folder and points CITYOPS_CITY_DIR at it.
-COPY cities /opt/cityops/cities
 # --no-deps + pip check: every third-party dependency must come from the runtime lock, and the
 # build fails if a package declares one that is missing. Then pip and setuptools themselves go:
 # the runtime stage keeps no installer or build tool.
@@ -62,6 +59,9 @@ RUN /opt/cityops/bin/pip install -q --no-deps /tmp/wheels/*.whl \
  && useradd --system --uid 10001 --gid 10001 --no-log-init --home-dir /tmp --shell /usr/sbin/nologin cityops \
  && mkdir -p /var/lib/cityops/data \
  && chown -R 10001:10001 /var/lib/cityops
+# The cities the image knows (cities/<name>/, docs/cities.md); CITYOPS_CITY picks one. The chart
+# may mount another city over /opt/cityops/cities (a ConfigMap or a volume) without a new image.
+COPY --chown=0:0 cities /opt/cityops/cities
 # Writable paths at run time are /tmp and the Faust data dir; the chart mounts emptyDirs there
 # (no VOLUME here: it would hide later changes to those paths and surprise derived images).
 USER 10001:10001

@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 import grpc.experimental.gevent as grpc_gevent
+import yaml
 from google.protobuf.timestamp_pb2 import Timestamp
 from locust import User, between, events, task
 from locust.env import Environment
@@ -34,19 +35,16 @@ from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2, sensors_pb2_grpc
 from cityops_platform.auth import TokenCodec
+from cityops_platform.city import current_city
 from cityops_platform.settings import DEFAULT_GRPC_PORTS
 
 # gRPC's own threads must cooperate with gevent, or one blocking call freezes every Locust user.
 grpc_gevent.init_gevent()
 
-# Places in Bình Dương where reports cluster; a share of reports repeat a spot (duplicates to fuse).
-HOTSPOTS = [
-    (10.9046, 106.7053, "Đại lộ Bình Dương, Thuận An"),
-    (10.8940, 106.7680, "Ngã tư 550, Dĩ An"),
-    (10.9804, 106.6519, "Chợ Thủ Dầu Một"),
-    (11.0680, 106.6090, "KCN Mỹ Phước, Bến Cát"),
-    (11.0610, 106.7630, "Tân Uyên"),
-]
+# Places where reports cluster (the first streets of the city's gazetteer); a share of reports
+# repeat a spot (duplicates to fuse).
+HOTSPOTS = [(float(s["lat"]), float(s["lon"]), str(s["name"])) for s in (yaml.safe_load(
+    current_city().file("gateway/gazetteer.yaml").read_text(encoding="utf-8")).get("streets") or [])[:5]]
 DESCRIPTIONS = [
     ("CATEGORY_FLOOD", "Đường ngập sâu khoảng 40cm, xe máy chết máy hàng loạt"),
     ("CATEGORY_FIELD_REPORT", "Ổ gà lớn giữa đường, nhiều người suýt té ngã"),
@@ -182,7 +180,7 @@ class SensorGatewayUser(GrpcUser):
             lat, lon, place = random.choice(HOTSPOTS)
             sensor = sensors_pb2.Sensor(
                 id=f"locust-wl-{uuid.uuid4().hex[:8]}-{i}", kind=sensors_pb2.SENSOR_KIND_WATER_LEVEL,
-                location=common_pb2.GeoPoint(lat=lat, lon=lon, address=place), district="Thuận An",
+                location=common_pb2.GeoPoint(lat=lat, lon=lon, address=place), district="bench",
                 reporting_interval_seconds=60,
             )
             with reported():
@@ -229,7 +227,7 @@ class CallTakerUser(GrpcUser):
             self.recent = [*self.recent[-9:], (category, lat, lon, text)]
         request = incidents_pb2.ReportIncidentRequest(
             category=incidents_pb2.Category.Value(category), description=text,
-            location=common_pb2.GeoPoint(lat=lat, lon=lon, address="Bình Dương"),
+            location=common_pb2.GeoPoint(lat=lat, lon=lon, address="bench"),
             source=incidents_pb2.SOURCE_HOTLINE_1022, idempotency_key=str(uuid.uuid4()),
             reporter=incidents_pb2.Reporter(name="Người gọi", phone="0909" + str(random.randint(100000, 999999))),
         )

@@ -65,7 +65,7 @@ SERVICE_ENV = {
     "CITYOPS_OUTBOUND_ALLOW_CIDRS": "127.0.0.0/8",  # the probe's own loopback webhook receiver
     "CITYOPS_LOG_LEVEL": "WARNING",
 }
-# Inside Bình Dương's service area, away from its edges.
+# Inside the reference city's service area, away from its edges.
 BOX = (10.97, 11.28, 106.55, 106.78)
 P1 = [("CATEGORY_EMERGENCY_MEDICAL", "Cụ ông ngất xỉu trước cửa nhà, cần xe cấp cứu gấp"),
       ("CATEGORY_EMERGENCY_MEDICAL", "Công nhân té từ giàn giáo, không cử động được"),
@@ -319,7 +319,7 @@ async def drive(city: ProbeCity, settings: Settings, args: argparse.Namespace) -
         category, text = rng.choice(P1 if p1 else OTHER)
         requests.append((incidents_pb2.ReportIncidentRequest(
             category=incidents_pb2.Category.Value(category), description=text,
-            location=common_pb2.GeoPoint(lat=rng.uniform(*BOX[:2]), lon=rng.uniform(*BOX[2:]), address="Bình Dương"),
+            location=common_pb2.GeoPoint(lat=rng.uniform(*BOX[:2]), lon=rng.uniform(*BOX[2:]), address="bench"),
             source=incidents_pb2.SOURCE_HOTLINE_1022, idempotency_key=f"probe-{os.getpid()}-{i}",
             reporter=incidents_pb2.Reporter(name="Người gọi", phone=f"0909{rng.randint(100000, 999999)}")), p1))
     rpc, errors = Hist(), Counter[str]()

@@ -54,7 +54,7 @@ async def register_sensors(ep: Endpoints, count: int, run_id: str) -> list[str]:
 
         async def one(sid: str) -> None:
             lat, lon = random_point(rng)
-            sensor = sensors_pb2.Sensor(id=sid, kind=sensors_pb2.SENSOR_KIND_WATER_LEVEL, district="Thuận An",
+            sensor = sensors_pb2.Sensor(id=sid, kind=sensors_pb2.SENSOR_KIND_WATER_LEVEL, district="bench",
                                         location=common_pb2.GeoPoint(lat=lat, lon=lon), reporting_interval_seconds=3600,
                                         name=f"Cảm biến thử tải {sid[-5:]}")
             async with gate:
@@ -237,7 +237,7 @@ async def register_probes(ep: Endpoints, *, probes: int, run_id: str) -> list[st
         for sid in ids:
             lat, lon = random_point(rng)
             await stub.RegisterSensor(sensors_pb2.RegisterSensorRequest(sensor=sensors_pb2.Sensor(
-                id=sid, kind=sensors_pb2.SENSOR_KIND_SMOKE, district="Bến Cát", reporting_interval_seconds=3600,
+                id=sid, kind=sensors_pb2.SENSOR_KIND_SMOKE, district="bench", reporting_interval_seconds=3600,
                 location=common_pb2.GeoPoint(lat=lat, lon=lon), name=f"Đầu báo khói thử tải {sid[-3:]}")),
                 metadata=metadata(ep, "admin"), timeout=30)
     return ids

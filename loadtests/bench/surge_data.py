@@ -1,4 +1,4 @@
-"""What the incident surge sends: hotline reports across Bình Dương, and the units to answer them.
+"""What the incident surge sends: hotline reports across the reference city, and the units to answer them.
 
 The mix is chosen so that what is measured is clear: P1 categories (EMERGENCY_MEDICAL, FIRE) are
 auto-dispatched; the rest (FIELD_REPORT P4, FLOOD P3 without "ngập sâu", ADMINISTRATIVE_PROCEDURE P4)
@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
+from cityops_platform.city import current_city
+
+AREA = current_city().text(current_city().service_area.names)  # the address of every bench report
 
 # The service area of config/rules.yaml of incidents (lat, lon), used for sampling points inside it.
 SERVICE_AREA = [(11.50, 106.33), (11.50, 106.98), (10.95, 106.98), (10.85, 106.80), (10.85, 106.62), (11.05, 106.33)]
@@ -78,7 +81,7 @@ class ReportMaker:
                 self.recent = [*self.recent[-49:], (category, text, lat, lon)]
         request = incidents_pb2.ReportIncidentRequest(
             category=incidents_pb2.Category.Value(category), description=text,
-            location=common_pb2.GeoPoint(lat=lat, lon=lon, address="Bình Dương"),
+            location=common_pb2.GeoPoint(lat=lat, lon=lon, address=AREA),
             source=incidents_pb2.SOURCE_HOTLINE_1022, idempotency_key=f"bench-{run_id}-{i}",
             reporter=incidents_pb2.Reporter(name="Người gọi", phone=f"0909{rng.randint(100000, 999999)}"),
         )
@@ -98,7 +101,7 @@ def bench_units(count: int, run_id: str, *, seed: int = 115) -> list[dispatch_pb
             agency=common_pb2.AGENCY_FIRE_RESCUE_114 if fire else common_pb2.AGENCY_MEDICAL_115,
             capabilities=["FIRE_ENGINE"] if fire else ["ALS", "BLS"],
             status=dispatch_pb2.UNIT_STATUS_AVAILABLE,
-            location=common_pb2.GeoPoint(lat=lat, lon=lon, address="Bình Dương"),
+            location=common_pb2.GeoPoint(lat=lat, lon=lon, address=AREA),
             station="Trạm thử tải (bench)", unit_type="FIRE_ENGINE" if fire else "AMBULANCE",
             station_location=common_pb2.GeoPoint(lat=lat, lon=lon),
         ))

@@ -141,7 +141,7 @@ async def register(stub: Any, ids: list[str], kind: int, metadata: Any) -> None:
     async def one(sid: str) -> None:
         async with sem:
             await stub.RegisterSensor(pb.RegisterSensorRequest(sensor=pb.Sensor(
-                id=sid, kind=kind, district="Thuận An", reporting_interval_seconds=3600, name=sid,  # type: ignore[arg-type]
+                id=sid, kind=kind, district="bench", reporting_interval_seconds=3600, name=sid,  # type: ignore[arg-type]
                 location=common_pb2.GeoPoint(lat=10.92, lon=106.71))), metadata=metadata, timeout=30)
 
     await asyncio.gather(*(one(s) for s in ids))

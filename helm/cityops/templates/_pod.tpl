@@ -206,6 +206,15 @@ priorityClassName: {{ . | quote }}
       - {key: tls.key, path: tls.key}
       - {key: ca.crt, path: ca.crt}
 {{- end }}
+{{- with .root.Values.city }}
+{{- if .configMap }}
+- name: city
+  configMap: {name: {{ .configMap | quote }}}
+{{- else if .volume }}
+- name: city
+  {{- toYaml .volume | nindent 2 }}
+{{- end }}
+{{- end }}
 {{- if and (has .svc (list "dispatch" "notifications")) .root.Values.standards.volume }}
 - name: standards
   {{- toYaml .root.Values.standards.volume | nindent 2 }}
@@ -228,6 +237,11 @@ priorityClassName: {{ . | quote }}
 {{- end }}
 {{- if and .root.Values.tls.enabled (eq .kind "api") }}
 - {name: grpc-tls, mountPath: /etc/cityops/grpc-tls, readOnly: true}
+{{- end }}
+{{- with .root.Values.city }}
+{{- if or .configMap .volume }}
+- {name: city, mountPath: {{ printf "%s/%s" .mountPath .name | quote }}, readOnly: true}
+{{- end }}
 {{- end }}
 {{- if and (has .svc (list "dispatch" "notifications")) .root.Values.standards.volume }}
 - {name: standards, mountPath: {{ .root.Values.standards.mountPath | quote }}, readOnly: true}

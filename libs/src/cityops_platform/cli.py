@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cityops_platform import auth
+from cityops_platform.city import CityNotFound
 from cityops_platform.runtime import ALL_PROCESSES, SERVICES, migrations_dir, service_module
 from cityops_platform.settings import ConfigurationError, get_settings
 
@@ -185,7 +186,20 @@ def cmd_wards_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_city_configmap(args: argparse.Namespace) -> int:
+    import yaml
+
+    from cityops_platform.city.configmap import city_configmap
+
+    folder = Path(args.folder)
+    doc = city_configmap(folder, name=args.name or f"cityops-city-{folder.name}", namespace=args.namespace)
+    print(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), end="")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    from cityops_platform.city import current_city
+
     try:
         from cityops_devtools.localcity import run_local_city
     except ModuleNotFoundError as exc:
@@ -198,6 +212,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+
+    city = current_city()  # a missing or broken city folder stops here, before anything starts
+    print(f"▶ Thành phố (city): {city.name} — {city.text(city.branding.title)}", flush=True)
 
     return run_local_city(run_dir=args.run_dir, simulate=not args.no_simulate)
 
@@ -275,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--database-url", default=None, help="default: CITYOPS_DATABASE_URL")
     pr.set_defaults(func=cmd_rules_replay)
 
+    p = sub.add_parser("city-configmap",
+                       help="in ConfigMap của một thư mục thành phố (print a city folder as a ConfigMap)")
+    p.add_argument("folder", help="a city folder, e.g. cities/<name>")
+    p.add_argument("--name", default="", help="default: cityops-city-<folder name>")
+    p.add_argument("--namespace", default="")
+    p.set_defaults(func=cmd_city_configmap)
+
     p = sub.add_parser("up", help="chạy cả thành phố trên máy này (run the whole local city)")
     p.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     p.add_argument("--no-simulate", action="store_true", help="không chạy bộ mô phỏng (no simulator)")
@@ -286,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except CityNotFound as exc:
+        print(f"✘ Không có thành phố (no such city): {exc}", file=sys.stderr)
+        return 2
     except ConfigurationError as exc:
         print(f"✘ Cấu hình không hợp lệ (invalid configuration):\n  • {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ from functools import lru_cache
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cityops_platform.city import current_city
+
 DEFAULT_GRPC_PORTS = {"incidents": 50051, "dispatch": 50052, "sensors": 50053, "notifications": 50054}
 DEFAULT_METRICS_PORTS = {
     "incidents": 9101,
@@ -111,7 +113,11 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
 
     data_dir: str = ".run/data"
-    timezone: str = "Asia/Ho_Chi_Minh"
+    # The city (cities/<city>/ under cities_dir; see cityops_platform.city). Read by the city loader
+    # from the same variables, CITYOPS_CITY and CITYOPS_CITIES_DIR; listed here so they are documented.
+    city: str = Field(default="", description="The city folder's name; empty = the one named by cities/DEFAULT.")
+    cities_dir: str = Field(default="", description="The folder of city folders; empty = the project's cities/.")
+    timezone: str = Field(default_factory=lambda: current_city().timezone)  # the city's unless set
 
     incidents_addr: str = "127.0.0.1:50051"
     dispatch_addr: str = "127.0.0.1:50052"

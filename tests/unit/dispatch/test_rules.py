@@ -7,7 +7,6 @@ from cityops_dispatch.config import default_rules, load_units_data, rules_from_d
 from cityops_dispatch.recommend.service import eta_seconds, rank
 from cityops_dispatch.units.models import Unit, UnitStatus
 
-C = incidents_pb2.Category
 P = incidents_pb2.Priority
 
 
@@ -16,7 +15,7 @@ def _unit(ident: str, caps: list[str], unit_type: str, lat: float, lon: float) -
 
 
 def test_fire_p1_run_card_sends_two_engines_and_an_ambulance() -> None:
-    card = default_rules().run_card_for(C.CATEGORY_FIRE, P.PRIORITY_P1)
+    card = default_rules().run_card_for("FIRE", P.PRIORITY_P1)
     assert card is not None and card.name == "fire_structure"
     assert [(s.capability, s.count) for s in card.units] == [("FIRE_ENGINE", 2), ("ALS", 1)]
     assert card.capabilities == ["FIRE_ENGINE", "ALS"]
@@ -24,14 +23,14 @@ def test_fire_p1_run_card_sends_two_engines_and_an_ambulance() -> None:
 
 def test_medical_p1_needs_als_and_p3_needs_bls() -> None:
     rules = default_rules()
-    p1 = rules.run_card_for(C.CATEGORY_EMERGENCY_MEDICAL, P.PRIORITY_P1)
-    p3 = rules.run_card_for(C.CATEGORY_EMERGENCY_MEDICAL, P.PRIORITY_P3)
+    p1 = rules.run_card_for("EMERGENCY_MEDICAL", P.PRIORITY_P1)
+    p3 = rules.run_card_for("EMERGENCY_MEDICAL", P.PRIORITY_P3)
     assert p1 is not None and p1.capabilities == ["ALS"]
     assert p3 is not None and p3.capabilities == ["BLS"]
 
 
 def test_administrative_procedures_have_no_run_card() -> None:
-    assert default_rules().run_card_for(C.CATEGORY_ADMINISTRATIVE_PROCEDURE, P.PRIORITY_P1) is None
+    assert default_rules().run_card_for("ADMINISTRATIVE_PROCEDURE", P.PRIORITY_P1) is None
 
 
 def test_p1_and_p2_are_automatic_by_default_and_the_environment_can_change_it() -> None:

@@ -100,7 +100,7 @@ def test_console_page_and_vendored_libraries_are_served_locally(client: TestClie
     assert page.status_code == 200 and '<html lang="vi">' in page.text
     assert "https://" not in page.text  # no CDN
     for asset in ["/static/vendor/leaflet/leaflet.js", "/static/vendor/chartjs/chart.umd.js",
-                  "/static/geo/binhduong.geojson", "/static/js/main.js"]:
+                  "/city/map/service_area", "/static/js/main.js"]:
         assert client.get(asset).status_code == 200, asset
 
 

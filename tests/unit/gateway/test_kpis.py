@@ -35,8 +35,8 @@ def test_open_incidents_are_counted_by_category_most_first() -> None:
     result = summarize([_incident(), _incident(), _incident(category=incidents_pb2.CATEGORY_FLOOD)], [],
                        now=NOW, timezone="Asia/Ho_Chi_Minh")
     assert result["open_total"] == 3
-    assert result["open_by_category"] == [{"category": "CATEGORY_FIRE", "count": 2},
-                                          {"category": "CATEGORY_FLOOD", "count": 1}]
+    assert result["open_by_category"] == [{"category": "FIRE", "count": 2},
+                                          {"category": "FLOOD", "count": 1}]
 
 
 def test_time_to_dispatch_uses_only_dispatched_incidents() -> None:

@@ -14,7 +14,7 @@ from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops_gateway.capfeed.feed import PublicAlert, atom_feed, http_date, not_modified, public
 from cityops_gateway.config import GatewayConfig
 from cityops_gateway.ngsild import entities as ngsi
-from cityops_gateway.open311.catalog import ServiceCatalog
+from cityops_gateway.open311.catalog import ServiceCatalog, incident_category
 from cityops_gateway.sta import entities as sta
 from cityops_gateway.sta.query import QueryError, matches, parse_filter, parse_options, time_bounds
 
@@ -126,7 +126,7 @@ def test_ngsi_alert_carries_no_free_text_and_uses_data_model_vocabularies() -> N
                                 lat=10.93, lon=106.70, address="Nhà chị Lan"))
     incident.created_at.FromDatetime(T0)
     incident.resolved_at.FromDatetime(T0 + timedelta(hours=2))
-    service = catalog.for_incident(incident.category, incident.subcategory)
+    service = catalog.for_incident(incident_category(incident), incident.subcategory)
     assert service is not None
     alert = ngsi.alert(incident, service)
     assert (alert["category"]["value"], alert["subCategory"]["value"], alert["severity"]["value"]) == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2
-from cityops_gateway.config import CONFIG_DIR
+from cityops_gateway.config import city_gateway_file
 from cityops_gateway.events.filters import ROLE_EVENT_KINDS, StreamLimiter, allowed_kinds
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.publish import is_public, is_web_url
@@ -86,7 +86,7 @@ def _incident(category: int, subcategory: str, *sources: int) -> incidents_pb2.I
 
 
 def test_only_citizen_requests_of_public_categories_are_published() -> None:
-    catalog = ServiceCatalog.load(CONFIG_DIR / "open311_services.yaml")
+    catalog = ServiceCatalog.load(city_gateway_file("open311_services.yaml"))
     flood = incidents_pb2.CATEGORY_FLOOD
     assert is_public(_incident(flood, "ngap_duong", incidents_pb2.SOURCE_OPEN311), catalog)
     assert is_public(_incident(flood, "ngap_duong", incidents_pb2.SOURCE_HOTLINE_1022,

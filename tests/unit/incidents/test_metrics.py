@@ -90,3 +90,4 @@ def test_labels_are_short_and_fixed() -> None:
     assert m.priority_label(1) == "P1" and m.priority_label(0) == "unspecified"
     assert m.category_label(resources_pb2.CATEGORY_FLOOD) == "flood"
     assert m.category_label(999) == "unspecified"
+    assert m.category_label(0, "BRAND") == "brand"  # a city code without an enum

@@ -9,9 +9,10 @@ import yaml
 
 from cityops_incidents.config import DEFAULT_RULES_FILE, load_rules
 from cityops_incidents.incidents.triage import route, triage
+from cityops_platform.city import current_city
 
 REPO = Path(__file__).resolve().parents[3]
-CATALOGUE_FILE = REPO / "services" / "gateway" / "src" / "cityops_gateway" / "config" / "open311_services.yaml"
+CATALOGUE_FILE = current_city().file("gateway/open311_services.yaml")
 RULES = load_rules()
 RAW = yaml.safe_load(DEFAULT_RULES_FILE.read_text(encoding="utf-8"))
 CATALOGUE = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))["services"]
@@ -60,7 +61,7 @@ def test_street_light_from_a_citizen_routes_to_utilities() -> None:
     assert t.agency == "UTILITIES"
 
 
-EIDO_FILE = REPO / "services" / "dispatch" / "src" / "cityops_dispatch" / "config" / "eido.yaml"
+EIDO_FILE = current_city().file("dispatch/eido.yaml")
 
 
 def test_eido_subcategory_keys_are_codes_of_the_one_vocabulary() -> None:

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops_incidents.config import DEFAULT_RULES_FILE
 from cityops_incidents.working_time import load_calendar, parse_calendar
 from cityops_platform import metrics
+from cityops_platform.city import current_city
 
-CAL = load_calendar(DEFAULT_RULES_FILE.parent / "holidays_vn.yaml")
+CAL = load_calendar(current_city().file("holidays.yaml"))
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 HOUR = 3600.0
 
@@ -91,7 +91,7 @@ def test_between_counts_only_office_hours_and_inverts_add() -> None:
 
 
 def test_outside_the_covered_years_counts_weekdays_and_is_counted(caplog: pytest.LogCaptureFixture) -> None:
-    cal = load_calendar(DEFAULT_RULES_FILE.parent / "holidays_vn.yaml")
+    cal = load_calendar(current_city().file("holidays.yaml"))
     before = metrics.ERRORS_SWALLOWED.labels("incidents_calendar_not_covered")._value.get()
     assert cal.is_working_day(date(2028, 1, 3))  # a Monday, no holiday data for 2028
     assert not cal.is_working_day(date(2028, 1, 8))  # a Saturday

@@ -51,7 +51,7 @@ def test_short_event_type_and_category_names_are_expanded() -> None:
         channel="EMAIL", address="Ops@BinhDuong.GOV.VN",
         filter=SubscriptionFilter(event_types=("IncidentReported", "SensorAlert"), categories=("FLOOD",))))
     assert clean.filter.event_types == ("cityops.incidents.v1.IncidentReported", "cityops.sensors.v1.SensorAlert")
-    assert clean.filter.categories == ("CATEGORY_FLOOD",)
+    assert clean.filter.categories == ("FLOOD",)
     assert clean.address == "Ops@binhduong.gov.vn"
 
 

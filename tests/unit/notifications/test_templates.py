@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib import resources
 
 import pytest
 
@@ -15,6 +14,7 @@ from cityops_notifications.notices import translate
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.rendering import Renderer
 from cityops_notifications.sms import units
+from cityops_platform.city import current_city
 
 AT = datetime(2026, 11, 26, 17, 5, tzinfo=UTC)  # 00:05 on 27/11 in Bình Dương
 
@@ -84,7 +84,7 @@ def test_dispatch_template_names_the_unit_and_eta() -> None:
 
 
 def test_every_template_exists_in_both_languages() -> None:
-    root = resources.files("cityops_notifications").joinpath("templates")
+    root = current_city().file("notifications/templates")
     vi = {p.name for p in root.joinpath("vi").iterdir()}
     en = {p.name for p in root.joinpath("en").iterdir()}
     assert vi == en and "generic.j2" in vi

@@ -4,7 +4,7 @@ The address corpus is written the ways callers of the 1022 hotline and Open311 c
 in 2026: the pre-2025 form (ward, district, province; full, abbreviated, without diacritics, with
 old-style tone marks, with a street in front) and the post-2025 form (ward, Ho Chi Minh City).
 Expected units follow the National Assembly Standing Committee's 2025 arrangement as carried by
-the generated data (scripts/gen_admin_units.py).
+the generated data (cities/binh-duong/tools/gen_admin_units.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Dispatch configuration: tunables from the environment, rules (run cards, speeds) from YAML data."""
+"""Dispatch configuration: tunables from the environment, rules (run cards, speeds) from the city's
+folder (``cities/<name>/dispatch/*.yaml``, see cityops_platform.city)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cityops.incidents.v1 import incidents_pb2
+from cityops_platform.city import current_city
 
-CONFIG_DIR = Path(__file__).with_name("config")
+
+def city_config(name: str) -> Path:
+    """A dispatch file of this process's city folder (``dispatch/<name>``)."""
+    return current_city().file(f"dispatch/{name}")
 
 
 class DispatchSettings(BaseSettings):
@@ -24,12 +30,12 @@ class DispatchSettings(BaseSettings):
     timer_interval_seconds: float = 1.0  # how often the worker looks for expired acknowledgements
     retry_interval_seconds: float = 5.0  # how often waiting incidents are tried again
     auto_priorities: str = ""  # e.g. "P1,P2"; empty = the rules file's auto_dispatch_priorities
-    seed_on_start: bool = True  # the api seeds the Binh Duong defaults into an empty units table
-    rules_file: str = ""  # empty = the packaged config/rules.yaml
-    units_file: str = ""  # empty = the packaged config/units.yaml
-    eido_domain: str = "ioc.binhduong.gov.vn"
-    eido_file: str = ""  # empty = the packaged config/eido.yaml (city words → NENA registry values)
-    eido_partners_file: str = ""  # empty = the packaged config/partners.yaml (no partners)
+    seed_on_start: bool = True  # the api seeds the city's units (dispatch/units.yaml) into an empty table
+    rules_file: str = ""  # empty = the city's dispatch/rules.yaml
+    units_file: str = ""  # empty = the city's dispatch/units.yaml
+    eido_domain: str = Field(default_factory=lambda: current_city().domain)  # the city's `domain` (city.yaml)
+    eido_file: str = ""  # empty = the city's dispatch/eido.yaml (city words → NENA registry values)
+    eido_partners_file: str = ""  # empty = the city's dispatch/partners.yaml (no partners)
     eido_conveyance_max_attempts: int = 8
     eido_conveyance_backoff_seconds: float = 1.0  # doubles per attempt, ±25 % jitter
     eido_conveyance_backoff_max_seconds: float = 300.0
@@ -49,11 +55,11 @@ class SlotSpec:
 @dataclass(frozen=True)
 class RunCard:
     name: str
-    category: int
+    category: str  # the city's category code
     priorities: frozenset[int]  # empty = any priority
     units: tuple[SlotSpec, ...]
 
-    def matches(self, category: int, priority: int) -> bool:
+    def matches(self, category: str, priority: int) -> bool:
         return self.category == category and (not self.priorities or priority in self.priorities)
 
     @property
@@ -73,7 +79,7 @@ class Rules:
     substitutes: dict[str, tuple[str, ...]]
     run_cards: tuple[RunCard, ...] = field(default_factory=tuple)
 
-    def run_card_for(self, category: int, priority: int) -> RunCard | None:
+    def run_card_for(self, category: str, priority: int) -> RunCard | None:
         """The first card matching the incident, or None (nothing is dispatched automatically)."""
         return next((card for card in self.run_cards if card.matches(category, priority)), None)
 
@@ -97,8 +103,13 @@ def parse_priority(name: str) -> int:
     return int(value)
 
 
-def parse_category(name: str) -> int:
-    return int(incidents_pb2.Category.Value(f"CATEGORY_{name.strip().upper()}"))
+def parse_category(name: str) -> str:
+    """``name`` when the city's registry holds that category code."""
+    codes = current_city().category_codes
+    code = name.strip()
+    if code not in codes:
+        raise ValueError(f"unknown category {name!r} (the city's codes: {', '.join(codes)})")
+    return code
 
 
 def rules_from_dict(data: dict[str, Any], *, auto_override: str = "") -> Rules:
@@ -130,14 +141,14 @@ def rules_from_dict(data: dict[str, Any], *, auto_override: str = "") -> Rules:
 
 def load_rules(settings: DispatchSettings | None = None) -> Rules:
     settings = settings or DispatchSettings()
-    path = Path(settings.rules_file) if settings.rules_file else CONFIG_DIR / "rules.yaml"
+    path = Path(settings.rules_file) if settings.rules_file else city_config("rules.yaml")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return rules_from_dict(data, auto_override=settings.auto_priorities)
 
 
 def load_units_data(settings: DispatchSettings | None = None) -> dict[str, Any]:
     settings = settings or DispatchSettings()
-    path = Path(settings.units_file) if settings.units_file else CONFIG_DIR / "units.yaml"
+    path = Path(settings.units_file) if settings.units_file else city_config("units.yaml")
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
 
 

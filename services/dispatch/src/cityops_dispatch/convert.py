@@ -5,6 +5,7 @@ from __future__ import annotations
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops_dispatch.assignments.models import Assignment
+from cityops_dispatch.codes import agency_enum
 from cityops_dispatch.units.models import Unit
 from cityops_platform import codecs
 from cityops_platform.codecs import set_timestamp, timestamp_or_none
@@ -17,7 +18,8 @@ def unit_pb(unit: Unit) -> dispatch_pb2.Unit:
     msg = dispatch_pb2.Unit(
         id=unit.id,
         call_sign=unit.call_sign,
-        agency=unit.agency,  # type: ignore[arg-type]
+        agency=agency_enum(unit.agency),  # type: ignore[arg-type]
+        agency_code=unit.agency,
         capabilities=unit.capabilities,
         status=int(unit.status),  # type: ignore[arg-type]
         location=common_pb2.GeoPoint(lat=unit.lat, lon=unit.lon, address=unit.address),

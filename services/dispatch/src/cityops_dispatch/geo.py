@@ -11,7 +11,7 @@ from cityops_platform.errors import FieldViolation
 from cityops_platform.geo import coordinate_violations
 from cityops_platform.geo import haversine_m as haversine_m  # the one haversine, re-exported for dispatch
 
-# Resolution 7: hexagons of ~1.4 km edge (~5 km²). Bình Dương (~2,700 km²) is ~500 cells, so a
+# Resolution 7: hexagons of ~1.4 km edge (~5 km²). a province-sized area (~2,700 km²) is ~500 cells, so a
 # k-ring of a few dozen covers the province while the first rings hold only the nearest units.
 H3_RESOLUTION = 7
 EDGE_M = float(h3.average_hexagon_edge_length(H3_RESOLUTION, unit="m"))

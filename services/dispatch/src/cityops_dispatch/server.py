@@ -1,6 +1,6 @@
 """``cityops serve dispatch``: the DispatchService gRPC api on :50052.
 
-On start, an empty units table gets the Binh Duong default agencies, stations and units
+On start, an empty units table gets the city's agencies, stations and units
 (``CITYOPS_DISPATCH_SEED_ON_START=false`` turns it off); the seed is idempotent and never
 overwrites a unit that exists.
 """

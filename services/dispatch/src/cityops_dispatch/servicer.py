@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
-from cityops_dispatch import access, db
+from cityops_dispatch import access, codes, db
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor
 from cityops_dispatch.assignments.service import AssignmentEngine
@@ -26,7 +26,6 @@ from cityops_platform.codecs import decode_page_token, encode_page_token
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
 from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
-AGENCIES = frozenset(range(1, 8))
 MAX_ERRORS = 100
 
 
@@ -73,13 +72,14 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         status = _unit_status(u.status, "unit.status", allow_unspecified=True)
         station = u.station_location if u.HasField("station_location") else None
         unit_in = UnitIn(
-            id=u.id.strip(), call_sign=u.call_sign.strip(), agency=u.agency,
+            id=u.id.strip(), call_sign=u.call_sign.strip(),
+            agency=codes.agency_code(u.agency_code, u.agency, field="unit.agency"),
             capabilities=[c.strip() for c in u.capabilities], unit_type=u.unit_type.strip() or "DEFAULT",
             lat=u.location.lat, lon=u.location.lon, address=u.location.address,
             station_name=u.station, station_lat=station.lat if station else None,
             station_lon=station.lon if station else None, district=u.district, status=status,
         )
-        units_service.validate_unit(unit_in, known_agencies=set(AGENCIES))
+        units_service.validate_unit(unit_in, known_agencies=set(codes.AGENCIES.codes))
         unit = await db.in_transaction(self._pool, lambda conn: units_service.register(conn, unit_in))
         return unit_pb(unit)
 
@@ -149,8 +149,8 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
 
     async def ListUnits(self, request: dispatch_pb2.ListUnitsRequest, context: Any) -> dispatch_pb2.ListUnitsResponse:  # noqa: N802
         size = _page(request.page_size, default=100, maximum=1000, path="page_size")
-        violations = [FieldViolation("agencies", "cơ quan không hợp lệ (unknown agency)")
-                      for a in request.agencies if a not in AGENCIES][:1]
+        violations: list[FieldViolation] = []
+        agencies = codes.agency_codes(request.agency_codes, request.agencies, violations)
         statuses = [_unit_status(s, "statuses", allow_unspecified=False) for s in request.statuses]
         try:
             after = next(iter(decode_page_token(request.page_token, 1)), "")
@@ -162,7 +162,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         require(violations)
         async with self._pool.acquire() as conn:
             units = await units_store.list_units(
-                conn, agencies=list(request.agencies), statuses=[int(s) for s in statuses if s is not None],
+                conn, agencies=agencies, statuses=[int(s) for s in statuses if s is not None],
                 capability=request.capability, district=request.district, after_id=after, limit=size + 1,
                 ward_codes=list(request.ward_codes),
             )

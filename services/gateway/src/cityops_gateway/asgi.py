@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
+import html
 import json
 import time
 from collections.abc import AsyncIterator
@@ -13,12 +15,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cityops_gateway import health
 from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
+from cityops_gateway.city.routes import ROUTES as CITY_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
@@ -41,7 +44,8 @@ from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_gateway.web import ApiError, bearer_token, unauthenticated
 from cityops_platform import auth, tracing
-from cityops_platform.geo.admin_units import admin_units, city_dir
+from cityops_platform.city import current_city
+from cityops_platform.geo.admin_units import admin_units
 from cityops_platform.settings import Settings
 
 CLOSE: dict[str, Any] = {"kind": "_close"}
@@ -112,8 +116,19 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.openapi)
 
 
-async def index(request: Request) -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+@functools.cache
+def _index_page() -> str:
+    """The console page with the city's title (city.yaml ``branding.title``) filled in."""
+    city = current_city()
+    titles = json.dumps(dict(city.branding.title), ensure_ascii=False)
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return (page.replace("{{city_titles}}", html.escape(titles, quote=True))
+            .replace("{{city_timezone}}", html.escape(city.timezone, quote=True))
+            .replace("{{city_title}}", html.escape(city.text(city.branding.title))))
+
+
+async def index(request: Request) -> HTMLResponse:
+    return HTMLResponse(_index_page(), headers={"Cache-Control": "no-cache"})
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -176,6 +191,7 @@ def create_web_app(
         Route("/openapi.json", openapi),
         Route("/api/events", events),
         *CONSOLE_ROUTES,
+        *CITY_ROUTES,
         *AFTERCARE_ROUTES,
         *RATING_ROUTES,  # before Open311's catch-all 404 under /open311
         *OPEN311_ROUTES,
@@ -184,7 +200,6 @@ def create_web_app(
         *NGSILD_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         # The active city's map layers (cities/<city>/map/: wards.geojson), public like /static.
-        Mount("/city/map", app=StaticFiles(directory=city_dir() / "map", check_dir=False), name="city-map"),
     ]
     app = Starlette(
         routes=routes,

@@ -13,11 +13,19 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cityops_platform.city import current_city
 from cityops_platform.settings import Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_DIR = PACKAGE_DIR / "config"
 STATIC_DIR = PACKAGE_DIR / "static"
+
+
+def city_gateway_file(name: str) -> Path:
+    """A gateway file of this process's city folder (``cities/<name>/gateway/<name>``)."""
+    return current_city().file(f"gateway/{name}")
+
+
 # Only the local city gets this key without asking: it is printed in docs/open311.md.
 DEV_OPEN311_KEYS = "dev-app:cityops-open311-dev-key"
 
@@ -32,10 +40,11 @@ class GatewayConfig(BaseSettings):
         "", description="Open311 clients as 'name:key,name2:key2'; empty = the dev key in local only."
     )
     open311_role: str = Field(default="integrator", description="Role of the token minted for Open311 calls.")
-    open311_services_file: Path = CONFIG_DIR / "open311_services.yaml"
-    open311_endpoint_file: Path = Field(default=CONFIG_DIR / "open311_endpoint.yaml",
+    open311_services_file: Path = Field(default_factory=lambda: city_gateway_file("open311_services.yaml"),
+                                        description="The Open311 catalogue; default: the city's.")
+    open311_endpoint_file: Path = Field(default_factory=lambda: city_gateway_file("open311_endpoint.yaml"),
                                         description="jurisdiction_id and the Service Discovery document.")
-    open311_gazetteer_file: Path = Field(default=CONFIG_DIR / "gazetteer.yaml",
+    open311_gazetteer_file: Path = Field(default_factory=lambda: city_gateway_file("gazetteer.yaml"),
                                          description="Wards, communes and streets for address_string / address_id.")
     open311_jurisdiction_id: str = Field(default="", description="Overrides jurisdiction_id of the endpoint file.")
     open311_unlocated: Literal["accept", "reject"] = Field(

@@ -12,6 +12,7 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops.sensors.v1 import sensors_pb2
+from cityops_platform.city import current_city
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -38,7 +39,8 @@ def _path(name: str) -> dict[str, Any]:
 
 OPEN311_ERRORS = {"type": "array", "items": _ref("Open311Error")}
 NULLABLE_STR = {"type": "string", "nullable": True}
-LANG = _query("lang", "vi (mặc định / default) hoặc / or en", {"type": "string", "enum": ["vi", "en"]})
+LANG = _query("lang", f"{current_city().default_language} (mặc định / default) or another of the city's languages",
+              {"type": "string", "enum": list(current_city().languages)})
 
 
 def _open311_error(description: str) -> dict[str, Any]:
@@ -283,6 +285,13 @@ def build_openapi() -> dict[str, Any]:
                           "403": _api_error("cookie without the X-CityOps-Console header (CSRF)")}}},
         "/api/config": {"get": {"summary": "Console configuration (map tiles)", "tags": ["console"],
                                 "responses": {"200": _json({"type": "object"}, "config")}}},
+        "/api/city": {"get": {"summary": "The city's console profile (title, map, languages, layers, codes)",
+                              "tags": ["console"], "responses": {"200": _json({"type": "object"}, "profile")}}},
+        "/city/map/{layer_id}": {"get": {
+            "summary": "One of the city's map layers (GeoJSON)", "tags": ["console"],
+            "parameters": [{"name": "layer_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "GeoJSON", "content": {"application/geo+json": {
+                "schema": {"type": "object"}}}}, "404": _api_error("no such layer")}}},
         "/api/me": _console_get("The signed-in principal", {"type": "object"}),
         "/api/events": {"get": {
             "summary": "Server-Sent Events: incident, dispatch, unit, alert (+ hello, resync)", "tags": ["console"],

@@ -44,7 +44,7 @@ def _as_xml(operation: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
-JURISDICTION = _q("jurisdiction_id", "the city's jurisdiction (binhduong.gov.vn); another one is a 404")
+JURISDICTION = _q("jurisdiction_id", "the city's jurisdiction (its open311_endpoint.yaml); another one is a 404")
 
 
 def _open311(paths: dict[str, Any], schemas: dict[str, Any]) -> None:

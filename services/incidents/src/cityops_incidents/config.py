@@ -1,8 +1,9 @@
-"""The service's rules as data: ``config/rules.yaml`` (or CITYOPS_INCIDENTS_RULES_FILE) → ``Rules``.
+"""The service's rules as data: the city's ``incidents/rules.yaml`` (or CITYOPS_INCIDENTS_RULES_FILE) → ``Rules``.
 
-Everything a city would change (service area, districts, fusion radii, triage, routing, SLA) is in
-the file; the code only interprets it. Loading validates every name against the proto enums, so a
-typo fails at start-up rather than at the first report.
+Everything a city would change (districts, fusion radii, triage, routing, SLA) is in the file; the
+service area, time zone, holiday calendar and the registry of category and agency codes come from the
+city's manifest (``cities/<name>/city.yaml``, see cityops_platform.city). Loading validates every
+category and agency against that registry, so a typo fails at start-up rather than at the first report.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
 from cityops_incidents.triage_rules import TriageRules, parse_triage_rules
 from cityops_incidents.working_time import WorkingCalendar, load_calendar
+from cityops_platform.city import City, city_file, current_city
 
-DEFAULT_RULES_FILE = Path(__file__).parent / "config" / "rules.yaml"
+DEFAULT_RULES_FILE = city_file("incidents/rules.yaml")  # this process's city (CITYOPS_CITY)
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STAGES = ("acknowledge", "dispatch", "resolve")
@@ -61,8 +62,19 @@ def _enum_name(enum: Any, prefix: str, name: str) -> str:
     return name
 
 
-def _category(name: str) -> str:
-    return _enum_name(pb.Category, "CATEGORY_", name)
+def _category(name: str, city: City | None = None) -> str:
+    """``name`` when the city's registry holds that category code."""
+    codes = (city or current_city()).category_codes
+    if name not in codes:
+        raise ValueError(f"unknown category {name!r} in rules (the city's codes: {', '.join(codes)})")
+    return name
+
+
+def _agency(name: str, city: City | None = None) -> str:
+    codes = (city or current_city()).agency_codes
+    if name not in codes:
+        raise ValueError(f"unknown agency {name!r} in rules (the city's codes: {', '.join(codes)})")
+    return name
 
 
 def _priority(name: str) -> int:
@@ -194,8 +206,8 @@ def _fusion_rule(raw: dict[str, Any]) -> FusionRule:
                       resolve_on_sensor_clear=bool(raw.get("resolve_on_sensor_clear", False)))
 
 
-def _fusion_edge(raw: dict[str, Any]) -> FusionEdge:
-    a, b = _category(str(raw["from"])), _category(str(raw["to"]))
+def _fusion_edge(raw: dict[str, Any], city: City) -> FusionEdge:
+    a, b = _category(str(raw["from"]), city), _category(str(raw["to"]), city)
     if a == b:
         raise ValueError(f"fusion.equivalences: an edge needs two categories ({a} ≈ {b})")
     relation = float(raw.get("relation", 0.8))
@@ -210,8 +222,8 @@ def _fusion_edge(raw: dict[str, Any]) -> FusionEdge:
     )
 
 
-def _fusion_edges(raw: list[dict[str, Any]], vocabulary: set[str]) -> tuple[FusionEdge, ...]:
-    edges = tuple(_fusion_edge(e) for e in raw)
+def _fusion_edges(raw: list[dict[str, Any]], vocabulary: set[str], city: City) -> tuple[FusionEdge, ...]:
+    edges = tuple(_fusion_edge(e, city) for e in raw)
     for e in edges:
         unknown = sorted(e.subcategories - vocabulary)
         if unknown:
@@ -228,21 +240,25 @@ def _lifecycle(raw: dict[str, Any]) -> LifecycleRules:
     )
 
 
-def _calendar(sla: dict[str, Any], base_dir: Path | None) -> WorkingCalendar | None:
-    """The working-time calendar named by ``sla.working_time.calendar``: a path relative to the
-    rules file's folder, else to the packaged config folder (where holidays_vn.yaml lives)."""
-    name = (sla.get("working_time") or {}).get("calendar")
+def _calendar(sla: dict[str, Any], base_dir: Path | None, city: City) -> WorkingCalendar | None:
+    """The working-time calendar: ``sla.working_time.calendar`` (relative to the rules file's
+    folder, else to the city folder), else the city's own ``holidays`` file when working time is on."""
+    working = sla.get("working_time") or {}
+    name = working.get("calendar") or (city.holidays if working.get("categories") else None)
     if not name:
         return None
     path = Path(str(name))
     if not path.is_absolute():
         near = (base_dir / path) if base_dir is not None else None
-        path = near if near is not None and near.exists() else DEFAULT_RULES_FILE.parent / path
+        path = near if near is not None and near.exists() else city.file(str(path))
     return load_calendar(path)
 
 
-def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
-    """Validate and type a rules document (the parsed YAML); ``base_dir`` resolves relative paths."""
+def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None, city: City | None = None) -> Rules:
+    """Validate and type a rules document (the parsed YAML); ``base_dir`` resolves relative paths.
+    Codes are checked against ``city`` (default: this process's city), which also gives the
+    service area and time zone unless the document sets its own."""
+    city = city or current_city()
     fusion = raw["fusion"]
     triage = raw["triage"]
     routing = raw["routing"]
@@ -251,8 +267,8 @@ def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
     missing = [p for p in (1, 2, 3, 4) if p not in sla_default]
     if missing:
         raise ValueError(f"sla.default must define P1..P4 (missing {missing})")
-    calendar = _calendar(raw["sla"], base_dir)
-    working = frozenset(_category(c) for c in (raw["sla"].get("working_time") or {}).get("categories", []))
+    calendar = _calendar(raw["sla"], base_dir, city)
+    working = frozenset(_category(c, city) for c in (raw["sla"].get("working_time") or {}).get("categories", []))
     if working and calendar is None:
         raise ValueError("sla.working_time.categories needs sla.working_time.calendar")
     for c in working:
@@ -263,28 +279,30 @@ def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
     warning_fraction = float(raw["sla"].get("warning_fraction", 0.8))
     if not 0 < warning_fraction < 1:
         raise ValueError("sla.warning_fraction must be in (0, 1)")
-    polygon = tuple((float(lat), float(lon)) for lat, lon in raw["service_area"]["polygon"])
+    area = raw.get("service_area") or {"name": city.text(city.service_area.names),
+                                         "polygon": city.service_area.polygon}
+    polygon = tuple((float(lat), float(lon)) for lat, lon in area["polygon"])
     if len(polygon) < 3:
         raise ValueError("service_area.polygon needs at least 3 points")
     for kind in (*sensors["categories"], *sensors.get("subcategories", {})):
         _enum_name(sensors_pb.SensorKind, "SENSOR_KIND_", kind)
     for agency in (*routing["categories"].values(), *routing.get("subcategories", {}).values()):
-        _enum_name(common_pb2.Agency, "AGENCY_", agency)
+        _agency(agency, city)
     for source in triage.get("sources", {}):
         _enum_name(pb.Source, "SOURCE_", source)
     return Rules(
         number_prefix=str(raw["numbering"]["prefix"]),
-        timezone=str(raw["numbering"].get("timezone", "Asia/Ho_Chi_Minh")),
-        area_name=str(raw["service_area"].get("name", "")),
+        timezone=str(raw["numbering"].get("timezone") or city.timezone),
+        area_name=str(area.get("name", "")),
         area_polygon=polygon,
         districts=tuple(District(str(d["name"]), float(d["lat"]), float(d["lon"]))
                         for d in raw.get("districts", {}).get("centres", [])),
         district_max_m=float(raw.get("districts", {}).get("max_distance_m", 0)),
         fusion_default=_fusion_rule(fusion["default"]),
-        fusion={_category(c): _fusion_rule(r) for c, r in fusion.get("categories", {}).items()},
-        fusion_edges=_fusion_edges(fusion.get("equivalences", []), set(routing.get("subcategories", {}))),
+        fusion={_category(c, city): _fusion_rule(r) for c, r in fusion.get("categories", {}).items()},
+        fusion_edges=_fusion_edges(fusion.get("equivalences", []), set(routing.get("subcategories", {})), city),
         lifecycle=_lifecycle(raw.get("lifecycle", {})),
-        base_priority={_category(c): _priority(p) for c, p in triage["base"].items()},
+        base_priority={_category(c, city): _priority(p) for c, p in triage["base"].items()},
         subcategory_priority={str(s): _priority(p) for s, p in triage.get("subcategories", {}).items()},
         source_priority={str(s): _priority(p) for s, p in triage.get("sources", {}).items()},
         keywords=tuple((_priority(k["priority"]), tuple(str(w) for w in k["words"]))
@@ -292,20 +310,20 @@ def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None) -> Rules:
         sensor_level_priority={str(lv): _priority(p) for lv, p in triage.get("sensor_levels", {}).items()},
         report_count_steps=tuple(sorted(int(n) for n in triage.get("report_count_steps", []))),
         eido={_priority(p): int(v) for p, v in triage["eido"].items()},
-        agency_by_category={_category(c): str(a) for c, a in routing["categories"].items()},
+        agency_by_category={_category(c, city): str(a) for c, a in routing["categories"].items()},
         agency_by_subcategory={str(s): str(a) for s, a in routing.get("subcategories", {}).items()},
-        sensor_category={str(k): _category(c) for k, c in sensors["categories"].items()},
+        sensor_category={str(k): _category(c, city) for k, c in sensors["categories"].items()},
         sensor_subcategory={str(k): str(s) for k, s in sensors.get("subcategories", {}).items()},
         sla_default=sla_default,
-        sla_by_category={_category(c): _sla_table(t, sla_default, day_seconds=(
+        sla_by_category={_category(c, city): _sla_table(t, sla_default, day_seconds=(
             calendar.day_seconds if calendar is not None and c in working else 86400))
             for c, t in raw["sla"].get("categories", {}).items()},
-        triage_rules=parse_triage_rules(raw),
+        triage_rules=parse_triage_rules(raw, city=city),
         limits=dict(raw.get("limits", {})),
         sla_warning_fraction=warning_fraction,
         calendar=calendar,
         sla_working_categories=working,
-        sla_pausable_categories=frozenset(_category(c) for c in raw["sla"].get("pausable_categories", [])),
+        sla_pausable_categories=frozenset(_category(c, city) for c in raw["sla"].get("pausable_categories", [])),
     )
 
 

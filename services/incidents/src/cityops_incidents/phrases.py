@@ -29,8 +29,16 @@ from typing import Any
 import yaml
 
 from cityops_incidents.text import exact, fold, has_marks
+from cityops_platform.city import City, current_city
 
-DEFAULT_LEXICON_FILE = Path(__file__).parent / "config" / "lexicon_vi.yaml"
+
+def default_lexicon_file(city: City | None = None) -> Path:
+    """The city's lexicon of its default language (``incidents/lexicon_<lang>.yaml``); it may be absent."""
+    city = city or current_city()
+    return city.file(f"incidents/lexicon_{city.default_language}.yaml")
+
+
+DEFAULT_LEXICON_FILE = default_lexicon_file()
 # Clause boundaries: a phrase never spans them, and a negation never reaches across them.
 _CLAUSE_RE = re.compile(r"[.,;:!?…\n\r\t()\[\]{}\"“”«»|/\\–—]+|\s-\s")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
@@ -110,7 +118,10 @@ class Lexicon:
 
 
 def load_lexicon_entries(path: str | Path = DEFAULT_LEXICON_FILE) -> list[str]:
-    """Every word and phrase of a lexicon file (``{group: [entries or lists of entries]}``)."""
+    """Every word and phrase of a lexicon file (``{group: [entries or lists of entries]}``); none
+    when the city has no lexicon for its language (the rules' own phrases still count)."""
+    if not Path(path).is_file():
+        return []
     with open(path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh) or {}
     out: list[str] = []

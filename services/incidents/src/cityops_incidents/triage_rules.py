@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.phrases import (
-    DEFAULT_LEXICON_FILE,
     Lexicon,
     Match,
     Phrase,
     PhraseIndex,
     clauses,
     compile_phrases,
+    default_lexicon_file,
     is_plain,
     load_lexicon_entries,
     words,
 )
+from cityops_platform.city import City, current_city
 
 
 def _priority(name: Any) -> int:
@@ -155,15 +155,25 @@ def _phrase_list(raw: Any, where: str) -> list[str]:
     return [str(w) for w in raw]
 
 
-def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = None) -> TriageRules:
-    """Validate and compile the ``triage`` and ``routing`` sections of a rules document."""
+def _code(codes: tuple[str, ...], kind: str, name: Any) -> str:
+    if str(name) not in codes:
+        raise ValueError(f"unknown {kind} {name!r} in rules (the city's codes: {', '.join(codes)})")
+    return str(name)
+
+
+def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = None,
+                       city: City | None = None) -> TriageRules:
+    """Validate and compile the ``triage`` and ``routing`` sections of a rules document; category
+    and agency codes are checked against ``city``'s registry (default: this process's city)."""
+    city = city or current_city()
+    cats, agencies = city.category_codes, city.agency_codes
     triage = raw["triage"]
     routing = raw["routing"]
     categories = {c: _priority(p) for c, p in triage["base"].items()}
     for c in categories:
-        _checked(pb.Category, "CATEGORY_", c)
+        _code(cats, "category", c)
     aliases = {str(k): str(v) for k, v in (routing.get("aliases") or {}).items()}
-    agency_by_subcategory = {str(s): _checked(common_pb2.Agency, "AGENCY_", a)
+    agency_by_subcategory = {str(s): _code(agencies, "agency", a)
                              for s, a in (routing.get("subcategories") or {}).items()}
     for old, new in aliases.items():
         if new not in agency_by_subcategory:
@@ -185,7 +195,7 @@ def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = No
     context_groups = triage.get("contexts", [])
     context_words = [w for g in context_groups for w in _phrase_list(g["words"], "triage.contexts")]
     # Fold-safety is decided against the lexicon AND every phrase of the rules.
-    lexicon = Lexicon.build([*load_lexicon_entries(lexicon_file or DEFAULT_LEXICON_FILE),
+    lexicon = Lexicon.build([*load_lexicon_entries(lexicon_file or default_lexicon_file(city)),
                              *keyword_priority, *negations, *fixed, *context_words])
     # Two keywords of the same priority that fold alike ("ngừng thở", "ngưng thở") do not make each other unsafe.
     by_level: dict[int, list[str]] = {}
@@ -195,7 +205,7 @@ def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = No
     contexts: dict[str, tuple[Context, ...]] = {}
     for g in context_groups:
         over = g.get("overridden_by")
-        scope = frozenset(_checked(pb.Category, "CATEGORY_", c) for c in g.get("categories") or [])
+        scope = frozenset(_code(cats, "category", c) for c in g.get("categories") or [])
         for text, p in compile_phrases(_phrase_list(g["words"], "triage.contexts"), lexicon).items():
             ctx = Context(p, _priority(g["cap"]), _priority(over) if over else None, scope)
             contexts[text] = (*contexts.get(text, ()), ctx)
@@ -209,7 +219,7 @@ def parse_triage_rules(raw: dict[str, Any], lexicon_file: str | Path | None = No
         sensor_levels={str(lv): _priority(p) for lv, p in (triage.get("sensor_levels") or {}).items()},
         report_count_steps=tuple(sorted(int(n) for n in triage.get("report_count_steps", []))),
         eido={_priority(p): int(v) for p, v in triage["eido"].items()},
-        agency_by_category={_checked(pb.Category, "CATEGORY_", c): _checked(common_pb2.Agency, "AGENCY_", a)
+        agency_by_category={_code(cats, "category", c): _code(agencies, "agency", a)
                             for c, a in routing["categories"].items()},
         agency_by_subcategory=agency_by_subcategory,
         aliases=aliases,

@@ -3,7 +3,7 @@
 A ``WorkingCalendar`` answers two questions for the SLA clocks of administrative procedures:
 ``add(start, seconds)`` — the instant when ``seconds`` of working time have passed since ``start``
 — and ``between(start, end)`` — the working seconds in ``[start, end)``. Both walk the calendar
-day by day in the calendar's time zone (Asia/Ho_Chi_Minh by default), so a Friday-afternoon
+day by day in the calendar's time zone (the city's by default), so a Friday-afternoon
 deadline lands on the next working morning, and Tết, Giỗ Tổ Hùng Vương, 30/4, 1/5 and 2/9 are
 skipped. Times in and out are timezone-aware UTC instants.
 
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from cityops_platform import metrics
+from cityops_platform.city import current_city
 
 log = logging.getLogger("cityops.incidents.working_time")
 # A clock that would need more than this many calendar days is a configuration error.
@@ -154,8 +155,9 @@ def parse_calendar(raw: dict[str, Any]) -> WorkingCalendar:
     outside = sorted(d for d in (*holidays, *working) if not first <= d.year <= last)
     if outside:
         raise ValueError(f"calendar: {outside[0]} is outside covers {first}-{last}")
-    ZoneInfo(str(raw.get("timezone", "Asia/Ho_Chi_Minh")))  # fails on an unknown zone
-    return WorkingCalendar(timezone=str(raw.get("timezone", "Asia/Ho_Chi_Minh")), working_weekdays=weekdays,
+    zone = str(raw.get("timezone") or current_city().timezone)
+    ZoneInfo(zone)  # fails on an unknown zone
+    return WorkingCalendar(timezone=zone, working_weekdays=weekdays,
                            hours=hours, holidays=holidays, working_days=working, first_year=first, last_year=last)
 
 

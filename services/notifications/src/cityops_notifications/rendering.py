@@ -2,7 +2,7 @@
 
 Each template ``templates/<lang>/<key>.j2`` defines three blocks: ``subject`` (e-mail subject,
 webhook title), ``body`` (e-mail and webhook text) and ``sms`` (one short paragraph, split by
-``sms.split_sms``). Vietnamese is the default; times are shown in Asia/Ho_Chi_Minh.
+``sms.split_sms``). The city's first language is the default; times are shown in the city's time zone.
 """
 
 from __future__ import annotations
@@ -11,18 +11,20 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
-from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FunctionLoader, StrictUndefined, TemplateNotFound
 
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.sms import GSM7_LIMIT, is_gsm7, split_sms
+from cityops_platform.city import current_city
 
-LOCALES = {"vi": "vi_VN", "en": "en_US"}
+# The city's languages, in order (the first is the default); Babel locales by language code.
+LANGUAGES = current_city().languages
+LOCALES = {lang: lang.replace("-", "_") for lang in LANGUAGES}
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,29 @@ class Rendered:
     sms_parts: tuple[str, ...]
 
 
+_DATE_PATTERNS = {"vi": ("HH:mm 'ngày' dd/MM/yyyy", "HH:mm dd/MM"), "en": ("HH:mm, d MMM yyyy", "HH:mm d MMM"),
+                  "nl": ("HH:mm 'op' d MMM yyyy", "HH:mm d MMM")}
+
+
+def _registry_names(kind: str, code: str) -> dict[str, str] | None:
+    """Category and agency names come from the city's registry (city.yaml), by code."""
+    city = current_city()
+    item = city.category(code) if kind == "category" else city.agency(code) if kind == "agency" else None
+    return dict(item.names) if item is not None else None
+
+
+def _city_template(name: str) -> tuple[str, str, Any] | None:
+    """``<lang>/<key>.j2`` from the city folder's notifications/templates (nested or ConfigMap-flat)."""
+    path = current_city().file(f"notifications/templates/{name}")
+    if not path.is_file():
+        return None
+    mtime = path.stat().st_mtime
+    return path.read_text(encoding="utf-8"), str(path), lambda: path.stat().st_mtime == mtime
+
+
 @cache
 def labels() -> dict[str, dict[str, dict[str, str]]]:
-    raw = resources.files("cityops_notifications").joinpath("config/labels.json").read_text(encoding="utf-8")
+    raw = current_city().file("notifications/labels.json").read_text(encoding="utf-8")
     data: dict[str, dict[str, dict[str, str]]] = json.loads(raw)
     return data
 
@@ -42,11 +64,11 @@ def labels() -> dict[str, dict[str, dict[str, str]]]:
 class Renderer:
     """Renders notices; one instance per process (templates are compiled once)."""
 
-    def __init__(self, *, timezone: str = "Asia/Ho_Chi_Minh", sms_max_parts: int = 4) -> None:
-        self._tz = ZoneInfo(timezone)
+    def __init__(self, *, timezone: str | None = None, sms_max_parts: int = 4) -> None:
+        self._tz = ZoneInfo(timezone or current_city().timezone)
         self._sms_max_parts = sms_max_parts
         self._env = Environment(
-            loader=PackageLoader("cityops_notifications", "templates"),
+            loader=FunctionLoader(_city_template),
             autoescape=False,  # plain text: e-mail text/plain, SMS and JSON strings
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -58,8 +80,8 @@ class Renderer:
         locale = LOCALES[lang]
 
         def label(value: Any, kind: str) -> str:
-            entry = labels().get(kind, {}).get(str(value))
-            return entry.get(lang, entry.get("vi", str(value))) if entry else str(value or "")
+            entry = _registry_names(kind, str(value)) or labels().get(kind, {}).get(str(value))
+            return (entry.get(lang) or entry.get(LANGUAGES[0]) or str(value)) if entry else str(value or "")
 
         def when(value: str | datetime | None, style: str = "long") -> str:
             if not value:
@@ -67,9 +89,11 @@ class Renderer:
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-            pattern = {"vi": ("HH:mm 'ngày' dd/MM/yyyy", "HH:mm dd/MM"),
-                       "en": ("HH:mm, d MMM yyyy", "HH:mm d MMM")}[lang][0 if style == "long" else 1]
-            return format_datetime(moment, pattern, tzinfo=self._tz, locale=locale)
+            patterns = _DATE_PATTERNS.get(lang)
+            if patterns is None:  # a language without its own pattern: the locale's own formats
+                return format_datetime(moment, "medium" if style == "long" else "short", tzinfo=self._tz,
+                                       locale=locale)
+            return format_datetime(moment, patterns[0 if style == "long" else 1], tzinfo=self._tz, locale=locale)
 
         def num(value: float | int, digits: int = 1) -> str:
             return format_decimal(round(float(value), digits), locale=locale)
@@ -83,9 +107,9 @@ class Renderer:
         """The message in ``language``; a notice marked ``bilingual`` (supervisor breach notices)
         carries that language first and the other one second, in every block. ``extra``: per-delivery
         facts (e.g. ``rating_url``); templates see ``rating_url`` as "" otherwise."""
-        lang = language if language in LOCALES else "vi"
+        lang = language if language in LOCALES else LANGUAGES[0]
         if notice.context.get("bilingual"):
-            other = "en" if lang == "vi" else "vi"
+            other = next((x for x in LANGUAGES if x != lang), lang)
             first, second = self._blocks(notice, lang, extra), self._blocks(notice, other, extra)
             sms = f"{first[2]}\n{second[2]}"
             return Rendered(subject=f"{first[0]} / {second[0]}", body=f"{first[1]}\n\n———\n\n{second[1]}",

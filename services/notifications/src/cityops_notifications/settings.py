@@ -12,6 +12,7 @@ import hashlib
 from pydantic import Field
 
 from cityops_platform import netguard
+from cityops_platform.city import current_city
 from cityops_platform.settings import Settings
 
 
@@ -23,7 +24,9 @@ class NotificationSettings(Settings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_user: str | None = None
     smtp_password: str | None = None
-    smtp_from: str = "Trung tâm Điều hành Bình Dương <noreply@ioc.binhduong.gov.vn>"
+    # The From of e-mails: the city's CAP sender name and its domain (city.yaml) unless set.
+    smtp_from: str = Field(default_factory=lambda: (
+        f"{current_city().text(current_city().cap.names)} <noreply@{current_city().domain or 'localhost'}>"))
     smtp_timeout_seconds: float = 10.0
 
     sms_gateway_url: str = "http://127.0.0.1:8099/v1/sms"
@@ -53,11 +56,12 @@ class NotificationSettings(Settings):
     rate_webhook_window_seconds: float = Field(default=60.0, gt=0)
 
     notify_roster_file: str | None = Field(
-        None, description="The supervisors' duty roster (YAML); the packaged config/roster.yaml when unset."
+        None, description="The supervisors' duty roster (YAML); the city's notifications/roster.yaml when unset."
     )
 
-    cap_sender: str = "ioc@binhduong.gov.vn"
-    cap_sender_name: str = "Trung tâm Điều hành Đô thị thông minh Bình Dương"
+    # CAP <sender> and its display name: the city's (city.yaml `cap`) unless set.
+    cap_sender: str = Field(default_factory=lambda: current_city().cap.sender)
+    cap_sender_name: str = Field(default_factory=lambda: current_city().text(current_city().cap.names))
     notify_secret_key: str | None = Field(
         None, description="Key that encrypts webhook secrets at rest; derived from the JWT secret when unset."
     )

@@ -30,6 +30,7 @@ from cityops_dispatch.assignments.models import (
     AssignmentStatus,
     Slot,
 )
+from cityops_dispatch.codes import agency_enum
 from cityops_dispatch.config import Rules
 from cityops_dispatch.convert import ts
 from cityops_dispatch.geo import haversine_m
@@ -297,7 +298,7 @@ class AssignmentEngine:
         updated_unit = replace(unit, status=UnitStatus.DISPATCHED, active_assignment_id=assignment.id,
                                active_incident_id=view.id, version=version, updated_at=now)
         body = dispatch_pb2.UnitAssigned(
-            call_sign=unit.call_sign, agency=unit.agency, auto=auto,  # type: ignore[arg-type]
+            call_sign=unit.call_sign, agency=agency_enum(unit.agency), agency_code=unit.agency, auto=auto,  # type: ignore[arg-type]
             distance_m=candidate.distance_m, eta_seconds=candidate.eta_seconds,
             ack_deadline=ts(assignment.ack_deadline),
             capability=slot.capability, run_card=slot.run_card, attempt=attempt,

@@ -12,6 +12,7 @@ import faust
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import db
+from cityops_dispatch.codes import incident_category
 from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.conveyance import ConveyanceSettings, Conveyor
 from cityops_dispatch.eido.partners import load_partners
@@ -52,7 +53,7 @@ def install(app: faust.App, res: Resources, conveyor: Conveyor) -> None:
     async def on_incident(event: incidents_pb2.IncidentEvent, _: Any) -> None:
         async def work(conn: asyncpg.Connection) -> None:
             await conveyor.on_change(conn, event_id=event.event_id, incident_id=event.incident_id,
-                                     category=int(event.incident.category))
+                                     category=incident_category(event.incident))
 
         await db.in_transaction(res.db, work)
 
@@ -60,7 +61,7 @@ def install(app: faust.App, res: Resources, conveyor: Conveyor) -> None:
         async def work(conn: asyncpg.Connection) -> None:
             view = await view_store.get(conn, event.incident_id)
             await conveyor.on_change(conn, event_id=event.event_id, incident_id=event.incident_id,
-                                     category=view.category if view else 0)
+                                     category=view.category if view else "")
 
         await db.in_transaction(res.db, work)
 

@@ -108,7 +108,7 @@ class Conveyor:
     def partners(self) -> tuple[Partner, ...]:
         return tuple(self._partners.values())
 
-    async def on_change(self, conn: asyncpg.Connection, *, event_id: str, incident_id: str, category: int) -> int:
+    async def on_change(self, conn: asyncpg.Connection, *, event_id: str, incident_id: str, category: str) -> int:
         """Queue the conveyance of one change to every partner that wants the incident. Idempotent on
         (event id, partner): a redelivered event queues nothing."""
         if not event_id or not incident_id:

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch.assignments.models import Assignment, AssignmentStatus
+from cityops_dispatch.codes import incident_agency, incident_category
 from cityops_dispatch.eido.vocabulary import Vocabulary
 from cityops_dispatch.incidents_view.models import Note
 
@@ -91,7 +91,7 @@ class Resource:
     """An assigned unit as EIDO shows it."""
 
     assignment: Assignment
-    agency: int
+    agency: str  # the city's agency code
     capabilities: list[str]
 
 
@@ -117,10 +117,10 @@ def export_document(
     for r in resources:
         updated = max(updated, r.assignment.updated_at)
     stamp = iso(updated)
-    category = _enum_name(incidents_pb2.Category, incident.category, "CATEGORY_")
+    category = incident_category(incident)
     status = _enum_name(incidents_pb2.Status, incident.status, "STATUS_")
     priority = _enum_name(incidents_pb2.Priority, incident.priority, "PRIORITY_")
-    agency = _enum_name(common_pb2.Agency, incident.agency, "AGENCY_")
+    agency = incident_agency(incident)
     prologue = {"lastUpdateTimeStamp": stamp, "updatedByAgencyReference": {"$ref": domain}}
     location_id = component_id(incident.id, "location", "0", domain)
     note_items = []
@@ -136,7 +136,7 @@ def export_document(
          "agencyType": [vocab.owner_agency_type], "incidentOwningAgencyIndicator": True},
     ]
     agency_ids = {domain}
-    for code in [agency] + [_enum_name(common_pb2.Agency, r.agency, "AGENCY_") for r in resources]:
+    for code in [agency] + [r.agency for r in resources]:
         if code and agency_ref(code, domain) not in agency_ids:
             agency_ids.add(agency_ref(code, domain))
             agencies.append({"$id": agency_ref(code, domain), **prologue,
@@ -203,7 +203,7 @@ def crew_id(unit_id: str, domain: str) -> str:
 
 
 def _crew(r: Resource, domain: str) -> dict[str, object]:
-    code = _enum_name(common_pb2.Agency, r.agency, "AGENCY_")
+    code = r.agency
     agency = agency_ref(code, domain) if code else domain
     return {"$id": crew_id(r.assignment.unit_id, domain), "lastUpdateTimeStamp": iso(r.assignment.updated_at),
             "updatedByAgencyReference": {"$ref": agency}, "agentRoleRegistryText": [RESPONDER_ROLE],
@@ -212,7 +212,7 @@ def _crew(r: Resource, domain: str) -> dict[str, object]:
 
 def _resource(r: Resource, incident_id: str, domain: str, vocab: Vocabulary) -> dict[str, object]:
     a = r.assignment
-    code = _enum_name(common_pb2.Agency, r.agency, "AGENCY_")
+    code = r.agency
     codes = vocab.unit_statuses[a.status.name]
     attributes = list(dict.fromkeys(x for c in r.capabilities for x in vocab.resource_attributes.get(c, ())))
     item: dict[str, object] = {
@@ -241,7 +241,7 @@ class ImportedIncident:
     eido_id: str
     source_incident_id: str
     source_domain: str
-    category: int
+    category: str  # the city's category code
     subcategory: str
     priority: int
     status: int

@@ -28,13 +28,14 @@ from cityops_dispatch.eido.mapping import (
 )
 from cityops_dispatch.eido.standard import EidoStandard
 from cityops_dispatch.eido.vocabulary import Vocabulary
+from cityops_platform.city import current_city
 from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed
 from cityops_platform.standards import ENV as STANDARDS_ENV
 
 MAX_DOCUMENT = 1_000_000
 _PRIORITIES = frozenset(incidents_pb2.Priority.keys())
 _STATUSES = frozenset(incidents_pb2.Status.keys())
-_CATEGORIES = frozenset(incidents_pb2.Category.keys())
+_CATEGORIES = frozenset(current_city().category_codes)
 # RFC 5139 civic address elements, most specific first (A6 street ... A1 province, country).
 _CIVIC_ORDER = ("HNO", "HNS", "RD", "STS", "A6", "A5", "A4", "A3", "A2", "A1", "country")
 _CIVIC_PLACES = ("A6", "A5", "A4", "A3", "A2", "A1")
@@ -70,13 +71,13 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _category(incident: dict[str, Any], vocab: Vocabulary) -> tuple[int, str]:
+def _category(incident: dict[str, Any], vocab: Vocabulary) -> tuple[str, str]:
+    """(the city's category code, subcategory) of an EIDO incident."""
     code = str(incident.get("incidentTypeInternalCode") or "")
     name, _, sub = code.partition("/")
-    if name and f"CATEGORY_{name}" in _CATEGORIES and name != "UNSPECIFIED":  # one of ours coming back
-        return int(incidents_pb2.Category.Value(f"CATEGORY_{name}")), sub
-    category, subcategory = vocab.category_of(str(incident.get("incidentTypeCommonRegistryText") or ""))
-    return int(incidents_pb2.Category.Value(f"CATEGORY_{category}")), subcategory
+    if name and name in _CATEGORIES:  # one of ours coming back
+        return name, sub
+    return vocab.category_of(str(incident.get("incidentTypeCommonRegistryText") or ""))
 
 
 def _priority(incident: dict[str, Any]) -> int:

@@ -11,10 +11,10 @@ from urllib.parse import urlparse
 
 import yaml
 
-from cityops.incidents.v1 import incidents_pb2
 from cityops_platform import netguard
+from cityops_platform.city import current_city
 
-CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "partners.yaml"
+CONFIG_FILE = current_city().file("dispatch/partners.yaml")  # this process's city
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,9 @@ class Partner:
     name: str
     url: str
     secret: str  # Standard Webhooks secret, "whsec_<base64>"
-    categories: frozenset[int] = frozenset()  # empty = every incident
+    categories: frozenset[str] = frozenset()  # the city's category codes; empty = every incident
 
-    def wants(self, category: int) -> bool:
+    def wants(self, category: str) -> bool:
         return not self.categories or category in self.categories
 
 
@@ -48,7 +48,11 @@ def partners_from_dict(data: dict[str, Any], environ: dict[str, str] | None = No
         secret = env.get(secret_env, "") if secret_env else ""
         if not secret:
             raise ValueError(f"partners: {name}: the environment variable {secret_env or '(secret_env)'} is empty")
-        categories = frozenset(int(incidents_pb2.Category.Value(f"CATEGORY_{c}")) for c in raw.get("categories") or [])
+        known = current_city().category_codes
+        categories = frozenset(str(c) for c in raw.get("categories") or [])
+        if categories - set(known):
+            raise ValueError(f"partners: {name}: unknown categories {sorted(categories - set(known))} "
+                             f"(the city's codes: {', '.join(known)})")
         names.add(name)
         out.append(Partner(name, url, secret, categories))
     return tuple(out)

@@ -74,7 +74,7 @@ async def export_incident(
         if a.status.name in ("DECLINED", "TIMED_OUT"):
             continue  # never went
         unit = await units_store.get(conn, a.unit_id)
-        resources.append(Resource(a, unit.agency if unit else 0, unit.capabilities if unit else [a.capability]))
+        resources.append(Resource(a, unit.agency if unit else "", unit.capabilities if unit else [a.capability]))
     notes = await view_store.notes(conn, incident_id)
     doc = export_document(snapshot, resources=resources, notes=notes, domain=domain, now=datetime.now(UTC),
                           vocab=vocab)
@@ -103,7 +103,7 @@ def conformance_violations(doc: dict[str, object], *, standard: EidoStandard | N
 def report_request(imported: ImportedIncident, *, now: datetime) -> incidents_pb2.ReportIncidentRequest:
     """The ReportIncident call that creates the incident an EIDO describes (source CAD_INTEGRATION)."""
     request = incidents_pb2.ReportIncidentRequest(
-        category=imported.category,  # type: ignore[arg-type]
+        category_code=imported.category,
         subcategory=imported.subcategory,
         description=imported.description,
         location=common_pb2.GeoPoint(lat=imported.lat, lon=imported.lon, address=imported.address),

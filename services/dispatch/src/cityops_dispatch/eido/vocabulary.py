@@ -14,16 +14,16 @@ from typing import Any
 
 import yaml
 
-from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch.eido import standard as std
+from cityops_platform.city import current_city
 
-CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "eido.yaml"
+CONFIG_FILE = current_city().file("dispatch/eido.yaml")  # this process's city
 _PLACE_PREFIXES = ("thành phố ", "tp. ", "tp ", "thị xã ", "tx. ", "phường ", "p. ", "xã ", "huyện ", "quận ",
                    "tỉnh ")
 
 
 def place_key(name: str) -> str:
-    """Case-folded NFC text without an administrative prefix. Diacritics are kept: "Dĩ An" ≠ "Di An"."""
+    """Case-folded NFC text without an administrative prefix. Diacritics are kept: "nở" ≠ "nổ"."""
     text = " ".join(unicodedata.normalize("NFC", name).casefold().split())
     for prefix in _PLACE_PREFIXES:
         if text.startswith(prefix):
@@ -65,15 +65,16 @@ class Vocabulary:
     resource_attributes: dict[str, tuple[str, ...]]
     places: dict[str, Place]
     fallback_place: Place
+    fallback_category: str = "OTHER"  # what an unmapped incident type imports as (eido.yaml fallback_category)
 
     def incident_type(self, category: str, subcategory: str) -> str:
         """The Incident Type registry code of a city category/subcategory."""
         return self.subcategory_types.get((category, subcategory)) or self.category_types.get(
-            category, self.category_types["OTHER"])
+            category, self.category_types[self.fallback_category])
 
     def category_of(self, code: str) -> tuple[str, str]:
-        """(category, subcategory) an Incident Type registry code imports as; OTHER when unmapped."""
-        return self.type_to_category.get(code, ("OTHER", ""))
+        """(category, subcategory) an Incident Type registry code imports as; the fallback when unmapped."""
+        return self.type_to_category.get(code, (self.fallback_category, ""))
 
     def status_of(self, codes: list[str]) -> str:
         """The city status of the registry statuses listed: the first in ``import_statuses`` order wins."""
@@ -99,8 +100,7 @@ def _check(standard: std.EidoStandard | None, registry_name: str, values: list[s
 
 def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None) -> Vocabulary:
     """Build and check the vocabulary; raises ValueError naming any value outside the registries."""
-    categories = {name.removeprefix("CATEGORY_") for name in incidents_pb2.Category.DESCRIPTOR.values_by_name} - {
-        "UNSPECIFIED"}
+    categories = set(current_city().category_codes)
     category_types: dict[str, str] = {}
     subcategory_types: dict[tuple[str, str], str] = {}
     type_to_category: dict[str, tuple[str, str]] = {}
@@ -114,8 +114,9 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None
         type_to_category.setdefault(str(spec["type"]), (category, ""))
         for code in spec.get("import") or []:
             type_to_category.setdefault(str(code), (category, ""))
-    if "OTHER" not in category_types:
-        raise ValueError("eido.yaml: incident_types needs OTHER")
+    fallback_category = str(data.get("fallback_category") or "OTHER")
+    if fallback_category not in category_types:
+        raise ValueError(f"eido.yaml: incident_types needs the fallback category {fallback_category}")
     _check(standard, std.INCIDENT_TYPES, [*category_types.values(), *subcategory_types.values(),
                                                  *type_to_category], "incident_types")
     statuses = {k: tuple(str(x) for x in v) for k, v in (data.get("incident_statuses") or {}).items()}
@@ -164,6 +165,7 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None
         responding_roles=responding_roles, owner_agency_type=owner_type, unit_statuses=unit_statuses,
         resource_types=resource_types, default_resource_type=default_resource, resource_attributes=attributes,
         places=places, fallback_place=Place(str(fallback["name"]), float(fallback["lat"]), float(fallback["lon"])),
+        fallback_category=fallback_category,
     )
 
 

@@ -16,7 +16,7 @@ TERMINAL = frozenset({Status.STATUS_RESOLVED, Status.STATUS_CLOSED, Status.STATU
 class IncidentView:
     id: str
     number: str
-    category: int
+    category: str  # the city's category code
     subcategory: str
     priority: int
     status: int
@@ -24,7 +24,7 @@ class IncidentView:
     lat: float
     lon: float
     address: str
-    agency: int
+    agency: str  # the city's agency code
     district: str
     version: int
     planned: bool

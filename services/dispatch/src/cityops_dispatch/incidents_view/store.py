@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2
+from cityops_dispatch.codes import incident_agency, incident_category
 from cityops_dispatch.incidents_view.models import IncidentView, Note
 
 COLUMNS = (
@@ -67,7 +68,7 @@ def _values(incident: incidents_pb2.Incident) -> tuple[object, ...]:
     return (
         incident.id,
         incident.number,
-        int(incident.category),
+        incident_category(incident),
         incident.subcategory,
         int(incident.priority),
         int(incident.status),
@@ -75,7 +76,7 @@ def _values(incident: incidents_pb2.Incident) -> tuple[object, ...]:
         loc.lat,
         loc.lon,
         loc.address,
-        int(incident.agency),
+        incident_agency(incident),
         incident.district,
         incident.version,
         incident.SerializeToString(),

@@ -72,7 +72,7 @@ def check_internal(current: UnitStatus, target: UnitStatus) -> None:
 class Unit:
     id: str
     call_sign: str
-    agency: int
+    agency: str  # the city's agency code
     capabilities: list[str]
     unit_type: str
     status: UnitStatus
@@ -106,7 +106,7 @@ class UnitIn:
 
     id: str
     call_sign: str
-    agency: int
+    agency: str  # the city's agency code
     capabilities: list[str]
     unit_type: str
     lat: float

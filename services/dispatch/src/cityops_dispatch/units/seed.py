@@ -1,22 +1,27 @@
-"""The Binh Duong default agencies, stations and units (config/units.yaml), seeded idempotently."""
+"""The city's agencies (city.yaml), stations and units (dispatch/units.yaml), seeded idempotently."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import asyncpg
 
-from cityops.common.v1 import common_pb2
 from cityops_dispatch import events
 from cityops_dispatch.units import store
 from cityops_dispatch.units.models import UnitIn
+from cityops_platform.city import current_city
 
 log = logging.getLogger("cityops.dispatch.seed")
 
 
-def agency_value(code: str) -> int:
-    return int(common_pb2.Agency.Value(f"AGENCY_{code}"))
+def agency_value(code: str) -> str:
+    """``code`` when the city's registry holds it (a typo in units.yaml fails at seeding)."""
+    known = current_city().agency_codes
+    if code not in known:
+        raise ValueError(f"units.yaml: unknown agency {code!r} (the city's codes: {', '.join(known)})")
+    return code
 
 
 def units_from_data(data: dict[str, Any]) -> list[UnitIn]:
@@ -53,15 +58,10 @@ async def seed(conn: asyncpg.Connection, data: dict[str, Any], *, only_if_empty:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cityops.dispatch.seed'))")
     if only_if_empty and await store.count(conn) > 0:
         return 0
-    for agency in data.get("agencies", []):
+    for agency in current_city().agencies:
         await conn.execute(
-            """INSERT INTO agencies (agency, code, name_vi, name_en, hotline) VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT DO NOTHING""",
-            agency_value(str(agency["code"])),
-            str(agency["code"]),
-            str(agency["name_vi"]),
-            str(agency["name_en"]),
-            str(agency.get("hotline", "")),
+            """INSERT INTO agencies (code, names, phone) VALUES ($1, $2::jsonb, $3) ON CONFLICT DO NOTHING""",
+            agency.code, json.dumps(agency.names, ensure_ascii=False), agency.phone,
         )
     for station in data.get("stations", []):
         await conn.execute(

@@ -25,7 +25,7 @@ MAX_FUTURE_SKEW = timedelta(seconds=60)
 MAX_ID_LEN = 64
 
 
-def validate_unit(unit_in: UnitIn, *, known_agencies: set[int], path: str = "unit") -> None:
+def validate_unit(unit_in: UnitIn, *, known_agencies: set[str], path: str = "unit") -> None:
     """Raise ValidationFailed naming every bad field."""
     violations: list[FieldViolation] = []
     if not unit_in.id.strip() or len(unit_in.id) > MAX_ID_LEN:
@@ -33,7 +33,8 @@ def validate_unit(unit_in: UnitIn, *, known_agencies: set[int], path: str = "uni
     if not unit_in.call_sign.strip() or len(unit_in.call_sign) > MAX_ID_LEN:
         violations.append(FieldViolation(f"{path}.call_sign", "bắt buộc, tối đa 64 ký tự (required, <= 64 chars)"))
     if unit_in.agency not in known_agencies:
-        violations.append(FieldViolation(f"{path}.agency", "cơ quan không hợp lệ (unknown or unspecified agency)"))
+        violations.append(FieldViolation(f"{path}.agency", "cơ quan không hợp lệ (unknown or unspecified agency); "
+                                         f"known codes: {', '.join(sorted(known_agencies))}"))
     if not unit_in.capabilities or any(not c.strip() or len(c) > 40 for c in unit_in.capabilities):
         violations.append(FieldViolation(f"{path}.capabilities", "cần ít nhất một năng lực (at least one capability)"))
     violations += check_point(unit_in.lat, unit_in.lon, f"{path}.location")

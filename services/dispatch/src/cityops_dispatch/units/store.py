@@ -193,7 +193,7 @@ async def available_anywhere(
 async def list_units(
     conn: asyncpg.Connection,
     *,
-    agencies: Sequence[int],
+    agencies: Sequence[str],
     statuses: Sequence[int],
     capability: str,
     district: str,
@@ -205,7 +205,7 @@ async def list_units(
     args: list[Any] = [after_id]
     if agencies:
         args.append(list(agencies))
-        clauses.append(f"agency = ANY(${len(args)}::smallint[])")
+        clauses.append(f"agency = ANY(${len(args)}::text[])")
     if statuses:
         args.append(list(statuses))
         clauses.append(f"status = ANY(${len(args)}::smallint[])")

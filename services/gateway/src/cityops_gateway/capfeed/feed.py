@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
+from cityops_platform.city import current_city
+
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_TYPE = "application/cap+xml"
@@ -60,8 +62,9 @@ def public(xml: str, statuses: frozenset[str]) -> bool:
 
 def _info(root: ET.Element) -> ET.Element | None:
     infos = root.findall(f"{_C}info")
-    vi = [i for i in infos if (i.findtext(f"{_C}language") or "").lower().startswith("vi")]
-    chosen = vi or infos
+    default = current_city().default_language  # the feed entry speaks the city's default language
+    own = [i for i in infos if (i.findtext(f"{_C}language") or "").lower().split("-", 1)[0] == default]
+    chosen = own or infos
     return chosen[0] if chosen else None
 
 

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops.sensors.v1 import sensors_pb2
@@ -99,13 +98,19 @@ async def console_config(request: Request) -> JSONResponse:
     )
 
 
+def codes_list(raw: str | None, enum_prefix: str) -> list[str]:
+    """Comma-separated city codes (the enum spelling ``CATEGORY_FLOOD`` of older consoles is read as
+    ``FLOOD``); the service checks them against the city's registry (400 naming the known codes)."""
+    return [c.strip().removeprefix(enum_prefix) for c in (raw or "").split(",") if c.strip()][:50]
+
+
 async def list_incidents(request: Request) -> JSONResponse:
     q = request.query_params
     req = incidents_pb2.ListIncidentsRequest(
         statuses=parse_enum_list(incidents_pb2.Status, "STATUS_", q.get("status"), "status"),
-        categories=parse_enum_list(incidents_pb2.Category, "CATEGORY_", q.get("category"), "category"),
+        category_codes=codes_list(q.get("category"), "CATEGORY_"),
         priorities=parse_enum_list(incidents_pb2.Priority, "PRIORITY_", q.get("priority"), "priority"),
-        agencies=parse_enum_list(common_pb2.Agency, "AGENCY_", q.get("agency"), "agency"),
+        agency_codes=codes_list(q.get("agency"), "AGENCY_"),
         text=q.get("text", "")[:200],
         page_size=parse_int(q.get("page_size"), "page_size", default=200, low=1, high=500),
         page_token=q.get("page_token", "")[:512],
@@ -192,7 +197,7 @@ async def list_units(request: Request) -> JSONResponse:
     state = gateway_state(request)
     q = request.query_params
     req = dispatch_pb2.ListUnitsRequest(
-        agencies=parse_enum_list(common_pb2.Agency, "AGENCY_", q.get("agency"), "agency"),
+        agency_codes=codes_list(q.get("agency"), "AGENCY_"),
         statuses=parse_enum_list(dispatch_pb2.UnitStatus, "UNIT_STATUS_", q.get("status"), "status"),
         page_size=parse_int(q.get("page_size"), "page_size", default=1000, low=1, high=1000),
     )

@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.incidents.v1 import incidents_pb2
 from cityops_gateway.clients import ServiceClients
+from cityops_gateway.open311.catalog import incident_category
 
 OPEN_STATUSES = (
     incidents_pb2.STATUS_NEW,
@@ -75,7 +76,7 @@ def summarize(
     for incident in open_incidents:
         open_total += 1
         by_ward[(incident.ward_code, incident.ward_name)] += 1
-        by_category[incidents_pb2.Category.Name(incident.category)] += 1
+        by_category[incident_category(incident)] += 1
         by_priority[incidents_pb2.Priority.Name(incident.priority)] += 1
 
     start = (now - timedelta(hours=23)).astimezone(tz).replace(minute=0, second=0, microsecond=0)

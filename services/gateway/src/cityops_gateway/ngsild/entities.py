@@ -17,8 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.sensors.v1 import sensors_pb2 as spb
-from cityops_gateway.open311.catalog import Open311Service
+from cityops_gateway.open311.catalog import Open311Service, incident_category
 from cityops_gateway.sensorkinds import KINDS
+from cityops_platform.city import current_city
 
 SDM_CONTEXT = "https://smartdatamodels.org/context.jsonld"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
@@ -43,11 +44,8 @@ ALERT_BY_SUBCATEGORY: dict[str, tuple[str, str]] = {
     "o_nhiem_nguon_nuoc": ("environment", "waterPollution"),
     "mat_trat_tu_cong_cong": ("security", "civilDisorder"),
 }
-ALERT_BY_CATEGORY: dict[int, str] = {
-    ipb.CATEGORY_FIELD_REPORT: "traffic", ipb.CATEGORY_TRAFFIC_ACCIDENT: "traffic",
-    ipb.CATEGORY_FLOOD: "naturalDisaster", ipb.CATEGORY_ENVIRONMENT: "environment",
-    ipb.CATEGORY_SECURITY: "security", ipb.CATEGORY_FIRE: "security", ipb.CATEGORY_EMERGENCY_MEDICAL: "health",
-}
+# By category: the city's data (city.yaml ``ngsi_alert``).
+ALERT_BY_CATEGORY: dict[str, str] = {c.code: c.ngsi_alert for c in current_city().categories if c.ngsi_alert}
 CLOSED = {ipb.STATUS_RESOLVED, ipb.STATUS_CLOSED, ipb.STATUS_CANCELLED, ipb.STATUS_DUPLICATE}
 # Device.controlledProperty (the data model's list) by sensor kind.
 CONTROLLED = {
@@ -90,7 +88,8 @@ def _point(lat: float, lon: float) -> dict[str, Any]:
 
 def alert(incident: ipb.Incident, service: Open311Service) -> dict[str, Any]:
     """The public Alert of an incident (normalized NGSI-LD form)."""
-    category, sub = ALERT_BY_SUBCATEGORY.get(incident.subcategory, (ALERT_BY_CATEGORY.get(incident.category, ""), ""))
+    by_category = ALERT_BY_CATEGORY.get(incident_category(incident), "")
+    category, sub = ALERT_BY_SUBCATEGORY.get(incident.subcategory, (by_category, ""))
     body: dict[str, Any] = {"id": alert_id(incident.number or incident.id), "type": "Alert"}
     if category:
         body["category"] = _prop(category)
@@ -98,8 +97,10 @@ def alert(incident: ipb.Incident, service: Open311Service) -> dict[str, Any]:
         body["subCategory"] = _prop(sub)
     if incident.priority in SEVERITY:
         body["severity"] = _prop(SEVERITY[incident.priority])
-    body["name"] = _prop(service.name_vi)
-    body["description"] = _prop(f"{service.name_vi} ({service.name_en})")
+    languages = current_city().languages
+    names = list(dict.fromkeys(service.name(lang) for lang in languages))
+    body["name"] = _prop(names[0])
+    body["description"] = _prop(f"{names[0]} ({names[1]})" if len(names) > 1 else names[0])
     body["alertSource"] = _prop("CityOps IOC")
     valid_from = incident.occurred_at if _when(incident.occurred_at) else incident.created_at
     for name, ts in (("dateIssued", incident.created_at), ("validFrom", valid_from)):

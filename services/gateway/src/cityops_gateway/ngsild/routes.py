@@ -22,9 +22,14 @@ from starlette.routing import Route
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops_gateway.clients import UpstreamError
 from cityops_gateway.ngsild import entities as ent
+from cityops_gateway.open311.catalog import incident_category
 from cityops_gateway.sta.routes import sensors
 from cityops_gateway.state import GatewayState, gateway_state
+from cityops_platform.city import current_city
 from cityops_platform.codecs import to_timestamp
+
+# Categories the public NGSI-LD view lists (city.yaml ``open_data``; administrative cases are not).
+OPEN_DATA = frozenset(c.code for c in current_city().categories if c.open_data)
 
 PREFIX = "/ngsi-ld/v1"
 CONTEXT_PATH = "/ngsi-ld/context.jsonld"
@@ -74,14 +79,14 @@ _ts = to_timestamp
 
 async def _alerts(state: GatewayState, wanted: int) -> list[dict[str, Any]]:
     """Public incidents (the Open311 catalog's categories, not administrative cases), newest first."""
-    categories = [c for c in state.catalog.categories if c != ipb.CATEGORY_ADMINISTRATIVE_PROCEDURE]
-    req = ipb.ListIncidentsRequest(categories=categories, page_size=500,  # type: ignore[arg-type]
+    categories = [c for c in state.catalog.categories if c in OPEN_DATA]
+    req = ipb.ListIncidentsRequest(category_codes=categories, page_size=500,
                                    created_after=_ts(datetime.now(UTC) - WINDOW))
     out: list[dict[str, Any]] = []
     while len(out) < wanted:
         page = await state.clients.call(state.clients.incidents.ListIncidents, req, token=_token(state))
         for incident in page.incidents:
-            service = state.catalog.for_incident(incident.category, incident.subcategory)
+            service = state.catalog.for_incident(incident_category(incident), incident.subcategory)
             if service is not None:
                 out.append(ent.alert(incident, service))
         if not page.next_page_token:
@@ -114,8 +119,8 @@ async def _alert_by_id(state: GatewayState, ident: str) -> dict[str, Any] | None
         if exc.http_status in (400, 404):
             return None
         raise
-    service = state.catalog.for_incident(incident.category, incident.subcategory)
-    if service is None or incident.category == ipb.CATEGORY_ADMINISTRATIVE_PROCEDURE:
+    service = state.catalog.for_incident(incident_category(incident), incident.subcategory)
+    if service is None or incident_category(incident) not in OPEN_DATA:
         return None
     return ent.alert(incident, service)
 

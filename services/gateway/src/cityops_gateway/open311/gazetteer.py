@@ -29,7 +29,10 @@ UNIT = "unit"
 _PREFIXES = re.compile(
     r"(?<!\w)(phường|xã|thị trấn|p\.|x\.|tp\.?|thành phố|thị xã|quận|huyện|tỉnh)(?!\w)", re.IGNORECASE
 )
-_PROVINCE = re.compile(r"(?<!\w)(tỉnh bình dương|thành phố hồ chí minh|tp\.? ?hcm|tp\.? hồ chí minh|việt nam)(?!\w)")
+def _region_pattern(names: list[str]) -> re.Pattern[str] | None:
+    """The names that only say which city or country an address is in (gazetteer ``region_names``)."""
+    alternatives = "|".join(re.escape(normalize(n)) for n in sorted(names, key=len, reverse=True) if n.strip())
+    return re.compile(rf"(?<!\w)({alternatives})(?!\w)") if alternatives else None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class Gazetteer:
         self._streets = sorted(street_keys, key=lambda kv: -len(kv[0]))
         self._units_plain = _unambiguous(self._units)
         self._streets_plain = _unambiguous(self._streets)
+        self._region = _region_pattern([str(n) for n in raw.get("region_names") or []])
 
     @classmethod
     def load(cls, path: Path, admin: AdminUnits | None = None) -> Gazetteer:
@@ -127,7 +131,8 @@ class Gazetteer:
         """The best place named in a free-text address, or None when it names none we know."""
         hint = self._registry_unit(address)
         text = normalize(address)
-        text = _PROVINCE.sub(" ", text)
+        if self._region is not None:
+            text = self._region.sub(" ", text)
         found = self._match(text, self._streets, self._units, hint)
         if found is None or found.precision != STREET:  # a street spelled without diacritics is more precise
             plain = self._match(unaccent(text), self._streets_plain, self._units_plain, hint)

@@ -18,10 +18,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_gateway.open311.attributes import answers_from_fields, describe, validate_answers
-from cityops_gateway.open311.catalog import Open311Service, ServiceCatalog
+from cityops_gateway.open311.catalog import Open311Service, ServiceCatalog, incident_category
 from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.publish import is_web_url
 from cityops_gateway.publicsafe import redact_contacts
+from cityops_platform.city import CodeRegistry, current_city
 
 OPEN = frozenset(
     {incidents_pb2.STATUS_NEW, incidents_pb2.STATUS_ACKNOWLEDGED, incidents_pb2.STATUS_DISPATCHED,
@@ -38,15 +39,28 @@ STATUS_NOTES: dict[int, tuple[str, str]] = {
     incidents_pb2.STATUS_DUPLICATE: ("Trùng với phản ánh khác", "Duplicate of another request"),
     incidents_pb2.STATUS_AWAITING_DOSSIER: ("Chờ người dân bổ sung hồ sơ", "Waiting for you to complete the dossier"),
 }
-AGENCY_NAMES: dict[int, str] = {
-    common_pb2.AGENCY_POLICE_113: "Công an 113",
-    common_pb2.AGENCY_FIRE_RESCUE_114: "Cảnh sát PCCC và CNCH 114",
-    common_pb2.AGENCY_MEDICAL_115: "Cấp cứu 115",
-    common_pb2.AGENCY_PUBLIC_WORKS: "Công trình công cộng",
-    common_pb2.AGENCY_UTILITIES: "Điện, nước",
-    common_pb2.AGENCY_ENVIRONMENT: "Tài nguyên và Môi trường",
-    common_pb2.AGENCY_ADMIN_CENTER: "Trung tâm hành chính công",
-}
+AGENCY_CODES = CodeRegistry.agencies(current_city())
+
+
+def agency_name(incident: incidents_pb2.Incident, lang: str) -> str | None:
+    """The responsible agency's name in ``lang`` (the city's registry), None when unrouted."""
+    code = incident.agency_code
+    if not code and incident.agency:
+        code = AGENCY_CODES.by_enum.get(common_pb2.Agency.Name(incident.agency).removeprefix("AGENCY_"), "")
+    agency = current_city().agency(code) if code else None
+    return current_city().text(dict(agency.names), lang) if agency else None
+
+
+def _note(builtin: tuple[str, str], texts: dict[str, Any], key: str, lang: str) -> str:
+    """A note in ``lang``: the language file's (``status_notes``/``location_notes``), else the built-in
+    Vietnamese or English one, else the built-in in the default language."""
+    own = texts.get(lang, {}).get(key)
+    if own:
+        return str(own)
+    if lang in ("vi", "en"):
+        return builtin[0] if lang == "vi" else builtin[1]
+    default = current_city().default_language
+    return str(texts.get(default, {}).get(key) or (builtin[1] if default == "en" else builtin[0]))
 _KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 # Control characters carry no meaning in a report and no XML 1.0 document may hold them.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -167,7 +181,7 @@ def parse_post(
     gazetteer: Gazetteer | None = None,
     answers: Mapping[str, list[str]] | None = None,
     idempotency_header: str = "",
-    timezone: str = "Asia/Ho_Chi_Minh",
+    timezone: str = "",
     unlocated_ok: bool = True,
 ) -> PostedRequest:
     """Validate a posted service request (api_key and jurisdiction_id are checked before this).
@@ -189,7 +203,7 @@ def parse_post(
         raise Open311Error(400, "idempotency_key: 1-80 ký tự A-Z a-z 0-9 . _ : - (invalid characters)")
     accepted, errors = validate_answers(
         service.attributes, answers if answers is not None else answers_from_fields(list(fields.items())),
-        timezone=timezone,
+        timezone=timezone or current_city().timezone,
     )
     if errors:
         first, *rest = (f"{e.field}: {e.description}" for e in errors)
@@ -232,9 +246,9 @@ def report_request(posted: PostedRequest, *, client: str, idempotency_key: str) 
         external["open311_address_id"] = posted.address_id
     text = "\n".join(p for p in (posted.description, posted.answers) if p)
     return incidents_pb2.ReportIncidentRequest(
-        category=posted.service.category,  # type: ignore[arg-type]
+        category_code=posted.service.category,
         subcategory=posted.service.subcategory,
-        description=text or posted.service.name_vi,
+        description=text or posted.service.name(current_city().default_language),
         location=common_pb2.GeoPoint(lat=posted.lat, lon=posted.lon, address=posted.address),
         source=incidents_pb2.SOURCE_OPEN311,
         reporter=incidents_pb2.Reporter(name=posted.reporter_name, phone=posted.phone),
@@ -263,21 +277,24 @@ def to_service_request(
     the free text (description, address) are masked. A request whose address could not be
     geocoded has no lat/long (it is not published at the fallback point)."""
     tz = ZoneInfo(timezone)
-    service = catalog.for_incident(incident.category, incident.subcategory)
-    note_vi, note_en = STATUS_NOTES.get(incident.status, ("", ""))
+    service = catalog.for_incident(incident_category(incident), incident.subcategory)
+    status = incidents_pb2.Status.Name(incident.status).removeprefix("STATUS_") if incident.status else ""
+    texts = {lang: {**(t.get("status_notes") or {}), **{f"location:{k}": v for k, v in
+                                                        (t.get("location_notes") or {}).items()}}
+             for lang, t in catalog.texts.items()}
+    note = _note(STATUS_NOTES.get(incident.status, ("", "")), texts, status, lang)
     located_by = incident.external_ids.get("open311_location", "")
-    loc_vi, loc_en = LOCATION_NOTES.get(located_by, ("", ""))
-    if loc_vi:
-        note_vi, note_en = f"{note_vi}. {loc_vi}", f"{note_en}. {loc_en}"
+    if located_by in LOCATION_NOTES:
+        note = f"{note}. {_note(LOCATION_NOTES[located_by], texts, f'location:{located_by}', lang)}"
     unlocated = located_by == UNLOCATED
     return {
         "service_request_id": request_id(incident),
         "status": "open" if incident.status in OPEN else "closed",
-        "status_notes": note_en if lang == "en" else note_vi,
-        "service_name": (service.name_en if lang == "en" else service.name_vi) if service else None,
+        "status_notes": note,
+        "service_name": service.name(lang) if service else None,
         "service_code": service.code if service else None,
         "description": redact_contacts(incident.description),
-        "agency_responsible": AGENCY_NAMES.get(incident.agency),
+        "agency_responsible": agency_name(incident, lang),
         "service_notice": None,
         "requested_datetime": _iso(incident.created_at, tz),
         "updated_datetime": _iso(incident.updated_at, tz),

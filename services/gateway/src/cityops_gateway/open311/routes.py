@@ -26,6 +26,7 @@ from starlette.routing import Route
 from cityops.incidents.v1 import incidents_pb2
 from cityops_gateway.clients import UpstreamError
 from cityops_gateway.open311.attributes import answers_from_fields
+from cityops_gateway.open311.catalog import incident_category
 from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.formats import FORMATS, error_response, format_of, render
 from cityops_gateway.open311.mapping import (
@@ -39,6 +40,7 @@ from cityops_gateway.open311.mapping import (
 from cityops_gateway.open311.publish import is_public
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.throttle import client_address
+from cityops_platform.city import current_city
 
 log = logging.getLogger("cityops.gateway.open311")
 PREFIX = "/open311/v2"
@@ -91,8 +93,12 @@ def _anonymous_read_wait(request: Request) -> int:
 
 
 def _lang(request: Request) -> str:
-    lang = request.query_params.get("lang") or request.headers.get("accept-language", "vi")
-    return "en" if lang.strip().lower().startswith("en") else "vi"
+    """``?lang=`` or the first Accept-Language tag, when it is one of the city's languages; else
+    the city's default language."""
+    languages = current_city().languages
+    raw = request.query_params.get("lang") or request.headers.get("accept-language", "")
+    lang = raw.split(",", 1)[0].split(";", 1)[0].strip().lower().split("-", 1)[0]
+    return lang if lang in languages else languages[0]
 
 
 def _service_token(state: GatewayState, client: str = "public") -> str:
@@ -245,7 +251,7 @@ async def list_requests(request: Request) -> Response:
 
     req = incidents_pb2.ListIncidentsRequest(
         statuses=statuses,
-        categories=sorted({s.category for s in services}) if services else state.catalog.categories,  # type: ignore[misc,arg-type]
+        category_codes=sorted({s.category for s in services}) if services else state.catalog.categories,
         page_size=500,
     )
     if start is not None:
@@ -260,7 +266,7 @@ async def list_requests(request: Request) -> Response:
         for incident in resp.incidents:
             if not is_public(incident, state.catalog):
                 continue
-            mapped = state.catalog.for_incident(incident.category, incident.subcategory)
+            mapped = state.catalog.for_incident(incident_category(incident), incident.subcategory)
             if wanted and (mapped is None or (mapped.category, mapped.subcategory) not in wanted):
                 continue
             out.append(to_service_request(incident, state.catalog, lang=lang, timezone=tz))

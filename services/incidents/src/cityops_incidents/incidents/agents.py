@@ -6,7 +6,7 @@ import logging
 
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
-from cityops_incidents.incidents.convert import agency_name, from_ts
+from cityops_incidents.incidents.convert import AGENCY_CODES, agency_name, from_ts
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, DispatchEventIn, SensorAlertIn
 from cityops_incidents.incidents.reactions import Reactions
 from cityops_platform.codecs import enum_name
@@ -34,7 +34,10 @@ def sensor_alert_in(m: sensors_pb.SensorAlert) -> SensorAlertIn:
 def dispatch_event_in(m: dispatch_pb.DispatchEvent) -> DispatchEventIn:
     kind = m.WhichOneof("body") or ""
     actor = Actor(m.actor.subject, m.actor.role or "system") if m.actor.subject else SYSTEM_ACTOR
-    agency = agency_name(m.unit_assigned.agency) if kind == "unit_assigned" else agency_name(m.unit.agency)
+    if kind == "unit_assigned":
+        agency = m.unit_assigned.agency_code or AGENCY_CODES.by_enum.get(agency_name(m.unit_assigned.agency), "")
+    else:
+        agency = m.unit.agency_code or AGENCY_CODES.by_enum.get(agency_name(m.unit.agency), "")
     return DispatchEventIn(
         event_id=m.event_id, incident_id=m.incident_id, assignment_id=m.assignment_id, kind=kind,
         call_sign=m.unit_assigned.call_sign if kind == "unit_assigned" else m.unit.call_sign,

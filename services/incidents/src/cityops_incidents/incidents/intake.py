@@ -19,7 +19,7 @@ from cityops_incidents import geo
 from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, store
 from cityops_incidents.incidents.changes import write_change
-from cityops_incidents.incidents.convert import priority_label, status_label
+from cityops_incidents.incidents.convert import category_enum, priority_label, status_label
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
 from cityops_incidents.text import mask_phone
@@ -157,7 +157,7 @@ async def _merge(
         reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
         distance_m=round(match.distance_m, 1), reporter_subject=r.reporter_subject,
         score=match.score, reasons=list(match.reasons),
-        report_category=pb.Category.Value(f"CATEGORY_{r.category}"),
+        report_category=category_enum(r.category), report_category_code=r.category,
     )
     kind = f" loại {r.category}" if r.category != inc.category else ""
     await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,

@@ -82,8 +82,10 @@ def priority_label(priority: int) -> str:
     return f"P{priority}" if 1 <= priority <= 4 else "unspecified"
 
 
-def category_label(category: int) -> str:
-    """``CATEGORY_FLOOD`` → ``flood``; a number this build does not know → ``unspecified``."""
+def category_label(category: int, code: str = "") -> str:
+    """The city's code (``FLOOD`` → ``flood``), else the enum's name; unknown → ``unspecified``."""
+    if code:
+        return code.lower()
     try:
         name = resources_pb2.Category.Name(category)  # type: ignore[arg-type]
     except ValueError:
@@ -108,7 +110,7 @@ def observe_incident_event(value: bytes, _headers: object = None) -> None:
         stage = _SLA_REASONS.get(event.escalated.reason)
         if stage is None:
             return
-        SLA_BREACHES.labels(stage, category_label(incident.category),
+        SLA_BREACHES.labels(stage, category_label(incident.category, incident.category_code),
                             priority_label(event.escalated.old_priority or incident.priority)).inc()
 
 

@@ -1,13 +1,14 @@
-"""Domain types of the incidents service. Enum values are the proto names without their prefix
-("FIELD_REPORT", "HOTLINE_1022", "NEW", "POLICE_113"); priorities are 1 (P1) to 4 (P4)."""
+"""Domain types of the incidents service. Categories and agencies are the city's codes
+(``cities/<name>/city.yaml``: "FIELD_REPORT", "POLICE_113"); other enum values are the proto names
+without their prefix ("HOTLINE_1022", "NEW"); priorities are 1 (P1) to 4 (P4)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_platform.city import current_city
 from cityops_platform.codecs import Actor as Actor  # re-exported: the one Actor
 
 
@@ -16,10 +17,10 @@ def _names(enum: object, prefix: str) -> frozenset[str]:
     return frozenset(n[len(prefix):] for n in names if not n.endswith("_UNSPECIFIED"))
 
 
-CATEGORIES = _names(pb.Category, "CATEGORY_")
+CATEGORIES = frozenset(current_city().category_codes)  # the city's registry
 SOURCES = _names(pb.Source, "SOURCE_")
 STATUSES = _names(pb.Status, "STATUS_")
-AGENCIES = _names(common_pb2.Agency, "AGENCY_")
+AGENCIES = frozenset(current_city().agency_codes)
 OPEN_STATUSES = ("NEW", "ACKNOWLEDGED", "DISPATCHED", "ON_SCENE")
 # AWAITING_DOSSIER (chờ bổ sung hồ sơ) is open too (the case waits for the citizen, its clock
 # stopped) but kept out of OPEN_STATUSES: those match the partial indexes of fusion and nearby

@@ -12,7 +12,9 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_incidents.incidents import unit_assignments
 from cityops_incidents.incidents.convert import (
-    agency_name,
+    agency_codes,
+    category_code,
+    category_codes,
     category_name,
     from_ts,
     incident_pb,
@@ -21,8 +23,6 @@ from cityops_incidents.incidents.convert import (
     timeline_entry_pb,
 )
 from cityops_incidents.incidents.models import (
-    AGENCIES,
-    CATEGORIES,
     STATUSES,
     Actor,
     ListQuery,
@@ -37,7 +37,7 @@ from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, satisfaction_pb
 from cityops_incidents.ratings.service import RatingService
 from cityops_platform import auth
-from cityops_platform.errors import FieldViolation, Unavailable, require
+from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed, require
 from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -71,8 +71,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.ReportIncidentRequest, context: Ctx
     ) -> pb.ReportIncidentResponse:
         actor, roles = current_actor()
+        try:
+            category = category_code(request.category_code, request.category)
+        except ValidationFailed:  # reported with the other bad fields by validate_report
+            category = request.category_code or category_name(request.category)
         r = ReportIn(
-            category=category_name(request.category), source=source_name(request.source),
+            category=category, source=source_name(request.source),
             lat=request.location.lat, lon=request.location.lon, address=request.location.address,
             has_location=request.HasField("location"), idempotency_key=request.idempotency_key,
             subcategory=request.subcategory, description=request.description,
@@ -98,8 +102,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     ) -> pb.ListIncidentsResponse:
         out: list[FieldViolation] = []
         statuses = _enum_list("statuses", request.statuses, status_name, STATUSES, out)
-        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
-        agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)
+        categories = category_codes(request.category_codes, request.categories, out)
+        agencies = agency_codes(request.agency_codes, request.agencies, out)
         for i, p in enumerate(request.priorities):
             if p not in (1, 2, 3, 4):
                 out.append(FieldViolation(f"priorities[{i}]", f"giá trị không hợp lệ: {p} (unknown value)"))
@@ -149,7 +153,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.FindNearbyIncidentsRequest, context: Ctx
     ) -> pb.FindNearbyIncidentsResponse:
         out: list[FieldViolation] = []
-        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
+        categories = category_codes(request.category_codes, request.categories, out)
         require(out)
         hits = await self._service.nearby(
             lat=request.location.lat, lon=request.location.lon, has_location=request.HasField("location"),
@@ -163,21 +167,21 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.WatchIncidentsRequest, context: Ctx
     ) -> AsyncIterator[pb.IncidentEvent]:
         out: list[FieldViolation] = []
-        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
-        agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)
+        categories = category_codes(request.category_codes, request.categories, out)
+        agencies = agency_codes(request.agency_codes, request.agencies, out)
         for i, p in enumerate(request.priorities):
             if p not in (1, 2, 3, 4):
                 out.append(FieldViolation(f"priorities[{i}]", f"giá trị không hợp lệ: {p} (unknown value)"))
         require(out)
-        cat_values = {pb.Category.Value(f"CATEGORY_{c}") for c in categories}
-        agency_values = {int(a) for a in request.agencies} if agencies else set()
+        cat_values = set(categories)
+        agency_values = set(agencies)
         priorities = {int(p) for p in request.priorities}
 
         def wanted(event: pb.IncidentEvent) -> bool:
             inc = event.incident
-            return ((not cat_values or inc.category in cat_values)
+            return ((not cat_values or inc.category_code in cat_values)
                     and (not priorities or inc.priority in priorities)
-                    and (not agency_values or inc.agency in agency_values)
+                    and (not agency_values or inc.agency_code in agency_values)
                     and (not request.incident_id or event.incident_id == request.incident_id))
 
         async for event in self._watch.events(ready=lambda: context.send_initial_metadata(())):
@@ -209,8 +213,8 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         self, request: pb.GetSatisfactionReportRequest, context: Ctx
     ) -> pb.SatisfactionReport:
         out: list[FieldViolation] = []
-        categories = _enum_list("categories", request.categories, category_name, CATEGORIES, out)
-        agencies = _enum_list("agencies", request.agencies, agency_name, AGENCIES, out)
+        categories = category_codes(request.category_codes, request.categories, out)
+        agencies = agency_codes(request.agency_codes, request.agencies, out)
         require(out)
         rows = await self._require_ratings().satisfaction(
             since=from_ts(request.since, "since") if request.HasField("since") else None,

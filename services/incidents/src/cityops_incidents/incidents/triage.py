@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cityops_incidents.config import Rules
 from cityops_incidents.triage_rules import Reading
+from cityops_platform.city import current_city
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,14 @@ def canonical_subcategory(rules: Rules, subcategory: str) -> str:
 
 
 def route(rules: Rules, category: str, subcategory: str) -> str:
-    """The agency an incident is routed to: the subcategory's, else the category's."""
+    """The agency an incident is routed to: the subcategory's, else the category's (rules.yaml), else
+    the category's own agency in the city's registry (city.yaml)."""
     tr = rules.triage_rules
     by_code = tr.agency_by_subcategory.get(tr.canonical(subcategory))
-    return by_code or tr.agency_by_category.get(category, "ADMIN_CENTER")
+    if by_code or category in tr.agency_by_category:
+        return by_code or tr.agency_by_category[category]
+    registered = current_city().category(category)
+    return registered.agency if registered else current_city().agency_codes[0]
 
 
 def triage(

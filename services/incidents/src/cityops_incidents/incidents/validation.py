@@ -54,7 +54,7 @@ def validate_report(rules: Rules, r: ReportIn, *, now: datetime) -> None:
     if not r.category:
         out.append(FieldViolation("category", REQUIRED))
     elif r.category not in CATEGORIES:
-        out.append(FieldViolation("category", unknown(r.category)))
+        out.append(FieldViolation("category", f"{unknown(r.category)}; known codes: {', '.join(sorted(CATEGORIES))}"))
     if not r.source:
         out.append(FieldViolation("source", REQUIRED))
     elif r.source not in SOURCES:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.incidents.convert import enum_value, ts
+from cityops_incidents.incidents.convert import agency_enum, category_enum, enum_value, ts
 from cityops_incidents.incidents.models import Rating, SatisfactionRow, StoredReport
 from cityops_incidents.text import mask_phone
 
@@ -12,8 +12,8 @@ from cityops_incidents.text import mask_phone
 def rating_pb(r: Rating) -> pb.Rating:
     return pb.Rating(
         id=r.id, incident_id=r.incident_id, incident_number=r.incident_number, rating=r.rating, comment=r.comment,
-        agency=enum_value(common_pb2.Agency, "AGENCY_", r.agency),
-        category=enum_value(pb.Category, "CATEGORY_", r.category),
+        agency=agency_enum(r.agency), agency_code=r.agency,
+        category=category_enum(r.category), category_code=r.category,
         channel=r.channel, rated_at=ts(r.rated_at),
     )
 
@@ -22,8 +22,8 @@ def satisfaction_pb(rows: list[SatisfactionRow]) -> pb.SatisfactionReport:
     total = sum(r.count for r in rows)
     average = sum(r.average * r.count for r in rows) / total if total else 0.0
     return pb.SatisfactionReport(
-        rows=[pb.SatisfactionRow(agency=enum_value(common_pb2.Agency, "AGENCY_", r.agency),
-                                 category=enum_value(pb.Category, "CATEGORY_", r.category), count=r.count,
+        rows=[pb.SatisfactionRow(agency=agency_enum(r.agency), agency_code=r.agency,
+                                 category=category_enum(r.category), category_code=r.category, count=r.count,
                                  average=r.average, distribution=list(r.distribution),
                                  satisfied_share=round(r.satisfied_share, 3)) for r in rows],
         total=total, average=round(average, 2),
@@ -34,7 +34,7 @@ def report_summary_pb(r: StoredReport) -> pb.ReportSummary:
     """A report as staff see it: everything but the reporter's name, the phone masked."""
     return pb.ReportSummary(
         id=r.id, source=enum_value(pb.Source, "SOURCE_", r.source),
-        category=enum_value(pb.Category, "CATEGORY_", r.category),
+        category=category_enum(r.category), category_code=r.category,
         subcategory=r.subcategory, description=r.description,
         location=common_pb2.GeoPoint(lat=r.lat, lon=r.lon, address=r.address), merged=r.merged,
         distance_m=round(r.distance_m, 1), reporter_phone_masked=mask_phone(r.reporter_phone),

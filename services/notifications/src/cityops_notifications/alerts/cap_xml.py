@@ -1,6 +1,6 @@
 """CAP 1.2 XML (OASIS, namespace ``urn:oasis:names:tc:emergency:cap:1.2``), elements in schema order.
 
-Times carry an explicit offset (Asia/Ho_Chi_Minh, +07:00) and no fractions, as CAP requires;
+Times carry an explicit offset (the city's time zone) and no fractions, as CAP requires;
 polygons are closed rings of "lat,lon" pairs; circles are "lat,lon radius_km".
 """
 
@@ -11,9 +11,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cityops_notifications.alerts.models import CapAlert, CapArea, CapInfo
+from cityops_platform.city import current_city
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+TZ = ZoneInfo(current_city().timezone)
 
 
 def cap_time(moment: datetime) -> str:

@@ -23,6 +23,7 @@ from cityops_notifications.alerts.models import (
 from cityops_notifications.geo import Area
 from cityops_notifications.notices.models import CAP_ALERT, Notice
 from cityops_notifications.subscriptions.rules import validate_area
+from cityops_platform.city import current_city
 from cityops_platform.errors import FieldViolation, require
 
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -30,8 +31,10 @@ _PRIORITY = {"Extreme": 1, "Severe": 1, "Moderate": 2, "Minor": 3}
 
 
 def _language_rank(info: CapInfo) -> int:
-    lang = info.language.lower()
-    return 0 if lang.startswith("vi") else 1 if lang.startswith("en") else 2
+    """The city's languages in their order (city.yaml), then any other."""
+    lang = info.language.lower().split("-", 1)[0]
+    languages = current_city().languages
+    return languages.index(lang) if lang in languages else len(languages)
 
 
 _INFO_TEXTS = ("language", "event", "headline", "sender_name", "web", "contact")
@@ -49,7 +52,7 @@ def check_text(value: str, path: str, v: list[FieldViolation], *, free_text: boo
 def validate_infos(
     infos: tuple[CapInfo, ...], path: str, v: list[FieldViolation], *, now: datetime | None = None
 ) -> tuple[CapInfo, ...]:
-    """Check every info block; returns them Vietnamese first, then English, then the rest. With
+    """Check every info block; returns them in the city's language order, then the rest. With
     ``now``, an ``expires`` already past is refused (it could never be published)."""
     if not infos:
         v.append(FieldViolation(path, "cần ít nhất một khối info (at least one info block)"))

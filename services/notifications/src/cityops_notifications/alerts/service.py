@@ -24,6 +24,7 @@ from cityops_notifications.deliveries.service import fan_out
 from cityops_notifications.subscriptions.service import page_bounds
 from cityops_platform import metrics
 from cityops_platform.auth import Principal
+from cityops_platform.city import current_city
 from cityops_platform.errors import (
     FieldViolation,
     IllegalTransition,
@@ -33,7 +34,8 @@ from cityops_platform.errors import (
     require,
 )
 
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+TZ = ZoneInfo(current_city().timezone)  # the identifier's date is the city's
+IDENTIFIER_PREFIX = current_city().cap.identifier_prefix  # city.yaml `cap.identifier_prefix`
 log = logging.getLogger("cityops.notifications.alerts")
 
 
@@ -45,7 +47,7 @@ def _check_id(alert_id: str) -> None:
 
 
 def _identifier(now: datetime) -> str:
-    return f"BD-IOC-{now.astimezone(TZ):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    return f"{IDENTIFIER_PREFIX}-{now.astimezone(TZ):%Y%m%d}-{uuid.uuid4().hex[:12]}"
 
 
 async def _load(conn: asyncpg.Connection | asyncpg.Pool, alert_id: str, *, lock: bool = False) -> CapAlert:

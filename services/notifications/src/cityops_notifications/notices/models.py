@@ -25,11 +25,11 @@ class Notice:
     occurred_at: datetime
     template: str  # template key, e.g. "incident_reported"
     incident_id: str = ""
-    category: str = ""  # cityops.incidents.v1.Category name, e.g. "CATEGORY_FLOOD"
+    category: str = ""  # the city's category code, e.g. "FLOOD"
     priority: int = 0  # 1 (P1) .. 4; 0 = not applicable
     location: Point | None = None
     area: Area | None = None  # CAP alerts: the warned area
-    agencies: frozenset[int] = frozenset()
+    agencies: frozenset[str] = frozenset()  # the city's agency codes
     district: str = ""  # the ward's name (the deprecated field of the source event)
     reporter_subject: str = ""
     urgent: bool = False  # public warnings skip per-recipient rate limits
@@ -80,11 +80,11 @@ class Notice:
             occurred_at=datetime.fromisoformat(raw["occurred_at"]),
             template=raw["template"],
             incident_id=raw.get("incident_id", ""),
-            category=raw.get("category", ""),
+            category=_category(str(raw.get("category", ""))),
             priority=int(raw.get("priority", 0)),
             location=Point(float(loc[0]), float(loc[1])) if loc else None,
             area=Area.from_json(raw.get("area")),
-            agencies=frozenset(raw.get("agencies") or []),
+            agencies=frozenset(_agency(a) for a in raw.get("agencies") or []) - {""},
             district=raw.get("district", ""),
             ward_code=raw.get("ward_code", ""),
             reporter_subject=raw.get("reporter_subject", ""),
@@ -92,3 +92,17 @@ class Notice:
             context=dict(raw.get("context") or {}),
             data=dict(raw.get("data") or {}),
         )
+
+
+def _category(value: str) -> str:
+    """A stored category: a code, or (notices queued before codes) an enum name mapped to its code."""
+    from cityops_notifications.codes import category_from_filter
+
+    return category_from_filter(value) or value
+
+
+def _agency(value: Any) -> str:
+    """A stored agency: a code, or (notices queued before codes) an enum number mapped to its code."""
+    from cityops_notifications.codes import agency_from_enum
+
+    return (agency_from_enum(value) or "") if isinstance(value, int) else str(value)

@@ -12,6 +12,7 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import events_pb2 as dispatch_events
 from cityops.incidents.v1 import events_pb2 as incident_events
 from cityops.sensors.v1 import events_pb2 as sensor_events
+from cityops_notifications import codes
 from cityops_notifications.geo import Point
 from cityops_notifications.notices.models import SENSOR_ALERT, Notice
 
@@ -20,16 +21,9 @@ _INCIDENT_TEMPLATES = {
     "transitioned": "incident_transitioned",
     "escalated": "incident_escalated",
 }
-# Sensor kinds → the incident category they would raise, so category filters apply to alerts too.
-_KIND_CATEGORY = {
-    "SENSOR_KIND_WATER_LEVEL": "CATEGORY_FLOOD",
-    "SENSOR_KIND_RAINFALL": "CATEGORY_FLOOD",
-    "SENSOR_KIND_AIR_QUALITY_PM25": "CATEGORY_ENVIRONMENT",
-    "SENSOR_KIND_NOISE": "CATEGORY_ENVIRONMENT",
-    "SENSOR_KIND_SMOKE": "CATEGORY_FIRE",
-    "SENSOR_KIND_TEMPERATURE": "CATEGORY_FIRE",
-    "SENSOR_KIND_TRAFFIC_SPEED": "CATEGORY_OTHER",
-}
+# Sensor kinds → the incident category they would raise (the city's data), so category filters
+# apply to alerts too.
+_KIND_CATEGORY = {f"SENSOR_KIND_{kind}": category for kind, category in codes.sensor_categories().items()}
 
 
 def _time(ts: Timestamp, has: bool) -> datetime:
@@ -67,13 +61,12 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
         return None
     event_type, _ = body_type(event)
     inc = event.incident
-    cat_enum = incident_events.Category
     pri_enum = incident_events.Priority
     ctx: dict[str, Any] = {
         "change": case,
         "incident_id": event.incident_id or inc.id,
         "number": event.incident_number or inc.number,
-        "category": _name(cat_enum, inc.category),
+        "category": codes.category_of(inc.category_code, inc.category),
         "subcategory": inc.subcategory,
         "priority": inc.priority if inc.priority in pri_enum.values() else 0,
         "status": _name(incident_events.Status, inc.status),
@@ -83,7 +76,7 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
         "ward": inc.ward_name,
         "ward_code": inc.ward_code,
         "report_count": inc.report_count,
-        "agency": inc.agency,
+        "agency": codes.agency_of(inc.agency_code, inc.agency),
         "occurred_at": _iso(event.occurred_at) or _iso(inc.updated_at),
     }
     reporter = ""
@@ -118,7 +111,7 @@ def from_incident_event(event: incident_events.IncidentEvent, topic: str) -> Not
         category=ctx["category"],
         priority=int(ctx["priority"]),
         location=_point(inc.location, inc.HasField("location")),
-        agencies=frozenset({inc.agency}) if inc.agency else frozenset(),
+        agencies=frozenset({ctx["agency"]}) if ctx["agency"] else frozenset(),
         district=inc.ward_name or inc.district,
         ward_code=inc.ward_code,
         reporter_subject=reporter,
@@ -133,7 +126,9 @@ def from_dispatch_event(event: dispatch_events.DispatchEvent, topic: str) -> Not
     if case is None:
         return None
     event_type, _ = body_type(event)
-    agency = event.unit.agency or (event.unit_assigned.agency if case == "unit_assigned" else 0)
+    agency = codes.agency_of(event.unit.agency_code, event.unit.agency)
+    if not agency and case == "unit_assigned":
+        agency = codes.agency_of(event.unit_assigned.agency_code, event.unit_assigned.agency)
     ctx: dict[str, Any] = {
         "change": case,
         "incident_id": event.incident_id,

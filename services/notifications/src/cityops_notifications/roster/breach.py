@@ -18,7 +18,6 @@ from dataclasses import replace
 
 import asyncpg
 
-from cityops.common.v1 import common_pb2
 from cityops_notifications.deliveries import events
 from cityops_notifications.deliveries import store as deliveries
 from cityops_notifications.deliveries.models import Delivery
@@ -42,11 +41,8 @@ def is_breach(notice: Notice) -> bool:
 
 
 def agency_of(notice: Notice) -> str:
-    """The incident's agency as the roster names it ("ADMIN_CENTER"), or "*" when unknown."""
-    for value in sorted(notice.agencies):
-        if value in common_pb2.Agency.values():
-            return str(common_pb2.Agency.Name(common_pb2.Agency.ValueType(value)))[len("AGENCY_"):]
-    return ANY_AGENCY
+    """The incident's agency code as the roster names it ("ADMIN_CENTER"), or "*" when unknown."""
+    return next(iter(sorted(notice.agencies)), ANY_AGENCY)
 
 
 def supervisor_notice(notice: Notice, duty: OnDuty) -> Notice:

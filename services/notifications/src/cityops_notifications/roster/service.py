@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from cityops.common.v1 import common_pb2
 from cityops_notifications.roster.models import Contact, Duty, OnDuty, Roster, Shift, Supervisor
 from cityops_notifications.subscriptions.models import LANGUAGES
 from cityops_notifications.subscriptions.rules import normalise_address
+from cityops_platform.city import current_city
 
-DEFAULT_ROSTER_FILE = Path(__file__).parent.parent / "config" / "roster.yaml"
+DEFAULT_ROSTER_FILE = current_city().file("notifications/roster.yaml")  # this process's city
 ANY_AGENCY = "*"
 ROSTER_CHANNELS = ("EMAIL", "SMS")
 
@@ -30,7 +30,7 @@ def _contact(raw: dict[str, Any], where: str) -> Contact:
     address, problem = normalise_address(channel, str(raw.get("address", "")))
     if problem:
         raise ValueError(f"{where}: {problem}")
-    language = str(raw.get("language", "vi"))
+    language = str(raw.get("language") or LANGUAGES[0])
     if language not in LANGUAGES:
         raise ValueError(f"{where}: language must be one of {LANGUAGES}")
     return Contact(channel, address, language)
@@ -38,14 +38,14 @@ def _contact(raw: dict[str, Any], where: str) -> Contact:
 
 def parse_roster(raw: dict[str, Any]) -> Roster:
     """Validate and type a roster document (the parsed YAML); errors name the entry."""
-    tz = str(raw.get("timezone", "Asia/Ho_Chi_Minh"))
+    tz = str(raw.get("timezone") or current_city().timezone)
     ZoneInfo(tz)
     shifts = tuple(Shift(str(s["name"]), time.fromisoformat(str(s["start"])), time.fromisoformat(str(s["end"])))
                    for s in raw.get("shifts", []))
     names = {s.name for s in shifts}
     if len(names) != len(shifts):
         raise ValueError("roster.shifts: names must be unique")
-    agencies = {name[len("AGENCY_"):] for name in common_pb2.Agency.keys()} | {ANY_AGENCY}  # noqa: SIM118
+    agencies = {*current_city().agency_codes, ANY_AGENCY}
     duty = []
     for i, d in enumerate(raw.get("duty", [])):
         where = f"roster.duty[{i}]"

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cityops_notifications.geo import Area
+from cityops_platform.city import current_city
 
 CHANNELS = ("WEBHOOK", "EMAIL", "SMS")
-LANGUAGES = ("vi", "en")
+LANGUAGES = current_city().languages  # the city's, the first is the default
 PRIVILEGED_ROLES = frozenset({"supervisor", "admin"})
 
 
@@ -20,7 +21,8 @@ class SubscriptionFilter:
     categories: tuple[str, ...] = ()
     min_priority: int = 0
     area: Area | None = None
-    agencies: tuple[int, ...] = ()
+    # The city's agency codes (a request may hold old clients' enum numbers until validated).
+    agencies: tuple[str | int, ...] = ()
     districts: tuple[str, ...] = ()  # deprecated: kept as given; expanded into ward_codes
     incident_id: str = ""
     ward_codes: tuple[str, ...] = ()  # commune-level units (codes of the city's registry)

@@ -6,13 +6,14 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import events_pb2 as dispatch_events
 from cityops.incidents.v1 import events_pb2 as incident_events
+from cityops_notifications import codes
 from cityops_notifications.geo import Area
 from cityops_notifications.notices.models import CAP_ALERT, INCIDENT_ESCALATED, SENSOR_ALERT, Notice
 from cityops_notifications.subscriptions.models import (
     CHANNELS,
+    LANGUAGES,
     PRIVILEGED_ROLES,
     Subscription,
     SubscriptionFilter,
@@ -33,8 +34,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
     [*_bodies(incident_events.IncidentEvent), *_bodies(dispatch_events.DispatchEvent), SENSOR_ALERT, CAP_ALERT]
 )
 _SHORT = {name.rsplit(".", 1)[1]: name for name in EVENT_TYPES}
-CATEGORIES = frozenset(str(n) for n in incident_events.Category.keys()) - {"CATEGORY_UNSPECIFIED"}  # noqa: SIM118
-AGENCIES = frozenset(v for v in common_pb2.Agency.values() if v != 0)
+CATEGORIES = frozenset(codes.CATEGORIES.codes)  # the city's registry
+AGENCIES = frozenset(codes.AGENCIES.codes)
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _VN_PHONE = re.compile(r"^(?:\+84|84|0)([1-9]\d{8})$")
 _INTL_PHONE = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -49,8 +50,8 @@ def owner_role(roles: frozenset[str]) -> str:
 
 
 def normalise_language(value: str) -> str | None:
-    code = value.strip().lower().replace("_", "-").split("-", 1)[0] if value.strip() else "vi"
-    return code if code in ("vi", "en") else None
+    code = value.strip().lower().replace("_", "-").split("-", 1)[0] if value.strip() else LANGUAGES[0]
+    return code if code in LANGUAGES else None
 
 
 def normalise_address(channel: str, address: str) -> tuple[str, str | None]:
@@ -132,17 +133,25 @@ def validate_subscription(sub_in: SubscriptionIn) -> SubscriptionIn:
             event_types.append(full)
     categories = []
     for i, name in enumerate(f.categories):
-        full = name if name.startswith("CATEGORY_") else f"CATEGORY_{name}"
-        if full not in CATEGORIES:
+        code = codes.category_from_filter(name)
+        if code is None:
             v.append(FieldViolation(f"{p}.filter.categories[{i}]",
-                                    f"danh mục không tồn tại (unknown category '{name}')"))
+                                    f"danh mục không tồn tại (unknown category '{name}'); "
+                                    f"known codes: {codes.CATEGORIES.known()}"))
         else:
-            categories.append(full)
+            categories.append(code)
     if not 0 <= f.min_priority <= 4:
         v.append(FieldViolation(f"{p}.filter.min_priority", "phải trong khoảng 0..4 (must be within 0..4)"))
-    for i, agency in enumerate(f.agencies):
-        if agency not in AGENCIES:
-            v.append(FieldViolation(f"{p}.filter.agencies[{i}]", f"cơ quan không tồn tại (unknown agency {agency})"))
+    agencies: list[str] = []
+    n_enums = sum(1 for a in f.agencies if isinstance(a, int))
+    for i, value in enumerate(f.agencies):  # old clients' enum numbers first, then the city's codes
+        agency = codes.agency_from_enum(value) if isinstance(value, int) else (value if value in AGENCIES else None)
+        if agency is None:
+            where = f"agencies[{i}]" if isinstance(value, int) else f"agency_codes[{i - n_enums}]"
+            v.append(FieldViolation(f"{p}.filter.{where}", f"cơ quan không tồn tại (unknown agency {value!r}); "
+                                    f"known codes: {codes.AGENCIES.known()}"))
+        else:
+            agencies.append(agency)
     validate_area(f.area, v, f"{p}.filter.area")
     if len(f.incident_id) > 64:
         v.append(FieldViolation(f"{p}.filter.incident_id", "tối đa 64 ký tự (at most 64 characters)"))
@@ -154,23 +163,23 @@ def validate_subscription(sub_in: SubscriptionIn) -> SubscriptionIn:
         wards.append(code.strip())
     districts = tuple(d.strip() for d in f.districts if d.strip())
     for i, name in enumerate(districts):  # deprecated: a ward, or a former district = the units it became
-        codes = units.filter_codes(name)
-        if not codes:
+        unit_codes = units.filter_codes(name)
+        if not unit_codes:
             v.append(FieldViolation(f"{p}.filter.districts[{i}]", "không phải phường/xã hay quận/huyện cũ của "
                                     "thành phố (names no ward, commune or former district of the city)"))
-        wards += codes
+        wards += unit_codes
     require(v)
     clean = SubscriptionFilter(
         event_types=tuple(dict.fromkeys(event_types)),
         categories=tuple(dict.fromkeys(categories)),
         min_priority=f.min_priority,
         area=f.area,
-        agencies=tuple(sorted(set(f.agencies))),
+        agencies=tuple(sorted(set(agencies))),
         districts=districts,
         incident_id=f.incident_id.strip(),
         ward_codes=tuple(dict.fromkeys(wards)),
     )
-    return SubscriptionIn(channel=sub_in.channel, address=address, language=language or "vi",
+    return SubscriptionIn(channel=sub_in.channel, address=address, language=language or LANGUAGES[0],
                           secret=sub_in.secret, description=sub_in.description.strip(), filter=clean)
 
 

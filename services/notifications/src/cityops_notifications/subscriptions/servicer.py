@@ -7,6 +7,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_notifications import codes
 from cityops_notifications.geo_pb import area_in, area_out
 from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationSettings
@@ -39,7 +40,7 @@ def subscription_in(msg: pb.Subscription) -> SubscriptionIn:
             categories=tuple(f.categories),
             min_priority=f.min_priority,
             area=area_in(f.area, f.HasField("area")),
-            agencies=tuple(f.agencies),
+            agencies=(*f.agencies, *f.agency_codes),
             districts=tuple(f.districts),
             incident_id=f.incident_id,
             ward_codes=tuple(f.ward_codes),
@@ -59,7 +60,8 @@ def subscription_pb(sub: Subscription) -> pb.Subscription:
     msg.filter.event_types.extend(f.event_types)
     msg.filter.categories.extend(f.categories)
     msg.filter.min_priority = f.min_priority
-    msg.filter.agencies.extend(f.agencies)  # type: ignore[arg-type]
+    msg.filter.agency_codes.extend(str(a) for a in f.agencies)
+    msg.filter.agencies.extend(e for e in (codes.agency_enum(str(a)) for a in f.agencies) if e)  # type: ignore[misc]
     msg.filter.districts.extend(f.districts)
     msg.filter.ward_codes.extend(f.ward_codes)
     msg.filter.incident_id = f.incident_id

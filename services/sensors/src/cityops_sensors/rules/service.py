@@ -11,11 +11,11 @@ import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from importlib import resources
 from typing import Any, Protocol
 
 import yaml
 
+from cityops_platform.city import current_city
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed, require
 from cityops_sensors.registry.models import KIND_NAMES
 from cityops_sensors.rules.models import DEFAULT_ID_PREFIX, DIRECTIONS, LEVELS, RULE_TYPES, Rule, RuleFilter
@@ -34,8 +34,8 @@ class SensorLookup(Protocol):
 
 @functools.cache
 def default_rules() -> tuple[Rule, ...]:
-    """The per-kind defaults from ``config/rules.yaml``, with stable ids ``default:<KIND>:<TYPE>``."""
-    text = resources.files("cityops_sensors").joinpath("config/rules.yaml").read_text(encoding="utf-8")
+    """The per-kind defaults from the city's ``sensors/rules.yaml``, with stable ids ``default:<KIND>:<TYPE>``."""
+    text = current_city().file("sensors/rules.yaml").read_text(encoding="utf-8")
     raw: dict[str, list[dict[str, Any]]] = yaml.safe_load(text)
     out: list[Rule] = []
     for kind, items in raw.items():

@@ -1,1 +1,1 @@
-"""The city simulator: Binh Duong's sensors, diurnal curves, scripted events and hotline calls."""
+"""The city simulator: the city's sensors, diurnal curves, scripted events and hotline calls."""

@@ -1,4 +1,4 @@
-"""``python -m cityops_sensors.simulator``: Binh Duong's sensors come alive (also run by ``cityops up``).
+"""``python -m cityops_sensors.simulator``: the city's sensors come alive (also run by ``cityops up``).
 
 Registers sensors across the province, streams readings (diurnal curves + scripted events from
 ``config/scenario.yaml``) through IngestReadings, files the events' 1022 hotline reports through
@@ -12,7 +12,6 @@ import asyncio
 import random
 import sys
 import time
-from importlib import resources
 from typing import Any
 
 import grpc
@@ -22,10 +21,16 @@ from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops.sensors.v1 import sensors_pb2_grpc
 from cityops_platform import auth
+from cityops_platform.city import current_city
 from cityops_platform.settings import get_settings
-from cityops_sensors.simulator.city import SimSensor, place_sensors
+from cityops_sensors.simulator.city import REGION, SimSensor, place_sensors
 from cityops_sensors.simulator.clients import register_units, report_hotline
 from cityops_sensors.simulator.curves import ActiveEffect, reading
+
+
+def where(district: str) -> str:
+    """A simulated sensor's address: its district, and the city's region when it names one."""
+    return f"{district}, {REGION}" if REGION else district
 
 
 def say(message: str) -> None:
@@ -36,7 +41,7 @@ def load_scenario(path: str | None) -> dict[str, Any]:
     if path:
         with open(path, encoding="utf-8") as f:
             return dict(yaml.safe_load(f))
-    text = resources.files("cityops_sensors").joinpath("config/scenario.yaml").read_text(encoding="utf-8")
+    text = current_city().file("sensors/scenario.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text))
 
 
@@ -58,7 +63,7 @@ async def register_all(stub: Any, sensors: list[SimSensor], metadata: Any, rpc_t
             await stub.RegisterSensor(pb.RegisterSensorRequest(sensor=pb.Sensor(
                 id=s.id, kind=pb.SensorKind.Value(f"SENSOR_KIND_{s.kind}"), district=s.district, name=s.name,
                 reporting_interval_seconds=s.interval, labels=s.labels,
-                location=common_pb2.GeoPoint(lat=s.lat, lon=s.lon, address=f"{s.district}, Bình Dương"))),
+                location=common_pb2.GeoPoint(lat=s.lat, lon=s.lon, address=where(s.district)))),
                 metadata=metadata, timeout=rpc_timeout)
 
     await asyncio.gather(*(one(s) for s in sensors))
@@ -149,7 +154,7 @@ async def file_hotline(args: argparse.Namespace, scenario: dict[str, Any], elaps
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cityops_sensors.simulator",
-                                description="Bộ mô phỏng thành phố Bình Dương (Binh Duong city simulator)")
+                                description="Bộ mô phỏng thành phố (the city simulator)")
     p.add_argument("--addr", help="sensors api (default CITYOPS_SENSORS_ADDR)")
     p.add_argument("--incidents-addr", help="incidents api for hotline reports (default CITYOPS_INCIDENTS_ADDR)")
     p.add_argument("--dispatch-addr", help="dispatch api for units (default CITYOPS_DISPATCH_ADDR)")
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=0.0, help="total readings/s (overrides --interval pacing)")
     p.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 = until stopped")
     p.add_argument("--seed", type=int, default=1022)
-    p.add_argument("--scenario", help="events YAML (default: the packaged Binh Duong scenario)")
+    p.add_argument("--scenario", help="events YAML (default: the city's sensors/scenario.yaml)")
     p.add_argument("--no-hotline", action="store_true", help="do not file hotline reports")
     p.add_argument("--progress", type=float, default=10.0, help="seconds between progress lines")
     args = p.parse_args(argv)

@@ -12,8 +12,6 @@ from cityops.common.v1 import common_pb2
 from cityops_sensors.simulator.city import STATIONS
 
 log = logging.getLogger("cityops.simulator")
-UNIT_KIT = {"FIRE_RESCUE_114": (["FIRE_ENGINE", "RESCUE"], "FIRE_ENGINE"), "MEDICAL_115": (["ALS", "BLS"], "AMBULANCE"),
-            "POLICE_113": (["POLICE_PATROL"], "MOTORBIKE"), "PUBLIC_WORKS": (["DRAINAGE_CREW"], "TRUCK")}
 
 
 async def answers(channel: grpc.aio.Channel, wait_s: float = 2.0) -> bool:
@@ -36,15 +34,15 @@ async def register_units(addr: str, metadata: Any, rpc_timeout: float) -> int:
             log.info("dispatch không trả lời, bỏ qua đăng ký đơn vị (dispatch not answering)")
             return 0
         stub = dispatch_pb2_grpc.DispatchServiceStub(channel)
-        for station, agency, district, lat, lon in STATIONS:
-            caps, unit_type = UNIT_KIT[agency]
+        for st in STATIONS:
+            station, agency, district, lat, lon = st["name"], st["agency"], st["district"], st["lat"], st["lon"]
+            caps, unit_type, code = list(st["capabilities"]), str(st["unit_type"]), str(st["call_sign"])
             for n in (1, 2):
-                code = agency.split("_")[-1] if agency[-1].isdigit() else agency[:2]
                 slug = "".join(c for c in district.lower() if c.isascii() and c.isalnum())
                 where = common_pb2.GeoPoint(lat=lat, lon=lon, address=station)
                 unit = resources_pb2.Unit(
                     id=f"sim-{code.lower()}-{slug}-{n:02d}", call_sign=f"{code}-{slug[:3].upper()}-{n:02d}",
-                    agency=common_pb2.Agency.Value(f"AGENCY_{agency}"), capabilities=caps, station=station,
+                    agency_code=agency, capabilities=caps, station=station,
                     location=where, station_location=where, district=district, unit_type=unit_type,
                     status=resources_pb2.UNIT_STATUS_AVAILABLE,
                 )
@@ -68,7 +66,7 @@ async def report_hotline(addr: str, metadata: Any, rpc_timeout: float, call: dic
             return None
         stub = incidents_pb2_grpc.IncidentServiceStub(channel)
         request = incidents_pb2.ReportIncidentRequest(
-            category=resources_pb2.Category.Value(f"CATEGORY_{call['category']}"),
+            category_code=str(call["category"]),
             description=call["description"], source=resources_pb2.SOURCE_HOTLINE_1022, idempotency_key=key,
             location=common_pb2.GeoPoint(lat=call["lat"], lon=call["lon"], address=call["address"]),
             reporter=resources_pb2.Reporter(name="Người gọi 1022", phone="0912345678"),

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from cityops_platform.city import current_city
 from cityops_sensors.simulator.city import SimSensor
 
-VN = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no DST
+ZONE = ZoneInfo(current_city().timezone)  # diurnal curves follow the city's local time
 
 
 def _hour(now_ms: int) -> float:
-    local = datetime.fromtimestamp(now_ms / 1000, tz=UTC) + VN
+    local = datetime.fromtimestamp(now_ms / 1000, tz=UTC).astimezone(ZONE)
     return local.hour + local.minute / 60
 
 

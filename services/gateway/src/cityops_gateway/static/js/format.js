@@ -1,7 +1,8 @@
-// Times are shown in the city's zone (Asia/Ho_Chi_Minh) whatever the screen's own setting.
+// Times are shown in the city's zone (city.yaml, put into the page by the gateway) whatever the
+// screen's own setting.
 import { locale } from "./i18n.js";
 
-export const TZ = "Asia/Ho_Chi_Minh";
+export const TZ = document.querySelector('meta[name="cityops-city-timezone"]')?.content || "UTC";
 const PRIORITY_RANK = { PRIORITY_P1: 1, PRIORITY_P2: 2, PRIORITY_P3: 3, PRIORITY_P4: 4 };
 
 export function priority(incident) { return String(incident.priority || "PRIORITY_P4").replace("PRIORITY_", ""); }

@@ -1,7 +1,7 @@
 // Vietnamese first (the default); English via the toggle, remembered in localStorage.
 const STRINGS = {
   vi: {
-    "app.title": "Trung tâm Điều hành Thông minh Bình Dương",
+    "app.title": "Trung tâm Điều hành Thông minh",
     "app.subtitle": "Bảng điều hành sự cố thời gian thực",
     "live.on": "Trực tuyến", "live.connecting": "Đang kết nối…", "live.off": "Mất kết nối, đang thử lại…",
     "auth.title": "Đăng nhập điều hành viên", "auth.username": "Tên đăng nhập", "auth.password": "Mật khẩu",
@@ -34,7 +34,7 @@ const STRINGS = {
     "eta": "ETA", "km": "km", "min": "phút",
   },
   en: {
-    "app.title": "Binh Duong Intelligent Operations Center",
+    "app.title": "Intelligent Operations Center",
     "app.subtitle": "Real-time incident console",
     "live.on": "Live", "live.connecting": "Connecting…", "live.off": "Disconnected, retrying…",
     "auth.title": "Operator sign-in", "auth.username": "Username", "auth.password": "Password",
@@ -112,7 +112,15 @@ let lang = localStorage.getItem("cityops.lang") === "en" ? "en" : "vi";
 const listeners = [];
 
 export function getLang() { return lang; }
-export function t(key) { return STRINGS[lang][key] ?? STRINGS.vi[key] ?? key; }
+// The city's title per language, put into the page by the gateway (city.yaml `branding.title`).
+const CITY_TITLE = (() => {
+  try { return JSON.parse(document.querySelector('meta[name="cityops-city-title"]')?.content || "{}"); }
+  catch { return {}; }
+})();
+export function t(key) {
+  if (key === "app.title" && (CITY_TITLE[lang] || Object.values(CITY_TITLE)[0])) return CITY_TITLE[lang] || Object.values(CITY_TITLE)[0];
+  return STRINGS[lang][key] ?? STRINGS.vi[key] ?? key;
+}
 export function strip(kind, value) { return String(value ?? "").replace(PREFIXES[kind] ?? "", ""); }
 export function label(kind, value) {
   const short = strip(kind, value);

@@ -14,16 +14,18 @@ let onSelect = () => {};
 
 export async function initMap(config, select) {
   onSelect = select;
+  // The city's profile (GET /api/city): where the map opens and which outline it draws.
+  const city = await fetch("/api/city").then((r) => r.json());
   map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), zoomSnap: 0.25 })
-    .setView([11.12, 106.66], 10);
+    .setView(city.map.centre, city.map.zoom);
   // Incidents above units and alerts: a station full of units must never hide a new incident.
   map.createPane("incidents").style.zIndex = 650;
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 19 }).addTo(map);
   }
-  const geo = await fetch("/static/geo/binhduong.geojson").then((r) => r.json());
-  // Wards and communes (phường/xã) since 1 July 2025, from the city folder (approximate boundaries).
-  const wards = (await fetch("/city/map/wards.geojson").then((r) => r.json())).features;
+  const layer = city.layers.find((l) => l.id === "service_area") || city.layers[0];
+  const geo = layer ? await fetch(layer.url).then((r) => r.json()) : { features: [] };
+  const districts = geo.features.filter((f) => f.properties.kind === "district");
   const province = geo.features.filter((f) => f.properties.kind === "province");
   L.geoJSON(wards, { style: { color: "#3d5a78", weight: 1, fillColor: "#17283a", fillOpacity: config.tile_url ? 0.1 : 0.9 } }).addTo(map);
   L.geoJSON(province, { style: { color: "#4fc3f7", weight: 2.5, fill: false } }).addTo(map);
