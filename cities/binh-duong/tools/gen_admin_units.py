@@ -159,7 +159,10 @@ def main() -> int:
     doc = {
         "generated_by": "tools/gen_admin_units.py (vietnamadminunits 1.0.4, MIT; do not edit by hand)",
         "effective": "2025-07-01",
-        "parent": {"code": NEW_PROVINCE_CODE, "name": "Thành phố Hồ Chí Minh", "name_en": "Ho Chi Minh City"},
+        "parent": {"code": NEW_PROVINCE_CODE, "name": "Thành phố Hồ Chí Minh", "name_en": "Ho Chi Minh City",
+                   # other ways callers name the parent city in an address
+                   "aliases": ["TP. Hồ Chí Minh", "TP Hồ Chí Minh", "TP.HCM", "TP HCM", "HCM", "Hồ Chí Minh",
+                               "Sài Gòn"]},
         "former_province": {"code": OLD_PROVINCE_CODE, "name": "Tỉnh Bình Dương", "short_name": "Bình Dương"},
         "geometry": "approximate",
         "units": units,

@@ -65,7 +65,8 @@ def code_files() -> list[Path]:
         path = ROOT / entry
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for f in files:
-            if SKIP_PARTS & set(f.parts) or f.name.endswith(("_pb2.py", "_pb2_grpc.py", "_pb2.pyi")):
+            built = any(part.endswith(".egg-info") for part in f.parts)  # pip's build records
+            if SKIP_PARTS & set(f.parts) or built or f.name.endswith(("_pb2.py", "_pb2_grpc.py", "_pb2.pyi")):
                 continue
             if f.suffix in SUFFIXES and f.suffix != ".md":
                 out.append(f)

@@ -8,18 +8,18 @@ are approximate (see docs/admin-units.md), so :meth:`AdminUnits.locate` is "the 
 approximate cell holds the point".
 
 Matching keeps diacritics: "Phú Lợi" is not "Phú Lời". A part of an address written entirely
-without diacritics ("Thuan An") is matched against diacritic-free names, and only when that
+without diacritics ("Phu Loi") is matched against diacritic-free names, and only when that
 spelling names one place. The two accepted spellings of a tone mark ("Hoà"/"Hòa", "Thuỷ"/"Thủy")
 are the same word and match each other.
 
 Resolution of a text, most specific first:
 
 1. a unit named with its kind ("phường Lái Thiêu", "xã An Sơn", "thị trấn Tân Thành"): when the
-   address also names a former district ("thị xã Thuận An", "huyện Dầu Tiếng") or the former
+   address also names a former district ("thị xã X", "huyện Y": names of the city's former districts) or the former
    province, the name is read as a pre-2025 unit of that district and converted; otherwise as a
    current unit, and only then as a former one;
 2. a bare name ("Lái Thiêu", "An Sơn"): a current unit, else a former unit;
-3. a former district alone ("Thuận An, Bình Dương"): the units it became are the ``candidates``;
+3. a former district alone ("<thị xã X>, <tỉnh cũ>"): the units it became are the ``candidates``;
    the ``code`` is the current unit of the same name (every former district of the reference city
    has one), marked ``matched="former_district"`` so callers know it is a guess a point can refine.
 
@@ -146,8 +146,8 @@ def _is_plain(text: str) -> bool:
 def _parts(text: str) -> list[tuple[str, str]]:
     """(kind or "", name) for each part of an address, in the order written.
 
-    Parts are separated by commas, semicolons, " - " or a kind word: "phường Lái Thiêu thị xã Thuận
-    An" is [("phường", "lái thiêu"), ("thị xã", "thuận an")]. A kind word only counts as one when
+    Parts are separated by commas, semicolons, " - " or a kind word: "phường Lái Thiêu thị xã X" is
+    [("phường", "lái thiêu"), ("thị xã", "x")]. A kind word only counts as one when
     the whole address is written without diacritics or the word carries its own ("xa" in a text
     with diacritics is the name "Xa", not "xã").
     """
@@ -251,8 +251,7 @@ class AdminUnits:
         }
         self._province_names = {normalize(n) for n in (
             former_province.get("name"), former_province.get("short_name"), self.parent_name,
-            (raw.get("parent") or {}).get("name_en"), "tp. hồ chí minh", "tp hồ chí minh", "tp.hcm", "tp hcm", "hcm",
-            "hồ chí minh", "sài gòn") if n}
+            (raw.get("parent") or {}).get("name_en"), *((raw.get("parent") or {}).get("aliases") or ())) if n}
         self._former_province = {normalize(n) for n in (former_province.get("name"), former_province.get("short_name"))
                                  if n}
         # bounding boxes first: AVL fixes and reports locate on the hot path
@@ -356,8 +355,8 @@ class AdminUnits:
                 old_style = True
                 continue
             rest.append((kind, name))
-        # A bare former district name after another part ("Lái Thiêu, Thuận An"), or alone in an
-        # address that names the former province ("Thuận An, Bình Dương"), is that district.
+        # A bare former district name after another part ("Lái Thiêu, X"), or alone in an
+        # address that names the former province ("<X>, <tỉnh cũ>"), is that district.
         units_part: list[tuple[str, str]] = []
         for i, (kind, name) in enumerate(rest):
             if not kind and self._district_by_short.get(name) and (i > 0 or (len(rest) == 1 and old_style)):

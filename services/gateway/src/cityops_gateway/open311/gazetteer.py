@@ -4,7 +4,7 @@
 write it: a known street within a known ward gives the street's point, a ward or commune alone
 gives its centre. The ward is found by the city's administrative units
 (cityops_platform.geo.admin_units), which also convert an address written the pre-2025 way
-("phường Hiệp Thành, TP. Thủ Dầu Một, Bình Dương") to the ward it is in today; a gazetteer unit
+("phường <cũ>, <thị xã cũ>, <tỉnh cũ>"; docs/admin-units.md has examples) to the ward it is in today; a gazetteer unit
 names its registry ``code`` and takes its name, kind and point from there. Names are matched
 with their diacritics first; only when that finds nothing is a diacritic-free spelling tried,
 and then only names that stay unambiguous without diacritics count ("Phu Loi" finds Phú Lợi,
