@@ -23,6 +23,7 @@ from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
+from cityops_gateway.console.intake import ROUTES as INTAKE_ROUTES
 from cityops_gateway.events.filters import CONTROL_KINDS, StreamLimiter, allowed_kinds
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.ngsild.routes import ROUTES as NGSILD_ROUTES
@@ -174,6 +175,7 @@ def create_web_app(
         Route("/healthz", health.healthz),
         Route("/openapi.json", openapi),
         Route("/api/events", events),
+        *INTAKE_ROUTES,  # before the console's /api/incidents/{incident_id}
         *CONSOLE_ROUTES,
         *AFTERCARE_ROUTES,
         *RATING_ROUTES,  # before Open311's catch-all 404 under /open311

@@ -46,6 +46,7 @@ export function initDetail(close) {
 
 export function closeDetail() {
   currentId = null;
+  renderedKey = "";
   document.getElementById("detail").hidden = true;
   onClose();
 }
@@ -75,6 +76,7 @@ async function act(promise) {
 
 export async function openDetail(id) {
   currentId = id;
+  renderedKey = "";
   document.getElementById("detail").hidden = false;
   renderDetail();
   const [timeline, assignments] = await Promise.all([
@@ -87,11 +89,19 @@ export async function openDetail(id) {
   if (can("assign")) loadCandidates(id);
 }
 
-export function renderDetail() {
+let renderedKey = "";
+
+// force: a language change or a new incident; otherwise the drawer is rebuilt only when the
+// incident itself changed (a surge repaints every frame; the operator's typing must survive it).
+export function renderDetail(force = true) {
   if (!currentId) return;
   const incident = state.incidents.get(currentId);
   const body = document.getElementById("detail-body");
   if (!incident) { closeDetail(); return; }
+  const key = `${incident.id}:${incident.version}`;
+  if (!force && key === renderedKey) return;
+  const refresh = renderedKey !== "";
+  renderedKey = key;
   const status = strip("status", incident.status);
   document.getElementById("detail-title").textContent = `${priority(incident)} · ${incident.number}`;
   const facts = [
@@ -121,6 +131,7 @@ export function renderDetail() {
     ${can("assign") ? `<h3>${t("detail.recommend")}</h3><ul class="candidates" id="candidates"></ul>` : ""}
     <h3>${t("detail.timeline")}</h3><ol class="timeline" id="timeline"></ol>`;
   const version = Number(incident.version) || 0;
+  if (refresh) { refreshTimeline(); refreshAssignments(); }
   body.querySelector("#act-ack")?.addEventListener("click", () =>
     act(post(`/api/incidents/${incident.id}/transition`, { to_status: "ACKNOWLEDGED", expected_version: version })).then(refreshTimeline));
   body.querySelector("#act-transition")?.addEventListener("click", () => {
@@ -132,6 +143,13 @@ export function renderDetail() {
     const text = body.querySelector("#act-note").value.trim();
     if (text) act(post(`/api/incidents/${incident.id}/notes`, { text })).then(refreshTimeline);
   });
+}
+
+async function refreshAssignments() {
+  const id = currentId;
+  const data = await get(`/api/incidents/${id}/assignments`).catch(() => ({ assignments: [] }));
+  if (currentId === id) renderAssignments(data.assignments || []);
+  if (currentId === id && can("assign")) loadCandidates(id);
 }
 
 async function refreshTimeline() {

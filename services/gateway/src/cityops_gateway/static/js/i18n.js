@@ -8,6 +8,8 @@ const STRINGS = {
     "auth.submit": "Đăng nhập", "auth.logout": "Đăng xuất", "auth.failed": "Sai tên đăng nhập hoặc mật khẩu",
     "queue.title": "Hàng đợi sự cố", "queue.empty": "Không có sự cố đang mở",
     "queue.due": "Hạn", "queue.breached": "Quá hạn", "queue.reports": "báo cáo",
+    "queue.search": "Tìm sự cố (không cần dấu)…", "queue.matching": "sự cố khớp", "queue.above": "sự cố phía trên",
+    "queue.below": "sự cố nữa phía dưới", "queue.loading": "đang tải", "kpi.overdue": "Đang quá hạn",
     "map.title": "Bản đồ tình huống", "map.incident": "Sự cố", "map.unit": "Đơn vị", "map.alert": "Cảnh báo cảm biến",
     "units.title": "Lực lượng ứng phó", "units.total": "đơn vị", "units.available": "sẵn sàng", "units.none": "Chưa có đơn vị",
     "sensors.title": "Cảm biến", "sensors.alerting": "đang cảnh báo", "sensors.offline": "mất kết nối",
@@ -41,6 +43,8 @@ const STRINGS = {
     "auth.submit": "Sign in", "auth.logout": "Sign out", "auth.failed": "Wrong username or password",
     "queue.title": "Incident queue", "queue.empty": "No open incidents",
     "queue.due": "Due", "queue.breached": "Overdue", "queue.reports": "reports",
+    "queue.search": "Search incidents (accents optional)…", "queue.matching": "matching", "queue.above": "above",
+    "queue.below": "more below", "queue.loading": "loading", "kpi.overdue": "Overdue now",
     "map.title": "Situation map", "map.incident": "Incident", "map.unit": "Unit", "map.alert": "Sensor alert",
     "units.title": "Response units", "units.total": "units", "units.available": "available", "units.none": "No units yet",
     "sensors.title": "Sensors", "sensors.alerting": "alerting", "sensors.offline": "offline",
@@ -124,6 +128,8 @@ export function onLangChange(fn) { listeners.push(fn); }
 export function applyStatic(root = document) {
   document.documentElement.lang = lang;
   root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  root.querySelectorAll("[data-i18n-aria]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.i18nAria)); });
   document.title = `${t("app.title")} — CityOps`;
   const toggle = document.getElementById("lang-toggle");
   if (toggle) toggle.textContent = lang === "vi" ? "EN" : "VI";

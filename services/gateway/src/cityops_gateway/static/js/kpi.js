@@ -2,6 +2,30 @@
 import { get } from "./api.js";
 import { label, t } from "./i18n.js";
 import { TZ } from "./format.js";
+import { state } from "./store.js";
+
+// Open now and overdue now come from the same live picture as the queue (never from a cached API
+// figure), so the header and the queue always agree.
+function overdueNow() {
+  const now = Date.now();
+  let n = 0;
+  for (const i of state.incidents.values()) if (i.sla_due_at && Date.parse(i.sla_due_at) < now) n += 1;
+  return n;
+}
+
+let liveQueued = false;
+export function renderLiveKpis() {
+  if (liveQueued) return;
+  liveQueued = true;
+  // Counting 10,000 deadlines is cheap, but not worth doing more than twice a second.
+  setTimeout(() => {
+    liveQueued = false;
+    const open = document.getElementById("kpi-open");
+    if (open) open.textContent = state.incidents.size.toLocaleString("vi-VN");
+    const overdue = document.getElementById("kpi-overdue");
+    if (overdue) overdue.textContent = overdueNow().toLocaleString("vi-VN");
+  }, 500);
+}
 
 const charts = {};
 let last = null;
@@ -29,7 +53,8 @@ export function renderKpis(data = last) {
   last = data;
   const fmt = (s) => (s == null ? "—" : `${minutes(s)} ${t("kpi.minutes")}`);
   document.getElementById("kpi-figures").innerHTML =
-    `<span>${t("kpi.open")}: <b>${data.open_total}</b></span>` +
+    `<span>${t("kpi.open")}: <b id="kpi-open">${state.incidents.size.toLocaleString("vi-VN")}</b></span>` +
+    `<span>${t("kpi.overdue")}: <b id="kpi-overdue">${overdueNow().toLocaleString("vi-VN")}</b></span>` +
     `<span>${t("kpi.p50")}: <b>${fmt(data.dispatch.p50_seconds)}</b></span>` +
     `<span>${t("kpi.p90")}: <b>${fmt(data.dispatch.p90_seconds)}</b></span>` +
     `<span>${t("kpi.breaches")}: <b>${data.sla_breaches_24h}</b></span>`;

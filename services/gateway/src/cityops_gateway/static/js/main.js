@@ -2,11 +2,11 @@
 import { get, login, logout, session } from "./api.js";
 import { applyStatic, getLang, label, locale, onLangChange, setLang, t } from "./i18n.js";
 import { TZ, priority } from "./format.js";
-import { applyEvent, loadAll, on, state } from "./store.js";
+import { applyEvent, loadAll, on, onChange, state } from "./store.js";
 import * as map from "./map.js";
 import { initQueue, markFresh, renderQueue, setSelected, tickCountdowns } from "./queue.js";
 import { renderSensors, renderUnits } from "./boards.js";
-import { refreshKpis, renderKpis, scheduleKpis } from "./kpi.js";
+import { refreshKpis, renderKpis, renderLiveKpis, scheduleKpis } from "./kpi.js";
 import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail } from "./detail.js";
 
 let source = null;
@@ -73,17 +73,24 @@ async function start() {
   started = true;
   const config = await get("/api/config").catch(() => ({}));
   await map.initMap(config, select);
-  on("incidents", (change) => {
-    if (change?.type === "IncidentReported" && change.incident) {
+  // Each change at once (cheap): a new or escalated P1 is announced without waiting for a frame.
+  onChange((topic, change) => {
+    if (topic !== "incidents") return;
+    if (change.type === "IncidentReported" && change.incident) {
       markFresh(change.incident.id);
       if (priority(change.incident) === "P1") announceP1(change.incident);
-    } else if (change?.type === "IncidentEscalated" && priority(change.incident) === "P1"
+    } else if (change.type === "IncidentEscalated" && priority(change.incident) === "P1"
                && change.before && priority(change.before) !== "P1") {
       announceP1(change.incident);
     }
-    renderQueue(); map.renderIncidents();
-    if (currentIncidentId()) renderDetail();
-    if (change) scheduleKpis();
+    scheduleKpis();
+  });
+  // The picture: once per animation frame, with the ids that changed (null: all of them).
+  on("incidents", (ids) => {
+    renderQueue(); map.renderIncidents(ids);
+    const current = currentIncidentId();
+    if (current && (ids === null || ids.has(current))) renderDetail(false);
+    renderLiveKpis();
   });
   on("units", () => { renderUnits(); map.renderUnits(); });
   on("sensors", () => { renderSensors(); map.renderAlerts(); });

@@ -11,39 +11,98 @@ export const state = {
   sensors: new Map(),     // id -> Sensor (alerting or offline)
   alerts: new Map(),      // alert_id -> SensorAlert (raised)
   unitByIncident: new Map(), // incident id -> call signs assigned
+  loading: false,         // open incidents still being paged in
+  loaded: 0,
 };
 
+// Surge: hundreds of events a second. Listeners see each change at once through onChange (cheap
+// work: P1 announcements), but the screens repaint at most once per animation frame, with the set
+// of incident ids that changed since the last frame (null = everything: a fresh load).
 const listeners = new Map();
+const immediate = [];
+const pendingTopics = new Map(); // topic -> Set of changed ids, or null for "everything"
+let frameRequested = false;
 export function on(topic, fn) { (listeners.get(topic) ?? listeners.set(topic, []).get(topic)).push(fn); }
-function emit(topic, payload) { (listeners.get(topic) ?? []).forEach((fn) => fn(payload)); }
+export function onChange(fn) { immediate.push(fn); }
+
+function flush() {
+  frameRequested = false;
+  const topics = [...pendingTopics.entries()];
+  pendingTopics.clear();
+  for (const [topic, ids] of topics) (listeners.get(topic) ?? []).forEach((fn) => fn(ids));
+}
+
+function emit(topic, change, id) {
+  if (change) immediate.forEach((fn) => fn(topic, change));
+  if (!pendingTopics.has(topic)) pendingTopics.set(topic, id === undefined ? null : new Set([id]));
+  else if (pendingTopics.get(topic) && id !== undefined) pendingTopics.get(topic).add(id);
+  else pendingTopics.set(topic, null);
+  if (!frameRequested) {
+    frameRequested = true;
+    // A hidden tab gets no animation frames: a timer keeps the picture current for when it returns.
+    if (document.hidden) setTimeout(flush, 250); else requestAnimationFrame(flush);
+  }
+}
 
 async function safe(promise, fallback) {
   try { return await promise; } catch (err) { console.warn("load failed", err); return fallback; }
 }
 
+const OPEN_QUERY = "/api/incidents?status=NEW,ACKNOWLEDGED,DISPATCHED,ON_SCENE,AWAITING_DOSSIER&page_size=500";
+let loadGeneration = 0;
+const closedVersions = new Map(); // id -> version at which the stream saw it close
+
+// Every open incident, page by page (never capped): the first page paints at once, the rest
+// follows while the operator already works; state.loading says how far it got.
+async function loadIncidents(generation) {
+  let token = "";
+  const seen = new Map();
+  const startedAt = Date.now();
+  state.loading = true;
+  do {
+    const page = await safe(get(`${OPEN_QUERY}${token ? `&page_token=${encodeURIComponent(token)}` : ""}`), null);
+    if (generation !== loadGeneration) return;
+    if (!page) break;
+    for (const i of page.incidents) {
+      seen.set(i.id, i);
+      const current = state.incidents.get(i.id);
+      if (Number(closedVersions.get(i.id)) >= Number(i.version)) continue; // closed live meanwhile
+      if (!current || Number(current.version) <= Number(i.version)) state.incidents.set(i.id, i);
+    }
+    token = page.next_page_token || "";
+    state.loaded = seen.size;
+    emit("incidents", null);
+  } while (token);
+  // What the stream closed meanwhile is gone from the picture; what it opened stays.
+  for (const [id, i] of state.incidents) if (!seen.has(id) && !(i._liveAt >= startedAt)) state.incidents.delete(id);
+  state.loading = false;
+  emit("incidents", null);
+}
+
 export async function loadAll() {
-  const [inc, units, sensors, alerts] = await Promise.all([
-    safe(get("/api/incidents?status=NEW,ACKNOWLEDGED,DISPATCHED,ON_SCENE,AWAITING_DOSSIER&page_size=500"), { incidents: [] }),
+  const generation = ++loadGeneration;
+  const first = loadIncidents(generation);
+  const [units, sensors, alerts] = await Promise.all([
     safe(get("/api/units?page_size=1000"), { units: [] }),
     safe(get("/api/sensors?status=ALERTING,OFFLINE&page_size=1000"), { sensors: [] }),
     safe(get("/api/sensors/alerts?active_only=true&page_size=500"), { alerts: [] }),
   ]);
-  state.incidents = new Map(inc.incidents.map((i) => [i.id, i]));
   state.units = new Map(units.units.map((u) => [u.id, u]));
   state.sensors = new Map(sensors.sensors.map((s) => [s.id, s]));
   state.alerts = new Map(alerts.alerts.filter((a) => a.state === "ALERT_STATE_RAISED").map((a) => [a.alert_id, a]));
   for (const u of state.units.values()) {
     if (u.active_incident_id) state.unitByIncident.set(u.active_incident_id, u.call_sign);
   }
-  emit("incidents", null); emit("units", null); emit("sensors", null);
+  emit("units", null); emit("sensors", null);
+  await first;
 }
 
 function upsertIncident(incident) {
   if (!incident?.id) return;
   const current = state.incidents.get(incident.id);
   if (current && Number(current.version) > Number(incident.version)) return; // an older snapshot arrived late
-  if (OPEN.has(incident.status)) state.incidents.set(incident.id, incident);
-  else state.incidents.delete(incident.id);
+  if (OPEN.has(incident.status)) state.incidents.set(incident.id, { ...incident, _liveAt: Date.now() });
+  else { state.incidents.delete(incident.id); closedVersions.set(incident.id, incident.version); }
 }
 
 function upsertUnit(unit) {
@@ -57,13 +116,13 @@ export function applyEvent(kind, event) {
   if (kind === "incident") {
     const before = state.incidents.get(data.incident_id);
     upsertIncident(data.incident);
-    emit("incidents", { type: event.type, incident: data.incident, before });
+    emit("incidents", { type: event.type, incident: data.incident, before }, data.incident_id);
   } else if (kind === "dispatch") {
     if (data.unit?.id) upsertUnit(data.unit);
     if (event.type === "UnitAssigned" && data.incident_id) {
       state.unitByIncident.set(data.incident_id, data.unit_assigned?.call_sign || data.unit?.call_sign);
     }
-    emit("units", event); emit("incidents", null);
+    emit("units", event); emit("incidents", null, data.incident_id || "");
   } else if (kind === "unit") {
     if (event.type === "UnitRemoved") state.units.delete(data.unit_id); else upsertUnit(data.unit);
     emit("units", event);
@@ -76,5 +135,5 @@ export function applyEvent(kind, event) {
 
 export function incidentUpdated(incident) {
   upsertIncident(incident);
-  emit("incidents", { type: "Local", incident });
+  emit("incidents", { type: "Local", incident }, incident.id);
 }
