@@ -116,6 +116,12 @@ async def index(request: Request) -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def service_worker(request: Request) -> FileResponse:
+    """The console's service worker, at the root so its scope is the whole console."""
+    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return exc.response()
@@ -170,6 +176,7 @@ def create_web_app(
 
     routes = [
         Route("/", index),
+        Route("/sw.js", service_worker),
         Route("/livez", health.livez),
         Route("/readyz", health.readyz),
         Route("/healthz", health.healthz),

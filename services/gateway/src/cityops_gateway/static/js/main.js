@@ -7,16 +7,33 @@ import * as map from "./map.js";
 import { initQueue, markFresh, renderQueue, setSelected, tickCountdowns } from "./queue.js";
 import { renderSensors, renderUnits } from "./boards.js";
 import { refreshKpis, renderKpis, renderLiveKpis, scheduleKpis } from "./kpi.js";
-import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail } from "./detail.js";
+import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail, toast } from "./detail.js";
+import { initIntake, relabelIntake } from "./intake.js";
+import { flush, onOutbox, pending } from "./outbox.js";
 
 let source = null;
 let started = false;
 
+// The badge says whether the picture is live; offline it says so, and how many actions wait.
 function setLive(mode) {
   const el = document.getElementById("live");
-  el.className = `live ${mode === "on" ? "on" : "off"}`;
-  document.getElementById("live-text").textContent = t(mode === "on" ? "live.on" : mode === "off" ? "live.off" : "live.connecting");
+  const offline = !navigator.onLine;
+  const shown = offline ? "offline" : mode;
+  el.className = `live ${shown === "on" ? "on" : "off"}`;
+  const waiting = pending();
+  const text = t(shown === "on" ? "live.on" : shown === "offline" ? "live.offline" : shown === "off" ? "live.off" : "live.connecting");
+  document.getElementById("live-text").textContent = waiting ? `${text} · ${waiting} ${t("offline.waiting")}` : text;
   el.dataset.state = mode;
+  document.body.classList.toggle("is-offline", offline || mode === "off");
+}
+
+async function flushOutbox() {
+  if (!pending()) return;
+  await flush((err, item, result) => {
+    if (err) toast(`${t("offline.refused")}: ${err.message}`, true);
+    else if (result?.incident?.number) toast(`${t("offline.sent")} ${result.incident.number}`);
+  });
+  setLive(document.getElementById("live").dataset.state || "connecting");
 }
 
 function announceP1(incident) {
@@ -44,7 +61,7 @@ function connect() {
   setLive("connecting");
   // The HttpOnly session cookie set by /api/login authenticates the stream (no token in the URL).
   source = new EventSource("/api/events");
-  source.addEventListener("hello", () => { setLive("on"); loadAll(); });
+  source.addEventListener("hello", () => { setLive("on"); loadAll(); flushOutbox(); });
   for (const kind of ["incident", "dispatch", "unit", "alert"]) {
     source.addEventListener(kind, (message) => applyEvent(kind, JSON.parse(message.data)));
   }
@@ -73,6 +90,11 @@ async function start() {
   started = true;
   const config = await get("/api/config").catch(() => ({}));
   await map.initMap(config, select);
+  const roles = session()?.user?.roles ?? [];
+  if (roles.includes("call_taker")) {
+    initIntake({ toast, pickFromMap: map.pickFromMap, showPickOnMap: map.showPick });
+    map.invalidate();
+  }
   // Each change at once (cheap): a new or escalated P1 is announced without waiting for a frame.
   onChange((topic, change) => {
     if (topic !== "incidents") return;
@@ -108,13 +130,19 @@ function tickClock() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // ?wall=1: the 4 m wall screen (large type, high contrast, nothing to click needed).
+  if (new URLSearchParams(location.search).get("wall") === "1") document.body.classList.add("wall");
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("sw", err));
+  window.addEventListener("online", () => { setLive(document.getElementById("live").dataset.state || "connecting"); connect(); flushOutbox(); });
+  window.addEventListener("offline", () => setLive("off"));
+  onOutbox(() => setLive(document.getElementById("live").dataset.state || "connecting"));
   applyStatic();
   tickClock();
   setInterval(tickClock, 1000);
   initQueue(select);
   initDetail(() => setSelected(null));
   document.getElementById("lang-toggle").addEventListener("click", () => setLang(getLang() === "vi" ? "en" : "vi"));
-  onLangChange(() => { showWho(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail();
+  onLangChange(() => { showWho(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail(); relabelIntake();
     setLive(document.getElementById("live").dataset.state || "connecting"); });
   document.getElementById("p1-dismiss").addEventListener("click", () => { document.getElementById("p1-banner").hidden = true; });
   document.getElementById("logout").addEventListener("click", () => { logout(); source?.close(); closeDetail(); showWho(); showLogin(); });

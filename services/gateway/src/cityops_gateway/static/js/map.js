@@ -230,3 +230,21 @@ export function focusIncident(incident) {
   if (marker && marker._cityopsIn === layers.clusters) layers.clusters.zoomToShowLayer(marker);
   else map.panTo([incident.location.lat, incident.location.lon]);
 }
+
+// The call-taker's map click: where the caller is (the intake form's location).
+let pickMarker = null;
+export function pickFromMap(fn) {
+  map?.on("click", (e) => fn(e.latlng.lat, e.latlng.lng));
+  document.getElementById("map").classList.add("pickable");
+}
+
+export function showPick(lat, lon) {
+  if (!map) return;
+  if (lat == null) { pickMarker?.remove(); pickMarker = null; return; }
+  const icon = L.divIcon({ html: '<div class="pick-icon" aria-hidden="true">✚</div>', className: "pick-marker", iconSize: [26, 26] });
+  if (!pickMarker) pickMarker = L.marker([lat, lon], { icon, keyboard: false, interactive: false }).addTo(map);
+  else pickMarker.setLatLng([lat, lon]);
+  map.panTo([lat, lon]);
+}
+
+export function invalidate() { map?.invalidateSize(); }

@@ -62,7 +62,7 @@ async function loadIncidents(generation) {
   do {
     const page = await safe(get(`${OPEN_QUERY}${token ? `&page_token=${encodeURIComponent(token)}` : ""}`), null);
     if (generation !== loadGeneration) return;
-    if (!page) break;
+    if (!page) { state.loading = false; emit("incidents", null); return; } // keep the last picture
     for (const i of page.incidents) {
       seen.set(i.id, i);
       const current = state.incidents.get(i.id);
@@ -79,9 +79,23 @@ async function loadIncidents(generation) {
   emit("incidents", null);
 }
 
-export async function loadAll() {
+let incidentsLoad = null;
+let reloadAfter = false;
+
+// A resync during a long load (a surge) does not restart it from page one (it would never end):
+// the load in progress finishes, then one more follows.
+function reloadIncidents() {
+  if (incidentsLoad) { reloadAfter = true; return incidentsLoad; }
   const generation = ++loadGeneration;
-  const first = loadIncidents(generation);
+  incidentsLoad = loadIncidents(generation).finally(() => {
+    incidentsLoad = null;
+    if (reloadAfter) { reloadAfter = false; reloadIncidents(); }
+  });
+  return incidentsLoad;
+}
+
+export async function loadAll() {
+  const first = reloadIncidents();
   const [units, sensors, alerts] = await Promise.all([
     safe(get("/api/units?page_size=1000"), { units: [] }),
     safe(get("/api/sensors?status=ALERTING,OFFLINE&page_size=1000"), { sensors: [] }),
