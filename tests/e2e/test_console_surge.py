@@ -122,14 +122,16 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         arrivals["seconds"] = time.monotonic() - t0
 
     feeder = threading.Thread(target=arrive, daemon=True)
-    feeder.start()
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="vi-VN",
                                   timezone_id="Asia/Ho_Chi_Minh")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
+        page.set_default_timeout(120000)
         page.goto(city.gateway_url + "/")
+        page.wait_for_selector("#login:not([hidden])")
+        feeder.start()  # the flood goes on while the console signs in, loads and is used
         page.fill("#login-username", "supervisor")
         page.fill("#login-password", "supervisor-dev")
         t_login = time.monotonic()
@@ -156,7 +158,8 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         scroll_nodes = page.evaluate("() => document.querySelectorAll('#queue li').length")
     finally:
         stop.set()
-        feeder.join(timeout=120)
+        if feeder.is_alive():
+            feeder.join(timeout=120)
         context.close()
 
     assert not errors, errors

@@ -21,8 +21,8 @@ def test_fold_drops_diacritics_for_matching_only() -> None:
 
 
 def test_nearer_newer_same_kind_and_similar_text_ranks_higher() -> None:
-    base = dict(radius_m=1000.0, age_s=600.0, same_category=True, text="ngập sâu trước chợ",
-                other_text="Nước ngập sâu trước chợ Thuận Giao")
+    base = {"radius_m": 1000.0, "age_s": 600.0, "same_category": True, "text": "ngập sâu trước chợ",
+            "other_text": "Nước ngập sâu trước chợ Thuận Giao"}
     best = rank_nearby(distance_m=50.0, **base)  # type: ignore[arg-type]
     assert rank_nearby(distance_m=800.0, **base).score < best.score  # type: ignore[arg-type]
     assert rank_nearby(distance_m=50.0, **{**base, "age_s": 6 * 3600.0}).score < best.score  # type: ignore[arg-type]

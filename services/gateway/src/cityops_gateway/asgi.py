@@ -22,6 +22,7 @@ from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
+from cityops_gateway.console.alerts import ROUTES as ALERT_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
 from cityops_gateway.console.intake import ROUTES as INTAKE_ROUTES
 from cityops_gateway.events.filters import CONTROL_KINDS, StreamLimiter, allowed_kinds
@@ -185,6 +186,7 @@ def create_web_app(
         *INTAKE_ROUTES,  # before the console's /api/incidents/{incident_id}
         *CONSOLE_ROUTES,
         *AFTERCARE_ROUTES,
+        *ALERT_ROUTES,
         *RATING_ROUTES,  # before Open311's catch-all 404 under /open311
         *OPEN311_ROUTES,
         *CAP_FEED_ROUTES,

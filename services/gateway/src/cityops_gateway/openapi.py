@@ -219,6 +219,33 @@ def _intake_paths() -> dict[str, Any]:
     }
 
 
+def _alert_paths() -> dict[str, Any]:
+    """CAP alerts from the console (console/alerts.py)."""
+    alert_id = _path("alert_id")
+    text = {"type": "string", "maxLength": 4000}
+    form = {"type": "object", "required": ["headline", "area_desc"], "properties": {
+        "headline": {"type": "string", "minLength": 1, "maxLength": 160},
+        "headline_en": {"type": "string", "maxLength": 160},
+        "description": text, "description_en": text, "instruction": text, "instruction_en": text,
+        "event": {"type": "string", "maxLength": 200},
+        "area_desc": {"type": "string", "minLength": 1, "maxLength": 500},
+        "category": {"type": "string"}, "urgency": {"type": "string"}, "severity": {"type": "string"},
+        "certainty": {"type": "string"}, "incident_id": {"type": "string", "maxLength": 64}}}
+    return {
+        "/api/alerts": {**_console_get("Cảnh báo CAP (CAP alerts)", {"type": "object"}, [
+            _query("state", "comma-separated: DRAFT, PUBLISHED, CANCELLED, SUPERSEDED")]),
+            "post": _console_post("Soạn cảnh báo CAP (draft a CAP alert)", form, {"type": "object"})},
+        "/api/alerts/{alert_id}/approve": {"parameters": [alert_id], "post": _console_post(
+            "Duyệt và phát hành (approve: a second supervisor)", {"type": "object"}, {"type": "object"})},
+        "/api/alerts/{alert_id}/update": {"parameters": [alert_id], "post": _console_post(
+            "Cập nhật (update)", {**form, "properties": {**form["properties"], "note": {"type": "string"}}},
+            {"type": "object"})},
+        "/api/alerts/{alert_id}/cancel": {"parameters": [alert_id], "post": _console_post(
+            "Hủy (cancel)", {"type": "object", "required": ["reason"], "properties": {
+                "reason": {"type": "string", "minLength": 1, "maxLength": 1000}}}, {"type": "object"})},
+    }
+
+
 def _report_post() -> dict[str, Any]:
     return _console_post(
         "Tiếp nhận cuộc gọi 1022 (file a hotline call; attach_to_incident_id merges it into that incident)",
@@ -329,6 +356,7 @@ def build_openapi() -> dict[str, Any]:
         "/api/incidents": {**_console_get("Incidents", list_of("incidents", _ref("Incident")), incident_params),
                            "post": _report_post()},
         **_intake_paths(),
+        **_alert_paths(),
         "/api/incidents/{incident_id}": _console_get("One incident", _ref("Incident"), [incident_id], True),
         "/api/incidents/{incident_id}/transition": {"parameters": [incident_id], "post": _console_post(
             "Chuyển trạng thái (transition)",

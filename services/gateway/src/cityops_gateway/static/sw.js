@@ -8,7 +8,7 @@ const SHELL_FILES = [
   "/static/vendor/markercluster/MarkerCluster.css", "/static/vendor/markercluster/leaflet.markercluster.js",
   "/static/vendor/chartjs/chart.umd.js", "/static/geo/binhduong.geojson",
   ...["api", "boards", "city", "detail", "format", "i18n", "intake", "kpi", "main", "map", "outbox", "queue",
-      "search", "store"].map((m) => `/static/js/${m}.js`),
+      "search", "store", "tools"].map((m) => `/static/js/${m}.js`),
 ];
 // Read endpoints whose last answer is worth showing offline (never the live stream, never a write).
 const STATE_PATHS = [/^\/api\/incidents(\?|$)/, /^\/api\/units/, /^\/api\/sensors/, /^\/api\/kpis/, /^\/api\/config/,

@@ -10,6 +10,7 @@ import { refreshKpis, renderKpis, renderLiveKpis, scheduleKpis } from "./kpi.js"
 import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail, toast } from "./detail.js";
 import { initIntake, relabelIntake } from "./intake.js";
 import { flush, onOutbox, pending } from "./outbox.js";
+import { initTools, relabelTools, renderSla } from "./tools.js";
 
 let source = null;
 let started = false;
@@ -91,6 +92,7 @@ async function start() {
   const config = await get("/api/config").catch(() => ({}));
   await map.initMap(config, select);
   const roles = session()?.user?.roles ?? [];
+  initTools({ toast, select, unitsChanged: renderUnits });
   if (roles.includes("call_taker")) {
     initIntake({ toast, pickFromMap: map.pickFromMap, showPickOnMap: map.showPick });
     map.invalidate();
@@ -113,6 +115,7 @@ async function start() {
     const current = currentIncidentId();
     if (current && (ids === null || ids.has(current))) renderDetail(false);
     renderLiveKpis();
+    renderSla();
   });
   on("units", () => { renderUnits(); map.renderUnits(); });
   on("sensors", () => { renderSensors(); map.renderAlerts(); });
@@ -142,7 +145,7 @@ document.addEventListener("DOMContentLoaded", () => {
   initQueue(select);
   initDetail(() => setSelected(null));
   document.getElementById("lang-toggle").addEventListener("click", () => setLang(getLang() === "vi" ? "en" : "vi"));
-  onLangChange(() => { showWho(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail(); relabelIntake();
+  onLangChange(() => { showWho(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail(); relabelIntake(); relabelTools(renderUnits);
     setLive(document.getElementById("live").dataset.state || "connecting"); });
   document.getElementById("p1-dismiss").addEventListener("click", () => { document.getElementById("p1-banner").hidden = true; });
   document.getElementById("logout").addEventListener("click", () => { logout(); source?.close(); closeDetail(); showWho(); showLogin(); });

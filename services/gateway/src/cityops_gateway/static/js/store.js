@@ -11,6 +11,7 @@ export const state = {
   sensors: new Map(),     // id -> Sensor (alerting or offline)
   alerts: new Map(),      // alert_id -> SensorAlert (raised)
   unitByIncident: new Map(), // incident id -> call signs assigned
+  milestones: new Map(),  // id -> {created, ack, onScene} (ms), from the loaded picture and the live stream
   loading: false,         // open incidents still being paged in
   loaded: 0,
 };
@@ -68,6 +69,7 @@ async function loadIncidents(generation) {
       const current = state.incidents.get(i.id);
       if (Number(closedVersions.get(i.id)) >= Number(i.version)) continue; // closed live meanwhile
       if (!current || Number(current.version) <= Number(i.version)) state.incidents.set(i.id, i);
+      noteMilestones(i);
     }
     token = page.next_page_token || "";
     state.loaded = seen.size;
@@ -111,8 +113,21 @@ export async function loadAll() {
   await first;
 }
 
-function upsertIncident(incident) {
+// The operator KPIs' raw facts: when each incident was reported, acknowledged and reached on scene.
+function noteMilestones(incident, eventType) {
+  const m = state.milestones.get(incident.id) ?? {};
+  if (incident.created_at) m.created = Date.parse(incident.created_at);
+  if (incident.acknowledged_at) m.ack = Date.parse(incident.acknowledged_at);
+  if (eventType === "IncidentTransitioned" && incident.status === "STATUS_ON_SCENE" && !m.onScene) {
+    m.onScene = Date.parse(incident.updated_at || new Date().toISOString());
+  }
+  state.milestones.set(incident.id, m);
+  if (state.milestones.size > 60000) state.milestones.delete(state.milestones.keys().next().value);
+}
+
+function upsertIncident(incident, eventType = "") {
   if (!incident?.id) return;
+  noteMilestones(incident, eventType);
   const current = state.incidents.get(incident.id);
   if (current && Number(current.version) > Number(incident.version)) return; // an older snapshot arrived late
   if (OPEN.has(incident.status)) state.incidents.set(incident.id, { ...incident, _liveAt: Date.now() });
@@ -129,7 +144,7 @@ export function applyEvent(kind, event) {
   const data = event.data;
   if (kind === "incident") {
     const before = state.incidents.get(data.incident_id);
-    upsertIncident(data.incident);
+    upsertIncident(data.incident, event.type);
     emit("incidents", { type: event.type, incident: data.incident, before }, data.incident_id);
   } else if (kind === "dispatch") {
     if (data.unit?.id) upsertUnit(data.unit);
