@@ -140,3 +140,77 @@ def test_english_mode_shows_no_internal_names(browser: Any, city: Any, earlier: 
     for vietnamese in ("Tiếp nhận từ", "Hợp nhất phản ánh", "Ngập lụt"):
         assert vietnamese not in page.inner_text("#detail"), vietnamese
     page.context.close()
+
+
+def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(browser: Any, city: Any) -> None:
+    if "notifications" not in city.services:
+        pytest.fail("cityops-notifications is not installed: no CAP workflow")
+    author = open_console(browser, city, "supervisor", "supervisor-dev", viewport={"width": 1920, "height": 1080})
+    author.click("#open-cap")
+    author.fill("#cap-n-headline", "Cảnh báo ngập sâu khu vực Thuận Giao")
+    author.fill("#cap-n-headline_en", "Deep flooding warning for Thuan Giao")
+    author.fill("#cap-n-description", "Nước ngập 40-60 cm trên đường ĐT743")
+    author.fill("#cap-n-instruction", "Không đi vào vùng ngập, di chuyển xe lên chỗ cao")
+    author.fill("#cap-n-area", "Phường Thuận Giao")
+    author.click("#cap-form button[type=submit]")
+    draft = author.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="ALERT"]', timeout=10000)
+    alert_id = draft.get_attribute("data-alert-id")
+    assert draft.query_selector('button[data-cap="approve"]') is None  # the author may not approve
+    assert "Chờ trưởng ca khác duyệt" in draft.inner_text()
+
+    approver = open_console(browser, city, "supervisor2", "supervisor2-dev", viewport={"width": 1920, "height": 1080})
+    approver.click("#open-cap")
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="approve"]')
+    approver.wait_for_selector(f'#cap-list li[data-alert-id="{alert_id}"][data-state="PUBLISHED"]', timeout=10000)
+
+    # Update: a new UPDATE message, waiting for approval again; then cancel: a CANCEL message.
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="edit"]')
+    form = f'#cap-list li[data-alert-id="{alert_id}"] .cap-edit'
+    approver.fill(f"{form} input[id$=-headline]", "Cảnh báo ngập sâu Thuận Giao (cập nhật: nước đang rút)")
+    approver.click(f"{form} button[type=submit]")
+    approver.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="UPDATE"]', timeout=10000)
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="cancel"]')
+    approver.fill(f'#cap-list li[data-alert-id="{alert_id}"] .cap-reason', "Nước đã rút hết")
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="cancel"]')
+    approver.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="CANCEL"]', timeout=10000)
+    author.context.close()
+    approver.context.close()
+
+
+def test_dispatcher_filters_the_unit_board(browser: Any, city: Any) -> None:
+    page = open_console(browser, city, "dispatcher", "dispatcher-dev", viewport={"width": 1920, "height": 1080})
+    page.wait_for_selector("#units .agency")
+    assert page.locator("#units .agency").count() > 1
+    page.select_option("#unit-agency", "MEDICAL_115")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#units .agency')].every(a => a.dataset.agency === 'MEDICAL_115')")
+    assert page.locator('#units .agency[data-agency="MEDICAL_115"]').count() == 1
+    page.select_option("#unit-agency", "")
+    page.select_option("#unit-status", "AVAILABLE")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#units [data-unit-id]')].every(u => u.dataset.status === 'AVAILABLE')")
+    page.context.close()
+
+
+def test_offline_actions_wait_and_are_applied_once_on_reconnect(browser: Any, city: Any, scene: Any) -> None:
+    incident = scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0300, 106.6300,
+        "Đường 30/4, phường Chánh Hiệp", "Rác thải đổ trộm bên lề đường", "rac_thai"))
+    page = open_console(browser, city, "operator", "operator-dev", viewport={"width": 1920, "height": 1080})
+    page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    row = f'#queue li[data-incident-id="{incident.id}"]'
+    page.click(row)
+    page.wait_for_selector("#act-ack")
+    page.context.set_offline(True)
+    page.wait_for_selector("body.is-offline", timeout=10000)
+    assert "NGOẠI TUYẾN" in page.inner_text("#live")
+    page.click("#act-ack")
+    page.wait_for_function("() => document.getElementById('live').textContent.includes('1 thao tác chờ gửi')")
+    assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_NEW  # nothing sent yet
+    page.context.set_offline(False)
+    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=20000)
+    page.wait_for_function("() => !document.getElementById('live').textContent.includes('chờ gửi')")
+    assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_ACKNOWLEDGED
+    moves = [e for e in timeline(city, incident.id) if e.action == "IncidentTransitioned"]
+    assert len(moves) == 1, moves  # applied once
+    page.context.close()

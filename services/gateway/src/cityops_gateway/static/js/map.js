@@ -41,7 +41,7 @@ async function drawAdminUnits(urls, tiled) {
 export async function initMap(config, select) {
   onSelect = select;
   const city = await cityMap();
-  map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), zoomSnap: 0.25 })
+  map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), zoomSnap: 0.25, maxZoom: 19 })
     .setView(city.center, city.zoom);
   // Incidents above units and alerts: a station full of units must never hide a new incident.
   map.createPane("incidents").style.zIndex = 650;
