@@ -147,7 +147,10 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         nodes = page.evaluate("() => document.getElementsByTagName('*').length")
         overflow = page.inner_text("#queue-overflow")
         count = int(page.get_attribute("#queue-count", "data-count") or 0)
-        clicks = [page.evaluate(CLICK_PROBE, k % 8) for k in range(10)]
+        clicks = []
+        for k in range(10):
+            clicks.append(page.evaluate(CLICK_PROBE, k % 8))
+            page.wait_for_timeout(1500)  # an operator's pace: the map follows each click before the next
         page.mouse.move(5, 1075)
         page.screenshot(path=artifacts / "surge-10000.png")
         # Scrolling far down paints the rows there (virtualised, never capped).

@@ -14,6 +14,7 @@ import { initTools, relabelTools, renderSla } from "./tools.js";
 
 let source = null;
 let started = false;
+let helloSeen = false;
 
 // The badge says whether the picture is live; offline it says so, and how many actions wait.
 function setLive(mode) {
@@ -49,10 +50,12 @@ function announceP1(incident) {
   banner._timer = setTimeout(() => { banner.hidden = true; }, 60000);
 }
 
+// A click answers first (the drawer and the highlighted row, this frame); the map moves after the
+// frame is painted (re-clustering 10,000 markers at a new zoom must not delay the answer).
 function select(id) {
-  setSelected(id);
-  map.focusIncident(state.incidents.get(id));
   openDetail(id);
+  setSelected(id);
+  requestAnimationFrame(() => setTimeout(() => map.focusIncident(state.incidents.get(id)), 0));
 }
 
 function connect() {
@@ -62,7 +65,13 @@ function connect() {
   setLive("connecting");
   // The HttpOnly session cookie set by /api/login authenticates the stream (no token in the URL).
   source = new EventSource("/api/events");
-  source.addEventListener("hello", () => { setLive("on"); loadAll(); flushOutbox(); });
+  let first = !helloSeen;
+  source.addEventListener("hello", () => {
+    setLive("on");
+    if (!first) loadAll(); // a reconnect: what happened while away is loaded again
+    first = false; helloSeen = true;
+    flushOutbox();
+  });
   for (const kind of ["incident", "dispatch", "unit", "alert"]) {
     source.addEventListener(kind, (message) => applyEvent(kind, JSON.parse(message.data)));
   }
@@ -89,14 +98,7 @@ async function start() {
   showWho();
   if (started) { connect(); return; }
   started = true;
-  const config = await get("/api/config").catch(() => ({}));
-  await map.initMap(config, select);
   const roles = session()?.user?.roles ?? [];
-  initTools({ toast, select, unitsChanged: renderUnits });
-  if (roles.includes("call_taker")) {
-    initIntake({ toast, pickFromMap: map.pickFromMap, showPickOnMap: map.showPick });
-    map.invalidate();
-  }
   // Each change at once (cheap): a new or escalated P1 is announced without waiting for a frame.
   onChange((topic, change) => {
     if (topic !== "incidents") return;
@@ -119,16 +121,31 @@ async function start() {
   });
   on("units", () => { renderUnits(); map.renderUnits(); });
   on("sensors", () => { renderSensors(); map.renderAlerts(); });
-  await loadAll();
+  // The stream first (nothing is missed between the load and the first event), then the load,
+  // which runs while the map is being set up: the queue paints as soon as the first page is in.
+  connect();
+  const loading = loadAll();
+  const config = await get("/api/config").catch(() => ({}));
+  await map.initMap(config, select);
+  map.renderIncidents(null); map.renderUnits(); map.renderAlerts();
+  initTools({ toast, select, unitsChanged: renderUnits });
+  if (roles.includes("call_taker")) {
+    initIntake({ toast, pickFromMap: map.pickFromMap, showPickOnMap: map.showPick });
+    map.invalidate();
+  }
+  await loading;
   refreshKpis();
   setInterval(refreshKpis, 30000);
-  connect();
 }
 
+const clocks = new Map();
 function tickClock() {
-  document.getElementById("clock").textContent = new Intl.DateTimeFormat(locale(), {
-    timeZone: TZ, weekday: "short", day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  }).format(new Date());
+  if (!clocks.has(locale())) {
+    clocks.set(locale(), new Intl.DateTimeFormat(locale(), {
+      timeZone: TZ, weekday: "short", day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    }));
+  }
+  document.getElementById("clock").textContent = clocks.get(locale()).format(new Date());
   tickCountdowns();
 }
 

@@ -120,6 +120,7 @@ function styleMarker(marker, incident) {
   if (el) {
     el.classList.forEach((c) => c.startsWith("st-") && el.classList.remove(c));
     el.classList.add(`st-${status}`);
+    el.classList.toggle("p1", p === "P1");
     el.setAttribute("data-status", status);
   }
 }
@@ -143,6 +144,8 @@ export function renderIncidents(ids = null) {
     const all = [...incidentMarkers.values()];
     layers.clusters.clearLayers(); layers.incidents.clearLayers();
     clustering = wanted;
+    // Crowded: only P1 markers pulse (hundreds of animated SVG paths would repaint every frame).
+    document.getElementById("map").classList.toggle("crowded", clustering);
     all.forEach((m) => { m._cityopsIn = container(m); });
     layers.clusters.addLayers(all.filter((m) => m._cityopsIn === layers.clusters));
     all.filter((m) => m._cityopsIn === layers.incidents).forEach((m) => m.addTo(layers.incidents));
@@ -163,7 +166,10 @@ export function renderIncidents(ids = null) {
       continue;
     }
     if (!marker) { marker = makeMarker(incident, lat, lon); incidentMarkers.set(id, marker); }
+    else if (marker._cityopsVersion === incident.version && marker._cityopsIn === container(marker)) continue;
     else marker.setLatLng([lat, lon]);
+    // Only what changed is restyled: a page of 500 more incidents costs 500, not everything loaded.
+    marker._cityopsVersion = incident.version;
     const rankBefore = marker.options.rank;
     styleMarker(marker, incident);
     if (marker._cityopsIn === layers.clusters && rankBefore !== marker.options.rank) restyled.push(marker);

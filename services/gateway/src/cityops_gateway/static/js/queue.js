@@ -72,9 +72,15 @@ export function renderQueue() {
   paintWindow();
 }
 
+// Read once per viewport size (reading a computed style forces a style pass: not on every click).
+let cachedRowHeight = 0;
 function rowHeight() {
-  return parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--q-row")) || 92;
+  if (!cachedRowHeight) {
+    cachedRowHeight = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--q-row")) || 92;
+  }
+  return cachedRowHeight;
 }
+window.addEventListener("resize", () => { cachedRowHeight = 0; });
 
 function row(incident, index, h) {
   const li = document.createElement("li");
