@@ -89,6 +89,7 @@ def test_call_taker_files_a_new_incident_at_a_point_on_the_map(browser: Any, cit
     page.select_option("#in-category", "FIELD_REPORT")
     page.select_option("#in-sub", "cay_xanh_gay_do")
     page.fill("#in-desc", "Cây me tây gãy đổ chắn ngang hẻm")
+    page.locator("#map").scroll_into_view_if_needed()  # on the laptop the map is below the form and queue
     box = page.locator("#map").bounding_box()
     assert box
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)

@@ -229,6 +229,7 @@ def _alert_paths() -> dict[str, Any]:
         "description": text, "description_en": text, "instruction": text, "instruction_en": text,
         "event": {"type": "string", "maxLength": 200},
         "area_desc": {"type": "string", "minLength": 1, "maxLength": 500},
+        "radius_km": {"type": "number", "minimum": 0.1, "maximum": 100},
         "category": {"type": "string"}, "urgency": {"type": "string"}, "severity": {"type": "string"},
         "certainty": {"type": "string"}, "incident_id": {"type": "string", "maxLength": 64}}}
     return {

@@ -27,8 +27,10 @@ from cityops_gateway.state import gateway_state
 from cityops_gateway.web import invalid, json_body, parse_enum, parse_enum_list, parse_float, text_field
 
 
-def _infos(body: Mapping[str, Any]) -> list[Any]:
-    """vi-VN first (required), en-US when its headline is given; one area for both."""
+def _infos(body: Mapping[str, Any], gazetteer: Any = None) -> list[Any]:
+    """vi-VN first (required), en-US when its headline is given; one area for both. The area is the
+    given circle, or a circle of ``radius_km`` (default 2) around the place the gazetteer finds for
+    ``area_desc`` (CAP needs a polygon or a circle)."""
     category = parse_enum(npb.CapCategory, "CAP_CATEGORY_", text_field(body, "category", max_len=20) or "MET",
                           "category")
     urgency = parse_enum(npb.Urgency, "URGENCY_", text_field(body, "urgency", max_len=20) or "EXPECTED", "urgency")
@@ -45,6 +47,15 @@ def _infos(body: Mapping[str, Any]) -> list[Any]:
             radius_m=parse_float(circle.get("radius_m"), "circle.radius_m")))
     elif circle is not None:
         raise invalid("circle", "phải là đối tượng {lat, lon, radius_m} (must be an object)")
+    else:
+        place = gazetteer.geocode(area.area_desc) if gazetteer is not None else None
+        if place is None:
+            raise invalid("area_desc", "không tìm thấy khu vực trong danh bạ địa chỉ (area not found in the gazetteer)")
+        radius_km = parse_float(body.get("radius_km", 2), "radius_km")
+        if not 0.1 <= radius_km <= 100:
+            raise invalid("radius_km", "phải trong khoảng 0,1..100 km (out of range)")
+        area.circle.CopyFrom(common_pb2.Circle(center=common_pb2.GeoPoint(lat=place.lat, lon=place.lon),
+                                               radius_m=radius_km * 1000))
     infos = []
     for lang, suffix, required in (("vi-VN", "", True), ("en-US", "_en", False)):
         headline = text_field(body, f"headline{suffix}", max_len=160, required=required)
@@ -72,7 +83,8 @@ async def list_alerts(request: Request) -> JSONResponse:
 async def draft_alert(request: Request) -> JSONResponse:
     body = await json_body(request)
     state = gateway_state(request)
-    alert = npb.CapAlert(status=npb.CAP_STATUS_ACTUAL, scope=npb.CAP_SCOPE_PUBLIC, infos=_infos(body),
+    alert = npb.CapAlert(status=npb.CAP_STATUS_ACTUAL, scope=npb.CAP_SCOPE_PUBLIC,
+                         infos=_infos(body, state.gazetteer),
                          incident_id=text_field(body, "incident_id", max_len=64))
     resp = await state.clients.call(state.clients.notifications.DraftAlert, npb.DraftAlertRequest(alert=alert),
                                     token=_token(request))
@@ -89,7 +101,7 @@ async def approve_alert(request: Request) -> JSONResponse:
 async def update_alert(request: Request) -> JSONResponse:
     body = await json_body(request)
     state = gateway_state(request)
-    req = npb.UpdateAlertRequest(alert_id=request.path_params["alert_id"], infos=_infos(body),
+    req = npb.UpdateAlertRequest(alert_id=request.path_params["alert_id"], infos=_infos(body, state.gazetteer),
                                  note=text_field(body, "note", max_len=1000))
     resp = await state.clients.call(state.clients.notifications.UpdateAlert, req, token=_token(request))
     return JSONResponse(to_json(resp))

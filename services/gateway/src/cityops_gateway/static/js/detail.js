@@ -17,7 +17,7 @@ const ROLES = {
 const NEXT = {
   NEW: ["ACKNOWLEDGED", "CANCELLED", "DUPLICATE"],
   ACKNOWLEDGED: ["DISPATCHED", "RESOLVED", "CANCELLED", "DUPLICATE"],
-  DISPATCHED: ["ON_SCENE", "RESOLVED", "CANCELLED"],
+  DISPATCHED: ["ON_SCENE", "RESOLVED", "CANCELLED", "DUPLICATE"],
   ON_SCENE: ["RESOLVED"],
   RESOLVED: ["CLOSED"],
 };
@@ -124,12 +124,12 @@ export function renderDetail(force = true) {
   if (status === "NEW" && can("acknowledge")) actions.push(`<button class="btn primary" id="act-ack" type="button">${t("action.acknowledge")}</button>`);
   if (next && can("transition")) {
     actions.push(`<select id="act-status" aria-label="${t("detail.transition")}">${next}</select>
-      <input id="act-reason" placeholder="${t("detail.reason")}" maxlength="1000" style="flex:1;min-width:160px;background:#0f1c2b;color:inherit;border:1px solid #26394f;border-radius:6px;padding:6px">
+      <input id="act-reason" placeholder="${t("detail.reason")}" aria-label="${t("detail.reason")}" maxlength="1000" style="flex:1;min-width:160px;background:#0f1c2b;color:inherit;border:1px solid #26394f;border-radius:6px;padding:6px">
       <button class="btn" id="act-transition" type="button">${t("detail.apply")}</button>`);
   }
   body.innerHTML = `<dl>${facts}</dl>
     <h3>${t("detail.actions")}</h3><div class="actions">${actions.join("")}</div>
-    ${can("note") ? `<h3>${t("detail.note")}</h3><textarea id="act-note" maxlength="4000" placeholder="${t("detail.note_placeholder")}"></textarea>
+    ${can("note") ? `<h3>${t("detail.note")}</h3><textarea id="act-note" maxlength="4000" placeholder="${t("detail.note_placeholder")}" aria-label="${t("detail.note")}"></textarea>
       <div class="actions"><button class="btn" id="act-note-save" type="button">${t("detail.save_note")}</button></div>` : ""}
     <h3>${t("detail.assignments")}</h3><ul class="candidates" id="assignments"></ul>
     ${can("assign") ? `<h3>${t("detail.recommend")}</h3><ul class="candidates" id="candidates"></ul>` : ""}
@@ -184,6 +184,13 @@ function showDuplicatePicker(body, incident, status) {
     const b = e.target.closest("button[data-incident-id]");
     if (!b) return;
     list.dataset.picked = b.dataset.incidentId;
+    // The service needs a reason for DUPLICATE: the pick writes one the operator may change.
+    const reason = body.querySelector("#act-reason");
+    const survivor = state.incidents.get(b.dataset.incidentId);
+    if (reason && (!reason.value.trim() || reason.dataset.auto)) {
+      reason.value = `${t("duplicate.reason")} ${survivor?.number ?? ""}`.trim();
+      reason.dataset.auto = "1";
+    }
     paint();
   });
   paint();

@@ -29,6 +29,8 @@ function alertForm(prefix, alert) {
   return `${field("headline", "cap.headline", vi.headline)}${field("headline_en", "cap.headline_en", en.headline)}
     ${field("description", "cap.description", vi.description, true)}${field("instruction", "cap.instruction", vi.instruction, true)}
     ${field("area", "cap.area", vi.area?.area_desc)}
+    <label><span>${t("cap.radius")}</span><input id="${prefix}-radius" type="number" min="0.1" max="100" step="0.1"
+      value="${vi.area?.circle?.radius_m ? vi.area.circle.radius_m / 1000 : 2}"></label>
     <label><span>${t("cap.severity")}</span><select id="${prefix}-severity">${["EXTREME", "SEVERE", "MODERATE", "MINOR"]
       .map((s) => `<option value="${s}"${s === sev ? " selected" : ""}>${escapeHtml(t(`cap.sev.${s}`))}</option>`).join("")}</select></label>`;
 }
@@ -38,6 +40,7 @@ function formBody(prefix) {
     headline: $(`${prefix}-headline`).value.trim(), headline_en: $(`${prefix}-headline_en`).value.trim(),
     description: $(`${prefix}-description`).value.trim(), instruction: $(`${prefix}-instruction`).value.trim(),
     area_desc: $(`${prefix}-area`).value.trim(), severity: $(`${prefix}-severity`).value,
+    radius_km: Number($(`${prefix}-radius`).value) || 2,
     event: $(`${prefix}-headline`).value.trim(),
   };
 }
