@@ -75,6 +75,8 @@ function fmtMinutes(s) { return s == null ? "—" : `${Math.round((s / 60) * 10)
 
 export function renderKpis(data = last) {
   if (!data) return;
+  // The wall is read from 4 m: chart labels (drawn on canvas) at the wall's text size.
+  Chart.defaults.font.size = document.body.classList.contains("wall") ? 22 : 12;
   last = data;
   document.getElementById("kpi-figures").innerHTML =
     `<span>${t("kpi.open")}: <b id="kpi-open">${state.incidents.size.toLocaleString("vi-VN")}</b></span>` +
