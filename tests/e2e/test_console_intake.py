@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops_platform.testing import bearer
@@ -162,7 +163,11 @@ def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(brows
     approver = open_console(browser, city, "supervisor2", "supervisor2-dev", viewport={"width": 1920, "height": 1080})
     approver.click("#open-cap")
     approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="approve"]')
-    approver.wait_for_selector(f'#cap-list li[data-alert-id="{alert_id}"][data-state="PUBLISHED"]', timeout=10000)
+    try:
+        approver.wait_for_selector(f'#cap-list li[data-alert-id="{alert_id}"][data-state="PUBLISHED"]', timeout=15000)
+    except PlaywrightTimeout:
+        pytest.fail(f"not published; the console said: {approver.inner_text('#toast')!r}; "
+                    f"list: {approver.inner_text('#cap-list')!r}")
 
     # Update: a new UPDATE message, waiting for approval again; then cancel: a CANCEL message.
     approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="edit"]')
