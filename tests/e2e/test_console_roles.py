@@ -119,6 +119,10 @@ def test_every_role_on_the_wall_and_on_a_laptop(
                 # More incidents than rows: the queue says how many more there are.
                 overflow = page.inner_text("#queue-overflow")
                 assert "↓" in overflow and "sự cố nữa" in overflow, overflow
+                # Rows are as tall as their text (nothing clipped or overlapping at wall size).
+                clipped = page.evaluate("""() => [...document.querySelectorAll('#queue li')]
+                  .filter((li) => li.scrollHeight > li.clientHeight + 1).length""")
+                assert clipped == 0, clipped
                 # Status as text and as a shape, not only colour.
                 chip = page.locator("#queue li .status-chip").first
                 assert chip.inner_text().strip()

@@ -17,7 +17,8 @@ export async function send(method, path, body, { queue = true } = {}) {
   try {
     return await request(method, path, body);
   } catch (err) {
-    if ((err instanceof ApiError && err.status < 500) || !queue) throw err;
+    // Only a request that never reached the gateway waits; an answer (even 5xx) is shown as it is.
+    if (err instanceof ApiError || !queue) throw err;
     save([...load(), { method, path, body, at: Date.now() }]);
     return { queued: true };
   }

@@ -76,7 +76,7 @@ export function renderQueue() {
 let cachedRowHeight = 0;
 function rowHeight() {
   if (!cachedRowHeight) {
-    cachedRowHeight = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--q-row")) || 92;
+    cachedRowHeight = parseFloat(getComputedStyle(document.body).getPropertyValue("--q-row")) || 92; // body: wall mode sets it there
   }
   return cachedRowHeight;
 }
