@@ -223,7 +223,7 @@ def _alert_paths() -> dict[str, Any]:
     """CAP alerts from the console (console/alerts.py)."""
     alert_id = _path("alert_id")
     text = {"type": "string", "maxLength": 4000}
-    form = {"type": "object", "required": ["headline", "area_desc"], "properties": {
+    form: dict[str, Any] = {"type": "object", "required": ["headline", "area_desc"], "properties": {
         "headline": {"type": "string", "minLength": 1, "maxLength": 160},
         "headline_en": {"type": "string", "maxLength": 160},
         "description": text, "description_en": text, "instruction": text, "instruction_en": text,

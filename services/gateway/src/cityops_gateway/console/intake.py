@@ -172,7 +172,8 @@ async def report(request: Request) -> JSONResponse:
     """A hotline call filed by the signed-in call-taker (source HOTLINE_1022)."""
     body = await json_body(request)
     state = gateway_state(request)
-    location = body.get("location") if isinstance(body.get("location"), dict) else {}
+    raw_location = body.get("location")
+    location: dict[str, Any] = raw_location if isinstance(raw_location, dict) else {}
     lat = _float(str(location.get("lat", "")), "location.lat", -90, 90)
     lon = _float(str(location.get("lon", "")), "location.lon", -180, 180)
     req = incidents_pb2.ReportIncidentRequest(

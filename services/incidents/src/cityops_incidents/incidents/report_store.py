@@ -87,5 +87,5 @@ async def by_phone_hash(conn: asyncpg.Connection, phone_sha256: str, limit: int)
     for row in rows:
         values = dict(row)
         number, status = values.pop("incident_number"), values.pop("incident_status")
-        out.append(CallerReport(_report(values), number, status))  # type: ignore[arg-type]
+        out.append(CallerReport(_report(values), str(number), str(status)))
     return out
