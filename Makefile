@@ -14,7 +14,7 @@ TESTS ?= tests
 PYTEST := $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 SERVICE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 
-.PHONY: help setup system-packages lock protos kafka-jars run devstack test test-unit test-unit-py313 test-integration test-e2e test-faults lint bench bench-smoke helm-check images clean
+.PHONY: help setup system-packages lock protos kafka-jars run devstack test test-unit test-unit-py313 test-integration test-e2e screenshots test-faults lint bench bench-smoke helm-check images clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ test-integration:  ## integration tests (real Kafka and Postgres, started by the
 
 test-e2e:  ## end-to-end tests (whole services, the console in Chromium)
 	$(PYTEST) tests/e2e
+
+screenshots:  ## console screenshots per role, wall 1920×1080 and laptop 1366×768, into docs/screenshots (real stack, Chromium)
+	CITYOPS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PYTEST) tests/e2e/test_console_roles.py
 
 test-faults:  ## fault injection (kills, partitions, poison) + Jepsen-style checker; prints the figures
 	$(PYTEST) -p no:logging tests/faults

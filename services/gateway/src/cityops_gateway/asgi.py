@@ -15,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -25,7 +25,9 @@ from cityops_gateway.city.routes import ROUTES as CITY_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
 from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
+from cityops_gateway.console.alerts import ROUTES as ALERT_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
+from cityops_gateway.console.intake import ROUTES as INTAKE_ROUTES
 from cityops_gateway.events.filters import CONTROL_KINDS, StreamLimiter, allowed_kinds
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.ngsild.routes import ROUTES as NGSILD_ROUTES
@@ -131,6 +133,12 @@ async def index(request: Request) -> HTMLResponse:
     return HTMLResponse(_index_page(), headers={"Cache-Control": "no-cache"})
 
 
+async def service_worker(request: Request) -> FileResponse:
+    """The console's service worker, at the root so its scope is the whole console."""
+    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return exc.response()
@@ -185,21 +193,23 @@ def create_web_app(
 
     routes = [
         Route("/", index),
+        Route("/sw.js", service_worker),
         Route("/livez", health.livez),
         Route("/readyz", health.readyz),
         Route("/healthz", health.healthz),
         Route("/openapi.json", openapi),
         Route("/api/events", events),
+        *INTAKE_ROUTES,  # before the console's /api/incidents/{incident_id}
         *CONSOLE_ROUTES,
         *CITY_ROUTES,
         *AFTERCARE_ROUTES,
+        *ALERT_ROUTES,
         *RATING_ROUTES,  # before Open311's catch-all 404 under /open311
         *OPEN311_ROUTES,
         *CAP_FEED_ROUTES,
         *STA_ROUTES,
         *NGSILD_ROUTES,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
-        # The active city's map layers (cities/<city>/map/: wards.geojson), public like /static.
     ]
     app = Starlette(
         routes=routes,

@@ -203,6 +203,66 @@ def _aftercare_paths(incident_id: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _intake_paths() -> dict[str, Any]:
+    """The call-taker's intake (console/intake.py)."""
+    num = {"type": "number"}
+    return {
+        "/api/gazetteer": _console_get("Gợi ý địa chỉ (address suggestions)", {"type": "object"}, [
+            _query("q", "address text, diacritics optional")]),
+        "/api/incidents/nearby": _console_get("Sự cố đang mở gần cuộc gọi, xếp hạng (ranked nearby open incidents)",
+                                              {"type": "object"}, [
+            {**_query("lat", "latitude", num), "required": True}, {**_query("lon", "longitude", num), "required": True},
+            _query("radius_m", "1..5000, default 1000", num), _query("category", "the call's category"),
+            _query("text", "the call's description")]),
+        "/api/callers/lookup": {"post": _console_post(
+            "Phản ánh trước đây của người gọi (caller's earlier reports, by phone hash)",
+            {"type": "object", "required": ["phone"], "properties": {
+                "phone": {"type": "string", "minLength": 9, "maxLength": 32}}}, {"type": "object"})},
+    }
+
+
+def _alert_paths() -> dict[str, Any]:
+    """CAP alerts from the console (console/alerts.py)."""
+    alert_id = _path("alert_id")
+    text = {"type": "string", "maxLength": 4000}
+    form: dict[str, Any] = {"type": "object", "required": ["headline", "area_desc"], "properties": {
+        "headline": {"type": "string", "minLength": 1, "maxLength": 160},
+        "headline_en": {"type": "string", "maxLength": 160},
+        "description": text, "description_en": text, "instruction": text, "instruction_en": text,
+        "event": {"type": "string", "maxLength": 200},
+        "area_desc": {"type": "string", "minLength": 1, "maxLength": 500},
+        "radius_km": {"type": "number", "minimum": 0.1, "maximum": 100},
+        "category": {"type": "string"}, "urgency": {"type": "string"}, "severity": {"type": "string"},
+        "certainty": {"type": "string"}, "incident_id": {"type": "string", "maxLength": 64}}}
+    return {
+        "/api/alerts": {**_console_get("Cảnh báo CAP (CAP alerts)", {"type": "object"}, [
+            _query("state", "comma-separated: DRAFT, PUBLISHED, CANCELLED, SUPERSEDED")]),
+            "post": _console_post("Soạn cảnh báo CAP (draft a CAP alert)", form, {"type": "object"})},
+        "/api/alerts/{alert_id}/approve": {"parameters": [alert_id], "post": _console_post(
+            "Duyệt và phát hành (approve: a second supervisor)", {"type": "object"}, {"type": "object"})},
+        "/api/alerts/{alert_id}/update": {"parameters": [alert_id], "post": _console_post(
+            "Cập nhật (update)", {**form, "properties": {**form["properties"], "note": {"type": "string"}}},
+            {"type": "object"})},
+        "/api/alerts/{alert_id}/cancel": {"parameters": [alert_id], "post": _console_post(
+            "Hủy (cancel)", {"type": "object", "required": ["reason"], "properties": {
+                "reason": {"type": "string", "minLength": 1, "maxLength": 1000}}}, {"type": "object"})},
+    }
+
+
+def _report_post() -> dict[str, Any]:
+    return _console_post(
+        "Tiếp nhận cuộc gọi 1022 (file a hotline call; attach_to_incident_id merges it into that incident)",
+        {"type": "object", "required": ["category", "location", "idempotency_key"], "properties": {
+            "category": {"type": "string"}, "subcategory": {"type": "string", "maxLength": 64},
+            "description": {"type": "string", "maxLength": 4000},
+            "location": {"type": "object", "required": ["lat", "lon"], "properties": {
+                "lat": {"type": "number"}, "lon": {"type": "number"}, "address": {"type": "string", "maxLength": 300}}},
+            "caller_phone": {"type": "string", "maxLength": 32}, "caller_name": {"type": "string", "maxLength": 200},
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128},
+            "attach_to_incident_id": {"type": "string", "maxLength": 64}}},
+        {"type": "object"})
+
+
 def build_openapi() -> dict[str, Any]:
     statuses = _names(incidents_pb2.Status, "STATUS_")
     incident_id = _path("incident_id")
@@ -303,7 +363,10 @@ def build_openapi() -> dict[str, Any]:
                           "401": _api_error("unauthenticated"),
                           "403": _api_error("this role has no operations stream"),
                           "429": _api_error("too many open streams for this token")}}},
-        "/api/incidents": _console_get("Incidents", list_of("incidents", _ref("Incident")), incident_params),
+        "/api/incidents": {**_console_get("Incidents", list_of("incidents", _ref("Incident")), incident_params),
+                           "post": _report_post()},
+        **_intake_paths(),
+        **_alert_paths(),
         "/api/incidents/{incident_id}": _console_get("One incident", _ref("Incident"), [incident_id], True),
         "/api/incidents/{incident_id}/transition": {"parameters": [incident_id], "post": _console_post(
             "Chuyển trạng thái (transition)",

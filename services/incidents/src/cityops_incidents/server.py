@@ -14,6 +14,7 @@ Access policy (deny by default; roles from the bearer token):
 - RateIncident: citizens (their own incidents) and integrators (the gateway, with a signed link);
   the service refuses an integrator without a valid link.
 - GetSatisfactionReport, ListReports: operations-center staff.
+- FindCallerReports: call-takers, operators, dispatchers, supervisors, admins (a caller's history).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ POLICY = auth.AccessPolicy.for_service(
         "RateIncident": ["citizen", "integrator"],
         "GetSatisfactionReport": auth.STAFF,
         "ListReports": auth.STAFF,
+        "FindCallerReports": ["call_taker", "operator", "dispatcher", "supervisor", "admin"],
     },
 )
 

@@ -23,6 +23,7 @@ from cityops_incidents.incidents.convert import category_enum, priority_label, s
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
 from cityops_incidents.text import mask_phone
+from cityops_platform.errors import NotFound, PreconditionFailed
 
 
 def incident_number(rules: Rules, now: datetime, sequence: int) -> str:
@@ -66,6 +67,8 @@ async def report_in_tx(
         existing = await store.get(conn, known.incident_id)
         assert existing is not None  # reports reference incidents (foreign key)
         return ReportOutcome(existing, known.merged, known.report_id, replayed=True)
+    if r.attach_to:
+        return await attach_report(conn, rules=rules, r=r, actor=actor, now=now)
     return await file_report(conn, rules=rules, r=r, actor=actor, now=now, candidates=candidates, numbers=numbers)
 
 
@@ -97,6 +100,30 @@ async def file_report(
         inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
                            inc=locked, match=match)
     return ReportOutcome(inc, match is not None, report_id)
+
+
+async def attach_report(
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
+) -> ReportOutcome:
+    """A report the call-taker attached to an incident they chose: merged into it whatever fusion
+    would say (distance and category are recorded, the reason names the call-taker's choice).
+    The incident must exist and be open."""
+    target = await store.get(conn, r.attach_to, for_update=True)
+    if target is None:
+        raise NotFound("incident", r.attach_to)
+    if not target.is_open:
+        raise PreconditionFailed(f"sự cố {target.number} đã đóng ({target.status}), không gộp được "
+                                 f"(incident is no longer open)")
+    occurred = r.occurred_at or now
+    distance = geo.distance_m(r.lat, r.lon, target.lat, target.lon)
+    match = fusion.Match(incident_id=target.id, distance_m=distance, score=1.0,
+                         reasons=("tổng đài viên gộp vào sự cố này (attached by the call-taker)",))
+    report_id = str(uuid.uuid4())
+    report = store.NewReport(report_id=report_id, r=r, merged=True, distance_m=distance, occurred_at=occurred,
+                             received_at=now)
+    inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
+                       inc=target, match=match)
+    return ReportOutcome(inc, True, report_id)
 
 
 async def _create(

@@ -54,6 +54,7 @@ class ReportIn:
     priority_override: int = 0
     sensor_alert_id: str = ""
     sensor_level: str = ""  # WARN | CRITICAL for sensor reports
+    attach_to: str = ""  # staff chose the incident this report joins (a merge, not fusion's guess)
 
 
 @dataclass

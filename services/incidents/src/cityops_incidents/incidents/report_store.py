@@ -3,6 +3,7 @@ moving one to another incident (SplitReport), and the reporter check of reopen a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -69,3 +70,34 @@ async def filed_by(conn: asyncpg.Connection, incident_id: str, subject: str) -> 
                           AND action IN ('IncidentReported', 'IncidentMerged'))""",
         incident_id, subject,
     ))
+
+
+# The phone's digits in national form ("+84 912 345 678" → "0912345678"), hashed. Computed per row
+# (no index: the table holds PII in plain text and a lookup happens once per call).
+PHONE_HASH_SQL = ("encode(sha256(convert_to(regexp_replace(regexp_replace(reporter_phone, '\\D', '', 'g'), "
+                  "'^84', '0'), 'UTF8')), 'hex')")
+
+
+@dataclass(frozen=True)
+class CallerReport:
+    report: StoredReport
+    incident_number: str
+    incident_status: str
+
+
+async def by_phone_hash(conn: asyncpg.Connection, phone_sha256: str, limit: int) -> list[CallerReport]:
+    """Reports whose reporter phone hashes to ``phone_sha256``, newest first, with their incident."""
+    columns = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
+    rows = await conn.fetch(
+        f"SELECT {columns}, i.number AS incident_number, i.status AS incident_status "
+        f"FROM reports r JOIN incidents i ON i.id = r.incident_id "
+        f"WHERE r.reporter_phone <> '' AND {PHONE_HASH_SQL.replace('reporter_phone', 'r.reporter_phone')} = $1 "
+        f"ORDER BY r.received_at DESC LIMIT $2",
+        phone_sha256, limit,
+    )
+    out = []
+    for row in rows:
+        values = dict(row)
+        number, status = values.pop("incident_number"), values.pop("incident_status")
+        out.append(CallerReport(_report(values), str(number), str(status)))
+    return out

@@ -6,6 +6,7 @@ Every change commits together with its timeline entry and its IncidentEvent (out
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -54,6 +55,9 @@ from cityops_platform.errors import (
 )
 from cityops_platform.geo.admin_units import admin_units
 
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+# Who may attach a report to an incident of their choice (ReportIncident.attach_to_incident_id).
+ATTACH_ROLES = frozenset({"call_taker", "operator", "supervisor", "admin"})
 # Who may set priority_override (it skips triage).
 OVERRIDE_ROLES = frozenset({"operator", "supervisor", "admin"})
 # A citizen reports for themself, through the app or Open311, never as a sensor or another centre.
@@ -92,6 +96,11 @@ class IncidentService:
                                    "(citizens report through CITIZEN_APP or OPEN311)")
         if r.source == "SENSOR" and roles.isdisjoint(SENSOR_SOURCE_ROLES):
             raise PermissionDenied("Nguồn SENSOR chỉ dành cho hệ thống tích hợp (SENSOR is for integrations)")
+        if r.attach_to:
+            if roles.isdisjoint(ATTACH_ROLES):
+                raise PermissionDenied("Chỉ nhân viên trung tâm được gộp cuộc gọi vào sự cố "
+                                       "(only center staff may attach a report to an incident)")
+            validate_id(r.attach_to, "attach_to_incident_id")
         if "citizen" in roles:
             r.reporter_subject = actor.subject
         # Idempotency keys are the caller's own: the same key from another subject is another report,
@@ -255,6 +264,18 @@ class IncidentService:
         now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
             return await reopen_in_tx(conn, rules=self.rules, o=o, actor=actor, roles=roles, now=now)
+
+    async def caller_reports(self, phone_sha256: str, limit: int) -> list[report_store.CallerReport]:
+        """A caller's earlier reports (newest first), found by the hex SHA-256 of the phone's digits
+        in national form; the phone is never a parameter, and the caller masks it on the way out."""
+        out: list[FieldViolation] = []
+        if not _HEX64.fullmatch(phone_sha256 or ""):
+            out.append(FieldViolation("phone_sha256", "64 ký tự hex (hex SHA-256)"))
+        if limit < 0:
+            out.append(FieldViolation("limit", "phải >= 0 (must be >= 0)"))
+        require(out)
+        async with self._pool.acquire() as conn:
+            return await report_store.by_phone_hash(conn, phone_sha256.lower(), min(limit or 10, 50))
 
     async def reports(self, incident_id: str) -> list[StoredReport]:
         """The reports fused into an incident, oldest first (the caller masks the phone)."""

@@ -34,7 +34,7 @@ from cityops_incidents.incidents.models import (
 )
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.watch import IncidentWatch
-from cityops_incidents.ratings.convert import rating_pb, report_summary_pb, satisfaction_pb
+from cityops_incidents.ratings.convert import caller_report_pb, rating_pb, report_summary_pb, satisfaction_pb
 from cityops_incidents.ratings.service import RatingService
 from cityops_platform import auth
 from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed, require
@@ -83,6 +83,7 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
             reporter_name=request.reporter.name, reporter_phone=request.reporter.phone,
             occurred_at=from_ts(request.occurred_at, "occurred_at") if request.HasField("occurred_at") else None,
             external_ids=dict(request.external_ids), priority_override=int(request.priority_override),
+            attach_to=request.attach_to_incident_id,
         )
         outcome = await self._service.report(r, actor=actor, roles=roles)
         incident = incident_pb(outcome.incident, self._eido)
@@ -228,6 +229,12 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     ) -> pb.ListReportsResponse:
         reports = await self._service.reports(request.incident_id)
         return pb.ListReportsResponse(reports=[report_summary_pb(r) for r in reports])
+
+    async def FindCallerReports(  # noqa: N802
+        self, request: pb.FindCallerReportsRequest, context: Ctx
+    ) -> pb.FindCallerReportsResponse:
+        found = await self._service.caller_reports(request.phone_sha256, request.limit)
+        return pb.FindCallerReportsResponse(reports=[caller_report_pb(c) for c in found])
 
     def _require_ratings(self) -> RatingService:
         if self._ratings is None:

@@ -20,6 +20,8 @@ export function session() {
 export function logout() {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(USER_KEY);
+  // The service worker's copy of the last state belongs to this session only.
+  globalThis.caches?.delete("cityops-state-v1").catch(() => {});
   // Clears the HttpOnly session cookie (the live stream's credential); the custom header passes the CSRF check.
   fetch("/api/logout", { method: "POST", headers: { "X-CityOps-Console": "1" }, credentials: "same-origin" }).catch(() => {});
 }

@@ -2,6 +2,7 @@
 import { label, strip, t } from "./i18n.js";
 import { UNIT_COLORS, escapeHtml } from "./format.js";
 import { state } from "./store.js";
+import { unitFilter } from "./tools.js";
 
 const STATUS_ORDER = ["DISPATCHED", "EN_ROUTE", "ON_SCENE", "RETURNING", "AVAILABLE", "OUT_OF_SERVICE"];
 
@@ -14,6 +15,8 @@ export function renderUnits() {
   const byAgency = new Map();
   for (const unit of state.units.values()) {
     const agency = strip("agency", unit.agency) || "UNSPECIFIED";
+    if (unitFilter.agency && agency !== unitFilter.agency) continue;
+    if (unitFilter.status && strip("unit", unit.status) !== unitFilter.status) continue;
     (byAgency.get(agency) ?? byAgency.set(agency, []).get(agency)).push(unit);
   }
   const units = [...state.units.values()];

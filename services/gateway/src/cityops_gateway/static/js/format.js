@@ -8,11 +8,19 @@ const PRIORITY_RANK = { PRIORITY_P1: 1, PRIORITY_P2: 2, PRIORITY_P3: 3, PRIORITY
 export function priority(incident) { return String(incident.priority || "PRIORITY_P4").replace("PRIORITY_", ""); }
 export function rank(incident) { return PRIORITY_RANK[incident.priority] ?? 9; }
 
+// Formatters are costly to build: one per (language, with date), reused for every row.
+const formatters = new Map();
 export function time(iso, withDate = false) {
   if (!iso) return "—";
-  const opts = { timeZone: TZ, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
-  if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
-  return new Intl.DateTimeFormat(locale(), opts).format(new Date(iso));
+  const key = `${locale()}|${withDate}`;
+  let f = formatters.get(key);
+  if (!f) {
+    const opts = { timeZone: TZ, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+    if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
+    f = new Intl.DateTimeFormat(locale(), opts);
+    formatters.set(key, f);
+  }
+  return f.format(new Date(iso));
 }
 
 export function duration(ms) {

@@ -3,58 +3,88 @@
 import { label, strip, t, getLang } from "./i18n.js";
 import { AGENCY_SHORT, PRIORITY_COLORS, UNIT_COLORS, escapeHtml, priority } from "./format.js";
 import { state } from "./store.js";
+import { cityMap } from "./city.js";
 
 let map;
 const layers = {};
 const incidentMarkers = new Map();
 const unitMarkers = new Map();
 const alertMarkers = new Map();
-let wardLabels = [];
+let districtLabels = [];
 let onSelect = () => {};
+
+// Administrative units from whatever GeoJSON layers the city names (cityMap(): /api/city, or the
+// bundled outline): a feature of kind "province" (or "city") is drawn as the outline, every other
+// feature as a unit with its name (properties.name / name_en) at label_lat/label_lon or its centre.
+async function drawAdminUnits(urls, tiled) {
+  const outlines = [];
+  const units = [];
+  for (const url of urls) {
+    const geo = await fetch(url).then((r) => r.json()).catch(() => null);
+    for (const f of geo?.features ?? []) (["province", "city"].includes(f.properties?.kind) ? outlines : units).push(f);
+  }
+  L.geoJSON(units, { style: { color: "#3d5a78", weight: 1, fillColor: "#17283a", fillOpacity: tiled ? 0.1 : 0.9 } }).addTo(map);
+  L.geoJSON(outlines, { style: { color: "#4fc3f7", weight: 2.5, fill: false } }).addTo(map);
+  districtLabels = units.filter((f) => f.properties?.name).map((f) => {
+    const p = f.properties;
+    const at = p.label_lat != null ? [p.label_lat, p.label_lon] : L.geoJSON(f).getBounds().getCenter();
+    const marker = L.marker(at, { opacity: 0, interactive: false, keyboard: false })
+      .bindTooltip(getLang() === "vi" ? p.name : (p.name_en || p.name), { permanent: true, direction: "center", className: "district-label" })
+      .addTo(map);
+    marker.feature = f;
+    return marker;
+  });
+  const all = L.geoJSON(outlines.length ? outlines : units);
+  return all.getLayers().length ? all.getBounds() : null;
+}
 
 export async function initMap(config, select) {
   onSelect = select;
-  // The city's profile (GET /api/city): where the map opens and which outline it draws.
-  const city = await fetch("/api/city").then((r) => r.json());
-  map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), zoomSnap: 0.25 })
-    .setView(city.map.centre, city.map.zoom);
+  const city = await cityMap();
+  map = L.map("map", { zoomControl: true, attributionControl: Boolean(config.tile_url), zoomSnap: 0.25, maxZoom: 19 })
+    .setView(city.center, city.zoom);
   // Incidents above units and alerts: a station full of units must never hide a new incident.
   map.createPane("incidents").style.zIndex = 650;
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 19 }).addTo(map);
   }
-  const layer = city.layers.find((l) => l.id === "service_area") || city.layers[0];
-  const geo = layer ? await fetch(layer.url).then((r) => r.json()) : { features: [] };
-  const districts = geo.features.filter((f) => f.properties.kind === "district");
-  const province = geo.features.filter((f) => f.properties.kind === "province");
-  L.geoJSON(wards, { style: { color: "#3d5a78", weight: 1, fillColor: "#17283a", fillOpacity: config.tile_url ? 0.1 : 0.9 } }).addTo(map);
-  L.geoJSON(province, { style: { color: "#4fc3f7", weight: 2.5, fill: false } }).addTo(map);
-  wardLabels = wards.map((f) => {
-    const p = f.properties;
-    const marker = L.marker([p.label_lat, p.label_lon], { opacity: 0, interactive: false, keyboard: false })
-      .bindTooltip(p.short_name, { permanent: true, direction: "center", className: "district-label" })
-      .addTo(map);
-    marker.feature = f;
-    return marker;
-  });
-  map.fitBounds(L.geoJSON(province).getBounds(), { padding: [4, 4] });
+  const bounds = await drawAdminUnits(city.layers, Boolean(config.tile_url));
+  if (bounds) map.fitBounds(bounds, { padding: [4, 4] });
   layers.units = L.layerGroup().addTo(map);
   layers.alerts = L.layerGroup().addTo(map);
+  // Incidents: one by one while few; clustered (leaflet.markercluster, vendored) once the map
+  // would be crowded. A P1 is never hidden inside a cluster.
   layers.incidents = L.layerGroup().addTo(map);
+  layers.clusters = L.markerClusterGroup({
+    chunkedLoading: true, chunkInterval: 50, chunkDelay: 16, maxClusterRadius: 60, showCoverageOnHover: false,
+    spiderfyOnMaxZoom: true, removeOutsideVisibleBounds: true, clusterPane: "incidents",
+    iconCreateFunction: clusterIcon,
+  }).addTo(map);
   renderLegend();
-  // The wall keeps the whole province in view when the layout changes (P1 banner, window size),
+  // The wall keeps the whole city in view when the layout changes (P1 banner, window size),
   // until an operator pans the map themselves.
-  const bounds = L.geoJSON(province).getBounds();
   let userMoved = false;
   map.on("dragstart", () => { userMoved = true; });
   new ResizeObserver(() => {
     map.invalidateSize();
-    if (!userMoved) map.fitBounds(bounds, { padding: [4, 4] });
+    if (!userMoved && bounds) map.fitBounds(bounds, { padding: [4, 4] });
   }).observe(document.getElementById("map"));
 }
 
+function clusterIcon(cluster) {
+  const n = cluster.getChildCount();
+  let worst = 4;
+  for (const m of cluster.getAllChildMarkers()) worst = Math.min(worst, m.options.rank ?? 4);
+  const size = n < 10 ? 34 : n < 100 ? 42 : n < 1000 ? 50 : 58;
+  return L.divIcon({
+    html: `<div><span>${n.toLocaleString("vi-VN")}</span></div>`,
+    className: `incident-cluster worst-P${worst}`, iconSize: [size, size],
+  });
+}
+
 export function relabel() {
-  wardLabels.forEach((m) => m.setTooltipContent(getLang() === "vi" ? m.feature.properties.short_name : m.feature.properties.name_en));
+  districtLabels.forEach((m) => m.setTooltipContent(getLang() === "vi" ? m.feature.properties.name
+    : (m.feature.properties.name_en || m.feature.properties.name)));
   renderLegend();
   renderIncidents(); renderUnits(); renderAlerts();
 }
@@ -71,35 +101,89 @@ function incidentTooltip(i) {
     `${escapeHtml(label("category", i.category))}<br>${escapeHtml(i.location?.address || "")}`;
 }
 
-export function renderIncidents() {
+const CLUSTER_FROM = 150;   // incidents on the map before markers cluster
+const UNCLUSTER_BELOW = 100; // hysteresis: back to single markers
+let clustering = false;
+
+function container(marker) {
+  return clustering && marker.options.rank !== 1 ? layers.clusters : layers.incidents;
+}
+
+function styleMarker(marker, incident) {
+  const p = priority(incident);
+  const status = strip("status", incident.status);
+  marker.options.rank = Number(p.slice(1)) || 4;
+  marker.options.status = status;
+  marker.setStyle({ fillColor: PRIORITY_COLORS[p] || PRIORITY_COLORS.P4, dashArray: status === "NEW" ? null : "4 3",
+                    radius: { P1: 13, P2: 11 }[p] ?? 9 });
+  const el = marker.getElement();
+  if (el) {
+    el.classList.forEach((c) => c.startsWith("st-") && el.classList.remove(c));
+    el.classList.add(`st-${status}`);
+    el.classList.toggle("p1", p === "P1");
+    el.setAttribute("data-status", status);
+  }
+}
+
+function makeMarker(incident, lat, lon) {
+  const marker = L.circleMarker([lat, lon], {
+    color: "#fff", weight: 2.5, fillOpacity: 0.95, pane: "incidents", className: `incident-marker incident-${incident.id}`,
+  }).on("click", () => onSelect(incident.id));
+  // The status class and data attribute are set whenever the marker (re)enters the map.
+  marker.on("add", () => styleMarker(marker, state.incidents.get(incident.id) || incident));
+  marker.bindTooltip(() => incidentTooltip(state.incidents.get(incident.id) || incident));
+  return marker;
+}
+
+// ids: the incidents that changed since the last frame (null: look at all of them).
+export function renderIncidents(ids = null) {
   if (!map) return;
-  for (const [id, marker] of incidentMarkers) {
-    if (!state.incidents.has(id)) { layers.incidents.removeLayer(marker); incidentMarkers.delete(id); }
+  const wanted = state.incidents.size >= CLUSTER_FROM ? true : state.incidents.size < UNCLUSTER_BELOW ? false : clustering;
+  if (wanted !== clustering) {
+    // Switching: every marker moves to its new container in one batch.
+    const all = [...incidentMarkers.values()];
+    layers.clusters.clearLayers(); layers.incidents.clearLayers();
+    clustering = wanted;
+    // Crowded: only P1 markers pulse (hundreds of animated SVG paths would repaint every frame).
+    document.getElementById("map").classList.toggle("crowded", clustering);
+    all.forEach((m) => { m._cityopsIn = container(m); });
+    layers.clusters.addLayers(all.filter((m) => m._cityopsIn === layers.clusters));
+    all.filter((m) => m._cityopsIn === layers.incidents).forEach((m) => m.addTo(layers.incidents));
   }
-  for (const incident of state.incidents.values()) {
-    const lat = incident.location?.lat, lon = incident.location?.lon;
-    if (lat == null || lon == null) continue;
-    const color = PRIORITY_COLORS[priority(incident)] || PRIORITY_COLORS.P4;
-    const status = strip("status", incident.status);
-    let marker = incidentMarkers.get(incident.id);
-    if (!marker) {
-      marker = L.circleMarker([lat, lon], {
-        radius: { P1: 13, P2: 11 }[priority(incident)] ?? 9, color: "#fff", weight: 2.5, fillColor: color,
-        fillOpacity: 0.95, pane: "incidents", className: `incident-marker incident-${incident.id}`,
-      }).on("click", () => onSelect(incident.id));
-      marker.addTo(layers.incidents);
-      incidentMarkers.set(incident.id, marker);
+  const toCluster = [];
+  const fromCluster = [];
+  const restyled = [];
+  const look = ids === null ? [...new Set([...incidentMarkers.keys(), ...state.incidents.keys()])] : [...ids];
+  for (const id of look) {
+    const incident = state.incidents.get(id);
+    let marker = incidentMarkers.get(id);
+    const lat = incident?.location?.lat, lon = incident?.location?.lon;
+    if (!incident || lat == null || lon == null) {
+      if (marker) {
+        if (marker._cityopsIn === layers.clusters) fromCluster.push(marker); else layers.incidents.removeLayer(marker);
+        incidentMarkers.delete(id);
+      }
+      continue;
     }
-    marker.setLatLng([lat, lon]);
-    marker.setStyle({ fillColor: color, dashArray: status === "NEW" ? null : "4 3" });
-    const el = marker.getElement();
-    if (el) {
-      el.classList.forEach((c) => c.startsWith("st-") && el.classList.remove(c));
-      el.classList.add(`st-${status}`);
-      el.setAttribute("data-status", status);
+    if (!marker) { marker = makeMarker(incident, lat, lon); incidentMarkers.set(id, marker); }
+    else if (marker._cityopsVersion === incident.version && marker._cityopsIn === container(marker)) continue;
+    else marker.setLatLng([lat, lon]);
+    // Only what changed is restyled: a page of 500 more incidents costs 500, not everything loaded.
+    marker._cityopsVersion = incident.version;
+    const rankBefore = marker.options.rank;
+    styleMarker(marker, incident);
+    if (marker._cityopsIn === layers.clusters && rankBefore !== marker.options.rank) restyled.push(marker);
+    const target = container(marker);
+    if (marker._cityopsIn !== target) {
+      if (marker._cityopsIn === layers.clusters) fromCluster.push(marker);
+      else if (marker._cityopsIn) layers.incidents.removeLayer(marker);
+      if (target === layers.clusters) toCluster.push(marker); else marker.addTo(layers.incidents);
     }
-    marker.bindTooltip(incidentTooltip(incident));
+    marker._cityopsIn = target;
   }
+  if (fromCluster.length) layers.clusters.removeLayers(fromCluster);
+  if (toCluster.length) layers.clusters.addLayers(toCluster);
+  if (restyled.length) layers.clusters.refreshClusters(restyled.filter((m) => m._cityopsIn === layers.clusters));
 }
 
 export function renderUnits() {
@@ -147,5 +231,26 @@ export function renderAlerts() {
 }
 
 export function focusIncident(incident) {
-  if (map && incident?.location?.lat) map.panTo([incident.location.lat, incident.location.lon]);
+  if (!map || !incident?.location?.lat) return;
+  const marker = incidentMarkers.get(incident.id);
+  if (marker && marker._cityopsIn === layers.clusters) layers.clusters.zoomToShowLayer(marker);
+  else map.panTo([incident.location.lat, incident.location.lon]);
 }
+
+// The call-taker's map click: where the caller is (the intake form's location).
+let pickMarker = null;
+export function pickFromMap(fn) {
+  map?.on("click", (e) => fn(e.latlng.lat, e.latlng.lng));
+  document.getElementById("map").classList.add("pickable");
+}
+
+export function showPick(lat, lon) {
+  if (!map) return;
+  if (lat == null) { pickMarker?.remove(); pickMarker = null; return; }
+  const icon = L.divIcon({ html: '<div class="pick-icon" aria-hidden="true">✚</div>', className: "pick-marker", iconSize: [26, 26] });
+  if (!pickMarker) pickMarker = L.marker([lat, lon], { icon, keyboard: false, interactive: false }).addTo(map);
+  else pickMarker.setLatLng([lat, lon]);
+  map.panTo([lat, lon]);
+}
+
+export function invalidate() { map?.invalidateSize(); }

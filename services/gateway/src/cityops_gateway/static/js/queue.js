@@ -1,60 +1,142 @@
 // The incident queue: priority first, then the nearest SLA deadline, with live countdowns.
+// Virtualised: however many incidents are open (10,000 on a flood night), only the rows in view
+// (plus a few) are in the DOM; the list's height stands for all of them, and the overflow line says
+// how many are above and below. The order is recomputed at most once per animation frame.
 import { label, strip, t } from "./i18n.js";
 import { duration, escapeHtml, priority, rank, time } from "./format.js";
 import { state } from "./store.js";
+import { fold } from "./search.js";
 
 let onSelect = () => {};
 let selectedId = null;
+let query = "";
+let sorted = [];
+let dirty = true;
 const fresh = new Set();
+const OVERSCAN = 4;
+const searchKeys = new Map(); // id -> [version, folded text]
 
-export function initQueue(select) { onSelect = select; }
+export function initQueue(select) {
+  onSelect = select;
+  const list = document.getElementById("queue");
+  const pick = (event) => {
+    const li = event.target.closest("li[data-incident-id]");
+    if (li) onSelect(li.dataset.incidentId);
+  };
+  list.addEventListener("click", pick);
+  list.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(e); });
+  document.getElementById("queue-viewport").addEventListener("scroll", () => requestAnimationFrame(paintWindow), { passive: true });
+  new ResizeObserver(() => paintWindow()).observe(document.getElementById("queue-viewport"));
+  const search = document.getElementById("queue-search");
+  search?.addEventListener("input", () => { query = fold(search.value.trim()); dirty = true; renderQueue(); });
+}
 export function markFresh(id) { fresh.add(id); setTimeout(() => fresh.delete(id), 2500); }
-export function setSelected(id) { selectedId = id; renderQueue(); }
+export function setSelected(id) { selectedId = id; paintWindow(); }
 
 function dueMs(incident) { return incident.sla_due_at ? Date.parse(incident.sla_due_at) : Infinity; }
+
+export function searchKey(incident) {
+  const known = searchKeys.get(incident.id);
+  if (known && known[0] === incident.version) return known[1];
+  const text = fold([incident.number, incident.description, incident.location?.address, incident.district,
+    incident.subcategory, label("category", incident.category), label("status", incident.status)].join(" "));
+  searchKeys.set(incident.id, [incident.version, text]);
+  return text;
+}
+
+export function matches(incident, folded) {
+  if (!folded) return true;
+  const key = searchKey(incident);
+  return folded.split(/\s+/).every((word) => key.includes(word));
+}
 
 export function sortedIncidents() {
   return [...state.incidents.values()].sort((a, b) => rank(a) - rank(b) || dueMs(a) - dueMs(b)
     || String(a.created_at).localeCompare(String(b.created_at)));
 }
 
+// Called once per frame with the changed ids (or null): re-sorts, then paints the rows in view.
 export function renderQueue() {
+  dirty = true;
+  const all = sortedIncidents();
+  sorted = query ? all.filter((i) => matches(i, query)) : all;
+  if (searchKeys.size > state.incidents.size * 2 + 1000) {
+    for (const id of searchKeys.keys()) if (!state.incidents.has(id)) searchKeys.delete(id);
+  }
+  const total = state.incidents.size;
+  document.getElementById("queue-count").textContent = total.toLocaleString("vi-VN");
+  document.getElementById("queue-count").dataset.count = String(total);
+  document.getElementById("queue-empty").hidden = sorted.length > 0 || state.loading;
+  document.getElementById("queue").style.height = `${sorted.length * rowHeight()}px`;
+  dirty = false;
+  paintWindow();
+}
+
+// Read once per viewport size (reading a computed style forces a style pass: not on every click).
+let cachedRowHeight = 0;
+function rowHeight() {
+  if (!cachedRowHeight) {
+    cachedRowHeight = parseFloat(getComputedStyle(document.body).getPropertyValue("--q-row")) || 92; // body: wall mode sets it there
+  }
+  return cachedRowHeight;
+}
+window.addEventListener("resize", () => { cachedRowHeight = 0; });
+
+function row(incident, index, h) {
+  const li = document.createElement("li");
+  const p = priority(incident);
+  const status = strip("status", incident.status);
+  li.className = `prio-${p}${incident.id === selectedId ? " selected" : ""}${fresh.has(incident.id) ? " fresh" : ""}`;
+  li.dataset.incidentId = incident.id;
+  li.dataset.status = status;
+  li.dataset.index = String(index);
+  li.style.top = `${index * h}px`;
+  li.tabIndex = 0;
+  const unit = state.unitByIncident.get(incident.id);
+  const place = incident.location?.address || incident.district || "";
+  const cat = label("category", incident.category);
+  li.setAttribute("aria-label", `${p} · ${cat} · ${incident.number} · ${label("status", incident.status)}`);
+  li.innerHTML = `
+    <div class="prio ${p}" aria-hidden="true">${p}</div>
+    <div class="q-main">
+      <div class="q-title">${escapeHtml(cat)}</div>
+      <div class="q-desc">${escapeHtml(incident.description || "")}</div>
+      <div class="q-meta">${escapeHtml(incident.number)} · ${escapeHtml(time(incident.created_at))} · ${incident.report_count || 1} ${t("queue.reports")}</div>
+      <div class="q-meta">${escapeHtml(place)}${unit ? ` · ▸ ${escapeHtml(unit)}` : ""}</div>
+    </div>
+    <div class="q-side">
+      <span class="status-chip ${status}"><span class="st-shape" aria-hidden="true"></span>${escapeHtml(label("status", incident.status))}</span>
+      <span class="countdown" data-due="${escapeHtml(incident.sla_due_at || "")}"></span>
+    </div>`;
+  return li;
+}
+
+function paintWindow() {
+  if (dirty) return;
+  const viewport = document.getElementById("queue-viewport");
   const list = document.getElementById("queue");
-  const items = sortedIncidents();
-  document.getElementById("queue-count").textContent = String(items.length);
-  document.getElementById("queue-empty").hidden = items.length > 0;
-  list.replaceChildren(...items.map((incident) => {
-    const li = document.createElement("li");
-    const p = priority(incident);
-    const status = strip("status", incident.status);
-    li.className = `prio-${p}${incident.id === selectedId ? " selected" : ""}${fresh.has(incident.id) ? " fresh" : ""}`;
-    li.dataset.incidentId = incident.id;
-    li.dataset.status = status;
-    li.tabIndex = 0;
-    const unit = state.unitByIncident.get(incident.id);
-    const place = incident.location?.address || incident.district || "";
-    li.innerHTML = `
-      <div class="prio ${p}">${p}</div>
-      <div class="q-main">
-        <div class="q-title">${escapeHtml(label("category", incident.category))}</div>
-        <div class="q-desc">${escapeHtml(incident.description || "")}</div>
-        <div class="q-meta">${escapeHtml(incident.number)} · ${escapeHtml(time(incident.created_at))} · ${incident.report_count || 1} ${t("queue.reports")}</div>
-        <div class="q-meta">${escapeHtml(place)}${unit ? ` · ▸ ${escapeHtml(unit)}` : ""}</div>
-      </div>
-      <div class="q-side">
-        <span class="status-chip ${status}">${escapeHtml(label("status", incident.status))}</span>
-        <span class="countdown" data-due="${escapeHtml(incident.sla_due_at || "")}"></span>
-      </div>`;
-    li.addEventListener("click", () => onSelect(incident.id));
-    li.addEventListener("keydown", (e) => { if (e.key === "Enter") onSelect(incident.id); });
-    return li;
-  }));
+  const h = rowHeight();
+  const first = Math.max(0, Math.floor(viewport.scrollTop / h) - OVERSCAN);
+  const visible = Math.ceil((viewport.clientHeight || 600) / h);
+  const last = Math.min(sorted.length, first + visible + OVERSCAN * 2);
+  list.replaceChildren(...sorted.slice(first, last).map((incident, k) => row(incident, first + k, h)));
+  const above = Math.floor(viewport.scrollTop / h);
+  const below = Math.max(0, sorted.length - above - Math.floor((viewport.clientHeight || 0) / h));
+  const overflow = document.getElementById("queue-overflow");
+  const parts = [];
+  if (query) parts.push(`${sorted.length.toLocaleString("vi-VN")} ${t("queue.matching")}`);
+  if (above > 0) parts.push(`↑ ${above.toLocaleString("vi-VN")} ${t("queue.above")}`);
+  if (below > 0) parts.push(`↓ ${below.toLocaleString("vi-VN")} ${t("queue.below")}`);
+  if (state.loading) parts.push(`${t("queue.loading")} ${state.loaded.toLocaleString("vi-VN")}…`);
+  overflow.textContent = parts.join(" · ");
+  overflow.dataset.below = String(below);
+  overflow.hidden = parts.length === 0;
   tickCountdowns();
 }
 
 export function tickCountdowns() {
   const now = Date.now();
-  document.querySelectorAll(".countdown[data-due]").forEach((el) => {
+  document.querySelectorAll("#queue .countdown[data-due]").forEach((el) => {
     const due = Date.parse(el.dataset.due);
     if (!el.dataset.due || Number.isNaN(due)) { el.textContent = ""; return; }
     const left = due - now;

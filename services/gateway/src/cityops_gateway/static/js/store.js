@@ -11,39 +11,127 @@ export const state = {
   sensors: new Map(),     // id -> Sensor (alerting or offline)
   alerts: new Map(),      // alert_id -> SensorAlert (raised)
   unitByIncident: new Map(), // incident id -> call signs assigned
+  milestones: new Map(),  // id -> {created, ack, onScene} (ms), from the loaded picture and the live stream
+  loading: false,         // open incidents still being paged in
+  loaded: 0,
 };
 
+// Surge: hundreds of events a second. Listeners see each change at once through onChange (cheap
+// work: P1 announcements), but the screens repaint at most once per animation frame, with the set
+// of incident ids that changed since the last frame (null = everything: a fresh load).
 const listeners = new Map();
+const immediate = [];
+const pendingTopics = new Map(); // topic -> Set of changed ids, or null for "everything"
+let frameRequested = false;
 export function on(topic, fn) { (listeners.get(topic) ?? listeners.set(topic, []).get(topic)).push(fn); }
-function emit(topic, payload) { (listeners.get(topic) ?? []).forEach((fn) => fn(payload)); }
+export function onChange(fn) { immediate.push(fn); }
+
+function flush() {
+  frameRequested = false;
+  const topics = [...pendingTopics.entries()];
+  pendingTopics.clear();
+  for (const [topic, ids] of topics) (listeners.get(topic) ?? []).forEach((fn) => fn(ids));
+}
+
+function emit(topic, change, id) {
+  if (change) immediate.forEach((fn) => fn(topic, change));
+  if (!pendingTopics.has(topic)) pendingTopics.set(topic, id === undefined ? null : new Set([id]));
+  else if (pendingTopics.get(topic) && id !== undefined) pendingTopics.get(topic).add(id);
+  else pendingTopics.set(topic, null);
+  if (!frameRequested) {
+    frameRequested = true;
+    // A hidden tab gets no animation frames: a timer keeps the picture current for when it returns.
+    if (document.hidden) setTimeout(flush, 250); else requestAnimationFrame(flush);
+  }
+}
 
 async function safe(promise, fallback) {
   try { return await promise; } catch (err) { console.warn("load failed", err); return fallback; }
 }
 
+const OPEN_QUERY = "/api/incidents?status=NEW,ACKNOWLEDGED,DISPATCHED,ON_SCENE,AWAITING_DOSSIER&page_size=500";
+let loadGeneration = 0;
+const closedVersions = new Map(); // id -> version at which the stream saw it close
+
+// Every open incident, page by page (never capped): the first page paints at once, the rest
+// follows while the operator already works; state.loading says how far it got.
+async function loadIncidents(generation) {
+  let token = "";
+  const seen = new Map();
+  const startedAt = Date.now();
+  state.loading = true;
+  do {
+    const page = await safe(get(`${OPEN_QUERY}${token ? `&page_token=${encodeURIComponent(token)}` : ""}`), null);
+    if (generation !== loadGeneration) return;
+    if (!page) { state.loading = false; emit("incidents", null); return; } // keep the last picture
+    for (const i of page.incidents) {
+      seen.set(i.id, i);
+      const current = state.incidents.get(i.id);
+      if (Number(closedVersions.get(i.id)) >= Number(i.version)) continue; // closed live meanwhile
+      if (!current || Number(current.version) <= Number(i.version)) state.incidents.set(i.id, i);
+      noteMilestones(i);
+    }
+    token = page.next_page_token || "";
+    state.loaded = seen.size;
+    emit("incidents", null);
+  } while (token);
+  // What the stream closed meanwhile is gone from the picture; what it opened stays.
+  for (const [id, i] of state.incidents) if (!seen.has(id) && !(i._liveAt >= startedAt)) state.incidents.delete(id);
+  state.loading = false;
+  emit("incidents", null);
+}
+
+let incidentsLoad = null;
+let reloadAfter = false;
+
+// A resync during a long load (a surge) does not restart it from page one (it would never end):
+// the load in progress finishes, then one more follows.
+function reloadIncidents() {
+  if (incidentsLoad) { reloadAfter = true; return incidentsLoad; }
+  const generation = ++loadGeneration;
+  incidentsLoad = loadIncidents(generation).finally(() => {
+    incidentsLoad = null;
+    if (reloadAfter) { reloadAfter = false; reloadIncidents(); }
+  });
+  return incidentsLoad;
+}
+
 export async function loadAll() {
-  const [inc, units, sensors, alerts] = await Promise.all([
-    safe(get("/api/incidents?status=NEW,ACKNOWLEDGED,DISPATCHED,ON_SCENE,AWAITING_DOSSIER&page_size=500"), { incidents: [] }),
+  const first = reloadIncidents();
+  const [units, sensors, alerts] = await Promise.all([
     safe(get("/api/units?page_size=1000"), { units: [] }),
     safe(get("/api/sensors?status=ALERTING,OFFLINE&page_size=1000"), { sensors: [] }),
     safe(get("/api/sensors/alerts?active_only=true&page_size=500"), { alerts: [] }),
   ]);
-  state.incidents = new Map(inc.incidents.map((i) => [i.id, i]));
   state.units = new Map(units.units.map((u) => [u.id, u]));
   state.sensors = new Map(sensors.sensors.map((s) => [s.id, s]));
   state.alerts = new Map(alerts.alerts.filter((a) => a.state === "ALERT_STATE_RAISED").map((a) => [a.alert_id, a]));
   for (const u of state.units.values()) {
     if (u.active_incident_id) state.unitByIncident.set(u.active_incident_id, u.call_sign);
   }
-  emit("incidents", null); emit("units", null); emit("sensors", null);
+  emit("units", null); emit("sensors", null);
+  await first;
 }
 
-function upsertIncident(incident) {
+// The operator KPIs' raw facts: when each incident was reported, acknowledged and reached on scene.
+function noteMilestones(incident, eventType) {
+  const m = state.milestones.get(incident.id) ?? {};
+  if (incident.created_at) m.created = Date.parse(incident.created_at);
+  if (incident.acknowledged_at) m.ack = Date.parse(incident.acknowledged_at);
+  if (eventType === "IncidentTransitioned" && incident.status === "STATUS_ON_SCENE" && !m.onScene) {
+    m.onScene = Date.parse(incident.updated_at || new Date().toISOString());
+  }
+  state.milestones.set(incident.id, m);
+  if (state.milestones.size > 60000) state.milestones.delete(state.milestones.keys().next().value);
+}
+
+function upsertIncident(incident, eventType = "") {
   if (!incident?.id) return;
+  noteMilestones(incident, eventType);
   const current = state.incidents.get(incident.id);
   if (current && Number(current.version) > Number(incident.version)) return; // an older snapshot arrived late
-  if (OPEN.has(incident.status)) state.incidents.set(incident.id, incident);
-  else state.incidents.delete(incident.id);
+  if (OPEN.has(incident.status)) state.incidents.set(incident.id, { ...incident, _liveAt: Date.now() });
+  else { state.incidents.delete(incident.id); closedVersions.set(incident.id, incident.version); }
 }
 
 function upsertUnit(unit) {
@@ -56,14 +144,14 @@ export function applyEvent(kind, event) {
   const data = event.data;
   if (kind === "incident") {
     const before = state.incidents.get(data.incident_id);
-    upsertIncident(data.incident);
-    emit("incidents", { type: event.type, incident: data.incident, before });
+    upsertIncident(data.incident, event.type);
+    emit("incidents", { type: event.type, incident: data.incident, before }, data.incident_id);
   } else if (kind === "dispatch") {
     if (data.unit?.id) upsertUnit(data.unit);
     if (event.type === "UnitAssigned" && data.incident_id) {
       state.unitByIncident.set(data.incident_id, data.unit_assigned?.call_sign || data.unit?.call_sign);
     }
-    emit("units", event); emit("incidents", null);
+    emit("units", event); emit("incidents", null, data.incident_id || "");
   } else if (kind === "unit") {
     if (event.type === "UnitRemoved") state.units.delete(data.unit_id); else upsertUnit(data.unit);
     emit("units", event);
@@ -76,5 +164,5 @@ export function applyEvent(kind, event) {
 
 export function incidentUpdated(incident) {
   upsertIncident(incident);
-  emit("incidents", { type: "Local", incident });
+  emit("incidents", { type: "Local", incident }, incident.id);
 }

@@ -1,0 +1,222 @@
+"""The call-taker's journey in real Chromium on a 1366×768 laptop, against the whole local city:
+an intake form first on the screen, nearby open incidents and the caller's earlier reports while the
+call is open, one click to attach the call to an incident, or a new incident at a point picked on
+the map; and the everyone-journeys on the same stack: diacritic-insensitive search, DUPLICATE with
+an incident picker, English labels with no internal names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops_platform.testing import bearer
+
+LAPTOP = {"width": 1366, "height": 768}
+pytestmark = pytest.mark.timeout(400)
+
+
+def open_console(browser: Any, city: Any, username: str, password: str, viewport: dict[str, int] = LAPTOP) -> Any:
+    context = browser.new_context(viewport=viewport, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+    page = context.new_page()
+    page.goto(city.gateway_url + "/")
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login", state="hidden")
+    page.wait_for_selector("#live[data-state=on]", timeout=15000)
+    return page
+
+
+def timeline(city: Any, incident_id: str) -> list[Any]:
+    with grpc.insecure_channel(city.addr("incidents")) as channel:
+        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        reply = stub.GetTimeline(incidents_pb2.GetTimelineRequest(id=incident_id), timeout=5,
+                                 metadata=bearer(city.settings, "operator"))
+    return list(reply.entries)
+
+
+@pytest.fixture(scope="module")
+def earlier(city: Any, scene: Any) -> incidents_pb2.Incident:
+    # The caller (0912345678, scene.report's phone) reported flooding in Thuận Giao an hour ago.
+    return scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_FLOOD, incidents_pb2.PRIORITY_P3, 10.9582, 106.7252,
+        "Đường ĐT743, phường Thuận Giao", "Nước ngập ngang bánh xe trước chợ Thuận Giao", "ngap_duong"))
+
+
+def test_call_taker_attaches_a_call_to_the_nearby_incident(
+    browser: Any, city: Any, scene: Any, earlier: incidents_pb2.Incident, artifacts: Path
+) -> None:
+    page = open_console(browser, city, "call_taker", "call-taker-dev")
+    # The laptop puts the form and the queue first: both start inside the first screen.
+    form = page.locator("#intake").bounding_box()
+    queue = page.locator(".queue-panel").bounding_box()
+    assert form and queue
+    assert form["y"] < 120 and queue["y"] < 120, (form, queue)
+    assert form["x"] + form["width"] <= LAPTOP["width"] and queue["x"] + queue["width"] <= LAPTOP["width"] + 1
+
+    page.select_option("#in-category", "FLOOD")
+    page.select_option("#in-sub", "ngap_sau")
+    page.fill("#in-desc", "Nước ngập sâu trước chợ Thuận Giao, xe máy chết máy")
+    page.fill("#in-phone", "+84 912 345 678")
+    page.fill("#in-address", "thuan giao")  # no diacritics: the gazetteer still finds it
+    page.click("#in-places button.place")
+    page.wait_for_selector("#in-where[data-set]")
+
+    # Nearby: the earlier flood report, ranked; history: the same caller's report, phone masked.
+    nearby = page.wait_for_selector(f'#in-nearby li[data-incident-id="{earlier.id}"]', timeout=10000)
+    assert "m ·" in nearby.inner_text()
+    history = page.wait_for_selector(f'#in-history li[data-incident-id="{earlier.id}"]', timeout=10000)
+    assert earlier.number in history.inner_text()
+    assert "345678" not in page.inner_text("body") and "0912345678" not in page.content()
+    page.screenshot(path=artifacts / "10-call-taker-intake.png")
+
+    page.click(f'#in-nearby li[data-incident-id="{earlier.id}"] button[data-attach]')
+    page.wait_for_selector(f'#in-result[data-incident-id="{earlier.id}"][data-merged="true"]', timeout=10000)
+    after = scene.get_incident(city, earlier.id)
+    assert after.report_count == 2
+    merged = [e for e in timeline(city, earlier.id) if e.action == "IncidentMerged"]
+    assert merged and merged[-1].actor.subject == "call_taker", merged  # the call-taker's merge
+    assert "tổng đài viên" in merged[-1].detail
+    page.context.close()
+
+
+def test_call_taker_files_a_new_incident_at_a_point_on_the_map(browser: Any, city: Any, scene: Any) -> None:
+    page = open_console(browser, city, "call_taker", "call-taker-dev")
+    page.select_option("#in-category", "FIELD_REPORT")
+    page.select_option("#in-sub", "cay_xanh_gay_do")
+    page.fill("#in-desc", "Cây me tây gãy đổ chắn ngang hẻm")
+    page.locator("#map").scroll_into_view_if_needed()  # on the laptop the map is below the form and queue
+    box = page.locator("#map").bounding_box()
+    assert box
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.wait_for_selector("#in-where[data-set]")
+    page.click("#intake-form button[type=submit]")
+    result = page.wait_for_selector('#in-result[data-merged="false"]', timeout=10000)
+    incident_id = result.get_attribute("data-incident-id")
+    assert incident_id
+    incident = scene.get_incident(city, incident_id)
+    assert incident.category == incidents_pb2.CATEGORY_FIELD_REPORT
+    assert incident.subcategory == "cay_xanh_gay_do"
+    assert incident.sources == [incidents_pb2.SOURCE_HOTLINE_1022]
+    page.wait_for_selector(f'#queue li[data-incident-id="{incident_id}"]', timeout=5000)
+    page.context.close()
+
+
+def test_search_ignores_diacritics_and_duplicate_picks_the_surviving_incident(
+    browser: Any, city: Any, scene: Any, earlier: incidents_pb2.Incident
+) -> None:
+    twin = scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0900, 106.6700,
+        "Đường Hùng Vương, phường Hòa Lợi", "Cột đèn nghiêng sắp đổ", "den_duong_hong"))
+    page = open_console(browser, city, "operator", "operator-dev", viewport={"width": 1920, "height": 1080})
+    page.fill("#queue-search", "cot den nghieng")
+    page.wait_for_selector(f'#queue li[data-incident-id="{twin.id}"]', timeout=5000)
+    assert page.locator("#queue li").count() == 1
+    page.fill("#queue-search", "")
+    page.click(f'#queue li[data-incident-id="{twin.id}"]')
+    page.select_option("#act-status", "DUPLICATE")
+    page.wait_for_selector("#act-duplicate-of")
+    page.fill("#act-duplicate-search", earlier.number)
+    page.click(f'#act-duplicate-of button[data-incident-id="{earlier.id}"]')
+    page.click("#act-transition")
+    page.wait_for_selector(f'#queue li[data-incident-id="{twin.id}"]', state="detached", timeout=5000)
+    closed = scene.get_incident(city, twin.id)
+    assert closed.status == incidents_pb2.STATUS_DUPLICATE and closed.duplicate_of == earlier.id
+    page.context.close()
+
+
+def test_english_mode_shows_no_internal_names(browser: Any, city: Any, earlier: incidents_pb2.Incident) -> None:
+    page = open_console(browser, city, "supervisor", "supervisor-dev", viewport={"width": 1920, "height": 1080})
+    page.click("#lang-toggle")
+    page.click(f'#queue li[data-incident-id="{earlier.id}"]')
+    page.wait_for_selector("#timeline li", timeout=10000)
+    text = page.inner_text("body")
+    for internal in ("IncidentReported", "IncidentMerged", "STATUS_", "PRIORITY_", "CATEGORY_", "AGENCY_",
+                     "PUBLIC_WORKS", "FIRE_RESCUE_114", "ngap_duong", "DispatchEventSkipped"):
+        assert internal not in text, internal
+    for vietnamese in ("Tiếp nhận từ", "Hợp nhất phản ánh", "Ngập lụt"):
+        assert vietnamese not in page.inner_text("#detail"), vietnamese
+    page.context.close()
+
+
+def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(browser: Any, city: Any) -> None:
+    if "notifications" not in city.services:
+        pytest.fail("cityops-notifications is not installed: no CAP workflow")
+    author = open_console(browser, city, "supervisor", "supervisor-dev", viewport={"width": 1920, "height": 1080})
+    author.click("#open-cap")
+    author.fill("#cap-n-headline", "Cảnh báo ngập sâu khu vực Thuận Giao")
+    author.fill("#cap-n-headline_en", "Deep flooding warning for Thuan Giao")
+    author.fill("#cap-n-description", "Nước ngập 40-60 cm trên đường ĐT743")
+    author.fill("#cap-n-instruction", "Không đi vào vùng ngập, di chuyển xe lên chỗ cao")
+    author.fill("#cap-n-area", "Phường Thuận Giao")
+    author.click("#cap-form button[type=submit]")
+    draft = author.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="ALERT"]', timeout=10000)
+    alert_id = draft.get_attribute("data-alert-id")
+    assert draft.query_selector('button[data-cap="approve"]') is None  # the author may not approve
+    assert "Chờ trưởng ca khác duyệt" in draft.inner_text()
+
+    approver = open_console(browser, city, "supervisor2", "supervisor2-dev", viewport={"width": 1920, "height": 1080})
+    approver.click("#open-cap")
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="approve"]')
+    try:
+        approver.wait_for_selector(f'#cap-list li[data-alert-id="{alert_id}"][data-state="PUBLISHED"]', timeout=15000)
+    except PlaywrightTimeout:
+        pytest.fail(f"not published; the console said: {approver.inner_text('#toast')!r}; "
+                    f"list: {approver.inner_text('#cap-list')!r}")
+
+    # Update: a new UPDATE message, waiting for approval again; then cancel: a CANCEL message.
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="edit"]')
+    form = f'#cap-list li[data-alert-id="{alert_id}"] .cap-edit'
+    approver.fill(f"{form} input[id$=-headline]", "Cảnh báo ngập sâu Thuận Giao (cập nhật: nước đang rút)")
+    approver.click(f"{form} button[type=submit]")
+    approver.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="UPDATE"]', timeout=10000)
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="cancel"]')
+    approver.fill(f'#cap-list li[data-alert-id="{alert_id}"] .cap-reason', "Nước đã rút hết")
+    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="cancel"]')
+    approver.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="CANCEL"]', timeout=10000)
+    author.context.close()
+    approver.context.close()
+
+
+def test_dispatcher_filters_the_unit_board(browser: Any, city: Any) -> None:
+    page = open_console(browser, city, "dispatcher", "dispatcher-dev", viewport={"width": 1920, "height": 1080})
+    page.wait_for_selector("#units .agency")
+    assert page.locator("#units .agency").count() > 1
+    page.select_option("#unit-agency", "MEDICAL_115")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#units .agency')].every(a => a.dataset.agency === 'MEDICAL_115')")
+    assert page.locator('#units .agency[data-agency="MEDICAL_115"]').count() == 1
+    page.select_option("#unit-agency", "")
+    page.select_option("#unit-status", "AVAILABLE")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#units [data-unit-id]')].every(u => u.dataset.status === 'AVAILABLE')")
+    page.context.close()
+
+
+def test_offline_actions_wait_and_are_applied_once_on_reconnect(browser: Any, city: Any, scene: Any) -> None:
+    incident = scene.report(city, scene.Call(
+        incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0300, 106.6300,
+        "Đường 30/4, phường Chánh Hiệp", "Rác thải đổ trộm bên lề đường", "rac_thai"))
+    page = open_console(browser, city, "operator", "operator-dev", viewport={"width": 1920, "height": 1080})
+    page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    row = f'#queue li[data-incident-id="{incident.id}"]'
+    page.click(row)
+    page.wait_for_selector("#act-ack")
+    page.context.set_offline(True)
+    page.wait_for_selector("body.is-offline", timeout=10000)
+    assert "NGOẠI TUYẾN" in page.inner_text("#live")
+    page.click("#act-ack")
+    page.wait_for_function("() => document.getElementById('live').textContent.includes('1 thao tác chờ gửi')")
+    assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_NEW  # nothing sent yet
+    page.context.set_offline(False)
+    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=20000)
+    page.wait_for_function("() => !document.getElementById('live').textContent.includes('chờ gửi')")
+    assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_ACKNOWLEDGED
+    moves = [e for e in timeline(city, incident.id) if e.action == "IncidentTransitioned"]
+    assert len(moves) == 1, moves  # applied once
+    page.context.close()
