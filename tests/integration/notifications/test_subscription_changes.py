@@ -44,6 +44,10 @@ def event_ids(stack: Any, path: str) -> list[str]:
     return [json.loads(body)["event_id"] for _, body in stack.webhooks.requests.get(path, [])]
 
 
+async def sent(stack: Any, path: str, event_id: str, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    await eventually(lambda: event_id in event_ids(stack, path), timeout=timeout)
+
+
 async def test_created_and_deleted_subscriptions_apply_to_the_next_event_at_once(stack: Any) -> None:
     for round_ in range(ROUNDS):
         incident = str(uuid.uuid4())
@@ -55,21 +59,21 @@ async def test_created_and_deleted_subscriptions_apply_to_the_next_event_at_once
         # subscription below is created; the next event follows the acknowledgement at once.
         warm = reported(incident)
         await stack.produce(INCIDENT_EVENTS.name, warm, key=incident, partition=0)
-        await eventually(lambda: warm.event_id in event_ids(stack, sentinel), timeout=FIRST if round_ == 0 else 30)
+        await sent(stack, sentinel, warm.event_id, timeout=FIRST if round_ == 0 else 30.0)
 
         created = await stack.stub.CreateSubscription(follow(stack, watched, incident), metadata=auth)
         after_create = reported(incident)
         await stack.produce(INCIDENT_EVENTS.name, after_create, key=incident, partition=0)
-        await eventually(lambda: after_create.event_id in event_ids(stack, sentinel), timeout=30)
+        await sent(stack, sentinel, after_create.event_id, timeout=30)
         # Both deliveries come from one fan-out transaction: the sentinel's was sent, so the
         # watched one exists; wait for it to be sent too.
-        await eventually(lambda: after_create.event_id in event_ids(stack, watched), timeout=30)
+        await sent(stack, watched, after_create.event_id, timeout=30)
         assert warm.event_id not in event_ids(stack, watched)  # published before it existed
 
         await stack.stub.DeleteSubscription(pb.DeleteSubscriptionRequest(id=created.id), metadata=auth)
         after_delete = reported(incident)
         await stack.produce(INCIDENT_EVENTS.name, after_delete, key=incident, partition=0)
-        await eventually(lambda: after_delete.event_id in event_ids(stack, sentinel), timeout=30)
+        await sent(stack, sentinel, after_delete.event_id, timeout=30)
         # Same fan-out: had the deleted subscription matched, its delivery would have been created
         # with the sentinel's; none was.
         watched_deliveries = await stack.stub.ListDeliveries(

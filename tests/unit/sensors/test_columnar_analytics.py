@@ -270,7 +270,7 @@ def test_windows_closed_at_a_minute_boundary_become_rows_a_few_at_a_time_with_id
             live += out.live
         return aggregates, live, per_call
 
-    now_rows, now_live, now_calls = run(math.inf)
+    now_rows, _, now_calls = run(math.inf)
     spread_rows, spread_live, spread_calls = run(5000.0)  # 20 ms bucket: at most 100 rows a call
     assert now_calls[0] == 300 and sum(now_calls[1:]) == 0
     assert spread_calls[0] == 0 and max(spread_calls) <= 100 and sum(spread_calls) == 300
