@@ -34,7 +34,7 @@ _RELOAD = (
     f"{', '.join(f's.{c.strip()}' for c in COLUMNS.split(','))} "
     "FROM subscription_version AS v LEFT JOIN subscriptions AS s ON s.active"
 )
-# Sleep at most this long at once for the clocks (a producer clock far ahead must not park a worker).
+# Sleep at most this long at once waiting for Postgres's clock (then check again).
 _MAX_SLEEP_S = 0.5
 
 
@@ -54,8 +54,10 @@ class ActiveSubscriptions:
     async def current(self, pool: asyncpg.Pool, published_at: float | None = None) -> list[Subscription]:
         """The active subscriptions, complete for an event published at ``published_at`` (epoch
         seconds; ``None`` or ≤ 0 means "now": the event gets a fresh check)."""
-        if published_at is None or published_at <= 0:
-            published_at = time.time()
+        now = time.time()
+        # A producer's clock ahead of ours must not park the worker: the event was published by now.
+        if published_at is None or published_at <= 0 or published_at > now:
+            published_at = now
         needed = published_at + self.clock_skew_s
         while self._as_of < needed:
             async with self._checking:
