@@ -242,3 +242,39 @@ def test_routine_checkpoints_are_spread_but_alert_checkpoints_are_immediate() ->
     out = col.apply(P, col.slots(P, sensors[-1:]), [52.0], [T0 + WINDOW_MS + 4000], [T0])
     assert len(out.checkpoint) == 90 and not col.cols[P].dirty
     assert out.checkpoint["q-249"].window[1] == 2  # the state as it is now, not as it was queued
+
+
+def test_windows_closed_at_a_minute_boundary_become_rows_a_few_at_a_time_with_identical_content() -> None:
+    rng = random.Random(3)
+    sensors = [f"w-{i}" for i in range(300)]
+
+    def run(rate: float) -> tuple[list[Any], list[Any], list[int]]:
+        catalog = make_catalog(rng, 0)
+        catalog.sensors.update({sid: SensorMeta(sid, "NOISE", 10.9, 106.7, "", "", "", sid, 60) for sid in sensors})
+        clock = [0.0]
+        col = SensorAnalytics(catalog, partitions=1, checkpoint_rate=math.inf, window_close_rate=rate,
+                              clock=lambda: clock[0])
+        for i in range(3):
+            col.apply(P, col.slots(P, sensors), [50.0 + i + k % 7 for k in range(300)],
+                      [T0 + 1000 * (i + 1)] * 300, [T0] * 300)
+        aggregates, live, per_call = [], [], []
+        out = col.apply(P, col.slots(P, sensors), [60.0] * 300, [T0 + WINDOW_MS + 1000] * 300, [T0] * 300)
+        per_call.append(len(out.aggregates))
+        aggregates += out.aggregates
+        live += out.live
+        for step in range(1, 40):
+            clock[0] += 0.01
+            out = col.apply(P, col.slots(P, sensors[:1]), [61.0], [T0 + WINDOW_MS + 1000 + step], [T0])
+            per_call.append(len(out.aggregates))
+            aggregates += out.aggregates
+            live += out.live
+        return aggregates, live, per_call
+
+    now_rows, _, now_calls = run(math.inf)
+    spread_rows, spread_live, spread_calls = run(5000.0)  # 20 ms bucket: at most 100 rows a call
+    assert now_calls[0] == 300 and sum(now_calls[1:]) == 0
+    assert spread_calls[0] == 0 and max(spread_calls) <= 100 and sum(spread_calls) == 300
+    assert sorted(spread_rows) == sorted(now_rows)  # the same rows, only later
+    assert {row[0] for row in spread_live} == set(sensors)  # every sensor's status refreshed once closed
+    latest = {sid: at for sid, _, at, _ in spread_live}
+    assert latest["w-0"] >= dt_ms(T0 + WINDOW_MS + 1000)  # never older than the reading that closed it

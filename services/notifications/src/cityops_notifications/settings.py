@@ -46,6 +46,12 @@ class NotificationSettings(Settings):
     notify_batch_size: int = Field(default=50, ge=1)
     notify_concurrency: int = Field(default=20, ge=1)
     notify_claim_seconds: float = Field(default=120.0, gt=0, description="Lease of a claimed delivery.")
+    notify_subscription_check_ms: float = Field(
+        default=50.0, ge=1, le=1000,
+        description="The worker asks Postgres whether subscriptions changed at most this often (docs/reliability.md).")
+    notify_clock_skew_ms: float = Field(
+        default=25.0, ge=0, le=5000,
+        description="Bound on how far Postgres's clock runs ahead of the event producers' clocks.")
 
     # Token buckets per recipient: at most <burst> messages, refilled evenly over <window> seconds.
     rate_sms_burst: int = Field(default=5, ge=1)

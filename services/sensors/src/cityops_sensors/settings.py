@@ -26,6 +26,10 @@ class SensorSettings(BaseSettings):
     # Routine checkpoints (a sensor's minute closed) per second; alert-related ones are never delayed.
     # ≥ sensors / 60 so the queue drains (default: enough for 100k sensors).
     checkpoint_rate: float = 2000.0
+    # Closed 1-minute windows (aggregate row + status refresh) turned into rows per second per worker:
+    # every sensor's minute ends at the same instant, so the rows are built a few at a time after it
+    # instead of all in the first second of the minute (alerts never wait for them).
+    window_close_rate: float = 20000.0
     table_store: str = "memory://"  # or rocksdb:// (needs rocksdict)
 
 

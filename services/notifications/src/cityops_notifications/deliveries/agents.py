@@ -6,8 +6,8 @@ whatever the subscriptions say.
 Each handler decodes, translates and calls ``service.fan_out`` inside one transaction, so the
 processed-event mark and the deliveries commit together: a crash before the commit means the record
 is processed again; after it, the redelivered record creates nothing. An event no active subscription
-can match (checked against the in-memory copy, ``subscriptions.cache``) and with no follower to
-record needs no transaction at all.
+can match (checked against the in-memory copy, ``subscriptions.cache``, complete for the record's
+Kafka timestamp) and with no follower to record needs no transaction at all.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _handler(
     res: Resources, settings: NotificationSettings, to_notice: Callable[[M, str], Notice | None], topic: str,
     active: ActiveSubscriptions, on_created: Callable[[], None], roster: Roster | None = None,
 ) -> Callable[[M, Any], Awaitable[None]]:
-    async def handle(event: M, _: Any) -> None:
+    async def handle(event: M, record: Any) -> None:
         notice = to_notice(event, topic)
         if notice is None or not notice.event_id:
             return
@@ -51,7 +51,7 @@ def _handler(
                                                      max_attempts=settings.notify_max_attempts)
             if queued:
                 on_created()
-        candidates = could_match(await active.current(res.db), notice)
+        candidates = could_match(await active.current(res.db, published_at(record)), notice)
         if not needs_work(notice, candidates):
             return
         async with res.db.acquire() as conn, conn.transaction():
@@ -60,6 +60,12 @@ def _handler(
             on_created()  # committed: the sender need not wait for its next poll
 
     return handle
+
+
+def published_at(record: Any) -> float | None:
+    """The Kafka record timestamp (epoch seconds) of the Faust event ``record``, if it has one."""
+    timestamp = getattr(getattr(record, "message", None), "timestamp", None)
+    return float(timestamp) if isinstance(timestamp, int | float) and timestamp > 0 else None
 
 
 def register(app: faust.App, res: Resources, settings: NotificationSettings, *,
@@ -72,7 +78,8 @@ def register(app: faust.App, res: Resources, settings: NotificationSettings, *,
         (DISPATCH_EVENTS.name, dispatch_events.DispatchEvent, translate.from_dispatch_event),
         (SENSOR_ALERTS.name, sensor_events.SensorAlert, translate.from_sensor_alert),
     ]
-    active = ActiveSubscriptions()
+    active = ActiveSubscriptions(check_interval_s=settings.notify_subscription_check_ms / 1000,
+                                 clock_skew_s=settings.notify_clock_skew_ms / 1000)
     roster = load_roster(settings.notify_roster_file)  # a bad roster fails the start, not the first breach
     for name, message_type, to_notice in sources:
         handle = _handler(res, settings, to_notice, name, active, on_created,

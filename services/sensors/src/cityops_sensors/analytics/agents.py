@@ -47,7 +47,8 @@ class SensorWorker:
         self.catalog = Catalog()
         self.analytics = SensorAnalytics(self.catalog, partitions=SENSOR_READINGS.partitions,
                                          window_grace_ms=cfg.window_grace_seconds * 1000,
-                                         checkpoint_rate=cfg.checkpoint_rate)
+                                         checkpoint_rate=cfg.checkpoint_rate,
+                                         window_close_rate=cfg.window_close_rate)
         self.readings_topic = f"{res.settings.topic_prefix}{SENSOR_READINGS.name}"
         self._since: Any = None
         self._loaded: set[int] = set()

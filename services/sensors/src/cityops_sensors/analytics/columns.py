@@ -119,6 +119,9 @@ class PartitionColumns:
         self.summaries: list[Summary] = []
         self.objs: dict[int, SensorState] = {}
         self.dirty: dict[int, None] = {}  # routine checkpoints still to write (insertion-ordered)
+        # Windows closed by a reading of the next minute, not yet turned into rows: (slots, start, count,
+        # min, max, sum, last) snapshots, oldest first (``SensorAnalytics.window_close_rate``).
+        self.closed: list[tuple[Any, ...]] = []
         self.version = -1  # the catalog version the rules were taken from
         self.capacity = 0
         self._grow(capacity)

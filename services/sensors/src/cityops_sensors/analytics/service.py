@@ -77,7 +77,8 @@ def _aggregate_row(sensor_id: str, w: Sequence[float]) -> AggregateRow:
 
 class SensorAnalytics:
     def __init__(self, catalog: Catalog, *, partitions: int, window_grace_ms: int = 5000,
-                 checkpoint_rate: float = 2000.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 checkpoint_rate: float = 2000.0, window_close_rate: float = math.inf,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.catalog = catalog
         self.partitions = partitions
         self.grace_ms = window_grace_ms
@@ -88,6 +89,12 @@ class SensorAnalytics:
         self._tokens = 0.0
         self._clock = clock
         self._refilled = clock()
+        # Windows closed by the vector path become rows at most this many per second (same 20 ms
+        # bucket): every sensor's minute ends at the same instant (``PartitionColumns.closed``).
+        self.window_close_rate = window_close_rate
+        self._close_burst = max(1.0, window_close_rate * 0.02)
+        self._close_tokens = 0.0
+        self._close_refilled = clock()
         self.cols: dict[int, PartitionColumns] = {}
         self.status: dict[str, str] = {}
 
@@ -179,6 +186,7 @@ class SensorAnalytics:
             for r in range(rounds):
                 idx = np.flatnonzero(rank == r)
                 self._round(pc, slots[idx], v[idx], t[idx], ing[idx], out, ckpt, touched)
+        self._drain_closed(pc, out)
         for slot in touched:
             pc.absorb(slot, self.status.get(pc.ids[slot]))
         self._checkpoints(pc, ckpt, out)
@@ -247,15 +255,12 @@ class SensorAnalytics:
         roll = np.flatnonzero(open_ & ~same)
         if roll.size:  # the previous minute of these sensors ends: a row, a status refresh, a checkpoint
             rs = s[roll]
-            status = self.status
-            for slot, start, count, lo, hi, total, last, tm, val in zip(
-                    rs.tolist(), pc.win_start[rs].tolist(), pc.win_count[rs].tolist(), pc.win_min[rs].tolist(),
-                    pc.win_max[rs].tolist(), pc.win_sum[rs].tolist(), pc.win_last[rs].tolist(),
-                    t[roll].tolist(), v[roll].tolist(), strict=True):
-                sid = pc.ids[slot]
-                out.aggregates.append(_aggregate_row(sid, (start, count, lo, hi, total, last)))
-                out.live.append((sid, status.get(sid, "ONLINE"), dt_ms(tm), val))
-                pc.dirty[slot] = None
+            closed = (rs, pc.win_start[rs], pc.win_count[rs], pc.win_min[rs], pc.win_max[rs], pc.win_sum[rs],
+                      pc.win_last[rs])  # fancy indexing: copies, safe from the new minute below
+            if math.isinf(self.window_close_rate):
+                self._emit_closed(pc, closed, t[roll], v[roll], out)
+            else:
+                pc.closed.append(closed)
         ss = s[same]
         if ss.size:
             sv = v[same]
@@ -269,6 +274,50 @@ class SensorAnalytics:
             ns, nv = s[new], v[new]
             pc.win_start[ns], pc.win_count[ns] = minute[new], 1
             pc.win_min[ns] = pc.win_max[ns] = pc.win_sum[ns] = pc.win_last[ns] = nv
+
+    def _emit_closed(self, pc: PartitionColumns, closed: tuple[Any, ...], tm: Any, val: Any, out: Outcome) -> None:
+        """Rows of closed windows: the aggregate, a status refresh with ``tm``/``val``, a checkpoint."""
+        status = self.status
+        rs, start, count, lo, hi, total, last = closed
+        for slot, st, c, mn, mx, tot, ls, at, value in zip(
+                rs.tolist(), start.tolist(), count.tolist(), lo.tolist(), hi.tolist(), total.tolist(),
+                last.tolist(), tm.tolist(), val.tolist(), strict=True):
+            sid = pc.ids[slot]
+            out.aggregates.append(_aggregate_row(sid, (st, c, mn, mx, tot, ls)))
+            if at is not None:
+                out.live.append((sid, status.get(sid, "ONLINE"), dt_ms(at), value))
+            pc.dirty[slot] = None
+
+    def _drain_closed(self, pc: PartitionColumns, out: Outcome) -> None:
+        """Turn queued closed windows into rows, within the ``window_close_rate`` budget, oldest first.
+
+        The aggregate rows are the snapshots taken at the close (identical content, only later). The
+        status refresh carries the sensor's latest reading (never older than one already written); a
+        sensor now on the engine path gets none here (the engine writes its status rows)."""
+        if not pc.closed:
+            return
+        budget = self._close_budget(sum(len(c[0]) for c in pc.closed))
+        while budget > 0 and pc.closed:
+            chunk = pc.closed[0]
+            k = min(budget, len(chunk[0]))
+            head = tuple(a[:k] for a in chunk)
+            if k == len(chunk[0]):
+                pc.closed.pop(0)
+            else:
+                pc.closed[0] = tuple(a[k:] for a in chunk)
+            budget -= k
+            rs = head[0]
+            tm = np.where(pc.obj[rs], None, pc.last_obs[rs]).astype(object)
+            self._emit_closed(pc, head, tm, pc.last_val[rs], out)
+
+    def _close_budget(self, wanted: int) -> int:
+        now = self._clock()
+        self._close_tokens = min(self._close_burst,
+                                 self._close_tokens + (now - self._close_refilled) * self.window_close_rate)
+        self._close_refilled = now
+        budget = min(wanted, int(self._close_tokens))
+        self._close_tokens -= budget
+        return budget
 
     def _slow(self, pc: PartitionColumns, sl: Any, v: Any, t: Any, ing: Any, idx: Any, out: Outcome,
               ckpt: set[int], touched: set[int]) -> None:
@@ -342,6 +391,7 @@ class SensorAnalytics:
                              float(pc.last_val[slot])))
             pc.dirty[slot] = None
         pc.win_count[closing] = 0
+        self._drain_closed(pc, out)
         for slot in sorted(pc.objs):
             self._tick_object(pc, slot, now_ms, close_before, out, ckpt)
             pc.absorb(slot, self.status.get(pc.ids[slot]))
