@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import random
 import shutil
 import signal
@@ -74,11 +75,14 @@ class Stack:
             self.devstack = Devstack(self.run_dir / "devstack").start()
             env = self.devstack.env()
         prefix = f"bench{uuid.uuid4().hex[:6]}."
+        # One signing key for the api and the bench's own tokens: the caller's, else one for this run.
+        jwt_secret = env.get("CITYOPS_JWT_SECRET") or "bench-" + secrets.token_hex(24)
         settings = Settings(kafka_bootstrap=env["CITYOPS_KAFKA_BOOTSTRAP"], database_url=env["CITYOPS_DATABASE_URL"],
-                            topic_prefix=prefix)
+                            topic_prefix=prefix, jwt_secret=jwt_secret)
         asyncio.run(apply_topics(settings))
         asyncio.run(migrate(settings.database_url, "sensors", migrations_dir("sensors")))
-        self.env = {**os.environ, **env, "CITYOPS_TOPIC_PREFIX": prefix, "CITYOPS_GRPC_PORT": str(self.api_port),
+        self.env = {**os.environ, **env, "CITYOPS_TOPIC_PREFIX": prefix, "CITYOPS_JWT_SECRET": jwt_secret,
+                    "CITYOPS_GRPC_PORT": str(self.api_port),
                     "CITYOPS_DATA_DIR": str(self.run_dir / "data"), "CITYOPS_LOG_LEVEL": "WARNING"}
         self.procs["api"] = spawn(cli_argv("serve", "sensors"),
                                   log_file=self.run_dir / "api.log",
