@@ -23,8 +23,8 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import random
+import secrets
 import shutil
 import signal
 import subprocess
