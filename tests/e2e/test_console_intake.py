@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 LAPTOP = {"width": 1366, "height": 768}
 pytestmark = pytest.mark.timeout(400)

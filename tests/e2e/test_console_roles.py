@@ -19,7 +19,7 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 WALL = {"width": 1920, "height": 1080}
 LAPTOP = {"width": 1366, "height": 768}

@@ -25,7 +25,7 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_platform.testing import bearer
+from cityops_devtools.testing import bearer
 
 SURGE = int(os.environ.get("CITYOPS_SURGE_INCIDENTS", "10000"))
 ARRIVALS_PER_SECOND = 200

@@ -13,8 +13,8 @@ import pytest
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import events_pb2 as ev
 from cityops.notifications.v1 import notifications_pb2 as pb
+from cityops_devtools.testing import eventually
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
-from cityops_platform.testing import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 ROUNDS = 3
