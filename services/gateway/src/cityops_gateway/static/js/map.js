@@ -1,6 +1,6 @@
 // The situation map: the bundled province outline works with no tiles (closed networks);
 // a tile layer is added only when the gateway is configured with one.
-import { label, strip, t, getLang } from "./i18n.js";
+import { agencyLabel, categoryLabel, getLang, label, strip, t } from "./i18n.js";
 import { AGENCY_SHORT, PRIORITY_COLORS, UNIT_COLORS, escapeHtml, priority } from "./format.js";
 import { state } from "./store.js";
 import { cityMap } from "./city.js";
@@ -98,7 +98,7 @@ function renderLegend() {
 
 function incidentTooltip(i) {
   return `<b>${escapeHtml(i.number)}</b> · ${priority(i)} · ${escapeHtml(label("status", i.status))}<br>` +
-    `${escapeHtml(label("category", i.category))}<br>${escapeHtml(i.location?.address || "")}`;
+    `${escapeHtml(categoryLabel(i))}<br>${escapeHtml(i.location?.address || "")}`;
 }
 
 const CLUSTER_FROM = 150;   // incidents on the map before markers cluster
@@ -204,7 +204,7 @@ export function renderUnits() {
     } else {
       marker.setLatLng([lat, lon]); marker.setIcon(icon);
     }
-    marker.bindTooltip(`<b>${escapeHtml(unit.call_sign)}</b> · ${escapeHtml(label("unit", unit.status))}<br>${escapeHtml(label("agency", unit.agency))}`);
+    marker.bindTooltip(`<b>${escapeHtml(unit.call_sign)}</b> · ${escapeHtml(label("unit", unit.status))}<br>${escapeHtml(agencyLabel(unit))}`);
   }
   for (const [id, marker] of unitMarkers) {
     if (!seen.has(id)) { layers.units.removeLayer(marker); unitMarkers.delete(id); }

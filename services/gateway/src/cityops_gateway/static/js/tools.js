@@ -2,7 +2,7 @@
 // published; update and cancel are new messages needing approval), the SLA board (overdue now,
 // due soon, escalated), and the unit board's filters.
 import { get, session } from "./api.js";
-import { label, strip, t } from "./i18n.js";
+import { categoryLabel, label, strip, t } from "./i18n.js";
 import { duration, escapeHtml, priority } from "./format.js";
 import { state } from "./store.js";
 import { send } from "./outbox.js";
@@ -124,7 +124,7 @@ export function renderSla() {
     `${rows.filter((r) => r.escalated).length.toLocaleString("vi-VN")} ${t("sla.escalated")}`;
   box.innerHTML = rows.slice(0, 200).map(({ i, left, escalated }) => `<li data-incident-id="${escapeHtml(i.id)}"
       data-sla="${left < 0 ? "overdue" : left < Infinity ? "soon" : "escalated"}">
-    <button class="btn ghost" type="button">${priority(i)} · ${escapeHtml(i.number)} · ${escapeHtml(label("category", i.category))}</button>
+    <button class="btn ghost" type="button">${priority(i)} · ${escapeHtml(i.number)} · ${escapeHtml(categoryLabel(i))}</button>
     <span class="${left < 0 ? "breached" : "soon"}">${left === Infinity ? "" : left < 0 ? `${t("queue.breached")} ${duration(left)}` : `${t("queue.due")} ${duration(left)}`}
       ${escalated ? ` · ⬆ ${t("sla.escalated_one")} ${i.escalation_level}` : ""}</span></li>`).join("")
     || `<li class="muted">${t("sla.none")}</li>`;
