@@ -134,6 +134,7 @@ function row(incident, index, h) {
   li.className = `prio-${p}${incident.id === selectedId ? " selected" : ""}${fresh.has(incident.id) ? " fresh" : ""}`;
   li.dataset.incidentId = incident.id;
   li.dataset.status = status;
+  li.dataset.ward = incident.ward_code || "";
   li.dataset.index = String(index);
   li.style.top = `${index * h}px`;
   li.tabIndex = 0;
