@@ -65,7 +65,7 @@ def test_console_loads_in_vietnamese(browser: Any, city: Any, artifacts: Path) -
 
 def test_the_map_draws_the_36_wards_and_communes(operator_page: Any) -> None:
     page = operator_page
-    page.wait_for_function("document.querySelectorAll('.district-label').length >= 36", timeout=15000)
+    page.wait_for_function("() => document.querySelectorAll('.district-label').length >= 36", timeout=15000)
     labels = page.eval_on_selector_all(".district-label", "els => els.map((e) => e.textContent)")
     assert len(labels) == 36
     assert {"Lái Thiêu", "Thủ Dầu Một", "Bình Dương", "Thanh An", "Trừ Văn Thố"} <= set(labels)

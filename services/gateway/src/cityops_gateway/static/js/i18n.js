@@ -63,8 +63,9 @@ async function loadStrings(code) {
   catch (err) { console.warn("no console strings for", code, err); STRINGS[code] = {}; }
 }
 
-// Reads the city's languages and registry, then the strings of the chosen language and of its
-// fallbacks. Called once before the page is labelled.
+// Reads the city's languages and registry, then the strings of each of its languages (a few small
+// files: switching language is then immediate) and of the fallbacks. Called once before the page
+// is labelled.
 export async function initI18n() {
   try {
     const city = await fetchJson("/api/city");
@@ -80,7 +81,7 @@ export async function initI18n() {
   } catch (err) { console.warn("city profile unavailable", err); }
   const saved = localStorage.getItem("cityops.lang");
   lang = languages.includes(saved) ? saved : defaultLang;
-  await Promise.all([loadStrings(lang), loadStrings(defaultLang), loadStrings("vi")]);
+  await Promise.all([...new Set([...languages, defaultLang, "vi"])].map(loadStrings));
 }
 
 export function getLanguages() { return [...languages]; }
@@ -129,10 +130,9 @@ export function applyStatic(root = document) {
   if (toggle) { toggle.textContent = nextLang().toUpperCase(); toggle.hidden = languages.length < 2; }
 }
 
-export async function setLang(next) {
+export function setLang(next) {
   lang = languages.includes(next) ? next : defaultLang;
   localStorage.setItem("cityops.lang", lang);
-  await loadStrings(lang);
   applyStatic();
   listeners.forEach((fn) => fn(lang));
 }

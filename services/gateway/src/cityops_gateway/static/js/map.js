@@ -29,7 +29,7 @@ async function drawAdminUnits(urls, tiled) {
     const p = f.properties;
     const at = p.label_lat != null ? [p.label_lat, p.label_lon] : L.geoJSON(f).getBounds().getCenter();
     const marker = L.marker(at, { opacity: 0, interactive: false, keyboard: false })
-      .bindTooltip(getLang() === "vi" ? p.name : (p.name_en || p.name), { permanent: true, direction: "center", className: "district-label" })
+      .bindTooltip(wardName(p), { permanent: true, direction: "center", className: "district-label" })
       .addTo(map);
     marker.feature = f;
     return marker;
@@ -82,9 +82,13 @@ function clusterIcon(cluster) {
   });
 }
 
+// A ward's label on the map: its short name (without "Phường"/"Xã"), its English name in English.
+function wardName(p) {
+  return getLang() === "en" ? (p.name_en || p.short_name || p.name) : (p.short_name || p.name);
+}
+
 export function relabel() {
-  districtLabels.forEach((m) => m.setTooltipContent(getLang() === "vi" ? m.feature.properties.name
-    : (m.feature.properties.name_en || m.feature.properties.name)));
+  districtLabels.forEach((m) => m.setTooltipContent(wardName(m.feature.properties)));
   renderLegend();
   renderIncidents(); renderUnits(); renderAlerts();
 }
