@@ -26,9 +26,9 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import bearer, status_details
 from cityops_platform.city import load_city
-from cityops_platform.devstack import KafkaBroker, PostgresServer
-from cityops_platform.testing import bearer, status_details
 
 citystack = sys.modules["cityops_test_citystack"]  # loaded by this folder's conftest
 
