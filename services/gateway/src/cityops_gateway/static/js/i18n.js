@@ -50,6 +50,7 @@ export function engineText(text) {
 // The categories and subcategories a call-taker picks from: the city's registry (GET /api/city).
 export const SUBCATEGORIES = {};
 export const CATEGORIES = [];
+export const AGENCIES = [];
 
 async function fetchJson(path) {
   const response = await fetch(path, { headers: { Accept: "application/json" } });
@@ -77,7 +78,7 @@ export async function initI18n() {
       SUBCATEGORIES[c.code] = (c.subcategories ?? []).map((s) => s.code);
       for (const s of c.subcategories ?? []) CITY.subcategories.set(s.code, s.names ?? {});
     }
-    for (const a of city.agencies ?? []) CITY.agencies.set(a.code, a.names ?? {});
+    for (const a of city.agencies ?? []) { CITY.agencies.set(a.code, a.names ?? {}); AGENCIES.push(a.code); }
   } catch (err) { console.warn("city profile unavailable", err); }
   const saved = localStorage.getItem("cityops.lang");
   lang = languages.includes(saved) ? saved : defaultLang;

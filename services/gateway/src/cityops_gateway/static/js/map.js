@@ -198,8 +198,9 @@ export function renderUnits() {
     if (!lat && !lon) continue;
     seen.add(unit.id);
     const status = strip("unit", unit.status);
-    const agency = strip("agency", unit.agency);
-    const html = `<div class="unit-icon" style="background:${UNIT_COLORS[status] || "#888"}">${AGENCY_SHORT[agency] || "?"}</div>`;
+    const agency = strip("agency", unit.agency_code || unit.agency);
+    const short = AGENCY_SHORT[agency] || agency.slice(0, 2) || "?"; // a city code without an abbreviation: its first letters
+    const html = `<div class="unit-icon" style="background:${UNIT_COLORS[status] || "#888"}">${escapeHtml(short)}</div>`;
     const icon = L.divIcon({ html, className: `unit-marker unit-${unit.id}`, iconSize: [16, 16] });
     let marker = unitMarkers.get(unit.id);
     if (!marker) {
