@@ -184,3 +184,37 @@ def test_a_report_by_code_goes_end_to_end_in_the_citys_terms(eindhoven: Any, web
     assert hooks, "no notification reached the webhook"
     text = hooks[0]["text"]
     assert "Nieuwe melding" in text and "Brand" in text and "Europe/Amsterdam" in text
+
+
+def test_the_console_speaks_dutch_and_names_the_citys_categories(eindhoven: Any, browser: Any) -> None:
+    report = incidents_pb2.ReportIncidentRequest(
+        category_code="WATEROVERLAST", subcategory="ondergelopen_straat", description="Straat staat blank",
+        location=common_pb2.GeoPoint(lat=51.4420, lon=5.4700, address="Stratumseind, Eindhoven"),
+        source=incidents_pb2.SOURCE_HOTLINE_1022, idempotency_key=f"ehv-{uuid.uuid4().hex}")
+    with grpc.insecure_channel(eindhoven.addr("incidents")) as channel:
+        incident = incidents_pb2_grpc.IncidentServiceStub(channel).ReportIncident(
+            report, timeout=10, metadata=bearer(eindhoven.settings, "call_taker", "ehv-ct")).incident
+    dutch = next(c for c in EHV.categories if c.code == "WATEROVERLAST").names
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto(f"{eindhoven.gateway_url}/")
+        page.wait_for_selector("#login:not([hidden])")
+        assert page.get_attribute("html", "lang") == "nl"  # the city's default, not the browser's
+        assert page.text_content("#login h2") == "Aanmelden als operator"
+        page.fill("#login-username", "operator")
+        page.fill("#login-password", "operator-dev")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#login", state="hidden")
+        assert page.text_content("#queue-title") == "Incidentenwachtrij"
+        row = page.wait_for_selector(f'#queue li[data-incident-id="{incident.id}"]', timeout=15000)
+        assert row.query_selector(".q-title").inner_text() == dutch["nl"]  # by code, from the city's registry
+        assert row.query_selector(".status-chip").inner_text() == "Nieuw"
+        assert page.is_hidden("#queue-ward")  # a city without a ward registry has no ward filter
+        assert page.text_content("#lang-toggle") == "EN"  # the city's languages: nl, en (no vi)
+        page.click("#lang-toggle")
+        assert page.text_content("#queue-title") == "Incident queue"
+        assert page.inner_text(f'#queue li[data-incident-id="{incident.id}"] .q-title') == dutch["en"]
+        assert page.text_content("#lang-toggle") == "NL"
+    finally:
+        context.close()

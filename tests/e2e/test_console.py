@@ -65,7 +65,7 @@ def test_console_loads_in_vietnamese(browser: Any, city: Any, artifacts: Path) -
 
 def test_the_map_draws_the_36_wards_and_communes(operator_page: Any) -> None:
     page = operator_page
-    page.wait_for_function("document.querySelectorAll('.district-label').length >= 36", timeout=15000)
+    page.wait_for_function("() => document.querySelectorAll('.district-label').length >= 36", timeout=15000)
     labels = page.eval_on_selector_all(".district-label", "els => els.map((e) => e.textContent)")
     assert len(labels) == 36
     assert {"Lái Thiêu", "Thủ Dầu Một", "Bình Dương", "Thanh An", "Trừ Văn Thố"} <= set(labels)
@@ -75,6 +75,29 @@ def test_the_map_draws_the_36_wards_and_communes(operator_page: Any) -> None:
     page.click("#lang-toggle")
     assert "Lai Thieu Ward" in page.eval_on_selector_all(".district-label", "els => els.map((e) => e.textContent)")
     page.click("#lang-toggle")
+
+
+def test_the_queue_filters_by_ward(operator_page: Any, morning: list[Any]) -> None:
+    page = operator_page
+    wards = {i.ward_code for i in morning if i.ward_code}
+    assert len(wards) >= 2, "the morning's calls lie in several wards"
+    chosen = next(i for i in morning if i.ward_code)
+    page.wait_for_selector(f'#queue li[data-incident-id="{chosen.id}"]', timeout=15000)
+    page.wait_for_selector(f'#queue-ward option[value="{chosen.ward_code}"]', state="attached")
+    with page.expect_response(lambda r: "/api/incidents?" in r.url and f"ward={chosen.ward_code}" in r.url) as answer:
+        page.select_option("#queue-ward", chosen.ward_code)
+    listed = answer.value.json()["incidents"]
+    assert answer.value.status == 200 and chosen.id in {i["id"] for i in listed}
+    assert {i["ward_code"] for i in listed} == {chosen.ward_code}  # filtered by the incidents service
+    page.wait_for_function(
+        "code => [...document.querySelectorAll('#queue li[data-incident-id]')].every((li) => li.dataset.ward === code)",
+        arg=chosen.ward_code, timeout=5000)
+    shown = page.eval_on_selector_all("#queue li[data-incident-id]", "els => els.map((e) => e.dataset.incidentId)")
+    assert chosen.id in shown
+    assert not {i.id for i in morning if i.ward_code != chosen.ward_code} & set(shown)
+    page.select_option("#queue-ward", "")
+    page.wait_for_function("n => document.querySelectorAll('#queue li[data-incident-id]').length > n",
+                           arg=len(shown), timeout=5000)
 
 
 def test_reported_incident_appears_on_queue_and_map_within_2s_without_reload(

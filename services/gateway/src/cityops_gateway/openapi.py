@@ -276,6 +276,7 @@ def build_openapi() -> dict[str, Any]:
         _query("category", f"comma-separated: {', '.join(_names(incidents_pb2.Category, 'CATEGORY_'))}"),
         _query("priority", "comma-separated: P1, P2, P3, P4"),
         _query("agency", f"comma-separated: {', '.join(_names(common_pb2.Agency, 'AGENCY_'))}"),
+        _query("ward", "comma-separated ward/commune codes (GET /api/admin-units)"),
         _query("text", "search ignoring diacritics"),
         _query("page_size", "1..500", {"type": "integer", "minimum": 1, "maximum": 500}),
         _query("page_token", "from a previous page"),
@@ -347,6 +348,13 @@ def build_openapi() -> dict[str, Any]:
                                 "responses": {"200": _json({"type": "object"}, "config")}}},
         "/api/city": {"get": {"summary": "The city's console profile (title, map, languages, layers, codes)",
                               "tags": ["console"], "responses": {"200": _json({"type": "object"}, "profile")}}},
+        "/api/admin-units": {"get": {"summary": "The city's wards and communes (code, names, kind, centroid)",
+                                     "tags": ["console"], "responses": {"200": _json({"type": "object"}, "units")}}},
+        "/console/i18n/{lang}.json": {"get": {
+            "summary": "The console's strings of one language (shipped file and the city's additions)",
+            "tags": ["console"],
+            "parameters": [{"name": "lang", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json({"type": "object"}, "key → text"), "404": _api_error("no strings")}}},
         "/city/map/{layer_id}": {"get": {
             "summary": "One of the city's map layers (GeoJSON)", "tags": ["console"],
             "parameters": [{"name": "layer_id", "in": "path", "required": True, "schema": {"type": "string"}}],

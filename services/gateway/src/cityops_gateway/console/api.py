@@ -111,6 +111,7 @@ async def list_incidents(request: Request) -> JSONResponse:
         category_codes=codes_list(q.get("category"), "CATEGORY_"),
         priorities=parse_enum_list(incidents_pb2.Priority, "PRIORITY_", q.get("priority"), "priority"),
         agency_codes=codes_list(q.get("agency"), "AGENCY_"),
+        ward_codes=codes_list(q.get("ward"), ""),
         text=q.get("text", "")[:200],
         page_size=parse_int(q.get("page_size"), "page_size", default=200, low=1, high=500),
         page_token=q.get("page_token", "")[:512],

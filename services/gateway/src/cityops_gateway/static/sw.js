@@ -1,7 +1,7 @@
 // The console's service worker: the app shell is cached on install, and the last answers of the
 // read API are kept, so a screen that loses the network still opens and shows the last picture
 // (saying it is offline). Writes are never cached: they wait in the page's outbox (js/outbox.js).
-const SHELL = "cityops-shell-v2";
+const SHELL = "cityops-shell-v3";
 const STATE = "cityops-state-v1";
 const SHELL_FILES = [
   "/", "/static/console.css", "/static/vendor/leaflet/leaflet.css", "/static/vendor/leaflet/leaflet.js",
@@ -12,7 +12,7 @@ const SHELL_FILES = [
 ];
 // Read endpoints whose last answer is worth showing offline (never the live stream, never a write).
 const STATE_PATHS = [/^\/api\/incidents(\?|$)/, /^\/api\/units/, /^\/api\/sensors/, /^\/api\/kpis/, /^\/api\/config/,
-                     /^\/api\/city/, /^\/city\/map\//];
+                     /^\/api\/city/, /^\/city\/map\//, /^\/api\/admin-units/, /^\/console\/i18n\//];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL).then((c) => c.addAll(SHELL_FILES)).then(() => self.skipWaiting()));

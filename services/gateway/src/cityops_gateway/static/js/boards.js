@@ -14,7 +14,7 @@ export function renderUnits() {
   const box = document.getElementById("units");
   const byAgency = new Map();
   for (const unit of state.units.values()) {
-    const agency = strip("agency", unit.agency) || "UNSPECIFIED";
+    const agency = strip("agency", unit.agency_code || unit.agency) || "UNSPECIFIED";
     if (unitFilter.agency && agency !== unitFilter.agency) continue;
     if (unitFilter.status && strip("unit", unit.status) !== unitFilter.status) continue;
     (byAgency.get(agency) ?? byAgency.set(agency, []).get(agency)).push(unit);

@@ -1,7 +1,7 @@
 // The incident panel: facts, the operator's actions (shown only to roles that may use them;
 // the services enforce the same rules), recommended units and the audit timeline.
 import { get, post, session } from "./api.js";
-import { engineText, label, strip, t } from "./i18n.js";
+import { agencyLabel, categoryLabel, engineText, label, strip, t } from "./i18n.js";
 import { escapeHtml, priority, time } from "./format.js";
 import { incidentUpdated, state } from "./store.js";
 import { send } from "./outbox.js";
@@ -110,10 +110,10 @@ export function renderDetail(force = true) {
   document.getElementById("detail-title").textContent = `${priority(incident)} · ${incident.number}`;
   const facts = [
     ["detail.status", `<span class="status-chip ${status}" id="detail-status" data-status="${status}">${escapeHtml(label("status", incident.status))}</span>`],
-    ["detail.category", escapeHtml(label("category", incident.category)) + (incident.subcategory ? ` · ${escapeHtml(label("sub", incident.subcategory))}` : "")],
+    ["detail.category", escapeHtml(categoryLabel(incident)) + (incident.subcategory ? ` · ${escapeHtml(label("sub", incident.subcategory))}` : "")],
     ["detail.address", escapeHtml(incident.location?.address || `${incident.location?.lat}, ${incident.location?.lon}`)],
     ["detail.district", escapeHtml(incident.district || "—")],
-    ["detail.agency", escapeHtml(label("agency", incident.agency))],
+    ["detail.agency", escapeHtml(agencyLabel(incident))],
     ["detail.reports", String(incident.report_count || 1)],
     ["detail.created", escapeHtml(time(incident.created_at, true))],
     ["detail.sla", escapeHtml(time(incident.sla_due_at, true))],
@@ -176,7 +176,7 @@ function showDuplicatePicker(body, incident, status) {
     pool.sort((a, b) => near(a) - near(b));
     list.innerHTML = pool.slice(0, 8).map((i) => `<li><button class="btn ghost${list.dataset.picked === i.id ? " picked" : ""}" type="button"
         data-incident-id="${escapeHtml(i.id)}" aria-pressed="${list.dataset.picked === i.id}">
-        <b>${escapeHtml(i.number)}</b> · ${escapeHtml(label("category", i.category))} · ${escapeHtml(i.location?.address || "")}</button></li>`).join("")
+        <b>${escapeHtml(i.number)}</b> · ${escapeHtml(categoryLabel(i))} · ${escapeHtml(i.location?.address || "")}</button></li>`).join("")
       || `<li class="muted">—</li>`;
   };
   box.querySelector("#act-duplicate-search").addEventListener("input", paint);
@@ -247,7 +247,7 @@ async function loadCandidates(id) {
     if (currentId !== id) return;
     const candidates = data.candidates || [];
     list.innerHTML = candidates.length ? candidates.map((c) => `<li data-unit-id="${escapeHtml(c.unit.id)}">
-      <span><b>${escapeHtml(c.unit.call_sign)}</b> · ${escapeHtml(label("agency", c.unit.agency))}<br>
+      <span><b>${escapeHtml(c.unit.call_sign)}</b> · ${escapeHtml(agencyLabel(c.unit))}<br>
       <span class="muted">${(c.distance_m / 1000).toFixed(1)} ${t("km")} · ${t("eta")} ${Math.round(c.eta_seconds / 60)} ${t("min")}</span></span>
       <button class="btn primary" type="button">${t("detail.assign")}</button></li>`).join("")
       : `<li class="muted">${t("detail.no_candidates")}</li>`;

@@ -4,7 +4,7 @@
 // (looked up by a hash of the phone, shown masked); one click attaches the call to an incident.
 // Every call carries one idempotency key from its first keystroke: a retry never files it twice.
 import { get } from "./api.js";
-import { CATEGORIES, SUBCATEGORIES, label, t } from "./i18n.js";
+import { CATEGORIES, SUBCATEGORIES, categoryLabel, label, t } from "./i18n.js";
 import { duration, escapeHtml, priority } from "./format.js";
 import { incidentUpdated } from "./store.js";
 import { send } from "./outbox.js";
@@ -65,7 +65,7 @@ async function loadNearby() {
     const i = h.incident;
     const age = Date.now() - Date.parse(i.created_at);
     return `<li data-incident-id="${escapeHtml(i.id)}" data-score="${h.score}">
-      <span><b>${priority(i)} · ${escapeHtml(i.number)}</b> · ${escapeHtml(label("category", i.category))}
+      <span><b>${priority(i)} · ${escapeHtml(i.number)}</b> · ${escapeHtml(categoryLabel(i))}
         · ${escapeHtml(label("status", i.status))}<br>
         <span class="muted">${Math.round(h.distance_m)} m · ${duration(age)} ${t("intake.ago")} · ${t("intake.score")} ${Math.round(h.score * 100)}%</span><br>
         <span class="q-desc">${escapeHtml(i.description || "")}</span></span>
@@ -89,7 +89,7 @@ async function loadHistory() {
   catch (err) { list.innerHTML = `<li class="muted">${escapeHtml(err.message)}</li>`; return; }
   const reports = data.reports || [];
   list.innerHTML = reports.length ? reports.map((r) => `<li data-incident-id="${escapeHtml(r.incident_id)}">
-      <span><b>${escapeHtml(r.incident_number)}</b> · ${escapeHtml(label("category", r.category))}
+      <span><b>${escapeHtml(r.incident_number)}</b> · ${escapeHtml(categoryLabel(r))}
       · ${escapeHtml(label("status", r.incident_status))} · ${escapeHtml(r.reporter_phone_masked || "")}<br>
       <span class="muted">${escapeHtml(new Date(r.received_at).toLocaleString())}</span>
       <span class="q-desc">${escapeHtml(r.description || "")}</span></span>

@@ -1,10 +1,10 @@
 // Console bootstrap: sign-in, initial load, the live event stream, and the 1-second clock.
 import { get, login, logout, session } from "./api.js";
-import { applyStatic, getLang, label, locale, onLangChange, setLang, t } from "./i18n.js";
+import { applyStatic, categoryLabel, initI18n, locale, nextLang, onLangChange, setLang, t } from "./i18n.js";
 import { TZ, priority } from "./format.js";
 import { applyEvent, loadAll, on, onChange, state } from "./store.js";
 import * as map from "./map.js";
-import { initQueue, markFresh, renderQueue, setSelected, tickCountdowns } from "./queue.js";
+import { initQueue, markFresh, relabelWards, renderQueue, setSelected, tickCountdowns } from "./queue.js";
 import { renderSensors, renderUnits } from "./boards.js";
 import { refreshKpis, renderKpis, renderLiveKpis, scheduleKpis } from "./kpi.js";
 import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail, toast } from "./detail.js";
@@ -42,7 +42,7 @@ function announceP1(incident) {
   const banner = document.getElementById("p1-banner");
   const place = incident.location?.address || incident.district || "";
   document.getElementById("p1-text").textContent =
-    `${t("p1.announce")}: ${label("category", incident.category)} · ${incident.number} · ${place}`;
+    `${t("p1.announce")}: ${categoryLabel(incident)} · ${incident.number} · ${place}`;
   banner.dataset.incidentId = incident.id;
   banner.hidden = false;
   banner.style.animation = "none"; void banner.offsetWidth; banner.style.animation = "";
@@ -149,20 +149,21 @@ function tickClock() {
   tickCountdowns();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   // ?wall=1: the 4 m wall screen (large type, high contrast, nothing to click needed).
   if (new URLSearchParams(location.search).get("wall") === "1") document.body.classList.add("wall");
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch((err) => console.warn("sw", err));
   window.addEventListener("online", () => { setLive(document.getElementById("live").dataset.state || "connecting"); connect(); flushOutbox(); });
   window.addEventListener("offline", () => setLive("off"));
   onOutbox(() => setLive(document.getElementById("live").dataset.state || "connecting"));
+  await initI18n(); // the city's languages and the strings of the chosen one
   applyStatic();
   tickClock();
   setInterval(tickClock, 1000);
   initQueue(select);
   initDetail(() => setSelected(null));
-  document.getElementById("lang-toggle").addEventListener("click", () => setLang(getLang() === "vi" ? "en" : "vi"));
-  onLangChange(() => { showWho(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail(); relabelIntake(); relabelTools(renderUnits);
+  document.getElementById("lang-toggle").addEventListener("click", () => setLang(nextLang()));
+  onLangChange(() => { showWho(); relabelWards(); renderQueue(); renderUnits(); renderSensors(); renderKpis(); map.relabel(); renderDetail(); relabelIntake(); relabelTools(renderUnits);
     setLive(document.getElementById("live").dataset.state || "connecting"); });
   document.getElementById("p1-dismiss").addEventListener("click", () => { document.getElementById("p1-banner").hidden = true; });
   document.getElementById("logout").addEventListener("click", () => { logout(); source?.close(); closeDetail(); showWho(); showLogin(); });

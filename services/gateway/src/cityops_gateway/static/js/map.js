@@ -1,6 +1,6 @@
 // The situation map: the bundled province outline works with no tiles (closed networks);
 // a tile layer is added only when the gateway is configured with one.
-import { label, strip, t, getLang } from "./i18n.js";
+import { agencyLabel, categoryLabel, getLang, label, strip, t } from "./i18n.js";
 import { AGENCY_SHORT, PRIORITY_COLORS, UNIT_COLORS, escapeHtml, priority } from "./format.js";
 import { state } from "./store.js";
 import { cityMap } from "./city.js";
@@ -29,7 +29,7 @@ async function drawAdminUnits(urls, tiled) {
     const p = f.properties;
     const at = p.label_lat != null ? [p.label_lat, p.label_lon] : L.geoJSON(f).getBounds().getCenter();
     const marker = L.marker(at, { opacity: 0, interactive: false, keyboard: false })
-      .bindTooltip(getLang() === "vi" ? p.name : (p.name_en || p.name), { permanent: true, direction: "center", className: "district-label" })
+      .bindTooltip(wardName(p), { permanent: true, direction: "center", className: "district-label" })
       .addTo(map);
     marker.feature = f;
     return marker;
@@ -82,9 +82,13 @@ function clusterIcon(cluster) {
   });
 }
 
+// A ward's label on the map: its short name (without "Phường"/"Xã"), its English name in English.
+function wardName(p) {
+  return getLang() === "en" ? (p.name_en || p.short_name || p.name) : (p.short_name || p.name);
+}
+
 export function relabel() {
-  districtLabels.forEach((m) => m.setTooltipContent(getLang() === "vi" ? m.feature.properties.name
-    : (m.feature.properties.name_en || m.feature.properties.name)));
+  districtLabels.forEach((m) => m.setTooltipContent(wardName(m.feature.properties)));
   renderLegend();
   renderIncidents(); renderUnits(); renderAlerts();
 }
@@ -98,7 +102,7 @@ function renderLegend() {
 
 function incidentTooltip(i) {
   return `<b>${escapeHtml(i.number)}</b> · ${priority(i)} · ${escapeHtml(label("status", i.status))}<br>` +
-    `${escapeHtml(label("category", i.category))}<br>${escapeHtml(i.location?.address || "")}`;
+    `${escapeHtml(categoryLabel(i))}<br>${escapeHtml(i.location?.address || "")}`;
 }
 
 const CLUSTER_FROM = 150;   // incidents on the map before markers cluster
@@ -194,8 +198,9 @@ export function renderUnits() {
     if (!lat && !lon) continue;
     seen.add(unit.id);
     const status = strip("unit", unit.status);
-    const agency = strip("agency", unit.agency);
-    const html = `<div class="unit-icon" style="background:${UNIT_COLORS[status] || "#888"}">${AGENCY_SHORT[agency] || "?"}</div>`;
+    const agency = strip("agency", unit.agency_code || unit.agency);
+    const short = AGENCY_SHORT[agency] || agency.slice(0, 2) || "?"; // a city code without an abbreviation: its first letters
+    const html = `<div class="unit-icon" style="background:${UNIT_COLORS[status] || "#888"}">${escapeHtml(short)}</div>`;
     const icon = L.divIcon({ html, className: `unit-marker unit-${unit.id}`, iconSize: [16, 16] });
     let marker = unitMarkers.get(unit.id);
     if (!marker) {
@@ -204,7 +209,7 @@ export function renderUnits() {
     } else {
       marker.setLatLng([lat, lon]); marker.setIcon(icon);
     }
-    marker.bindTooltip(`<b>${escapeHtml(unit.call_sign)}</b> · ${escapeHtml(label("unit", unit.status))}<br>${escapeHtml(label("agency", unit.agency))}`);
+    marker.bindTooltip(`<b>${escapeHtml(unit.call_sign)}</b> · ${escapeHtml(label("unit", unit.status))}<br>${escapeHtml(agencyLabel(unit))}`);
   }
   for (const [id, marker] of unitMarkers) {
     if (!seen.has(id)) { layers.units.removeLayer(marker); unitMarkers.delete(id); }

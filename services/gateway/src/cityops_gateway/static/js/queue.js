@@ -2,14 +2,16 @@
 // Virtualised: however many incidents are open (10,000 on a flood night), only the rows in view
 // (plus a few) are in the DOM; the list's height stands for all of them, and the overflow line says
 // how many are above and below. The order is recomputed at most once per animation frame.
-import { label, strip, t } from "./i18n.js";
+import { categoryLabel, label, strip, t } from "./i18n.js";
 import { duration, escapeHtml, priority, rank, time } from "./format.js";
-import { state } from "./store.js";
+import { OPEN, state } from "./store.js";
+import { get } from "./api.js";
 import { fold } from "./search.js";
 
 let onSelect = () => {};
 let selectedId = null;
 let query = "";
+let ward = ""; // a ward code of the city's registry (GET /api/admin-units), "" = every ward
 let sorted = [];
 let dirty = true;
 const fresh = new Set();
@@ -29,6 +31,48 @@ export function initQueue(select) {
   new ResizeObserver(() => paintWindow()).observe(document.getElementById("queue-viewport"));
   const search = document.getElementById("queue-search");
   search?.addEventListener("input", () => { query = fold(search.value.trim()); dirty = true; renderQueue(); });
+  initWardFilter();
+}
+
+// The ward filter: the city's wards and communes; a choice asks the API for that ward's open
+// incidents (`?ward=<code>`, ListIncidents.ward_codes) and keeps the queue to them while events come in.
+let wardNames = [];
+async function initWardFilter() {
+  const select = document.getElementById("queue-ward");
+  if (!select) return;
+  const units = await get("/api/admin-units").then((r) => r.admin_units ?? []).catch(() => []);
+  if (!units.length) return; // a city without a ward registry: no filter
+  wardNames = units;
+  relabelWards();
+  select.hidden = false;
+  select.addEventListener("change", () => filterWard(select.value));
+}
+export function relabelWards() {
+  const select = document.getElementById("queue-ward");
+  if (!select || !wardNames.length) return;
+  const en = !["vi"].includes(document.documentElement.lang);
+  select.replaceChildren(new Option(t("queue.ward_all"), ""),
+    ...wardNames.map((u) => new Option(en ? u.name_en || u.name : u.name, u.code)));
+  select.value = ward;
+}
+
+async function filterWard(code) {
+  ward = code;
+  dirty = true;
+  renderQueue();
+  if (!code) return;
+  let token = "";
+  do {
+    const page = await get(`/api/incidents?status=${[...OPEN].map((s) => s.replace("STATUS_", "")).join(",")}`
+      + `&ward=${encodeURIComponent(code)}&page_size=500${token ? `&page_token=${encodeURIComponent(token)}` : ""}`).catch(() => null);
+    if (!page || ward !== code) return;
+    for (const i of page.incidents) {
+      const known = state.incidents.get(i.id);
+      if (!known || Number(known.version) <= Number(i.version)) state.incidents.set(i.id, i);
+    }
+    token = page.next_page_token || "";
+  } while (token);
+  renderQueue();
 }
 export function markFresh(id) { fresh.add(id); setTimeout(() => fresh.delete(id), 2500); }
 export function setSelected(id) { selectedId = id; paintWindow(); }
@@ -39,7 +83,7 @@ export function searchKey(incident) {
   const known = searchKeys.get(incident.id);
   if (known && known[0] === incident.version) return known[1];
   const text = fold([incident.number, incident.description, incident.location?.address, incident.district,
-    incident.subcategory, label("category", incident.category), label("status", incident.status)].join(" "));
+    incident.subcategory, categoryLabel(incident), label("status", incident.status)].join(" "));
   searchKeys.set(incident.id, [incident.version, text]);
   return text;
 }
@@ -59,7 +103,8 @@ export function sortedIncidents() {
 export function renderQueue() {
   dirty = true;
   const all = sortedIncidents();
-  sorted = query ? all.filter((i) => matches(i, query)) : all;
+  const inWard = ward ? all.filter((i) => i.ward_code === ward) : all;
+  sorted = query ? inWard.filter((i) => matches(i, query)) : inWard;
   if (searchKeys.size > state.incidents.size * 2 + 1000) {
     for (const id of searchKeys.keys()) if (!state.incidents.has(id)) searchKeys.delete(id);
   }
@@ -89,12 +134,13 @@ function row(incident, index, h) {
   li.className = `prio-${p}${incident.id === selectedId ? " selected" : ""}${fresh.has(incident.id) ? " fresh" : ""}`;
   li.dataset.incidentId = incident.id;
   li.dataset.status = status;
+  li.dataset.ward = incident.ward_code || "";
   li.dataset.index = String(index);
   li.style.top = `${index * h}px`;
   li.tabIndex = 0;
   const unit = state.unitByIncident.get(incident.id);
   const place = incident.location?.address || incident.district || "";
-  const cat = label("category", incident.category);
+  const cat = categoryLabel(incident);
   li.setAttribute("aria-label", `${p} · ${cat} · ${incident.number} · ${label("status", incident.status)}`);
   li.innerHTML = `
     <div class="prio ${p}" aria-hidden="true">${p}</div>
@@ -124,7 +170,7 @@ function paintWindow() {
   const below = Math.max(0, sorted.length - above - Math.floor((viewport.clientHeight || 0) / h));
   const overflow = document.getElementById("queue-overflow");
   const parts = [];
-  if (query) parts.push(`${sorted.length.toLocaleString("vi-VN")} ${t("queue.matching")}`);
+  if (query || ward) parts.push(`${sorted.length.toLocaleString("vi-VN")} ${t("queue.matching")}`);
   if (above > 0) parts.push(`↑ ${above.toLocaleString("vi-VN")} ${t("queue.above")}`);
   if (below > 0) parts.push(`↓ ${below.toLocaleString("vi-VN")} ${t("queue.below")}`);
   if (state.loading) parts.push(`${t("queue.loading")} ${state.loaded.toLocaleString("vi-VN")}…`);

@@ -2,7 +2,7 @@
 // published; update and cancel are new messages needing approval), the SLA board (overdue now,
 // due soon, escalated), and the unit board's filters.
 import { get, session } from "./api.js";
-import { label, strip, t } from "./i18n.js";
+import { AGENCIES, categoryLabel, label, strip, t } from "./i18n.js";
 import { duration, escapeHtml, priority } from "./format.js";
 import { state } from "./store.js";
 import { send } from "./outbox.js";
@@ -124,7 +124,7 @@ export function renderSla() {
     `${rows.filter((r) => r.escalated).length.toLocaleString("vi-VN")} ${t("sla.escalated")}`;
   box.innerHTML = rows.slice(0, 200).map(({ i, left, escalated }) => `<li data-incident-id="${escapeHtml(i.id)}"
       data-sla="${left < 0 ? "overdue" : left < Infinity ? "soon" : "escalated"}">
-    <button class="btn ghost" type="button">${priority(i)} · ${escapeHtml(i.number)} · ${escapeHtml(label("category", i.category))}</button>
+    <button class="btn ghost" type="button">${priority(i)} · ${escapeHtml(i.number)} · ${escapeHtml(categoryLabel(i))}</button>
     <span class="${left < 0 ? "breached" : "soon"}">${left === Infinity ? "" : left < 0 ? `${t("queue.breached")} ${duration(left)}` : `${t("queue.due")} ${duration(left)}`}
       ${escalated ? ` · ⬆ ${t("sla.escalated_one")} ${i.escalation_level}` : ""}</span></li>`).join("")
     || `<li class="muted">${t("sla.none")}</li>`;
@@ -134,7 +134,7 @@ export function renderSla() {
 export const unitFilter = { agency: "", status: "" };
 
 function fillUnitFilters(onChange) {
-  const agencies = ["POLICE_113", "FIRE_RESCUE_114", "MEDICAL_115", "PUBLIC_WORKS", "UTILITIES", "ENVIRONMENT", "ADMIN_CENTER"];
+  const agencies = AGENCIES; // the city's agency codes (GET /api/city)
   const statuses = ["AVAILABLE", "DISPATCHED", "EN_ROUTE", "ON_SCENE", "RETURNING", "OUT_OF_SERVICE"];
   $("unit-agency").innerHTML = `<option value="">${t("units.all_agencies")}</option>` +
     agencies.map((a) => `<option value="${a}"${unitFilter.agency === a ? " selected" : ""}>${escapeHtml(label("agency", a))}</option>`).join("");
