@@ -203,3 +203,17 @@ def test_another_city_folder_loads_its_own_units(tmp_path) -> None:
     other = AdminUnits.load(tmp_path)
     assert other.name_of("0772") == "Eindhoven" and other.resolve("Eindhoven") is not None
     assert other.locate(51.44, 5.47, max_outside_m=1000) == "0772"
+
+
+def test_a_registry_of_points_places_a_point_in_the_unit_with_the_nearest_centre() -> None:
+    """A city that ships unit centres but no boundaries (``geometry: points``): nearest centre within
+    ``nearest_within_m``, nothing beyond it."""
+    raw = {"geometry": "points", "nearest_within_m": 5000, "units": [
+        {"code": "A", "name": "Noord", "kind": "district", "centroid": {"lat": 10.10, "lon": 100.0}},
+        {"code": "B", "name": "Zuid", "kind": "district", "centroid": {"lat": 10.00, "lon": 100.0}},
+    ]}
+    units = AdminUnits(raw)
+    assert units.locate(10.08, 100.0) == "A"
+    assert units.locate(10.03, 100.0) == "B"
+    assert units.locate(11.0, 100.0) == ""  # ~100 km away: outside every unit
+    assert units.resolve("Kerkstraat 1, Zuid").code == "B"

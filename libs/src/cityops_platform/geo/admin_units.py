@@ -223,7 +223,10 @@ class AdminUnits:
             code = str((feat.get("properties") or {}).get("code", ""))
             if code:
                 shapes[code] = _polygons_of(feat.get("geometry") or {})
-        approximate = str(raw.get("geometry", "approximate")) == "approximate"
+        approximate = str(raw.get("geometry", "approximate")) in ("approximate", "points")
+        # A registry without boundaries ("geometry: points"): a point is in the unit with the nearest
+        # centre within this distance (the Voronoi cells of the centres).
+        self.nearest_within_m = float(raw.get("nearest_within_m") or 0.0)
         self.parent_name = str((raw.get("parent") or {}).get("name", ""))
         former_province = raw.get("former_province") or {}
         self.units: dict[str, AdminUnit] = {}
@@ -326,6 +329,8 @@ class AdminUnits:
         for code, (x0, y0, x1, y1), polygons in self._boxes:
             if x0 <= lon <= x1 and y0 <= lat <= y1 and any(_in_polygon(lon, lat, p) for p in polygons):
                 return code
+        if not self._boxes and self.nearest_within_m > 0:
+            max_outside_m = max(max_outside_m, self.nearest_within_m)
         if max_outside_m > 0:
             best = min(self.units.values(), key=lambda u: distance_m(lat, lon, u.lat, u.lon), default=None)
             if best is not None and distance_m(lat, lon, best.lat, best.lon) <= max_outside_m:
