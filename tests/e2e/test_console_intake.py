@@ -42,9 +42,10 @@ def timeline(city: Any, incident_id: str) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def earlier(city: Any, scene: Any) -> incidents_pb2.Incident:
-    # The caller (0912345678, scene.report's phone) reported flooding in Thuận Giao an hour ago.
+    # The caller (0912345678, scene.report's phone) reported flooding in Thuận Giao an hour ago, a few
+    # hundred metres from the ward's registry point (where the gazetteer puts "thuan giao").
     return scene.report(city, scene.Call(
-        incidents_pb2.CATEGORY_FLOOD, incidents_pb2.PRIORITY_P3, 10.9582, 106.7252,
+        incidents_pb2.CATEGORY_FLOOD, incidents_pb2.PRIORITY_P3, 10.9641, 106.7152,
         "Đường ĐT743, phường Thuận Giao", "Nước ngập ngang bánh xe trước chợ Thuận Giao", "ngap_duong"))
 
 
@@ -53,6 +54,8 @@ def test_call_taker_attaches_a_call_to_the_nearby_incident(
 ) -> None:
     page = open_console(browser, city, "call_taker", "call-taker-dev")
     # The laptop puts the form and the queue first: both start inside the first screen.
+    page.wait_for_selector("#intake", state="visible")
+    page.wait_for_selector(".queue-panel", state="visible")
     form = page.locator("#intake").bounding_box()
     queue = page.locator(".queue-panel").bounding_box()
     assert form and queue
