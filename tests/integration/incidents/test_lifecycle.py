@@ -161,15 +161,21 @@ async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
     assert dup.status == st("DUPLICATE") and dup.duplicate_of == survivor.id
 
 
-async def test_call_taker_may_not_transition_and_field_unit_may_add_note(api: Api) -> None:
+async def test_call_taker_may_not_transition_and_only_an_assigned_field_unit_may_add_note(api: Api) -> None:
     inc = await Lifecycle(api).new()
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.stub.TransitionIncident(
             pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED"), expected_version=inc.version),
             metadata=api.md("call_taker"))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A field unit notes only incidents its unit is assigned to (tests/integration/security/
+    # test_object_access.py covers the assigned case); staff may note any incident.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.stub.AddNote(pb.AddNoteRequest(id=inc.id, text="Đã tới, đường trơn"),
+                               metadata=api.md("field_unit", "unit-114-01"))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     noted = await api.stub.AddNote(pb.AddNoteRequest(id=inc.id, text="Đã tới, đường trơn"),
-                                   metadata=api.md("field_unit", "unit-114-01"))
+                                   metadata=api.md("dispatcher", "dsp-1"))
     assert noted.version == inc.version + 1
 
 
