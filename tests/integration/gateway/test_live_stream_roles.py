@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import random
-import sys
 import threading
 import time
 import uuid
@@ -49,21 +48,11 @@ def _token(stack: Any, roles: list[str], **bindings: str) -> str:
 def gateway(gateway_stack: Any) -> Iterator[str]:
     """A gateway of this module's own over the shared services: KPI cache of an hour."""
     port = free_port()
-    env = gateway_stack.env("gateway-live", CITYOPS_HTTP_PORT=str(port), CITYOPS_ENVIRONMENT="local",
-                            CITYOPS_GATEWAY_KPI_CACHE_SECONDS="3600",
-                            CITYOPS_GATEWAY_SSE_HEARTBEAT_SECONDS="1")
-    cli = list(sys.modules["cityops_test_citystack"].CLI)  # tests/e2e/citystack.py, loaded by conftest
-    proc = gateway_stack._spawn("gateway-live", [*cli, "serve", "gateway"], env)
+    proc = gateway_stack.start_gateway(name="gateway-live", http_port=port, CITYOPS_ENVIRONMENT="local",
+                                       CITYOPS_GATEWAY_KPI_CACHE_SECONDS="3600",
+                                       CITYOPS_GATEWAY_SSE_HEARTBEAT_SECONDS="1")
+    gateway_stack.wait_ready(WAIT_S, components=[proc])  # the launcher's one rule: /healthz events "ready"
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        assert proc.proc.poll() is None, gateway_stack.tail(proc)
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).json().get("events") == "ready":
-                break
-        time.sleep(0.3)
-    else:
-        pytest.fail(f"gateway not ready:\n{gateway_stack.tail(proc)}")
     yield url
 
 
@@ -140,7 +129,7 @@ def _report(stack: Any, description: str) -> incidents_pb2.Incident:
 async def _publish_others(stack: Any, marker: str) -> None:
     """A dispatch event, a unit status and a sensor alert, on the real topics the services write."""
     prefix = stack.settings.topic_prefix
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         dispatch = dispatch_events.DispatchEvent(
