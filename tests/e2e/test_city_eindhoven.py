@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import grpc
 import pytest
+import yaml
 
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
@@ -210,7 +211,10 @@ def test_the_console_speaks_dutch_and_names_the_citys_categories(eindhoven: Any,
         row = page.wait_for_selector(f'#queue li[data-incident-id="{incident.id}"]', timeout=15000)
         assert row.query_selector(".q-title").inner_text() == dutch["nl"]  # by code, from the city's registry
         assert row.query_selector(".status-chip").inner_text() == "Nieuw"
-        assert page.is_hidden("#queue-ward")  # a city without a ward registry has no ward filter
+        # The ward filter offers the city's own units: Eindhoven's seven stadsdelen.
+        options = page.eval_on_selector_all("#queue-ward option", "els => els.map(e => e.value).filter(v => v)")
+        assert sorted(options) == sorted(u["code"] for u in yaml.safe_load(
+            EHV.file("admin_units.yaml").read_text(encoding="utf-8"))["units"])
         assert page.text_content("#lang-toggle") == "EN"  # the city's languages: nl, en (no vi)
         page.click("#lang-toggle")
         assert page.text_content("#queue-title") == "Incident queue"
