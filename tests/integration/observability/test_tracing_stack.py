@@ -139,7 +139,7 @@ async def test_a_report_is_one_trace_from_the_gateway_to_the_worker_with_semconv
             "address_string": "Đường Yersin, Phú Cường, Thủ Dầu Một", "description": description,
             "attribute[do_sau_cm]": "30"})
     assert created.status_code == 201, created.text
-    topic = INCIDENT_EVENTS.full_name(stack.topic_prefix)
+    topic = INCIDENT_EVENTS.full_name(stack.settings.topic_prefix)
 
     def report_trace() -> list[Span]:
         spans = receiver.snapshot()
