@@ -48,8 +48,8 @@ export async function initMap(config, select) {
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { attribution: config.tile_attribution || "", maxZoom: 19 }).addTo(map);
   }
-  const bounds = await drawAdminUnits(city.layers, Boolean(config.tile_url));
-  if (bounds) map.fitBounds(bounds, { padding: [4, 4] });
+  // The marker layers exist before anything is awaited: incidents stream in while the city's
+  // unit boundaries are still loading (markers sit in their own panes, above the boundaries).
   layers.units = L.layerGroup().addTo(map);
   layers.alerts = L.layerGroup().addTo(map);
   // Incidents: one by one while few; clustered (leaflet.markercluster, vendored) once the map
@@ -60,6 +60,8 @@ export async function initMap(config, select) {
     spiderfyOnMaxZoom: true, removeOutsideVisibleBounds: true, clusterPane: "incidents",
     iconCreateFunction: clusterIcon,
   }).addTo(map);
+  const bounds = await drawAdminUnits(city.layers, Boolean(config.tile_url));
+  if (bounds) map.fitBounds(bounds, { padding: [4, 4] });
   renderLegend();
   // The wall keeps the whole city in view when the layout changes (P1 banner, window size),
   // until an operator pans the map themselves.
