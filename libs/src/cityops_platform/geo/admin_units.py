@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -43,11 +42,10 @@ from typing import Any
 import yaml
 
 from cityops_platform.city.models import FLAT_SEPARATOR
+from cityops_platform.geo.distance import haversine_m
 
 log = logging.getLogger(__name__)
 # libs/src/cityops_platform/geo/admin_units.py → the project root is four folders up.
-PROJECT_ROOT = Path(__file__).resolve().parents[4]
-EARTH_RADIUS_M = 6_371_008.8
 
 UNIT = "unit"
 FORMER_UNIT = "former_unit"
@@ -199,14 +197,6 @@ def _bbox(polygons: tuple[tuple[Ring, ...], ...]) -> tuple[float, float, float, 
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 def _polygons_of(geometry: dict[str, Any]) -> tuple[tuple[Ring, ...], ...]:
     coords = geometry.get("coordinates") or []
     polys = [coords] if geometry.get("type") == "Polygon" else coords if geometry.get("type") == "MultiPolygon" else []
@@ -332,8 +322,8 @@ class AdminUnits:
         if not self._boxes and self.nearest_within_m > 0:
             max_outside_m = max(max_outside_m, self.nearest_within_m)
         if max_outside_m > 0:
-            best = min(self.units.values(), key=lambda u: distance_m(lat, lon, u.lat, u.lon), default=None)
-            if best is not None and distance_m(lat, lon, best.lat, best.lon) <= max_outside_m:
+            best = min(self.units.values(), key=lambda u: haversine_m(lat, lon, u.lat, u.lon), default=None)
+            if best is not None and haversine_m(lat, lon, best.lat, best.lon) <= max_outside_m:
                 return best.code
         return ""
 

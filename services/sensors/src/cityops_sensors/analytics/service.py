@@ -307,7 +307,8 @@ class SensorAnalytics:
                 pc.closed[0] = tuple(a[k:] for a in chunk)
             budget -= k
             rs = head[0]
-            tm = np.where(pc.obj[rs], None, pc.last_obs[rs]).astype(object)
+            # three-argument np.where is an ndarray (numpy's stubs type None as x poorly)
+            tm = np.asarray(np.where(pc.obj[rs], None, pc.last_obs[rs]), dtype=object)
             self._emit_closed(pc, head, tm, pc.last_val[rs], out)
 
     def _close_budget(self, wanted: int) -> int:
