@@ -247,11 +247,13 @@ def _nulls(n: int) -> str:
 
 
 _N_COLUMNS = len(_COLUMNS.split(","))
+_I_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))
 _READ_BATCH = (
     # Locks in the single report's order: fusion candidates (in id order), the attached incidents,
     # then the day counters; each CTE waits for the one before it (the one-time filter reads it).
-    f"WITH cand AS (SELECT {_COLUMNS} FROM incidents WHERE category = ANY($1::text[]) AND h3_cell = ANY($2::text[]) "
-    "AND last_report_at >= $3 AND status = ANY($4::text[]) ORDER BY id FOR UPDATE), "
+    f"WITH cand AS (SELECT {_I_COLUMNS} FROM unnest($1::text[], $2::text[]) AS p(category, cell) "
+    "JOIN incidents AS i ON i.category = p.category AND i.h3_cell = p.cell "
+    "WHERE i.last_report_at >= $3 AND i.status = ANY($4::text[]) ORDER BY i.id FOR UPDATE OF i), "
     f"att AS (SELECT {_COLUMNS} FROM incidents WHERE id = ANY($5::uuid[]) AND (SELECT count(*) FROM cand) >= 0 "
     "ORDER BY id FOR UPDATE), "
     "days AS (INSERT INTO number_sequences (prefix, day, last_value) SELECT $6, d, 0 FROM unnest($7::date[]) AS d "
@@ -260,24 +262,23 @@ _READ_BATCH = (
     "SELECT 'c' AS kind, NULL::text AS key, NULL::uuid AS report_id, NULL::boolean AS merged, NULL::date AS day, "
     "NULL::integer AS last_value, cand.* FROM cand "
     "UNION ALL SELECT 'a', NULL, NULL, NULL, NULL, NULL, att.* FROM att "
-    "UNION ALL SELECT 'k', k.idempotency_key, k.id, k.merged, NULL, NULL, "
-    + ", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))
-    + " FROM reports AS k JOIN incidents AS i ON i.id = k.incident_id WHERE k.idempotency_key = ANY($8::text[]) "
+    f"UNION ALL SELECT 'k', k.idempotency_key, k.id, k.merged, NULL, NULL, {_I_COLUMNS} "
+    "FROM reports AS k JOIN incidents AS i ON i.id = k.incident_id WHERE k.idempotency_key = ANY($8::text[]) "
     f"UNION ALL SELECT 'd', NULL, NULL, NULL, day, last_value, {_nulls(_N_COLUMNS)} FROM days"
 )
 
 
 async def read_batch(
-    conn: asyncpg.Connection, *, keys: list[str], categories: list[str], cells: list[str], since: datetime,
+    conn: asyncpg.Connection, *, keys: list[str], searched: list[tuple[str, str]], since: datetime,
     attach_ids: list[str], prefix: str, days: list[date],
 ) -> BatchRead:
     """ONE round trip for a whole intake batch (after its advisory locks): the reports already
-    filed under ``keys`` with their incidents (replays), the open incidents of ``categories`` in
-    ``cells`` with a report since ``since`` (the union of every report's search, row-locked; each
-    report then keeps its own), the ``attach_ids`` incidents (row-locked) and the number counters
-    of ``days`` (created at 0 if missing, row-locked until the commit)."""
-    rows = await conn.fetch(_READ_BATCH, categories, cells, since, list(OPEN_STATUSES), attach_ids, prefix, days,
-                            keys)
+    filed under ``keys`` with their incidents (replays), the open incidents of the ``searched``
+    (category, cell) pairs with a report since ``since`` (the union of every report's search,
+    row-locked; each report then keeps its own), the ``attach_ids`` incidents (row-locked) and the
+    number counters of ``days`` (created at 0 if missing, row-locked until the commit)."""
+    rows = await conn.fetch(_READ_BATCH, [c for c, _ in searched], [h for _, h in searched], since,
+                            list(OPEN_STATUSES), attach_ids, prefix, days, keys)
     out = BatchRead({}, [], {}, {})
     for row in rows:
         values = dict(row)
