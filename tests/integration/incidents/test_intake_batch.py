@@ -25,6 +25,7 @@ from cityops_incidents.incidents.intake import report_in_tx
 from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
 from cityops_platform.db.migrations import migrate
 from cityops_platform.db.pool import create_pool
+from cityops_platform.errors import NotFound
 from cityops_platform.runtime import migrations_dir
 
 pytestmark = pytest.mark.integration
@@ -184,3 +185,23 @@ async def test_a_batch_of_50_equals_filing_one_by_one_in_a_few_statements(two_da
     # per incident filed before the batch that could escalate (here two), one write — not ~2 per report.
     assert sum(q.startswith("BEGIN") for q in in_batch) == 1, in_batch
     assert len(in_batch) <= 7, "\n---\n".join(q[:300] for q in in_batch)
+
+
+async def test_a_failing_report_fails_alone_and_the_rest_of_its_batch_is_filed(database_url: str) -> None:
+    await migrate(database_url, "incidents", migrations_dir("incidents"))
+    pool = await create_pool(database_url, "incidents", min_size=1, max_size=2)
+    try:
+        batcher = IntakeBatcher(pool=pool, rules=load_rules())
+        reports = [rep(f"ok-{i}", "FIELD_REPORT", (11.0 + 0.01 * i, 106.7), "Cây đổ") for i in range(4)]
+        reports.insert(2, rep("gone", "FIELD_REPORT", A, "Gọi lại", attach_to=str(uuid.uuid4())))
+        got = await asyncio.gather(*(batcher.file(r, actor=ACTOR, now=NOW) for r in reports), return_exceptions=True)
+        assert isinstance(got[2], NotFound), got[2]
+        filed = [g for i, g in enumerate(got) if i != 2]
+        assert all(isinstance(g, ReportOutcome) and not g.merged for g in filed), filed
+        numbers = sorted(g.incident.number for g in filed)  # type: ignore[union-attr]
+        assert [int(n.rsplit("-", 1)[1]) for n in numbers] == [1, 2, 3, 4]  # the rolled-back batch left no gap
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM reports") == 4
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 4
+    finally:
+        await pool.close()
