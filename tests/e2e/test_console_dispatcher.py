@@ -95,7 +95,11 @@ def dispatch_city(city: Any) -> Any:
 @pytest.mark.parametrize("role", ["call_taker", "citizen", "operator"])
 def test_only_dispatchers_and_supervisors_get_the_plan_or_dispatch(dispatch_city: Any, scene: Any, role: str) -> None:
     city = dispatch_city
-    incident, units = _fire(city, scene, 10.9790, 106.6560, "Chợ Thủ Dầu Một")
+    # Far apart (each call its own incident, never merged into another test's).
+    lat, lon, place = {"call_taker": (10.9790, 106.6560, "Chợ Thủ Dầu Một"),
+                       "citizen": (10.9400, 106.7100, "Phường Lái Thiêu, Thuận An"),
+                       "operator": (11.0700, 106.6100, "Thị xã Bến Cát")}[role]
+    incident, units = _fire(city, scene, lat, lon, place)
     unit_id = units[0]["id"]
     r = httpx.get(f"{city.gateway_url}/api/incidents/{incident.id}/dispatch-plan", headers=_headers(city, role),
                   timeout=10)
@@ -191,10 +195,14 @@ def test_dispatcher_overrides_with_a_reason_recorded_with_their_name(
 ) -> None:
     incident, units = _fire(dispatch_city, scene, 10.9900, 106.6500, "Phường Phú Cường, Thủ Dầu Một")
     assert len(units) >= 2, units
-    city, top, chosen = dispatch_city, units[0], units[1]
+    city = dispatch_city
     page = _open(browser, city, LAPTOP)
     try:
         _show(page, incident)
+        # The units as the screen recommends them now (another test may have sent one meanwhile).
+        by_id = {u.id: u for u in _units(city)}
+        top, chosen = ({"id": i, "call_sign": by_id[i].call_sign} for i in page.eval_on_selector_all(
+            '#candidates li[data-rank="1"], #candidates li[data-rank="2"]', "els => els.map((e) => e.dataset.unitId)"))
         page.click('#candidates li[data-rank="2"] button[data-act="override"]')
         page.wait_for_selector("#override-dialog[open]")
         assert chosen["call_sign"] in page.inner_text("#override-what")
@@ -230,16 +238,20 @@ def test_dispatcher_overrides_with_a_reason_recorded_with_their_name(
         page.context.close()
 
 
+def _units(city: Any) -> list[dispatch_pb2.Unit]:
+    with grpc.insecure_channel(city.addr("dispatch")) as channel:
+        reply = dispatch_pb2_grpc.DispatchServiceStub(channel).ListUnits(
+            dispatch_pb2.ListUnitsRequest(page_size=1000), timeout=10, metadata=bearer(city.settings, "dispatcher"))
+    return list(reply.units)
+
+
 def _shown_units(page: Any) -> set[str]:
     return set(page.eval_on_selector_all("#units [data-unit-id]", "els => els.map((e) => e.dataset.unitId)"))
 
 
 def test_unit_board_filters_by_status_kind_agency_and_ward(dispatch_city: Any, browser: Any, scene: Any) -> None:
     city = dispatch_city
-    with grpc.insecure_channel(city.addr("dispatch")) as channel:
-        units = list(dispatch_pb2_grpc.DispatchServiceStub(channel).ListUnits(
-            dispatch_pb2.ListUnitsRequest(page_size=1000), timeout=10,
-            metadata=bearer(city.settings, "dispatcher")).units)
+    units = _units(city)
     page = _open(browser, city, LAPTOP)  # the wall has no filters (nobody clicks a wall)
     try:
         page.wait_for_function("(n) => document.querySelectorAll('#units [data-unit-id]').length >= n",

@@ -77,7 +77,7 @@ function askReason(unit, recommended) {
     <h2 id="override-title">${t("dispatch.override_title")}</h2>
     <p id="override-what">${escapeHtml(unit.call_sign || unit.id)} ${t("dispatch.instead_of")} ${escapeHtml(recommended?.call_sign || "—")}</p>
     <label for="override-reason">${t("dispatch.override_reason")}</label>
-    <textarea id="override-reason" maxlength="1000" required rows="3"></textarea>
+    <textarea id="override-reason" maxlength="1000" aria-required="true" rows="3"></textarea>
     <p id="override-error" class="error" role="alert"></p>
     <div class="actions"><button class="btn primary" id="override-confirm" type="submit">${t("dispatch.override_confirm")}</button>
     <button class="btn" id="override-cancel" type="button">${t("dispatch.cancel")}</button></div></form>`;
