@@ -233,7 +233,11 @@ def test_dispatcher_overrides_with_a_reason_recorded_with_their_name(
             "(reason) => [...document.querySelectorAll('#timeline li')].some((li) => li.textContent.includes(reason))",
             arg=reason)
         entry = page.locator("#timeline li", has_text=reason).first.inner_text()
-        assert "dispatcher" in entry, entry
+        assert "dispatcher" in entry and "chọn thay đề xuất" in entry, entry
+        page.click("#lang-toggle")  # in English the engine's sentence is English too
+        page.wait_for_function(
+            "(reason) => [...document.querySelectorAll('#timeline li')].some((li) => "
+            "li.textContent.includes('dispatcher override: ' + reason))", arg=reason)
     finally:
         page.context.close()
 
