@@ -253,6 +253,22 @@ def _shown_units(page: Any) -> set[str]:
     return set(page.eval_on_selector_all("#units [data-unit-id]", "els => els.map((e) => e.dataset.unitId)"))
 
 
+def _board_shows(page: Any, city: Any, wanted: Any) -> set[str]:
+    """Waits until the board shows exactly the units ``wanted`` selects from dispatch's current list
+    (statuses move on their own: an unacknowledged assignment times out and frees its unit)."""
+    deadline = time.monotonic() + 15
+    while True:
+        expected = {u.id for u in _units(city) if wanted(u)}
+        shown = _shown_units(page)
+        if shown == expected:
+            return shown
+        assert time.monotonic() < deadline, (shown ^ expected, expected)
+        time.sleep(0.3)
+
+
+IDLE = (dispatch_pb2.UNIT_STATUS_AVAILABLE, dispatch_pb2.UNIT_STATUS_OUT_OF_SERVICE)
+
+
 def test_unit_board_filters_by_status_kind_agency_and_ward(dispatch_city: Any, browser: Any, scene: Any) -> None:
     city = dispatch_city
     units = _units(city)
@@ -260,24 +276,22 @@ def test_unit_board_filters_by_status_kind_agency_and_ward(dispatch_city: Any, b
     try:
         page.wait_for_function("(n) => document.querySelectorAll('#units [data-unit-id]').length >= n",
                                arg=len(units))
-        assert _shown_units(page) == {u.id for u in units}
+        assert _board_shows(page, city, lambda u: True) == {u.id for u in units}
         page.select_option("#unit-kind", "FIRE_ENGINE")
-        assert _shown_units(page) == {u.id for u in units if u.unit_type == "FIRE_ENGINE"}
+        assert _board_shows(page, city, lambda u: u.unit_type == "FIRE_ENGINE")
         page.select_option("#unit-kind", "")
         ward = next(u for u in units if u.ward_code)
         page.select_option("#unit-ward", ward.ward_code)
-        assert _shown_units(page) == {u.id for u in units if u.ward_code == ward.ward_code}
+        assert _board_shows(page, city, lambda u: u.ward_code == ward.ward_code)
         assert ward.ward_name in page.inner_text("#unit-ward")
         page.select_option("#unit-ward", "")
         page.select_option("#unit-agency", "MEDICAL_115")
         page.select_option("#unit-load", "available")
-        available = dispatch_pb2.UNIT_STATUS_AVAILABLE
-        expected = {u.id for u in units if u.agency_code == "MEDICAL_115" and u.status == available}
-        assert expected and _shown_units(page) == expected
+        assert _board_shows(page, city, lambda u: u.agency_code == "MEDICAL_115"
+                            and u.status == dispatch_pb2.UNIT_STATUS_AVAILABLE)
         page.select_option("#unit-agency", "")
         page.select_option("#unit-load", "busy")
-        busy = {u.id for u in units if u.status not in (dispatch_pb2.UNIT_STATUS_AVAILABLE,
-                                                         dispatch_pb2.UNIT_STATUS_OUT_OF_SERVICE)}
+        _board_shows(page, city, lambda u: u.status not in IDLE)
         # Live: a unit sent now joins the busy board without a reload (same stream as the queue).
         incident, sendable = _fire(city, scene, 11.0500, 106.6500, "Thị xã Tân Uyên")
         unit_id = sendable[0]["id"]
@@ -286,7 +300,7 @@ def test_unit_board_filters_by_status_kind_agency_and_ward(dispatch_city: Any, b
                        timeout=10)
         assert r.status_code == 200, r.text
         page.wait_for_selector(f'#units [data-unit-id="{unit_id}"]')
-        assert _shown_units(page) >= busy | {unit_id}
+        assert unit_id in _board_shows(page, city, lambda u: u.status not in IDLE)
         statuses = set(page.eval_on_selector_all("#units [data-unit-id]", "els => els.map((e) => e.dataset.status)"))
         assert statuses and not statuses & {"AVAILABLE", "OUT_OF_SERVICE"}, statuses
         page.select_option("#unit-status", "OUT_OF_SERVICE")

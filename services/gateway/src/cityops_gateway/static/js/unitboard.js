@@ -8,7 +8,7 @@ import { state } from "./store.js";
 import { unitFilter } from "./tools.js";
 
 export const UNIT_SHAPES = { AVAILABLE: "○", DISPATCHED: "◆", EN_ROUTE: "▶", ON_SCENE: "■", RETURNING: "↩",
-                             OUT_OF_SERVICE: "⦸" };
+                             OUT_OF_SERVICE: "✕" };
 const IDLE = new Set(["AVAILABLE", "OUT_OF_SERVICE"]);
 export const boardFilter = { kind: "", ward: "", load: "" }; // load: "", "available", "busy"
 
