@@ -28,6 +28,7 @@ from cityops_gateway.state import gateway_state
 from cityops_gateway.web import ApiError, invalid, json_body, parse_int, text_field
 
 DISPATCH_ROLES = frozenset({"dispatcher", "supervisor", "admin"})
+ACCEPTED = "chấp nhận đề xuất (recommendation accepted)"
 # Assignments that count as sent for the run card: active ones and those that finished normally.
 SENT = frozenset({
     "ASSIGNMENT_STATUS_ASSIGNED", "ASSIGNMENT_STATUS_ACKNOWLEDGED", "ASSIGNMENT_STATUS_EN_ROUTE",
@@ -95,7 +96,7 @@ async def dispatch_unit(request: Request) -> JSONResponse:
         incident_id=request.path_params["incident_id"], unit_id=unit_id,
         capability=text_field(body, "capability", max_len=64),
         recommended_unit_id=recommended, override_reason=reason,
-        reason=reason or "chấp nhận đề xuất (recommendation accepted)",
+        reason=reason or (ACCEPTED if recommended == unit_id else ""),
     )
     assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=token)
     return JSONResponse(to_json(assignment))
