@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -12,7 +13,7 @@ from cityops_dispatch import db
 from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.incidents_view import service
 from cityops_dispatch.incidents_view.models import TERMINAL
-from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
+from cityops_platform.faust_app import consume_batches, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import Resources
 
@@ -38,10 +39,16 @@ def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, con
 
         await db.in_transaction(res.db, work)
 
+    async def handle_view_only(events: Sequence[incidents_pb2.IncidentEvent]) -> None:
+        # The view-only events of a batch: their marks and view upserts in ONE statement.
+        async with res.db.acquire() as conn:
+            await service.apply_snapshots_once(conn, events, consumer=CONSUMER)
+
     @app.agent(topic, name="dispatch-incident-events", concurrency=max(1, concurrency))
     async def incident_events(stream: faust.StreamT[Any]) -> None:
-        await consume(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
-                      dead_letters=faust_dead_letters(app))
+        await consume_batches(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
+                              batchable=lambda event: _view_only(event, dispatcher), handle_many=handle_view_only,
+                              dead_letters=faust_dead_letters(app))
 
 
 def _view_only(event: incidents_pb2.IncidentEvent, dispatcher: AssignmentEngine) -> bool:
