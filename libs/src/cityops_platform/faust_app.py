@@ -280,7 +280,7 @@ async def consume_batches(
     when the body is cancelled half-way), so delivery stays at least once. An idle stream wakes
     once per ``within_s``; a busy one adds at most ``within_s`` to an event's latency."""
     processor = _processor(stream, decode, handle, dead_letters)
-    async for events in stream.noack_take(max_records, within=within_s):
+    async for events in stream.noack_take(max_records, within=within_s):  # type: ignore[attr-defined]
         await processor.process_many([_raw_record(event) for event in events], batchable=batchable,
                                      handle_many=handle_many)
         for event in events:
