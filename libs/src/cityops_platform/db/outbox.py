@@ -29,6 +29,7 @@ import json
 import logging
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -256,8 +257,8 @@ class OutboxRelay:
                 await self._producer.send_many(records)
         if not rows:
             return 0
-        for topic, *_ in records:
-            metrics.OUTBOX_PUBLISHED.labels(self._schema, topic).inc()
+        for topic, count in Counter(topic for topic, *_ in records).items():
+            metrics.OUTBOX_PUBLISHED.labels(self._schema, topic).inc(count)
         _notify_observers(records)
         self.published += len(rows)
         self.batches += 1
