@@ -99,7 +99,8 @@ class ProbeCity:
         self.jwt_secret = "probe-" + hashlib.sha256(os.urandom(16)).hexdigest()
         settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn,
                             jwt_secret=self.jwt_secret)
-        self.city = City(self.dir, settings, base_env=clean_environ(**{**SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level}))
+        service_env = {**SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level}
+        self.city = City(self.dir, settings, base_env=clean_environ(**service_env))
         self.city.prepare(SERVICES)
         self.city.plan(SERVICES, gateway=False)
         self.city.start()
