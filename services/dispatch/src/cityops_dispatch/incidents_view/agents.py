@@ -14,6 +14,7 @@ from cityops_dispatch import db
 from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.incidents_view import service
 from cityops_dispatch.incidents_view.models import TERMINAL, IncidentView
+from cityops_platform.db.groupwrite import GroupWriter
 from cityops_platform.faust_app import consume_batches, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import Resources
@@ -28,13 +29,18 @@ def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, con
     def view_only(event: incidents_pb2.IncidentEvent) -> bool:
         return _view_only(event, dispatcher, planned)
 
+    async def write_snapshots(events: Sequence[incidents_pb2.IncidentEvent]) -> None:
+        async with res.db.acquire() as conn:
+            await service.apply_snapshots_once(conn, events, consumer=CONSUMER)
+
+    # The view-only events of every actor: marks and view upserts in ONE statement per group.
+    snapshots = GroupWriter(write_snapshots)
+
     async def handle(event: incidents_pb2.IncidentEvent, _: Any) -> None:
         if view_only(event):
-            # An open incident of a priority that is not auto-dispatched: ``on_incident`` does
-            # nothing for it, so the view upsert (one statement that also marks the event) runs
-            # alone, without BEGIN/COMMIT round trips.
-            async with res.db.acquire() as conn:
-                await service.apply_event_once(conn, event, consumer=CONSUMER)
+            # ``on_incident`` would do nothing for it: the view upsert (one statement that also
+            # marks the event) runs without BEGIN/COMMIT, grouped with the other actors' ones.
+            await snapshots.write([event])
             return
 
         async def work(conn: asyncpg.Connection) -> IncidentView | None:
@@ -47,15 +53,10 @@ def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, con
         if view is not None and view.open and (view.planned or dispatcher.rules.is_auto(view.priority)):
             planned.add(view.id)  # committed: ``on_incident`` planned it (now or before)
 
-    async def handle_view_only(events: Sequence[incidents_pb2.IncidentEvent]) -> None:
-        # The view-only events of a batch: their marks and view upserts in ONE statement.
-        async with res.db.acquire() as conn:
-            await service.apply_snapshots_once(conn, events, consumer=CONSUMER)
-
     @app.agent(topic, name="dispatch-incident-events", concurrency=max(1, concurrency))
     async def incident_events(stream: faust.StreamT[Any]) -> None:
         await consume_batches(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
-                              batchable=view_only, handle_many=handle_view_only,
+                              batchable=view_only, handle_many=snapshots.write,
                               dead_letters=faust_dead_letters(app))
 
 
