@@ -162,3 +162,75 @@ async def test_the_committing_process_wakes_its_relay_after_the_transaction_and_
         await listener.close()
         await producer.stop()
         await pool.close()
+
+
+async def _empty_outbox_and_producer(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, *, pool_size: int = 10
+) -> tuple[asyncpg.Pool, EventProducer]:
+    """A pool on the migrated schema with an empty outbox, and a started producer."""
+    await (await _prepare(database_url)).close()
+    pool = await create_pool(database_url, SCHEMA, min_size=1, max_size=pool_size)
+    await pool.execute("DELETE FROM outbox")
+    producer = EventProducer(make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix,
+                                           database_url=database_url))
+    await producer.start()
+    return pool, producer
+
+
+async def test_a_batch_costs_three_statements_whatever_its_size_and_goes_out_in_id_order(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str
+) -> None:
+    """BEGIN, one claim-and-mark statement, COMMIT: not one statement per row, nor a SELECT then an UPDATE."""
+    settings = make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, database_url=database_url)
+    # One connection: the relay gets the one whose statements are logged.
+    pool, producer = await _empty_outbox_and_producer(kafka_bootstrap, topic_prefix, database_url, pool_size=1)
+    queries: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            for i in range(30):
+                async with conn.transaction():
+                    await _enqueue(conn, f"batched-{i:02d}")
+            conn.add_query_logger(lambda q: queries.append(q.query))
+        relay = OutboxRelay(pool, producer, schema=SCHEMA, poll_interval_s=3600)
+        assert await relay.publish_pending() == 30
+        await asyncio.sleep(0.05)  # asyncpg calls query loggers with call_soon
+        assert len(queries) == 3, queries
+        assert relay.batches == 1
+        assert await relay.publish_pending() == 0
+        assert await relay.pending() == 0
+        records = await consume(settings, INCIDENT_EVENTS.name, count=30, timeout=30)
+        keys = [r.key.decode() for r in records if r.key]
+        assert sorted(keys) == [f"batched-{i:02d}" for i in range(30)]
+        for partition in {r.partition for r in records}:
+            in_partition = [r.key.decode() for r in records if r.partition == partition and r.key]
+            assert in_partition == sorted(in_partition), "the outbox order is kept within a partition"
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
+async def test_wakes_of_a_busy_interval_share_one_batch(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str
+) -> None:
+    """Twenty commits, each waking the relay, while a drain is not due: one Kafka batch, not twenty."""
+    pool, producer = await _empty_outbox_and_producer(kafka_bootstrap, topic_prefix, database_url)
+    relay = OutboxRelay(pool, producer, schema=SCHEMA, poll_interval_s=3600, min_drain_interval_s=3.0)
+    runner = asyncio.create_task(relay.run())
+    try:
+        for i in range(20):
+            async with pool.acquire() as conn, conn.transaction():
+                await _enqueue(conn, f"coalesced-{i}")
+
+        async def all_published() -> bool:
+            return relay.published == 20
+
+        await eventually(all_published, timeout=60, interval=0.1)
+        # The relay drained (nothing) at its start, so the first wake waits for the 3-s mark: one
+        # batch, two or three if these commits took over 3 or 6 s; without coalescing every
+        # commit's wake would drain a batch of its own.
+        assert relay.batches <= 3, relay.batches
+    finally:
+        relay.stop()
+        await runner
+        await producer.stop()
+        await pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,6 +23,14 @@ async def apply_event_once(
     if event.event_id and not await first_time(conn, consumer, event.event_id):
         return None
     return await apply_event(conn, event)
+
+
+async def apply_snapshots_once(
+    conn: asyncpg.Connection, events: Sequence[incidents_pb2.IncidentEvent], *, consumer: str
+) -> int:
+    """``apply_event_once`` of many snapshot events (each with an event id and an incident, no
+    note) in one statement; returns how many were new for ``consumer``."""
+    return await store.upsert_many_first_time(conn, [(e.event_id, e.incident) for e in events], consumer=consumer)
 
 
 async def apply_event(conn: asyncpg.Connection, event: incidents_pb2.IncidentEvent) -> IncidentView | None:

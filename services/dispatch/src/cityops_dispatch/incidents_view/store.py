@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2
@@ -110,6 +112,38 @@ async def upsert_first_time(
         event_id,
     )
     return to_view(row) if row else None
+
+
+_VIEW_TYPES = ("text", "text", "text", "text", "smallint", "smallint", "text", "float8", "float8", "text", "text",
+               "text", "bigint", "bytea", "text")
+
+
+async def upsert_many_first_time(
+    conn: asyncpg.Connection, incidents: Sequence[tuple[str, incidents_pb2.Incident]], *, consumer: str
+) -> int:
+    """``upsert_first_time`` of many (event id, snapshot) pairs in ONE statement: the events not
+    seen before by ``consumer`` are marked seen, and the newest of their snapshots per incident is
+    stored unless a newer version is already there. Returns how many events were new. All or
+    nothing, like one statement is."""
+    if not incidents:
+        return 0
+    columns = list(zip(*(_values(incident) for _, incident in incidents), strict=True))
+    n = len(_VIEW_TYPES)
+    unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_VIEW_TYPES))
+    names = ", ".join(f"c{i}" for i in range(n))
+    return int(await conn.fetchval(
+        f"""WITH input AS (SELECT * FROM unnest({unnest}, ${n + 1}::text[]) WITH ORDINALITY
+                               AS t({names}, event_id, ord)),
+            fresh AS (INSERT INTO processed_events (consumer, event_id) SELECT ${n + 2}, event_id FROM input
+                      ON CONFLICT DO NOTHING RETURNING event_id),
+            newest AS (SELECT DISTINCT ON (c0) input.* FROM input JOIN fresh USING (event_id)
+                       ORDER BY c0, c12 DESC, ord DESC),
+            stored AS ({_INSERT_COLUMNS} SELECT {names} FROM newest {_UPSERT_SET} RETURNING 1)
+            SELECT count(*) FROM fresh""",
+        *columns,
+        [event_id for event_id, _ in incidents],
+        consumer,
+    ))
 
 
 async def add_note(conn: asyncpg.Connection, incident_id: str, note: Note) -> None:
