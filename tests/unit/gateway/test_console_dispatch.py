@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from cityops_gateway.console.dispatch import run_card_progress
 
-CARD = {"name": "fire_structure", "units": [{"capability": "FIRE_ENGINE", "count": 2}, {"capability": "ALS", "count": 1}]}
+CARD = {
+    "name": "fire_structure",
+    "units": [{"capability": "FIRE_ENGINE", "count": 2}, {"capability": "ALS", "count": 1}],
+}
 
 
 def _sent(unit: str, capability: str, status: str = "ASSIGNMENT_STATUS_ASSIGNED") -> dict[str, str]:
