@@ -124,25 +124,23 @@ def unavailable(component: str, exc: BaseException) -> NoReturn:
     pytest.skip(message)
 
 
-@pytest.fixture
-def remote_kafka(tmp_path: Path) -> Iterator[RemoteServer]:
-    """A broker for this test alone, crashed and restarted through a helper process (see _remote)."""
-    server = RemoteServer("kafka", tmp_path / "kafka")
+def _remote(kind: str, component: str, run_dir: Path) -> Iterator[RemoteServer]:
+    server = RemoteServer(kind, run_dir)
     try:
         server.start()
     except RuntimeError as exc:
-        unavailable("Kafka", exc)
+        unavailable(component, exc)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def remote_kafka(tmp_path: Path) -> Iterator[RemoteServer]:
+    """A broker for this test alone, crashed and restarted through a helper process (see _remote)."""
+    yield from _remote("kafka", "Kafka", tmp_path / "kafka")
 
 
 @pytest.fixture
 def remote_postgres(tmp_path: Path) -> Iterator[RemoteServer]:
     """A Postgres for this test alone, crashed and restarted through a helper process."""
-    server = RemoteServer("postgres", tmp_path / "postgres")
-    try:
-        server.start()
-    except RuntimeError as exc:
-        unavailable("PostgreSQL", exc)
-    yield server
-    server.stop()
+    yield from _remote("postgres", "PostgreSQL", tmp_path / "postgres")

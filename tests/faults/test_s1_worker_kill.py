@@ -17,8 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cityops.incidents.v1 import events_pb2 as ievents
-from cityops_devtools.testing import eventually
+from cityops_devtools.testing import at_least, eventually, incidents_reported
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 from cityops_platform.settings import Settings
 
@@ -53,16 +52,16 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
 
         t0 = time.monotonic()
         w.start()
-        await eventually(lambda: _at_least(processed, 1), timeout=120, interval=0.05)
+        await eventually(lambda: at_least(processed, 1), timeout=120, interval=0.05)
         t_first = time.monotonic()
-        at_kill = await eventually(lambda: _at_least(processed, int(LOAD * 0.3)), timeout=300, interval=0.05)
+        at_kill = await eventually(lambda: at_least(processed, int(LOAD * 0.3)), timeout=300, interval=0.05)
         t_kill = time.monotonic()
         w.kill()
         assert at_kill < LOAD, "the worker finished before the kill: nothing was interrupted"
         w.start()
-        await eventually(lambda: _at_least(processed, at_kill + 1), timeout=120, interval=0.05)
+        await eventually(lambda: at_least(processed, at_kill + 1), timeout=120, interval=0.05)
         t_resume = time.monotonic()
-        await eventually(lambda: _at_least(processed, LOAD), timeout=400, interval=0.5)
+        await eventually(lambda: at_least(processed, LOAD), timeout=400, interval=0.5)
         t_done = time.monotonic()
         phases = (f"first record after {t_first - t0:.0f} s; {at_kill / max(t_kill - t_first, 0.1):.0f} alerts/s; "
                   f"resumed {t_resume - t_kill:.0f} s after the kill; done {t_done - t_resume:.0f} s later")
@@ -84,12 +83,7 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
     # Every incident announced once: the relay may republish a row (same event id) after the
     # crash, never a second IncidentReported for the same incident.
     records = await read_topic(s.kafka_bootstrap, INCIDENT_EVENTS.full_name(s.topic_prefix))
-    announced: dict[str, set[str]] = {}
-    for rec in records:
-        event = ievents.IncidentEvent()
-        event.ParseFromString(rec.value)
-        if event.WhichOneof("body") == "reported":
-            announced.setdefault(event.incident_id, set()).add(event.event_id)
+    announced = incidents_reported(records)
     event_ledger = Ledger("incidents → IncidentReported")
     event_ledger.acked = incidents
     event_verdict = event_ledger.check(iid for iid, ids in announced.items() for _ in ids)
@@ -110,10 +104,6 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
     event_verdict.assert_clean()
     assert len(ledger.acked) == LOAD
 
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None
 
 
 async def _has_table(db: asyncpg.Connection, name: str) -> bool:

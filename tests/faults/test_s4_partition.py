@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from cityops_devtools.devstack import DevstackUnavailable
-from cityops_devtools.testing import eventually, free_port, make_settings
+from cityops_devtools.testing import at_least, eventually, free_port, make_settings
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 
 from ._checker import Ledger
@@ -71,7 +71,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
         await wait_healthy(w)
         poller = asyncio.create_task(poll_health())
         await produce(broker.bootstrap, topic, records[:third], ledger)
-        await eventually(lambda: _at_least(processed, third // 2), timeout=120, interval=0.1)
+        await eventually(lambda: at_least(processed, third // 2), timeout=120, interval=0.1)
         cut_at = time.monotonic()
         proxy.partition()
         await produce(broker.bootstrap, topic, records[third:2 * third], ledger)  # the broker still takes writes
@@ -84,7 +84,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
         await produce(broker.bootstrap, topic, records[2 * third:], ledger)
         await wait_healthy(w, within=120)
         serving_after = time.monotonic() - healed_at
-        await eventually(lambda: _at_least(processed, LOAD), timeout=300, interval=0.5)
+        await eventually(lambda: at_least(processed, LOAD), timeout=300, interval=0.5)
 
         async def caught_up() -> bool:
             return (await consumer_lag(broker.bootstrap, group_of("incidents", direct), [topic]))[topic] == 0
@@ -116,10 +116,6 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
                      f"{proxy.connections} proxied connections; lag 0")
     verdict.assert_clean()
     assert 503 in in_partition
-
-
-async def _at_least(count: object, n: int) -> bool:
-    return await count() >= n  # type: ignore[operator]
 
 
 async def _unhealthy(w: object) -> bool:

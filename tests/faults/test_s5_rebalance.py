@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cityops_devtools.testing import eventually
+from cityops_devtools.testing import at_least, eventually
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.settings import Settings
 
@@ -48,11 +48,11 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
         return int(await db.fetchval("SELECT count(*) FROM incidents.reports"))
 
     async def churn() -> None:
-        await eventually(lambda: _at_least(processed, LOAD // 4), timeout=200, interval=0.1)
+        await eventually(lambda: at_least(processed, LOAD // 4), timeout=200, interval=0.1)
         b.start()
         events.append(f"B joined at {await processed()}")
         await wait_healthy(b)
-        await eventually(lambda: _at_least(processed, LOAD * 6 // 10), timeout=200, interval=0.1)
+        await eventually(lambda: at_least(processed, LOAD * 6 // 10), timeout=200, interval=0.1)
         code = a.terminate()
         events.append(f"A left (SIGTERM, exit {code}) at {await processed()}")
 
@@ -65,7 +65,7 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
             await produce(s.kafka_bootstrap, topic, records[start:start + 250], ledger)
             await asyncio.sleep(1.0)
         await churner
-        await eventually(lambda: _at_least(processed, LOAD), timeout=300, interval=0.5)
+        await eventually(lambda: at_least(processed, LOAD), timeout=300, interval=0.5)
         group = group_of("incidents", s)
 
         async def caught_up() -> bool:
@@ -89,7 +89,3 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
     figures.notes = "committed consumer lag on the alerts topic reached 0"
     verdict.assert_clean()
     assert len(ledger.acked) == LOAD
-
-
-async def _at_least(count: object, n: int) -> bool:
-    return await count() >= n  # type: ignore[operator]

@@ -26,7 +26,7 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.dispatch.v1 import events_pb2 as devents
 from cityops.incidents.v1 import events_pb2 as ievents
-from cityops_devtools.testing import bearer, eventually
+from cityops_devtools.testing import at_least, bearer, eventually
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS
 from cityops_platform.settings import Settings
 
@@ -112,12 +112,12 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
             watcher = asyncio.create_task(watch_units())
             t0 = time.monotonic()
             w.start()
-            at_kill = await eventually(lambda: _at_least(assigned, int(LOAD * 0.3)), timeout=300, interval=0.02)
+            at_kill = await eventually(lambda: at_least(assigned, int(LOAD * 0.3)), timeout=300, interval=0.02)
             w.kill()
             t_kill = time.monotonic()
             assert at_kill < LOAD, "the worker finished before the kill: nothing was interrupted"
             w.start()
-            await eventually(lambda: _at_least(assigned, LOAD), timeout=400, interval=0.5)
+            await eventually(lambda: at_least(assigned, LOAD), timeout=400, interval=0.5)
             t_done = time.monotonic()
             await asyncio.sleep(3)  # records redelivered after the crash must change nothing
             assert w.alive, w.tail()
@@ -170,8 +170,3 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
     event_verdict.assert_clean()
     assert len(ledger.acked) == LOAD
     assert lag[topic] == 0
-
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None

@@ -28,7 +28,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import events_pb2 as devents
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
-from cityops_devtools.testing import bearer, eventually, free_port
+from cityops_devtools.testing import at_least, bearer, eventually, free_port
 from cityops_platform.kafka.topics import DISPATCH_EVENTS
 from cityops_platform.settings import Settings
 
@@ -133,7 +133,7 @@ async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id
 
         t0 = time.monotonic()
         w.start()
-        at_kill = await eventually(lambda: _at_least(received, int(LOAD * 0.3)), timeout=300, interval=0.02)
+        at_kill = await eventually(lambda: at_least(received, int(LOAD * 0.3)), timeout=300, interval=0.02)
         in_flight = await db.fetchval(
             "SELECT count(*) FROM notifications.deliveries WHERE subscription_id = $1::uuid AND status <> 'SENT'",
             subscription_id)
@@ -188,8 +188,3 @@ async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id
     receipt_verdict.assert_clean()
     assert len(ledger.acked) == LOAD
     assert lag[topic] == 0
-
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None
