@@ -7,6 +7,7 @@ import importlib.util
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +16,7 @@ from typing import Any
 import grpc
 from aiokafka import AIOKafkaConsumer
 
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_platform import auth
 from cityops_platform.settings import Settings
 
@@ -30,6 +32,21 @@ def make_settings(
         grpc_host="127.0.0.1",
         **overrides,
     )
+
+
+def fresh_settings(kafka: KafkaBroker, postgres: PostgresServer, **overrides: Any) -> tuple[Settings, str]:
+    """Settings on ``kafka`` and ``postgres`` (each brought back first when an earlier test stopped it)
+    with a topic prefix and a new empty database of their own; returns them and the database's name
+    (to drop it afterwards)."""
+    if not kafka.is_running:
+        kafka.restart()
+    if not postgres.is_running:
+        postgres.restart()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = postgres.create_database(name)
+    settings = make_settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+                             database_url=dsn, **overrides)
+    return settings, name
 
 
 def bearer(

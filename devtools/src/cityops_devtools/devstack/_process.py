@@ -47,7 +47,18 @@ class ServerProcess:
 
     stop_signal = signal.SIGTERM
     start_timeout = 60.0
-    _proc: subprocess.Popen[bytes] | None = None
+
+    def __init__(self, run_dir: Path | str, port: int | None) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        self.port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def _started_port(self) -> int:
+        """The server's port; DevstackError before start()."""
+        if self.port is None:
+            raise DevstackError(f"{type(self).__name__} chưa start() / not started yet")
+        return self.port
 
     @property
     def pid(self) -> int | None:

@@ -77,23 +77,18 @@ class KafkaBroker(ServerProcess):
         sasl_admin: tuple[str, str] | None = None,
         scram_users: Mapping[str, str] | None = None,
     ) -> None:
-        self.run_dir = Path(run_dir).resolve()
+        super().__init__(run_dir, port)
         self.sasl_admin = sasl_admin
         self.scram_users = dict(scram_users or {})
-        self.port = port
         self.controller_port = controller_port
         self.heap = heap
         self.num_partitions = num_partitions
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
         self._server_log_offset = 0
 
     @property
     def bootstrap(self) -> str:
         """host:port for CITYOPS_KAFKA_BOOTSTRAP (valid after start())."""
-        if self.port is None:
-            raise DevstackError("KafkaBroker chưa start() / not started yet")
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self._started_port()}"
 
     @property
     def data_dir(self) -> Path:

@@ -71,11 +71,8 @@ class PostgresServer(ServerProcess):
     stop_signal = signal.SIGINT  # SIGTERM would be a "smart" shutdown that waits for every client to disconnect
 
     def __init__(self, run_dir: Path | str, port: int | None = None, *, max_connections: int = 200) -> None:
-        self.run_dir = Path(run_dir).resolve()
-        self.port = port
+        super().__init__(run_dir, port)
         self.max_connections = max_connections
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
         self._socket_dir: Path | None = None
         self._home = self.run_dir
 
@@ -86,9 +83,7 @@ class PostgresServer(ServerProcess):
 
     def dsn_for(self, database: str) -> str:
         """Same server and role, another database (see create_database)."""
-        if self.port is None:
-            raise DevstackError("PostgresServer chưa start() / not started yet")
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self._started_port()}/{database}"
 
     @property
     def data_dir(self) -> Path:
@@ -185,26 +180,15 @@ class PostgresServer(ServerProcess):
         """Run SQL as the `postgres` superuser over the unix socket; returns unaligned output."""
         if self._socket_dir is None or self.port is None:
             raise DevstackError("PostgresServer chưa start() / not started yet")
-        argv = [
-            str(find_pg_bin() / "psql"),
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            str(self._socket_dir),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-        ]
+        argv = [str(find_pg_bin() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        argv += self._as_postgres(database)
         for statement in statements:
             argv += ["-c", statement]
         return _process.run_checked(argv, what="psql", timeout=60.0).strip()
+
+    def _as_postgres(self, database: str) -> list[str]:
+        """Client options: the `postgres` superuser on ``database`` over the private unix socket."""
+        return ["-h", str(self._socket_dir), "-p", str(self.port), "-U", "postgres", "-d", database]
 
     def create_database(self, name: str) -> str:
         """Create an empty database owned by `cityops` and return its DSN."""
@@ -278,18 +262,7 @@ class PostgresServer(ServerProcess):
 
     def _wait_ready(self, bin_dir: Path, deadline: float) -> None:
         assert self._proc is not None
-        probe = [
-            str(bin_dir / "pg_isready"),
-            "-q",
-            "-h",
-            str(self._socket_dir),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ]
+        probe = [str(bin_dir / "pg_isready"), "-q", *self._as_postgres("postgres")]
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 if "Address already in use" in _process.read_from(self.log_path, self._log_offset):
