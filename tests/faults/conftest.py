@@ -23,6 +23,7 @@ from cityops_devtools.testing import make_settings
 from cityops_platform.settings import Settings
 
 from ._remote import RemoteServer
+from ._stack import prepare
 
 _ROWS: list[Figures] = []
 _ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults"
@@ -100,6 +101,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                   f"{sum(r.lost for r in _ROWS)} lost, {sum(r.duplicated for r in _ROWS)} duplicated, {total:.0f} s")
     _ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (_ARTIFACTS / "figures.json").write_text(json.dumps([asdict(r) for r in _ROWS], indent=2, ensure_ascii=False))
+
+
+@pytest.fixture
+async def prepared(session_settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """``session_settings`` with the topic catalog and the schemas of the scenario module's ``SERVICES``."""
+    await prepare(session_settings, *request.module.SERVICES)
+    return session_settings
+
+
+@pytest.fixture
+def run() -> str:
+    """A short id of this scenario run, in the keys and names it creates."""
+    return uuid.uuid4().hex[:6]
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -23,20 +22,19 @@ from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import produce, sensor_alert
-from ._stack import consumer_lag, group_of, prepare, read_topic, worker
+from ._stack import consumer_lag, group_of, read_topic, worker
 from .conftest import Figures
 
+SERVICES = ("incidents",)  # the `prepared` fixture applies their topics and schemas
 # 10k in the nightly run (CITYOPS_FAULTS_ALERTS=10000); 5k keeps CI within its budget (~70 alerts/s on 2 cores).
 LOAD = int(os.environ.get("CITYOPS_FAULTS_ALERTS", "5000"))
 
 
 @pytest.mark.timeout(600)
 async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_nothing(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "incidents")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
     ledger = Ledger("sensor alerts → incidents")
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)

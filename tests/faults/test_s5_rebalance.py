@@ -8,7 +8,6 @@ group's committed lag on the alerts topic must reach 0 (no partition left unowne
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -20,19 +19,18 @@ from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import produce, sensor_alert
-from ._stack import consumer_lag, group_of, prepare, wait_healthy, worker
+from ._stack import consumer_lag, group_of, wait_healthy, worker
 from .conftest import Figures
 
+SERVICES = ("incidents",)  # the `prepared` fixture applies their topics and schemas
 LOAD = 2000
 
 
 @pytest.mark.timeout(420)
 async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "incidents")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
     records = [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]

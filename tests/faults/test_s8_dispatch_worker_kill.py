@@ -32,9 +32,10 @@ from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import grid_point, produce
-from ._stack import consumer_lag, group_of, inprocess_api, prepare, read_topic, worker
+from ._stack import consumer_lag, group_of, inprocess_api, read_topic, worker
 from .conftest import Figures
 
+SERVICES = ("dispatch",)  # the `prepared` fixture applies their topics and schemas
 LOAD = int(os.environ.get("CITYOPS_FAULTS_P1", "300"))
 # Enough ALS units that no incident waits for one: a wait would be a retry, not a crash effect.
 UNITS = LOAD + 30
@@ -62,11 +63,9 @@ def p1_event(n: int, run: str) -> ievents.IncidentEvent:
 
 @pytest.mark.timeout(600)
 async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_nor_leaves_a_p1_unassigned(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "dispatch")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     db = await asyncpg.connect(s.database_url)
     watch_db = await asyncpg.connect(s.database_url)  # its own connection: it runs beside the test's queries
     double_booked: list[tuple[str, int]] = []

@@ -34,9 +34,10 @@ from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import produce
-from ._stack import consumer_lag, group_of, inprocess_api, prepare, worker
+from ._stack import consumer_lag, group_of, inprocess_api, worker
 from .conftest import Figures
 
+SERVICES = ("notifications",)  # the `prepared` fixture applies their topics and schemas
 LOAD = int(os.environ.get("CITYOPS_FAULTS_DELIVERIES", "300"))
 UNIT_ASSIGNED = "cityops.dispatch.v1.UnitAssigned"
 WORKER_ENV = {
@@ -99,13 +100,11 @@ class Receiver:
 
 @pytest.mark.timeout(600)
 async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id(
-    session_settings: Settings, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = session_settings
-    await prepare(s, "notifications")
+    s = prepared
     for key, value in WORKER_ENV.items():  # the in-process api validates the receiver's address too
         monkeypatch.setenv(key, value)
-    run = uuid.uuid4().hex[:6]
     secret = "s9-" + uuid.uuid4().hex
     receiver = Receiver(secret, delay_s=0.2)
     url = await receiver.start()
