@@ -21,7 +21,7 @@ from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
-from ._load import produce, sensor_alert
+from ._load import alert_records, produce, sensor_alert
 from ._stack import consumer_lag, group_of, read_topic, worker
 from .conftest import Figures
 
@@ -38,8 +38,7 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
     ledger = Ledger("sensor alerts → incidents")
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)
-    await produce(s.kafka_bootstrap, topic, [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts],
-                  ledger)
+    await produce(s.kafka_bootstrap, topic, alert_records(alerts), ledger)
     figures.load = f"{LOAD} sensor alerts on 6 partitions, one incidents worker"
 
     db = await asyncpg.connect(s.database_url)

@@ -23,7 +23,7 @@ from cityops_devtools.testing import at_least, eventually, free_port, make_setti
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 
 from ._checker import Ledger
-from ._load import produce, sensor_alert
+from ._load import alert_records, produce, sensor_alert
 from ._proxy import PartitionProxy
 from ._stack import ProxiedBroker, consumer_lag, group_of, prepare, wait_healthy, worker
 from .conftest import Figures, unavailable
@@ -50,7 +50,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
     run = uuid.uuid4().hex[:6]
     topic = SENSOR_ALERTS.full_name(topic_prefix)
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
-    records = [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]
+    records = alert_records(alerts)
     third = LOAD // 3
     ledger = Ledger("sensor alerts → reports")
     w = worker("incidents", via_proxy, tmp_path)

@@ -18,7 +18,7 @@ from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
-from ._load import produce, sensor_alert
+from ._load import alert_records, produce, sensor_alert
 from ._stack import consumer_lag, group_of, wait_healthy, worker
 from .conftest import Figures
 
@@ -33,7 +33,7 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
     s = prepared
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
-    records = [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]
+    records = alert_records(alerts)
     ledger = Ledger("sensor alerts → reports")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -45,6 +45,12 @@ class Api:
     def md(self, role: str | list[str] = "call_taker", subject: str | None = None) -> Any:
         return bearer(self.settings, role, subject)
 
+    async def report_unfused(self, description: str) -> pb.Incident:
+        """A new incident of its own: administrative procedures are never fused."""
+        reply = await self.stub.ReportIncident(
+            report_request(category=pb.CATEGORY_ADMINISTRATIVE_PROCEDURE, description=description), metadata=self.md())
+        return reply.incident
+
 
 def report_request(
     *, category: int = pb.CATEGORY_FIELD_REPORT, lat: float = TDM[0], lon: float = TDM[1],

@@ -51,12 +51,8 @@ class Lifecycle:
         self.count = 0
 
     async def new(self) -> pb.Incident:
-        # Administrative procedures are never fused, so every report is its own incident.
         self.count += 1
-        reply = await self.api.stub.ReportIncident(
-            report_request(category=pb.CATEGORY_ADMINISTRATIVE_PROCEDURE, description=f"Hồ sơ số {self.count}"),
-            metadata=self.api.md())
-        return reply.incident
+        return await self.api.report_unfused(f"Hồ sơ số {self.count}")
 
     async def move(self, inc: pb.Incident, to: str) -> pb.Incident:
         if to == "DUPLICATE" and not self.survivor:
