@@ -113,14 +113,6 @@ def check_expected_version(out: list[FieldViolation], value: int) -> None:
         out.append(FieldViolation("expected_version", "phải >= 1 (must be >= 1)"))
 
 
-def check_reason_and_version(out: list[FieldViolation], rules: Rules, reason: str, expected_version: int) -> None:
-    """A required ``reason`` within its limit, and a valid ``expected_version`` (split, reopen)."""
-    if not reason.strip():
-        out.append(FieldViolation("reason", REQUIRED))
-    check_length(out, "reason", reason, rules.limit("reason"))
-    check_expected_version(out, expected_version)
-
-
 def validate_note(rules: Rules, incident_id: str, text: str) -> None:
     out: list[FieldViolation] = []
     check_uuid(out, "id", incident_id)
