@@ -101,8 +101,9 @@ test-integration:  ## integration tests (real Kafka and Postgres, started by the
 test-e2e:  ## end-to-end tests (whole services, the console in Chromium)
 	$(PYTEST) tests/e2e
 
-screenshots:  ## console screenshots per role, wall 1920×1080 and laptop 1366×768, into docs/screenshots (real stack, Chromium)
-	CITYOPS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PYTEST) tests/e2e/test_console_roles.py
+screenshots:  ## console screenshots per role, wall 1920×1080 and laptop 1366×768, into docs/screenshots (real stack, Chromium); ROLE=dispatcher: one role
+	CITYOPS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PYTEST) tests/e2e/test_console_roles.py \
+		tests/e2e/test_console_dispatcher.py $(if $(ROLE),-k "$(ROLE)")
 
 test-faults:  ## fault injection (kills, partitions, poison) + Jepsen-style checker; prints the figures
 	$(PYTEST) -p no:logging tests/faults

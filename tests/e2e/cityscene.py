@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,6 +16,8 @@ from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.sensors.v1 import sensors_pb2, sensors_pb2_grpc
 from cityops_devtools.testing import bearer
+
+AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,14 @@ def stream_gauges(city: Any, gauges: tuple[Gauge, ...] = GAUGES) -> sensors_pb2.
                 at.FromSeconds(int(now - 60 * (len(g.values) - 1 - i)))
                 readings.append(sensors_pb2.Reading(sensor_id=g.sensor_id, value=value, observed_at=at))
         return stub.IngestReadings(iter([sensors_pb2.ReadingBatch(readings=readings)]), timeout=10, metadata=metadata)
+
+
+def serious_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core (vendored from npm) on the page as it is now: its serious and critical violations."""
+    page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate("""async () => {
+      const r = await axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+        .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+    }""")
+    return found

@@ -87,6 +87,15 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shots(artifacts: Path) -> Path:
+    """Where screenshots for the docs go: CITYOPS_SCREENSHOTS_DIR (`make screenshots`: docs/screenshots),
+    else test-artifacts/e2e."""
+    target = Path(os.environ.get("CITYOPS_SCREENSHOTS_DIR") or artifacts)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@pytest.fixture(scope="session")
 def scene() -> ModuleType:
     """cityscene.py: the incidents the tests report, and gRPC helpers."""
     return cityscene

@@ -9,7 +9,6 @@ clustered markers, and an overflow count when the queue holds more than the scre
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,9 @@ from cityops_devtools.testing import bearer
 
 WALL = {"width": 1920, "height": 1080}
 LAPTOP = {"width": 1366, "height": 768}
-AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 ROLES = [("call_taker", "call-taker-dev"), ("operator", "operator-dev"), ("dispatcher", "dispatcher-dev"),
          ("supervisor", "supervisor-dev")]
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def shots(artifacts: Path) -> Path:
-    target = Path(os.environ.get("CITYOPS_SCREENSHOTS_DIR") or artifacts)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +67,6 @@ def _open(browser: Any, city: Any, username: str, password: str, viewport: dict[
     return page
 
 
-def _serious_violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    found: list[dict[str, Any]] = page.evaluate("""async () => {
-      const r = await axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
-        .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-    }""")
-    return found
-
-
 SMALLEST_TEXT = """() => {
   let smallest = 1000, where = '';
   for (const root of document.querySelectorAll('#queue, #queue-overflow, .kpi-figures, #units, #sensors, .legend')) {
@@ -103,13 +84,13 @@ SMALLEST_TEXT = """() => {
 
 @pytest.mark.parametrize(("username", "password"), ROLES)
 def test_every_role_on_the_wall_and_on_a_laptop(
-    browser: Any, city: Any, busy_morning: int, shots: Path, username: str, password: str
+    browser: Any, city: Any, busy_morning: int, shots: Path, username: str, password: str, scene: Any
 ) -> None:
     for layout, viewport, wall in (("wall", WALL, True), ("laptop", LAPTOP, False)):
         page = _open(browser, city, username, password, viewport, wall)
         try:
             page.screenshot(path=shots / f"{username}-{layout}.png")
-            violations = _serious_violations(page)
+            violations = scene.serious_violations(page)  # axe-core, vendored
             assert violations == [], (layout, violations)
             count = int(page.get_attribute("#queue-count", "data-count") or 0)
             assert count >= busy_morning

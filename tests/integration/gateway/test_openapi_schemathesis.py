@@ -21,7 +21,8 @@ from cityops_platform import auth
 EXCLUDED_PATHS = ["/api/events", "/readyz"]
 # Console routes backed by a service this module did not start are excluded, not faked.
 SERVICE_PATHS = {"dispatch": ["/api/units", "/api/incidents/{incident_id}/recommendations",
-                              "/api/incidents/{incident_id}/assignments"],
+                              "/api/incidents/{incident_id}/assignments",
+                              "/api/incidents/{incident_id}/dispatch-plan", "/api/incidents/{incident_id}/dispatch"],
                  "sensors": ["/api/sensors", "/api/sensors/alerts"]}
 
 

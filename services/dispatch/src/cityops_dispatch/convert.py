@@ -56,6 +56,8 @@ def assignment_pb(a: Assignment) -> dispatch_pb2.Assignment:
         distance_m=a.distance_m,
         eta_seconds=a.eta_seconds,
         assigned_by=common_pb2.Actor(subject=a.assigned_by_subject, role=a.assigned_by_role),
+        override_reason=a.override_reason,
+        recommended_unit_id=a.recommended_unit_id,
     )
     set_ts(msg.assigned_at, a.assigned_at)
     set_ts(msg.acknowledged_at, a.acknowledged_at)

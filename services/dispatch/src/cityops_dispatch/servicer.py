@@ -17,6 +17,7 @@ from cityops_dispatch.config import DispatchSettings, Rules
 from cityops_dispatch.convert import assignment_pb, ts, unit_pb
 from cityops_dispatch.eido.service import EidoImporter
 from cityops_dispatch.incidents_view import store as view_store
+from cityops_dispatch.recommend.run_cards import run_card_pb
 from cityops_dispatch.recommend.service import find_candidates
 from cityops_dispatch.units import service as units_service
 from cityops_dispatch.units import store as units_store
@@ -179,8 +180,8 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             if view is None:
                 raise NotFound("sự cố (incident)", request.incident_id)
             wanted = [c.strip() for c in request.capabilities if c.strip()]
+            card = self._rules.run_card_for(view.category, view.priority)
             if not wanted:
-                card = self._rules.run_card_for(view.category, view.priority)
                 wanted = card.capabilities if card else []
             candidates = await find_candidates(
                 conn, lat=view.lat, lon=view.lon, wanted=wanted, limit=limit, rules=self._rules,
@@ -193,6 +194,7 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
                 for c in candidates
             ],
             required_capabilities=wanted,
+            run_card=run_card_pb(card),
         )
 
     async def AssignUnit(self, request: dispatch_pb2.AssignUnitRequest, context: Any) -> dispatch_pb2.Assignment:  # noqa: N802
@@ -202,7 +204,8 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
             self._pool,
             lambda conn: self._dispatcher.assign(
                 conn, incident_id=request.incident_id, unit_id=request.unit_id, capability=request.capability.strip(),
-                reason=request.reason, actor=actor,
+                reason=request.reason, actor=actor, recommended_unit_id=request.recommended_unit_id,
+                override_reason=request.override_reason,
             ),
         )
         return assignment_pb(assignment)

@@ -27,6 +27,7 @@ from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.alerts import ROUTES as ALERT_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
+from cityops_gateway.console.dispatch import ROUTES as DISPATCHER_ROUTES
 from cityops_gateway.console.intake import ROUTES as INTAKE_ROUTES
 from cityops_gateway.events.filters import CONTROL_KINDS, StreamLimiter, allowed_kinds
 from cityops_gateway.events.hub import EventHub
@@ -201,6 +202,7 @@ def create_web_app(
         Route("/api/events", events),
         *INTAKE_ROUTES,  # before the console's /api/incidents/{incident_id}
         *CONSOLE_ROUTES,
+        *DISPATCHER_ROUTES,
         *CITY_ROUTES,
         *AFTERCARE_ROUTES,
         *ALERT_ROUTES,

@@ -392,6 +392,19 @@ def build_openapi() -> dict[str, Any]:
         "/api/incidents/{incident_id}/recommendations": _console_get(
             "Recommended units", _ref("Proto"),
             [incident_id, _query("limit", "1..50", {"type": "integer", "minimum": 1, "maximum": 50})], True),
+        # The dispatcher's screen (console/dispatch.py): dispatcher, supervisor and admin only.
+        "/api/incidents/{incident_id}/dispatch-plan": _console_get(
+            "Recommended units and the run card with what is sent and missing (dispatchers)", {"type": "object"},
+            [incident_id, _query("limit", "1..50", {"type": "integer", "minimum": 1, "maximum": 50})], True),
+        "/api/incidents/{incident_id}/dispatch": {"parameters": [incident_id], "post": _console_post(
+            "Điều động: nhận đề xuất hoặc chọn đơn vị khác kèm lý do (accept or override, dispatchers)",
+            {"type": "object", "required": ["unit_id"], "properties": {
+                "unit_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "recommended_unit_id": {"type": "string", "maxLength": 64},
+                "override_reason": {"type": "string", "maxLength": 1000,
+                                    "description": "required when unit_id is not recommended_unit_id"},
+                "capability": {"type": "string", "maxLength": 64}}},
+            _ref("Proto"))},
         "/api/incidents/{incident_id}/assignments": {
             **_console_get("Assignments of an incident", _ref("Proto"), [incident_id], True),
             "post": {**_console_post(

@@ -66,6 +66,12 @@ class Assignment:
     on_scene_at: datetime | None
     ended_at: datetime | None
     updated_at: datetime
+    override_reason: str = ""  # set when a dispatcher chose this unit over the recommended one
+    recommended_unit_id: str = ""  # the recommended unit passed over
+
+    @property
+    def override(self) -> bool:
+        return bool(self.override_reason)
 
     @property
     def active(self) -> bool:

@@ -49,6 +49,20 @@ CANDIDATES_PER_TRY = 5
 SEARCH_ROUNDS = 4
 
 
+def override_check(unit_id: str, recommended_unit_id: str, override_reason: str) -> tuple[str, str]:
+    """(reason, recommended unit) of a dispatcher's override, ("", "") when the recommendation is
+    taken. Choosing another unit than the recommended one needs a reason (INVALID_ARGUMENT)."""
+    recommended, why = recommended_unit_id.strip(), override_reason.strip()
+    if not recommended or recommended == unit_id:
+        return "", ""
+    if not why:
+        raise ValidationFailed([FieldViolation(
+            "override_reason",
+            f"chọn đơn vị khác đề xuất ({recommended}) cần lý do (choosing another unit than the recommended one "
+            "needs a reason)")])
+    return why[:1000], recommended
+
+
 class AssignmentEngine:
     """The assignment rules and the auto-assignment engine (not the human dispatcher role).
     Dependencies are keyword-only; no gRPC or Faust in here."""
@@ -69,9 +83,15 @@ class AssignmentEngine:
         capability: str,
         reason: str,
         actor: Actor,
+        recommended_unit_id: str = "",
+        override_reason: str = "",
     ) -> Assignment:
         """A dispatcher sends a unit. Raises UnitUnavailable unless the unit is AVAILABLE or RETURNING
-        and on no active assignment; exactly one of many concurrent calls for a unit succeeds."""
+        and on no active assignment; exactly one of many concurrent calls for a unit succeeds.
+
+        Choosing another unit than ``recommended_unit_id`` (the top recommendation shown) is an
+        override: it needs ``override_reason``, which the assignment and its UnitAssigned event keep."""
+        override = override_check(unit_id, recommended_unit_id, override_reason)
         view = await view_store.get(conn, incident_id)
         if view is None:
             raise NotFound("sự cố (incident)", incident_id)
@@ -95,7 +115,8 @@ class AssignmentEngine:
         )
         distance = haversine_m(view.lat, view.lon, unit.lat, unit.lon)
         candidate = Candidate(unit, distance, eta_seconds(distance, unit.unit_type, self.rules), capability)
-        assignment = await self._assign(conn, view, slot, candidate, actor=actor, auto=False, reason=reason)
+        assignment = await self._assign(conn, view, slot, candidate, actor=actor, auto=False, reason=reason,
+                                        override=override)
         if assignment is None:
             raise UnitUnavailable(unit_id, "ACTIVE_ASSIGNMENT")
         return assignment
@@ -277,6 +298,7 @@ class AssignmentEngine:
         auto: bool,
         reason: str,
         replaces: Assignment | None = None,
+        override: tuple[str, str] = ("", ""),
     ) -> Assignment | None:
         """Send the candidate's unit (row-locked by the caller) to fill ``slot``: two statements, the
         change and its events. None (and nothing changed) when the unit is on another active assignment."""
@@ -290,7 +312,8 @@ class AssignmentEngine:
             call_sign=unit.call_sign, incident_number=view.number, assigned_by_subject=actor.subject,
             assigned_by_role=actor.role, replaces_assignment_id=replaces.id if replaces else None,
             assigned_at=now, ack_deadline=now + self.ack_timeout, acknowledged_at=None, en_route_at=None,
-            on_scene_at=None, ended_at=None, updated_at=now,
+            on_scene_at=None, ended_at=None, updated_at=now, override_reason=override[0],
+            recommended_unit_id=override[1],
         )
         version = await store.assign_unit(conn, assignment, unit_version=unit.version)
         if version is None:
@@ -303,6 +326,7 @@ class AssignmentEngine:
             ack_deadline=ts(assignment.ack_deadline),
             capability=slot.capability, run_card=slot.run_card, attempt=attempt,
             replaces_assignment_id=replaces.id if replaces else "",
+            override_reason=override[0], recommended_unit_id=override[1],
         )
         await events.enqueue(
             conn,

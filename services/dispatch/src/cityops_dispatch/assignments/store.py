@@ -15,7 +15,8 @@ UNIT_DISPATCHED = UnitStatus.DISPATCHED
 A_COLUMNS = (
     "id, incident_id, slot_id, unit_id, status, capability, run_card, attempt, auto, distance_m, eta_seconds, "
     "reason, call_sign, incident_number, assigned_by_subject, assigned_by_role, replaces_assignment_id, "
-    "assigned_at, ack_deadline, acknowledged_at, en_route_at, on_scene_at, ended_at, updated_at"
+    "assigned_at, ack_deadline, acknowledged_at, en_route_at, on_scene_at, ended_at, updated_at, "
+    "override_reason, recommended_unit_id"
 )
 S_COLUMNS = "id, incident_id, capability, run_card, status, assignment_id, attempts, auto, waiting_since"
 
@@ -44,8 +45,10 @@ async def assign_unit(conn: asyncpg.Connection, a: Assignment, *, unit_version: 
         """WITH added AS (
                 INSERT INTO assignments (id, incident_id, slot_id, unit_id, status, capability, run_card, attempt,
                     auto, distance_m, eta_seconds, reason, call_sign, incident_number, assigned_by_subject,
-                    assigned_by_role, replaces_assignment_id, assigned_at, ack_deadline, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $18)
+                    assigned_by_role, replaces_assignment_id, assigned_at, ack_deadline, updated_at,
+                    override_reason, recommended_unit_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $18,
+                    $22, $23)
                 ON CONFLICT (unit_id) WHERE status IN (1, 2, 3, 4) DO NOTHING RETURNING id),
             slot_filled AS (
                 UPDATE slots SET status = 'FILLED', assignment_id = $1, attempts = $8, waiting_since = NULL,
@@ -77,6 +80,8 @@ async def assign_unit(conn: asyncpg.Connection, a: Assignment, *, unit_version: 
         a.ack_deadline,
         int(UNIT_DISPATCHED),
         unit_version,
+        a.override_reason,
+        a.recommended_unit_id,
     )
     return int(value) if value is not None else None
 

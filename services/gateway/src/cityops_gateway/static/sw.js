@@ -9,6 +9,7 @@ const SHELL_FILES = [
   "/static/vendor/chartjs/chart.umd.js",
   ...["api", "boards", "city", "detail", "format", "i18n", "intake", "kpi", "main", "map", "outbox", "queue",
       "search", "store", "tools"].map((m) => `/static/js/${m}.js`),
+  ...["dispatcher", "unitboard"].map((m) => `/static/js/${m}.js`),  // the dispatcher's screen
 ];
 // Read endpoints whose last answer is worth showing offline (never the live stream, never a write).
 const STATE_PATHS = [/^\/api\/incidents(\?|$)/, /^\/api\/units/, /^\/api\/sensors/, /^\/api\/kpis/, /^\/api\/config/,

@@ -42,6 +42,7 @@ def dispatch_event_in(m: dispatch_pb.DispatchEvent) -> DispatchEventIn:
         event_id=m.event_id, incident_id=m.incident_id, assignment_id=m.assignment_id, kind=kind,
         call_sign=m.unit_assigned.call_sign if kind == "unit_assigned" else m.unit.call_sign,
         agency=agency, actor=actor, unit_id=m.unit_id,
+        override_reason=m.unit_assigned.override_reason if kind == "unit_assigned" else "",
     )
 
 

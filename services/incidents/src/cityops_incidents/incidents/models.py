@@ -191,6 +191,7 @@ class DispatchEventIn:
     agency: str
     actor: Actor
     unit_id: str = ""
+    override_reason: str = ""  # UnitAssigned: the dispatcher chose this unit over the recommended one
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ DISPATCH_CONSUMER = "incidents:dispatch-events"
 # Dispatch event → the status it moves the incident to.
 DISPATCH_TARGETS = {"unit_assigned": "DISPATCHED", "unit_arrived": "ON_SCENE"}
 KIND_LABELS = {"unit_assigned": "UnitAssigned", "unit_arrived": "UnitArrived"}
+OVERRIDE_TEXT = "điều phối viên chọn thay đề xuất (dispatcher override)"
 
 
 def auto_resolves(rules: Rules, inc: Incident) -> bool:
@@ -148,13 +149,16 @@ class Reactions:
                 return "unknown-incident"
             label = KIND_LABELS[d.kind]
             unit = f"{d.call_sign or '?'} ({d.agency or '?'})"
+            # A dispatcher's override of the recommendation stays on the timeline with its reason.
+            override = f"; {OVERRIDE_TEXT}: {d.override_reason}" if d.override_reason else ""
             now = self._now()
             if not lifecycle.is_legal(inc.status, target):
                 await record_only(conn, inc=inc, actor=d.actor, action="DispatchEventSkipped", now=now,
                                   before=status_label(inc.status), after=status_label(target),
-                                  detail=f"{label} {unit}: không áp dụng từ {inc.status} (not legal from {inc.status})")
+                                  detail=f"{label} {unit}: không áp dụng từ {inc.status} (not legal from {inc.status})"
+                                         f"{override}")
                 return "skipped"
-            reason = (f"Đơn vị {unit} được phân công (unit assigned)" if d.kind == "unit_assigned"
+            reason = (f"Đơn vị {unit} được phân công (unit assigned){override}" if d.kind == "unit_assigned"
                       else f"Đơn vị {unit} đã đến hiện trường (unit arrived)")
             t = TransitionIn(incident_id=inc.id, to_status=target, reason=reason, assignment_id=d.assignment_id)
             await apply_transition(conn, rules=self.rules, inc=inc, t=t, actor=d.actor, now=now)

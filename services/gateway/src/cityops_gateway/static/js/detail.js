@@ -7,6 +7,7 @@ import { incidentUpdated, state } from "./store.js";
 import { send } from "./outbox.js";
 import { fold } from "./search.js";
 import { matches } from "./queue.js";
+import { loadDispatchPlan, overrideText } from "./dispatcher.js";
 
 const ROLES = {
   acknowledge: ["operator", "dispatcher", "supervisor", "admin"],
@@ -132,7 +133,8 @@ export function renderDetail(force = true) {
     ${can("note") ? `<h3>${t("detail.note")}</h3><textarea id="act-note" maxlength="4000" placeholder="${t("detail.note_placeholder")}" aria-label="${t("detail.note")}"></textarea>
       <div class="actions"><button class="btn" id="act-note-save" type="button">${t("detail.save_note")}</button></div>` : ""}
     <h3>${t("detail.assignments")}</h3><ul class="candidates" id="assignments"></ul>
-    ${can("assign") ? `<h3>${t("detail.recommend")}</h3><ul class="candidates" id="candidates"></ul>` : ""}
+    ${can("assign") ? `<section id="run-card" class="run-card-box"></section>
+      <h3>${t("detail.recommend")}</h3><ul class="candidates" id="candidates" aria-label="${t("detail.recommend")}"></ul>` : ""}
     <h3>${t("detail.timeline")}</h3><ol class="timeline" id="timeline"></ol>`;
   const version = Number(incident.version) || 0;
   if (refresh) { refreshTimeline(); refreshAssignments(); }
@@ -234,32 +236,12 @@ function renderTimeline(entries) {
 function renderAssignments(assignments) {
   const list = document.getElementById("assignments");
   if (!list) return;
-  list.innerHTML = assignments.length ? assignments.map((a) => `<li><span>${escapeHtml(a.call_sign || a.unit_id)}</span>
-    <span class="muted">${escapeHtml(label("assignment", a.status))}${a.auto ? ` · ${t("detail.auto")}` : ""}</span></li>`).join("")
+  list.innerHTML = assignments.length ? assignments.map((a) => `<li data-unit-id="${escapeHtml(a.unit_id)}"${a.override_reason ? ' data-override="1"' : ""}><span>${escapeHtml(a.call_sign || a.unit_id)}</span>
+    <span class="muted">${escapeHtml(label("assignment", a.status))}${a.auto ? ` · ${t("detail.auto")}` : ""}${overrideText(a)}</span></li>`).join("")
     : `<li class="muted">—</li>`;
 }
 
-async function loadCandidates(id) {
-  const list = document.getElementById("candidates");
-  if (!list) return;
-  try {
-    const data = await get(`/api/incidents/${id}/recommendations?limit=5`);
-    if (currentId !== id) return;
-    const candidates = data.candidates || [];
-    list.innerHTML = candidates.length ? candidates.map((c) => `<li data-unit-id="${escapeHtml(c.unit.id)}">
-      <span><b>${escapeHtml(c.unit.call_sign)}</b> · ${escapeHtml(agencyLabel(c.unit))}<br>
-      <span class="muted">${(c.distance_m / 1000).toFixed(1)} ${t("km")} · ${t("eta")} ${Math.round(c.eta_seconds / 60)} ${t("min")}</span></span>
-      <button class="btn primary" type="button">${t("detail.assign")}</button></li>`).join("")
-      : `<li class="muted">${t("detail.no_candidates")}</li>`;
-    list.querySelectorAll("li[data-unit-id] button").forEach((button) => {
-      button.addEventListener("click", async () => {
-        const unitId = button.closest("li").dataset.unitId;
-        button.disabled = true;
-        await act(post(`/api/incidents/${id}/assignments`, { unit_id: unitId }));
-        openDetail(id);
-      });
-    });
-  } catch (err) {
-    list.innerHTML = `<li class="muted">${escapeHtml(err.message)}</li>`;
-  }
+// The run card and recommendations: dispatcher.js (accept, or override with a reason).
+function loadCandidates(id) {
+  loadDispatchPlan(id, { toast, isCurrent: (x) => currentId === x, assigned: (x) => { if (currentId === x) openDetail(x); } });
 }

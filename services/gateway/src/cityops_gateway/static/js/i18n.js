@@ -24,6 +24,9 @@ const ENGINE_EN = [
   [/^quá hạn (\S+) lúc (.*?) UTC.*$/, (m) => `${m[1]} deadline passed at ${m[2]} UTC`],
   [/^Mở lại lần (\d+), giao lại (\S+): (.*) \(reopened\)$/, (m) => `Reopened (${m[1]}), back to ${m[2]}: ${m[3]}`],
   [/^Tách từ sự cố (\S+): (.*) \(split out of .*\)$/, (m) => `Split out of ${m[1]}: ${m[2]}`],
+  // A dispatcher's override of the recommendation (incidents' reactions.py OVERRIDE_TEXT).
+  [/^(.*?)(?: \(unit assigned\))?(?:: không áp dụng từ \S+ \((not legal from \S+)\))?; điều phối viên chọn thay đề xuất \(dispatcher override\): (.*)$/s,
+    (m) => `${m[1].replace(/^Đơn vị (.*) được phân công$/, "Unit $1 assigned")}${m[2] ? ` (${m[2]})` : ""}; dispatcher override: ${m[3]}`],
 ];
 const TOKENS = [["agency", /\b(POLICE_113|FIRE_RESCUE_114|MEDICAL_115|PUBLIC_WORKS|UTILITIES|ENVIRONMENT|ADMIN_CENTER)\b/g],
                 ["source", /\b(HOTLINE_1022|CITIZEN_APP|OPEN311|SENSOR|CAD_INTEGRATION|OPERATOR)\b/g],
