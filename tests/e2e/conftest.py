@@ -3,10 +3,8 @@ processes, and a real headless Chromium (Debian's, driven by Playwright; never a
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import load_by_path
 
 CHROMIUM = os.environ.get("CITYOPS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -23,12 +22,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"cityops_test_{name}", Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_by_path(f"cityops_test_{name}", Path(__file__).with_name(f"{name}.py"))
 
 
 citystack = _load("citystack")

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import grpc
@@ -28,10 +29,11 @@ from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import bearer, status_details
+from cityops_devtools.testing import bearer, load_by_path, status_details
 from cityops_platform.city import load_city
 
 citystack = sys.modules["cityops_test_citystack"]  # loaded by this folder's conftest
+consolepage = load_by_path("cityops_test_consolepage", Path(__file__).with_name("consolepage.py"))
 
 CITY = "eindhoven"
 EHV = load_city(CITY)  # read from the city folder: the test hard-codes no name the data can give
@@ -203,10 +205,7 @@ def test_the_console_speaks_dutch_and_names_the_citys_categories(eindhoven: Any,
         page.wait_for_selector("#login:not([hidden])")
         assert page.get_attribute("html", "lang") == "nl"  # the city's default, not the browser's
         assert page.text_content("#login h2") == "Aanmelden als operator"
-        page.fill("#login-username", "operator")
-        page.fill("#login-password", "operator-dev")
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#login", state="hidden")
+        consolepage.log_in(page, "operator", "operator-dev")
         assert page.text_content("#queue-title") == "Incidentenwachtrij"
         row = page.wait_for_selector(f'#queue li[data-incident-id="{incident.id}"]', timeout=15000)
         assert row.query_selector(".q-title").inner_text() == dutch["nl"]  # by code, from the city's registry

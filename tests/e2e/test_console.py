@@ -13,21 +13,12 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cityops.incidents.v1 import incidents_pb2
+from cityops_devtools.testing import load_by_path
 
-WALL = {"width": 1920, "height": 1080}
 pytestmark = pytest.mark.timeout(400)
-
-
-def open_console(browser: Any, city: Any, username: str, password: str, viewport: dict[str, int] = WALL) -> Any:
-    context = browser.new_context(viewport=viewport, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
-    page = context.new_page()
-    page.goto(city.gateway_url + "/")
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#login", state="hidden")
-    page.wait_for_selector("#live[data-state=on]", timeout=15000)
-    return page
+consolepage = load_by_path("cityops_test_consolepage", Path(__file__).with_name("consolepage.py"))
+WALL = consolepage.WALL
+open_console = consolepage.open_console
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +41,7 @@ def test_console_loads_in_vietnamese(browser: Any, city: Any, artifacts: Path) -
     page.screenshot(path=artifacts / "00-login.png")
     assert page.get_attribute("html", "lang") == "vi"
     assert page.text_content("#login h2") == "Đăng nhập điều hành viên"
-    page.fill("#login-username", "operator")
-    page.fill("#login-password", "operator-dev")
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#login", state="hidden")
+    consolepage.log_in(page, "operator", "operator-dev")
     assert page.inner_text("header h1") == "Trung tâm Điều hành Thông minh Bình Dương"
     assert page.text_content("#queue-title") == "Hàng đợi sự cố"
     assert page.text_content("#map-title") == "Bản đồ tình huống"

@@ -14,22 +14,12 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_devtools.testing import bearer
+from cityops_devtools.testing import bearer, load_by_path
 
 LAPTOP = {"width": 1366, "height": 768}
 pytestmark = pytest.mark.timeout(400)
-
-
-def open_console(browser: Any, city: Any, username: str, password: str, viewport: dict[str, int] = LAPTOP) -> Any:
-    context = browser.new_context(viewport=viewport, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
-    page = context.new_page()
-    page.goto(city.gateway_url + "/")
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#login", state="hidden")
-    page.wait_for_selector("#live[data-state=on]", timeout=15000)
-    return page
+consolepage = load_by_path("cityops_test_consolepage", Path(__file__).with_name("consolepage.py"))
+open_console = consolepage.open_console
 
 
 def timeline(city: Any, incident_id: str) -> list[Any]:
@@ -52,7 +42,7 @@ def earlier(city: Any, scene: Any) -> incidents_pb2.Incident:
 def test_call_taker_attaches_a_call_to_the_nearby_incident(
     browser: Any, city: Any, scene: Any, earlier: incidents_pb2.Incident, artifacts: Path
 ) -> None:
-    page = open_console(browser, city, "call_taker", "call-taker-dev")
+    page = open_console(browser, city, "call_taker", "call-taker-dev", viewport=LAPTOP)
     # The laptop puts the form and the queue first: both start inside the first screen.
     page.wait_for_selector("#intake", state="visible")
     page.wait_for_selector(".queue-panel", state="visible")
@@ -89,7 +79,7 @@ def test_call_taker_attaches_a_call_to_the_nearby_incident(
 
 
 def test_call_taker_files_a_new_incident_at_a_point_on_the_map(browser: Any, city: Any, scene: Any) -> None:
-    page = open_console(browser, city, "call_taker", "call-taker-dev")
+    page = open_console(browser, city, "call_taker", "call-taker-dev", viewport=LAPTOP)
     page.select_option("#in-category", "FIELD_REPORT")
     page.select_option("#in-sub", "cay_xanh_gay_do")
     page.fill("#in-desc", "Cây me tây gãy đổ chắn ngang hẻm")
@@ -116,7 +106,7 @@ def test_search_ignores_diacritics_and_duplicate_picks_the_surviving_incident(
     twin = scene.report(city, scene.Call(
         incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0900, 106.6700,
         "Đường Hùng Vương, phường Hòa Lợi", "Cột đèn nghiêng sắp đổ", "den_duong_hong"))
-    page = open_console(browser, city, "operator", "operator-dev", viewport={"width": 1920, "height": 1080})
+    page = open_console(browser, city, "operator", "operator-dev")
     page.fill("#queue-search", "cot den nghieng")
     page.wait_for_selector(f'#queue li[data-incident-id="{twin.id}"]', timeout=5000)
     assert page.locator("#queue li").count() == 1
@@ -134,7 +124,7 @@ def test_search_ignores_diacritics_and_duplicate_picks_the_surviving_incident(
 
 
 def test_english_mode_shows_no_internal_names(browser: Any, city: Any, earlier: incidents_pb2.Incident) -> None:
-    page = open_console(browser, city, "supervisor", "supervisor-dev", viewport={"width": 1920, "height": 1080})
+    page = open_console(browser, city, "supervisor", "supervisor-dev")
     page.click("#lang-toggle")
     page.click(f'#queue li[data-incident-id="{earlier.id}"]')
     page.wait_for_selector("#timeline li", timeout=10000)
@@ -150,7 +140,7 @@ def test_english_mode_shows_no_internal_names(browser: Any, city: Any, earlier: 
 def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(browser: Any, city: Any) -> None:
     if "notifications" not in city.services:
         pytest.fail("cityops-notifications is not installed: no CAP workflow")
-    author = open_console(browser, city, "supervisor", "supervisor-dev", viewport={"width": 1920, "height": 1080})
+    author = open_console(browser, city, "supervisor", "supervisor-dev")
     author.click("#open-cap")
     author.fill("#cap-n-headline", "Cảnh báo ngập sâu khu vực Thuận Giao")
     author.fill("#cap-n-headline_en", "Deep flooding warning for Thuan Giao")
@@ -163,7 +153,7 @@ def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(brows
     assert draft.query_selector('button[data-cap="approve"]') is None  # the author may not approve
     assert "Chờ trưởng ca khác duyệt" in draft.inner_text()
 
-    approver = open_console(browser, city, "supervisor2", "supervisor2-dev", viewport={"width": 1920, "height": 1080})
+    approver = open_console(browser, city, "supervisor2", "supervisor2-dev")
     approver.click("#open-cap")
     approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="approve"]')
     try:
@@ -187,7 +177,7 @@ def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(brows
 
 
 def test_dispatcher_filters_the_unit_board(browser: Any, city: Any) -> None:
-    page = open_console(browser, city, "dispatcher", "dispatcher-dev", viewport={"width": 1920, "height": 1080})
+    page = open_console(browser, city, "dispatcher", "dispatcher-dev")
     page.wait_for_selector("#units .agency")
     assert page.locator("#units .agency").count() > 1
     page.select_option("#unit-agency", "MEDICAL_115")
@@ -205,7 +195,7 @@ def test_offline_actions_wait_and_are_applied_once_on_reconnect(browser: Any, ci
     incident = scene.report(city, scene.Call(
         incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0300, 106.6300,
         "Đường 30/4, phường Chánh Hiệp", "Rác thải đổ trộm bên lề đường", "rac_thai"))
-    page = open_console(browser, city, "operator", "operator-dev", viewport={"width": 1920, "height": 1080})
+    page = open_console(browser, city, "operator", "operator-dev")
     page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
     row = f'#queue li[data-incident-id="{incident.id}"]'
     page.click(row)

@@ -38,6 +38,11 @@ def sensor_alert(n: int, total: int, run: str) -> spb.SensorAlert:
     return a
 
 
+def alert_records(alerts: Sequence[spb.SensorAlert]) -> list[tuple[str, bytes, bytes]]:
+    """(id, key, value) records of sensor alerts for ``produce``: keyed by sensor, as the sensors service sends."""
+    return [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]
+
+
 async def produce(
     bootstrap: str, topic: str, records: Sequence[tuple[str, bytes, bytes]], ledger: Ledger,
     *, on_progress: Callable[[int], None] | None = None,

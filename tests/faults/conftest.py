@@ -23,6 +23,7 @@ from cityops_devtools.testing import make_settings
 from cityops_platform.settings import Settings
 
 from ._remote import RemoteServer
+from ._stack import prepare
 
 _ROWS: list[Figures] = []
 _ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults"
@@ -103,6 +104,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture
+async def prepared(session_settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """``session_settings`` with the topic catalog and the schemas of the scenario module's ``SERVICES``."""
+    await prepare(session_settings, *request.module.SERVICES)
+    return session_settings
+
+
+@pytest.fixture
+def run() -> str:
+    """A short id of this scenario run, in the keys and names it creates."""
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture
 def session_settings(kafka_bootstrap: str, database_url: str, topic_prefix: str) -> Settings:
     """Settings on the session broker and a fresh database (scenarios that do not crash them)."""
     return make_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, database_url=database_url)
@@ -124,25 +138,23 @@ def unavailable(component: str, exc: BaseException) -> NoReturn:
     pytest.skip(message)
 
 
-@pytest.fixture
-def remote_kafka(tmp_path: Path) -> Iterator[RemoteServer]:
-    """A broker for this test alone, crashed and restarted through a helper process (see _remote)."""
-    server = RemoteServer("kafka", tmp_path / "kafka")
+def _remote(kind: str, component: str, run_dir: Path) -> Iterator[RemoteServer]:
+    server = RemoteServer(kind, run_dir)
     try:
         server.start()
     except RuntimeError as exc:
-        unavailable("Kafka", exc)
+        unavailable(component, exc)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def remote_kafka(tmp_path: Path) -> Iterator[RemoteServer]:
+    """A broker for this test alone, crashed and restarted through a helper process (see _remote)."""
+    yield from _remote("kafka", "Kafka", tmp_path / "kafka")
 
 
 @pytest.fixture
 def remote_postgres(tmp_path: Path) -> Iterator[RemoteServer]:
     """A Postgres for this test alone, crashed and restarted through a helper process."""
-    server = RemoteServer("postgres", tmp_path / "postgres")
-    try:
-        server.start()
-    except RuntimeError as exc:
-        unavailable("PostgreSQL", exc)
-    yield server
-    server.stop()
+    yield from _remote("postgres", "PostgreSQL", tmp_path / "postgres")

@@ -10,39 +10,35 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from cityops.incidents.v1 import events_pb2 as ievents
-from cityops_devtools.testing import eventually
+from cityops_devtools.testing import at_least, eventually, incidents_reported
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
-from ._load import produce, sensor_alert
-from ._stack import consumer_lag, group_of, prepare, read_topic, worker
+from ._load import alert_records, produce, sensor_alert
+from ._stack import consumer_lag, group_of, read_topic, worker
 from .conftest import Figures
 
+SERVICES = ("incidents",)  # the `prepared` fixture applies their topics and schemas
 # 10k in the nightly run (CITYOPS_FAULTS_ALERTS=10000); 5k keeps CI within its budget (~70 alerts/s on 2 cores).
 LOAD = int(os.environ.get("CITYOPS_FAULTS_ALERTS", "5000"))
 
 
 @pytest.mark.timeout(600)
 async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_nothing(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "incidents")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
     ledger = Ledger("sensor alerts → incidents")
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)
-    await produce(s.kafka_bootstrap, topic, [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts],
-                  ledger)
+    await produce(s.kafka_bootstrap, topic, alert_records(alerts), ledger)
     figures.load = f"{LOAD} sensor alerts on 6 partitions, one incidents worker"
 
     db = await asyncpg.connect(s.database_url)
@@ -53,16 +49,16 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
 
         t0 = time.monotonic()
         w.start()
-        await eventually(lambda: _at_least(processed, 1), timeout=120, interval=0.05)
+        await eventually(lambda: at_least(processed, 1), timeout=120, interval=0.05)
         t_first = time.monotonic()
-        at_kill = await eventually(lambda: _at_least(processed, int(LOAD * 0.3)), timeout=300, interval=0.05)
+        at_kill = await eventually(lambda: at_least(processed, int(LOAD * 0.3)), timeout=300, interval=0.05)
         t_kill = time.monotonic()
         w.kill()
         assert at_kill < LOAD, "the worker finished before the kill: nothing was interrupted"
         w.start()
-        await eventually(lambda: _at_least(processed, at_kill + 1), timeout=120, interval=0.05)
+        await eventually(lambda: at_least(processed, at_kill + 1), timeout=120, interval=0.05)
         t_resume = time.monotonic()
-        await eventually(lambda: _at_least(processed, LOAD), timeout=400, interval=0.5)
+        await eventually(lambda: at_least(processed, LOAD), timeout=400, interval=0.5)
         t_done = time.monotonic()
         phases = (f"first record after {t_first - t0:.0f} s; {at_kill / max(t_kill - t_first, 0.1):.0f} alerts/s; "
                   f"resumed {t_resume - t_kill:.0f} s after the kill; done {t_done - t_resume:.0f} s later")
@@ -84,12 +80,7 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
     # Every incident announced once: the relay may republish a row (same event id) after the
     # crash, never a second IncidentReported for the same incident.
     records = await read_topic(s.kafka_bootstrap, INCIDENT_EVENTS.full_name(s.topic_prefix))
-    announced: dict[str, set[str]] = {}
-    for rec in records:
-        event = ievents.IncidentEvent()
-        event.ParseFromString(rec.value)
-        if event.WhichOneof("body") == "reported":
-            announced.setdefault(event.incident_id, set()).add(event.event_id)
+    announced = incidents_reported(records)
     event_ledger = Ledger("incidents → IncidentReported")
     event_ledger.acked = incidents
     event_verdict = event_ledger.check(iid for iid, ids in announced.items() for _ in ids)
@@ -110,10 +101,6 @@ async def test_worker_killed_at_30_percent_of_alert_load_loses_and_duplicates_no
     event_verdict.assert_clean()
     assert len(ledger.acked) == LOAD
 
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None
 
 
 async def _has_table(db: asyncpg.Connection, name: str) -> bool:

@@ -14,10 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cityops.incidents.v1 import events_pb2 as ievents
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_devtools.devstack import KafkaBroker
-from cityops_devtools.testing import bearer, eventually
+from cityops_devtools.testing import bearer, eventually, incidents_reported
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
 from ._checker import Ledger, client_key, forbidden
@@ -81,12 +80,7 @@ async def test_postgres_restart_under_load_loses_nothing_and_never_answers_inter
             await db.close()
 
     records = await read_topic(s.kafka_bootstrap, INCIDENT_EVENTS.full_name(s.topic_prefix))
-    announced: dict[str, set[str]] = {}
-    for rec in records:
-        event = ievents.IncidentEvent()
-        event.ParseFromString(rec.value)
-        if event.WhichOneof("body") == "reported":
-            announced.setdefault(event.incident_id, set()).add(event.event_id)
+    announced = incidents_reported(records)
     events = Ledger("incidents → IncidentReported")
     events.acked = incidents
     event_verdict = events.check(i for i, ids in announced.items() for _ in ids)

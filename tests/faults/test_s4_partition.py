@@ -19,11 +19,11 @@ import asyncpg
 import pytest
 
 from cityops_devtools.devstack import DevstackUnavailable
-from cityops_devtools.testing import eventually, free_port, make_settings
+from cityops_devtools.testing import at_least, eventually, free_port, make_settings
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 
 from ._checker import Ledger
-from ._load import produce, sensor_alert
+from ._load import alert_records, produce, sensor_alert
 from ._proxy import PartitionProxy
 from ._stack import ProxiedBroker, consumer_lag, group_of, prepare, wait_healthy, worker
 from .conftest import Figures, unavailable
@@ -50,7 +50,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
     run = uuid.uuid4().hex[:6]
     topic = SENSOR_ALERTS.full_name(topic_prefix)
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
-    records = [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]
+    records = alert_records(alerts)
     third = LOAD // 3
     ledger = Ledger("sensor alerts → reports")
     w = worker("incidents", via_proxy, tmp_path)
@@ -71,7 +71,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
         await wait_healthy(w)
         poller = asyncio.create_task(poll_health())
         await produce(broker.bootstrap, topic, records[:third], ledger)
-        await eventually(lambda: _at_least(processed, third // 2), timeout=120, interval=0.1)
+        await eventually(lambda: at_least(processed, third // 2), timeout=120, interval=0.1)
         cut_at = time.monotonic()
         proxy.partition()
         await produce(broker.bootstrap, topic, records[third:2 * third], ledger)  # the broker still takes writes
@@ -84,7 +84,7 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
         await produce(broker.bootstrap, topic, records[2 * third:], ledger)
         await wait_healthy(w, within=120)
         serving_after = time.monotonic() - healed_at
-        await eventually(lambda: _at_least(processed, LOAD), timeout=300, interval=0.5)
+        await eventually(lambda: at_least(processed, LOAD), timeout=300, interval=0.5)
 
         async def caught_up() -> bool:
             return (await consumer_lag(broker.bootstrap, group_of("incidents", direct), [topic]))[topic] == 0
@@ -116,10 +116,6 @@ async def test_partition_between_worker_and_broker_flips_health_and_loses_nothin
                      f"{proxy.connections} proxied connections; lag 0")
     verdict.assert_clean()
     assert 503 in in_partition
-
-
-async def _at_least(count: object, n: int) -> bool:
-    return await count() >= n  # type: ignore[operator]
 
 
 async def _unhealthy(w: object) -> bool:

@@ -8,34 +8,32 @@ group's committed lag on the alerts topic must reach 0 (no partition left unowne
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from cityops_devtools.testing import eventually
+from cityops_devtools.testing import at_least, eventually
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
-from ._load import produce, sensor_alert
-from ._stack import consumer_lag, group_of, prepare, wait_healthy, worker
+from ._load import alert_records, produce, sensor_alert
+from ._stack import consumer_lag, group_of, wait_healthy, worker
 from .conftest import Figures
 
+SERVICES = ("incidents",)  # the `prepared` fixture applies their topics and schemas
 LOAD = 2000
 
 
 @pytest.mark.timeout(420)
 async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "incidents")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)
     alerts = [sensor_alert(n, LOAD, run) for n in range(LOAD)]
-    records = [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]
+    records = alert_records(alerts)
     ledger = Ledger("sensor alerts → reports")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -48,11 +46,11 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
         return int(await db.fetchval("SELECT count(*) FROM incidents.reports"))
 
     async def churn() -> None:
-        await eventually(lambda: _at_least(processed, LOAD // 4), timeout=200, interval=0.1)
+        await eventually(lambda: at_least(processed, LOAD // 4), timeout=200, interval=0.1)
         b.start()
         events.append(f"B joined at {await processed()}")
         await wait_healthy(b)
-        await eventually(lambda: _at_least(processed, LOAD * 6 // 10), timeout=200, interval=0.1)
+        await eventually(lambda: at_least(processed, LOAD * 6 // 10), timeout=200, interval=0.1)
         code = a.terminate()
         events.append(f"A left (SIGTERM, exit {code}) at {await processed()}")
 
@@ -65,7 +63,7 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
             await produce(s.kafka_bootstrap, topic, records[start:start + 250], ledger)
             await asyncio.sleep(1.0)
         await churner
-        await eventually(lambda: _at_least(processed, LOAD), timeout=300, interval=0.5)
+        await eventually(lambda: at_least(processed, LOAD), timeout=300, interval=0.5)
         group = group_of("incidents", s)
 
         async def caught_up() -> bool:
@@ -89,7 +87,3 @@ async def test_adding_and_removing_a_worker_under_load_leaves_no_stuck_partition
     figures.notes = "committed consumer lag on the alerts topic reached 0"
     verdict.assert_clean()
     assert len(ledger.acked) == LOAD
-
-
-async def _at_least(count: object, n: int) -> bool:
-    return await count() >= n  # type: ignore[operator]

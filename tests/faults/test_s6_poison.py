@@ -8,7 +8,6 @@ alert must become exactly one report; the agent must keep consuming afterwards.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -23,19 +22,18 @@ from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import sensor_alert
-from ._stack import prepare, read_topic, wait_healthy, worker
+from ._stack import read_topic, wait_healthy, worker
 from .conftest import Figures
 
+SERVICES = ("incidents",)  # the `prepared` fixture applies their topics and schemas
 GOOD = 1000
 
 
 @pytest.mark.timeout(300)
 async def test_poison_records_go_to_the_dlq_with_origin_and_the_agent_keeps_running(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "incidents")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     topic = SENSOR_ALERTS.full_name(s.topic_prefix)
     good = [sensor_alert(n, GOOD + 1, run) for n in range(GOOD + 1)]
     late = good.pop()  # sent after the poison, to prove the agent still runs

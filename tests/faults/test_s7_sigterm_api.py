@@ -26,9 +26,10 @@ from cityops_platform.settings import Settings
 
 from ._checker import Ledger, client_key, forbidden
 from ._load import report_request
-from ._stack import Proc, health_status, prepare
+from ._stack import Proc, health_status
 from .conftest import Figures
 
+SERVICES = ("incidents",)  # the `prepared` fixture applies their topics and schemas
 HELD = 16  # RPCs held in flight at the signal
 DRAIN_S = 5.0
 LINGER_S = 1.0  # serve_until_stopped's default: NOT_SERVING, still serving, then refuse
@@ -36,10 +37,9 @@ LINGER_S = 1.0  # serve_until_stopped's default: NOT_SERVING, still serving, the
 
 @pytest.mark.timeout(240)
 async def test_sigterm_under_load_turns_not_serving_first_and_finishes_in_flight_rpcs(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "incidents")
+    s = prepared
     api = Proc("serve", "incidents", s, tmp_path, env={"CITYOPS_GRPC_DRAIN_SECONDS": str(DRAIN_S)}).start()
     ledger = Ledger("ReportIncident → reports")
     md = bearer(s, "call_taker")

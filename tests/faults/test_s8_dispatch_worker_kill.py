@@ -26,15 +26,16 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops.dispatch.v1 import events_pb2 as devents
 from cityops.incidents.v1 import events_pb2 as ievents
-from cityops_devtools.testing import bearer, eventually
+from cityops_devtools.testing import at_least, bearer, eventually
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import grid_point, produce
-from ._stack import consumer_lag, group_of, inprocess_api, prepare, read_topic, worker
+from ._stack import consumer_lag, group_of, inprocess_api, read_topic, worker
 from .conftest import Figures
 
+SERVICES = ("dispatch",)  # the `prepared` fixture applies their topics and schemas
 LOAD = int(os.environ.get("CITYOPS_FAULTS_P1", "300"))
 # Enough ALS units that no incident waits for one: a wait would be a retry, not a crash effect.
 UNITS = LOAD + 30
@@ -62,11 +63,9 @@ def p1_event(n: int, run: str) -> ievents.IncidentEvent:
 
 @pytest.mark.timeout(600)
 async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_nor_leaves_a_p1_unassigned(
-    session_settings: Settings, tmp_path: Path, figures: Figures
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures
 ) -> None:
-    s = session_settings
-    await prepare(s, "dispatch")
-    run = uuid.uuid4().hex[:6]
+    s = prepared
     db = await asyncpg.connect(s.database_url)
     watch_db = await asyncpg.connect(s.database_url)  # its own connection: it runs beside the test's queries
     double_booked: list[tuple[str, int]] = []
@@ -112,12 +111,12 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
             watcher = asyncio.create_task(watch_units())
             t0 = time.monotonic()
             w.start()
-            at_kill = await eventually(lambda: _at_least(assigned, int(LOAD * 0.3)), timeout=300, interval=0.02)
+            at_kill = await eventually(lambda: at_least(assigned, int(LOAD * 0.3)), timeout=300, interval=0.02)
             w.kill()
             t_kill = time.monotonic()
             assert at_kill < LOAD, "the worker finished before the kill: nothing was interrupted"
             w.start()
-            await eventually(lambda: _at_least(assigned, LOAD), timeout=400, interval=0.5)
+            await eventually(lambda: at_least(assigned, LOAD), timeout=400, interval=0.5)
             t_done = time.monotonic()
             await asyncio.sleep(3)  # records redelivered after the crash must change nothing
             assert w.alive, w.tail()
@@ -170,8 +169,3 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
     event_verdict.assert_clean()
     assert len(ledger.acked) == LOAD
     assert lag[topic] == 0
-
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None

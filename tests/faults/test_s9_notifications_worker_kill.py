@@ -28,15 +28,16 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import events_pb2 as devents
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
-from cityops_devtools.testing import bearer, eventually, free_port
+from cityops_devtools.testing import at_least, bearer, eventually, free_port
 from cityops_platform.kafka.topics import DISPATCH_EVENTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
 from ._load import produce
-from ._stack import consumer_lag, group_of, inprocess_api, prepare, worker
+from ._stack import consumer_lag, group_of, inprocess_api, worker
 from .conftest import Figures
 
+SERVICES = ("notifications",)  # the `prepared` fixture applies their topics and schemas
 LOAD = int(os.environ.get("CITYOPS_FAULTS_DELIVERIES", "300"))
 UNIT_ASSIGNED = "cityops.dispatch.v1.UnitAssigned"
 WORKER_ENV = {
@@ -99,13 +100,11 @@ class Receiver:
 
 @pytest.mark.timeout(600)
 async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id(
-    session_settings: Settings, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
+    prepared: Settings, run: str, tmp_path: Path, figures: Figures, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = session_settings
-    await prepare(s, "notifications")
+    s = prepared
     for key, value in WORKER_ENV.items():  # the in-process api validates the receiver's address too
         monkeypatch.setenv(key, value)
-    run = uuid.uuid4().hex[:6]
     secret = "s9-" + uuid.uuid4().hex
     receiver = Receiver(secret, delay_s=0.2)
     url = await receiver.start()
@@ -133,7 +132,7 @@ async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id
 
         t0 = time.monotonic()
         w.start()
-        at_kill = await eventually(lambda: _at_least(received, int(LOAD * 0.3)), timeout=300, interval=0.02)
+        at_kill = await eventually(lambda: at_least(received, int(LOAD * 0.3)), timeout=300, interval=0.02)
         in_flight = await db.fetchval(
             "SELECT count(*) FROM notifications.deliveries WHERE subscription_id = $1::uuid AND status <> 'SENT'",
             subscription_id)
@@ -188,8 +187,3 @@ async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id
     receipt_verdict.assert_clean()
     assert len(ledger.acked) == LOAD
     assert lag[topic] == 0
-
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None

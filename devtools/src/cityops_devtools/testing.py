@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
+import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import grpc
 from aiokafka import AIOKafkaConsumer
 
+from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_platform import auth
 from cityops_platform.settings import Settings
 
@@ -26,6 +32,21 @@ def make_settings(
         grpc_host="127.0.0.1",
         **overrides,
     )
+
+
+def fresh_settings(kafka: KafkaBroker, postgres: PostgresServer, **overrides: Any) -> tuple[Settings, str]:
+    """Settings on ``kafka`` and ``postgres`` (each brought back first when an earlier test stopped it)
+    with a topic prefix and a new empty database of their own; returns them and the database's name
+    (to drop it afterwards)."""
+    if not kafka.is_running:
+        kafka.restart()
+    if not postgres.is_running:
+        postgres.restart()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = postgres.create_database(name)
+    settings = make_settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+                             database_url=dsn, **overrides)
+    return settings, name
 
 
 def bearer(
@@ -96,6 +117,39 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def load_by_path(name: str, path: Path) -> ModuleType:
+    """The module in the file ``path``, loaded once under ``name`` (test folders are not packages, so a
+    helper such as tests/e2e/citystack.py is loaded by path; every loader shares one module)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+async def at_least(count: Callable[[], Awaitable[int]], n: int) -> int | None:
+    """``await count()`` once it has reached ``n`` (n >= 1), else None: a check for ``eventually``."""
+    value = await count()
+    return value if value >= n else None
+
+
+def incidents_reported(records: Iterable[Any]) -> dict[str, set[str]]:
+    """Incident id → the event ids of its IncidentReported records, from records of incidents.events
+    (announced exactly once: one id per incident)."""
+    from cityops.incidents.v1 import events_pb2
+
+    announced: dict[str, set[str]] = {}
+    for record in records:
+        event = events_pb2.IncidentEvent()
+        event.ParseFromString(record.value)
+        if event.WhichOneof("body") == "reported":
+            announced.setdefault(event.incident_id, set()).add(event.event_id)
+    return announced
 
 
 def status_details(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from cityops_platform import auth
 from cityops_platform.city import CityNotFound
 from cityops_platform.runtime import ALL_PROCESSES, SERVICES, migrations_dir, service_module
-from cityops_platform.settings import ConfigurationError, get_settings
+from cityops_platform.settings import ConfigurationError, Settings, get_settings
 
 DEFAULT_RUN_DIR = ".run/city"
 # Where `cityops up` keeps the local city's random signing key (mode 0600) for `cityops dev-token`.
@@ -37,25 +37,32 @@ def _installed(service: str) -> bool:
     return importlib.util.find_spec(f"cityops_{service}") is not None
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    if not _installed(args.service):
-        print(f"dịch vụ chưa được cài đặt (service not installed): {args.service}", file=sys.stderr)
-        return 2
+def _signed_settings(service: str) -> Settings | None:
+    """The settings to run ``service`` with (a signing key is required), or None (said on stderr)
+    when the service is not installed."""
+    if not _installed(service):
+        print(f"dịch vụ chưa được cài đặt (service not installed): {service}", file=sys.stderr)
+        return None
     settings = get_settings()
     settings.require_signing_key()
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _signed_settings(args.service)
+    if settings is None:
+        return 2
     server = service_module(args.service, "server")
     asyncio.run(server.serve(settings))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    if not _installed(args.service):
-        print(f"dịch vụ chưa được cài đặt (service not installed): {args.service}", file=sys.stderr)
+    settings = _signed_settings(args.service)
+    if settings is None:
         return 2
     from cityops_platform.worker import run_worker
 
-    settings = get_settings()
-    settings.require_signing_key()
     run_worker(args.service, settings)
 
 

@@ -4,30 +4,19 @@ starting them costs seconds, the tests milliseconds."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.testing import load_by_path
 
 _STACK_FILE = Path(__file__).resolve().parents[2] / "e2e" / "citystack.py"
 
 
-def _load_citystack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cityops_test_citystack", _STACK_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-citystack = _load_citystack()
+citystack = load_by_path("cityops_test_citystack", _STACK_FILE)
 DEV_KEY = "cityops-open311-dev-key"
 JURISDICTION = "binhduong.gov.vn"
 # The standards' official artefacts: CITYOPS_STANDARDS_DIR, default ../shared/standards of the repo.

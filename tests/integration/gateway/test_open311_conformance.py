@@ -91,6 +91,12 @@ def _json_errors(response: httpx.Response, status: int) -> list[str]:
     return [e["description"] for e in body]
 
 
+def _not_found_in_both_formats(stack: Any, path: str) -> None:
+    """``path``.xml and ``path``.json both answer 404 in their format's error body."""
+    _xml_errors(_get(stack, f"{path}.xml"), 404)
+    _json_errors(_get(stack, f"{path}.json"), 404)
+
+
 def _fields(**extra: Any) -> dict[str, Any]:
     return {"api_key": DEV_KEY, "service_code": "khac", "description": f"Kiểm thử chuẩn {uuid.uuid4().hex[:8]}",
             **extra}
@@ -213,8 +219,7 @@ def check_definition_json_matches_the_xml(stack: Any) -> None:
 
 @check("GET Service Definition")
 def check_unknown_service_code_definition_is_404_in_both_formats(stack: Any) -> None:
-    _xml_errors(_get(stack, "services/khong-co.xml"), 404)
-    _json_errors(_get(stack, "services/khong-co.json"), 404)
+    _not_found_in_both_formats(stack, "services/khong-co")
 
 
 # --- POST Service Request ------------------------------------------------------------------------
@@ -407,15 +412,13 @@ def check_one_request_in_both_formats(stack: Any) -> None:
 
 @check("GET Service Request")
 def check_unknown_request_is_404_in_both_formats(stack: Any) -> None:
-    _xml_errors(_get(stack, "requests/BD-19990101-999999.xml"), 404)
-    _json_errors(_get(stack, "requests/BD-19990101-999999.json"), 404)
+    _not_found_in_both_formats(stack, "requests/BD-19990101-999999")
 
 
 # --- Errors, encoding, public safety -------------------------------------------------------------
 @check("Errors")
 def check_unknown_resources_answer_in_the_error_format(stack: Any) -> None:
-    _xml_errors(_get(stack, "khong-co.xml"), 404)
-    _json_errors(_get(stack, "khong-co.json"), 404)
+    _not_found_in_both_formats(stack, "khong-co")
 
 
 @check("Encoding")

@@ -26,7 +26,7 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import bearer, free_port, make_settings
+from cityops_devtools.testing import bearer, free_port, fresh_settings, make_settings
 from cityops_incidents.server import POLICY, build
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
@@ -44,6 +44,12 @@ class Api:
 
     def md(self, role: str | list[str] = "call_taker", subject: str | None = None) -> Any:
         return bearer(self.settings, role, subject)
+
+    async def report_unfused(self, description: str) -> pb.Incident:
+        """A new incident of its own: administrative procedures are never fused."""
+        reply = await self.stub.ReportIncident(
+            report_request(category=pb.CATEGORY_ADMINISTRATIVE_PROCEDURE, description=description), metadata=self.md())
+        return reply.incident
 
 
 def report_request(
@@ -156,12 +162,7 @@ class City:
 def city_for_module(
     kafka_broker: KafkaBroker, postgres_server: PostgresServer, tmp: Path, **worker_kwargs: Any
 ) -> Iterator[City]:
-    if not kafka_broker.is_running:
-        kafka_broker.restart()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = postgres_server.create_database(name)
-    settings = make_settings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-                             database_url=dsn)
+    settings, name = fresh_settings(kafka_broker, postgres_server)
     asyncio.run(prepare(settings))
     worker = Worker(settings, tmp, **worker_kwargs)
     worker.start()

@@ -36,6 +36,14 @@ def st(name: str) -> int:
     return pb.Status.Value(f"STATUS_{name}")
 
 
+async def transition_error(api: Api, request: pb.TransitionIncidentRequest, *, role: str = "operator"
+                           ) -> grpc.aio.AioRpcError:
+    """The error TransitionIncident fails with for ``role`` (the test fails if it succeeds)."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.stub.TransitionIncident(request, metadata=api.md(role))
+    return err.value
+
+
 class Lifecycle:
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -43,12 +51,8 @@ class Lifecycle:
         self.count = 0
 
     async def new(self) -> pb.Incident:
-        # Administrative procedures are never fused, so every report is its own incident.
         self.count += 1
-        reply = await self.api.stub.ReportIncident(
-            report_request(category=pb.CATEGORY_ADMINISTRATIVE_PROCEDURE, description=f"Hồ sơ số {self.count}"),
-            metadata=self.api.md())
-        return reply.incident
+        return await self.api.report_unfused(f"Hồ sơ số {self.count}")
 
     async def move(self, inc: pb.Incident, to: str) -> pb.Incident:
         if to == "DUPLICATE" and not self.survivor:
@@ -108,31 +112,25 @@ async def test_stale_expected_version_is_failed_precondition(api: Api) -> None:
     lc = Lifecycle(api)
     inc = await lc.new()
     await lc.move(inc, "ACKNOWLEDGED")
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("CANCELLED"), reason="x", expected_version=1),
-            metadata=api.md("operator"))
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "stale version" in (err.value.details() or "")
+    err = await transition_error(api, pb.TransitionIncidentRequest(
+        id=inc.id, to_status=st("CANCELLED"), reason="x", expected_version=1))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "stale version" in (err.details() or "")
 
 
 async def test_cancel_without_reason_names_the_field(api: Api) -> None:
     inc = await Lifecycle(api).new()
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("CANCELLED"), expected_version=inc.version),
-            metadata=api.md("operator"))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [f for f, _ in status_details(err.value)] == ["reason"]
+    err = await transition_error(api, pb.TransitionIncidentRequest(
+        id=inc.id, to_status=st("CANCELLED"), expected_version=inc.version))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in status_details(err)] == ["reason"]
 
 
 async def test_transition_without_expected_version_is_invalid_argument_naming_the_field(api: Api) -> None:
     inc = await Lifecycle(api).new()
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED")),
-                                          metadata=api.md("operator"))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [f for f, _ in status_details(err.value)] == ["expected_version"]
+    err = await transition_error(api, pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED")))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in status_details(err)] == ["expected_version"]
     unchanged = await api.stub.GetIncident(pb.GetIncidentRequest(id=inc.id), metadata=api.md())
     assert unchanged.status == st("NEW") and unchanged.version == inc.version
 
@@ -140,20 +138,14 @@ async def test_transition_without_expected_version_is_invalid_argument_naming_th
 async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
     lc = Lifecycle(api)
     inc, survivor = await lc.new(), await lc.new()
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng",
-                                         expected_version=inc.version),
-            metadata=api.md("operator"))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "duplicate_of" in [f for f, _ in status_details(err.value)]
+    err = await transition_error(api, pb.TransitionIncidentRequest(
+        id=inc.id, to_status=st("DUPLICATE"), reason="trùng", expected_version=inc.version))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "duplicate_of" in [f for f, _ in status_details(err)]
     closed = await lc.at("CANCELLED")
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=closed.id,
-                                         expected_version=inc.version),
-            metadata=api.md("operator"))
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    err = await transition_error(api, pb.TransitionIncidentRequest(
+        id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=closed.id, expected_version=inc.version))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
     dup = await api.stub.TransitionIncident(
         pb.TransitionIncidentRequest(id=inc.id, to_status=st("DUPLICATE"), reason="trùng", duplicate_of=survivor.id,
                                      expected_version=inc.version),
@@ -163,11 +155,9 @@ async def test_duplicate_needs_an_existing_open_survivor(api: Api) -> None:
 
 async def test_call_taker_may_not_transition_and_only_an_assigned_field_unit_may_add_note(api: Api) -> None:
     inc = await Lifecycle(api).new()
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.stub.TransitionIncident(
-            pb.TransitionIncidentRequest(id=inc.id, to_status=st("ACKNOWLEDGED"), expected_version=inc.version),
-            metadata=api.md("call_taker"))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    err = await transition_error(api, pb.TransitionIncidentRequest(
+        id=inc.id, to_status=st("ACKNOWLEDGED"), expected_version=inc.version), role="call_taker")
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     # A field unit notes only incidents its unit is assigned to (tests/integration/security/
     # test_object_access.py covers the assigned case); staff may note any incident.
     with pytest.raises(grpc.aio.AioRpcError) as err:

@@ -10,8 +10,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_devtools.testing import consume, eventually, make_settings
+from cityops_devtools.testing import at_least, consume, eventually, incidents_reported, make_settings
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, SENSOR_ALERTS
@@ -49,12 +48,12 @@ async def test_sigkill_mid_stream_then_restart_creates_no_duplicate_and_loses_no
             return int(await conn.fetchval("SELECT count(*) FROM incidents.alert_links"))
 
         worker.start()
-        at_kill = await eventually(lambda: _at_least(links, 20), timeout=90, interval=0.02)
+        at_kill = await eventually(lambda: at_least(links, 20), timeout=90, interval=0.02)
         worker.kill()
         assert at_kill < len(alerts), "the worker finished before it was killed; nothing was interrupted"
 
         worker.start()
-        await eventually(lambda: _at_least(links, len(alerts)), timeout=120, interval=0.2)
+        await eventually(lambda: at_least(links, len(alerts)), timeout=120, interval=0.2)
         assert await conn.fetchval("SELECT count(*) FROM incidents.incidents") == len(alerts)
         assert await conn.fetchval("SELECT count(*) FROM incidents.reports") == len(alerts)
         assert await conn.fetchval("SELECT count(DISTINCT sensor_alert_id) FROM incidents.reports") == len(alerts)
@@ -66,16 +65,6 @@ async def test_sigkill_mid_stream_then_restart_creates_no_duplicate_and_loses_no
     # Every incident announced; the relay may republish after the kill, but never a second incident.
     records = await consume(settings, INCIDENT_EVENTS.name, count=len(alerts), timeout=60,
                             until=lambda found: len({r.key for r in found}) >= len(alerts))
-    reported: dict[bytes, set[str]] = {}
-    for record in records:
-        event = pb.IncidentEvent()
-        event.ParseFromString(record.value)
-        if event.WhichOneof("body") == "reported":
-            reported.setdefault(record.key, set()).add(event.event_id)
+    reported = incidents_reported(records)
     assert len(reported) == len(alerts)
     assert all(len(ids) == 1 for ids in reported.values())
-
-
-async def _at_least(count: object, n: int) -> int | None:
-    value = await count()  # type: ignore[operator]
-    return value if value >= n else None

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from google.protobuf.message import Message
 
+from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
@@ -223,3 +224,16 @@ async def stack(
         log_file.close()
         await webhooks.stop()
         await sms.stop()
+
+
+def webhook(stack: Any, path: str, *, filter_: pb.SubscriptionFilter, secret: str) -> pb.Subscription:
+    """A webhook subscription to the stack's receiver at ``path``."""
+    return pb.Subscription(channel=pb.CHANNEL_WEBHOOK, address=stack.webhooks.url(path), secret=secret,
+                           filter=filter_)
+
+
+async def deliveries(stack: Any, **request: object) -> list[pb.Delivery]:
+    """ListDeliveries as a supervisor."""
+    response = await stack.stub.ListDeliveries(pb.ListDeliveriesRequest(**request),
+                                               metadata=stack.auth("supervisor"))
+    return list(response.deliveries)

@@ -18,6 +18,8 @@ from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_devtools.testing import consume, eventually
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
 
+from .conftest import deliveries, webhook
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 TDM = (10.9804, 106.6519)  # Thủ Dầu Một
 FIRST = 60.0  # the first test also waits for the worker to join its consumer group
@@ -39,17 +41,6 @@ def incident_event(body: str, *, incident_id: str, priority: int = ev.PRIORITY_P
     for name, value in fields.items():
         setattr(getattr(event, body), name, value)
     return event
-
-
-def webhook(stack: Any, path: str, *, filter_: pb.SubscriptionFilter, secret: str) -> pb.Subscription:
-    return pb.Subscription(channel=pb.CHANNEL_WEBHOOK, address=stack.webhooks.url(path), secret=secret,
-                           filter=filter_)
-
-
-async def deliveries(stack: Any, **request: object) -> list[pb.Delivery]:
-    response = await stack.stub.ListDeliveries(pb.ListDeliveriesRequest(**request),
-                                               metadata=stack.auth("supervisor"))
-    return list(response.deliveries)
 
 
 async def test_p1_incident_reaches_subscribed_webhook_within_seconds_with_valid_signature(stack: Any) -> None:

@@ -27,6 +27,8 @@ from cityops_notifications.rendering import Rendered
 from cityops_platform import netguard
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
+from .conftest import deliveries, webhook
+
 TDM = (10.9804, 106.6519)
 
 
@@ -40,17 +42,6 @@ def incident_event(body: str, *, incident_id: str, category: int) -> ev.Incident
     event.occurred_at.GetCurrentTime()
     getattr(event, body).SetInParent()
     return event
-
-
-def webhook(stack: Any, path: str, *, filter_: pb.SubscriptionFilter, secret: str) -> pb.Subscription:
-    return pb.Subscription(channel=pb.CHANNEL_WEBHOOK, address=stack.webhooks.url(path), secret=secret,
-                           filter=filter_)
-
-
-async def deliveries(stack: Any, **request: object) -> list[pb.Delivery]:
-    response = await stack.stub.ListDeliveries(pb.ListDeliveriesRequest(**request),
-                                               metadata=stack.auth("supervisor"))
-    return list(response.deliveries)
 
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]

@@ -10,14 +10,11 @@ scraped until every sample name the rules and dashboard use is there.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
@@ -32,7 +29,7 @@ from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc, resources_pb
 from cityops.notifications.v1 import notifications_pb2 as npb
 from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import bearer, eventually, free_port
+from cityops_devtools.testing import bearer, eventually, free_port, load_by_path
 from cityops_incidents.config import DEFAULT_RULES_FILE
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 
@@ -45,16 +42,7 @@ POISON = b"\x0a\xff\x01garbage"  # a truncated protobuf field: cannot be decoded
 SCRAPE_METRICS = {"up"}
 
 
-def _load_citystack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cityops_test_citystack", ROOT / "tests" / "e2e" / "citystack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-citystack = _load_citystack()
+citystack = load_by_path("cityops_test_citystack", ROOT / "tests" / "e2e" / "citystack.py")
 
 
 def metric_names(text: str) -> set[str]:

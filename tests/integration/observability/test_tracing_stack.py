@@ -12,15 +12,12 @@ consumer span, each hop once, parented hop to hop.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
@@ -31,23 +28,10 @@ from opentelemetry.proto.common.v1 import common_pb2 as otlp_common
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import eventually, free_port
+from cityops_devtools.testing import eventually, free_port, load_by_path
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
-
-def _load_citystack() -> ModuleType:
-    name = "cityops_test_citystack"  # the same module test_metrics_exported.py loads
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "e2e" / "citystack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-citystack = _load_citystack()
+citystack = load_by_path("cityops_test_citystack", Path(__file__).resolve().parents[2] / "e2e" / "citystack.py")
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 DEV_KEY = "cityops-open311-dev-key"
 API_NAME, WORKER_NAME = "ioc-incidents-api-test", "ioc-dispatch-worker-test"

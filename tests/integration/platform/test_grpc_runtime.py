@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 import httpx
@@ -106,63 +107,58 @@ async def test_health_answers_serving_and_reflection_lists_the_service(stack) ->
     assert "grpc.health.v1.Health" in names
 
 
-async def test_missing_token_is_unauthenticated(stack) -> None:
+async def _refused(stack: Any, call: Callable[[Any], Awaitable[Any]]) -> grpc.aio.AioRpcError:
+    """The error ``call(stub)`` fails with on the stack's incidents api (the test fails if it succeeds)."""
     _, port = stack
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = incidents_pb2_grpc.IncidentServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.ReportIncident(request())
-    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            await call(stub)
+    return err.value
+
+
+async def test_missing_token_is_unauthenticated(stack) -> None:
+    err = await _refused(stack, lambda stub: stub.ReportIncident(request()))
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_expired_or_forged_token_is_unauthenticated(stack) -> None:
-    settings, port = stack
+    settings, _ = stack
     expired = bearer(settings, "call_taker", ttl=-10)
     forged_settings = settings.model_copy(update={"jwt_secret": "another-secret-that-is-long-enough-000"})
     forged = bearer(forged_settings, "call_taker")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
-        for metadata in (expired, forged, (("authorization", "Basic abc"),)):
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.ReportIncident(request(), metadata=metadata)
-            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    for metadata in (expired, forged, (("authorization", "Basic abc"),)):
+        err = await _refused(stack, lambda stub, md=metadata: stub.ReportIncident(request(), metadata=md))
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_wrong_role_is_permission_denied(stack) -> None:
-    settings, port = stack
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.ReportIncident(request(), metadata=bearer(settings, "sensor_gateway"))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    settings, _ = stack
+    metadata = bearer(settings, "sensor_gateway")
+    err = await _refused(stack, lambda stub: stub.ReportIncident(request(), metadata=metadata))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_method_missing_from_policy_is_denied_even_to_admin(stack) -> None:
-    settings, port = stack
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.AddNote(incidents_pb2.AddNoteRequest(id="x", text="y"), metadata=bearer(settings, "admin"))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    settings, _ = stack
+    err = await _refused(stack, lambda stub: stub.AddNote(incidents_pb2.AddNoteRequest(id="x", text="y"),
+                                                          metadata=bearer(settings, "admin")))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_validation_error_is_invalid_argument_with_field_violations(stack) -> None:
-    settings, port = stack
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.ReportIncident(request("   "), metadata=bearer(settings, "call_taker"))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [f for f, _ in status_details(err.value)] == ["description"]
+    settings, _ = stack
+    metadata = bearer(settings, "call_taker")
+    err = await _refused(stack, lambda stub: stub.ReportIncident(request("   "), metadata=metadata))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in status_details(err)] == ["description"]
 
 
 async def test_not_found_maps_to_not_found(stack) -> None:
-    settings, port = stack
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.GetIncident(incidents_pb2.GetIncidentRequest(id="nope"), metadata=bearer(settings, "operator"))
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    settings, _ = stack
+    err = await _refused(stack, lambda stub: stub.GetIncident(incidents_pb2.GetIncidentRequest(id="nope"),
+                                                              metadata=bearer(settings, "operator")))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_trace_id_of_the_call_reaches_the_kafka_record_headers(stack) -> None:

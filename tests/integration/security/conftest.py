@@ -26,7 +26,7 @@ import pytest
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import make_settings
+from cityops_devtools.testing import fresh_settings, load_by_path
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
@@ -46,11 +46,7 @@ STUBS = {
 
 def load_helper(name: str) -> ModuleType:
     """A helper module of this folder (tests are imported in importlib mode, not as a package)."""
-    spec = importlib.util.spec_from_file_location(f"cityops_test_security_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_by_path(f"cityops_test_security_{name}", HERE / f"{name}.py")
 
 
 @dataclass
@@ -156,16 +152,10 @@ async def _cancel_own_tasks(tasks: list[asyncio.Task[Any]]) -> None:
 
 @pytest.fixture(scope="package")
 def host(kafka_broker: KafkaBroker, postgres_server: PostgresServer) -> Iterator[Host]:
-    if not kafka_broker.is_running:
-        kafka_broker.restart()
-    if not postgres_server.is_running:
-        postgres_server.restart()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = postgres_server.create_database(name)
+    settings, name = fresh_settings(kafka_broker, postgres_server, rpc_timeout_seconds=3.0)
+    dsn = settings.database_url
     # Tracing on (it is off by default), so test_privacy.py scans the spans a traced deployment exports.
     configure_tracing("security-test", enable=True)
-    settings = make_settings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-                             database_url=dsn, rpc_timeout_seconds=3.0)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="security-apis", daemon=True)
     thread.start()

@@ -8,7 +8,6 @@ RPC (25 in CI; 10 000 in the nightly run).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections import Counter
 from pathlib import Path
@@ -18,10 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-_spec = importlib.util.spec_from_file_location("cityops_test_protofuzz", Path(__file__).with_name("protofuzz.py"))
-assert _spec is not None and _spec.loader is not None
-protofuzz = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(protofuzz)
+from cityops_devtools.testing import load_by_path
+
+protofuzz = load_by_path("cityops_test_protofuzz", Path(__file__).with_name("protofuzz.py"))
 
 EXAMPLES = int(os.environ.get("CITYOPS_FUZZ_EXAMPLES", "25"))
 CLIENT_ERRORS = {

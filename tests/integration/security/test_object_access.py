@@ -88,30 +88,10 @@ def test_a_field_unit_token_acts_only_on_its_own_unit_and_assignments(host) -> N
     unbound = host.md("field_unit")
 
     # Another unit's assignment: neither accepted nor declined by me; unchanged afterwards.
-    assert (
-        _code(
-            stub.AcknowledgeAssignment,
-            dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=True),
-            metadata=me,
-        )
-        == grpc.StatusCode.PERMISSION_DENIED
-    )
-    assert (
-        _code(
-            stub.AcknowledgeAssignment,
-            dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=False, reason="không phải xe tôi"),
-            metadata=me,
-        )
-        == grpc.StatusCode.PERMISSION_DENIED
-    )
-    assert (
-        _code(
-            stub.AcknowledgeAssignment,
-            dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=True),
-            metadata=unbound,
-        )
-        == grpc.StatusCode.PERMISSION_DENIED
-    )
+    accept = dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=True)
+    decline = dpb.AcknowledgeAssignmentRequest(assignment_id=theirs.id, accept=False, reason="không phải xe tôi")
+    for case, (request, metadata) in enumerate(((accept, me), (decline, me), (accept, unbound))):
+        assert _code(stub.AcknowledgeAssignment, request, metadata=metadata) == grpc.StatusCode.PERMISSION_DENIED, case
     [still] = stub.ListAssignments(
         dpb.ListAssignmentsRequest(incident_id=incident.id), metadata=host.md("dispatcher")
     ).assignments

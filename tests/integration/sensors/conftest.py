@@ -28,7 +28,7 @@ from cityops.sensors.v1 import sensors_pb2_grpc
 from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_devtools.devstack._process import spawn, tail, terminate
-from cityops_devtools.testing import bearer, consume, free_port, make_settings
+from cityops_devtools.testing import bearer, consume, free_port, fresh_settings
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.kafka.topics import SENSOR_ALERTS
@@ -98,14 +98,8 @@ class SensorStack:
 @pytest.fixture(scope="module")
 def sensor_stack(kafka_broker: KafkaBroker, postgres_server: PostgresServer,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[SensorStack]:
-    if not kafka_broker.is_running:
-        kafka_broker.restart()
-    if not postgres_server.is_running:
-        postgres_server.restart()
-    db_name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = postgres_server.create_database(db_name)
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    settings = make_settings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=prefix, database_url=dsn)
+    settings, db_name = fresh_settings(kafka_broker, postgres_server)
+    dsn, prefix = settings.database_url, settings.topic_prefix
     asyncio.run(apply_topics(settings))
     asyncio.run(migrate(dsn, "sensors", migrations_dir("sensors")))
     logs = tmp_path_factory.mktemp("sensors-stack")

@@ -9,17 +9,13 @@ import json
 import re
 import shutil
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cityops_devtools.testing import free_port
-from cityops_gateway.asgi import create_web_app
 from cityops_gateway.city.routes import CONSOLE_STRINGS_DIR, console_strings
 from cityops_gateway.config import STATIC_DIR
 from cityops_platform.city import available_cities, cities_dir, load_city
-from cityops_platform.settings import Settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -100,15 +96,6 @@ def test_the_page_and_scripts_ask_only_for_keys_that_exist() -> None:
 def test_no_console_string_table_is_left_in_the_scripts() -> None:
     source = (STATIC_DIR / "js" / "i18n.js").read_text(encoding="utf-8")
     assert "Hàng đợi sự cố" not in source and "Incident queue" not in source
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    dead = f"127.0.0.1:{free_port()}"
-    settings = Settings(rpc_timeout_seconds=1, incidents_addr=dead, dispatch_addr=dead, sensors_addr=dead,
-                        notifications_addr=dead, environment="local")
-    with TestClient(create_web_app(settings, follow_events=False)) as c:
-        yield c
 
 
 def test_strings_are_served_per_language_without_login(client: TestClient) -> None:

@@ -4,28 +4,13 @@ OpenAPI, health and metrics. (Against real services: tests/integration/gateway.)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import generate_latest
 
-from cityops_devtools.testing import free_port
-from cityops_gateway.asgi import create_web_app
-from cityops_platform.settings import Settings
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette suggests httpx2 for its TestClient; httpx is what we pin
     from starlette.testclient import TestClient
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    # Nothing listens on these ports: any upstream call fails fast as UNAVAILABLE.
-    dead = f"127.0.0.1:{free_port()}"
-    settings = Settings(rpc_timeout_seconds=1, incidents_addr=dead, dispatch_addr=dead, sensors_addr=dead,
-                        notifications_addr=dead, environment="local")
-    with TestClient(create_web_app(settings, follow_events=False)) as c:
-        yield c
 
 
 def _token(client: TestClient, username: str = "operator", password: str = "operator-dev") -> str:

@@ -5,13 +5,14 @@ egress to the public Internet only, and the standards' artefacts from a volume."
 from __future__ import annotations
 
 import copy
-import importlib.util
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cityops_devtools.testing import load_by_path
 
 from .conftest import APIS_V1, ROOT
 
@@ -173,11 +174,7 @@ def test_cert_manager_certificates_name_every_service_dns_name(render: Render) -
 
 
 def _validator() -> Any:
-    spec = importlib.util.spec_from_file_location("cityops_validate_manifests", ROOT / "helm" / "validate_manifests.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_by_path("cityops_validate_manifests", ROOT / "helm" / "validate_manifests.py")
 
 
 def test_cert_manager_certificates_are_valid_against_cert_managers_own_crds(

@@ -68,23 +68,29 @@ def test_flood_radius_is_wider_than_field_report() -> None:
 
 points = st.tuples(st.floats(10.86, 11.49), st.floats(106.34, 106.97))
 bearing = st.floats(0, 2 * math.pi)
+Point = tuple[float, float]
+
+
+@st.composite
+def near_pairs(draw: st.DrawFn) -> tuple[Point, Point, float]:
+    """A point, a second point within ``radius`` of it (any bearing), and the radius."""
+    p = draw(points)
+    angle, frac = draw(bearing), draw(st.floats(0, 1))
+    radius = draw(st.sampled_from([50.0, 150.0, 500.0, 1000.0]))
+    return p, offset(*p, math.cos(angle) * radius * frac, math.sin(angle) * radius * frac), radius
 
 
 @settings(max_examples=300, deadline=None)
-@given(p=points, angle=bearing, frac=st.floats(0, 1), radius=st.sampled_from([50.0, 150.0, 500.0, 1000.0]))
-def test_two_reports_within_radius_share_a_lock_cell(
-    p: tuple[float, float], angle: float, frac: float, radius: float
-) -> None:
-    q = offset(*p, math.cos(angle) * radius * frac, math.sin(angle) * radius * frac)
+@given(near=near_pairs())
+def test_two_reports_within_radius_share_a_lock_cell(near: tuple[Point, Point, float]) -> None:
+    p, q, radius = near
     assert set(geo.lock_cells(*p, radius)) & set(geo.lock_cells(*q, radius))
 
 
 @settings(max_examples=300, deadline=None)
-@given(p=points, angle=bearing, frac=st.floats(0, 1), radius=st.sampled_from([50.0, 150.0, 500.0, 1000.0]))
-def test_search_cells_cover_every_point_within_radius(
-    p: tuple[float, float], angle: float, frac: float, radius: float
-) -> None:
-    q = offset(*p, math.cos(angle) * radius * frac, math.sin(angle) * radius * frac)
+@given(near=near_pairs())
+def test_search_cells_cover_every_point_within_radius(near: tuple[Point, Point, float]) -> None:
+    p, q, radius = near
     assert geo.cell_of(*q) in set(geo.search_cells(*p, radius))
 
 

@@ -3,25 +3,17 @@ direct pin locked at its version, and the runtime lock free of build and test to
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 from packaging.utils import canonicalize_name
+
+from cityops_devtools.testing import load_by_path
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _lock_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cityops_lock_script", ROOT / "scripts" / "lock.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-LOCK = _lock_script()
+LOCK = load_by_path("cityops_lock_script", ROOT / "scripts" / "lock.py")
 
 
 def _pins(lines: list[str]) -> dict[str, str]:

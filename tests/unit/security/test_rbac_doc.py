@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from cityops_devtools.testing import load_by_path
 from cityops_platform.auth import ALL_ROLES
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _script() -> object:
-    spec = importlib.util.spec_from_file_location("cityops_rbac_table", ROOT / "scripts" / "rbac_table.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_by_path("cityops_rbac_table", ROOT / "scripts" / "rbac_table.py")
 
 
 def test_the_rbac_table_in_the_docs_matches_the_policies() -> None:

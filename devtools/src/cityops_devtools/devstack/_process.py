@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 log = logging.getLogger("cityops.devstack")
 
@@ -35,6 +35,64 @@ class DevstackError(RuntimeError):
 
 class DevstackUnavailable(DevstackError):
     """A prerequisite (Java, Maven, Postgres binaries) is missing on this machine."""
+
+
+class PortTaken(DevstackError):
+    """The port a server was given was taken before it bound it (the caller may pick another)."""
+
+
+class ServerProcess:
+    """What the devstack's servers share: one child process (``_proc``, set by the server's launch),
+    stopped with ``stop_signal`` (then SIGKILL), crashed with SIGKILL, restarted with its data."""
+
+    stop_signal = signal.SIGTERM
+    start_timeout = 60.0
+
+    def __init__(self, run_dir: Path | str, port: int | None) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        self.port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def _started_port(self) -> int:
+        """The server's port; DevstackError before start()."""
+        if self.port is None:
+            raise DevstackError(f"{type(self).__name__} chưa start() / not started yet")
+        return self.port
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float | None = None) -> Self:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the server to shut down (``stop_signal``); SIGKILL after timeout. Keeps data."""
+        forget_on_exit(self.stop)
+        if self._proc is not None:
+            terminate(self._proc, self.stop_signal, timeout)
+
+    def kill(self) -> None:
+        """Crash the server with SIGKILL (for fault tests). Keeps data; restart() recovers it."""
+        forget_on_exit(self.stop)
+        if self._proc is not None:
+            kill(self._proc)
+
+    def restart(self, timeout: float | None = None) -> Self:
+        """Stop (if running) and start again on the same port(s) with the same data."""
+        self.stop()
+        return self.start(timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _libc() -> ctypes.CDLL | None:

@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -20,16 +19,12 @@ from pathlib import Path
 from string import Template
 
 from . import _process
-from ._process import DevstackError, DevstackUnavailable
+from ._process import DevstackError, DevstackUnavailable, PortTaken, ServerProcess
 from .jars import ensure_kafka_jars, kafka_config_dir
 
 log = logging.getLogger("cityops.devstack")
 
 _CORRELATION = itertools.count(1)
-
-
-class _PortTaken(DevstackError):
-    pass
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,7 +47,7 @@ def find_java() -> str:
     return java
 
 
-class KafkaBroker:
+class KafkaBroker(ServerProcess):
     """One Kafka 4 broker in KRaft mode, its data and logs under run_dir.
 
     >>> broker = KafkaBroker(Path(".run/kafka")); broker.start(); broker.bootstrap
@@ -69,6 +64,8 @@ class KafkaBroker:
     inter-broker identity); ``scram_users`` are created too, at storage format time, with no ACLs.
     """
 
+    start_timeout = 90.0
+
     def __init__(
         self,
         run_dir: Path | str,
@@ -80,23 +77,18 @@ class KafkaBroker:
         sasl_admin: tuple[str, str] | None = None,
         scram_users: Mapping[str, str] | None = None,
     ) -> None:
-        self.run_dir = Path(run_dir).resolve()
+        super().__init__(run_dir, port)
         self.sasl_admin = sasl_admin
         self.scram_users = dict(scram_users or {})
-        self.port = port
         self.controller_port = controller_port
         self.heap = heap
         self.num_partitions = num_partitions
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
         self._server_log_offset = 0
 
     @property
     def bootstrap(self) -> str:
         """host:port for CITYOPS_KAFKA_BOOTSTRAP (valid after start())."""
-        if self.port is None:
-            raise DevstackError("KafkaBroker chưa start() / not started yet")
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self._started_port()}"
 
     @property
     def data_dir(self) -> Path:
@@ -111,18 +103,12 @@ class KafkaBroker:
     def stdout_path(self) -> Path:
         return self.run_dir / "kafka.out"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 90.0) -> KafkaBroker:
-        """Start the broker (formatting storage on first use) and wait until it serves requests."""
+    def start(self, timeout: float | None = None) -> KafkaBroker:
+        """Start the broker (formatting storage on first use) and wait until it serves requests
+        (within ``timeout`` seconds, default ``start_timeout``)."""
         if self.is_running:
             return self
+        timeout = self.start_timeout if timeout is None else timeout
         java = find_java()
         classpath = f"{ensure_kafka_jars()}/*"
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -137,7 +123,7 @@ class KafkaBroker:
             self._launch(java, classpath)
             try:
                 self._wait_ready(started + timeout)
-            except _PortTaken:
+            except PortTaken:
                 self.kill()
                 if not chosen or attempt == 3:
                     raise
@@ -185,29 +171,6 @@ class KafkaBroker:
         self._proc = _process.spawn(argv, log_file=self.stdout_path, cwd=self.run_dir)
         _process.on_exit(self.stop)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Controlled shutdown (SIGTERM); SIGKILL if it takes longer than timeout. Keeps data."""
-        _process.forget_on_exit(self.stop)
-        if self._proc is not None:
-            _process.terminate(self._proc, signal.SIGTERM, timeout)
-
-    def kill(self) -> None:
-        """Crash the broker with SIGKILL (for fault tests). Keeps data; restart() recovers it."""
-        _process.forget_on_exit(self.stop)
-        if self._proc is not None:
-            _process.kill(self._proc)
-
-    def restart(self, timeout: float = 90.0) -> KafkaBroker:
-        """Stop (if running) and start again on the same ports with the same data."""
-        self.stop()
-        return self.start(timeout)
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _write_config(self) -> Path:
         template = Template((kafka_config_dir() / "server.properties.template").read_text())
         config = self.run_dir / "server.properties"
@@ -249,7 +212,7 @@ class KafkaBroker:
         while time.monotonic() < deadline:
             # A failed bind takes the JVM seconds to exit; the log says so at once.
             if "Address already in use" in _process.read_from(self.stdout_path, self._log_offset):
-                raise _PortTaken(self.bootstrap)
+                raise PortTaken(self.bootstrap)
             if self._proc.poll() is not None:
                 raise DevstackError(
                     f"Kafka dừng khi khởi động / exited during startup (code {self._proc.returncode}); "

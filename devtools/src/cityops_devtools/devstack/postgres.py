@@ -15,15 +15,11 @@ import time
 from pathlib import Path
 
 from . import _pghome, _process
-from ._process import DevstackError, DevstackUnavailable
+from ._process import DevstackError, DevstackUnavailable, PortTaken, ServerProcess
 
 log = logging.getLogger("cityops.devstack")
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-class _PortTaken(DevstackError):
-    pass
 
 
 # sun_path is 108 bytes; Postgres appends "/.s.PGSQL.<port>" to the socket directory.
@@ -54,7 +50,7 @@ def find_pg_bin() -> Path:
     )
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """A PostgreSQL server owned by this process, data under run_dir/data.
 
     >>> pg = PostgresServer(Path(".run/pg")); pg.start(); pg.dsn
@@ -72,13 +68,11 @@ class PostgresServer:
     user = "cityops"
     password = "cityops"
     database = "cityops"
+    stop_signal = signal.SIGINT  # SIGTERM would be a "smart" shutdown that waits for every client to disconnect
 
     def __init__(self, run_dir: Path | str, port: int | None = None, *, max_connections: int = 200) -> None:
-        self.run_dir = Path(run_dir).resolve()
-        self.port = port
+        super().__init__(run_dir, port)
         self.max_connections = max_connections
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
         self._socket_dir: Path | None = None
         self._home = self.run_dir
 
@@ -89,9 +83,7 @@ class PostgresServer:
 
     def dsn_for(self, database: str) -> str:
         """Same server and role, another database (see create_database)."""
-        if self.port is None:
-            raise DevstackError("PostgresServer chưa start() / not started yet")
-        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self._started_port()}/{database}"
 
     @property
     def data_dir(self) -> Path:
@@ -102,18 +94,12 @@ class PostgresServer:
     def log_path(self) -> Path:
         return self.run_dir / "postgres.log"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = 60.0) -> PostgresServer:
-        """initdb on first use, start the server and wait until it accepts a real query."""
+    def start(self, timeout: float | None = None) -> PostgresServer:
+        """initdb on first use, start the server and wait until it accepts a real query (within
+        ``timeout`` seconds, default ``start_timeout``)."""
         if self.is_running:
             return self
+        timeout = self.start_timeout if timeout is None else timeout
         bin_dir = find_pg_bin()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         owner = self._server_user()
@@ -131,7 +117,7 @@ class PostgresServer:
             try:
                 self._wait_ready(bin_dir, started + timeout)
                 self._ensure_role_and_database()
-            except _PortTaken:
+            except PortTaken:
                 self.kill()
                 if not chosen or attempt == 3:
                     raise
@@ -174,17 +160,12 @@ class PostgresServer:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT), SIGKILL after timeout. Keeps data."""
-        _process.forget_on_exit(self.stop)
-        if self._proc is not None:
-            # SIGTERM would be a "smart" shutdown that waits for every client to disconnect.
-            _process.terminate(self._proc, signal.SIGINT, timeout)
+        super().stop(timeout)
         self._remove_temp_socket_dir()
 
     def kill(self) -> None:
         """Crash the server and its backends with SIGKILL (for fault tests); WAL recovers it."""
-        _process.forget_on_exit(self.stop)
-        if self._proc is not None:
-            _process.kill(self._proc)
+        super().kill()
         self._remove_temp_socket_dir()
 
     def destroy(self) -> None:
@@ -195,41 +176,19 @@ class PostgresServer:
             shutil.rmtree(self._home, ignore_errors=True)
             (self.run_dir / "data").unlink(missing_ok=True)
 
-    def restart(self, timeout: float = 60.0) -> PostgresServer:
-        """Stop (if running) and start again on the same port with the same data."""
-        self.stop()
-        return self.start(timeout)
-
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def psql(self, *statements: str, database: str = "postgres") -> str:
         """Run SQL as the `postgres` superuser over the unix socket; returns unaligned output."""
         if self._socket_dir is None or self.port is None:
             raise DevstackError("PostgresServer chưa start() / not started yet")
-        argv = [
-            str(find_pg_bin() / "psql"),
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            str(self._socket_dir),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-        ]
+        argv = [str(find_pg_bin() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+        argv += self._as_postgres(database)
         for statement in statements:
             argv += ["-c", statement]
         return _process.run_checked(argv, what="psql", timeout=60.0).strip()
+
+    def _as_postgres(self, database: str) -> list[str]:
+        """Client options: the `postgres` superuser on ``database`` over the private unix socket."""
+        return ["-h", str(self._socket_dir), "-p", str(self.port), "-U", "postgres", "-d", database]
 
     def create_database(self, name: str) -> str:
         """Create an empty database owned by `cityops` and return its DSN."""
@@ -303,22 +262,11 @@ class PostgresServer:
 
     def _wait_ready(self, bin_dir: Path, deadline: float) -> None:
         assert self._proc is not None
-        probe = [
-            str(bin_dir / "pg_isready"),
-            "-q",
-            "-h",
-            str(self._socket_dir),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ]
+        probe = [str(bin_dir / "pg_isready"), "-q", *self._as_postgres("postgres")]
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 if "Address already in use" in _process.read_from(self.log_path, self._log_offset):
-                    raise _PortTaken(str(self.port))
+                    raise PortTaken(str(self.port))
                 raise DevstackError(
                     f"Postgres dừng khi khởi động / exited during startup "
                     f"(code {self._proc.returncode}); log: {self.log_path}\n"

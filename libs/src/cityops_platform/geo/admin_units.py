@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from cityops_platform.city.models import FLAT_SEPARATOR
-from cityops_platform.geo.distance import haversine_m
+from cityops_platform.geo.distance import haversine_m, in_ring
 
 log = logging.getLogger(__name__)
 # libs/src/cityops_platform/geo/admin_units.py → the project root is four folders up.
@@ -174,21 +174,8 @@ def _parts(text: str) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------------
 # geometry
-def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
-    inside = False
-    n = len(ring)
-    for i in range(n):
-        x1, y1 = ring[i]
-        x2, y2 = ring[i - 1]
-        if (y1 > lat) != (y2 > lat):
-            x = (x2 - x1) * (lat - y1) / (y2 - y1) + x1
-            if lon < x:
-                inside = not inside
-    return inside
-
-
 def _in_polygon(lon: float, lat: float, polygon: tuple[Ring, ...]) -> bool:
-    return bool(polygon) and _in_ring(lon, lat, polygon[0]) and not any(_in_ring(lon, lat, h) for h in polygon[1:])
+    return bool(polygon) and in_ring(lon, lat, polygon[0]) and not any(in_ring(lon, lat, h) for h in polygon[1:])
 
 
 def _bbox(polygons: tuple[tuple[Ring, ...], ...]) -> tuple[float, float, float, float]:

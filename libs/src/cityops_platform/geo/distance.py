@@ -1,8 +1,9 @@
-"""Geography written once: WGS84 great-circle distance and coordinate checks."""
+"""Geography written once: WGS84 great-circle distance, coordinate checks and point in polygon."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from cityops_platform.errors import FieldViolation
 
@@ -25,3 +26,18 @@ def coordinate_violations(lat: float, lon: float, path: str) -> list[FieldViolat
     if not math.isfinite(lon) or not -180.0 <= lon <= 180.0:
         out.append(FieldViolation(f"{path}.lon", "kinh độ phải trong [-180, 180] (longitude out of range)"))
     return out
+
+
+def in_ring(x: float, y: float, ring: Sequence[tuple[float, float]]) -> bool:
+    """Ray casting: whether the point ``(x, y)`` lies inside ``ring`` (pairs in the same axis order as
+    the point, GeoJSON's (lon, lat) or (lat, lon)); fine for a province-sized ring away from the poles."""
+    inside = False
+    n = len(ring)
+    for i in range(n):
+        x1, y1 = ring[i]
+        x2, y2 = ring[i - 1]
+        if (y1 > y) != (y2 > y):
+            crossing = (x2 - x1) * (y - y1) / (y2 - y1) + x1
+            if x < crossing:
+                inside = not inside
+    return inside

@@ -102,7 +102,15 @@ def _wrap_handler(
         # Outbound calls made while serving this RPC inherit what is left of its deadline.
         grpc_client.set_inbound_deadline(context.time_remaining())
 
+    def begin(context: grpc.aio.ServicerContext) -> tuple[_Outcome, float, dict[str, Any]]:
+        metrics.GRPC_IN_FLIGHT.labels(method).inc()
+        return _Outcome(), time.perf_counter(), _metadata(context)
+
     async def on_error(exc: Exception, context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
+        """Every error leaves the RPC as an abort with its status: UNKNOWN until mapped (an abort keeps
+        the code it was given)."""
+        if outcome.code == grpc.StatusCode.OK and not isinstance(exc, grpc.aio.AbortError):
+            outcome.code = grpc.StatusCode.UNKNOWN
         if isinstance(exc, grpc.aio.AbortError):
             raise exc
         if isinstance(exc, errors.DomainError):
@@ -137,16 +145,11 @@ def _wrap_handler(
 
     def unary_response(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            outcome = _Outcome()
-            started = time.perf_counter()
-            metrics.GRPC_IN_FLIGHT.labels(method).inc()
-            metadata = _metadata(context)
+            outcome, started, metadata = begin(context)
             try:
                 await before(context, outcome, metadata)
                 return await behavior(request, context)
             except Exception as exc:
-                if outcome.code == grpc.StatusCode.OK and not isinstance(exc, grpc.aio.AbortError):
-                    outcome.code = grpc.StatusCode.UNKNOWN
                 await on_error(exc, context, outcome)
                 raise
             finally:
@@ -156,10 +159,7 @@ def _wrap_handler(
 
     def stream_response(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            outcome = _Outcome()
-            started = time.perf_counter()
-            metrics.GRPC_IN_FLIGHT.labels(method).inc()
-            metadata = _metadata(context)
+            outcome, started, metadata = begin(context)
             holder = ""
             try:
                 await before(context, outcome, metadata)
@@ -170,8 +170,6 @@ def _wrap_handler(
                 async for item in behavior(request, context):
                     yield item
             except Exception as exc:
-                if outcome.code == grpc.StatusCode.OK and not isinstance(exc, grpc.aio.AbortError):
-                    outcome.code = grpc.StatusCode.UNKNOWN
                 await on_error(exc, context, outcome)
                 raise
             finally:

@@ -15,7 +15,7 @@ from functools import lru_cache
 import h3
 
 from cityops_platform.city.loader import CITIES_DIR_ENV, CITY_ENV
-from cityops_platform.geo import EARTH_RADIUS_M, haversine_m
+from cityops_platform.geo import EARTH_RADIUS_M, haversine_m, in_ring
 from cityops_platform.geo.admin_units import AdminUnits, admin_units
 
 # Incidents store their cell at this fixed resolution (edge ~200 m), so a radius change in the rules
@@ -27,17 +27,8 @@ distance_m = haversine_m  # great-circle distance in metres
 
 
 def inside_polygon(lat: float, lon: float, polygon: Sequence[tuple[float, float]]) -> bool:
-    """Ray casting on (lat, lon) pairs; fine for a province-sized polygon away from the poles."""
-    inside = False
-    n = len(polygon)
-    for i in range(n):
-        lat_i, lon_i = polygon[i]
-        lat_j, lon_j = polygon[i - 1]
-        if (lon_i > lon) != (lon_j > lon):
-            crossing = (lat_j - lat_i) * (lon - lon_i) / (lon_j - lon_i) + lat_i
-            if lat < crossing:
-                inside = not inside
-    return inside
+    """Whether (lat, lon) lies inside the polygon of (lat, lon) pairs (ray casting)."""
+    return in_ring(lat, lon, polygon)
 
 
 def ward_of(lat: float, lon: float, address: str = "") -> tuple[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cityops_platform.geo import haversine_m
+from cityops_platform.geo import haversine_m, in_ring
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,8 @@ def distance_m(a: Point, b: Point) -> float:
 
 
 def in_polygon(point: Point, ring: tuple[Point, ...]) -> bool:
-    """Ray casting; the ring may be open or closed."""
-    inside = False
-    n = len(ring)
-    for i in range(n):
-        a, b = ring[i], ring[(i + 1) % n]
-        if (a.lat > point.lat) != (b.lat > point.lat):
-            cross_lon = a.lon + (point.lat - a.lat) * (b.lon - a.lon) / (b.lat - a.lat)
-            if point.lon < cross_lon:
-                inside = not inside
-    return inside
+    """Ray casting (``cityops_platform.geo.in_ring``); the ring may be open or closed."""
+    return in_ring(point.lon, point.lat, [(p.lon, p.lat) for p in ring])
 
 
 def open_ring(points: list[Point]) -> tuple[Point, ...]:

@@ -10,53 +10,49 @@ The operator's JWT is forwarded; incidents decides every permission.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cityops.incidents.v1 import incidents_pb2
-from cityops_gateway.console.api import _token
-from cityops_gateway.events.decode import to_json
-from cityops_gateway.state import gateway_state
+from cityops_gateway.console.api import relay
 from cityops_gateway.web import invalid, json_body, parse_int, text_field
 
 MAX_VERSION = 2**62
 
 
 async def list_reports(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = incidents_pb2.ListReportsRequest(incident_id=request.path_params["incident_id"])
-    resp = await state.clients.call(state.clients.incidents.ListReports, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.incidents.ListReports, req)
+
+
+def _expected_version(body: Mapping[str, Any]) -> int:
+    return parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=MAX_VERSION)
 
 
 async def split_report(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     body = await json_body(request)
     req = incidents_pb2.SplitReportRequest(
         incident_id=request.path_params["incident_id"],
         report_id=text_field(body, "report_id", max_len=64, required=True),
         reason=text_field(body, "reason", max_len=1000, required=True),
-        expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0,
-                                   high=MAX_VERSION),
+        expected_version=_expected_version(body),
     )
-    resp = await state.clients.call(state.clients.incidents.SplitReport, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.incidents.SplitReport, req)
 
 
 async def reopen_incident(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     body = await json_body(request)
     req = incidents_pb2.ReopenIncidentRequest(
         id=request.path_params["incident_id"],
         reason=text_field(body, "reason", max_len=1000, required=True),
-        expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0,
-                                   high=MAX_VERSION),
+        expected_version=_expected_version(body),
     )
-    incident = await state.clients.call(state.clients.incidents.ReopenIncident, req, token=_token(request))
-    return JSONResponse(to_json(incident))
+    return await relay(request, lambda c: c.incidents.ReopenIncident, req)
 
 
 def _time(request: Request, name: str) -> datetime | None:
@@ -71,14 +67,12 @@ def _time(request: Request, name: str) -> datetime | None:
 
 
 async def satisfaction(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = incidents_pb2.GetSatisfactionReportRequest()
     for name in ("since", "until"):
         value = _time(request, name)
         if value is not None:
             getattr(req, name).FromDatetime(value.astimezone(UTC))
-    resp = await state.clients.call(state.clients.incidents.GetSatisfactionReport, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.incidents.GetSatisfactionReport, req)
 
 
 ROUTES = [

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from cityops.common.v1 import common_pb2
 from cityops.notifications.v1 import notifications_pb2 as npb
-from cityops_gateway.console.api import _token
+from cityops_gateway.console.api import relay, upstream
 from cityops_gateway.events.decode import to_json
 from cityops_gateway.state import gateway_state
 from cityops_gateway.web import invalid, json_body, parse_enum, parse_enum_list, parse_float, text_field
@@ -71,49 +71,40 @@ def _infos(body: Mapping[str, Any], gazetteer: Any = None) -> list[Any]:
 
 
 async def list_alerts(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = npb.ListAlertsRequest(
         states=parse_enum_list(npb.CapAlertState, "CAP_ALERT_STATE_", request.query_params.get("state"), "state"),
         page_size=50,
     )
-    resp = await state.clients.call(state.clients.notifications.ListAlerts, req, token=_token(request))
+    resp = await upstream(request, lambda c: c.notifications.ListAlerts, req)
     return JSONResponse({"alerts": [to_json(a) for a in resp.alerts]})
 
 
 async def draft_alert(request: Request) -> JSONResponse:
     body = await json_body(request)
-    state = gateway_state(request)
     alert = npb.CapAlert(status=npb.CAP_STATUS_ACTUAL, scope=npb.CAP_SCOPE_PUBLIC,
-                         infos=_infos(body, state.gazetteer),
+                         infos=_infos(body, gateway_state(request).gazetteer),
                          incident_id=text_field(body, "incident_id", max_len=64))
-    resp = await state.clients.call(state.clients.notifications.DraftAlert, npb.DraftAlertRequest(alert=alert),
-                                    token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.notifications.DraftAlert, npb.DraftAlertRequest(alert=alert))
 
 
 async def approve_alert(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = npb.ApproveAlertRequest(alert_id=request.path_params["alert_id"])
-    resp = await state.clients.call(state.clients.notifications.ApproveAlert, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.notifications.ApproveAlert, req)
 
 
 async def update_alert(request: Request) -> JSONResponse:
     body = await json_body(request)
-    state = gateway_state(request)
-    req = npb.UpdateAlertRequest(alert_id=request.path_params["alert_id"], infos=_infos(body, state.gazetteer),
+    req = npb.UpdateAlertRequest(alert_id=request.path_params["alert_id"],
+                                 infos=_infos(body, gateway_state(request).gazetteer),
                                  note=text_field(body, "note", max_len=1000))
-    resp = await state.clients.call(state.clients.notifications.UpdateAlert, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.notifications.UpdateAlert, req)
 
 
 async def cancel_alert(request: Request) -> JSONResponse:
     body = await json_body(request)
-    state = gateway_state(request)
     req = npb.CancelAlertRequest(alert_id=request.path_params["alert_id"],
                                  reason=text_field(body, "reason", max_len=1000, required=True))
-    resp = await state.clients.call(state.clients.notifications.CancelAlert, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.notifications.CancelAlert, req)
 
 
 ROUTES = [

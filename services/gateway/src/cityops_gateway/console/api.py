@@ -7,7 +7,8 @@ service that owns the data; the gateway only checks that a valid token is presen
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops.sensors.v1 import sensors_pb2
+from cityops_gateway.clients import ServiceClients
 from cityops_gateway.console.kpis import compute_kpis
 from cityops_gateway.events.decode import to_json
 from cityops_gateway.events.filters import CONSOLE_ROLES
@@ -44,6 +46,22 @@ def _token(request: Request) -> str:
     except auth.AuthError as exc:
         raise unauthenticated(exc) from None
     return token
+
+
+T = TypeVar("T")
+Rpc = Callable[[ServiceClients], Callable[..., Awaitable[T]]]
+
+
+async def upstream(request: Request, rpc: Rpc[T], req: Any) -> T:
+    """``req`` sent to the method ``rpc`` picks from the clients, with the operator's token (checked
+    locally first, so a bad token is a 401 before any upstream call)."""
+    state = gateway_state(request)
+    return await state.clients.call(rpc(state.clients), req, token=_token(request))
+
+
+async def relay(request: Request, rpc: Rpc[Any], req: Any) -> JSONResponse:
+    """``upstream`` with the reply as the JSON body."""
+    return JSONResponse(to_json(await upstream(request, rpc, req)))
 
 
 async def login(request: Request) -> JSONResponse:
@@ -116,22 +134,18 @@ async def list_incidents(request: Request) -> JSONResponse:
         page_size=parse_int(q.get("page_size"), "page_size", default=200, low=1, high=500),
         page_token=q.get("page_token", "")[:512],
     )
-    state = gateway_state(request)
-    resp = await state.clients.call(state.clients.incidents.ListIncidents, req, token=_token(request))
+    resp = await upstream(request, lambda c: c.incidents.ListIncidents, req)
     return JSONResponse(
         {"incidents": [to_json(i) for i in resp.incidents], "next_page_token": resp.next_page_token}
     )
 
 
 async def get_incident(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = incidents_pb2.GetIncidentRequest(id=request.path_params["incident_id"])
-    incident = await state.clients.call(state.clients.incidents.GetIncident, req, token=_token(request))
-    return JSONResponse(to_json(incident))
+    return await relay(request, lambda c: c.incidents.GetIncident, req)
 
 
 async def transition_incident(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     body = await json_body(request)
     to_status = parse_enum(
         incidents_pb2.Status, "STATUS_", text_field(body, "to_status", max_len=40, required=True), "to_status"
@@ -143,39 +157,31 @@ async def transition_incident(request: Request) -> JSONResponse:
         expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=2**62),
         duplicate_of=text_field(body, "duplicate_of", max_len=64),
     )
-    incident = await state.clients.call(state.clients.incidents.TransitionIncident, req, token=_token(request))
-    return JSONResponse(to_json(incident))
+    return await relay(request, lambda c: c.incidents.TransitionIncident, req)
 
 
 async def add_note(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     body = await json_body(request)
     req = incidents_pb2.AddNoteRequest(
         id=request.path_params["incident_id"], text=text_field(body, "text", max_len=4000, required=True)
     )
-    incident = await state.clients.call(state.clients.incidents.AddNote, req, token=_token(request))
-    return JSONResponse(to_json(incident))
+    return await relay(request, lambda c: c.incidents.AddNote, req)
 
 
 async def timeline(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = incidents_pb2.GetTimelineRequest(id=request.path_params["incident_id"])
-    resp = await state.clients.call(state.clients.incidents.GetTimeline, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.incidents.GetTimeline, req)
 
 
 async def recommendations(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = dispatch_pb2.RecommendUnitsRequest(
         incident_id=request.path_params["incident_id"],
         limit=parse_int(request.query_params.get("limit"), "limit", default=5, low=1, high=50),
     )
-    resp = await state.clients.call(state.clients.dispatch.RecommendUnits, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.dispatch.RecommendUnits, req)
 
 
 async def assign_unit(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     body = await json_body(request)
     req = dispatch_pb2.AssignUnitRequest(
         incident_id=request.path_params["incident_id"],
@@ -183,48 +189,42 @@ async def assign_unit(request: Request) -> JSONResponse:
         reason=text_field(body, "reason", max_len=1000),
         capability=text_field(body, "capability", max_len=64),
     )
-    assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=_token(request))
-    return JSONResponse(to_json(assignment))
+    return await relay(request, lambda c: c.dispatch.AssignUnit, req)
 
 
 async def list_assignments(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = dispatch_pb2.ListAssignmentsRequest(incident_id=request.path_params["incident_id"])
-    resp = await state.clients.call(state.clients.dispatch.ListAssignments, req, token=_token(request))
-    return JSONResponse(to_json(resp))
+    return await relay(request, lambda c: c.dispatch.ListAssignments, req)
 
 
 async def list_units(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     q = request.query_params
     req = dispatch_pb2.ListUnitsRequest(
         agency_codes=codes_list(q.get("agency"), "AGENCY_"),
         statuses=parse_enum_list(dispatch_pb2.UnitStatus, "UNIT_STATUS_", q.get("status"), "status"),
         page_size=parse_int(q.get("page_size"), "page_size", default=1000, low=1, high=1000),
     )
-    resp = await state.clients.call(state.clients.dispatch.ListUnits, req, token=_token(request))
+    resp = await upstream(request, lambda c: c.dispatch.ListUnits, req)
     return JSONResponse({"units": [to_json(u) for u in resp.units], "next_page_token": resp.next_page_token})
 
 
 async def list_sensors(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     q = request.query_params
     req = sensors_pb2.ListSensorsRequest(
         statuses=parse_enum_list(sensors_pb2.SensorStatus, "SENSOR_STATUS_", q.get("status"), "status"),
         kinds=parse_enum_list(sensors_pb2.SensorKind, "SENSOR_KIND_", q.get("kind"), "kind"),
         page_size=parse_int(q.get("page_size"), "page_size", default=1000, low=1, high=1000),
     )
-    resp = await state.clients.call(state.clients.sensors.ListSensors, req, token=_token(request))
+    resp = await upstream(request, lambda c: c.sensors.ListSensors, req)
     return JSONResponse({"sensors": [to_json(s) for s in resp.sensors], "next_page_token": resp.next_page_token})
 
 
 async def list_alerts(request: Request) -> JSONResponse:
-    state = gateway_state(request)
     req = sensors_pb2.ListSensorAlertsRequest(
         active_only=request.query_params.get("active_only", "true").lower() != "false",
         page_size=parse_int(request.query_params.get("page_size"), "page_size", default=200, low=1, high=1000),
     )
-    resp = await state.clients.call(state.clients.sensors.ListSensorAlerts, req, token=_token(request))
+    resp = await upstream(request, lambda c: c.sensors.ListSensorAlerts, req)
     return JSONResponse({"alerts": [to_json(a) for a in resp.alerts], "next_page_token": resp.next_page_token})
 
 

@@ -97,17 +97,17 @@ class _Parser:
         return node
 
     def or_(self) -> Filter:
-        node = self.and_()
-        while (tok := self.peek()) and tok == ("word", "or"):
-            self.take()
-            node = Logic("or", (node, self.and_()))
-        return node
+        return self._chain("or", self.and_)
 
     def and_(self) -> Filter:
-        node = self.unary()
-        while (tok := self.peek()) and tok == ("word", "and"):
+        return self._chain("and", self.unary)
+
+    def _chain(self, op: str, operand: Callable[[], Filter]) -> Filter:
+        """``operand (op operand)*``, left-associative."""
+        node = operand()
+        while (tok := self.peek()) and tok == ("word", op):
             self.take()
-            node = Logic("and", (node, self.unary()))
+            node = Logic(op, (node, operand()))
         return node
 
     def unary(self) -> Filter:

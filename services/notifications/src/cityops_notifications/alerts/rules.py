@@ -49,6 +49,13 @@ def check_text(value: str, path: str, v: list[FieldViolation], *, free_text: boo
         v.append(FieldViolation(path, f"chứa ký tự điều khiển {bad} (contains the control character {bad})"))
 
 
+def check_note(value: str, path: str, v: list[FieldViolation]) -> None:
+    """A free-text note or reason of the workflow: no control characters, at most 2000 characters."""
+    check_text(value, path, v, free_text=True)
+    if len(value) > 2000:
+        v.append(FieldViolation(path, "tối đa 2000 ký tự (at most 2000 characters)"))
+
+
 def validate_infos(
     infos: tuple[CapInfo, ...], path: str, v: list[FieldViolation], *, now: datetime | None = None
 ) -> tuple[CapInfo, ...]:

@@ -127,9 +127,7 @@ async def update_alert(alert_id: str, infos: tuple[CapInfo, ...], note: str, *, 
     """DRAFT: replace its infos (the editor becomes the author). PUBLISHED: draft an Update referencing it."""
     v: list[FieldViolation] = []
     clean = rules.validate_infos(infos, "infos", v, now=datetime.now(UTC))
-    rules.check_text(note, "note", v, free_text=True)
-    if len(note) > 2000:
-        v.append(FieldViolation("note", "tối đa 2000 ký tự (at most 2000 characters)"))
+    rules.check_note(note, "note", v)
     require(v)
     async with pool.acquire() as conn, conn.transaction():
         alert = await _load(conn, alert_id, lock=True)
@@ -144,9 +142,7 @@ async def update_alert(alert_id: str, infos: tuple[CapInfo, ...], note: str, *, 
 async def cancel_alert(alert_id: str, reason: str, *, actor: Principal, pool: asyncpg.Pool) -> CapAlert:
     """DRAFT: discard it. PUBLISHED: draft a Cancel referencing it (it needs approval too)."""
     v: list[FieldViolation] = []
-    rules.check_text(reason, "reason", v, free_text=True)
-    if len(reason) > 2000:
-        v.append(FieldViolation("reason", "tối đa 2000 ký tự (at most 2000 characters)"))
+    rules.check_note(reason, "reason", v)
     require(v)
     async with pool.acquire() as conn, conn.transaction():
         alert = await _load(conn, alert_id, lock=True)
