@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from cityops_incidents.config import DEFAULT_RULES_FILE, load_rules
+from cityops_incidents.settings import DEFAULT_RULES_FILE, load_rules
 from cityops_incidents.incidents.triage import route, triage
 from cityops_platform.city import current_city
 

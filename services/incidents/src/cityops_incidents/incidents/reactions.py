@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.config import Rules
+from cityops_incidents.settings import Rules
 from cityops_incidents.incidents import lifecycle, sla, store, unit_assignments
 from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label, ts

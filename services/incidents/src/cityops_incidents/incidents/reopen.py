@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.config import Rules
+from cityops_incidents.settings import Rules
 from cityops_incidents.incidents import lifecycle, report_store, store
 from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import status_label, ts

@@ -15,7 +15,7 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.config import Rules
+from cityops_incidents.settings import Rules
 from cityops_incidents.incidents import lifecycle, report_store, sla, store, unit_assignments
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import record_only, write_change

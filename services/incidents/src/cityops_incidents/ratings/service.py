@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.config import Rules
+from cityops_incidents.settings import Rules
 from cityops_incidents.incidents import lifecycle, report_store, store
 from cityops_incidents.incidents.changes import PRODUCER
 from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts
