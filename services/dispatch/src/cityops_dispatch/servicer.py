@@ -13,7 +13,7 @@ from cityops_dispatch import access, codes, db
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor
 from cityops_dispatch.assignments.service import AssignmentEngine
-from cityops_dispatch.config import DispatchSettings, Rules
+from cityops_dispatch.settings import DispatchSettings, Rules
 from cityops_dispatch.convert import assignment_pb, ts, unit_pb
 from cityops_dispatch.eido.service import EidoImporter
 from cityops_dispatch.incidents_view import store as view_store

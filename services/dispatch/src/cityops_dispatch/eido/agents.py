@@ -13,7 +13,7 @@ from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import db
 from cityops_dispatch.codes import incident_category
-from cityops_dispatch.config import DispatchSettings
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.eido.conveyance import ConveyanceSettings, Conveyor
 from cityops_dispatch.eido.partners import load_partners
 from cityops_dispatch.eido.service import ExportedEido, export_incident
