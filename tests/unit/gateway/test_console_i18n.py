@@ -17,7 +17,7 @@ import pytest
 from cityops_devtools.testing import free_port
 from cityops_gateway.asgi import create_web_app
 from cityops_gateway.city.routes import CONSOLE_STRINGS_DIR, console_strings
-from cityops_gateway.config import STATIC_DIR
+from cityops_gateway.settings import STATIC_DIR
 from cityops_platform.city import available_cities, cities_dir, load_city
 from cityops_platform.settings import Settings
 

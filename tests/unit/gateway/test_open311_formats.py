@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from cityops_gateway.config import GatewayConfig
+from cityops_gateway.settings import GatewayConfig
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.formats import to_xml

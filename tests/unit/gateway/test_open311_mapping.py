@@ -8,7 +8,7 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
-from cityops_gateway.config import GatewayConfig
+from cityops_gateway.settings import GatewayConfig
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.mapping import (
     Open311Error,

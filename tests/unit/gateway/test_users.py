@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cityops_gateway.config import GatewayConfig
+from cityops_gateway.settings import GatewayConfig
 from cityops_gateway.users import UserDirectory, hash_password, verify_password
 
 

@@ -23,7 +23,7 @@ from cityops_gateway import health
 from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.city.routes import ROUTES as CITY_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
-from cityops_gateway.config import STATIC_DIR, GatewayConfig
+from cityops_gateway.settings import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.alerts import ROUTES as ALERT_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES

@@ -14,7 +14,7 @@ from types import FrameType
 import uvicorn
 
 from cityops_gateway.asgi import CLOSE, create_web_app
-from cityops_gateway.config import GatewayConfig
+from cityops_gateway.settings import GatewayConfig
 from cityops_platform.logging import configure_logging
 from cityops_platform.metrics import start_metrics_server
 from cityops_platform.settings import Settings
