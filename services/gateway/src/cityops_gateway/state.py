@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from cityops_gateway.clients import ServiceClients, ServiceTokens
-from cityops_gateway.settings import GatewayConfig
+from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.events.filters import StreamLimiter
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.open311.catalog import ServiceCatalog
@@ -23,7 +23,7 @@ from cityops_platform.settings import Settings
 @dataclass
 class GatewayState:
     settings: Settings
-    config: GatewayConfig
+    config: GatewaySettings
     codec: auth.TokenCodec
     users: UserDirectory
     catalog: ServiceCatalog

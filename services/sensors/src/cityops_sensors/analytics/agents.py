@@ -35,14 +35,14 @@ from cityops_sensors.rules.engine import LEVEL_NAMES, SensorState
 from cityops_sensors.rules.models import Rule
 from cityops_sensors.rules.service import RuleBook
 from cityops_sensors.rules.store import RuleStore
-from cityops_sensors.settings import SensorSettings
+from cityops_sensors.settings import SensorsSettings
 
 log = logging.getLogger("cityops.sensors.worker")
 SLOW_RECORD_S = 0.1  # a record taking longer than this is logged with its stages
 
 
 class SensorWorker:
-    def __init__(self, app: faust.App, res: Resources, table: Any, cfg: SensorSettings) -> None:
+    def __init__(self, app: faust.App, res: Resources, table: Any, cfg: SensorsSettings) -> None:
         self.app, self.res, self.table, self.cfg = app, res, table, cfg
         self.catalog = Catalog()
         self.analytics = SensorAnalytics(self.catalog, partitions=SENSOR_READINGS.partitions,
