@@ -13,7 +13,7 @@ import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.testing import consume, make_settings
-from cityops_incidents.settings import load_rules
+from cityops_incidents.rules import load_rules
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, ReportIn, TransitionIn
 from cityops_incidents.incidents.reactions import Reactions
 from cityops_incidents.incidents.service import IncidentService

@@ -11,7 +11,7 @@ import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.testing import consume, status_details
-from cityops_incidents.settings import load_rules
+from cityops_incidents.rules import load_rules
 from cityops_incidents.incidents.models import Actor, ReopenIn
 from cityops_incidents.incidents.service import IncidentService
 from cityops_platform.errors import PreconditionFailed

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cityops_incidents import geo
-from cityops_incidents.settings import FusionRule, load_rules
+from cityops_incidents.rules import FusionRule, load_rules
 from cityops_incidents.incidents.fusion import Candidate, best_match, fuses
 
 RULES = load_rules()

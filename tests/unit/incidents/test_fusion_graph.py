@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from cityops_incidents import geo
-from cityops_incidents.settings import load_rules, parse_rules, raw_default_rules
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.incidents.fusion import (
     Candidate,
     ReportFacts,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from asyncpg import exceptions as pg
 
-from cityops_incidents.settings import load_rules
+from cityops_incidents.rules import load_rules
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.models import Actor, ReportIn
 from cityops_platform.errors import Unavailable

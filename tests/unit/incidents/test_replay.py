@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from cityops_incidents.settings import load_rules, parse_rules, raw_default_rules
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.replay.models import Lifecycle, RecordedReport
 from cityops_incidents.replay.service import replay
 

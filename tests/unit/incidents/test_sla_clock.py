@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops_incidents.settings import load_rules, parse_rules, raw_default_rules
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.incidents import sla
 from cityops_incidents.incidents.models import Incident
 from cityops_platform.errors import PreconditionFailed

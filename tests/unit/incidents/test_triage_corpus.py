@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cityops_incidents.settings import load_rules
+from cityops_incidents.rules import load_rules
 from cityops_incidents.incidents.triage import triage
 from cityops_incidents.text import has_marks, normalize
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cityops_incidents.settings import load_rules
+from cityops_incidents.rules import load_rules
 from cityops_incidents.incidents.models import ReportIn, TransitionIn
 from cityops_incidents.incidents.validation import validate_note, validate_report, validate_transition
 from cityops_platform.errors import ValidationFailed

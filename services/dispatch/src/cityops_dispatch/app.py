@@ -12,7 +12,8 @@ import faust
 
 from cityops_dispatch.assignments import agents as assignment_agents
 from cityops_dispatch.assignments.service import AssignmentEngine
-from cityops_dispatch.settings import DispatchSettings, load_rules
+from cityops_dispatch.rules import load_rules
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.eido import agents as eido_agents
 from cityops_dispatch.incidents_view import agents as incident_agents
 from cityops_dispatch.units.board import UnitBoard

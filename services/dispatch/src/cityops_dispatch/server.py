@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from cityops.dispatch.v1 import dispatch_pb2_grpc
 from cityops_dispatch import db
-from cityops_dispatch.settings import DispatchSettings, load_rules, load_units_data
+from cityops_dispatch.rules import load_rules, load_units_data
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.eido.incidents_client import Incidents, IncidentsClient
 from cityops_dispatch.eido.service import EidoImporter
 from cityops_dispatch.eido.standard import installed_standard

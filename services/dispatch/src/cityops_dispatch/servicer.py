@@ -13,7 +13,8 @@ from cityops_dispatch import access, codes, db
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor
 from cityops_dispatch.assignments.service import AssignmentEngine
-from cityops_dispatch.settings import DispatchSettings, Rules
+from cityops_dispatch.rules import Rules
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.convert import assignment_pb, ts, unit_pb
 from cityops_dispatch.eido.service import EidoImporter
 from cityops_dispatch.incidents_view import store as view_store

@@ -19,7 +19,8 @@ import faust
 
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
-from cityops_incidents.settings import IncidentsSettings, load_rules
+from cityops_incidents.rules import load_rules
+from cityops_incidents.settings import IncidentsSettings
 from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.agents import on_dispatch_event, on_sensor_alert
 from cityops_incidents.incidents.reactions import Reactions

@@ -20,7 +20,8 @@ Access policy (deny by default; roles from the bearer token):
 from __future__ import annotations
 
 from cityops.incidents.v1 import incidents_pb2_grpc
-from cityops_incidents.settings import IncidentsSettings, load_rules
+from cityops_incidents.rules import load_rules
+from cityops_incidents.settings import IncidentsSettings
 from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.servicer import IncidentServicer

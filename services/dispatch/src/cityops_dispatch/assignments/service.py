@@ -31,7 +31,7 @@ from cityops_dispatch.assignments.models import (
     Slot,
 )
 from cityops_dispatch.codes import agency_enum
-from cityops_dispatch.settings import Rules
+from cityops_dispatch.rules import Rules
 from cityops_dispatch.convert import ts
 from cityops_dispatch.geo import haversine_m
 from cityops_dispatch.incidents_view import store as view_store

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from cityops_dispatch.settings import Rules
+from cityops_dispatch.rules import Rules
 from cityops_dispatch.geo import cell_of, covered_radius_m, disk, haversine_m
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import Unit

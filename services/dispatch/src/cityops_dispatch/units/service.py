@@ -12,7 +12,7 @@ from cityops.dispatch.v1 import dispatch_pb2
 from cityops_dispatch import events
 from cityops_dispatch.assignments import store as assignments_store
 from cityops_dispatch.assignments.models import Actor, Assignment, AssignmentStatus
-from cityops_dispatch.settings import Rules
+from cityops_dispatch.rules import Rules
 from cityops_dispatch.geo import check_point, haversine_m
 from cityops_dispatch.incidents_view import store as view_store
 from cityops_dispatch.recommend.service import eta_seconds

@@ -10,7 +10,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.geo import cell_of
 from cityops_incidents.incidents import sla, store
 from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts

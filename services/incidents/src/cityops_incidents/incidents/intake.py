@@ -16,11 +16,12 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import fusion, store
 from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import category_enum, priority_label, status_label
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
+from cityops_incidents.incidents.transitions import escalate
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
 from cityops_incidents.text import mask_phone
 from cityops_platform.errors import NotFound, PreconditionFailed
@@ -206,23 +207,3 @@ async def _merge(
         await escalate(conn, rules=rules, inc=inc, actor=actor, now=now, new_priority=wanted, reason=reason,
                        detail="; ".join(t.reasons))
     return inc
-
-
-async def escalate(
-    conn: asyncpg.Connection, *, rules: Rules, inc: Incident, actor: Actor, now: datetime, new_priority: int,
-    reason: str, detail: str = "", breached_due_at: datetime | None = None, sla_stage: str = "",
-) -> str:
-    """Raise the priority (it may stay at P1), count the escalation and emit IncidentEscalated."""
-    old = inc.priority
-    inc.priority = min(old, new_priority)
-    inc.escalation_level += 1
-    body = pb.IncidentEscalated(
-        reason=pb.EscalationReason.Value(f"ESCALATION_REASON_{reason}"), old_priority=pb.Priority.ValueType(old),
-        new_priority=pb.Priority.ValueType(inc.priority), escalation_level=inc.escalation_level,
-        sla_stage=pb.SlaStage.Value(f"SLA_STAGE_{sla_stage}") if sla_stage else pb.SLA_STAGE_UNSPECIFIED,
-    )
-    if breached_due_at is not None:
-        body.breached_due_at.FromDatetime(breached_due_at)
-    return await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
-                               before=priority_label(old), after=priority_label(inc.priority),
-                               detail=f"Nâng mức ưu tiên ({reason}): {detail}".rstrip(": "))

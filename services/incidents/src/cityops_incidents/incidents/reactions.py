@@ -15,11 +15,11 @@ from datetime import datetime
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import lifecycle, sla, store, unit_assignments
 from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label, ts
-from cityops_incidents.incidents.intake import escalate, report_in_tx
+from cityops_incidents.incidents.intake import report_in_tx
 from cityops_incidents.incidents.models import (
     SYSTEM_ACTOR,
     DispatchEventIn,
@@ -28,7 +28,7 @@ from cityops_incidents.incidents.models import (
     SensorAlertIn,
     TransitionIn,
 )
-from cityops_incidents.incidents.service import apply_transition, utcnow
+from cityops_incidents.incidents.transitions import apply_transition, escalate, utcnow
 from cityops_incidents.incidents.triage import raise_priority
 from cityops_incidents.incidents.validation import validate_report
 from cityops_platform.db.idempotency import first_time

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.incidents.lifecycle import PAUSED_STATUS, sla_stage
 from cityops_incidents.incidents.models import Incident
 from cityops_incidents.working_time import WorkingCalendar

@@ -18,7 +18,7 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import fusion, report_store, store
 from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import priority_label, status_label

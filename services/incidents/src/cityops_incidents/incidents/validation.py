@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from cityops_incidents.settings import Rules, parse_duration
+from cityops_incidents.rules import Rules, parse_duration
 from cityops_incidents.geo import inside_polygon
 from cityops_incidents.incidents import lifecycle
 from cityops_incidents.incidents.models import CATEGORIES, SOURCES, STATUSES, ReportIn, TransitionIn

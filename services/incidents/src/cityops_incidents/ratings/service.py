@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import lifecycle, report_store, store
 from cityops_incidents.incidents.changes import PRODUCER
 from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts
@@ -29,7 +29,7 @@ from cityops_incidents.incidents.models import (
     SatisfactionRow,
     TimelineEntry,
 )
-from cityops_incidents.incidents.service import utcnow
+from cityops_incidents.incidents.transitions import utcnow
 from cityops_incidents.incidents.validation import check_length, check_uuid
 from cityops_incidents.ratings import store as rating_store
 from cityops_platform import ratinglinks

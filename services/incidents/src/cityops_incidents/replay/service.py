@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cityops_incidents.settings import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import fusion
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
 from cityops_incidents.replay.models import (
