@@ -11,7 +11,7 @@ from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform import faust_app
 from cityops_platform.kafka.topics import SENSOR_READINGS
 from cityops_platform.settings import Settings
-from cityops_sensors.analytics.agents import SensorWorker
+from cityops_sensors.analytics.worker import SensorWorker
 from cityops_sensors.settings import get_sensor_settings
 
 log = logging.getLogger("cityops.sensors.worker")
