@@ -13,10 +13,10 @@ import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.testing import consume, make_settings
-from cityops_incidents.rules import load_rules
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, ReportIn, TransitionIn
 from cityops_incidents.incidents.reactions import Reactions
 from cityops_incidents.incidents.service import IncidentService
+from cityops_incidents.rules import load_rules
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import service_resources
 from cityops_platform.settings import Settings

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.formats import to_xml
 from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.mapping import Open311Error, parse_post
 from cityops_gateway.publicsafe import redact_contacts
+from cityops_gateway.settings import GatewaySettings
 from cityops_platform.geo.admin_units import admin_units
 
 CONFIG = GatewaySettings()

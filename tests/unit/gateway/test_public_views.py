@@ -12,9 +12,9 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops_gateway.capfeed.feed import PublicAlert, atom_feed, http_date, not_modified, public
-from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.ngsild import entities as ngsi
 from cityops_gateway.open311.catalog import ServiceCatalog, incident_category
+from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.sta import entities as sta
 from cityops_gateway.sta.query import QueryError, matches, parse_filter, parse_options, time_bounds
 

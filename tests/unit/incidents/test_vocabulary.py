@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from cityops_incidents.incidents.triage import route, triage
 from cityops_incidents.rules import load_rules
 from cityops_incidents.settings import DEFAULT_RULES_FILE
-from cityops_incidents.incidents.triage import route, triage
 from cityops_platform.city import current_city
 
 REPO = Path(__file__).resolve().parents[3]

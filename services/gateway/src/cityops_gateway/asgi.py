@@ -23,7 +23,6 @@ from cityops_gateway import health
 from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.city.routes import ROUTES as CITY_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
-from cityops_gateway.settings import STATIC_DIR, GatewaySettings
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.alerts import ROUTES as ALERT_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
@@ -40,6 +39,7 @@ from cityops_gateway.openapi import build_openapi
 from cityops_gateway.openapi_interop import extend as extend_openapi
 from cityops_gateway.ratings import ROUTES as RATING_ROUTES
 from cityops_gateway.security import SecurityMiddleware, content_security_policy, tile_origin
+from cityops_gateway.settings import STATIC_DIR, GatewaySettings
 from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.throttle import LoginThrottle, RateLimiter

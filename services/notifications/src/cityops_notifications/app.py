@@ -26,7 +26,7 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     res = faust_app.attach_resources(app, "notifications", cfg)
     delivery_metrics.install()
     created = asyncio.Event()
-    agents.register(app, res, cfg, on_created=created.set)
+    agents.install(app, res, cfg, on_created=created.set)
 
     @app.task  # type: ignore[untyped-decorator]
     async def send_deliveries() -> None:

@@ -1,17 +1,32 @@
-"""Faust agents of the incidents worker: decode → Reactions → (outbox). Translation only."""
+"""The incidents worker's agents and timers: decode → Reactions → (outbox). Translation only.
+
+``install`` declares them on the app: sensor alerts, dispatch events, the SLA sweep and the
+open-incident gauges (incidents/metrics.py)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from google.protobuf.message import Message
 
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
+from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.convert import AGENCY_CODES, agency_name, from_ts
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, DispatchEventIn, SensorAlertIn
 from cityops_incidents.incidents.reactions import Reactions
+from cityops_incidents.settings import IncidentsSettings
 from cityops_platform.codecs import enum_name
+from cityops_platform.failures import count_and_log
+from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
+from cityops_platform.kafka.topics import DISPATCH_EVENTS, SENSOR_ALERTS
+from cityops_platform.runtime import Resources
 
 log = logging.getLogger("cityops.incidents.agents")
+worker_log = logging.getLogger("cityops.incidents.worker")
 
 
 _name = enum_name
@@ -53,3 +68,40 @@ async def on_sensor_alert(reactions: Reactions, message: sensors_pb.SensorAlert)
 async def on_dispatch_event(reactions: Reactions, message: dispatch_pb.DispatchEvent) -> None:
     outcome = await reactions.dispatch_event(dispatch_event_in(message))
     log.debug("dispatch event applied", extra={"event_id": message.event_id, "outcome": outcome})
+
+
+def install(app: faust.App, res: Resources, own: IncidentsSettings, reactions: Callable[[], Reactions], *,
+            topic_prefix: str) -> None:
+    """Declare the worker's agents and timers on ``app``; ``reactions`` builds the Reactions once the pool is open."""
+    alerts = raw_topic(app, SENSOR_ALERTS.full_name(topic_prefix))
+    dispatch = raw_topic(app, DISPATCH_EVENTS.full_name(topic_prefix))
+    dead_letters = faust_dead_letters(app)
+
+    def follow(topic: faust.TopicT, name: str, message_type: type[Message],
+               react: Callable[[Reactions, Any], Awaitable[None]]) -> None:
+        async def agent(stream: faust.StreamT[bytes]) -> None:
+            async def handle(message: Any, _: Any) -> None:
+                await react(reactions(), message)
+
+            await consume(stream, decode=proto_decoder(message_type), handle=handle, dead_letters=dead_letters)
+
+        app.agent(topic, name=name)(agent)
+
+    follow(alerts, "incidents-sensor-alerts", sensors_pb.SensorAlert, on_sensor_alert)
+    follow(dispatch, "incidents-dispatch-events", dispatch_pb.DispatchEvent, on_dispatch_event)
+
+    @app.timer(own.sla_sweep_seconds, name="incidents-sla-sweep")  # type: ignore[untyped-decorator]
+    async def sla_sweep() -> None:
+        if res.pool is None:
+            return
+        try:
+            escalated = await reactions().sweep_sla(limit=own.sla_sweep_batch)
+        except Exception as exc:  # the next tick retries; a dead timer would stop every escalation
+            count_and_log("incidents_sla_sweep", worker_log, "SLA sweep failed; retrying next tick", exc)
+            return
+        if escalated:
+            worker_log.info("SLA breaches escalated", extra={"count": escalated})
+
+    @app.timer(incident_metrics.REFRESH_SECONDS, name="incidents-open-gauges")  # type: ignore[untyped-decorator]
+    async def open_gauges() -> None:
+        await incident_metrics.refresh_open_logged(res.pool)

@@ -30,10 +30,10 @@ from datetime import datetime
 
 import asyncpg
 
-from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import store
 from cityops_incidents.incidents.intake import lock_keys, report_in_tx
 from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
+from cityops_incidents.rules import Rules
 from cityops_platform.errors import Unavailable
 from cityops_platform.grpc.status import is_infrastructure_error
 

@@ -15,7 +15,6 @@ from datetime import datetime
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import lifecycle, sla, store, unit_assignments
 from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label, ts
@@ -31,6 +30,7 @@ from cityops_incidents.incidents.models import (
 from cityops_incidents.incidents.transitions import apply_transition, escalate, utcnow
 from cityops_incidents.incidents.triage import raise_priority
 from cityops_incidents.incidents.validation import validate_report
+from cityops_incidents.rules import Rules
 from cityops_platform.db.idempotency import first_time
 
 log = logging.getLogger("cityops.incidents.reactions")

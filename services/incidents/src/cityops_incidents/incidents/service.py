@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import lifecycle, report_store, sla, store, unit_assignments
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import record_only, write_change
@@ -44,6 +43,7 @@ from cityops_incidents.incidents.validation import (
     validate_report,
     validate_transition,
 )
+from cityops_incidents.rules import Rules
 from cityops_incidents.text import search_terms
 from cityops_platform import codecs
 from cityops_platform.errors import (

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.rules import Rules
 from cityops_incidents.incidents import lifecycle, report_store, store
 from cityops_incidents.incidents.changes import PRODUCER
 from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts
@@ -32,6 +31,7 @@ from cityops_incidents.incidents.models import (
 from cityops_incidents.incidents.transitions import utcnow
 from cityops_incidents.incidents.validation import check_length, check_uuid
 from cityops_incidents.ratings import store as rating_store
+from cityops_incidents.rules import Rules
 from cityops_platform import ratinglinks
 from cityops_platform.db import outbox
 from cityops_platform.errors import (

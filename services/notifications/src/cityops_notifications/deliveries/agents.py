@@ -68,8 +68,8 @@ def published_at(record: Any) -> float | None:
     return float(timestamp) if isinstance(timestamp, int | float) and timestamp > 0 else None
 
 
-def register(app: faust.App, res: Resources, settings: NotificationsSettings, *,
-             on_created: Callable[[], None] = lambda: None) -> None:
+def install(app: faust.App, res: Resources, settings: NotificationsSettings, *,
+            on_created: Callable[[], None] = lambda: None) -> None:
     """Declare the three fan-out agents on ``app``; ``on_created`` runs after deliveries were committed."""
     dead_letters = faust_dead_letters(app)
     prefix = settings.topic_prefix
