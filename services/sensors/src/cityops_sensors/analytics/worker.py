@@ -28,8 +28,8 @@ from cityops_sensors.alerts.store import AlertRow, AlertStore
 from cityops_sensors.analytics.service import Catalog, Outcome, SensorAnalytics
 from cityops_sensors.analytics.sinks import PostgresSink
 from cityops_sensors.analytics.store import AnalyticsStore
+from cityops_sensors.convert import dt_ms
 from cityops_sensors.ingest.models import bucket_key, partition_for
-from cityops_sensors.protoconv import dt_ms
 from cityops_sensors.registry.store import SensorStore
 from cityops_sensors.rules.engine import LEVEL_NAMES, SensorState
 from cityops_sensors.rules.models import Rule
