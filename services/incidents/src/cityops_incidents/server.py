@@ -22,10 +22,10 @@ from __future__ import annotations
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.service import IncidentService
-from cityops_incidents.incidents.servicer import IncidentServicer
 from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.service import RatingService
 from cityops_incidents.rules import load_rules
+from cityops_incidents.servicer import IncidentServicer
 from cityops_incidents.settings import IncidentsSettings
 from cityops_platform import auth, ratinglinks
 from cityops_platform.grpc import GrpcService
