@@ -72,7 +72,7 @@ FORBIDDEN_ABOVE: dict[str, frozenset[str]] = {
 }
 API_ONLY = frozenset({"servicer", "server"})
 # Modules only the api uses although their layer is not api-only: the incidents api's
-# IncidentService (the worker has Reactions; both share intake.py and transitions.py below them).
+# IncidentService (the worker has reactions.py; both share intake.py and transitions.py below them).
 API_ONLY_MODULES = frozenset({
     "cityops_incidents.incidents.service",
     "cityops_incidents.incidents.watch",

@@ -18,7 +18,6 @@ import faust
 
 from cityops_incidents.incidents import agents
 from cityops_incidents.incidents import metrics as incident_metrics
-from cityops_incidents.incidents.reactions import Reactions
 from cityops_incidents.rules import load_rules
 from cityops_incidents.settings import IncidentsSettings
 from cityops_platform import faust_app
@@ -35,13 +34,5 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     app = faust_app.create_app("incidents", settings, web_port=web_port, **overrides)
     res = faust_app.attach_resources(app, "incidents", settings)
     incident_metrics.install()
-    holder: dict[str, Reactions] = {}
-
-    def reactions() -> Reactions:
-        # The pool opens when the worker starts, after this factory returns.
-        if "r" not in holder:
-            holder["r"] = Reactions(pool=res.db, rules=rules)
-        return holder["r"]
-
-    agents.install(app, res, own, reactions, topic_prefix=settings.topic_prefix)
+    agents.install(app, res, own, rules, topic_prefix=settings.topic_prefix)
     return app
