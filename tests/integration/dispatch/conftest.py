@@ -30,9 +30,9 @@ from cityops.incidents.v1 import incidents_pb2
 from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_devtools.testing import bearer, consume, free_port, make_settings
-from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.incidents_client import Incidents
 from cityops_dispatch.server import POLICY, SERVICE, create_servicer
+from cityops_dispatch.settings import DispatchSettings
 from cityops_platform.db.migrations import migrate
 from cityops_platform.grpc import GrpcService
 from cityops_platform.kafka.admin import apply_topics

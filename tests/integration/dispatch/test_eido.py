@@ -22,13 +22,13 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops_devtools.testing import bearer, eventually, status_details
-from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.incidents_client import IncidentsClient
 from cityops_dispatch.eido.mapping import export_document
 from cityops_dispatch.eido.service import conformance_violations
 from cityops_dispatch.eido.standard import load_standard
 from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_dispatch.incidents_view.models import Note
+from cityops_dispatch.settings import DispatchSettings
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
 from cityops_platform.runtime import migrations_dir, service_module, service_resources, start_grpc

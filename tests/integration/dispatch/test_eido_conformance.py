@@ -22,8 +22,8 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops_devtools.testing import bearer, eventually
-from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.incidents_client import IncidentsClient
+from cityops_dispatch.settings import DispatchSettings
 from cityops_platform import auth
 from cityops_platform.db.migrations import migrate
 from cityops_platform.runtime import migrations_dir, service_module, service_resources, start_grpc

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cityops.dispatch.v1 import dispatch_pb2, dispatch_pb2_grpc
 from cityops_devtools.city import cli_argv
 from cityops_devtools.testing import bearer, eventually, free_port
-from cityops_dispatch.config import load_units_data
+from cityops_dispatch.rules import load_units_data
 
 from .conftest import DispatchEnv, truncate
 

@@ -18,8 +18,9 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_devtools.testing import consume, status_details
-from cityops_dispatch.config import DispatchSettings, load_units_data
 from cityops_dispatch.incidents_view.service import apply_event
+from cityops_dispatch.rules import load_units_data
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.units.seed import seed
 from cityops_platform.kafka.topics import UNIT_STATUS
 

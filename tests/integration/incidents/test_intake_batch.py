@@ -19,10 +19,10 @@ import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.devstack import PostgresServer
-from cityops_incidents.config import Rules, load_rules
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.intake import report_in_tx
 from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
+from cityops_incidents.rules import Rules, load_rules
 from cityops_platform.db.migrations import migrate
 from cityops_platform.db.pool import create_pool
 from cityops_platform.errors import NotFound

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.config import raw_default_rules
+from cityops_incidents.rules import raw_default_rules
 
 from .conftest import TDM, Api, report_request
 

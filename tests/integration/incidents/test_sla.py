@@ -16,7 +16,7 @@ import yaml
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_devtools.testing import consume, eventually
-from cityops_incidents.config import load_rules, raw_default_rules
+from cityops_incidents.rules import load_rules, raw_default_rules
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
 from .conftest import Api, City, api_on, city_for_module, report_request

@@ -4,8 +4,9 @@ Friday afternoon before Giỗ Tổ Hùng Vương and a pause across Tết can be
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,10 +14,10 @@ import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.testing import consume, make_settings
-from cityops_incidents.config import load_rules
+from cityops_incidents.incidents import reactions
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, ReportIn, TransitionIn
-from cityops_incidents.incidents.reactions import Reactions
 from cityops_incidents.incidents.service import IncidentService
+from cityops_incidents.rules import load_rules
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import service_resources
 from cityops_platform.settings import Settings
@@ -39,7 +40,7 @@ class Clock:
         self.at = datetime(*args, tzinfo=VN).astimezone(UTC)
 
 
-City = tuple[Settings, Clock, IncidentService, Reactions]
+City = tuple[Settings, Clock, IncidentService, Callable[[], Awaitable[int]]]
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ async def city(kafka_bootstrap: str, topic_prefix: str, database_url: str) -> As
     clock = Clock(datetime.now(UTC))
     async with service_resources("incidents", settings) as res:
         yield (settings, clock, IncidentService(pool=res.db, rules=rules, now=clock),
-               Reactions(pool=res.db, rules=rules, now=clock))
+               functools.partial(reactions.sweep_sla, pool=res.db, rules=rules, clock=clock))
 
 
 def admin_request(description: str) -> ReportIn:
@@ -70,7 +71,7 @@ async def incident_events(settings: Settings, incident_id: str, count: int) -> l
 
 
 async def test_friday_afternoon_request_is_due_after_the_compensatory_day_off(city: City) -> None:
-    settings, clock, service, reactions = city
+    settings, clock, service, sweep_sla = city
     clock.set(2026, 4, 24, 16, 0)  # Friday; Monday 27/4 is off for Giỗ Tổ Hùng Vương (Sunday 26/4)
     outcome = await service.report(admin_request("Hỏi thủ tục đăng ký hộ kinh doanh"), actor=OPERATOR,
                                    roles=frozenset({"operator"}))
@@ -81,12 +82,12 @@ async def test_friday_afternoon_request_is_due_after_the_compensatory_day_off(ci
     assert inc.sla_warn_at == datetime(2026, 4, 28, 9, 42, tzinfo=VN)  # 80 %: 3 h 12 min of office time
 
     clock.set(2026, 4, 27, 16, 0)  # the day off passes without a warning
-    assert await reactions.sweep_sla() == 0
+    assert await sweep_sla() == 0
     clock.set(2026, 4, 28, 9, 45)
-    assert await reactions.sweep_sla() == 1
-    assert await reactions.sweep_sla() == 0  # once per stage
+    assert await sweep_sla() == 1
+    assert await sweep_sla() == 0  # once per stage
     clock.set(2026, 4, 28, 10, 31)
-    assert await reactions.sweep_sla() == 1
+    assert await sweep_sla() == 1
     escalated = await service.get(inc.id)
     assert (escalated.priority, escalated.sla_breaches, escalated.sla_warned) == (3, ["ACKNOWLEDGE"], ["ACKNOWLEDGE"])
 
@@ -102,7 +103,7 @@ async def test_friday_afternoon_request_is_due_after_the_compensatory_day_off(ci
 
 
 async def test_dossier_pause_across_tet_keeps_the_remaining_office_time(city: City) -> None:
-    settings, clock, service, reactions = city
+    settings, clock, service, sweep_sla = city
     clock.set(2026, 2, 11, 8, 0)  # Wednesday before Tết Bính Ngọ
     outcome = await service.report(admin_request("Đề nghị cấp đổi giấy phép lái xe"), actor=OPERATOR,
                                    roles=frozenset({"operator"}))
@@ -118,7 +119,7 @@ async def test_dossier_pause_across_tet_keeps_the_remaining_office_time(city: Ci
     assert paused.sla_due_at is None and paused.sla_remaining_s == pytest.approx(4.5 * 3600)
 
     clock.set(2026, 2, 13, 16, 0)  # long past the deadline while paused: nothing happens
-    assert await reactions.sweep_sla() == 0
+    assert await sweep_sla() == 0
 
     # The citizen comes back on Friday 13/2 at 16:00; Tết is Mon 16/2 to Fri 20/2:
     # 1 h on Friday, then 3.5 h from Monday 23/2 07:30 → 11:00.
@@ -135,7 +136,7 @@ async def test_dossier_pause_across_tet_keeps_the_remaining_office_time(city: Ci
     assert paused_entry.actor == OPERATOR
 
     clock.at = resumed.sla_due_at + timedelta(seconds=1)
-    assert await reactions.sweep_sla() >= 1
+    assert await sweep_sla() >= 1
     assert (await service.get(acked.id)).sla_breaches == ["DISPATCH"]
     events = await incident_events(settings, acked.id, 5)
     statuses = [e.incident.status for e in events if e.WhichOneof("body") == "transitioned"]

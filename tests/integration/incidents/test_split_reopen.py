@@ -11,9 +11,9 @@ import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.testing import consume, status_details
-from cityops_incidents.config import load_rules
 from cityops_incidents.incidents.models import Actor, ReopenIn
 from cityops_incidents.incidents.service import IncidentService
+from cityops_incidents.rules import load_rules
 from cityops_platform.errors import PreconditionFailed
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import service_resources

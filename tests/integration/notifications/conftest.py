@@ -35,7 +35,7 @@ from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_devtools.testing import bearer, free_port
 from cityops_notifications.server import POLICY, build
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
@@ -117,7 +117,7 @@ class SmtpRecorder:
 
 @dataclass
 class Stack:
-    settings: NotificationSettings
+    settings: NotificationsSettings
     channel: grpc.aio.Channel
     stub: notifications_pb2_grpc.NotificationServiceStub
     webhooks: HttpReceiver
@@ -185,7 +185,7 @@ async def stack(
         # Only the receivers' own address: other loopback addresses stay refused, as outside local.
         "CITYOPS_OUTBOUND_ALLOW_CIDRS": ALLOW_CIDRS,
     }
-    settings = NotificationSettings(
+    settings = NotificationsSettings(
         kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=prefix, database_url=notifications_db,
         grpc_host="127.0.0.1", notify_max_attempts=MAX_ATTEMPTS, outbound_allow_cidrs=ALLOW_CIDRS,
     )

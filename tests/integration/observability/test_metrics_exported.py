@@ -30,7 +30,7 @@ from cityops.notifications.v1 import notifications_pb2 as npb
 from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
 from cityops_devtools.testing import bearer, eventually, free_port, load_by_path
-from cityops_incidents.config import DEFAULT_RULES_FILE
+from cityops_incidents.settings import DEFAULT_RULES_FILE
 from cityops_platform.kafka.topics import SENSOR_ALERTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]

@@ -118,9 +118,9 @@ class Host:
 
 def _settings_for(service: str, base: Settings) -> Settings:
     if service == "notifications":
-        from cityops_notifications.settings import NotificationSettings
+        from cityops_notifications.settings import NotificationsSettings
 
-        return NotificationSettings.from_base(base)
+        return NotificationsSettings.from_base(base)
     return base
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cityops.incidents.v1 import incidents_pb2
-from cityops_dispatch.config import default_rules, load_units_data, rules_from_dict
 from cityops_dispatch.recommend.service import eta_seconds, rank
+from cityops_dispatch.rules import default_rules, load_units_data, rules_from_dict
 from cityops_dispatch.units.models import Unit, UnitStatus
 
 P = incidents_pb2.Priority

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cityops.incidents.v1 import events_pb2, incidents_pb2
 from cityops_dispatch.assignments.service import AssignmentEngine
-from cityops_dispatch.config import default_rules
 from cityops_dispatch.incidents_view.agents import PlannedIncidents, _view_only
+from cityops_dispatch.rules import default_rules
 
 P = incidents_pb2.Priority
 S = incidents_pb2.Status

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cityops_gateway.city.routes import CONSOLE_STRINGS_DIR, console_strings
-from cityops_gateway.config import STATIC_DIR
+from cityops_gateway.settings import STATIC_DIR
 from cityops_platform.city import available_cities, cities_dir, load_city
 
 with warnings.catch_warnings():

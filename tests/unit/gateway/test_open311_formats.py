@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from cityops_gateway.config import GatewayConfig
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.formats import to_xml
 from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.mapping import Open311Error, parse_post
 from cityops_gateway.publicsafe import redact_contacts
+from cityops_gateway.settings import GatewaySettings
 from cityops_platform.geo.admin_units import admin_units
 
-CONFIG = GatewayConfig()
+CONFIG = GatewaySettings()
 CATALOG = ServiceCatalog.load(CONFIG.open311_services_file)
 GAZETTEER = Gazetteer.load(CONFIG.open311_gazetteer_file)
 ENDPOINT = Endpoint.load(CONFIG.open311_endpoint_file)

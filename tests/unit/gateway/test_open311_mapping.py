@@ -8,7 +8,6 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
-from cityops_gateway.config import GatewayConfig
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.mapping import (
     Open311Error,
@@ -17,9 +16,10 @@ from cityops_gateway.open311.mapping import (
     report_request,
     to_service_request,
 )
+from cityops_gateway.settings import GatewaySettings
 from cityops_platform.city import current_city
 
-CATALOG = ServiceCatalog.load(GatewayConfig().open311_services_file)
+CATALOG = ServiceCatalog.load(GatewaySettings().open311_services_file)
 VALID = {"service_code": "ngap-duong", "lat": "10.98", "long": "106.65", "attribute[do_sau_cm]": "30"}
 
 

@@ -12,9 +12,9 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops_gateway.capfeed.feed import PublicAlert, atom_feed, http_date, not_modified, public
-from cityops_gateway.config import GatewayConfig
 from cityops_gateway.ngsild import entities as ngsi
 from cityops_gateway.open311.catalog import ServiceCatalog, incident_category
+from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.sta import entities as sta
 from cityops_gateway.sta.query import QueryError, matches, parse_filter, parse_options, time_bounds
 
@@ -119,7 +119,7 @@ def test_conditional_get_prefers_if_none_match_and_compares_dates() -> None:
 
 
 def test_ngsi_alert_carries_no_free_text_and_uses_data_model_vocabularies() -> None:
-    catalog = ServiceCatalog.load(GatewayConfig().open311_services_file)
+    catalog = ServiceCatalog.load(GatewaySettings().open311_services_file)
     incident = ipb.Incident(number="BD-20261201-000001", category=ipb.CATEGORY_FLOOD, subcategory="ngap_duong",
                             priority=ipb.PRIORITY_P2, status=ipb.STATUS_RESOLVED, district="Thuận An",
                             description="Ngập, gọi 0912345678", location=common_pb2.GeoPoint(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2
-from cityops_gateway.config import city_gateway_file
 from cityops_gateway.events.filters import ROLE_EVENT_KINDS, StreamLimiter, allowed_kinds
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.publish import is_public, is_web_url
 from cityops_gateway.security import content_security_policy, session_cookie_header, tile_origin
+from cityops_gateway.settings import city_gateway_file
 from cityops_gateway.throttle import LoginThrottle, RateLimiter
 
 

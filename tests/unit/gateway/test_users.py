@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cityops_gateway.config import GatewayConfig
+from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.users import UserDirectory, hash_password, verify_password
 
 
@@ -23,7 +23,7 @@ def test_a_malformed_hash_never_matches(bad: str) -> None:
 
 
 def test_bundled_dev_users_sign_in_with_their_documented_passwords() -> None:
-    users = UserDirectory.load(GatewayConfig().users_file)
+    users = UserDirectory.load(GatewaySettings().users_file)
     for username, role in [("operator", "operator"), ("dispatcher", "dispatcher"),
                            ("supervisor", "supervisor"), ("call_taker", "call_taker")]:
         password = f"{username.replace('_', '-')}-dev"

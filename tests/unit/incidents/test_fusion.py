@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cityops_incidents import geo
-from cityops_incidents.config import FusionRule, load_rules
 from cityops_incidents.incidents.fusion import Candidate, best_match, fuses
+from cityops_incidents.rules import FusionRule, load_rules
 
 RULES = load_rules()
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

@@ -7,7 +7,6 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from cityops_incidents import geo
-from cityops_incidents.config import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.incidents.fusion import (
     Candidate,
     ReportFacts,
@@ -17,6 +16,7 @@ from cityops_incidents.incidents.fusion import (
     search_extent,
     text_similarity,
 )
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 
 RULES = load_rules()
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

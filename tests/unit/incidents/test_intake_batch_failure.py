@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from asyncpg import exceptions as pg
 
-from cityops_incidents.config import load_rules
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.models import Actor, ReportIn
+from cityops_incidents.rules import load_rules
 from cityops_platform.errors import Unavailable
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from cityops_incidents.config import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.replay.models import Lifecycle, RecordedReport
 from cityops_incidents.replay.service import replay
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 
 RULES = load_rules()
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from cityops_incidents import geo
-from cityops_incidents.config import load_rules, parse_duration
 from cityops_incidents.incidents.intake import incident_number
+from cityops_incidents.rules import load_rules, parse_duration
 from cityops_incidents.text import is_valid_phone, mask_phone, normalize, search_terms
 
 RULES = load_rules()

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops_incidents.config import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.incidents import sla
 from cityops_incidents.incidents.models import Incident
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 from cityops_platform.errors import PreconditionFailed
 
 RULES = load_rules()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cityops_incidents.config import raw_default_rules
+from cityops_incidents.rules import raw_default_rules
 from cityops_incidents.text import fold, normalize
 
 # Every Vietnamese vowel with each of its tones, then đ; lower case, then upper case.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cityops_incidents.config import load_rules, parse_rules, raw_default_rules
 from cityops_incidents.incidents.triage import canonical_subcategory, count_steps, raise_priority, triage
+from cityops_incidents.rules import load_rules, parse_rules, raw_default_rules
 
 RULES = load_rules()
 

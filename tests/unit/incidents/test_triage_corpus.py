@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cityops_incidents.config import load_rules
 from cityops_incidents.incidents.triage import triage
+from cityops_incidents.rules import load_rules
 from cityops_incidents.text import has_marks, normalize
 
 CORPUS_FILE = Path(__file__).parent / "data" / "triage_corpus.yaml"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cityops_incidents.config import load_rules
 from cityops_incidents.incidents.models import ReportIn, TransitionIn
 from cityops_incidents.incidents.validation import validate_note, validate_report, validate_transition
+from cityops_incidents.rules import load_rules
 from cityops_platform.errors import ValidationFailed
 
 RULES = load_rules()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from cityops_incidents.config import DEFAULT_RULES_FILE, load_rules
 from cityops_incidents.incidents.triage import route, triage
+from cityops_incidents.rules import load_rules
+from cityops_incidents.settings import DEFAULT_RULES_FILE
 from cityops_platform.city import current_city
 
 REPO = Path(__file__).resolve().parents[3]

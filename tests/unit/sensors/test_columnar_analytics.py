@@ -18,7 +18,7 @@ import pytest
 
 from cityops_sensors.alerts.models import SensorMeta
 from cityops_sensors.analytics.service import WINDOW_MS, Catalog, Outcome, SensorAnalytics, _aggregate_row
-from cityops_sensors.protoconv import dt_ms
+from cityops_sensors.convert import dt_ms
 from cityops_sensors.rules.engine import SensorState, check_offline, observe, status_of
 from cityops_sensors.rules.models import Rule
 from cityops_sensors.rules.service import RuleBook

@@ -12,9 +12,10 @@ import faust
 
 from cityops_dispatch.assignments import agents as assignment_agents
 from cityops_dispatch.assignments.service import AssignmentEngine
-from cityops_dispatch.config import DispatchSettings, load_rules
 from cityops_dispatch.eido import agents as eido_agents
 from cityops_dispatch.incidents_view import agents as incident_agents
+from cityops_dispatch.rules import load_rules
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.units.board import UnitBoard
 from cityops_platform import faust_app
 from cityops_platform.settings import Settings

@@ -1,4 +1,5 @@
-"""Domain objects → protobuf messages (used by the servicer and by the events we publish)."""
+"""Domain objects → protobuf messages (used by the servicers and by the events we publish), and the
+request-field checks every servicer shares."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops_dispatch.assignments.models import Assignment
 from cityops_dispatch.codes import agency_enum
-from cityops_dispatch.units.models import Unit
+from cityops_dispatch.units.models import Unit, UnitStatus
 from cityops_platform import codecs
 from cityops_platform.codecs import set_timestamp, timestamp_or_none
+from cityops_platform.errors import FieldViolation, ValidationFailed
 
 ts = timestamp_or_none
 set_ts = set_timestamp
@@ -70,3 +72,32 @@ def assignment_pb(a: Assignment) -> dispatch_pb2.Assignment:
 
 
 actor_pb = codecs.actor_pb
+
+
+# ---- request fields → checked values (the servicers' shared translation) ----------------------
+
+
+def required(value: str, path: str) -> list[FieldViolation]:
+    """A required identifier: present and at most 128 characters."""
+    if not value.strip():
+        return [FieldViolation(path, "bắt buộc (required)")]
+    if len(value) > 128:
+        return [FieldViolation(path, "tối đa 128 ký tự (at most 128 characters)")]
+    return []
+
+
+def unit_status(value: int, path: str, *, allow_unspecified: bool) -> UnitStatus | None:
+    """The proto status number as a UnitStatus (None for UNSPECIFIED when allowed), else ValidationFailed."""
+    if value == 0 and allow_unspecified:
+        return None
+    try:
+        return UnitStatus(value)
+    except ValueError:
+        raise ValidationFailed([FieldViolation(path, "trạng thái không hợp lệ (unknown unit status)")]) from None
+
+
+def page_limit(limit: int, *, default: int, maximum: int, path: str) -> int:
+    """A page size or limit within [0, maximum]; 0 means ``default``."""
+    if limit < 0 or limit > maximum:
+        raise ValidationFailed([FieldViolation(path, f"phải trong [0, {maximum}] (must be within 0..{maximum})")])
+    return limit or default

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from cityops.dispatch.v1 import dispatch_pb2_grpc
 from cityops_dispatch import db
-from cityops_dispatch.config import DispatchSettings, load_rules, load_units_data
 from cityops_dispatch.eido.incidents_client import Incidents, IncidentsClient
 from cityops_dispatch.eido.service import EidoImporter
 from cityops_dispatch.eido.standard import installed_standard
 from cityops_dispatch.eido.vocabulary import load_vocabulary
+from cityops_dispatch.rules import load_rules, load_units_data
 from cityops_dispatch.servicer import DispatchServicer
+from cityops_dispatch.settings import DispatchSettings
 from cityops_dispatch.units.seed import seed
 from cityops_platform import auth
 from cityops_platform.grpc import GrpcService

@@ -23,7 +23,6 @@ from cityops_gateway import health
 from cityops_gateway.capfeed.routes import ROUTES as CAP_FEED_ROUTES
 from cityops_gateway.city.routes import ROUTES as CITY_ROUTES
 from cityops_gateway.clients import ServiceClients, ServiceTokens, UpstreamError
-from cityops_gateway.config import STATIC_DIR, GatewayConfig
 from cityops_gateway.console.aftercare import ROUTES as AFTERCARE_ROUTES
 from cityops_gateway.console.alerts import ROUTES as ALERT_ROUTES
 from cityops_gateway.console.api import ROUTES as CONSOLE_ROUTES
@@ -41,6 +40,7 @@ from cityops_gateway.openapi import build_openapi
 from cityops_gateway.openapi_interop import extend as extend_openapi
 from cityops_gateway.ratings import ROUTES as RATING_ROUTES
 from cityops_gateway.security import SecurityMiddleware, content_security_policy, tile_origin
+from cityops_gateway.settings import STATIC_DIR, GatewaySettings
 from cityops_gateway.sta.routes import ROUTES as STA_ROUTES
 from cityops_gateway.state import GatewayState, gateway_state
 from cityops_gateway.throttle import LoginThrottle, RateLimiter
@@ -150,8 +150,8 @@ async def _upstream_error(request: Request, exc: Exception) -> Response:
     return ApiError.from_upstream(exc).response()
 
 
-def build_state(settings: Settings, config: GatewayConfig | None = None) -> GatewayState:
-    config = config or GatewayConfig()
+def build_state(settings: Settings, config: GatewaySettings | None = None) -> GatewayState:
+    config = config or GatewaySettings()
     codec = auth.TokenCodec.from_settings(settings)
     return GatewayState(
         settings=settings,
@@ -173,7 +173,7 @@ def build_state(settings: Settings, config: GatewayConfig | None = None) -> Gate
 
 
 def create_web_app(
-    settings: Settings, config: GatewayConfig | None = None, *, follow_events: bool = True
+    settings: Settings, config: GatewaySettings | None = None, *, follow_events: bool = True
 ) -> Starlette:
     """The Starlette app; ``follow_events=False`` skips Kafka (for tests of the HTTP surface only)."""
     state = build_state(settings, config)

@@ -14,7 +14,7 @@ from types import FrameType
 import uvicorn
 
 from cityops_gateway.asgi import CLOSE, create_web_app
-from cityops_gateway.config import GatewayConfig
+from cityops_gateway.settings import GatewaySettings
 from cityops_platform.logging import configure_logging
 from cityops_platform.metrics import start_metrics_server
 from cityops_platform.settings import Settings
@@ -43,7 +43,7 @@ async def serve(settings: Settings) -> None:
     settings.require_signing_key()
     configure_logging("gateway", settings.log_level)
     configure_tracing("gateway")
-    app = create_web_app(settings, GatewayConfig())
+    app = create_web_app(settings, GatewaySettings())
     # /metrics is not on the public port: its own port, like every other service's.
     start_metrics_server(settings.service_metrics_port("gateway"))
     config = uvicorn.Config(

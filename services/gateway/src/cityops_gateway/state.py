@@ -8,12 +8,12 @@ from typing import Any
 from starlette.requests import Request
 
 from cityops_gateway.clients import ServiceClients, ServiceTokens
-from cityops_gateway.config import GatewayConfig
 from cityops_gateway.events.filters import StreamLimiter
 from cityops_gateway.events.hub import EventHub
 from cityops_gateway.open311.catalog import ServiceCatalog
 from cityops_gateway.open311.endpoint import Endpoint
 from cityops_gateway.open311.gazetteer import Gazetteer
+from cityops_gateway.settings import GatewaySettings
 from cityops_gateway.throttle import LoginThrottle, RateLimiter
 from cityops_gateway.users import UserDirectory
 from cityops_platform import auth
@@ -23,7 +23,7 @@ from cityops_platform.settings import Settings
 @dataclass
 class GatewayState:
     settings: Settings
-    config: GatewayConfig
+    config: GatewaySettings
     codec: auth.TokenCodec
     users: UserDirectory
     catalog: ServiceCatalog

@@ -20,12 +20,13 @@ Access policy (deny by default; roles from the bearer token):
 from __future__ import annotations
 
 from cityops.incidents.v1 import incidents_pb2_grpc
-from cityops_incidents.config import IncidentsSettings, load_rules
 from cityops_incidents.incidents import metrics as incident_metrics
 from cityops_incidents.incidents.service import IncidentService
-from cityops_incidents.incidents.servicer import IncidentServicer
 from cityops_incidents.incidents.watch import IncidentWatch
-from cityops_incidents.ratings.service import RatingService
+from cityops_incidents.ratings.service import RatingDeps
+from cityops_incidents.rules import load_rules
+from cityops_incidents.servicer import IncidentServicer
+from cityops_incidents.settings import IncidentsSettings
 from cityops_platform import auth, ratinglinks
 from cityops_platform.grpc import GrpcService
 from cityops_platform.runtime import Resources, serve_grpc
@@ -60,7 +61,7 @@ def build(res: Resources) -> list[GrpcService]:
     service = IncidentService(pool=res.db, rules=rules)
     link = ratinglinks.RatingLinkSettings()
     key = ratinglinks.link_key(res.settings.jwt_secret, link.secret)
-    ratings = RatingService(pool=res.db, rules=rules, link_key=key)
+    ratings = RatingDeps(pool=res.db, rules=rules, link_key=key)
     servicer = IncidentServicer(service, IncidentWatch(res.settings), ratings)
     return [GrpcService(SERVICE, servicer, incidents_pb2_grpc.add_IncidentServiceServicer_to_server)]
 

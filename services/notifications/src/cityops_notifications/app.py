@@ -13,7 +13,7 @@ from cityops_notifications.deliveries import metrics as delivery_metrics
 from cityops_notifications.deliveries.sender import DeliverySender
 from cityops_notifications.rendering import Renderer
 from cityops_notifications.secretbox import SecretBox
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_platform import faust_app
 from cityops_platform.settings import Settings
 
@@ -21,12 +21,12 @@ log = logging.getLogger("cityops.notifications.worker")
 
 
 def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
-    cfg = NotificationSettings.from_base(settings)
+    cfg = NotificationsSettings.from_base(settings)
     app = faust_app.create_app("notifications", cfg, web_port=web_port)
     res = faust_app.attach_resources(app, "notifications", cfg)
     delivery_metrics.install()
     created = asyncio.Event()
-    agents.register(app, res, cfg, on_created=created.set)
+    agents.install(app, res, cfg, on_created=created.set)
 
     @app.task  # type: ignore[untyped-decorator]
     async def send_deliveries() -> None:

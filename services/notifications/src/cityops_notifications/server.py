@@ -5,7 +5,7 @@ from __future__ import annotations
 from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops_notifications.deliveries import metrics as delivery_metrics
 from cityops_notifications.servicer import NotificationServicer
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_platform import auth
 from cityops_platform.grpc import GrpcService
 from cityops_platform.runtime import Resources, serve_grpc
@@ -35,10 +35,10 @@ POLICY = auth.AccessPolicy.for_service(
 
 def build(res: Resources) -> list[GrpcService]:
     delivery_metrics.install()  # delivery outcomes from the events this api's relay publishes
-    settings = NotificationSettings.from_base(res.settings)
+    settings = NotificationsSettings.from_base(res.settings)
     return [GrpcService(SERVICE, NotificationServicer(res, settings),
                         notifications_pb2_grpc.add_NotificationServiceServicer_to_server)]
 
 
 async def serve(settings: Settings) -> None:
-    await serve_grpc("notifications", NotificationSettings.from_base(settings), build=build, policy=POLICY)
+    await serve_grpc("notifications", NotificationsSettings.from_base(settings), build=build, policy=POLICY)

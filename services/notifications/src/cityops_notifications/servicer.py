@@ -11,7 +11,7 @@ from cityops_notifications.alerts.servicer import AlertRpcs
 from cityops_notifications.deliveries.servicer import DeliveryRpcs
 from cityops_notifications.request_checks import check_request
 from cityops_notifications.secretbox import SecretBox
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_notifications.subscriptions.servicer import SubscriptionRpcs
 from cityops_notifications.subscriptions.store import SubscriptionStore
 from cityops_platform.runtime import Resources
@@ -21,7 +21,7 @@ Rpc = Callable[[Any, Any, Any], Awaitable[Any]]
 
 class NotificationServicer(SubscriptionRpcs, DeliveryRpcs, AlertRpcs,
                            notifications_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, res: Resources, settings: NotificationSettings) -> None:
+    def __init__(self, res: Resources, settings: NotificationsSettings) -> None:
         self.pool = res.db
         self.settings = settings
         self.subscriptions = SubscriptionStore(res.db)

@@ -16,7 +16,7 @@ from cityops_platform.city import current_city
 from cityops_platform.settings import Settings
 
 
-class NotificationSettings(Settings):
+class NotificationsSettings(Settings):
     """``Settings`` extended with what only the notifications service needs."""
 
     smtp_host: str = "127.0.0.1"
@@ -73,9 +73,9 @@ class NotificationSettings(Settings):
     )
 
     @classmethod
-    def from_base(cls, settings: Settings) -> NotificationSettings:
+    def from_base(cls, settings: Settings) -> NotificationsSettings:
         """The service settings for ``settings``: its values win, the rest is read from the environment."""
-        if isinstance(settings, NotificationSettings):
+        if isinstance(settings, NotificationsSettings):
             return settings
         return cls(**settings.model_dump())
 

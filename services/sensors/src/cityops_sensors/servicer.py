@@ -15,13 +15,13 @@ from cityops_sensors.registry.servicer import RegistryRpc
 from cityops_sensors.registry.store import SensorStore
 from cityops_sensors.rules.servicer import RulesRpc
 from cityops_sensors.rules.store import RuleStore
-from cityops_sensors.settings import SensorSettings
+from cityops_sensors.settings import SensorsSettings
 
 
 class SensorServicer(RegistryRpc, IngestRpc, RulesRpc, AlertsRpc, SeriesRpc, sensors_pb2_grpc.SensorServiceServicer):
     def __init__(self, *, sensors: SensorStore, rules: RuleStore, alerts: AlertStore, analytics: AnalyticsStore,
                  cache: SensorCache, publisher: ReadingPublisher, broadcast: AlertBroadcast,
-                 sensor_settings: SensorSettings) -> None:
+                 sensor_settings: SensorsSettings) -> None:
         self.sensors, self.rules, self.alerts, self.analytics = sensors, rules, alerts, analytics
         self.cache, self.publisher, self.broadcast = cache, publisher, broadcast
         self.sensor_settings = sensor_settings

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class SensorSettings(BaseSettings):
+class SensorsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYOPS_SENSORS_", extra="ignore")
 
     # Ingest (api)
@@ -34,5 +34,5 @@ class SensorSettings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
-def get_sensor_settings() -> SensorSettings:
-    return SensorSettings()
+def get_sensor_settings() -> SensorsSettings:
+    return SensorsSettings()

@@ -16,11 +16,13 @@ import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
+from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_dispatch import events
+from cityops_dispatch import access, db, events
 from cityops_dispatch.assignments import store
 from cityops_dispatch.assignments.models import (
     SYSTEM_ACTOR,
@@ -31,14 +33,15 @@ from cityops_dispatch.assignments.models import (
     Slot,
 )
 from cityops_dispatch.codes import agency_enum
-from cityops_dispatch.config import Rules
 from cityops_dispatch.convert import ts
 from cityops_dispatch.geo import haversine_m
 from cityops_dispatch.incidents_view import store as view_store
 from cityops_dispatch.incidents_view.models import IncidentView
 from cityops_dispatch.recommend.service import Candidate, eta_seconds, find_candidates, matched_capability
+from cityops_dispatch.rules import Rules
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import ASSIGNABLE, Unit, UnitStatus, UnitUnavailable
+from cityops_platform import auth
 from cityops_platform.errors import FieldViolation, IllegalTransition, NotFound, PreconditionFailed, ValidationFailed
 
 log = logging.getLogger("cityops.dispatch.assignments")
@@ -61,6 +64,61 @@ def override_check(unit_id: str, recommended_unit_id: str, override_reason: str)
             f"chọn đơn vị khác đề xuất ({recommended}) cần lý do (choosing another unit than the recommended one "
             "needs a reason)")])
     return why[:1000], recommended
+
+
+async def follow_unit_status(
+    conn: asyncpg.Connection,
+    assignment: Assignment,
+    unit: Unit,
+    target: UnitStatus,
+    *,
+    reason: str,
+    actor: Actor,
+    rules: Rules,
+    now: datetime,
+) -> None:
+    """Move a unit's active assignment along with the unit's new status, inside the caller's
+    transaction: EN_ROUTE and ON_SCENE (an implicit acknowledgement first when still ASSIGNED) and the
+    clear (RETURNING or AVAILABLE: CLEARED, its slot DONE); publishes UnitEnRoute / UnitArrived /
+    UnitCleared. The one place besides the engine that advances the assignment state machine."""
+    point = common_pb2.GeoPoint(lat=unit.lat, lon=unit.lon, address=unit.address)
+    common: dict[str, Any] = {
+        "incident_id": assignment.incident_id, "incident_number": assignment.incident_number, "actor": actor
+    }
+    current = assignment
+    if target in (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE) and current.status == A.ASSIGNED:
+        # Moving is an implicit acceptance.
+        current = await store.update_assignment(conn, current.id, A.ACKNOWLEDGED, acknowledged_at=now)
+        await events.dispatch_event(
+            conn, body_name="assignment_acknowledged",
+            body=dispatch_pb2.AssignmentAcknowledged(ack_latency_seconds=(now - current.assigned_at).total_seconds()),
+            assignment=current, **common,
+        )
+    if target == UnitStatus.EN_ROUTE:
+        current = await store.update_assignment(conn, current.id, A.EN_ROUTE, en_route_at=now)
+        view = await view_store.get(conn, current.incident_id)
+        eta = 0.0
+        if view is not None:
+            eta = eta_seconds(haversine_m(unit.lat, unit.lon, view.lat, view.lon), unit.unit_type, rules)
+        await events.dispatch_event(
+            conn, body_name="unit_en_route", body=dispatch_pb2.UnitEnRoute(location=point, eta_seconds=eta),
+            assignment=current, unit=unit, **common,
+        )
+    elif target == UnitStatus.ON_SCENE:
+        current = await store.update_assignment(conn, current.id, A.ON_SCENE, on_scene_at=now)
+        await events.dispatch_event(
+            conn, body_name="unit_arrived", body=dispatch_pb2.UnitArrived(location=point),
+            assignment=current, unit=unit, **common,
+        )
+    elif target in (UnitStatus.RETURNING, UnitStatus.AVAILABLE):
+        text = reason.strip() or "hoàn thành (cleared)"
+        current = await store.update_assignment(conn, current.id, A.CLEARED, reason=text, ended_at=now)
+        if current.slot_id:
+            await store.update_slot(conn, current.slot_id, status="DONE", assignment_id=current.id)
+        await events.dispatch_event(
+            conn, body_name="unit_cleared", body=dispatch_pb2.UnitCleared(reason=text),
+            assignment=current, unit=unit, **common,
+        )
 
 
 class AssignmentEngine:
@@ -425,3 +483,60 @@ class AssignmentEngine:
             conn, body_name="incident_awaiting_units", body=body, incident_id=view.id,
             incident_number=view.number, actor=SYSTEM_ACTOR,
         )
+
+
+# ---- the api's entry points: each owns its transaction ---------------------------------------
+
+
+async def assign_unit(
+    *, pool: asyncpg.Pool, engine: AssignmentEngine, incident_id: str, unit_id: str, capability: str, reason: str,
+    actor: Actor, recommended_unit_id: str = "", override_reason: str = "",
+) -> Assignment:
+    """A dispatcher's assignment (``AssignmentEngine.assign``) in one transaction, retried on a deadlock."""
+    return await db.in_transaction(
+        pool,
+        lambda conn: engine.assign(
+            conn, incident_id=incident_id, unit_id=unit_id, capability=capability, reason=reason, actor=actor,
+            recommended_unit_id=recommended_unit_id, override_reason=override_reason,
+        ),
+    )
+
+
+async def acknowledge_assignment(
+    *, pool: asyncpg.Pool, engine: AssignmentEngine, principal: auth.Principal, assignment_id: str,
+    accept: bool, reason: str, actor: Actor,
+) -> Assignment:
+    """The unit's answer (``AssignmentEngine.acknowledge``) in one transaction. A caller bound to a
+    unit answers only its own unit's assignments (PERMISSION_DENIED otherwise)."""
+    if access.bound_unit(principal) is not None:
+        async with pool.acquire() as conn:
+            current = await store.get_assignment(conn, assignment_id)
+        if current is None:
+            raise NotFound("phân công (assignment)", assignment_id)
+        access.check_unit(principal, current.unit_id)
+    return await db.in_transaction(
+        pool,
+        lambda conn: engine.acknowledge(
+            conn, assignment_id=assignment_id, accept=accept, reason=reason, actor=actor, now=datetime.now(UTC),
+        ),
+    )
+
+
+async def cancel_assignment(
+    *, pool: asyncpg.Pool, engine: AssignmentEngine, assignment_id: str, reason: str, actor: Actor
+) -> Assignment:
+    """A dispatcher's withdrawal (``AssignmentEngine.cancel``) in one transaction."""
+    return await db.in_transaction(
+        pool,
+        lambda conn: engine.cancel(
+            conn, assignment_id=assignment_id, reason=reason, actor=actor, now=datetime.now(UTC)
+        ),
+    )
+
+
+async def list_assignments(
+    *, pool: asyncpg.Pool, incident_id: str, unit_id: str, active_only: bool
+) -> list[Assignment]:
+    """Assignments of an incident and/or a unit, optionally only the active ones."""
+    async with pool.acquire() as conn:
+        return await store.list_assignments(conn, incident_id=incident_id, unit_id=unit_id, active_only=active_only)

@@ -13,13 +13,13 @@ from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import db
 from cityops_dispatch.codes import incident_category
-from cityops_dispatch.config import DispatchSettings
 from cityops_dispatch.eido.conveyance import ConveyanceSettings, Conveyor
 from cityops_dispatch.eido.partners import load_partners
 from cityops_dispatch.eido.service import ExportedEido, export_incident
 from cityops_dispatch.eido.standard import installed_standard
 from cityops_dispatch.eido.vocabulary import load_vocabulary
 from cityops_dispatch.incidents_view import store as view_store
+from cityops_dispatch.settings import DispatchSettings
 from cityops_platform import netguard
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS

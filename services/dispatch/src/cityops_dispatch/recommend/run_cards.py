@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_dispatch.config import RunCard
+from cityops_dispatch.rules import RunCard
 
 
 def run_card_pb(card: RunCard | None) -> dispatch_pb2.RunCard:

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from cityops_dispatch.config import Rules
 from cityops_dispatch.geo import cell_of, covered_radius_m, disk, haversine_m
+from cityops_dispatch.incidents_view import store as view_store
+from cityops_dispatch.rules import Rules, RunCard
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import Unit
+from cityops_platform.errors import NotFound
 
 # k of the first disk read: ~60 cells, a ~5 km radius, where the default data usually has units.
 FIRST_RING = 4
@@ -105,3 +107,30 @@ async def find_candidates(
         if proven >= limit or covered >= max_radius_m:
             return found[:limit]
         k *= 2
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    candidates: list[Candidate]
+    required_capabilities: list[str]
+    run_card: RunCard | None = None
+
+
+async def recommend_units(
+    incident_id: str, *, pool: asyncpg.Pool, capabilities: Sequence[str], limit: int, rules: Rules,
+    max_radius_m: float,
+) -> Recommendation:
+    """The best ``limit`` units for an incident of dispatch's view (NotFound when it has none).
+    Without ``capabilities`` the incident's run card (category, priority) says what is wanted."""
+    async with pool.acquire() as conn:
+        view = await view_store.get(conn, incident_id)
+        if view is None:
+            raise NotFound("sự cố (incident)", incident_id)
+        wanted = [c.strip() for c in capabilities if c.strip()]
+        card = rules.run_card_for(view.category, view.priority)
+        if not wanted:
+            wanted = card.capabilities if card else []
+        candidates = await find_candidates(
+            conn, lat=view.lat, lon=view.lon, wanted=wanted, limit=limit, rules=rules, max_radius_m=max_radius_m,
+        )
+    return Recommendation(candidates=candidates, required_capabilities=wanted, run_card=card)

@@ -1,26 +1,27 @@
-"""Units: registry, guarded status changes (which drive the active assignment) and AVL positions."""
+"""Units: registry, guarded status changes and AVL positions.
+
+The public functions own their transaction and take their dependencies by keyword (``pool=``);
+``register``, ``update_status`` and ``apply_fix`` are their bodies, run inside a transaction. A
+status change that moves the unit's active assignment hands it to ``assignments.service``
+(``follow_unit_status``): the assignment state machine lives there only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 
-from cityops.common.v1 import common_pb2
-from cityops.dispatch.v1 import dispatch_pb2
-from cityops_dispatch import events
+from cityops_dispatch import db, events
 from cityops_dispatch.assignments import store as assignments_store
-from cityops_dispatch.assignments.models import Actor, Assignment, AssignmentStatus
-from cityops_dispatch.config import Rules
-from cityops_dispatch.geo import check_point, haversine_m
-from cityops_dispatch.incidents_view import store as view_store
-from cityops_dispatch.recommend.service import eta_seconds
+from cityops_dispatch.assignments.models import Actor
+from cityops_dispatch.assignments.service import follow_unit_status
+from cityops_dispatch.geo import check_point
+from cityops_dispatch.rules import Rules
 from cityops_dispatch.units import store
 from cityops_dispatch.units.models import LocationFix, Unit, UnitIn, UnitStatus, check_requested
 from cityops_platform.errors import FieldViolation, NotFound, PreconditionFailed, require
 
-A = AssignmentStatus
 MAX_FUTURE_SKEW = timedelta(seconds=60)
 MAX_ID_LEN = 64
 
@@ -99,59 +100,9 @@ async def update_status(
         incident_id=unit.active_incident_id if keep_assignment else None,
     )
     if assignment is not None and assignment.active:
-        await _advance_assignment(conn, assignment, updated, target, reason, actor, rules, now)
+        await follow_unit_status(conn, assignment, updated, target, reason=reason, actor=actor, rules=rules, now=now)
     await events.unit_status(conn, updated)
     return updated
-
-
-async def _advance_assignment(
-    conn: asyncpg.Connection,
-    assignment: Assignment,
-    unit: Unit,
-    target: UnitStatus,
-    reason: str,
-    actor: Actor,
-    rules: Rules,
-    now: datetime,
-) -> None:
-    point = common_pb2.GeoPoint(lat=unit.lat, lon=unit.lon, address=unit.address)
-    common: dict[str, Any] = {
-        "incident_id": assignment.incident_id, "incident_number": assignment.incident_number, "actor": actor
-    }
-    current = assignment
-    if target in (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE) and current.status == A.ASSIGNED:
-        # Moving is an implicit acceptance.
-        current = await assignments_store.update_assignment(conn, current.id, A.ACKNOWLEDGED, acknowledged_at=now)
-        await events.dispatch_event(
-            conn, body_name="assignment_acknowledged",
-            body=dispatch_pb2.AssignmentAcknowledged(ack_latency_seconds=(now - current.assigned_at).total_seconds()),
-            assignment=current, **common,
-        )
-    if target == UnitStatus.EN_ROUTE:
-        current = await assignments_store.update_assignment(conn, current.id, A.EN_ROUTE, en_route_at=now)
-        view = await view_store.get(conn, current.incident_id)
-        eta = 0.0
-        if view is not None:
-            eta = eta_seconds(haversine_m(unit.lat, unit.lon, view.lat, view.lon), unit.unit_type, rules)
-        await events.dispatch_event(
-            conn, body_name="unit_en_route", body=dispatch_pb2.UnitEnRoute(location=point, eta_seconds=eta),
-            assignment=current, unit=unit, **common,
-        )
-    elif target == UnitStatus.ON_SCENE:
-        current = await assignments_store.update_assignment(conn, current.id, A.ON_SCENE, on_scene_at=now)
-        await events.dispatch_event(
-            conn, body_name="unit_arrived", body=dispatch_pb2.UnitArrived(location=point),
-            assignment=current, unit=unit, **common,
-        )
-    elif target in (UnitStatus.RETURNING, UnitStatus.AVAILABLE):
-        text = reason.strip() or "hoàn thành (cleared)"
-        current = await assignments_store.update_assignment(conn, current.id, A.CLEARED, reason=text, ended_at=now)
-        if current.slot_id:
-            await assignments_store.update_slot(conn, current.slot_id, status="DONE", assignment_id=current.id)
-        await events.dispatch_event(
-            conn, body_name="unit_cleared", body=dispatch_pb2.UnitCleared(reason=text),
-            assignment=current, unit=unit, **common,
-        )
 
 
 def check_fix(fix: LocationFix, now: datetime) -> str | None:
@@ -180,3 +131,51 @@ async def apply_fix(conn: asyncpg.Connection, fix: LocationFix, now: datetime) -
         return None, "vị trí cũ hơn vị trí đã lưu (stale fix)"
     await events.unit_status(conn, unit)
     return unit, None
+
+
+# ---- the api's entry points: each owns its transaction ---------------------------------------
+
+
+async def register_unit(unit_in: UnitIn, *, pool: asyncpg.Pool, known_agencies: set[str]) -> Unit:
+    """Validate ``unit_in`` (every bad field named) and create or update the unit in one transaction."""
+    validate_unit(unit_in, known_agencies=known_agencies)
+    return await db.in_transaction(pool, lambda conn: register(conn, unit_in))
+
+
+async def get_unit(unit_id: str, *, pool: asyncpg.Pool) -> Unit:
+    """The unit, or NotFound."""
+    async with pool.acquire() as conn:
+        return await get(conn, unit_id)
+
+
+async def list_units(
+    *, pool: asyncpg.Pool, agencies: Sequence[str], statuses: Sequence[UnitStatus], capability: str, district: str,
+    ward_codes: Sequence[str], after_id: str, limit: int,
+) -> list[Unit]:
+    """Units matching every given filter, ordered by id, after ``after_id``, at most ``limit``."""
+    async with pool.acquire() as conn:
+        return await store.list_units(
+            conn, agencies=list(agencies), statuses=[int(s) for s in statuses], capability=capability,
+            district=district, after_id=after_id, limit=limit, ward_codes=list(ward_codes),
+        )
+
+
+async def change_status(
+    *, pool: asyncpg.Pool, unit_id: str, target: UnitStatus, location: tuple[float, float, str] | None,
+    reason: str, actor: Actor, rules: Rules,
+) -> Unit:
+    """``update_status`` in one transaction (retried when Postgres picks it as a deadlock victim)."""
+    return await db.in_transaction(
+        pool,
+        lambda conn: update_status(
+            conn, unit_id=unit_id, target=target, location=location, reason=reason, actor=actor, rules=rules,
+        ),
+    )
+
+
+async def record_fix(fix: LocationFix, *, pool: asyncpg.Pool, now: datetime | None = None
+                     ) -> tuple[Unit | None, str | None]:
+    """``apply_fix`` in its own transaction: one AVL fix is all-or-nothing, the stream goes on."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        return await apply_fix(conn, fix, now)

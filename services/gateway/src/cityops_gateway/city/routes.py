@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from cityops_gateway.config import STATIC_DIR
+from cityops_gateway.settings import STATIC_DIR
 from cityops_gateway.web import ApiError
 from cityops_platform.city import City, current_city
 from cityops_platform.geo.admin_units import admin_units

@@ -1,17 +1,34 @@
-"""Faust agents of the incidents worker: decode → Reactions → (outbox). Translation only."""
+"""The incidents worker's agents and timers: decode → reactions.py → (outbox). Translation only.
+
+``install`` declares them on the app: sensor alerts, dispatch events, the SLA sweep and the
+open-incident gauges (incidents/metrics.py)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import faust
+from google.protobuf.message import Message
 
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
+from cityops_incidents.incidents import metrics as incident_metrics
+from cityops_incidents.incidents import reactions
 from cityops_incidents.incidents.convert import AGENCY_CODES, agency_name, from_ts
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, DispatchEventIn, SensorAlertIn
-from cityops_incidents.incidents.reactions import Reactions
+from cityops_incidents.rules import Rules
+from cityops_incidents.settings import IncidentsSettings
 from cityops_platform.codecs import enum_name
+from cityops_platform.failures import count_and_log
+from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
+from cityops_platform.kafka.topics import DISPATCH_EVENTS, SENSOR_ALERTS
+from cityops_platform.runtime import Resources
 
 log = logging.getLogger("cityops.incidents.agents")
+worker_log = logging.getLogger("cityops.incidents.worker")
 
 
 _name = enum_name
@@ -46,11 +63,48 @@ def dispatch_event_in(m: dispatch_pb.DispatchEvent) -> DispatchEventIn:
     )
 
 
-async def on_sensor_alert(reactions: Reactions, message: sensors_pb.SensorAlert) -> None:
-    outcome = await reactions.sensor_alert(sensor_alert_in(message))
+async def on_sensor_alert(message: sensors_pb.SensorAlert, *, pool: asyncpg.Pool, rules: Rules) -> None:
+    outcome = await reactions.sensor_alert(sensor_alert_in(message), pool=pool, rules=rules)
     log.info("sensor alert applied", extra={"alert_id": message.alert_id, "outcome": outcome})
 
 
-async def on_dispatch_event(reactions: Reactions, message: dispatch_pb.DispatchEvent) -> None:
-    outcome = await reactions.dispatch_event(dispatch_event_in(message))
+async def on_dispatch_event(message: dispatch_pb.DispatchEvent, *, pool: asyncpg.Pool, rules: Rules) -> None:
+    outcome = await reactions.dispatch_event(dispatch_event_in(message), pool=pool, rules=rules)
     log.debug("dispatch event applied", extra={"event_id": message.event_id, "outcome": outcome})
+
+
+def install(app: faust.App, res: Resources, own: IncidentsSettings, rules: Rules, *, topic_prefix: str) -> None:
+    """Declare the worker's agents and timers on ``app``. The pool is taken at each call: it opens
+    when the worker starts, after ``create_app`` returned."""
+    alerts = raw_topic(app, SENSOR_ALERTS.full_name(topic_prefix))
+    dispatch = raw_topic(app, DISPATCH_EVENTS.full_name(topic_prefix))
+    dead_letters = faust_dead_letters(app)
+
+    def follow(topic: faust.TopicT, name: str, message_type: type[Message],
+               react: Callable[..., Awaitable[None]]) -> None:
+        async def agent(stream: faust.StreamT[bytes]) -> None:
+            async def handle(message: Any, _: Any) -> None:
+                await react(message, pool=res.db, rules=rules)
+
+            await consume(stream, decode=proto_decoder(message_type), handle=handle, dead_letters=dead_letters)
+
+        app.agent(topic, name=name)(agent)
+
+    follow(alerts, "incidents-sensor-alerts", sensors_pb.SensorAlert, on_sensor_alert)
+    follow(dispatch, "incidents-dispatch-events", dispatch_pb.DispatchEvent, on_dispatch_event)
+
+    @app.timer(own.sla_sweep_seconds, name="incidents-sla-sweep")  # type: ignore[untyped-decorator]
+    async def sla_sweep() -> None:
+        if res.pool is None:
+            return
+        try:
+            escalated = await reactions.sweep_sla(pool=res.db, rules=rules, limit=own.sla_sweep_batch)
+        except Exception as exc:  # the next tick retries; a dead timer would stop every escalation
+            count_and_log("incidents_sla_sweep", worker_log, "SLA sweep failed; retrying next tick", exc)
+            return
+        if escalated:
+            worker_log.info("SLA breaches escalated", extra={"count": escalated})
+
+    @app.timer(incident_metrics.REFRESH_SECONDS, name="incidents-open-gauges")  # type: ignore[untyped-decorator]
+    async def open_gauges() -> None:
+        await incident_metrics.refresh_open_logged(res.pool)

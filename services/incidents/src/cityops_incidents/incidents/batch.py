@@ -45,11 +45,11 @@ from typing import Any
 import asyncpg
 
 from cityops_incidents import geo
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, store
 from cityops_incidents.incidents.changes import prepare_change, search_text
 from cityops_incidents.incidents.intake import Filing, file_with, incident_day, lock_keys, report_in_tx
 from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, Incident, ReportIn, ReportOutcome, TimelineEntry
+from cityops_incidents.rules import Rules
 from cityops_platform.db.outbox import OutboxRecord
 from cityops_platform.errors import Unavailable
 from cityops_platform.grpc.status import is_infrastructure_error

@@ -10,11 +10,11 @@ import asyncpg
 from google.protobuf.message import Message
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.config import Rules
 from cityops_incidents.geo import cell_of
 from cityops_incidents.incidents import sla, store
 from cityops_incidents.incidents.convert import actor_pb, incident_pb, ts
 from cityops_incidents.incidents.models import Actor, Incident, TimelineEntry
+from cityops_incidents.rules import Rules
 from cityops_incidents.text import normalize
 from cityops_platform.db import outbox
 from cityops_platform.kafka.topics import INCIDENT_EVENTS

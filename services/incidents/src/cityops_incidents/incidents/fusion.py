@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cityops_incidents.config import FusionEdge, FusionRule, Rules
 from cityops_incidents.geo import distance_m
+from cityops_incidents.rules import FusionEdge, FusionRule, Rules
 
 W_DISTANCE, W_TIME, W_TEXT = 0.55, 0.30, 0.15
 _WORD_RE = re.compile(r"\w+")

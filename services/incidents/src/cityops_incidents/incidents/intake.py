@@ -17,12 +17,12 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, store
 from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import category_enum, priority_label, status_label
 from cityops_incidents.incidents.models import Actor, Incident, ReportIn, ReportOutcome
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
+from cityops_incidents.rules import Rules
 from cityops_incidents.text import mask_phone
 from cityops_platform.errors import NotFound, PreconditionFailed
 

@@ -10,14 +10,14 @@ from datetime import datetime
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, report_store, store
 from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import status_label, ts
-from cityops_incidents.incidents.intake import escalate
 from cityops_incidents.incidents.models import Actor, Incident, ReopenIn
+from cityops_incidents.incidents.transitions import escalate
 from cityops_incidents.incidents.triage import raise_priority
 from cityops_incidents.incidents.validation import REQUIRED, check_expected_version, check_length, check_uuid
+from cityops_incidents.rules import Rules
 from cityops_platform.errors import (
     FieldViolation,
     IllegalTransition,

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents import lifecycle, report_store, sla, store, unit_assignments
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import record_only, write_change
@@ -35,6 +34,7 @@ from cityops_incidents.incidents.models import (
 )
 from cityops_incidents.incidents.reopen import reopen_in_tx, validate_reopen
 from cityops_incidents.incidents.split import split_in_tx, validate_split
+from cityops_incidents.incidents.transitions import apply_transition, utcnow
 from cityops_incidents.incidents.validation import (
     check_location,
     invalid,
@@ -43,6 +43,7 @@ from cityops_incidents.incidents.validation import (
     validate_report,
     validate_transition,
 )
+from cityops_incidents.rules import Rules
 from cityops_incidents.text import search_terms
 from cityops_platform import codecs
 from cityops_platform.errors import (
@@ -64,10 +65,6 @@ OVERRIDE_ROLES = frozenset({"operator", "supervisor", "admin"})
 CITIZEN_SOURCES = frozenset({"CITIZEN_APP", "OPEN311"})
 SENSOR_SOURCE_ROLES = frozenset({"integrator", "admin"})
 MAX_PAGE_SIZE = 500
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def scoped_key(subject: str, key: str) -> str:
@@ -284,25 +281,6 @@ class IncidentService:
             if await store.get(conn, incident_id) is None:
                 raise NotFound("incident", incident_id)
             return await report_store.list_for(conn, incident_id)
-
-
-async def apply_transition(
-    conn: asyncpg.Connection, *, rules: Rules, inc: Incident, t: TransitionIn, actor: Actor, now: datetime
-) -> str:
-    """Apply an already-checked transition: status, milestone time, event and timeline."""
-    before = inc.status
-    inc.status = t.to_status
-    milestone = lifecycle.REACHED_AT.get(t.to_status)
-    if milestone and getattr(inc, milestone) is None:
-        setattr(inc, milestone, now)
-    if t.to_status == "DUPLICATE":
-        inc.duplicate_of = t.duplicate_of
-    body = pb.IncidentTransitioned(
-        from_status=pb.Status.Value(f"STATUS_{before}"), to_status=pb.Status.Value(f"STATUS_{t.to_status}"),
-        reason=t.reason, assignment_id=t.assignment_id, duplicate_of=t.duplicate_of,
-    )
-    return await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
-                               before=status_label(before), after=status_label(t.to_status), detail=t.reason)
 
 
 def encode_page_token(last: Incident) -> str:

@@ -1,5 +1,5 @@
-"""gRPC IncidentService: proto ↔ domain only. Rules live in service.py; errors are domain types
-that the platform interceptor maps to status codes."""
+"""The incident RPCs of IncidentService: proto ↔ domain only. Rules live in service.py; errors are
+domain types that the platform interceptor maps to status codes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any, TypeAlias
 import grpc
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_incidents.incidents import unit_assignments
 from cityops_incidents.incidents.convert import (
     agency_codes,
@@ -26,7 +25,6 @@ from cityops_incidents.incidents.models import (
     STATUSES,
     Actor,
     ListQuery,
-    RatingIn,
     ReopenIn,
     ReportIn,
     SplitIn,
@@ -34,10 +32,9 @@ from cityops_incidents.incidents.models import (
 )
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.watch import IncidentWatch
-from cityops_incidents.ratings.convert import caller_report_pb, rating_pb, report_summary_pb, satisfaction_pb
-from cityops_incidents.ratings.service import RatingService
+from cityops_incidents.ratings.convert import caller_report_pb, report_summary_pb
 from cityops_platform import auth
-from cityops_platform.errors import FieldViolation, Unavailable, ValidationFailed, require
+from cityops_platform.errors import FieldViolation, ValidationFailed, require
 from cityops_platform.geo.admin_units import admin_units, ward_violation_text
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -60,12 +57,12 @@ def _enum_list(
     return tuple(names)
 
 
-class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
-    def __init__(self, service: IncidentService, watch: IncidentWatch, ratings: RatingService | None = None) -> None:
-        self._service = service
-        self._watch = watch
-        self._eido = service.rules.eido
-        self._ratings = ratings
+class IncidentsRpc:
+    """The incident RPCs (a part of ``servicer.IncidentServicer``, which holds the dependencies)."""
+
+    _service: IncidentService
+    _watch: IncidentWatch
+    _eido: dict[int, int]  # the rules' priority → EIDO priority map
 
     async def ReportIncident(  # noqa: N802
         self, request: pb.ReportIncidentRequest, context: Ctx
@@ -204,26 +201,6 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
         o = ReopenIn(incident_id=request.id, reason=request.reason, expected_version=request.expected_version)
         return incident_pb(await self._service.reopen(o, actor=actor, roles=roles), self._eido)
 
-    async def RateIncident(self, request: pb.RateIncidentRequest, context: Ctx) -> pb.Rating:  # noqa: N802
-        actor, roles = current_actor()
-        r = RatingIn(incident_id=request.id, rating=request.rating, comment=request.comment,
-                     link_token=request.link_token)
-        return rating_pb(await self._require_ratings().rate(r, actor=actor, roles=roles))
-
-    async def GetSatisfactionReport(  # noqa: N802
-        self, request: pb.GetSatisfactionReportRequest, context: Ctx
-    ) -> pb.SatisfactionReport:
-        out: list[FieldViolation] = []
-        categories = category_codes(request.category_codes, request.categories, out)
-        agencies = agency_codes(request.agency_codes, request.agencies, out)
-        require(out)
-        rows = await self._require_ratings().satisfaction(
-            since=from_ts(request.since, "since") if request.HasField("since") else None,
-            until=from_ts(request.until, "until") if request.HasField("until") else None,
-            agencies=list(agencies), categories=list(categories),
-        )
-        return satisfaction_pb(rows)
-
     async def ListReports(  # noqa: N802
         self, request: pb.ListReportsRequest, context: Ctx
     ) -> pb.ListReportsResponse:
@@ -235,8 +212,3 @@ class IncidentServicer(incidents_pb2_grpc.IncidentServiceServicer):
     ) -> pb.FindCallerReportsResponse:
         found = await self._service.caller_reports(request.phone_sha256, request.limit)
         return pb.FindCallerReportsResponse(reports=[caller_report_pb(c) for c in found])
-
-    def _require_ratings(self) -> RatingService:
-        if self._ratings is None:
-            raise Unavailable("Đánh giá chưa được cấu hình (ratings not configured)")
-        return self._ratings

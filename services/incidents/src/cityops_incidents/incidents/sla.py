@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents.lifecycle import PAUSED_STATUS, sla_stage
 from cityops_incidents.incidents.models import Incident
+from cityops_incidents.rules import Rules
 from cityops_incidents.working_time import WorkingCalendar
 from cityops_platform.errors import PreconditionFailed
 

@@ -18,7 +18,6 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion, report_store, store
 from cityops_incidents.incidents.changes import write_change
 from cityops_incidents.incidents.convert import priority_label, status_label
@@ -26,6 +25,7 @@ from cityops_incidents.incidents.intake import incident_number
 from cityops_incidents.incidents.models import Actor, Incident, SplitIn, StoredReport
 from cityops_incidents.incidents.triage import triage
 from cityops_incidents.incidents.validation import REQUIRED, check_expected_version, check_length, check_uuid
+from cityops_incidents.rules import Rules
 from cityops_incidents.text import mask_phone
 from cityops_platform.errors import FieldViolation, NotFound, PreconditionFailed, StaleVersion, require
 

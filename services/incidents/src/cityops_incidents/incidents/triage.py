@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cityops_incidents.config import Rules
+from cityops_incidents.rules import Rules
 from cityops_incidents.triage_rules import Reading
 from cityops_platform.city import current_city
 

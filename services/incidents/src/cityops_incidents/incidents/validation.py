@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from cityops_incidents.config import Rules, parse_duration
 from cityops_incidents.geo import inside_polygon
 from cityops_incidents.incidents import lifecycle
 from cityops_incidents.incidents.models import CATEGORIES, SOURCES, STATUSES, ReportIn, TransitionIn
+from cityops_incidents.rules import Rules, parse_duration
 from cityops_incidents.text import is_valid_phone
 from cityops_platform.errors import FieldViolation, ValidationFailed, require
 from cityops_platform.geo import coordinate_violations

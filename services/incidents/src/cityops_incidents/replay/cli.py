@@ -18,10 +18,11 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
-from cityops_incidents.config import IncidentsSettings, Rules, load_rules_file, parse_duration
 from cityops_incidents.replay import store
 from cityops_incidents.replay.models import RecordedReport, ReplaySummary
 from cityops_incidents.replay.service import replay
+from cityops_incidents.rules import Rules, load_rules_file, parse_duration
+from cityops_incidents.settings import IncidentsSettings
 from cityops_platform.db.pool import create_pool
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cityops_incidents.config import Rules
 from cityops_incidents.incidents import fusion
 from cityops_incidents.incidents.triage import canonical_subcategory, triage
 from cityops_incidents.replay.models import (
@@ -24,6 +23,7 @@ from cityops_incidents.replay.models import (
     ReplaySummary,
     SlaCount,
 )
+from cityops_incidents.rules import Rules
 
 
 @dataclass

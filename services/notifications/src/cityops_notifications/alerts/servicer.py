@@ -12,7 +12,7 @@ from cityops_notifications.alerts import service
 from cityops_notifications.alerts.models import AlertIn, CapAlert, CapArea, CapInfo
 from cityops_notifications.geo import open_ring
 from cityops_notifications.geo_pb import circle_in, point_in, point_out
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_platform.auth import current_principal
 from cityops_platform.codecs import to_timestamp
 from cityops_platform.errors import FieldViolation, ValidationFailed
@@ -117,7 +117,7 @@ def alert_pb(alert: CapAlert) -> pb.CapAlert:
 
 class AlertRpcs:
     pool: asyncpg.Pool
-    settings: NotificationSettings
+    settings: NotificationsSettings
 
     async def DraftAlert(self, request: pb.DraftAlertRequest, context: Any) -> pb.CapAlert:  # noqa: N802
         a = request.alert

@@ -10,12 +10,12 @@ from cityops_notifications.channels.base import Channel, Outgoing, PermanentFail
 from cityops_notifications.channels.email import EmailChannel
 from cityops_notifications.channels.sms import SmsGatewayChannel
 from cityops_notifications.channels.webhook import WebhookChannel
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 
 __all__ = ["Channel", "Outgoing", "PermanentFailure", "TemporaryFailure", "build_channels"]
 
 
-def build_channels(settings: NotificationSettings) -> dict[str, Channel]:
+def build_channels(settings: NotificationsSettings) -> dict[str, Channel]:
     """One instance of every channel, keyed by the subscription's channel name."""
     return {
         "WEBHOOK": WebhookChannel(timeout_s=settings.webhook_timeout_seconds, allow=settings.outbound_allow()),

@@ -8,7 +8,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from cityops_notifications.channels.base import Outgoing, PermanentFailure, TemporaryFailure
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 
 
 def build_message(*, sender: str, to: str, outgoing: Outgoing) -> EmailMessage:
@@ -25,7 +25,7 @@ def build_message(*, sender: str, to: str, outgoing: Outgoing) -> EmailMessage:
 
 
 class EmailChannel:
-    def __init__(self, settings: NotificationSettings) -> None:
+    def __init__(self, settings: NotificationsSettings) -> None:
         self._s = settings
 
     async def send(self, *, address: str, outgoing: Outgoing, secret: str | None) -> int:

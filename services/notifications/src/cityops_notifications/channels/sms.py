@@ -13,11 +13,11 @@ import httpx
 
 from cityops_notifications.channels.base import Outgoing, TemporaryFailure
 from cityops_notifications.channels.webhook import failure_for_status
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 
 
 class SmsGatewayChannel:
-    def __init__(self, settings: NotificationSettings) -> None:
+    def __init__(self, settings: NotificationsSettings) -> None:
         self._url = settings.sms_gateway_url
         headers = {"User-Agent": "CityOps-Notifications/1"}
         if settings.sms_gateway_api_key:

@@ -27,7 +27,7 @@ from cityops_notifications.notices.models import Notice
 from cityops_notifications.roster import breach
 from cityops_notifications.roster.models import Roster
 from cityops_notifications.roster.service import load_roster
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_notifications.subscriptions.cache import ActiveSubscriptions, could_match
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, SENSOR_ALERTS
@@ -37,7 +37,7 @@ M = TypeVar("M", bound=Message)
 
 
 def _handler(
-    res: Resources, settings: NotificationSettings, to_notice: Callable[[M, str], Notice | None], topic: str,
+    res: Resources, settings: NotificationsSettings, to_notice: Callable[[M, str], Notice | None], topic: str,
     active: ActiveSubscriptions, on_created: Callable[[], None], roster: Roster | None = None,
 ) -> Callable[[M, Any], Awaitable[None]]:
     async def handle(event: M, record: Any) -> None:
@@ -68,8 +68,8 @@ def published_at(record: Any) -> float | None:
     return float(timestamp) if isinstance(timestamp, int | float) and timestamp > 0 else None
 
 
-def register(app: faust.App, res: Resources, settings: NotificationSettings, *,
-             on_created: Callable[[], None] = lambda: None) -> None:
+def install(app: faust.App, res: Resources, settings: NotificationsSettings, *,
+            on_created: Callable[[], None] = lambda: None) -> None:
     """Declare the three fan-out agents on ``app``; ``on_created`` runs after deliveries were committed."""
     dead_letters = faust_dead_letters(app)
     prefix = settings.topic_prefix

@@ -23,7 +23,7 @@ from cityops_notifications.notices.models import Notice
 from cityops_notifications.ratinglink import RatingLinks
 from cityops_notifications.rendering import Renderer
 from cityops_notifications.secretbox import SecretBox
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_platform import metrics
 
 log = logging.getLogger("cityops.notifications.sender")
@@ -31,7 +31,7 @@ log = logging.getLogger("cityops.notifications.sender")
 
 class DeliverySender:
     def __init__(self, *, pool: asyncpg.Pool, channels: dict[str, Channel], renderer: Renderer,
-                 box: SecretBox, settings: NotificationSettings, wakeup: asyncio.Event | None = None) -> None:
+                 box: SecretBox, settings: NotificationsSettings, wakeup: asyncio.Event | None = None) -> None:
         self._pool = pool
         self._channels = channels
         self._renderer = renderer

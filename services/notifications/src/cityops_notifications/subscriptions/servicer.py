@@ -10,7 +10,7 @@ from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_notifications import codes
 from cityops_notifications.geo_pb import area_in, area_out
 from cityops_notifications.secretbox import SecretBox
-from cityops_notifications.settings import NotificationSettings
+from cityops_notifications.settings import NotificationsSettings
 from cityops_notifications.subscriptions import service
 from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter, SubscriptionIn
 from cityops_notifications.subscriptions.store import SubscriptionStore
@@ -73,7 +73,7 @@ def subscription_pb(sub: Subscription) -> pb.Subscription:
 class SubscriptionRpcs:
     subscriptions: SubscriptionStore
     box: SecretBox
-    settings: NotificationSettings
+    settings: NotificationsSettings
 
     async def CreateSubscription(self, request: pb.CreateSubscriptionRequest, context: Any) -> pb.Subscription:  # noqa: N802
         if not request.HasField("subscription"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
-from cityops_sensors import protoconv as pc
+from cityops_sensors import convert as pc
 from cityops_sensors.rules.engine import Transition
 
 

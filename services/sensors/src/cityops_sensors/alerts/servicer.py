@@ -10,7 +10,7 @@ from typing import Any
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform.errors import FieldViolation, ValidationFailed
 from cityops_platform.geo.admin_units import admin_units, ward_violation_text
-from cityops_sensors import protoconv as pc
+from cityops_sensors import convert as pc
 from cityops_sensors.alerts.broadcast import AlertBroadcast
 from cityops_sensors.alerts.store import AlertStore
 

@@ -35,8 +35,8 @@ from cityops_sensors.alerts.models import SensorMeta
 from cityops_sensors.analytics.columns import PartitionColumns, Summary, summarize
 from cityops_sensors.analytics.store import AggregateRow, LiveRow
 from cityops_sensors.analytics.vector import occurrence, rate_check, rate_update
+from cityops_sensors.convert import dt_ms
 from cityops_sensors.ingest.models import partition_for
-from cityops_sensors.protoconv import dt_ms
 from cityops_sensors.rules.engine import SensorState, Transition, check_offline, observe, status_of
 from cityops_sensors.rules.models import Rule
 from cityops_sensors.rules.service import RuleBook

@@ -7,7 +7,7 @@ from typing import Any
 
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform.errors import FieldViolation, NotFound, ValidationFailed
-from cityops_sensors import protoconv as pc
+from cityops_sensors import convert as pc
 from cityops_sensors.analytics.store import AnalyticsStore
 from cityops_sensors.registry.store import SensorStore
 

@@ -25,7 +25,7 @@ from cityops_sensors.ingest.models import (
 )
 from cityops_sensors.ingest.publisher import ReadingPublisher
 from cityops_sensors.ingest.service import Columns, split_by_partition
-from cityops_sensors.settings import SensorSettings
+from cityops_sensors.settings import SensorsSettings
 
 log = logging.getLogger("cityops.sensors.ingest")
 # A dead broker leaves aiokafka's batches waiting for a leader that never answers; without a bound
@@ -68,7 +68,7 @@ def batch_columns(batch: pb.ReadingBatch, ledger: IngestLedger, batch_index: int
 class IngestRpc:
     cache: SensorCache
     publisher: ReadingPublisher
-    sensor_settings: SensorSettings
+    sensor_settings: SensorsSettings
 
     async def IngestReadings(self, request_iterator: AsyncIterator[pb.ReadingBatch], context: Any) -> pb.IngestSummary:  # noqa: N802
         cfg = self.sensor_settings

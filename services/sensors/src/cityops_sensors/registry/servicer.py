@@ -8,7 +8,7 @@ from cityops.common.v1 import common_pb2
 from cityops.sensors.v1 import sensors_pb2 as pb
 from cityops_platform import auth
 from cityops_sensors import access
-from cityops_sensors import protoconv as pc
+from cityops_sensors import convert as pc
 from cityops_sensors.ingest.cache import SensorCache
 from cityops_sensors.registry import service
 from cityops_sensors.registry.models import Sensor

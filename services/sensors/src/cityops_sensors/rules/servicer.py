@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cityops.sensors.v1 import sensors_pb2 as pb
-from cityops_sensors import protoconv as pc
+from cityops_sensors import convert as pc
 from cityops_sensors.registry.store import SensorStore
 from cityops_sensors.rules import service
 from cityops_sensors.rules.models import Rule, RuleFilter

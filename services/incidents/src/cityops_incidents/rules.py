@@ -16,31 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
+from cityops_incidents.settings import DEFAULT_RULES_FILE, IncidentsSettings
 from cityops_incidents.triage_rules import TriageRules, parse_triage_rules
 from cityops_incidents.working_time import WorkingCalendar, load_calendar
-from cityops_platform.city import City, city_file, current_city
+from cityops_platform.city import City, current_city
 
-DEFAULT_RULES_FILE = city_file("incidents/rules.yaml")  # this process's city (CITYOPS_CITY)
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STAGES = ("acknowledge", "dispatch", "resolve")
-
-
-class IncidentsSettings(BaseSettings):
-    """Settings of this service only (prefix ``CITYOPS_INCIDENTS_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="CITYOPS_INCIDENTS_", extra="ignore")
-
-    rules_file: str = str(DEFAULT_RULES_FILE)
-    sla_sweep_seconds: float = 5.0
-    sla_sweep_batch: int = 200
-    # Consumer-group session timeout; None keeps Faust's default (60 s). A crashed worker's
-    # partitions move to the survivors only after it, so tests lower it.
-    worker_session_timeout_seconds: float | None = None
 
 
 def parse_duration(value: Any, *, day_seconds: float = 86400) -> timedelta:

@@ -30,7 +30,7 @@ def city_gateway_file(name: str) -> Path:
 DEV_OPEN311_KEYS = "dev-app:cityops-open311-dev-key"
 
 
-class GatewayConfig(BaseSettings):
+class GatewaySettings(BaseSettings):
     """What the gateway alone needs: accounts, API keys, the map and the live stream."""
 
     model_config = SettingsConfigDict(env_prefix="CITYOPS_GATEWAY_", extra="ignore")
