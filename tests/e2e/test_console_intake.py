@@ -201,25 +201,74 @@ def test_dispatcher_filters_the_unit_board(browser: Any, city: Any) -> None:
     page.context.close()
 
 
+def _waiting(page: Any, count: int, lang: str = "vi") -> None:
+    words = "thao tác chờ gửi" if lang == "vi" else "actions waiting"
+    page.wait_for_function(f"() => document.getElementById('live').textContent.includes('{count} {words}')")
+
+
+def _replay(page: Any, items: list[dict[str, Any]]) -> list[int]:
+    """The queued requests sent again as they were (same body, same idempotency key): HTTP statuses."""
+    return page.evaluate("""async (items) => {
+        const token = sessionStorage.getItem("cityops.token");
+        const out = [];
+        for (const item of items) {
+          const r = await fetch(item.path, { method: item.method, body: JSON.stringify(item.body), headers: {
+            "Content-Type": "application/json", "X-CityOps-Console": "1", Authorization: `Bearer ${token}` } });
+          out.push(r.status);
+        }
+        return out;
+    }""", items)
+
+
 def test_offline_actions_wait_and_are_applied_once_on_reconnect(browser: Any, city: Any, scene: Any) -> None:
     incident = scene.report(city, scene.Call(
         incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0300, 106.6300,
         "Đường 30/4, phường Chánh Hiệp", "Rác thải đổ trộm bên lề đường", "rac_thai"))
     page = open_console(browser, city, "operator", "operator-dev", viewport={"width": 1920, "height": 1080})
     page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now every file and answer of the screen has gone through the worker (and its cache)
+    page.wait_for_selector("#live[data-state=on]", timeout=15000)
     row = f'#queue li[data-incident-id="{incident.id}"]'
     page.click(row)
     page.wait_for_selector("#act-ack")
     page.context.set_offline(True)
     page.wait_for_selector("body.is-offline", timeout=10000)
     assert "NGOẠI TUYẾN" in page.inner_text("#live")
-    page.click("#act-ack")
-    page.wait_for_function("() => document.getElementById('live').textContent.includes('1 thao tác chờ gửi')")
+    page.fill("#act-note", "Đã gọi lại người báo, chờ đội vệ sinh")
+    page.click("#act-note-save")
+    _waiting(page, 1)
+    page.click("#act-ack")  # made on the version before the note: rebased over it when sent
+    _waiting(page, 2)
+    page.click("#lang-toggle")
+    assert "OFFLINE" in page.inner_text("#live")
+    _waiting(page, 2, "en")
+    page.click("#lang-toggle")
+    queued = page.evaluate("() => JSON.parse(localStorage.getItem('cityops.outbox'))")
+    assert [q["path"].rsplit("/", 1)[-1] for q in queued] == ["notes", "transition"]
+    keys = [q["body"]["idempotency_key"] for q in queued]
+    assert all(keys) and len(set(keys)) == 2  # made when the action was taken, one per action
+    page.reload()  # offline: the shell and the last state come from the service worker, the actions stay
+    page.wait_for_selector("body.is-offline", timeout=15000)
+    assert "NGOẠI TUYẾN" in page.inner_text("#live")
+    _waiting(page, 2)
     assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_NEW  # nothing sent yet
+
     page.context.set_offline(False)
-    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=20000)
+    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=30000)
     page.wait_for_function("() => !document.getElementById('live').textContent.includes('chờ gửi')")
+
+    def counts() -> tuple[int, int]:
+        actions = [e.action for e in timeline(city, incident.id)]
+        return actions.count("NoteAdded"), actions.count("IncidentTransitioned")
+
     assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_ACKNOWLEDGED
-    moves = [e for e in timeline(city, incident.id) if e.action == "IncidentTransitioned"]
-    assert len(moves) == 1, moves  # applied once
+    assert counts() == (1, 1)  # applied once
+    # The answers were lost and the same requests come again (twice): applied already, answered 200.
+    assert _replay(page, queued) == [200, 200]
+    assert _replay(page, queued) == [200, 200]
+    # A reconnect that flushes the same outbox again.
+    page.evaluate("(items) => localStorage.setItem('cityops.outbox', JSON.stringify(items))", queued)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('cityops.outbox') || '[]').length === 0")
+    assert counts() == (1, 1)
     page.context.close()

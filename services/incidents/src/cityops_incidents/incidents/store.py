@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, Incident, ReportIn, TimelineEntry
+from cityops_incidents.text import mask_phone
 from cityops_platform.db import outbox
 from cityops_platform.db.outbox import OutboxRecord
 
@@ -77,10 +78,10 @@ async def report_by_key(conn: asyncpg.Connection, key: str) -> KnownReport | Non
 
 async def distinct_reporters(conn: asyncpg.Connection, incident_id: str) -> int:
     """How many different people reported the incident: a citizen by its token subject, a caller by
-    the phone digits; a report with neither (a sensor, an anonymous form) counts on its own."""
+    the phone's hash; a report with neither (a sensor, an anonymous form) counts on its own."""
     value = await conn.fetchval(
         "SELECT count(DISTINCT COALESCE(NULLIF('s:' || reporter_subject, 's:'), "
-        "NULLIF('p:' || regexp_replace(reporter_phone, '\\D', '', 'g'), 'p:'), id::text)) "
+        "NULLIF('p:' || reporter_phone_hash, 'p:'), id::text)) "
         "FROM reports WHERE incident_id = $1",
         incident_id,
     )
@@ -192,11 +193,13 @@ async def write_change(
         r = report.r
         ctes.append(
             "report_written AS (INSERT INTO reports (id, incident_id, idempotency_key, merged, distance_m, source, "
-            "category, subcategory, description, lat, lon, address, reporter_name, reporter_phone, "
-            "reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at) VALUES (" + a.row(
+            "category, subcategory, description, lat, lon, address, reporter_name, reporter_phone_hash, "
+            "reporter_phone_masked, reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at) "
+            "VALUES (" + a.row(
                 report.report_id, inc.id, r.idempotency_key, report.merged, report.distance_m, r.source,
                 r.category, r.subcategory, r.description, r.lat, r.lon, r.address, r.reporter_name,
-                r.reporter_phone, r.reporter_subject, r.sensor_alert_id, r.external_ids, report.occurred_at,
+                r.reporter_phone_hash, mask_phone(r.reporter_phone), r.reporter_subject, r.sensor_alert_id,
+                r.external_ids, report.occurred_at,
                 report.received_at) + "))"
         )
     await outbox.enqueue_records(conn, schema=SCHEMA, records=[record], with_sql=", ".join(ctes),
