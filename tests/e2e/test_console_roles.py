@@ -131,3 +131,134 @@ def test_every_role_on_the_wall_and_on_a_laptop(
                 assert shape not in ("", "none", "normal"), shape
         finally:
             page.context.close()
+
+
+# --- dialogs and drawers: each one open, then axe-core on the whole page ---------------------------
+
+
+def _scan(page: Any, what: str) -> None:
+    violations = _serious_violations(page)
+    assert violations == [], (what, violations)
+
+
+def test_every_dialog_and_drawer_has_no_serious_violation(browser: Any, city: Any, busy_morning: int) -> None:
+    # A supervisor sees every tool: detail drawer, note, transition, DUPLICATE picker, CAP, SLA board.
+    page = _open(browser, city, "supervisor", "supervisor-dev", LAPTOP, False)
+    try:
+        page.click("#queue li[data-incident-id]")
+        page.wait_for_selector("#detail:not([hidden]) #act-note")
+        page.fill("#act-note", "Ghi chú thử")
+        _scan(page, "detail drawer with the note field")
+        page.select_option("#act-status", "DUPLICATE")
+        page.wait_for_selector("#act-duplicate-of li")
+        _scan(page, "DUPLICATE picker")
+        page.click("#detail-close")
+        page.click("#open-sla")
+        page.wait_for_selector("#sla-drawer:not([hidden]) #sla-summary")
+        _scan(page, "SLA board")
+        page.click("#open-cap")
+        page.wait_for_selector("#cap-drawer:not([hidden]) #cap-n-headline")
+        _scan(page, "CAP drawer (new alert form)")
+    finally:
+        page.context.close()
+    # The call-taker's intake while a call is open: places, nearby incidents, the caller's history.
+    page = _open(browser, city, "call_taker", "call-taker-dev", LAPTOP, False)
+    try:
+        page.fill("#in-phone", "0912 345 678")
+        page.fill("#in-desc", "Ngập sâu trước chợ")
+        page.fill("#in-address", "thu dau mot")
+        page.click("#in-places button.place")
+        page.wait_for_selector("#in-nearby li")
+        _scan(page, "intake form with suggestions and nearby incidents")
+    finally:
+        page.context.close()
+
+
+def _alert_row(page: Any, headline: str, state: str, msg_type: str) -> Any:
+    page.wait_for_selector(f'#cap-list li[data-state="{state}"][data-type="{msg_type}"]:has-text("{headline}")',
+                           timeout=30000)
+    return page.locator(f'#cap-list li[data-state="{state}"][data-type="{msg_type}"]:has-text("{headline}")').first
+
+
+def _refresh_alerts(page: Any) -> None:
+    page.click("#cap-drawer .close")
+    page.click("#open-cap")
+
+
+def test_cap_alert_drafted_approved_updated_and_cancelled_with_two_supervisors(
+    browser: Any, city: Any, busy_morning: int
+) -> None:
+    from cityops.notifications.v1 import notifications_pb2 as npb
+    from cityops.notifications.v1 import notifications_pb2_grpc
+    from cityops_notifications.alerts.conformance import conformance_errors
+
+    first = _open(browser, city, "supervisor", "supervisor-dev", LAPTOP, False)
+    second = _open(browser, city, "supervisor2", "supervisor2-dev", LAPTOP, False)
+    headline = f"Ngập sâu ven sông {uuid.uuid4().hex[:6]}"
+    try:
+        first.click("#open-cap")
+        first.fill("#cap-n-headline", headline)
+        first.fill("#cap-n-headline_en", "Deep flooding along the river")
+        first.fill("#cap-n-description", "Mực nước 80 cm tại cảm biến Phú Cường")
+        first.fill("#cap-n-instruction", "Không đi qua đường ven sông")
+        first.fill("#cap-n-area", "Thủ Dầu Một")
+        first.click("#cap-form button[type=submit]")
+        row = _alert_row(first, headline, "DRAFT", "ALERT")
+        assert row.locator("[data-cap=approve]").count() == 0  # the author cannot approve it
+        alert_id = row.get_attribute("data-alert-id")
+
+        second.click("#open-cap")
+        _scan(second, "CAP list with a draft to approve")
+        _alert_row(second, headline, "DRAFT", "ALERT").locator("[data-cap=approve]").click()
+        row = _alert_row(second, headline, "PUBLISHED", "ALERT")
+        row.locator("[data-cap=edit]").click()
+        updated = f"{headline} — nước lên 1 m"
+        form = row.locator("form.cap-edit")
+        _scan(second, "CAP update form")
+        form.locator("input[id$=-headline]").fill(updated)
+        form.locator("button[type=submit]").click()
+        update_row = _alert_row(second, updated, "DRAFT", "UPDATE")
+        update_id = update_row.get_attribute("data-alert-id")
+
+        _refresh_alerts(first)
+        _alert_row(first, updated, "DRAFT", "UPDATE").locator("[data-cap=approve]").click()
+        update_row = _alert_row(first, updated, "PUBLISHED", "UPDATE")
+        _alert_row(first, headline, "SUPERSEDED", "ALERT")
+        update_row.locator("[data-cap=cancel]").click()  # asks for the reason first
+        update_row.locator(".cap-reason").fill("Nước đã rút")
+        _scan(first, "CAP cancel with its reason")
+        update_row.locator("[data-cap=cancel]").click()
+        cancel_row = _alert_row(first, updated, "DRAFT", "CANCEL")
+        cancel_id = cancel_row.get_attribute("data-alert-id")
+
+        _refresh_alerts(second)
+        _alert_row(second, updated, "DRAFT", "CANCEL").locator("[data-cap=approve]").click()
+        _alert_row(second, updated, "PUBLISHED", "CANCEL")
+    finally:
+        first.context.close()
+        second.context.close()
+
+    # The published CAP documents on the real notifications service: valid CAP 1.2, chained by references.
+    metadata = bearer(city.settings, "operator")
+    with grpc.insecure_channel(city.addr("notifications")) as channel:
+        stub = notifications_pb2_grpc.NotificationServiceStub(channel)
+        docs = [stub.GetAlert(npb.GetAlertRequest(alert_id=i), timeout=10, metadata=metadata)
+                for i in (alert_id, update_id, cancel_id)]
+    for doc in docs:
+        assert doc.xml and conformance_errors(doc.xml) == [], conformance_errors(doc.xml)
+    assert [d.state for d in docs] == [npb.CAP_ALERT_STATE_SUPERSEDED, npb.CAP_ALERT_STATE_CANCELLED,
+                                       npb.CAP_ALERT_STATE_PUBLISHED]
+    assert [(d.author, d.approver) for d in docs] == [
+        ("supervisor", "supervisor2"), ("supervisor2", "supervisor"), ("supervisor", "supervisor2")]
+    refs = [_cap_field(d.xml, "references").split() for d in docs]
+    assert [_cap_field(d.xml, "msgType") for d in docs] == ["Alert", "Update", "Cancel"]
+    original_ref = f"{docs[0].sender},{docs[0].identifier},{_cap_field(docs[0].xml, 'sent')}"
+    update_ref = f"{docs[1].sender},{docs[1].identifier},{_cap_field(docs[1].xml, 'sent')}"
+    assert refs == [[], [original_ref], [original_ref, update_ref]]
+    assert _cap_field(docs[2].xml, "note") == "Nước đã rút"
+
+
+def _cap_field(xml: str, tag: str) -> str:
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(xml.encode()).findtext(f"{{urn:oasis:names:tc:emergency:cap:1.2}}{tag}") or ""
