@@ -55,28 +55,26 @@ function rebase(items, item, result) {
 
 let flushing = null;
 // Sends what waits, oldest first. A refusal by the server (4xx) is reported and dropped; a network
-// failure stops the flush and keeps the rest for the next try. A second call while one runs waits
-// for it (the keys make even two flushes in two tabs safe).
+// failure stops the flush and keeps the rest for the next try. A second call while one runs gets the
+// running one (the keys make even two flushes in two tabs safe).
 export function flush(report = () => {}) {
-  flushing ??= (async () => {
-    try {
-      let items = load();
-      while (items.length) {
-        const [item] = items;
-        let result = null;
-        try {
-          result = await request(item.method, item.path, item.body);
-          report(null, item, result);
-        } catch (err) {
-          if (!(err instanceof ApiError) || err.status >= 500) break;
-          report(err, item);
-        }
-        items = rebase(load().slice(1), item, result);
-        save(items);
-      }
-    } finally {
-      flushing = null;
-    }
-  })();
+  if (!flushing) flushing = run(report).finally(() => { flushing = null; });
   return flushing;
+}
+
+async function run(report) {
+  let items = load();
+  while (items.length) {
+    const [item] = items;
+    let result = null;
+    try {
+      result = await request(item.method, item.path, item.body);
+      report(null, item, result);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status >= 500) break;
+      report(err, item);
+    }
+    items = rebase(load().slice(1), item, result);
+    save(items);
+  }
 }
