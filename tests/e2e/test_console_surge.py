@@ -23,6 +23,7 @@ maximum: one click delayed by the scheduler must not fail the build; the maximum
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,61 +69,53 @@ def _request(n: int, tag: str) -> incidents_pb2.ReportIncidentRequest:
     )
 
 
-def _report_many(city: Any, numbers: range, tag: str, per_second: float | None = None,
-                 stop: threading.Event | None = None, ids: list[str] | None = None) -> int:
-    """Files reports with IN_FLIGHT calls outstanding; returns how many were filed (their incident
-    ids appended to ``ids``)."""
-    metadata = bearer(city.settings, "call_taker", "surge-ct")
-    filed = 0
+def _paced_calls(city: Any, method: str, requests: Iterable[Any], *, role: str, subject: str,
+                 per_second: float | None = None, stop: threading.Event | None = None,
+                 on_reply: Callable[[Any], None] | None = None) -> int:
+    """Sends ``requests`` to IncidentService.``method`` with IN_FLIGHT calls outstanding, at most
+    ``per_second`` (None: as fast as it answers), until ``stop``; returns how many were answered."""
+    metadata = bearer(city.settings, role, subject)
+    done = 0
     started = time.monotonic()
     with grpc.insecure_channel(city.addr("incidents")) as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
+        call = getattr(incidents_pb2_grpc.IncidentServiceStub(channel), method)
         pending: list[Any] = []
-        for k, n in enumerate(numbers):
+
+        def settle(future: Any) -> None:
+            nonlocal done
+            reply = future.result()
+            done += 1
+            if on_reply is not None:
+                on_reply(reply)
+
+        for k, request in enumerate(requests):
             if stop is not None and stop.is_set():
                 break
             if per_second:
                 ahead = started + k / per_second - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
-            pending.append(stub.ReportIncident.future(_request(n, tag), timeout=60, metadata=metadata))
+            pending.append(call.future(request, timeout=60, metadata=metadata))
             if len(pending) >= IN_FLIGHT:
-                reply = pending.pop(0).result()
-                filed += 1
-                if ids is not None:
-                    ids.append(reply.incident.id)
+                settle(pending.pop(0))
         for future in pending:
-            reply = future.result()
-            filed += 1
-            if ids is not None:
-                ids.append(reply.incident.id)
-    return filed
+            settle(future)
+    return done
+
+
+def _report_many(city: Any, numbers: range, tag: str, per_second: float | None = None,
+                 stop: threading.Event | None = None, ids: list[str] | None = None) -> int:
+    """Files reports; returns how many were filed (their incident ids appended to ``ids``)."""
+    return _paced_calls(city, "ReportIncident", (_request(n, tag) for n in numbers), role="call_taker",
+                        subject="surge-ct", per_second=per_second, stop=stop,
+                        on_reply=None if ids is None else (lambda reply: ids.append(reply.incident.id)))
 
 
 def _note_many(city: Any, incident_ids: list[str], per_second: float, stop: threading.Event) -> int:
-    """Adds a note to open incidents in turn at ``per_second`` until ``stop``; returns how many."""
-    metadata = bearer(city.settings, "operator", "surge-op")
-    done = 0
-    started = time.monotonic()
-    with grpc.insecure_channel(city.addr("incidents")) as channel:
-        stub = incidents_pb2_grpc.IncidentServiceStub(channel)
-        pending: list[Any] = []
-        k = 0
-        while not stop.is_set():
-            ahead = started + k / per_second - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-            request = incidents_pb2.AddNoteRequest(id=incident_ids[k % len(incident_ids)],
-                                                   text=f"Đã gọi lại, đội đang đến ({k})")
-            pending.append(stub.AddNote.future(request, timeout=60, metadata=metadata))
-            k += 1
-            if len(pending) >= IN_FLIGHT:
-                pending.pop(0).result()
-                done += 1
-        for future in pending:
-            future.result()
-            done += 1
-    return done
+    """Adds a note to the open incidents in turn at ``per_second`` until ``stop``; returns how many."""
+    notes = (incidents_pb2.AddNoteRequest(id=incident_ids[k % len(incident_ids)],
+                                          text=f"Đã gọi lại, đội đang đến ({k})") for k in itertools.count())
+    return _paced_calls(city, "AddNote", notes, role="operator", subject="surge-op", per_second=per_second, stop=stop)
 
 
 class StreamCounter:
