@@ -99,7 +99,8 @@ class ProbeCity:
         self.jwt_secret = "probe-" + hashlib.sha256(os.urandom(16)).hexdigest()
         settings = Settings(kafka_bootstrap=self.stack.kafka.bootstrap, database_url=self.stack.postgres.dsn,
                             jwt_secret=self.jwt_secret)
-        self.city = City(self.dir, settings, base_env=clean_environ(**SERVICE_ENV, CITYOPS_LOG_LEVEL=self.log_level))
+        env = {**SERVICE_ENV, "CITYOPS_LOG_LEVEL": self.log_level}
+        self.city = City(self.dir, settings, base_env=clean_environ(**env))
         self.city.prepare(SERVICES)
         self.city.plan(SERVICES, gateway=False)
         self.city.start()
@@ -424,7 +425,7 @@ async def drive(city: ProbeCity, settings: Settings, args: argparse.Namespace) -
         "idle_cpu_cores": {k: round(v, 3) for k, v in idle_rate.items()},
         "cpu_window_s": round(cpu_window, 1),
         "statements_per_report": round(sum(c for c, _, _ in statements) / max(len(reports), 1), 1),
-        "top_statements": [f"{c / max(len(reports), 1):6.2f}/report {ms:9.1f} ms  {q}" for c, ms, q in statements[:25]],
+        "top_statements": [f"{c / max(len(reports), 1):6.2f}/report {ms:9.1f} ms  {q}" for c, ms, q in statements[:40]],
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "niceness": args.nice,
     }

@@ -79,6 +79,7 @@ def test_call_taker_attaches_a_call_to_the_nearby_incident(
     assert "m ·" in nearby.inner_text()
     history = page.wait_for_selector(f'#in-history li[data-incident-id="{earlier.id}"]', timeout=10000)
     assert earlier.number in history.inner_text()
+    assert "09xx xxx 678" in history.inner_text()  # found by the keyed hash of the national form, shown masked
     assert "345678" not in page.inner_text("body") and "0912345678" not in page.content()
     page.screenshot(path=artifacts / "10-call-taker-intake.png")
 

@@ -64,6 +64,19 @@ async def write_change(
     entry, insert ``report`` (the report filed against it, if any) and enqueue the IncidentEvent
     carrying ``body`` — one statement, inside the caller's transaction (which commits it, or not).
     Returns the event id."""
+    entry, record = prepare_change(rules=rules, inc=inc, actor=actor, body=body, now=now, before=before,
+                                   after=after, detail=detail, new=new)
+    await store.write_change(conn, inc=inc, new=new, h3_cell=cell_of(inc.lat, inc.lon), search_text=search_text(inc),
+                             entry=entry, record=record, report=report)
+    return entry.event_id
+
+
+def prepare_change(
+    *, rules: Rules, inc: Incident, actor: Actor, body: Message, now: datetime, before: str = "", after: str = "",
+    detail: str = "", new: bool = False,
+) -> tuple[TimelineEntry, outbox.OutboxRecord]:
+    """The in-memory half of ``write_change``: new version, SLA clock, the timeline entry and the
+    serialised IncidentEvent (a snapshot of ``inc`` now). The intake batch writes many at once."""
     action = body.DESCRIPTOR.name
     if new:
         inc.version = 1
@@ -79,10 +92,7 @@ async def write_change(
     getattr(event, BODY_FIELDS[action]).CopyFrom(body)
     record = outbox.outbox_record(topic=INCIDENT_EVENTS.name, key=inc.id, message=event, event_type=action,
                                   producer=PRODUCER, event_id=event_id)
-    entry = TimelineEntry(now, actor, action, before, after, detail, inc.version, event_id)
-    await store.write_change(conn, inc=inc, new=new, h3_cell=cell_of(inc.lat, inc.lon), search_text=search_text(inc),
-                             entry=entry, record=record, report=report)
-    return event_id
+    return TimelineEntry(now, actor, action, before, after, detail, inc.version, event_id), record
 
 
 async def record_only(

@@ -9,7 +9,8 @@ the incident the first created). The unique index on ``reports.idempotency_key``
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -41,45 +42,102 @@ def lock_keys(rules: Rules, r: ReportIn) -> list[str]:
     return sorted(keys)
 
 
+class Filing:
+    """What filing a report asks of its transaction. ``DirectFiling``: each step is its own round
+    trip on a connection (one report, the worker's sensor alerts, the batch's fallback);
+    ``batch.BatchFiling``: answered from the batch's one read, the changes kept for its one write."""
+
+    async def lookup(
+        self, r: ReportIn, *, categories: list[str], cells: list[str], since: datetime
+    ) -> tuple[store.KnownReport | None, Incident | None, list[Incident]]:
+        """The report already filed under ``r``'s key with its (current) incident, and the open
+        incidents of ``categories`` in ``cells`` with a report since ``since``, row-locked, in id order."""
+        raise NotImplementedError
+
+    async def target(self, incident_id: str) -> Incident | None:
+        """The incident a call-taker attached the report to, row-locked."""
+        raise NotImplementedError
+
+    async def number(self, day: date) -> int:
+        """The day's next incident number (no gaps: it commits or rolls back with the incident)."""
+        raise NotImplementedError
+
+    async def reporters(self, incident_id: str) -> int:
+        """``store.distinct_reporters`` of the incident, counting the reports filed so far."""
+        raise NotImplementedError
+
+    async def change(self, **change: Any) -> str:
+        """``changes.write_change`` (same keywords, without the connection); returns the event id."""
+        raise NotImplementedError
+
+
+class DirectFiling(Filing):
+    def __init__(self, conn: asyncpg.Connection, rules: Rules) -> None:
+        self.conn = conn
+        self.rules = rules
+
+    async def lookup(
+        self, r: ReportIn, *, categories: list[str], cells: list[str], since: datetime
+    ) -> tuple[store.KnownReport | None, Incident | None, list[Incident]]:
+        candidates: list[Incident] = []
+        if categories:
+            known, candidates = await store.known_and_candidates(
+                self.conn, key=r.idempotency_key, categories=categories, cells=cells, since=since)
+        else:
+            known = await store.report_by_key(self.conn, r.idempotency_key)
+        existing = await store.get(self.conn, known.incident_id) if known is not None else None
+        return known, existing, candidates
+
+    async def target(self, incident_id: str) -> Incident | None:
+        return await store.get(self.conn, incident_id, for_update=True)
+
+    async def number(self, day: date) -> int:
+        return await store.next_number(self.conn, self.rules.number_prefix, day)
+
+    async def reporters(self, incident_id: str) -> int:
+        return await store.distinct_reporters(self.conn, incident_id)
+
+    async def change(self, **change: Any) -> str:
+        return await write_change(self.conn, **change)
+
+
+def incident_day(rules: Rules, now: datetime) -> date:
+    """The local day whose counter numbers an incident created at ``now``."""
+    return now.astimezone(ZoneInfo(rules.timezone)).date()
+
+
 async def report_in_tx(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, locked: bool = False,
-    numbers: store.DayNumbers | None = None,
+    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime,
 ) -> ReportOutcome:
     """Create an incident for ``r`` or merge it into a nearby open one; the same idempotency key
     always yields the first outcome. Call inside a transaction.
 
-    ``locked``: the caller holds ``lock_keys`` already (a batch). ``numbers``: see ``file_report``.
     Round trips: the locks (one statement), the replay check with the fusion candidates (one),
     the day's number for a new incident, then the whole change (one statement)."""
+    await store.lock_many(conn, lock_keys(rules, r))
+    return await file_with(DirectFiling(conn, rules), rules=rules, r=r, actor=actor, now=now)
+
+
+async def file_with(filing: Filing, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime) -> ReportOutcome:
+    """``report_in_tx`` after the locks, through ``filing``."""
     occurred = r.occurred_at or now
     categories, radius, window = fusion.search_extent(rules, r.category)
-    if not locked:
-        await store.lock_many(conn, lock_keys(rules, r))
-    candidates: list[Incident] = []
-    if categories:
-        known, candidates = await store.known_and_candidates(
-            conn, key=r.idempotency_key, categories=categories,
-            cells=geo.search_cells(r.lat, r.lon, radius), since=occurred - window,
-        )
-    else:
-        known = await store.report_by_key(conn, r.idempotency_key)
+    known, existing, candidates = await filing.lookup(
+        r, categories=categories, cells=geo.search_cells(r.lat, r.lon, radius) if categories else [],
+        since=occurred - window)
     if known is not None:
-        existing = await store.get(conn, known.incident_id)
         assert existing is not None  # reports reference incidents (foreign key)
         return ReportOutcome(existing, known.merged, known.report_id, replayed=True)
     if r.attach_to:
-        return await attach_report(conn, rules=rules, r=r, actor=actor, now=now)
-    return await file_report(conn, rules=rules, r=r, actor=actor, now=now, candidates=candidates, numbers=numbers)
+        return await attach_report(filing, rules=rules, r=r, actor=actor, now=now)
+    return await file_report(filing, rules=rules, r=r, actor=actor, now=now, candidates=candidates)
 
 
 async def file_report(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, candidates: list[Incident],
-    numbers: store.DayNumbers | None,
+    filing: Filing, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, candidates: list[Incident],
 ) -> ReportOutcome:
     """After the locks and the replay check: merge ``r`` into the best of ``candidates`` (open
-    incidents of its category near it, row-locked, current) or create an incident for it.
-    ``numbers``: the transaction's number block (a batch: one counter read and write for all; the
-    caller flushes it before commit); None takes the day's next number directly."""
+    incidents of its category near it, row-locked, current) or create an incident for it."""
     occurred = r.occurred_at or now
     match = fusion.best_fusion(
         rules,
@@ -92,23 +150,22 @@ async def file_report(
     report = store.NewReport(report_id=report_id, r=r, merged=match is not None,
                              distance_m=match.distance_m if match else 0.0, occurred_at=occurred, received_at=now)
     if match is None:
-        inc = await _create(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
-                            numbers=numbers)
+        inc = await _create(filing, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report)
     else:
         # Locked by the candidate query, read after the lock: the current row.
         locked = next(c for c in candidates if c.id == match.incident_id)
-        inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
+        inc = await _merge(filing, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
                            inc=locked, match=match)
     return ReportOutcome(inc, match is not None, report_id)
 
 
 async def attach_report(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
+    filing: Filing, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime
 ) -> ReportOutcome:
     """A report the call-taker attached to an incident they chose: merged into it whatever fusion
     would say (distance and category are recorded, the reason names the call-taker's choice).
     The incident must exist and be open."""
-    target = await store.get(conn, r.attach_to, for_update=True)
+    target = await filing.target(r.attach_to)
     if target is None:
         raise NotFound("incident", r.attach_to)
     if not target.is_open:
@@ -121,14 +178,14 @@ async def attach_report(
     report_id = str(uuid.uuid4())
     report = store.NewReport(report_id=report_id, r=r, merged=True, distance_m=distance, occurred_at=occurred,
                              received_at=now)
-    inc = await _merge(conn, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
+    inc = await _merge(filing, rules=rules, r=r, actor=actor, now=now, occurred=occurred, report=report,
                        inc=target, match=match)
     return ReportOutcome(inc, True, report_id)
 
 
 async def _create(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
-    report: store.NewReport, numbers: store.DayNumbers | None,
+    filing: Filing, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
+    report: store.NewReport,
 ) -> Incident:
     t = triage(rules, category=r.category, subcategory=r.subcategory, source=r.source, description=r.description,
                sensor_level=r.sensor_level)
@@ -155,20 +212,15 @@ async def _create(
     )
     # The day's counter row is locked from here to the commit (every new incident of the day waits
     # for it): everything else was prepared first, and only one statement follows.
-    day = now.astimezone(ZoneInfo(rules.timezone)).date()
-    if numbers is not None:
-        sequence = await numbers.take(conn, day)
-    else:
-        sequence = await store.next_number(conn, rules.number_prefix, day)
-    inc.number = incident_number(rules, now, sequence)
-    await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
+    inc.number = incident_number(rules, now, await filing.number(incident_day(rules, now)))
+    await filing.change(rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",
                         after=status_label("NEW"), report=report,
                         detail=f"Tiếp nhận từ {r.source}, {priority_label(priority)}, {t.agency} ({why})")
     return inc
 
 
 async def _merge(
-    conn: asyncpg.Connection, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
+    filing: Filing, *, rules: Rules, r: ReportIn, actor: Actor, now: datetime, occurred: datetime,
     report: store.NewReport, inc: Incident, match: fusion.Match,
 ) -> Incident:
     inc.report_count += 1
@@ -187,7 +239,7 @@ async def _merge(
         report_category=category_enum(r.category), report_category_code=r.category,
     )
     kind = f" loại {r.category}" if r.category != inc.category else ""
-    await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,
+    await filing.change(rules=rules, inc=inc, actor=actor, body=body, now=now, report=report,
                         before=str(inc.report_count - 1), after=str(inc.report_count),
                         detail=f"Hợp nhất phản ánh{kind} từ {r.source}, cách {match.distance_m:.0f} m, "
                                f"điểm {match.score:.2f}: {'; '.join(match.reasons)} "
@@ -196,23 +248,25 @@ async def _merge(
                description=r.description, report_count=inc.report_count, sensor_level=r.sensor_level)
     if t.priority < inc.priority and inc.report_count > 1:
         # Escalation by report count counts distinct reporters: one person repeating a report is one.
-        reporters = await store.distinct_reporters(conn, inc.id)
+        reporters = await filing.reporters(inc.id)
         if reporters < inc.report_count:
             t = triage(rules, category=inc.category, subcategory=inc.subcategory, source=r.source,
                        description=r.description, report_count=reporters, sensor_level=r.sensor_level)
     wanted = min(t.priority, r.priority_override or 5)
     if wanted < inc.priority and inc.is_open:
         reason = "MANUAL" if r.priority_override and r.priority_override == wanted else "REPORT_COUNT"
-        await escalate(conn, rules=rules, inc=inc, actor=actor, now=now, new_priority=wanted, reason=reason,
+        await escalate(filing, rules=rules, inc=inc, actor=actor, now=now, new_priority=wanted, reason=reason,
                        detail="; ".join(t.reasons))
     return inc
 
 
 async def escalate(
-    conn: asyncpg.Connection, *, rules: Rules, inc: Incident, actor: Actor, now: datetime, new_priority: int,
+    conn: asyncpg.Connection | Filing, *, rules: Rules, inc: Incident, actor: Actor, now: datetime, new_priority: int,
     reason: str, detail: str = "", breached_due_at: datetime | None = None, sla_stage: str = "",
 ) -> str:
-    """Raise the priority (it may stay at P1), count the escalation and emit IncidentEscalated."""
+    """Raise the priority (it may stay at P1), count the escalation and emit IncidentEscalated.
+    ``conn``: a connection, or the filing of the report that escalates it."""
+    filing = conn if isinstance(conn, Filing) else DirectFiling(conn, rules)
     old = inc.priority
     inc.priority = min(old, new_priority)
     inc.escalation_level += 1
@@ -223,6 +277,6 @@ async def escalate(
     )
     if breached_due_at is not None:
         body.breached_due_at.FromDatetime(breached_due_at)
-    return await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now,
+    return await filing.change(rules=rules, inc=inc, actor=actor, body=body, now=now,
                                before=priority_label(old), after=priority_label(inc.priority),
                                detail=f"Nâng mức ưu tiên ({reason}): {detail}".rstrip(": "))

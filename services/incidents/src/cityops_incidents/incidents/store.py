@@ -76,16 +76,32 @@ async def report_by_key(conn: asyncpg.Connection, key: str) -> KnownReport | Non
     return KnownReport(str(row["id"]), str(row["incident_id"]), row["merged"]) if row else None
 
 
+# Who filed a report: a citizen by its token subject, a caller by the phone's keyed hash (the
+# number itself is not stored, migration 175); a report with neither (a sensor, an anonymous form)
+# counts on its own. ``reporter_key`` is the same in Python.
+_REPORTER_SQL = ("COALESCE(NULLIF('s:' || reporter_subject, 's:'), "
+                 "NULLIF('p:' || reporter_phone_hash, 'p:'), id::text)")
+
+
+def reporter_key(report_id: str, r: ReportIn) -> str:
+    """``_REPORTER_SQL`` of a report not yet written (``reporter_phone_hash`` set by the service)."""
+    if r.reporter_subject:
+        return f"s:{r.reporter_subject}"
+    return f"p:{r.reporter_phone_hash}" if r.reporter_phone_hash else report_id
+
+
 async def distinct_reporters(conn: asyncpg.Connection, incident_id: str) -> int:
-    """How many different people reported the incident: a citizen by its token subject, a caller by
-    the phone's hash; a report with neither (a sensor, an anonymous form) counts on its own."""
+    """How many different people reported the incident (``_REPORTER_SQL``)."""
     value = await conn.fetchval(
-        "SELECT count(DISTINCT COALESCE(NULLIF('s:' || reporter_subject, 's:'), "
-        "NULLIF('p:' || reporter_phone_hash, 'p:'), id::text)) "
-        "FROM reports WHERE incident_id = $1",
-        incident_id,
-    )
+        f"SELECT count(DISTINCT {_REPORTER_SQL}) FROM reports WHERE incident_id = $1", incident_id)
     return int(value or 0)
+
+
+async def reporter_keys(conn: asyncpg.Connection, incident_id: str) -> set[str]:
+    """The distinct reporters of the incident's stored reports (``_REPORTER_SQL``)."""
+    rows = await conn.fetch(f"SELECT DISTINCT {_REPORTER_SQL} AS k FROM reports WHERE incident_id = $1",
+                            incident_id)
+    return {str(r["k"]) for r in rows}
 
 
 async def next_number(conn: asyncpg.Connection, prefix: str, day: date) -> int:
@@ -123,35 +139,6 @@ class _Args:
 
     def row(self, *values: Any) -> str:
         return ", ".join(self(v) for v in values)
-
-
-class DayNumbers:
-    """The numbers one transaction hands out: per day, the counter row is locked and read once
-    (the first time), advanced in memory, and written back by ``flush`` before the commit. No gaps:
-    the values and the counter commit or roll back together."""
-
-    def __init__(self, prefix: str) -> None:
-        self._prefix = prefix
-        self._last: dict[date, int] = {}
-
-    async def take(self, conn: asyncpg.Connection, day: date) -> int:
-        if day not in self._last:
-            self._last[day] = int(await conn.fetchval(
-                "INSERT INTO number_sequences (prefix, day, last_value) VALUES ($1, $2, 0) "
-                "ON CONFLICT (prefix, day) DO UPDATE SET last_value = number_sequences.last_value "
-                "RETURNING last_value",
-                self._prefix, day,
-            ))
-        self._last[day] += 1
-        return self._last[day]
-
-    async def flush(self, conn: asyncpg.Connection) -> None:
-        if self._last:
-            await conn.execute(
-                "UPDATE number_sequences AS s SET last_value = v.last FROM unnest($2::date[], $3::int[]) "
-                "AS v(day, last) WHERE s.prefix = $1 AND s.day = v.day",
-                self._prefix, list(self._last), list(self._last.values()),
-            )
 
 
 async def write_change(
@@ -244,6 +231,145 @@ async def known_and_candidates(
         if values["id"] is not None:
             incidents.append(to_incident(values))
     return known, incidents
+
+
+@dataclass
+class BatchRead:
+    """What one intake batch reads in one statement (``read_batch``)."""
+
+    known: dict[str, tuple[KnownReport, Incident]]  # idempotency key → the report filed under it, its incident
+    candidates: list[Incident]  # open incidents near the batch's reports, row-locked, in id order
+    attach_targets: dict[str, Incident]  # incidents the call-takers chose, row-locked
+    numbers: dict[date, int]  # the day's counter, row-locked, as of the read
+
+
+def _nulls(n: int) -> str:
+    return ", ".join(["NULL"] * n)
+
+
+_N_COLUMNS = len(_COLUMNS.split(","))
+_I_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))
+_READ_BATCH = (
+    # Locks in the single report's order: fusion candidates (in id order), the attached incidents,
+    # then the day counters; each CTE waits for the one before it (the one-time filter reads it).
+    f"WITH cand AS (SELECT {_I_COLUMNS} FROM unnest($1::text[], $2::text[]) AS p(category, cell) "
+    "JOIN incidents AS i ON i.category = p.category AND i.h3_cell = p.cell "
+    "WHERE i.last_report_at >= $3 AND i.status = ANY($4::text[]) ORDER BY i.id FOR UPDATE OF i), "
+    f"att AS (SELECT {_COLUMNS} FROM incidents WHERE id = ANY($5::uuid[]) AND (SELECT count(*) FROM cand) >= 0 "
+    "ORDER BY id FOR UPDATE), "
+    "days AS (INSERT INTO number_sequences (prefix, day, last_value) SELECT $6, d, 0 FROM unnest($7::date[]) AS d "
+    "WHERE (SELECT count(*) FROM att) >= 0 "
+    "ON CONFLICT (prefix, day) DO UPDATE SET last_value = number_sequences.last_value RETURNING day, last_value) "
+    "SELECT 'c' AS kind, NULL::text AS key, NULL::uuid AS report_id, NULL::boolean AS merged, NULL::date AS day, "
+    "NULL::integer AS last_value, cand.* FROM cand "
+    "UNION ALL SELECT 'a', NULL, NULL, NULL, NULL, NULL, att.* FROM att "
+    f"UNION ALL SELECT 'k', k.idempotency_key, k.id, k.merged, NULL, NULL, {_I_COLUMNS} "
+    "FROM reports AS k JOIN incidents AS i ON i.id = k.incident_id WHERE k.idempotency_key = ANY($8::text[]) "
+    f"UNION ALL SELECT 'd', NULL, NULL, NULL, day, last_value, {_nulls(_N_COLUMNS)} FROM days"
+)
+
+
+async def read_batch(
+    conn: asyncpg.Connection, *, keys: list[str], searched: list[tuple[str, str]], since: datetime,
+    attach_ids: list[str], prefix: str, days: list[date],
+) -> BatchRead:
+    """ONE round trip for a whole intake batch (after its advisory locks): the reports already
+    filed under ``keys`` with their incidents (replays), the open incidents of the ``searched``
+    (category, cell) pairs with a report since ``since`` (the union of every report's search,
+    row-locked; each report then keeps its own), the ``attach_ids`` incidents (row-locked) and the
+    number counters of ``days`` (created at 0 if missing, row-locked until the commit)."""
+    rows = await conn.fetch(_READ_BATCH, [c for c, _ in searched], [h for _, h in searched], since,
+                            list(OPEN_STATUSES), attach_ids, prefix, days, keys)
+    out = BatchRead({}, [], {}, {})
+    for row in rows:
+        values = dict(row)
+        kind, key, report_id, merged, day, last = (values.pop(k) for k in (
+            "kind", "key", "report_id", "merged", "day", "last_value"))
+        if kind == "d":
+            out.numbers[day] = int(last)
+            continue
+        inc = to_incident(values)
+        if kind == "c":
+            out.candidates.append(inc)
+        elif kind == "a":
+            out.attach_targets[inc.id] = inc
+        else:
+            out.known[key] = (KnownReport(str(report_id), inc.id, merged), inc)
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def _incident_row(inc: Incident, h3_cell: str, search_text: str) -> dict[str, Any]:
+    row = {c: _json_value(getattr(inc, c)) for c in _MUTABLE[:-1]}
+    row.update(id=inc.id, number=inc.number, lat=inc.lat, lon=inc.lon, created_at=_json_value(inc.created_at),
+               occurred_at=_json_value(inc.occurred_at), duplicate_of=inc.duplicate_of or None,
+               split_from=inc.split_from or None, h3_cell=h3_cell, search_text=search_text)
+    return row
+
+
+IncidentRow = tuple[Incident, str, str]  # the incident, its h3 cell and its search text
+_INSERTED = ("id", "number", "lat", "lon", "h3_cell", "created_at", "occurred_at", *_MUTABLE)
+
+
+async def write_batch(
+    conn: asyncpg.Connection, *, created: list[IncidentRow], changed: list[IncidentRow],
+    entries: list[tuple[str, TimelineEntry]], reports: list[tuple[str, NewReport]], records: list[OutboxRecord],
+    prefix: str, numbers: dict[date, int],
+) -> None:
+    """Everything an intake batch changed, in ONE statement: the counters' last values, the
+    ``created`` incidents (inserted as they are now), the ``changed`` ones (every mutable column;
+    the caller holds their row locks), the timeline entries and reports (in order; pairs of incident id and
+    row) and the outbox records (in order)."""
+    a = _Args()
+    ctes = []
+    if numbers:
+        ctes.append(
+            f"numbers_written AS (UPDATE number_sequences AS s SET last_value = v.last FROM unnest({a(list(numbers))}"
+            f"::date[], {a(list(numbers.values()))}::int[]) AS v(day, last) WHERE s.prefix = {a(prefix)} "
+            "AND s.day = v.day)"
+        )
+    if created:
+        cols = ", ".join(_INSERTED)
+        ctes.append(
+            f"incidents_created AS (INSERT INTO incidents ({cols}) SELECT {cols} FROM jsonb_populate_recordset("
+            f"NULL::incidents, {a([_incident_row(*i) for i in created])}::jsonb))"
+        )
+    if changed:
+        ctes.append(
+            f"incidents_changed AS (UPDATE incidents AS i SET ({', '.join(_MUTABLE)}) = ("
+            + ", ".join(f"v.{c}" for c in _MUTABLE)
+            + f") FROM jsonb_populate_recordset(NULL::incidents, {a([_incident_row(*i) for i in changed])}::jsonb) "
+            "AS v WHERE i.id = v.id)"
+        )
+    if entries:
+        rows = [{"incident_id": incident_id, "at": e.at.isoformat(), "actor_subject": e.actor.subject,
+                 "actor_role": e.actor.role, "action": e.action, "before": e.before, "after": e.after,
+                 "detail": e.detail, "version": e.version, "event_id": e.event_id} for incident_id, e in entries]
+        cols = ", ".join(rows[0])
+        ctes.append(
+            f"timeline_written AS (INSERT INTO timeline ({cols}) SELECT {cols} FROM jsonb_populate_recordset("
+            f"NULL::timeline, {a(rows)}::jsonb) WITH ORDINALITY AS v ORDER BY v.ordinality)"
+        )
+    if reports:
+        rows = [{"id": n.report_id, "incident_id": incident_id, "idempotency_key": n.r.idempotency_key,
+                 "merged": n.merged, "distance_m": n.distance_m, "source": n.r.source, "category": n.r.category,
+                 "subcategory": n.r.subcategory, "description": n.r.description, "lat": n.r.lat, "lon": n.r.lon,
+                 "address": n.r.address, "reporter_name": n.r.reporter_name,
+                 # the number itself is never written: its keyed hash and its masked form (migration 175)
+                 "reporter_phone_hash": n.r.reporter_phone_hash,
+                 "reporter_phone_masked": mask_phone(n.r.reporter_phone),
+                 "reporter_subject": n.r.reporter_subject, "sensor_alert_id": n.r.sensor_alert_id,
+                 "external_ids": n.r.external_ids, "occurred_at": n.occurred_at.isoformat(),
+                 "received_at": n.received_at.isoformat()} for incident_id, n in reports]
+        cols = ", ".join(rows[0])
+        ctes.append(
+            f"reports_written AS (INSERT INTO reports ({cols}) SELECT {cols} FROM jsonb_populate_recordset("
+            f"NULL::reports, {a(rows)}::jsonb) WITH ORDINALITY AS v ORDER BY v.ordinality)"
+        )
+    await outbox.enqueue_records(conn, schema=SCHEMA, records=records, with_sql=", ".join(ctes), with_args=a.values)
 
 
 async def add_timeline(conn: asyncpg.Connection, incident_id: str, e: TimelineEntry) -> None:
