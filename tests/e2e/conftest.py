@@ -60,11 +60,15 @@ def city(
     with citystack.fresh_city(kafka_broker, postgres_server, tmp_path_factory.mktemp("city")) as stack:
         stack.services = services  # type: ignore[attr-defined]
         stack.prepare(services)
+        # The standards folder is a setting (CAP XSD, ...): the test's own, when it has one, reaches the
+        # services (the launcher hands them no CITYOPS_* of this process).
+        standards = {"CITYOPS_STANDARDS_DIR": os.environ["CITYOPS_STANDARDS_DIR"]} if os.environ.get(
+            "CITYOPS_STANDARDS_DIR") else {}
         for service in services:
-            stack.start_api(service)
+            stack.start_api(service, **standards)
         for service in services:
             if citystack.has_worker(service):
-                stack.start_worker(service)
+                stack.start_worker(service, **standards)
         stack.start_gateway(CITYOPS_ENVIRONMENT="local")
         stack.wait_ready(timeout=150)
         yield stack

@@ -6,6 +6,7 @@ an incident picker, English labels with no internal names."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
+from cityops.notifications.v1 import notifications_pb2 as npb
+from cityops.notifications.v1 import notifications_pb2_grpc
 from cityops_devtools.testing import bearer, load_by_path
+from cityops_notifications.alerts.conformance import conformance_errors
 
 LAPTOP = {"width": 1366, "height": 768}
 pytestmark = pytest.mark.timeout(400)
@@ -65,6 +69,7 @@ def test_call_taker_attaches_a_call_to_the_nearby_incident(
     assert "m ·" in nearby.inner_text()
     history = page.wait_for_selector(f'#in-history li[data-incident-id="{earlier.id}"]', timeout=10000)
     assert earlier.number in history.inner_text()
+    assert "09xx xxx 678" in history.inner_text()  # found by the keyed hash of the national form, shown masked
     assert "345678" not in page.inner_text("body") and "0912345678" not in page.content()
     page.screenshot(path=artifacts / "10-call-taker-intake.png")
 
@@ -137,43 +142,104 @@ def test_english_mode_shows_no_internal_names(browser: Any, city: Any, earlier: 
     page.context.close()
 
 
-def test_supervisor_drafts_a_cap_alert_and_a_second_supervisor_approves_it(browser: Any, city: Any) -> None:
+def _alert_row(page: Any, alert_id: str, state: str, msg_type: str | None = None) -> Any:
+    """The console's row of ``alert_id`` once it shows ``state``; a timeout says what the screen said."""
+    selector = f'#cap-list li[data-alert-id="{alert_id}"][data-state="{state}"]' + (
+        f'[data-type="{msg_type}"]' if msg_type else "")
+    try:
+        return page.wait_for_selector(selector, timeout=30000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{alert_id} not {state}; the console said: {page.inner_text('#toast')!r}; "
+                    f"list: {page.inner_text('#cap-list')!r}")
+
+
+def _new_alert_id(page: Any, state: str, msg_type: str, known: set[str]) -> str:
+    selector = f'#cap-list li[data-state="{state}"][data-type="{msg_type}"]'
+    page.wait_for_function(
+        "([sel, known]) => [...document.querySelectorAll(sel)].some((li) => !known.includes(li.dataset.alertId))",
+        arg=[selector, sorted(known)], timeout=30000)
+    ids = page.eval_on_selector_all(selector, "els => els.map((li) => li.dataset.alertId)")
+    return next(i for i in ids if i not in known)
+
+
+def _reopen_alerts(page: Any) -> None:
+    page.click("#cap-drawer .close")
+    page.click("#open-cap")
+
+
+def _cap_field(xml: str, tag: str) -> str:
+    return ET.fromstring(xml.encode()).findtext(f"{{urn:oasis:names:tc:emergency:cap:1.2}}{tag}") or ""
+
+
+def test_cap_alert_drafted_approved_updated_and_cancelled_with_two_supervisors(browser: Any, city: Any) -> None:
+    """draft → approve → update → approve → cancel → approve, each approval by the other supervisor,
+    all on the console; then the published CAP documents on the real notifications service."""
     if "notifications" not in city.services:
         pytest.fail("cityops-notifications is not installed: no CAP workflow")
-    author = open_console(browser, city, "supervisor", "supervisor-dev")
-    author.click("#open-cap")
-    author.fill("#cap-n-headline", "Cảnh báo ngập sâu khu vực Thuận Giao")
-    author.fill("#cap-n-headline_en", "Deep flooding warning for Thuan Giao")
-    author.fill("#cap-n-description", "Nước ngập 40-60 cm trên đường ĐT743")
-    author.fill("#cap-n-instruction", "Không đi vào vùng ngập, di chuyển xe lên chỗ cao")
-    author.fill("#cap-n-area", "Phường Thuận Giao")
-    author.click("#cap-form button[type=submit]")
-    draft = author.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="ALERT"]', timeout=10000)
-    alert_id = draft.get_attribute("data-alert-id")
-    assert draft.query_selector('button[data-cap="approve"]') is None  # the author may not approve
-    assert "Chờ trưởng ca khác duyệt" in draft.inner_text()
-
-    approver = open_console(browser, city, "supervisor2", "supervisor2-dev")
-    approver.click("#open-cap")
-    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="approve"]')
+    wide = {"width": 1920, "height": 1080}
+    author = open_console(browser, city, "supervisor", "supervisor-dev", viewport=wide)
+    approver = open_console(browser, city, "supervisor2", "supervisor2-dev", viewport=wide)
     try:
-        approver.wait_for_selector(f'#cap-list li[data-alert-id="{alert_id}"][data-state="PUBLISHED"]', timeout=15000)
-    except PlaywrightTimeout:
-        pytest.fail(f"not published; the console said: {approver.inner_text('#toast')!r}; "
-                    f"list: {approver.inner_text('#cap-list')!r}")
+        author.click("#open-cap")
+        author.fill("#cap-n-headline", "Cảnh báo ngập sâu khu vực Thuận Giao")
+        author.fill("#cap-n-headline_en", "Deep flooding warning for Thuan Giao")
+        author.fill("#cap-n-description", "Nước ngập 40-60 cm trên đường ĐT743")
+        author.fill("#cap-n-instruction", "Không đi vào vùng ngập, di chuyển xe lên chỗ cao")
+        author.fill("#cap-n-area", "Phường Thuận Giao")
+        author.click("#cap-form button[type=submit]")
+        alert_id = _new_alert_id(author, "DRAFT", "ALERT", set())
+        draft = _alert_row(author, alert_id, "DRAFT")
+        assert draft.query_selector('button[data-cap="approve"]') is None  # the author may not approve
+        assert "Chờ trưởng ca khác duyệt" in draft.inner_text()
 
-    # Update: a new UPDATE message, waiting for approval again; then cancel: a CANCEL message.
-    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="edit"]')
-    form = f'#cap-list li[data-alert-id="{alert_id}"] .cap-edit'
-    approver.fill(f"{form} input[id$=-headline]", "Cảnh báo ngập sâu Thuận Giao (cập nhật: nước đang rút)")
-    approver.click(f"{form} button[type=submit]")
-    approver.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="UPDATE"]', timeout=10000)
-    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="cancel"]')
-    approver.fill(f'#cap-list li[data-alert-id="{alert_id}"] .cap-reason', "Nước đã rút hết")
-    approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="cancel"]')
-    approver.wait_for_selector('#cap-list li[data-state="DRAFT"][data-type="CANCEL"]', timeout=10000)
-    author.context.close()
-    approver.context.close()
+        approver.click("#open-cap")
+        approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="approve"]')
+        _alert_row(approver, alert_id, "PUBLISHED")
+
+        # Update: a new UPDATE message, waiting for the other supervisor.
+        approver.click(f'#cap-list li[data-alert-id="{alert_id}"] button[data-cap="edit"]')
+        form = f'#cap-list li[data-alert-id="{alert_id}"] .cap-edit'
+        approver.fill(f"{form} input[id$=-headline]", "Cảnh báo ngập sâu Thuận Giao (cập nhật: nước lên 1 m)")
+        approver.click(f"{form} button[type=submit]")
+        update_id = _new_alert_id(approver, "DRAFT", "UPDATE", {alert_id})
+        assert approver.query_selector(f'#cap-list li[data-alert-id="{update_id}"] button[data-cap="approve"]') is None
+
+        _reopen_alerts(author)
+        author.click(f'#cap-list li[data-alert-id="{update_id}"] button[data-cap="approve"]')
+        _alert_row(author, update_id, "PUBLISHED", "UPDATE")
+        _alert_row(author, alert_id, "SUPERSEDED")
+
+        # Cancel the update: a CANCEL message, approved by the other supervisor again.
+        author.click(f'#cap-list li[data-alert-id="{update_id}"] button[data-cap="cancel"]')
+        author.fill(f'#cap-list li[data-alert-id="{update_id}"] .cap-reason', "Nước đã rút hết")
+        author.click(f'#cap-list li[data-alert-id="{update_id}"] button[data-cap="cancel"]')
+        cancel_id = _new_alert_id(author, "DRAFT", "CANCEL", {alert_id, update_id})
+
+        _reopen_alerts(approver)
+        approver.click(f'#cap-list li[data-alert-id="{cancel_id}"] button[data-cap="approve"]')
+        _alert_row(approver, cancel_id, "PUBLISHED", "CANCEL")
+        _alert_row(approver, update_id, "CANCELLED")
+    finally:
+        author.context.close()
+        approver.context.close()
+
+    # The published documents: valid CAP 1.2 (OASIS XSD + data dictionary), chained by <references>.
+    with grpc.insecure_channel(city.addr("notifications")) as channel:
+        stub = notifications_pb2_grpc.NotificationServiceStub(channel)
+        docs = [stub.GetAlert(npb.GetAlertRequest(alert_id=i), timeout=10, metadata=bearer(city.settings, "operator"))
+                for i in (alert_id, update_id, cancel_id)]
+    for doc in docs:
+        assert doc.xml and conformance_errors(doc.xml) == [], conformance_errors(doc.xml)
+    assert [d.state for d in docs] == [npb.CAP_ALERT_STATE_SUPERSEDED, npb.CAP_ALERT_STATE_CANCELLED,
+                                       npb.CAP_ALERT_STATE_PUBLISHED]
+    assert [(d.author, d.approver) for d in docs] == [
+        ("supervisor", "supervisor2"), ("supervisor2", "supervisor"), ("supervisor", "supervisor2")]
+    assert [_cap_field(d.xml, "msgType") for d in docs] == ["Alert", "Update", "Cancel"]
+    original_ref = f"{docs[0].sender},{docs[0].identifier},{_cap_field(docs[0].xml, 'sent')}"
+    update_ref = f"{docs[1].sender},{docs[1].identifier},{_cap_field(docs[1].xml, 'sent')}"
+    refs = [_cap_field(d.xml, "references").split() for d in docs]
+    assert refs == [[], [original_ref], [original_ref, update_ref]]
+    assert _cap_field(docs[2].xml, "note") == "Nước đã rút hết"
 
 
 def test_dispatcher_filters_the_unit_board(browser: Any, city: Any) -> None:
@@ -191,25 +257,74 @@ def test_dispatcher_filters_the_unit_board(browser: Any, city: Any) -> None:
     page.context.close()
 
 
+def _waiting(page: Any, count: int, lang: str = "vi") -> None:
+    words = "thao tác chờ gửi" if lang == "vi" else "actions waiting"
+    page.wait_for_function(f"() => document.getElementById('live').textContent.includes('{count} {words}')")
+
+
+def _replay(page: Any, items: list[dict[str, Any]]) -> list[int]:
+    """The queued requests sent again as they were (same body, same idempotency key): HTTP statuses."""
+    return page.evaluate("""async (items) => {
+        const token = sessionStorage.getItem("cityops.token");
+        const out = [];
+        for (const item of items) {
+          const r = await fetch(item.path, { method: item.method, body: JSON.stringify(item.body), headers: {
+            "Content-Type": "application/json", "X-CityOps-Console": "1", Authorization: `Bearer ${token}` } });
+          out.push(r.status);
+        }
+        return out;
+    }""", items)
+
+
 def test_offline_actions_wait_and_are_applied_once_on_reconnect(browser: Any, city: Any, scene: Any) -> None:
     incident = scene.report(city, scene.Call(
         incidents_pb2.CATEGORY_FIELD_REPORT, incidents_pb2.PRIORITY_P4, 11.0300, 106.6300,
         "Đường 30/4, phường Chánh Hiệp", "Rác thải đổ trộm bên lề đường", "rac_thai"))
     page = open_console(browser, city, "operator", "operator-dev")
     page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now every file and answer of the screen has gone through the worker (and its cache)
+    page.wait_for_selector("#live[data-state=on]", timeout=15000)
     row = f'#queue li[data-incident-id="{incident.id}"]'
     page.click(row)
     page.wait_for_selector("#act-ack")
     page.context.set_offline(True)
     page.wait_for_selector("body.is-offline", timeout=10000)
     assert "NGOẠI TUYẾN" in page.inner_text("#live")
-    page.click("#act-ack")
-    page.wait_for_function("() => document.getElementById('live').textContent.includes('1 thao tác chờ gửi')")
+    page.fill("#act-note", "Đã gọi lại người báo, chờ đội vệ sinh")
+    page.click("#act-note-save")
+    _waiting(page, 1)
+    page.click("#act-ack")  # made on the version before the note: rebased over it when sent
+    _waiting(page, 2)
+    page.click("#lang-toggle")
+    assert "OFFLINE" in page.inner_text("#live")
+    _waiting(page, 2, "en")
+    page.click("#lang-toggle")
+    queued = page.evaluate("() => JSON.parse(localStorage.getItem('cityops.outbox'))")
+    assert [q["path"].rsplit("/", 1)[-1] for q in queued] == ["notes", "transition"]
+    keys = [q["body"]["idempotency_key"] for q in queued]
+    assert all(keys) and len(set(keys)) == 2  # made when the action was taken, one per action
+    page.reload()  # offline: the shell and the last state come from the service worker, the actions stay
+    page.wait_for_selector("body.is-offline", timeout=15000)
+    assert "NGOẠI TUYẾN" in page.inner_text("#live")
+    _waiting(page, 2)
     assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_NEW  # nothing sent yet
+
     page.context.set_offline(False)
-    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=20000)
+    page.wait_for_selector(f'{row}[data-status="ACKNOWLEDGED"]', timeout=30000)
     page.wait_for_function("() => !document.getElementById('live').textContent.includes('chờ gửi')")
+
+    def counts() -> tuple[int, int]:
+        actions = [e.action for e in timeline(city, incident.id)]
+        return actions.count("NoteAdded"), actions.count("IncidentTransitioned")
+
     assert scene.get_incident(city, incident.id).status == incidents_pb2.STATUS_ACKNOWLEDGED
-    moves = [e for e in timeline(city, incident.id) if e.action == "IncidentTransitioned"]
-    assert len(moves) == 1, moves  # applied once
+    assert counts() == (1, 1)  # applied once
+    # The answers were lost and the same requests come again (twice): applied already, answered 200.
+    assert _replay(page, queued) == [200, 200]
+    assert _replay(page, queued) == [200, 200]
+    # A reconnect that flushes the same outbox again.
+    page.evaluate("(items) => localStorage.setItem('cityops.outbox', JSON.stringify(items))", queued)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('cityops.outbox') || '[]').length === 0")
+    assert counts() == (1, 1)
     page.context.close()

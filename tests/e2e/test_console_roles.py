@@ -112,3 +112,46 @@ def test_every_role_on_the_wall_and_on_a_laptop(
                 assert shape not in ("", "none", "normal"), shape
         finally:
             page.context.close()
+
+
+# --- dialogs and drawers: each one open, then axe-core on the whole page ---------------------------
+
+
+def _scan(scene: Any, page: Any, what: str) -> None:
+    violations = scene.serious_violations(page)
+    assert violations == [], (what, violations)
+
+
+def test_every_dialog_and_drawer_has_no_serious_violation(
+    browser: Any, city: Any, scene: Any, busy_morning: int
+) -> None:
+    # A supervisor sees every tool: detail drawer, note, transition, DUPLICATE picker, CAP, SLA board.
+    page = _open(browser, city, "supervisor", "supervisor-dev", LAPTOP, False)
+    try:
+        page.click("#queue li[data-incident-id]")
+        page.wait_for_selector("#detail:not([hidden]) #act-note")
+        page.fill("#act-note", "Ghi chú thử")
+        _scan(scene, page, "detail drawer with the note field")
+        page.select_option("#act-status", "DUPLICATE")
+        page.wait_for_selector("#act-duplicate-of li")
+        _scan(scene, page, "DUPLICATE picker")
+        page.click("#detail-close")
+        page.click("#open-sla")
+        page.wait_for_selector("#sla-drawer:not([hidden]) #sla-summary")
+        _scan(scene, page, "SLA board")
+        page.click("#open-cap")
+        page.wait_for_selector("#cap-drawer:not([hidden]) #cap-n-headline")
+        _scan(scene, page, "CAP drawer (new alert form)")
+    finally:
+        page.context.close()
+    # The call-taker's intake while a call is open: places, nearby incidents, the caller's history.
+    page = _open(browser, city, "call_taker", "call-taker-dev", LAPTOP, False)
+    try:
+        page.fill("#in-phone", "0912 345 678")
+        page.fill("#in-desc", "Ngập sâu trước chợ")
+        page.fill("#in-address", "thu dau mot")
+        page.click("#in-places button.place")
+        page.wait_for_selector("#in-nearby li")
+        _scan(scene, page, "intake form with suggestions and nearby incidents")
+    finally:
+        page.context.close()

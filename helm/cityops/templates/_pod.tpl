@@ -61,6 +61,12 @@ seccompProfile:
 {{- if or (eq .svc "notifications") (eq .svc "gateway") (and (eq .svc "incidents") (eq .kind "api")) }}
 {{- include "cityops.ratingLinkEnv" $root }}
 {{- end }}
+{{- if and (eq .svc "incidents") (eq .kind "api") }}
+{{- $p := $v.phoneHashKey }}
+- name: CITYOPS_INCIDENTS_PHONE_HASH_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $p.existingSecret | default (include "cityops.appKeysSecretName" $root) | quote }}, key: {{ $p.key | quote }}}
+{{- end }}
 {{- if eq .svc "gateway" }}
 {{- include "cityops.forwardedAllowIps" $root }}
 {{- end }}

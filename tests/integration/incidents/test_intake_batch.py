@@ -23,6 +23,8 @@ from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.intake import report_in_tx
 from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
 from cityops_incidents.rules import Rules, load_rules
+from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
+from cityops_incidents.text import phone_hash
 from cityops_platform.db.migrations import migrate
 from cityops_platform.db.pool import create_pool
 from cityops_platform.errors import NotFound
@@ -57,8 +59,10 @@ def the_batch(flood_id: str) -> list[ReportIn]:
                 for m in range(3)]
     out += [rep(f"c{c}-0", "FIELD_REPORT", (11.000 + 0.01 * c, 106.700), f"Cây đổ chắn đường số {c}")
             for c in (0, 3, 5, 7, 9)]  # replays of keys filed earlier in this batch
-    out += [rep(f"p-{i}", "FIELD_REPORT", (10.960, 106.640 + 0.0001 * i), "Ổ gà", reporter_phone="0912 345 678")
-            for i in range(3)]  # one person three times: no escalation by count
+    # One person three times: no escalation by count (the service sets the phone's hash before filing).
+    phone = {"reporter_phone": "0912 345 678", "reporter_phone_hash": phone_hash(LOCAL_PHONE_HASH_KEY.encode(),
+                                                                                 "0912 345 678")}
+    out += [rep(f"p-{i}", "FIELD_REPORT", (10.960, 106.640 + 0.0001 * i), "Ổ gà", **phone) for i in range(3)]
     out += [rep("x-flood", "FIELD_REPORT", (B[0] + 0.0003, B[1]), "Đường ngập nước sâu"),  # FIELD_REPORT ≈ FLOOD
             rep("x-attach", "FIELD_REPORT", (B[0] + 0.02, B[1]), "Gọi lại về điểm ngập", attach_to=flood_id)]
     out += [rep(f"adm-{i}", "ADMINISTRATIVE_PROCEDURE", A, f"Hỏi thủ tục số {i}") for i in range(3)]
@@ -93,6 +97,7 @@ class Db:
                 "search_text, description FROM incidents ORDER BY number")
             reports = await conn.fetch(
                 "SELECT r.idempotency_key, i.number, r.merged, r.distance_m, r.source, r.reporter_phone, "
+                "r.reporter_phone_hash, r.reporter_phone_masked, "
                 "r.received_at FROM reports r JOIN incidents i ON i.id = r.incident_id ORDER BY r.idempotency_key")
             timeline = await conn.fetch(
                 "SELECT i.number, t.at, t.actor_subject, t.action, t.before, t.after, t.detail, t.version "

@@ -48,7 +48,7 @@ async def test_report_creates_incident_with_number_triage_sla_and_event(api: Api
     assert dict(records[0].headers)["cityops-event-type"] == b"IncidentReported"
     event = event_of(records[0])
     assert event.WhichOneof("body") == "reported"
-    assert event.reported.reporter_phone_masked == "*******678"
+    assert event.reported.reporter_phone_masked == "09xx xxx 678"
     assert event.actor.subject == "ct-0042" and event.actor.role == "call_taker"
     assert event.incident.id == inc.id and event.incident.number == inc.number
     # No PII on the wire: neither the name nor the full phone number.

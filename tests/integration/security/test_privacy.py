@@ -4,7 +4,7 @@ A reporter with a distinctive name and phone files two reports (fused into one i
 invalid report; then everything the process logged (every logger, at DEBUG, formatted by the
 production JSON formatter WITHOUT the redaction filter, so this checks the code, not the safety
 net), every record of every topic under the test's prefix (values, keys, headers) and every
-exported span are searched for them. The masked forms ("*******846") must be there, which shows the
+exported span are searched for them. The masked forms ("09xx xxx 846") must be there, which shows the
 scan really read the events.
 """
 
@@ -36,7 +36,7 @@ from cityops_platform.settings import Settings
 NAME = "Trần Thị Bảo Mật Zeta"
 PHONE = "0939271846"
 NEEDLES = [NAME, "Bảo Mật Zeta", PHONE, "939271846", "939 271 846"]
-MASKED = ("*******846",)  # the two reports, as the events show them: the last three digits only
+MASKED = ("09xx xxx 846",)  # the two reports, as the events show them: first two and last three digits
 
 
 class Lines(logging.Handler):

@@ -1,18 +1,8 @@
-"""The call-taker intake's pure rules: the phone lookup key and the nearby ranking."""
+"""The call-taker intake's pure rules: folding and the nearby ranking (phone keys: unit/incidents/test_phone_hash)."""
 
 from __future__ import annotations
 
-import hashlib
-
-from cityops_gateway.console.intake import fold, national_phone, phone_sha256, rank_nearby
-
-
-def test_phone_key_is_the_sha256_of_the_national_digits() -> None:
-    assert national_phone("+84 912 345 678") == "0912345678"
-    assert national_phone("0912.345.678") == "0912345678"
-    assert phone_sha256("+84912345678") == phone_sha256("0912 345 678")
-    assert phone_sha256("0912345678") == hashlib.sha256(b"0912345678").hexdigest()
-    assert phone_sha256("0912345678") != phone_sha256("0912345679")
+from cityops_gateway.console.intake import fold, rank_nearby
 
 
 def test_fold_drops_diacritics_for_matching_only() -> None:

@@ -61,12 +61,24 @@ def test_notify_sealing_key_is_one_generated_secret_shared_by_api_and_worker(ren
     ]
     assert refs[0] == refs[1] == {"name": "cityops-app-keys", "key": "notify-secret-key"}
     secret = of_kind(manifest, "Secret")["cityops-app-keys"]
-    assert set(secret["data"]) == {"notify-secret-key", "rating-link-secret"}
-    assert len(set(secret["data"].values())) == 2  # two independent random keys
+    assert set(secret["data"]) == {"notify-secret-key", "rating-link-secret", "phone-hash-key"}
+    assert len(set(secret["data"].values())) == 3  # independent random keys
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     # Only notifications holds the sealing key.
     for other in ("incidents-api", "incidents-worker", "dispatch-api", "gateway-api", "sensors-worker"):
         assert "CITYOPS_NOTIFY_SECRET_KEY" not in env_of(manifest, f"cityops-{other}")
+
+
+def test_phone_hash_key_reaches_the_incidents_api_only(render: Render) -> None:
+    manifest = render()
+    ref = secret_ref(env_of(manifest, "cityops-incidents-api"), "CITYOPS_INCIDENTS_PHONE_HASH_KEY")
+    assert ref == {"name": "cityops-app-keys", "key": "phone-hash-key"}
+    for other in ("incidents-worker", "dispatch-api", "gateway-api", "notifications-api"):
+        assert "CITYOPS_INCIDENTS_PHONE_HASH_KEY" not in env_of(manifest, f"cityops-{other}")
+    own = render(set_values=("phoneHashKey.existingSecret=ioc-callers", "phoneHashKey.key=k"))
+    assert secret_ref(env_of(own, "cityops-incidents-api"), "CITYOPS_INCIDENTS_PHONE_HASH_KEY") == {
+        "name": "ioc-callers", "key": "k"}
+    assert "phone-hash-key" not in of_kind(own, "Secret")["cityops-app-keys"]["data"]
 
 
 def test_generated_keys_are_random_per_render_so_never_a_public_default(render: Render) -> None:
@@ -98,15 +110,16 @@ def test_existing_secrets_replace_the_generated_keys(render: Render) -> None:
             "notifications.secretKey.existingSecret=ioc-notify",
             "ratingLink.existingSecret=ioc-rating",
             "ratingLink.key=k",
+            "phoneHashKey.existingSecret=ioc-callers",
         )
     )
     assert "cityops-app-keys" not in of_kind(manifest, "Secret")
     env = env_of(manifest, "cityops-notifications-worker")
     assert secret_ref(env, "CITYOPS_NOTIFY_SECRET_KEY") == {"name": "ioc-notify", "key": "notify-secret-key"}
     assert secret_ref(env, "CITYOPS_RATING_LINK_SECRET") == {"name": "ioc-rating", "key": "k"}
-    # One given, the other still generated.
+    # One given, the others still generated.
     partial = of_kind(render(set_values=("ratingLink.existingSecret=ioc-rating",)), "Secret")
-    assert set(partial["cityops-app-keys"]["data"]) == {"notify-secret-key"}
+    assert set(partial["cityops-app-keys"]["data"]) == {"notify-secret-key", "phone-hash-key"}
 
 
 # --- 2. gRPC TLS ------------------------------------------------------------------------------------

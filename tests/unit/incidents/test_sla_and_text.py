@@ -32,7 +32,8 @@ def test_search_terms_split_on_spaces() -> None:
 
 
 @pytest.mark.parametrize(("phone", "masked"), [
-    ("0912345678", "*******678"), ("+84912345678", "*******678"), ("0912 345 678", "*******678"), ("", ""),
+    ("0912345678", "09xx xxx 678"), ("+84912345678", "09xx xxx 678"), ("0912 345 678", "09xx xxx 678"),
+    ("02838123456", "02xx xxx 456"), ("12345", "***"), ("", ""),
 ])
 def test_phone_is_masked(phone: str, masked: str) -> None:
     assert mask_phone(phone) == masked

@@ -19,21 +19,28 @@ Access policy (deny by default; roles from the bearer token):
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_incidents.incidents import metrics as incident_metrics
+from cityops_incidents.incidents import report_store
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.service import RatingDeps
 from cityops_incidents.rules import load_rules
 from cityops_incidents.servicer import IncidentServicer
-from cityops_incidents.settings import IncidentsSettings
+from cityops_incidents.settings import IncidentsSettings, phone_hash_key
 from cityops_platform import auth, ratinglinks
+from cityops_platform.failures import count_and_log
 from cityops_platform.grpc import GrpcService
 from cityops_platform.runtime import Resources, serve_grpc
 from cityops_platform.settings import Settings
 
 SERVICE = "cityops.incidents.v1.IncidentService"
 READERS = auth.STAFF | {"integrator"}
+log = logging.getLogger("cityops.incidents.api")
+
 POLICY = auth.AccessPolicy.for_service(
     SERVICE,
     {
@@ -55,10 +62,27 @@ POLICY = auth.AccessPolicy.for_service(
 )
 
 
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+async def _hash_legacy_phones(res: Resources, key: bytes) -> None:
+    try:
+        done = await report_store.hash_legacy_phones(res.db, key)
+        if done:
+            log.info("legacy reporter phones hashed", extra={"rows": done})
+    except Exception as exc:  # a failure here must not stop the api; the next start tries again
+        count_and_log("incidents.hash_legacy_phones", log, "legacy reporter phones not hashed yet", exc)
+
+
 def build(res: Resources) -> list[GrpcService]:
     incident_metrics.install()  # domain metrics from the events this api's relay publishes
-    rules = load_rules(IncidentsSettings().rules_file)
-    service = IncidentService(pool=res.db, rules=rules)
+    own = IncidentsSettings()
+    rules = load_rules(own.rules_file)
+    phone_key = phone_hash_key(own, is_local=res.settings.is_local)
+    service = IncidentService(pool=res.db, rules=rules, phone_key=phone_key)
+    # Reports from before migration 175 still hold the number: hashed in the background, once.
+    _BACKGROUND.add(task := asyncio.get_running_loop().create_task(_hash_legacy_phones(res, phone_key)))
+    task.add_done_callback(_BACKGROUND.discard)
     link = ratinglinks.RatingLinkSettings()
     key = ratinglinks.link_key(res.settings.jwt_secret, link.secret)
     ratings = RatingDeps(pool=res.db, rules=rules, link_key=key)

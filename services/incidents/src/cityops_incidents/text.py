@@ -9,6 +9,8 @@ unambiguous when folded (see incidents/phrases.py).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import unicodedata
 
@@ -55,13 +57,37 @@ def is_valid_phone(phone: str) -> bool:
     return bool(_PHONE_RE.match(clean_phone(phone)))
 
 
+def national_phone(phone: str) -> str:
+    """The digits of a Vietnamese number in national form, the one form a caller is looked up by:
+    "+84 912 345 678", "84912345678", "0084.912.345.678", "0912 345 678" → "0912345678".
+
+    Spaces, dots, dashes and brackets are dropped; a country code (+84, 0084, 84 before 9-10 more
+    digits) becomes the leading 0. Anything else is returned as its digits (empty when none)."""
+    digits = re.sub(r"\D", "", phone or "")
+    if digits.startswith("0084") and len(digits) in (13, 14):
+        digits = digits[4:]
+    elif digits.startswith("84") and len(digits) in (11, 12):
+        digits = digits[2:]
+    if digits and not digits.startswith("0") and len(digits) in (9, 10):
+        digits = "0" + digits
+    return digits
+
+
+def phone_hash(key: bytes, phone: str) -> str:
+    """The lookup key of a caller: hex HMAC-SHA256 (``key`` from CITYOPS_INCIDENTS_PHONE_HASH_KEY)
+    of the national form. Keyed, so the 10^9 possible numbers cannot be hashed by anyone without the
+    key to reverse a stored value; empty for an empty number."""
+    national = national_phone(phone)
+    return hmac.new(key, national.encode(), hashlib.sha256).hexdigest() if national else ""
+
+
 def mask_phone(phone: str) -> str:
-    """Only the last three digits, behind a fixed mask that hides the length too:
-    "0912345678" → "*******678", "+84912345678" → "*******678"; a short or empty number → "***"/""."""
-    cleaned = clean_phone(phone)
-    if not cleaned:
+    """The first two and last three digits of the national form behind a fixed mask that hides the
+    length too: "+84 912 345 678" → "09xx xxx 678", "02838 123 456" → "02xx xxx 456"; a short
+    number → "***", none → ""."""
+    digits = national_phone(clean_phone(phone))
+    if not digits:
         return ""
-    digits = "".join(ch for ch in cleaned if ch.isdigit())
     if len(digits) <= 6:
         return "*" * 3
-    return f"{'*' * 7}{digits[-3:]}"
+    return f"{digits[:2]}xx xxx {digits[-3:]}"

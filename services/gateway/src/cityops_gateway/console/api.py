@@ -156,6 +156,7 @@ async def transition_incident(request: Request) -> JSONResponse:
         reason=text_field(body, "reason", max_len=1000),
         expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=2**62),
         duplicate_of=text_field(body, "duplicate_of", max_len=64),
+        idempotency_key=text_field(body, "idempotency_key", max_len=128),  # the outbox's, made when taken
     )
     return await relay(request, lambda c: c.incidents.TransitionIncident, req)
 
@@ -163,7 +164,8 @@ async def transition_incident(request: Request) -> JSONResponse:
 async def add_note(request: Request) -> JSONResponse:
     body = await json_body(request)
     req = incidents_pb2.AddNoteRequest(
-        id=request.path_params["incident_id"], text=text_field(body, "text", max_len=4000, required=True)
+        id=request.path_params["incident_id"], text=text_field(body, "text", max_len=4000, required=True),
+        idempotency_key=text_field(body, "idempotency_key", max_len=128),  # the outbox's, made when taken
     )
     return await relay(request, lambda c: c.incidents.AddNote, req)
 

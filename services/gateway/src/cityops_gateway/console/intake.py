@@ -4,16 +4,15 @@ near it and what the caller reported before, and attach the call to an incident 
 - ``GET /api/gazetteer?q=``: address suggestions from the city's gazetteer (diacritics optional).
 - ``GET /api/incidents/nearby?lat=&lon=&category=&text=``: open incidents near the point
   (IncidentService.FindNearbyIncidents), ranked here by distance, time, category and text.
-- ``POST /api/callers/lookup {phone}``: the caller's earlier reports. The gateway turns the phone into
-  the SHA-256 of its digits (national form) and asks IncidentService.FindCallerReports; the phone is
-  never in a URL or a log, and comes back masked ("091****678").
+- ``POST /api/callers/lookup {phone}``: the caller's earlier reports. The phone goes in the body (never
+  a URL or a log) to IncidentService.FindCallerReports, which normalises it and looks up its keyed
+  hash (the key is the incidents service's alone); it comes back masked ("09xx xxx 678").
 - ``POST /api/incidents {...}``: ReportIncident from the hotline, as the signed-in call-taker;
   ``attach_to_incident_id`` merges the call into the incident the call-taker chose.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -42,18 +41,6 @@ def fold(text: str) -> str:
     """Lower case without diacritics (đ → d): for matching only, never for display."""
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-
-
-def national_phone(phone: str) -> str:
-    """The digits of a Vietnamese number in national form: "+84 912 345 678" → "0912345678"."""
-    digits = re.sub(r"\D", "", phone)
-    return "0" + digits[2:] if digits.startswith("84") else digits
-
-
-def phone_sha256(phone: str) -> str:
-    """The lookup key of a caller: hex SHA-256 of the national-form digits (as the incidents
-    service computes it from its stored reports)."""
-    return hashlib.sha256(national_phone(phone).encode()).hexdigest()
 
 
 def _words(text: str) -> set[str]:
@@ -133,13 +120,12 @@ async def nearby(request: Request) -> JSONResponse:
 
 
 async def caller_lookup(request: Request) -> JSONResponse:
-    """The caller's earlier reports; the body carries the phone (never the URL), hashed here."""
+    """The caller's earlier reports; the body carries the phone (never the URL), the incidents
+    service hashes it."""
     body = await json_body(request)
     phone = text_field(body, "phone", max_len=32, required=True)
-    if len(national_phone(phone)) < 9:
-        raise invalid("phone", "số điện thoại quá ngắn (too short)")
     state = gateway_state(request)
-    req = incidents_pb2.FindCallerReportsRequest(phone_sha256=phone_sha256(phone), limit=20)
+    req = incidents_pb2.FindCallerReportsRequest(phone=phone, limit=20)
     resp = await state.clients.call(state.clients.incidents.FindCallerReports, req, token=_token(request))
     return JSONResponse({"reports": [to_json(r) for r in resp.reports]})
 

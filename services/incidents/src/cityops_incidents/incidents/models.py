@@ -47,7 +47,8 @@ class ReportIn:
     subcategory: str = ""
     description: str = ""
     reporter_name: str = ""
-    reporter_phone: str = ""
+    reporter_phone: str = ""  # as typed; never stored (the row keeps the hash and the masked form)
+    reporter_phone_hash: str = ""  # text.phone_hash, set by the service
     reporter_subject: str = ""
     occurred_at: datetime | None = None
     external_ids: dict[str, str] = field(default_factory=dict)
@@ -123,6 +124,7 @@ class TransitionIn:
     expected_version: int = 0
     duplicate_of: str = ""
     assignment_id: str = ""
+    idempotency_key: str = ""  # optional: a replay with the same key is answered, not applied again
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ class SatisfactionRow:
 
 @dataclass(frozen=True)
 class StoredReport:
-    """A report row as an operator may see it (the phone masked by the caller)."""
+    """A report row as an operator may see it (the phone only masked: the row holds no more)."""
 
     id: str
     incident_id: str
@@ -258,7 +260,7 @@ class StoredReport:
     lat: float
     lon: float
     address: str
-    reporter_phone: str
+    reporter_phone_masked: str
     reporter_subject: str
     sensor_alert_id: str
     external_ids: dict[str, str]

@@ -9,10 +9,11 @@ from typing import Any
 import asyncpg
 
 from cityops_incidents.incidents.models import StoredReport
+from cityops_incidents.text import mask_phone, phone_hash
 
 _COLUMNS = (
     "id, incident_id, merged, distance_m, source, category, subcategory, description, lat, lon, address, "
-    "reporter_phone, reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at, idempotency_key"
+    "reporter_phone_masked, reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at, idempotency_key"
 )
 
 
@@ -72,12 +73,6 @@ async def filed_by(conn: asyncpg.Connection, incident_id: str, subject: str) -> 
     ))
 
 
-# The phone's digits in national form ("+84 912 345 678" → "0912345678"), hashed. Computed per row
-# (no index: the table holds PII in plain text and a lookup happens once per call).
-PHONE_HASH_SQL = ("encode(sha256(convert_to(regexp_replace(regexp_replace(reporter_phone, '\\D', '', 'g'), "
-                  "'^84', '0'), 'UTF8')), 'hex')")
-
-
 @dataclass(frozen=True)
 class CallerReport:
     report: StoredReport
@@ -85,15 +80,15 @@ class CallerReport:
     incident_status: str
 
 
-async def by_phone_hash(conn: asyncpg.Connection, phone_sha256: str, limit: int) -> list[CallerReport]:
-    """Reports whose reporter phone hashes to ``phone_sha256``, newest first, with their incident."""
+async def by_phone_hash(conn: asyncpg.Connection, phone_hash: str, limit: int) -> list[CallerReport]:
+    """Reports whose reporter phone hashes to ``phone_hash`` (text.phone_hash), newest first, with
+    their incident (index reports_phone_hash)."""
     columns = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
     rows = await conn.fetch(
         f"SELECT {columns}, i.number AS incident_number, i.status AS incident_status "
         f"FROM reports r JOIN incidents i ON i.id = r.incident_id "
-        f"WHERE r.reporter_phone <> '' AND {PHONE_HASH_SQL.replace('reporter_phone', 'r.reporter_phone')} = $1 "
-        f"ORDER BY r.received_at DESC LIMIT $2",
-        phone_sha256, limit,
+        "WHERE r.reporter_phone_hash = $1 ORDER BY r.received_at DESC LIMIT $2",
+        phone_hash, limit,
     )
     out = []
     for row in rows:
@@ -101,3 +96,23 @@ async def by_phone_hash(conn: asyncpg.Connection, phone_sha256: str, limit: int)
         number, status = values.pop("incident_number"), values.pop("incident_status")
         out.append(CallerReport(_report(values), str(number), str(status)))
     return out
+
+
+async def hash_legacy_phones(pool: asyncpg.Pool, key: bytes, *, batch: int = 500) -> int:
+    """Rows written before migration 175 still hold the number: hash and mask it, then empty it.
+    Run by the api at start-up (the key is not in the database); returns how many rows changed."""
+    done = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, reporter_phone FROM reports WHERE reporter_phone <> '' LIMIT $1 FOR UPDATE SKIP LOCKED",
+                batch,
+            )
+            if not rows:
+                return done
+            await conn.executemany(
+                "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_masked = $3, reporter_phone = '' "
+                "WHERE id = $1",
+                [(r["id"], phone_hash(key, r["reporter_phone"]), mask_phone(r["reporter_phone"])) for r in rows],
+            )
+            done += len(rows)

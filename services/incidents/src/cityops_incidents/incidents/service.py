@@ -6,7 +6,6 @@ Every change commits together with its timeline entry and its IncidentEvent (out
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -15,7 +14,7 @@ import asyncpg
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents import geo
-from cityops_incidents.incidents import lifecycle, report_store, sla, store, unit_assignments
+from cityops_incidents.incidents import lifecycle, report_store, request_keys, sla, store, unit_assignments
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.changes import record_only, write_change
 from cityops_incidents.incidents.convert import status_label
@@ -44,7 +43,8 @@ from cityops_incidents.incidents.validation import (
     validate_transition,
 )
 from cityops_incidents.rules import Rules
-from cityops_incidents.text import search_terms
+from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
+from cityops_incidents.text import national_phone, phone_hash, search_terms
 from cityops_platform import codecs
 from cityops_platform.errors import (
     FieldViolation,
@@ -56,7 +56,6 @@ from cityops_platform.errors import (
 )
 from cityops_platform.geo.admin_units import admin_units
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 # Who may attach a report to an incident of their choice (ReportIncident.attach_to_incident_id).
 ATTACH_ROLES = frozenset({"call_taker", "operator", "supervisor", "admin"})
 # Who may set priority_override (it skips triage).
@@ -73,8 +72,10 @@ def scoped_key(subject: str, key: str) -> str:
 
 
 class IncidentService:
-    def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow,
+                 phone_key: bytes = LOCAL_PHONE_HASH_KEY.encode()) -> None:
         self._pool = pool
+        self._phone_key = phone_key
         self.rules = rules
         self._now = now
         self._intake = IntakeBatcher(pool=pool, rules=rules)
@@ -103,6 +104,8 @@ class IncidentService:
         # Idempotency keys are the caller's own: the same key from another subject is another report,
         # never a way to read someone else's (docs/security.md, object-level authorization).
         r.idempotency_key = scoped_key(actor.subject, r.idempotency_key)
+        # Only the keyed hash and the masked form of the phone are stored (report_store).
+        r.reporter_phone_hash = phone_hash(self._phone_key, r.reporter_phone)
         return await self._intake.file(r, actor=actor, now=now)
 
     async def get(self, incident_id: str = "", number: str = "") -> Incident:
@@ -123,13 +126,17 @@ class IncidentService:
     async def transition(self, t: TransitionIn, *, actor: Actor) -> Incident:
         """Move an incident along the lifecycle. ``expected_version`` is required (ValidationFailed
         without it); a stale one raises StaleVersion; an illegal move raises IllegalTransition; both
-        leave the incident untouched."""
+        leave the incident untouched. With ``idempotency_key`` a replay of an applied transition
+        answers with the incident as it is now (no stale-version error, nothing applied twice)."""
         validate_transition(self.rules, t)
         now = self._now()
+        key = scoped_key(actor.subject, t.idempotency_key) if t.idempotency_key else ""
         async with self._pool.acquire() as conn, conn.transaction():
             inc = await store.get(conn, t.incident_id, for_update=True)
             if inc is None:
                 raise NotFound("incident", t.incident_id)
+            if key and await request_keys.seen(conn, key, method="TransitionIncident", incident_id=inc.id):
+                return inc
             if t.expected_version != inc.version:
                 raise StaleVersion(t.expected_version, inc.version)
             lifecycle.check(inc.status, t.to_status)
@@ -147,21 +154,28 @@ class IncidentService:
             if audit is not None:
                 await record_only(conn, inc=inc, actor=actor, action=audit[0], now=now, detail=audit[1],
                                   before=status_label(before), after=status_label(inc.status))
+            if key:
+                await request_keys.remember(conn, key, method="TransitionIncident", incident_id=inc.id,
+                                            version=inc.version, at=now)
             return inc
 
     async def add_note(self, incident_id: str, text: str, *, actor: Actor, unit_id: str | None = None,
-                       filer_only: bool = False) -> Incident:
-        """Append a note (stored, on the timeline and as a NoteAdded event).
+                       filer_only: bool = False, idempotency_key: str = "") -> Incident:
+        """Append a note (stored, on the timeline and as a NoteAdded event). With ``idempotency_key``
+        a replay of an added note answers with the incident and adds nothing.
 
         Object rules (docs/security.md): with ``unit_id`` (a field unit's bound unit) only an incident
         that unit is actively assigned to; with ``filer_only`` (an external CAD) only an incident
         the caller filed a report on. PERMISSION_DENIED otherwise, and nothing is written."""
-        validate_note(self.rules, incident_id, text)
+        validate_note(self.rules, incident_id, text, idempotency_key)
         now = self._now()
+        key = scoped_key(actor.subject, idempotency_key) if idempotency_key else ""
         async with self._pool.acquire() as conn, conn.transaction():
             inc = await store.get(conn, incident_id, for_update=True)
             if inc is None:
                 raise NotFound("incident", incident_id)
+            if key and await request_keys.seen(conn, key, method="AddNote", incident_id=inc.id):
+                return inc
             if unit_id is not None and not await unit_assignments.is_assigned(conn, inc.id, unit_id):
                 raise PermissionDenied(f"Đơn vị {unit_id} không được phân công cho sự cố {inc.number} "
                                        f"(unit {unit_id} is not assigned to this incident)")
@@ -172,6 +186,9 @@ class IncidentService:
             await store.insert_note(conn, note_id=note_id, incident_id=inc.id, text=text, actor=actor, at=now)
             await write_change(conn, rules=self.rules, inc=inc, actor=actor, now=now, detail=text,
                                 body=pb.NoteAdded(note_id=note_id, text=text))
+            if key:
+                await request_keys.remember(conn, key, method="AddNote", incident_id=inc.id, version=inc.version,
+                                            at=now)
             return inc
 
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
@@ -262,17 +279,18 @@ class IncidentService:
         async with self._pool.acquire() as conn, conn.transaction():
             return await reopen_in_tx(conn, rules=self.rules, o=o, actor=actor, roles=roles, now=now)
 
-    async def caller_reports(self, phone_sha256: str, limit: int) -> list[report_store.CallerReport]:
-        """A caller's earlier reports (newest first), found by the hex SHA-256 of the phone's digits
-        in national form; the phone is never a parameter, and the caller masks it on the way out."""
+    async def caller_reports(self, phone: str, limit: int) -> list[report_store.CallerReport]:
+        """A caller's earlier reports (newest first), found by the keyed hash of the phone in national
+        form (any of "+84 912 345 678", "0912.345.678", "84912345678"); the phone itself is neither
+        stored nor logged, and the reports carry it masked."""
         out: list[FieldViolation] = []
-        if not _HEX64.fullmatch(phone_sha256 or ""):
-            out.append(FieldViolation("phone_sha256", "64 ký tự hex (hex SHA-256)"))
+        if len(national_phone(phone)) < 9:
+            out.append(FieldViolation("phone", "số điện thoại quá ngắn hoặc trống (phone too short or empty)"))
         if limit < 0:
             out.append(FieldViolation("limit", "phải >= 0 (must be >= 0)"))
         require(out)
         async with self._pool.acquire() as conn:
-            return await report_store.by_phone_hash(conn, phone_sha256.lower(), min(limit or 10, 50))
+            return await report_store.by_phone_hash(conn, phone_hash(self._phone_key, phone), min(limit or 10, 50))
 
     async def reports(self, incident_id: str) -> list[StoredReport]:
         """The reports fused into an incident, oldest first (the caller masks the phone)."""

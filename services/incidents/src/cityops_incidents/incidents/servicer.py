@@ -130,7 +130,8 @@ class IncidentsRpc:
     ) -> pb.Incident:
         actor, _ = current_actor()
         t = TransitionIn(incident_id=request.id, to_status=status_name(request.to_status), reason=request.reason,
-                         expected_version=request.expected_version, duplicate_of=request.duplicate_of)
+                         expected_version=request.expected_version, duplicate_of=request.duplicate_of,
+                         idempotency_key=request.idempotency_key)
         return incident_pb(await self._service.transition(t, actor=actor), self._eido)
 
     async def AddNote(self, request: pb.AddNoteRequest, context: Ctx) -> pb.Incident:  # noqa: N802
@@ -140,7 +141,7 @@ class IncidentsRpc:
         # An external CAD (integrator without a staff role) notes only what it reported.
         filer_only = unit_id is None and "integrator" in roles and not principal.has_any(auth.STAFF)
         incident = await self._service.add_note(request.id, request.text, actor=actor, unit_id=unit_id,
-                                                filer_only=filer_only)
+                                                filer_only=filer_only, idempotency_key=request.idempotency_key)
         return incident_pb(incident, self._eido)
 
     async def GetTimeline(self, request: pb.GetTimelineRequest, context: Ctx) -> pb.Timeline:  # noqa: N802
@@ -210,5 +211,5 @@ class IncidentsRpc:
     async def FindCallerReports(  # noqa: N802
         self, request: pb.FindCallerReportsRequest, context: Ctx
     ) -> pb.FindCallerReportsResponse:
-        found = await self._service.caller_reports(request.phone_sha256, request.limit)
+        found = await self._service.caller_reports(request.phone, request.limit)
         return pb.FindCallerReportsResponse(reports=[caller_report_pb(c) for c in found])

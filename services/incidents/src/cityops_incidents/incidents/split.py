@@ -26,7 +26,6 @@ from cityops_incidents.incidents.models import Actor, Incident, SplitIn, StoredR
 from cityops_incidents.incidents.triage import triage
 from cityops_incidents.incidents.validation import REQUIRED, check_expected_version, check_length, check_uuid
 from cityops_incidents.rules import Rules
-from cityops_incidents.text import mask_phone
 from cityops_platform.errors import FieldViolation, NotFound, PreconditionFailed, StaleVersion, require
 
 
@@ -108,7 +107,7 @@ async def _create_from(
     inc.number = incident_number(rules, now, await store.next_number(conn, rules.number_prefix, day))
     body = pb.IncidentReported(
         source=pb.Source.Value(f"SOURCE_{r.source}"), report_id=r.id,
-        reporter_phone_masked=mask_phone(r.reporter_phone), sensor_alert_id=r.sensor_alert_id,
+        reporter_phone_masked=r.reporter_phone_masked, sensor_alert_id=r.sensor_alert_id,
         reporter_subject=r.reporter_subject,
     )
     await write_change(conn, rules=rules, inc=inc, actor=actor, body=body, now=now, new=True, before="",

@@ -3,7 +3,6 @@ connection, so the service decides the transaction boundaries."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, Incident, ReportIn, TimelineEntry
+from cityops_incidents.text import mask_phone
 from cityops_platform.db import outbox
 from cityops_platform.db.outbox import OutboxRecord
 
@@ -76,19 +76,18 @@ async def report_by_key(conn: asyncpg.Connection, key: str) -> KnownReport | Non
     return KnownReport(str(row["id"]), str(row["incident_id"]), row["merged"]) if row else None
 
 
-# Who filed a report: a citizen by its token subject, a caller by the phone digits; a report with
-# neither (a sensor, an anonymous form) counts on its own. ``reporter_key`` is the same in Python.
+# Who filed a report: a citizen by its token subject, a caller by the phone's keyed hash (the
+# number itself is not stored, migration 175); a report with neither (a sensor, an anonymous form)
+# counts on its own. ``reporter_key`` is the same in Python.
 _REPORTER_SQL = ("COALESCE(NULLIF('s:' || reporter_subject, 's:'), "
-                 "NULLIF('p:' || regexp_replace(reporter_phone, '\\D', '', 'g'), 'p:'), id::text)")
-_NON_DIGITS = re.compile(r"\D")
+                 "NULLIF('p:' || reporter_phone_hash, 'p:'), id::text)")
 
 
 def reporter_key(report_id: str, r: ReportIn) -> str:
-    """``_REPORTER_SQL`` of a report not yet written."""
+    """``_REPORTER_SQL`` of a report not yet written (``reporter_phone_hash`` set by the service)."""
     if r.reporter_subject:
         return f"s:{r.reporter_subject}"
-    digits = _NON_DIGITS.sub("", r.reporter_phone)
-    return f"p:{digits}" if digits else report_id
+    return f"p:{r.reporter_phone_hash}" if r.reporter_phone_hash else report_id
 
 
 async def distinct_reporters(conn: asyncpg.Connection, incident_id: str) -> int:
@@ -181,11 +180,13 @@ async def write_change(
         r = report.r
         ctes.append(
             "report_written AS (INSERT INTO reports (id, incident_id, idempotency_key, merged, distance_m, source, "
-            "category, subcategory, description, lat, lon, address, reporter_name, reporter_phone, "
-            "reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at) VALUES (" + a.row(
+            "category, subcategory, description, lat, lon, address, reporter_name, reporter_phone_hash, "
+            "reporter_phone_masked, reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at) "
+            "VALUES (" + a.row(
                 report.report_id, inc.id, r.idempotency_key, report.merged, report.distance_m, r.source,
                 r.category, r.subcategory, r.description, r.lat, r.lon, r.address, r.reporter_name,
-                r.reporter_phone, r.reporter_subject, r.sensor_alert_id, r.external_ids, report.occurred_at,
+                r.reporter_phone_hash, mask_phone(r.reporter_phone), r.reporter_subject, r.sensor_alert_id,
+                r.external_ids, report.occurred_at,
                 report.received_at) + "))"
         )
     await outbox.enqueue_records(conn, schema=SCHEMA, records=[record], with_sql=", ".join(ctes),
@@ -356,7 +357,10 @@ async def write_batch(
         rows = [{"id": n.report_id, "incident_id": incident_id, "idempotency_key": n.r.idempotency_key,
                  "merged": n.merged, "distance_m": n.distance_m, "source": n.r.source, "category": n.r.category,
                  "subcategory": n.r.subcategory, "description": n.r.description, "lat": n.r.lat, "lon": n.r.lon,
-                 "address": n.r.address, "reporter_name": n.r.reporter_name, "reporter_phone": n.r.reporter_phone,
+                 "address": n.r.address, "reporter_name": n.r.reporter_name,
+                 # the number itself is never written: its keyed hash and its masked form (migration 175)
+                 "reporter_phone_hash": n.r.reporter_phone_hash,
+                 "reporter_phone_masked": mask_phone(n.r.reporter_phone),
                  "reporter_subject": n.r.reporter_subject, "sensor_alert_id": n.r.sensor_alert_id,
                  "external_ids": n.r.external_ids, "occurred_at": n.occurred_at.isoformat(),
                  "received_at": n.received_at.isoformat()} for incident_id, n in reports]

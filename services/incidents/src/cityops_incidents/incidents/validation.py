@@ -101,6 +101,7 @@ def validate_transition(rules: Rules, t: TransitionIn) -> None:
         if t.duplicate_of == t.incident_id:
             out.append(FieldViolation("duplicate_of", "không thể trùng với chính nó (cannot duplicate itself)"))
     check_expected_version(out, t.expected_version)
+    check_length(out, "idempotency_key", t.idempotency_key, rules.limit("idempotency_key"))
     require(out)
 
 
@@ -113,12 +114,13 @@ def check_expected_version(out: list[FieldViolation], value: int) -> None:
         out.append(FieldViolation("expected_version", "phải >= 1 (must be >= 1)"))
 
 
-def validate_note(rules: Rules, incident_id: str, text: str) -> None:
+def validate_note(rules: Rules, incident_id: str, text: str, idempotency_key: str = "") -> None:
     out: list[FieldViolation] = []
     check_uuid(out, "id", incident_id)
     if not text.strip():
         out.append(FieldViolation("text", REQUIRED))
     check_length(out, "text", text, rules.limit("note"))
+    check_length(out, "idempotency_key", idempotency_key, rules.limit("idempotency_key"))
     require(out)
 
 

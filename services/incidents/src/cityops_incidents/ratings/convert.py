@@ -7,7 +7,6 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_incidents.incidents.convert import agency_enum, category_enum, enum_value, ts
 from cityops_incidents.incidents.models import Rating, SatisfactionRow, StoredReport
 from cityops_incidents.incidents.report_store import CallerReport
-from cityops_incidents.text import mask_phone
 
 
 def rating_pb(r: Rating) -> pb.Rating:
@@ -38,7 +37,7 @@ def report_summary_pb(r: StoredReport) -> pb.ReportSummary:
         category=category_enum(r.category), category_code=r.category,
         subcategory=r.subcategory, description=r.description,
         location=common_pb2.GeoPoint(lat=r.lat, lon=r.lon, address=r.address), merged=r.merged,
-        distance_m=round(r.distance_m, 1), reporter_phone_masked=mask_phone(r.reporter_phone),
+        distance_m=round(r.distance_m, 1), reporter_phone_masked=r.reporter_phone_masked,
         occurred_at=ts(r.occurred_at), received_at=ts(r.received_at),
     )
 
@@ -50,6 +49,6 @@ def caller_report_pb(c: CallerReport) -> pb.CallerReport:
         report_id=r.id, incident_id=r.incident_id, incident_number=c.incident_number,
         incident_status=enum_value(pb.Status, "STATUS_", c.incident_status),
         category=enum_value(pb.Category, "CATEGORY_", r.category), description=r.description[:500],
-        reporter_phone_masked=mask_phone(r.reporter_phone), merged=r.merged, received_at=ts(r.received_at),
+        reporter_phone_masked=r.reporter_phone_masked, merged=r.merged, received_at=ts(r.received_at),
         location=common_pb2.GeoPoint(lat=r.lat, lon=r.lon, address=r.address),
     )

@@ -154,7 +154,7 @@ export function renderDetail(force = true) {
   });
   body.querySelector("#act-note-save")?.addEventListener("click", () => {
     const text = body.querySelector("#act-note").value.trim();
-    if (text) act(post(`/api/incidents/${incident.id}/notes`, { text })).then(refreshTimeline);
+    if (text) act(send("POST", `/api/incidents/${incident.id}/notes`, { text }, { base: version })).then(refreshTimeline);
   });
 }
 

@@ -2,7 +2,7 @@
 import { get, login, logout, session } from "./api.js";
 import { applyStatic, categoryLabel, initI18n, locale, nextLang, onLangChange, setLang, t } from "./i18n.js";
 import { TZ, priority } from "./format.js";
-import { applyEvent, loadAll, on, onChange, state } from "./store.js";
+import { applyEvent, incidentUpdated, loadAll, on, onChange, state } from "./store.js";
 import * as map from "./map.js";
 import { initQueue, markFresh, relabelWards, renderQueue, setSelected, tickCountdowns } from "./queue.js";
 import { renderSensors, renderUnits } from "./boards.js";
@@ -34,6 +34,7 @@ async function flushOutbox() {
   await flush((err, item, result) => {
     if (err) toast(`${t("offline.refused")}: ${err.message}`, true);
     else if (result?.incident?.number) toast(`${t("offline.sent")} ${result.incident.number}`);
+    else if (result?.number) { incidentUpdated(result); toast(`${t("offline.sent")} ${result.number}`); }
   });
   setLive(document.getElementById("live").dataset.state || "connecting");
 }

@@ -1,0 +1,108 @@
+"""FindCallerReports on the real api and Postgres: a caller is found by the keyed hash of the
+phone whatever form it was typed in, the number is stored nowhere in the incidents schema, and
+rows from before migration 175 are hashed and emptied by the api."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import grpc
+import pytest
+
+from cityops.incidents.v1 import incidents_pb2 as pb
+from cityops_incidents.incidents import report_store
+from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
+from cityops_incidents.text import phone_hash
+
+from .conftest import Api, report_request
+
+pytestmark = pytest.mark.integration
+DIGITS = "939271555"  # the subscriber part of the test number: in no stored column, in any form
+
+
+async def _holding(conn: asyncpg.Connection, digits: str) -> list[str]:
+    """The columns of the incidents schema where ``digits`` appear (separators ignored)."""
+    out = []
+    for table, column, expr in await _text_columns(conn):
+        if await conn.fetchval(
+                f"SELECT count(*) FROM \"{table}\" WHERE regexp_replace({expr}, '\\D', '', 'g') LIKE '%{digits}%'"):
+            out.append(f"{table}.{column}")
+    return out
+
+
+async def _text_columns(conn: asyncpg.Connection) -> list[tuple[str, str, str]]:
+    """Every column of the incidents schema that could hold a number, as a SQL text expression."""
+    rows = await conn.fetch(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'incidents' "
+        "AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea', 'ARRAY')"
+    )
+    return [(r["table_name"], r["column_name"], f"encode(\"{r['column_name']}\", 'escape')" if r["data_type"] == "bytea"
+             else f"\"{r['column_name']}\"::text") for r in rows]
+
+
+async def test_caller_found_by_any_form_and_number_stored_nowhere(api: Api, database_url: str) -> None:
+    md = api.md("call_taker", "ct-lookup")
+    first = await api.stub.ReportIncident(
+        report_request(description="Ngập sâu trước chợ", reporter=pb.Reporter(phone="0939 271 555")), metadata=md)
+    second = await api.stub.ReportIncident(
+        report_request(lat=11.05, lon=106.70, description="Cây đổ chắn đường",
+                       reporter=pb.Reporter(phone="+84939271555")), metadata=md)
+    await api.stub.ReportIncident(
+        report_request(lat=11.06, lon=106.71, reporter=pb.Reporter(phone="0939271556")), metadata=md)
+
+    found = await api.stub.FindCallerReports(pb.FindCallerReportsRequest(phone="84 939.271.555"), metadata=md)
+    assert {r.report_id for r in found.reports} == {first.report_id, second.report_id}
+    assert {r.reporter_phone_masked for r in found.reports} == {"09xx xxx 555"}
+    assert [r.received_at.ToDatetime() for r in found.reports] == sorted(
+        (r.received_at.ToDatetime() for r in found.reports), reverse=True)
+
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "incidents"})
+    try:
+        stored = await conn.fetch("SELECT reporter_phone, reporter_phone_hash, reporter_phone_masked FROM reports "
+                                  "WHERE id = ANY($1::uuid[])", [first.report_id, second.report_id])
+        assert {r["reporter_phone"] for r in stored} == {""}
+        assert {r["reporter_phone_hash"] for r in stored} == {phone_hash(LOCAL_PHONE_HASH_KEY.encode(), "0939271555")}
+        assert await _holding(conn, DIGITS) == []
+        await conn.execute("SET enable_seqscan = off")  # a few rows: make the planner show the index it can use
+        plan = "\n".join(r[0] for r in await conn.fetch(
+            "EXPLAIN SELECT id FROM reports WHERE reporter_phone_hash = 'x' ORDER BY received_at DESC LIMIT 20"))
+        assert "reports_phone_hash" in plan, plan
+    finally:
+        await conn.close()
+
+
+async def test_old_rows_are_hashed_and_emptied(api: Api, database_url: str) -> None:
+    md = api.md("call_taker", "ct-legacy")
+    base = await api.stub.ReportIncident(report_request(lat=11.07, lon=106.72), metadata=md)
+    legacy_id = str(uuid.uuid4())
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "incidents"})
+    try:
+        # A row as the api wrote it before migration 175: the number in plain text, no hash.
+        await conn.execute(
+            "INSERT INTO reports (id, incident_id, idempotency_key, merged, source, category, lat, lon, "
+            "reporter_phone, occurred_at, received_at) SELECT $1, incident_id, $2, true, source, category, lat, lon, "
+            "'+84 939 271 777', occurred_at, received_at FROM reports WHERE id = $3",
+            legacy_id, f"legacy-{legacy_id}", base.report_id)
+        assert await _holding(conn, "939271777") == ["reports.reporter_phone"]  # the scan does see a number
+        pool = await asyncpg.create_pool(database_url, server_settings={"search_path": "incidents"},
+                                         min_size=1, max_size=2)
+        try:
+            assert await report_store.hash_legacy_phones(pool, LOCAL_PHONE_HASH_KEY.encode()) >= 1
+        finally:
+            await pool.close()
+        row = await conn.fetchrow("SELECT reporter_phone, reporter_phone_masked FROM reports WHERE id = $1", legacy_id)
+        assert (row["reporter_phone"], row["reporter_phone_masked"]) == ("", "09xx xxx 777")
+        assert await _holding(conn, "939271777") == []
+    finally:
+        await conn.close()
+    found = await api.stub.FindCallerReports(pb.FindCallerReportsRequest(phone="0939271777"), metadata=md)
+    assert [r.report_id for r in found.reports] == [legacy_id]
+
+
+async def test_a_missing_or_short_phone_is_invalid(api: Api) -> None:
+    for request in (pb.FindCallerReportsRequest(phone_sha256="a" * 64), pb.FindCallerReportsRequest(phone="0912")):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await api.stub.FindCallerReports(request, metadata=api.md("call_taker"))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "0912" not in (err.value.details() or "")

@@ -1,0 +1,48 @@
+"""The caller lookup key: Vietnamese numbers normalised to the national form, then HMAC-SHA256
+with the service's key; the key refused outside local unless it is real."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY, IncidentsSettings, phone_hash_key
+from cityops_incidents.text import national_phone, phone_hash
+from cityops_platform.settings import ConfigurationError
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize("typed", [
+    "0912345678", "0912 345 678", "0912.345.678", "091-234-5678", "(091) 234 5678",
+    "+84912345678", "+84 912 345 678", "84912345678", "84 912.345.678", "0084 912 345 678", "912345678",
+])
+def test_every_usual_form_is_the_same_national_number(typed: str) -> None:
+    assert national_phone(typed) == "0912345678"
+    assert phone_hash(KEY, typed) == phone_hash(KEY, "0912345678")
+
+
+def test_landlines_and_short_numbers_keep_their_digits() -> None:
+    assert national_phone("+84 28 3812 3456") == "02838123456"
+    assert national_phone("028.3812.3456") == "02838123456"
+    assert national_phone("114") == "114"  # a short code is not turned into a national number
+    assert national_phone("") == "" and phone_hash(KEY, "") == ""
+
+
+def test_the_hash_is_keyed() -> None:
+    expected = hmac.new(KEY, b"0912345678", hashlib.sha256).hexdigest()
+    assert phone_hash(KEY, "+84 912 345 678") == expected
+    assert phone_hash(KEY, "0912345678") != hashlib.sha256(b"0912345678").hexdigest()
+    assert phone_hash(b"j" * 32, "0912345678") != expected
+    assert phone_hash(KEY, "0912345679") != expected
+
+
+def test_local_gets_the_public_key_and_other_environments_refuse_it() -> None:
+    assert phone_hash_key(IncidentsSettings(phone_hash_key=""), is_local=True) == LOCAL_PHONE_HASH_KEY.encode()
+    for bad in ("", LOCAL_PHONE_HASH_KEY, "short-key"):
+        with pytest.raises(ConfigurationError, match="CITYOPS_INCIDENTS_PHONE_HASH_KEY"):
+            phone_hash_key(IncidentsSettings(phone_hash_key=bad), is_local=False)
+    real = "r" * 40
+    assert phone_hash_key(IncidentsSettings(phone_hash_key=real), is_local=False) == real.encode()
