@@ -231,6 +231,17 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     return summary
 
 
+def step_configs(opts: BenchOptions) -> list[SurgeConfig]:
+    """One surge per step of the step-up, each with a seed of its own: with the surge's seed a step's
+    reports would land on the surge's still-open incidents and merge into them."""
+    return [
+        SurgeConfig(rate=rate, duration=opts.surge_step_duration, p1_share=opts.surge.p1_share,
+                    duplicate_share=opts.surge.duplicate_share, drain_timeout=opts.surge.drain_timeout,
+                    seed=opts.surge.seed + step)
+        for step, rate in enumerate(opts.surge_steps, start=1)
+    ]
+
+
 async def surge_step_up(ep: Endpoints, opts: BenchOptions, city: LocalCity | None, *, t0: float,
                         say: Any, series: dict[str, Any]) -> dict[str, Any]:
     """The surge at rising rates (``opts.surge_steps``, each ``surge_step_duration`` s), until a
@@ -238,9 +249,8 @@ async def surge_step_up(ep: Endpoints, opts: BenchOptions, city: LocalCity | Non
     steps: list[dict[str, Any]] = []
     knee: float | None = None
     city_pids = dict(city.pids()) if city else {}
-    for rate in opts.surge_steps:
-        cfg = SurgeConfig(rate=rate, duration=opts.surge_step_duration, p1_share=opts.surge.p1_share,
-                          duplicate_share=opts.surge.duplicate_share, drain_timeout=opts.surge.drain_timeout)
+    for cfg in step_configs(opts):
+        rate = cfg.rate
         say(f"Bậc tăng tải (surge step): {rate:g}/s × {cfg.duration:g} s")
         result = await run_surge(ep, cfg, run_id=f"{opts.run_id}-s{int(rate)}", t0=t0, say=say,
                                  progress=lambda *_: None,
