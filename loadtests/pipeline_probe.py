@@ -51,7 +51,7 @@ from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
 from cityops.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from cityops_devtools.city import City, clean_environ
 from cityops_devtools.devstack import Devstack
-from cityops_devtools.devstack._process import free_port
+from cityops_devtools.testing import serve_http
 from cityops_platform.auth import TokenCodec
 from cityops_platform.kafka.client import client_kwargs
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
@@ -260,10 +260,7 @@ async def drive(city: ProbeCity, settings: Settings, args: argparse.Namespace) -
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    hook_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+    runner, hook_port = await serve_http(app)
 
     async with grpc.aio.insecure_channel(city.addr("dispatch")) as ch:
         stub = dispatch_pb2_grpc.DispatchServiceStub(ch)

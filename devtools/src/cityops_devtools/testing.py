@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import socket
+import ssl
 import sys
 import time
 import uuid
@@ -14,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import grpc
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
@@ -65,6 +67,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def serve_http(
+    app: web.Application, host: str = "127.0.0.1", *, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Start an aiohttp ``app`` (a test's receiver) on a free port of ``host``; returns its runner
+    (``await runner.cleanup()`` stops it) and the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    return runner, port
 
 
 async def consume(

@@ -14,7 +14,7 @@ import pytest_asyncio
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from cityops_devtools.testing import free_port
+from cityops_devtools.testing import serve_http
 from cityops_dispatch.eido.conveyance import ConveyanceSettings, Conveyor, PermanentFailure
 from cityops_dispatch.eido.partners import Partner
 from cityops_platform import netguard
@@ -36,10 +36,7 @@ async def receiver() -> AsyncIterator[dict[str, Any]]:
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.2", port).start()
+    runner, port = await serve_http(app, "127.0.0.2")
     try:
         yield {"port": port, "seen": seen}
     finally:

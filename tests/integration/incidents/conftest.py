@@ -26,10 +26,11 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops.incidents.v1 import incidents_pb2_grpc
 from cityops_devtools.city import cli_argv
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import bearer, free_port, fresh_settings, make_settings
+from cityops_devtools.testing import bearer, consume, free_port, fresh_settings, make_settings
 from cityops_incidents.server import POLICY, build
 from cityops_platform.db.migrations import migrate
 from cityops_platform.kafka.admin import apply_topics
+from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import migrations_dir, service_resources, start_grpc
 from cityops_platform.settings import Settings
 
@@ -62,6 +63,25 @@ def report_request(
         location=common_pb2.GeoPoint(lat=lat, lon=lon, address=kwargs.pop("address", "Đại lộ Bình Dương")),
         idempotency_key=key or str(uuid.uuid4()), **kwargs,
     )
+
+
+async def incident_events(
+    settings: Settings, incident_id: str, count: int, event_type: str = ""
+) -> list[pb.IncidentEvent]:
+    """The first ``count`` IncidentEvents of one incident on the incidents topic (only those of
+    ``event_type`` when given)."""
+
+    def wanted(record: Any) -> bool:
+        return record.key == incident_id.encode() and (
+            not event_type or dict(record.headers)["cityops-event-type"] == event_type.encode())
+
+    records = await consume(settings, INCIDENT_EVENTS.name, count=count, predicate=wanted)
+    events = []
+    for record in records:
+        event = pb.IncidentEvent()
+        event.ParseFromString(record.value)
+        events.append(event)
+    return events
 
 
 async def prepare(settings: Settings) -> None:

@@ -15,11 +15,10 @@ import yaml
 
 from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
-from cityops_devtools.testing import consume, eventually
+from cityops_devtools.testing import eventually
 from cityops_incidents.rules import load_rules, raw_default_rules
-from cityops_platform.kafka.topics import INCIDENT_EVENTS
 
-from .conftest import Api, City, api_on, city_for_module, report_request
+from .conftest import Api, City, api_on, city_for_module, incident_events, report_request
 
 pytestmark = pytest.mark.integration
 SWEEP_S = 0.3
@@ -75,15 +74,7 @@ def seconds_between(later: Any, earlier: Any) -> float:
 
 
 async def events_of(city: City, incident_id: str, event_type: str, count: int) -> list[pb.IncidentEvent]:
-    records = await consume(city.settings, INCIDENT_EVENTS.name, count=count,
-                            predicate=lambda r: dict(r.headers)["cityops-event-type"] == event_type.encode()
-                            and r.key == incident_id.encode())
-    out = []
-    for record in records:
-        event = pb.IncidentEvent()
-        event.ParseFromString(record.value)
-        out.append(event)
-    return out
+    return await incident_events(city.settings, incident_id, count, event_type)
 
 
 async def get(api: Api, incident_id: str) -> pb.Incident:

@@ -13,16 +13,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityops.incidents.v1 import incidents_pb2 as pb
-from cityops_devtools.testing import consume, make_settings
+from cityops_devtools.testing import make_settings
 from cityops_incidents.incidents import reactions
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, ReportIn, TransitionIn
 from cityops_incidents.incidents.service import IncidentService
 from cityops_incidents.rules import load_rules
-from cityops_platform.kafka.topics import INCIDENT_EVENTS
 from cityops_platform.runtime import service_resources
 from cityops_platform.settings import Settings
 
-from .conftest import TDM, prepare
+from .conftest import TDM, incident_events, prepare
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -57,17 +56,6 @@ async def city(kafka_bootstrap: str, topic_prefix: str, database_url: str) -> As
 def admin_request(description: str) -> ReportIn:
     return ReportIn(category="ADMINISTRATIVE_PROCEDURE", source="HOTLINE_1022", lat=TDM[0], lon=TDM[1],
                     idempotency_key=str(uuid.uuid4()), description=description, priority_override=4)
-
-
-async def incident_events(settings: Settings, incident_id: str, count: int) -> list[pb.IncidentEvent]:
-    records = await consume(settings, INCIDENT_EVENTS.name, count=count,
-                            predicate=lambda r: r.key == incident_id.encode())
-    events = []
-    for record in records:
-        event = pb.IncidentEvent()
-        event.ParseFromString(record.value)
-        events.append(event)
-    return events
 
 
 async def test_friday_afternoon_request_is_due_after_the_compensatory_day_off(city: City) -> None:

@@ -64,6 +64,12 @@ async def send_alert(city: City, producer: AIOKafkaProducer, a: sensors_pb.Senso
                                  key=a.sensor_id.encode())
 
 
+async def alert_incident(city: City, producer: AIOKafkaProducer, a: sensors_pb.SensorAlert) -> str:
+    """Send ``a``; the incident the worker linked it to."""
+    await send_alert(city, producer, a)
+    return await linked_incident(city, a.alert_id)
+
+
 async def linked_incident(city: City, alert_id: str) -> str:
     async def check() -> str | None:
         conn = await asyncpg.connect(city.settings.database_url)
@@ -80,8 +86,7 @@ async def test_raised_alert_creates_an_incident_and_its_clear_resolves_the_flood
     city: City, api: Api, producer: AIOKafkaProducer
 ) -> None:
     a1 = alert("alert-flood-1")
-    await send_alert(city, producer, a1)
-    incident_id = await linked_incident(city, "alert-flood-1")
+    incident_id = await alert_incident(city, producer, a1)
     inc = await api.stub.GetIncident(pb.GetIncidentRequest(id=incident_id), metadata=api.md())
     assert inc.category == pb.CATEGORY_FLOOD and list(inc.sources) == [pb.SOURCE_SENSOR]
     assert inc.priority == pb.PRIORITY_P3 and inc.subcategory == "ngap_duong"
@@ -117,8 +122,7 @@ async def timeline_of(api: Api, incident_id: str) -> list[tuple[str, str]]:
 
 async def test_a_fire_stays_open_when_its_smoke_sensor_clears(city: City, api: Api, producer: AIOKafkaProducer) -> None:
     smoke = {"kind": sensors_pb.SENSOR_KIND_SMOKE, "sensor_id": "smoke-kcn-1", "lat": 11.05, "lon": 106.66}
-    await send_alert(city, producer, alert("alert-smoke-1", **smoke))  # type: ignore[arg-type]
-    incident_id = await linked_incident(city, "alert-smoke-1")
+    incident_id = await alert_incident(city, producer, alert("alert-smoke-1", **smoke))  # type: ignore[arg-type]
     await send_alert(city, producer, alert("alert-smoke-1", state=sensors_pb.ALERT_STATE_CLEARED, **smoke))  # type: ignore[arg-type]
 
     async def cleared() -> list[tuple[str, str]] | None:
@@ -134,10 +138,9 @@ async def test_a_fire_stays_open_when_its_smoke_sensor_clears(city: City, api: A
 async def test_a_flood_resolves_only_when_its_last_alert_clears(
     city: City, api: Api, producer: AIOKafkaProducer
 ) -> None:
-    await send_alert(city, producer, alert("alert-two-1", lat=11.30, lon=106.40, sensor_id="wl-dt-1"))
-    incident_id = await linked_incident(city, "alert-two-1")
-    await send_alert(city, producer, alert("alert-two-2", lat=11.301, lon=106.40, sensor_id="wl-dt-2"))  # ~110 m
-    assert await linked_incident(city, "alert-two-2") == incident_id
+    incident_id = await alert_incident(city, producer, alert("alert-two-1", lat=11.30, lon=106.40, sensor_id="wl-dt-1"))
+    nearby = alert("alert-two-2", lat=11.301, lon=106.40, sensor_id="wl-dt-2")  # ~110 m
+    assert await alert_incident(city, producer, nearby) == incident_id
     await send_alert(city, producer, alert("alert-two-1", state=sensors_pb.ALERT_STATE_CLEARED, lat=11.30, lon=106.40,
                                            sensor_id="wl-dt-1"))
 
@@ -161,8 +164,7 @@ async def test_a_flood_resolves_only_when_its_last_alert_clears(
 async def test_hotline_flooding_report_120_m_from_a_sensor_flood_fuses_into_it(
     city: City, api: Api, producer: AIOKafkaProducer
 ) -> None:
-    await send_alert(city, producer, alert("alert-fuse-1", lat=10.93, lon=106.71, sensor_id="wl-ta-1"))
-    flood_id = await linked_incident(city, "alert-fuse-1")
+    flood_id = await alert_incident(city, producer, alert("alert-fuse-1", lat=10.93, lon=106.71, sensor_id="wl-ta-1"))
     reply = await api.stub.ReportIncident(
         report_request(category=pb.CATEGORY_FIELD_REPORT, lat=10.93108, lon=106.71,  # ~120 m north
                        description="Đường ngập sâu, xe máy chết máy hàng loạt", address="Đại lộ Bình Dương, Thuận An"),
@@ -190,8 +192,8 @@ async def test_hotline_flooding_report_120_m_from_a_sensor_flood_fuses_into_it(
 async def test_a_pothole_report_next_to_a_flood_stays_its_own_incident(
     city: City, api: Api, producer: AIOKafkaProducer
 ) -> None:
-    await send_alert(city, producer, alert("alert-pothole-1", lat=10.95, lon=106.75, sensor_id="wl-da-1"))
-    flood_id = await linked_incident(city, "alert-pothole-1")
+    flood_id = await alert_incident(city, producer,
+                                    alert("alert-pothole-1", lat=10.95, lon=106.75, sensor_id="wl-da-1"))
     reply = await api.stub.ReportIncident(
         report_request(category=pb.CATEGORY_FIELD_REPORT, lat=10.9505, lon=106.75, description="Ổ gà lớn giữa đường"),
         metadata=api.md())
@@ -201,10 +203,8 @@ async def test_a_pothole_report_next_to_a_flood_stays_its_own_incident(
 async def test_second_alert_nearby_merges_into_the_open_flood_incident(
     city: City, api: Api, producer: AIOKafkaProducer
 ) -> None:
-    await send_alert(city, producer, alert("alert-a", lat=11.20, lon=106.70, sensor_id="wl-a"))
-    first = await linked_incident(city, "alert-a")
-    await send_alert(city, producer, alert("alert-b", lat=11.2018, lon=106.70, sensor_id="wl-b"))  # ~200 m
-    second = await linked_incident(city, "alert-b")
+    first = await alert_incident(city, producer, alert("alert-a", lat=11.20, lon=106.70, sensor_id="wl-a"))
+    second = await alert_incident(city, producer, alert("alert-b", lat=11.2018, lon=106.70, sensor_id="wl-b"))  # ~200 m
     assert second == first
     inc = await api.stub.GetIncident(pb.GetIncidentRequest(id=first), metadata=api.md())
     assert inc.report_count == 2 and sorted(inc.open_alert_ids) == ["alert-a", "alert-b"]

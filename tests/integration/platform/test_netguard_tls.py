@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cityops_devtools.testing import free_port
+from cityops_devtools.testing import serve_http
 from cityops_platform import netguard
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -55,10 +55,7 @@ async def tls_receiver(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
     app = web.Application()
     app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ctx).start()
+    runner, port = await serve_http(app, ssl_context=server_ctx)
     try:
         yield {"port": port, "seen": seen, "ca": cert_file}
     finally:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -34,6 +35,7 @@ USERS = {"svc-incidents": "incidents-secret-0123456789", "svc-notifications": "n
 # One user per process role of the catalog (the chart's KafkaUsers, cityops_platform.kafka.topics.ACCESS).
 ROLE_USERS = {role: f"{role}-secret-0123456789" for role in ACCESS}
 PREFIX = "sec."
+T = TypeVar("T")
 # The broker, its ACLs (one kafka-acls JVM per grant) and the real sensors stack start in this module.
 pytestmark = pytest.mark.timeout(600)
 
@@ -56,6 +58,27 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroke
 def _settings(broker: KafkaBroker, user: str, password: str) -> Settings:
     return Settings(kafka_bootstrap=broker.bootstrap, topic_prefix=PREFIX, kafka_security_protocol="SASL_PLAINTEXT",
                     kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_username=user, kafka_sasl_password=password)
+
+
+async def _read_from_start(
+    reader: Settings, topic: str, *, pick: Callable[[Any], T | None], until: Callable[[list[T]], bool],
+    within_s: float,
+) -> list[T]:
+    """Read ``topic`` from its beginning as ``reader``'s user (no group), keeping what ``pick`` makes of
+    each record (None: not kept), until ``until(kept)`` holds; TimeoutError after ``within_s`` seconds."""
+    consumer = AIOKafkaConsumer(f"{PREFIX}{topic}", group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False, **client_kwargs(reader))
+    await consumer.start()
+    try:
+        kept: list[T] = []
+        async with asyncio.timeout(within_s):
+            while not until(kept):
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    kept += [item for item in map(pick, records) if item is not None]
+    finally:
+        await consumer.stop()
+    return kept
 
 
 # kafka-acls JVMs at once: each starts a JVM and an admin client; a handful at a time keeps the
@@ -318,17 +341,8 @@ async def test_the_sensors_worker_does_its_job_under_its_own_acls(sensors_on_sas
     sid = await _raise_alert(settings, addr)
     # Read as the gateway's role (SASL, no group), as the live stream does.
     reader = _settings(settings_broker(settings), "gateway-api", ROLE_USERS["gateway-api"])
-    consumer = AIOKafkaConsumer(f"{PREFIX}{SENSOR_ALERTS.name}", group_id=None, auto_offset_reset="earliest",
-                                enable_auto_commit=False, **client_kwargs(reader))
-    await consumer.start()
-    try:
-        mine: list[bytes] = []
-        async with asyncio.timeout(90):
-            while not mine:
-                batch = await consumer.getmany(timeout_ms=500)
-                mine += [r.value for records in batch.values() for r in records if r.key == sid.encode()]
-    finally:
-        await consumer.stop()
+    mine = await _read_from_start(reader, SENSOR_ALERTS.name, pick=lambda r: r.value if r.key == sid.encode() else None,
+                                  until=bool, within_s=90)
     alert = pb.SensorAlert.FromString(mine[0])
     assert alert.state == pb.ALERT_STATE_RAISED and alert.value >= 20
 
@@ -549,21 +563,13 @@ async def test_the_incidents_dispatch_and_notifications_workers_do_their_jobs_un
     from cityops.notifications.v1 import events_pb2 as notification_events
 
     reader = _settings(settings_broker(settings), *ADMIN)
-    consumer = AIOKafkaConsumer(f"{PREFIX}{DELIVERIES.name}", group_id=None, auto_offset_reset="earliest",
-                                enable_auto_commit=False, **client_kwargs(reader))
-    await consumer.start()
-    try:
-        statuses: list[int] = []
-        async with asyncio.timeout(60):
-            while npb.DELIVERY_STATUS_SENT not in statuses:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for r in records:
-                        try:  # other tests of this module write raw probe bytes to the topic
-                            event = notification_events.DeliveryEvent.FromString(r.value)
-                        except DecodeError:
-                            continue
-                        if event.delivery.subscription_id == created.id:
-                            statuses.append(event.delivery.status)
-    finally:
-        await consumer.stop()
+
+    def status_of(r: Any) -> int | None:
+        try:  # other tests of this module write raw probe bytes to the topic
+            event = notification_events.DeliveryEvent.FromString(r.value)
+        except DecodeError:
+            return None
+        return event.delivery.status if event.delivery.subscription_id == created.id else None
+
+    await _read_from_start(reader, DELIVERIES.name, pick=status_of,
+                           until=lambda statuses: npb.DELIVERY_STATUS_SENT in statuses, within_s=60)

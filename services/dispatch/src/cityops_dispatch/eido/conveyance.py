@@ -30,7 +30,7 @@ from cityops_dispatch import events
 from cityops_dispatch.eido import conveyance_store as store
 from cityops_dispatch.eido.partners import Partner
 from cityops_dispatch.eido.service import ExportedEido
-from cityops_platform import metrics, netguard
+from cityops_platform import loops, metrics, netguard
 from cityops_platform.db.outbox import outbox_record
 from cityops_platform.errors import NotFound
 from cityops_platform.failures import count_and_log
@@ -122,20 +122,11 @@ class Conveyor:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Send until ``stopping`` is set; survives database outages."""
-        while not stopping.is_set():
-            self.wakeup.clear()
-            try:
-                handled = await self.send_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the loop must outlive any one failure (database down, a bug)
-                count_and_log("eido_conveyance_loop", log, "EIDO conveyance loop failed; will retry", exc)
-                handled = 0
-            if not handled:
-                waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self.wakeup.wait())]
-                await asyncio.wait(waits, timeout=self._s.poll_s, return_when=asyncio.FIRST_COMPLETED)
-                for waiting in waits:
-                    waiting.cancel()
+        await loops.drain(
+            self.send_due, stopping=stopping, wakeup=self.wakeup, poll_s=self._s.poll_s,
+            on_error=lambda exc: count_and_log(
+                "eido_conveyance_loop", log, "EIDO conveyance loop failed; will retry", exc),
+        )
 
     async def send_due(self) -> int:
         """Attempt every due conveyance once (a batch); returns how many were attempted."""

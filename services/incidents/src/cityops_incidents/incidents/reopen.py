@@ -16,7 +16,7 @@ from cityops_incidents.incidents.convert import status_label, ts
 from cityops_incidents.incidents.models import Actor, Incident, ReopenIn
 from cityops_incidents.incidents.transitions import escalate
 from cityops_incidents.incidents.triage import raise_priority
-from cityops_incidents.incidents.validation import REQUIRED, check_expected_version, check_length, check_uuid
+from cityops_incidents.incidents.validation import check_expected_version, check_required_text, check_uuid
 from cityops_incidents.rules import Rules
 from cityops_platform.errors import (
     FieldViolation,
@@ -70,8 +70,6 @@ async def reopen_in_tx(
 def validate_reopen(rules: Rules, o: ReopenIn) -> None:
     out: list[FieldViolation] = []
     check_uuid(out, "id", o.incident_id)
-    if not o.reason.strip():
-        out.append(FieldViolation("reason", REQUIRED))
-    check_length(out, "reason", o.reason, rules.limit("reason"))
+    check_required_text(out, "reason", o.reason, rules.limit("reason"))
     check_expected_version(out, o.expected_version)
     require(out)

@@ -24,7 +24,7 @@ from cityops_incidents.incidents.convert import priority_label, status_label
 from cityops_incidents.incidents.intake import incident_number
 from cityops_incidents.incidents.models import Actor, Incident, SplitIn, StoredReport
 from cityops_incidents.incidents.triage import triage
-from cityops_incidents.incidents.validation import REQUIRED, check_expected_version, check_length, check_uuid
+from cityops_incidents.incidents.validation import check_expected_version, check_required_text, check_uuid
 from cityops_incidents.rules import Rules
 from cityops_platform.errors import FieldViolation, NotFound, PreconditionFailed, StaleVersion, require
 
@@ -121,8 +121,6 @@ def validate_split(rules: Rules, s: SplitIn) -> None:
     out: list[FieldViolation] = []
     check_uuid(out, "incident_id", s.incident_id)
     check_uuid(out, "report_id", s.report_id)
-    if not s.reason.strip():
-        out.append(FieldViolation("reason", REQUIRED))
-    check_length(out, "reason", s.reason, rules.limit("reason"))
+    check_required_text(out, "reason", s.reason, rules.limit("reason"))
     check_expected_version(out, s.expected_version)
     require(out)

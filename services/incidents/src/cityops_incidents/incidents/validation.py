@@ -29,6 +29,13 @@ def check_length(out: list[FieldViolation], path: str, value: str, limit: int) -
         out.append(FieldViolation(path, too_long(limit)))
 
 
+def check_required_text(out: list[FieldViolation], path: str, value: str, limit: int) -> None:
+    """A text a person must write: not blank, and at most ``limit`` characters."""
+    if not value.strip():
+        out.append(FieldViolation(path, REQUIRED))
+    check_length(out, path, value, limit)
+
+
 def check_location(out: list[FieldViolation], rules: Rules, path: str, lat: float, lon: float) -> None:
     """Coordinates must be finite, in range and inside the service area."""
     bad = coordinate_violations(lat, lon, path)
@@ -117,9 +124,7 @@ def check_expected_version(out: list[FieldViolation], value: int) -> None:
 def validate_note(rules: Rules, incident_id: str, text: str, idempotency_key: str = "") -> None:
     out: list[FieldViolation] = []
     check_uuid(out, "id", incident_id)
-    if not text.strip():
-        out.append(FieldViolation("text", REQUIRED))
-    check_length(out, "text", text, rules.limit("note"))
+    check_required_text(out, "text", text, rules.limit("note"))
     check_length(out, "idempotency_key", idempotency_key, rules.limit("idempotency_key"))
     require(out)
 

@@ -24,9 +24,14 @@ from cityops_notifications.ratinglink import RatingLinks
 from cityops_notifications.rendering import Renderer
 from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationsSettings
-from cityops_platform import metrics
+from cityops_platform import loops, metrics
 
 log = logging.getLogger("cityops.notifications.sender")
+
+
+def _loop_failed(exc: Exception) -> None:
+    metrics.ERRORS_SWALLOWED.labels("notifications_sender").inc()
+    log.warning("sender loop error; will retry: %r", exc, extra={"error": repr(exc)[:300]})
 
 
 class DeliverySender:
@@ -43,23 +48,10 @@ class DeliverySender:
         self._wakeup = wakeup or asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Send until ``stopping`` is set; survives database outages."""
-        while not stopping.is_set():
-            # Cleared before claiming, never after: a wake-up during the claim is not lost.
-            self._wakeup.clear()
-            try:
-                handled = await self.send_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                metrics.ERRORS_SWALLOWED.labels("notifications_sender").inc()
-                log.warning("sender loop error; will retry: %r", exc, extra={"error": repr(exc)[:300]})
-                handled = 0
-            if not handled:
-                waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(self._wakeup.wait())]
-                await asyncio.wait(waits, timeout=self._s.notify_poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-                for waiting in waits:
-                    waiting.cancel()
+        """Send until ``stopping`` is set; survives database outages. The wake-up is cleared before
+        claiming, never after: a wake-up during the claim is not lost."""
+        await loops.drain(self.send_due, stopping=stopping, wakeup=self._wakeup,
+                          poll_s=self._s.notify_poll_seconds, on_error=_loop_failed)
 
     async def send_due(self) -> int:
         """One batch: returns how many deliveries were handled."""

@@ -7,15 +7,18 @@ restart rewrites the same rows. A failed flush keeps the rows and retries on the
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
-from cityops_platform import metrics
+from cityops_platform import loops, metrics
 from cityops_sensors.alerts.store import AlertRow, AlertStore
 from cityops_sensors.analytics.store import AggregateRow, AnalyticsStore, LiveRow
 
 log = logging.getLogger("cityops.sensors.sink")
+K = TypeVar("K")
+R = TypeVar("R")
 
 
 class PostgresSink:
@@ -37,35 +40,29 @@ class PostgresSink:
 
     async def flush(self) -> None:
         # Alerts first: a screen that sees a sensor ALERTING can then list its alert.
-        if self._alert_rows:
-            rows, self._alert_rows = self._alert_rows, {}
-            try:
-                await self._alerts.upsert_many(list(rows.values()))
-            except Exception:
-                self._alert_rows = {**rows, **self._alert_rows}
-                raise
-        if self._aggregates:
-            aggs, self._aggregates = self._aggregates, {}
-            try:
-                await self._analytics.upsert_aggregates(list(aggs.values()))
-            except Exception:
-                self._aggregates = {**aggs, **self._aggregates}
-                raise
-        if self._live:
-            live, self._live = self._live, {}
-            try:
-                await self._analytics.upsert_live(list(live.values()))
-            except Exception:
-                self._live = {**live, **self._live}
-                raise
+        await _write(self._alert_rows, self._alerts.upsert_many)
+        await _write(self._aggregates, self._analytics.upsert_aggregates)
+        await _write(self._live, self._analytics.upsert_live)
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_s)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                metrics.ERRORS_SWALLOWED.labels("sensors_sink_flush").inc()
-                log.exception("Postgres flush failed; rows kept for the next round")
+        await loops.every(self._flush_s, self.flush, on_error=_flush_failed)
+
+
+def _flush_failed(_exc: Exception) -> None:
+    metrics.ERRORS_SWALLOWED.labels("sensors_sink_flush").inc()
+    log.exception("Postgres flush failed; rows kept for the next round")
+
+
+async def _write(buffer: dict[K, R], upsert: Callable[[list[R]], Awaitable[object]]) -> None:
+    """Write out and empty ``buffer``; on failure put its rows back (rows added meanwhile win)."""
+    if not buffer:
+        return
+    rows = dict(buffer)
+    buffer.clear()
+    try:
+        await upsert(list(rows.values()))
+    except Exception:
+        merged = {**rows, **buffer}
+        buffer.clear()
+        buffer.update(merged)
+        raise

@@ -7,12 +7,12 @@ remembered as unknown for a short time, so a flood of bad ids costs one query pe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from cityops_platform import loops
 from cityops_sensors.ingest.models import CacheEntry, partition_for
 from cityops_sensors.registry.models import kind_specs
 from cityops_sensors.registry.store import SensorStore
@@ -71,11 +71,5 @@ class SensorCache:
 
     async def run(self) -> None:
         """Refresh forever; a failed refresh is logged and retried, the cache keeps serving."""
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("registry cache refresh failed; serving the last snapshot")
+        await loops.every(self._refresh_s, self.refresh, on_error=lambda _exc: log.exception(
+            "registry cache refresh failed; serving the last snapshot"))
