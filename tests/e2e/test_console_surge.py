@@ -185,6 +185,19 @@ CLICK_PROBE = """async (index) => {
 }"""
 
 
+# What kept the main thread busy: every task over 50 ms (the browser's own 'longtask' entries).
+LONGTASK_PROBE = """window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]);
+}).observe({ type: 'longtask', buffered: true });"""
+
+LONGTASKS_BETWEEN = """([from, to]) => {
+  const tasks = window.__longTasks.filter(([start]) => start >= from && start <= to).map(([, d]) => d);
+  return { count: tasks.length, total_ms: tasks.reduce((a, b) => a + b, 0), max_ms: Math.max(0, ...tasks),
+           seconds: (to - from) / 1000 };
+}"""
+
+
 def test_console_paints_and_answers_with_ten_thousand_open_incidents(
     browser: Any, city: Any, surge: dict[str, Any], artifacts: Path
 ) -> None:
@@ -207,6 +220,7 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
     feeders = [threading.Thread(target=arrive, daemon=True), threading.Thread(target=note, daemon=True)]
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="vi-VN",
                                   timezone_id="Asia/Ho_Chi_Minh")
+    context.add_init_script(LONGTASK_PROBE)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -234,10 +248,12 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         clicks = []
         load_before = _load_per_core()
         clicks_started = time.monotonic()
+        page_started = page.evaluate("() => performance.now()")
         for k in range(CLICKS):
             clicks.append(page.evaluate(CLICK_PROBE, k % 8))
             page.wait_for_timeout(1500)  # an operator's pace: the map follows each click before the next
         clicks_ended = time.monotonic()
+        long_tasks = page.evaluate(LONGTASKS_BETWEEN, [page_started, page.evaluate("() => performance.now()")])
         load_after = _load_per_core()
         delivered = counter.rate(clicks_started, clicks_ended)
         page.mouse.move(5, 1075)
@@ -275,6 +291,9 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         "click_ms_p95": round(p95, 1),
         "click_ms_max": round(click_ms[-1], 1),
         "dom_nodes": nodes,
+        "long_tasks_while_clicking": long_tasks["count"],
+        "long_task_ms_per_second": round(long_tasks["total_ms"] / max(long_tasks["seconds"], 1e-6), 1),
+        "long_task_ms_max": round(long_tasks["max_ms"], 1),
         "reports_per_second": round(rate, 1),
         "events_delivered_per_second": round(delivered, 1),
         "events_target_per_second": ARRIVALS_PER_SECOND,
@@ -314,6 +333,9 @@ def _write_docs(result: dict[str, Any]) -> None:
         f"| Tải máy lúc đo (load average per core, {result['cores']} cores) | {result['load_per_core']} "
         f"({'kiểm tra ngưỡng / thresholds checked' if result['strict'] else 'quá tải: chỉ ghi số / recorded only'}) |",
         f"| Số nút DOM (DOM nodes) | {result['dom_nodes']:,} |",
+        f"| Tác vụ dài > 50 ms trong lúc bấm (long tasks while clicking): số / ms mỗi giây / dài nhất | "
+        f"{result['long_tasks_while_clicking']} / {result['long_task_ms_per_second']} ms/s / "
+        f"{result['long_task_ms_max']} ms |",
         end,
     ])
     if start in text:

@@ -35,7 +35,7 @@ let liveQueued = false;
 export function renderLiveKpis() {
   if (liveQueued) return;
   liveQueued = true;
-  // Counting 10,000 deadlines is cheap, but not worth doing more than twice a second.
+  // Counting 10,000 deadlines is cheap, but not worth doing more than once a second.
   setTimeout(() => {
     liveQueued = false;
     const open = document.getElementById("kpi-open");
@@ -47,7 +47,7 @@ export function renderLiveKpis() {
     if (ack) ack.textContent = fmtMinutes(times.ack);
     const scene = document.getElementById("kpi-scene");
     if (scene) scene.textContent = fmtMinutes(times.scene);
-  }, 500);
+  }, 1000);
 }
 
 const charts = {};
@@ -59,8 +59,20 @@ Chart.defaults.borderColor = "#26394f";
 Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
 Chart.defaults.animation = false;
 
+// A chart is updated in place (no animation) once it exists: destroying and rebuilding three
+// canvases every few seconds of a surge is a long task the operator's clicks would wait behind.
 function chart(id, config) {
-  charts[id]?.destroy();
+  const known = charts[id];
+  if (known && known.config.type === config.type) {
+    known.data.labels = config.data.labels;
+    config.data.datasets.forEach((d, k) => {
+      if (known.data.datasets[k]) Object.assign(known.data.datasets[k], d); else known.data.datasets.push(d);
+    });
+    known.data.datasets.length = config.data.datasets.length;
+    known.update("none");
+    return;
+  }
+  known?.destroy();
   charts[id] = new Chart(document.getElementById(id), { ...config, options: { responsive: true, maintainAspectRatio: false, ...config.options } });
 }
 

@@ -52,8 +52,10 @@ function announceP1(incident) {
 }
 
 // A click answers first (the drawer and the highlighted row, this frame); the map moves after the
-// frame is painted (re-clustering 10,000 markers at a new zoom must not delay the answer).
+// frame is painted (re-clustering 10,000 markers at a new zoom must not delay the answer), and the
+// markers' own once-a-second update waits until the click is answered.
 function select(id) {
+  map.quiet();
   openDetail(id);
   setSelected(id);
   requestAnimationFrame(() => setTimeout(() => map.focusIncident(state.incidents.get(id)), 0));
@@ -114,7 +116,7 @@ async function start() {
   });
   // The picture: once per animation frame, with the ids that changed (null: all of them).
   on("incidents", (ids) => {
-    renderQueue(); map.renderIncidents(ids);
+    renderQueue(ids); map.renderIncidents(ids);
     const current = currentIncidentId();
     if (current && (ids === null || ids.has(current))) renderDetail(false);
     renderLiveKpis();

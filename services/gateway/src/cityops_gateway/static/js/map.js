@@ -141,9 +141,41 @@ function makeMarker(incident, lat, lon) {
   return marker;
 }
 
-// ids: the incidents that changed since the last frame (null: look at all of them).
+// The markers follow the picture at most once a second (a surge changes hundreds of incidents a
+// second; re-clustering is the costliest thing the console does), and never right after a click:
+// the changed ids gather here until then. null: look at all of them.
+const MAP_EVERY_MS = 1000;
+const QUIET_AFTER_CLICK_MS = 400;
+let pendingIds = new Set();
+let pendingAll = false;
+let mapTimer = null;
+let lastMapPaint = 0;
+let quietUntil = 0;
+
+export function quiet(ms = QUIET_AFTER_CLICK_MS) { quietUntil = Math.max(quietUntil, performance.now() + ms); }
+
 export function renderIncidents(ids = null) {
   if (!map) return;
+  if (ids === null) pendingAll = true; else for (const id of ids) if (id) pendingIds.add(id);
+  if (mapTimer) return;
+  const now = performance.now();
+  // A map of a few incidents (cheap) and the first picture are drawn at once; a crowded one once a second.
+  const busy = state.incidents.size >= CLUSTER_FROM;
+  const wait = !busy ? 0 : lastMapPaint === 0 ? quietUntil - now : Math.max(lastMapPaint + MAP_EVERY_MS, quietUntil) - now;
+  if (wait <= 0) { flushIncidents(); return; }
+  mapTimer = setTimeout(() => { mapTimer = null; renderIncidents([]); }, wait);
+}
+
+function flushIncidents() {
+  if (state.incidents.size >= CLUSTER_FROM && performance.now() < quietUntil) { renderIncidents([]); return; }
+  const ids = pendingAll ? null : pendingIds;
+  pendingAll = false;
+  pendingIds = new Set();
+  paintIncidents(ids);
+  lastMapPaint = incidentMarkers.size ? performance.now() : 0; // nothing drawn yet: the next draws at once
+}
+
+function paintIncidents(ids) {
   const wanted = state.incidents.size >= CLUSTER_FROM ? true : state.incidents.size < UNCLUSTER_BELOW ? false : clustering;
   if (wanted !== clustering) {
     // Switching: every marker moves to its new container in one batch.

@@ -1,7 +1,7 @@
 // The incident queue: priority first, then the nearest SLA deadline, with live countdowns.
 // Virtualised: however many incidents are open (10,000 on a flood night), only the rows in view
 // (plus a few) are in the DOM; the list's height stands for all of them, and the overflow line says
-// how many are above and below. The order is recomputed at most once per animation frame.
+// how many are above and below. The order is kept incrementally, once per animation frame.
 import { categoryLabel, label, strip, t } from "./i18n.js";
 import { duration, escapeHtml, priority, rank, time } from "./format.js";
 import { OPEN, state } from "./store.js";
@@ -100,25 +100,87 @@ export function matches(incident, folded) {
   return folded.split(/\s+/).every((word) => key.includes(word));
 }
 
-export function sortedIncidents() {
-  return [...state.incidents.values()].sort((a, b) => rank(a) - rank(b) || dueMs(a) - dueMs(b)
-    || String(a.created_at).localeCompare(String(b.created_at)));
+// The order is kept incrementally: a frame with a few changed incidents moves those few (binary
+// search, one splice each) instead of re-sorting 14,000 (the sort keys are parsed once per version).
+const sortKeys = new Map(); // id -> [version, rank, due ms, created ms]
+const placed = new Map();   // id -> the key the incident was placed in `order` with
+let order = [];              // ids of every open incident, in queue order
+
+function keyOf(incident) {
+  const known = sortKeys.get(incident.id);
+  if (known && known[0] === incident.version) return known;
+  const created = Date.parse(incident.created_at);
+  const key = [incident.version, rank(incident), dueMs(incident), Number.isNaN(created) ? Infinity : created];
+  sortKeys.set(incident.id, key);
+  return key;
 }
 
-// Called once per frame with the changed ids (or null): re-sorts, then paints the rows in view.
-export function renderQueue() {
+function compare(ka, a, kb, b) {
+  return ka[1] - kb[1] || (ka[2] === kb[2] ? 0 : ka[2] < kb[2] ? -1 : 1)
+    || (ka[3] === kb[3] ? 0 : ka[3] < kb[3] ? -1 : 1) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+// The first index whose entry sorts at or after (key, id).
+function lowerBound(key, id) {
+  let lo = 0, hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const other = order[mid];
+    if (compare(placed.get(other), other, key, id) < 0) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+function rebuildOrder() {
+  placed.clear();
+  const ids = [];
+  for (const incident of state.incidents.values()) { placed.set(incident.id, keyOf(incident)); ids.push(incident.id); }
+  ids.sort((a, b) => compare(placed.get(a), a, placed.get(b), b));
+  order = ids;
+}
+
+function moveInOrder(id) {
+  const was = placed.get(id);
+  if (was) {
+    const at = lowerBound(was, id);
+    if (order[at] !== id) { rebuildOrder(); return; } // never expected: start the order afresh
+    order.splice(at, 1);
+    placed.delete(id);
+  }
+  const incident = state.incidents.get(id);
+  if (!incident) { sortKeys.delete(id); searchKeys.delete(id); return; }
+  const key = keyOf(incident);
+  order.splice(lowerBound(key, id), 0, id);
+  placed.set(id, key);
+}
+
+export function sortedIncidents() {
+  rebuildOrder();
+  return order.map((id) => state.incidents.get(id));
+}
+
+// Called once per frame with the changed ids (null: everything, e.g. a page of the load, a filter):
+// moves the changed ones in the order, then paints the rows in view only if they changed.
+export function renderQueue(ids = null) {
   dirty = true;
-  const all = sortedIncidents();
-  const inWard = ward ? all.filter((i) => i.ward_code === ward) : all;
-  sorted = query ? inWard.filter((i) => matches(i, query)) : inWard;
+  if (ids === null || ids.size > 2000 || order.length === 0) { rebuildOrder(); windowKey = ""; }
+  else for (const id of ids) if (id) moveInOrder(id);
+  if (!ward && !query) sorted = order;
+  else sorted = order.filter((id) => { const i = state.incidents.get(id); return (!ward || i.ward_code === ward) && matches(i, query); });
   if (searchKeys.size > state.incidents.size * 2 + 1000) {
     for (const id of searchKeys.keys()) if (!state.incidents.has(id)) searchKeys.delete(id);
   }
   const total = state.incidents.size;
-  document.getElementById("queue-count").textContent = total.toLocaleString("vi-VN");
-  document.getElementById("queue-count").dataset.count = String(total);
-  document.getElementById("queue-empty").hidden = sorted.length > 0 || state.loading;
-  document.getElementById("queue").style.height = `${sorted.length * rowHeight()}px`;
+  const count = document.getElementById("queue-count");
+  if (count.dataset.count !== String(total)) {
+    count.textContent = total.toLocaleString("vi-VN");
+    count.dataset.count = String(total);
+  }
+  const empty = sorted.length > 0 || state.loading;
+  if (document.getElementById("queue-empty").hidden !== empty) document.getElementById("queue-empty").hidden = empty;
+  const height = `${sorted.length * rowHeight()}px`;
+  const list = document.getElementById("queue");
+  if (list.style.height !== height) list.style.height = height;
   dirty = false;
   paintWindow();
 }
@@ -163,27 +225,49 @@ function row(incident, index, h) {
   return li;
 }
 
+// What the window showed last: the rows are rebuilt only when an incident in view (or the window
+// itself) changed, not on every frame of a surge (a click must not queue behind ~40 rows of layout).
+let windowKey = "";
+let overflowText = null;
+
 function paintWindow() {
   if (dirty) return;
   const viewport = document.getElementById("queue-viewport");
   const list = document.getElementById("queue");
   const h = rowHeight();
-  const first = Math.max(0, Math.floor(viewport.scrollTop / h) - OVERSCAN);
-  const visible = Math.ceil((viewport.clientHeight || 600) / h);
+  const scrollTop = viewport.scrollTop;
+  const height = viewport.clientHeight;
+  const first = Math.max(0, Math.floor(scrollTop / h) - OVERSCAN);
+  const visible = Math.ceil((height || 600) / h);
   const last = Math.min(sorted.length, first + visible + OVERSCAN * 2);
-  list.replaceChildren(...sorted.slice(first, last).map((incident, k) => row(incident, first + k, h)));
-  const above = Math.floor(viewport.scrollTop / h);
-  const below = Math.max(0, sorted.length - above - Math.floor((viewport.clientHeight || 0) / h));
-  const overflow = document.getElementById("queue-overflow");
+  const shown = [];
+  let key = `${first}|${h}|${document.documentElement.lang}|`;
+  for (let k = first; k < last; k += 1) {
+    const incident = state.incidents.get(sorted[k]);
+    if (!incident) continue;
+    shown.push(incident);
+    key += `${incident.id}:${incident.version}:${fresh.has(incident.id) ? 1 : 0}:${state.unitByIncident.get(incident.id) || ""},`;
+  }
+  if (key !== windowKey) {
+    windowKey = key;
+    list.replaceChildren(...shown.map((incident, k) => row(incident, first + k, h)));
+    tickCountdowns();
+  }
+  const above = Math.floor(scrollTop / h);
+  const below = Math.max(0, sorted.length - above - Math.floor((height || 0) / h));
   const parts = [];
   if (query || ward) parts.push(`${sorted.length.toLocaleString("vi-VN")} ${t("queue.matching")}`);
   if (above > 0) parts.push(`↑ ${above.toLocaleString("vi-VN")} ${t("queue.above")}`);
   if (below > 0) parts.push(`↓ ${below.toLocaleString("vi-VN")} ${t("queue.below")}`);
   if (state.loading) parts.push(`${t("queue.loading")} ${state.loaded.toLocaleString("vi-VN")}…`);
-  overflow.textContent = parts.join(" · ");
-  overflow.dataset.below = String(below);
-  overflow.hidden = parts.length === 0;
-  tickCountdowns();
+  const text = parts.join(" · ");
+  if (text !== overflowText) {
+    overflowText = text;
+    const overflow = document.getElementById("queue-overflow");
+    overflow.textContent = text;
+    overflow.dataset.below = String(below);
+    overflow.hidden = parts.length === 0;
+  }
 }
 
 export function tickCountdowns() {
