@@ -175,7 +175,9 @@ def test_unit_board_shows_an_auto_dispatched_unit(
     while not auto and time.monotonic() < deadline:
         auto = [a for a in scene.assignments(city, incident.id) if a.auto]
         time.sleep(0.2)
-    assert auto, "dispatch made no automatic assignment within 30 s"
+    assert auto, (f"dispatch made no automatic assignment within 30 s for {incident.number} "
+                  f"(priority {incident.priority}, status {incident.status}); "
+                  f"its assignments: {scene.assignments(city, incident.id)}")
     unit_row = f'.unit-row[data-unit-id="{auto[0].unit_id}"]'
     page.wait_for_selector(f'{unit_row}:not([data-status="AVAILABLE"])', timeout=10000)
     page.wait_for_function(

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
+from cityops_platform import tracing
 from cityops_platform.kafka.deadletter import DeadLetters, RawRecord, RecordProcessor
+
+
+@pytest.fixture(autouse=True)
+def untraced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batching applies to an untraced process; whether tracing is on is process state that an
+    # earlier test in the same session may have set (configure_tracing), so each test says it.
+    monkeypatch.setattr(tracing, "_enabled", False)
 
 
 class Recorder:
@@ -80,3 +90,10 @@ async def test_a_transient_failure_retries_the_whole_batch_and_loses_nothing() -
     await rec.processor().process_many(_records("v1", "v2"), batchable=_batchable, handle_many=rec.handle_many)
     assert rec.calls == [("many", ["v1", "v2"])]
     assert rec.dead == []
+
+
+async def test_with_tracing_on_every_record_is_handled_alone_in_its_own_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracing, "_enabled", True)
+    rec = Recorder()
+    await rec.processor().process_many(_records("v1", "v2", "p3"), batchable=_batchable, handle_many=rec.handle_many)
+    assert rec.calls == [("one", ["v1"]), ("one", ["v2"]), ("one", ["p3"])]
