@@ -197,7 +197,10 @@ async def test_partner_that_never_answers_2xx_is_dead_lettered_after_its_attempt
     assert (row["attempts"], row["last_http_status"]) == (3, 503)
     with receiver.lock:
         hits = [r for r in receiver.requests if r[0] == "/dead" and r[3]]
-    assert len({r[1] for r in hits}) == 1 and len(hits) >= 3  # one webhook-id, every attempt signed
+    # One webhook-id, every request signed. The first attempt may find the incident not yet in
+    # dispatch's view (the view and the conveyance come from the same event): that attempt counts but
+    # sends nothing, so the partner sees two or three of the three attempts.
+    assert len({r[1] for r in hits}) == 1 and 2 <= len(hits) <= 3, hits
 
     records = await consume(api.settings, EIDO_CONVEYANCES.dlq.name, count=1, timeout=30,
                             predicate=lambda r: r.key == incident.id.encode())
