@@ -103,7 +103,9 @@ async def test_dispatch_incidents_client_gives_up_on_a_stalled_incidents_within_
     assert elapsed <= 0.8 * SLACK, f"gave up after {elapsed:.3f} s"
     figures.append(f"deadline dispatch→incidents: timeout 0.8 s, DEADLINE_EXCEEDED after {elapsed:.3f} s")
     # The downstream saw the deadline, and the caller's service token was accepted (it was served).
-    assert servicer.remaining and 0 < servicer.remaining[0] <= 0.8  # type: ignore[operator]
+    # grpc-timeout travels in whole units and each side reads its own clock: the remaining time the
+    # server computes may exceed the client's 0.8 s by a fraction of a millisecond (CI saw 0.80016).
+    assert servicer.remaining and 0 < servicer.remaining[0] <= 0.8 + 0.005  # type: ignore[operator]
     await asyncio.wait_for(servicer.cancelled.wait(), 5)
 
 
