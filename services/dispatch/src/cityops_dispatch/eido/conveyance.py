@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+from prometheus_client import Counter
 from standardwebhooks.webhooks import Webhook
 
 from cityops.dispatch.v1 import events_pb2
@@ -44,6 +45,12 @@ USER_AGENT = "CityOps-Dispatch-EIDO/1"
 def conveyance_id(event_id: str, partner: str) -> str:
     """The webhook-id of the conveyance of one event to one partner (stable across redeliveries)."""
     return "msg_" + hashlib.sha256(f"{event_id}|{partner}".encode()).hexdigest()[:32]
+
+
+DEFERRED = Counter(
+    "cityops_eido_conveyances_deferred_total",
+    "EIDO conveyances put back because the incident was not in dispatch's view yet (not counted as attempts)",
+)
 
 
 def backoff_seconds(attempt: int, *, base_s: float, max_s: float, rand: Callable[[], float] = random.random) -> float:
@@ -73,6 +80,12 @@ class PermanentFailure(TemporaryFailure):
     pass
 
 
+class NotInViewYet(TemporaryFailure):
+    """The incident is not in dispatch's view yet: the view and the conveyance are built from the same
+    event by different agents, so the conveyance can be due first. Within ``view_wait_s`` of the
+    conveyance's creation this is not an attempt (the partner was not called); after it, it is."""
+
+
 @dataclass(frozen=True)
 class ConveyanceSettings:
     max_attempts: int = 8
@@ -81,6 +94,7 @@ class ConveyanceSettings:
     timeout_s: float = 5.0
     poll_s: float = 0.5
     batch: int = 16
+    view_wait_s: float = 60.0  # how long "not in the view yet" is waited for before it counts as an attempt
     allow: tuple[netguard.Network, ...] = ()  # CITYOPS_OUTBOUND_ALLOW_CIDRS (see cityops_platform.netguard)
 
 
@@ -147,26 +161,49 @@ class Conveyor:
             try:
                 exported = await self._export(conveyance.incident_id)
             except NotFound as exc:  # the view has not caught up with the event yet
-                raise TemporaryFailure(f"incident not in dispatch's view yet: {exc}") from exc
+                raise NotInViewYet(f"incident not in dispatch's view yet: {exc}") from exc
             except Exception as exc:  # counted as an attempt, so a persistent fault ends in the DLQ
                 raise TemporaryFailure(f"export failed: {exc!r}") from exc
             body = exported.json
             http_status = await self._post(partner, conveyance.id, body)
+        except NotInViewYet as failure:
+            if self._still_waiting_for_view(conveyance):
+                return await self._defer(conveyance, partner, failure)
+            permanent = attempts >= self._s.max_attempts
+            return await self._failed(conveyance, partner, failure, attempts=attempts, permanent=permanent, body=body)
         except TemporaryFailure as failure:
             permanent = isinstance(failure, PermanentFailure) or attempts >= self._s.max_attempts
-            status = DEAD_LETTERED if permanent else PENDING
-            retry_at = None if permanent else datetime.now(UTC) + timedelta(
-                seconds=backoff_seconds(attempts, base_s=self._s.backoff_s, max_s=self._s.backoff_max_s))
-            await self._record(conveyance, partner, status=status, attempts=attempts, next_attempt_at=retry_at,
-                               error=str(failure), http_status=failure.http_status, body=body)
-            metrics.ERRORS_SWALLOWED.labels("eido_conveyance_attempt").inc()
-            log.warning("EIDO conveyance attempt failed", extra={
-                "conveyance_id": conveyance.id, "partner": conveyance.partner, "attempt": attempts,
-                "status": status, "error": str(failure)[:300]})
-            return status
+            return await self._failed(conveyance, partner, failure, attempts=attempts, permanent=permanent, body=body)
         await self._record(conveyance, partner, status=SENT, attempts=attempts, next_attempt_at=None, error="",
                            http_status=http_status, body=body)
         return SENT
+
+    def _still_waiting_for_view(self, conveyance: store.Conveyance) -> bool:
+        created = conveyance.created_at
+        return created is not None and datetime.now(UTC) - created < timedelta(seconds=self._s.view_wait_s)
+
+    async def _defer(self, conveyance: store.Conveyance, partner: Partner | None, failure: NotInViewYet) -> str:
+        """Due again after one poll, with its attempts unchanged: nothing was sent."""
+        retry_at = datetime.now(UTC) + timedelta(seconds=self._s.poll_s)
+        await self._record(conveyance, partner, status=PENDING, attempts=conveyance.attempts,
+                           next_attempt_at=retry_at, error=str(failure), http_status=0, body="")
+        DEFERRED.inc()
+        return PENDING
+
+    async def _failed(
+        self, conveyance: store.Conveyance, partner: Partner | None, failure: TemporaryFailure, *,
+        attempts: int, permanent: bool, body: str,
+    ) -> str:
+        status = DEAD_LETTERED if permanent else PENDING
+        retry_at = None if permanent else datetime.now(UTC) + timedelta(
+            seconds=backoff_seconds(attempts, base_s=self._s.backoff_s, max_s=self._s.backoff_max_s))
+        await self._record(conveyance, partner, status=status, attempts=attempts, next_attempt_at=retry_at,
+                           error=str(failure), http_status=failure.http_status, body=body)
+        metrics.ERRORS_SWALLOWED.labels("eido_conveyance_attempt").inc()
+        log.warning("EIDO conveyance attempt failed", extra={
+            "conveyance_id": conveyance.id, "partner": conveyance.partner, "attempt": attempts,
+            "status": status, "error": str(failure)[:300]})
+        return status
 
     async def _post(self, partner: Partner, message_id: str, body: str) -> int:
         headers = signed_headers(partner, message_id, body, datetime.now(UTC))

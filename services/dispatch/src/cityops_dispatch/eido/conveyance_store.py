@@ -16,6 +16,7 @@ class Conveyance:
     event_id: str
     status: str
     attempts: int
+    created_at: datetime | None = None
 
 
 async def queue(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> int:
@@ -39,11 +40,11 @@ async def claim_due(pool: asyncpg.Pool, *, now: datetime, lease_until: datetime,
            FROM (SELECT id FROM eido_conveyances WHERE status = 'PENDING' AND next_attempt_at <= $1
                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
            WHERE c.id = due.id
-           RETURNING c.id, c.partner, c.incident_id, c.event_id, c.status, c.attempts""",
+           RETURNING c.id, c.partner, c.incident_id, c.event_id, c.status, c.attempts, c.created_at""",
         now, lease_until, limit,
     )
-    return [Conveyance(r["id"], r["partner"], r["incident_id"], r["event_id"], r["status"], r["attempts"])
-            for r in rows]
+    return [Conveyance(r["id"], r["partner"], r["incident_id"], r["event_id"], r["status"], r["attempts"],
+                       r["created_at"]) for r in rows]
 
 
 async def record(
