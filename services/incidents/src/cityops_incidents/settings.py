@@ -23,7 +23,7 @@ class IncidentsSettings(BaseSettings):
     # partitions move to the survivors only after it, so tests lower it.
     worker_session_timeout_seconds: float | None = None
     # HMAC key of the callers' phone hashes (text.phone_hash): required outside local, >= 32 chars.
-    # Changing it makes every earlier report unfindable by phone, so it is kept like a database key.
+    # Changing it makes earlier reports unfindable by phone unless the old key becomes the previous one.
     phone_hash_key: str = ""
     # The key before the last rotation (docs/security.md "Xoay khoá băm"): a caller is looked up
     # under both, and the rows found under this one are re-hashed with the current key. Empty: none.
