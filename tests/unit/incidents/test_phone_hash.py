@@ -82,3 +82,21 @@ def test_request_keys_expire_after_the_retention_which_is_at_least_a_day() -> No
             IncidentsSettings(request_key_retention_days=bad)
     with pytest.raises(ValidationError):
         IncidentsSettings(request_key_sweep_batch=0)
+
+
+def test_a_key_fingerprint_tells_keys_apart_without_showing_them_and_the_status_table_says_what_is_at_risk() -> None:
+    from cityops_incidents.incidents.report_store import RAW
+    from cityops_incidents.phone_keys import render
+    from cityops_incidents.text import phone_key_id
+
+    current, previous = phone_key_id(KEY), phone_key_id(b"j" * 32)
+    assert current != previous and len(current) == 16 and int(current, 16) >= 0
+    assert phone_key_id(KEY) == current and "k" * 8 not in current
+    table = render({current: 5, previous: 3, "": 2, "0" * 16: 1, RAW: 4}, current=current, previous=previous)
+    rows = {line.split("  ")[0].strip(): int(line.split()[-1]) for line in table.splitlines()
+            if line and line.split()[-1].isdigit()}
+    assert rows[f"khóa hiện tại (current key) {current}"] == 5
+    assert rows[f"khóa trước (previous key) {previous}"] == 3
+    assert rows["tổng (total)"] == 15
+    assert "unfindable by phone" in table and "3 báo cáo" in table
+    assert "không đặt / not set" in render({RAW: 0}, current=current, previous=None)

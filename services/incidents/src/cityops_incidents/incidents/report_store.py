@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from cityops_incidents.incidents.models import StoredReport
-from cityops_incidents.text import mask_phone, phone_hash
+from cityops_incidents.text import mask_phone, phone_hash, phone_key_id
 
 _COLUMNS = (
     "id, incident_id, merged, distance_m, source, category, subcategory, description, lat, lon, address, "
@@ -98,13 +98,14 @@ async def by_phone_hash(conn: asyncpg.Connection, phone_hashes: list[str], limit
     return out
 
 
-async def rehash_phone(conn: asyncpg.Connection, *, old_hash: str, new_hash: str) -> int:
+async def rehash_phone(conn: asyncpg.Connection, *, old_hash: str, new_hash: str, new_key_id: str) -> int:
     """One caller's rows move from the previous key's hash to the current one (the caller's phone
     is at hand, so nothing else is needed); returns how many rows changed."""
     if not old_hash or old_hash == new_hash:
         return 0
     status = await conn.execute(
-        "UPDATE reports SET reporter_phone_hash = $2 WHERE reporter_phone_hash = $1", old_hash, new_hash
+        "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_key_id = $3 WHERE reporter_phone_hash = $1",
+        old_hash, new_hash, new_key_id,
     )
     return int(status.rsplit(" ", 1)[-1])
 
@@ -122,8 +123,24 @@ async def hash_legacy_phones(pool: asyncpg.Pool, key: bytes, *, batch: int = 500
             if not rows:
                 return done
             await conn.executemany(
-                "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_masked = $3, reporter_phone = '' "
-                "WHERE id = $1",
-                [(r["id"], phone_hash(key, r["reporter_phone"]), mask_phone(r["reporter_phone"])) for r in rows],
+                "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_masked = $3, reporter_phone = '', "
+                "reporter_phone_key_id = $4 WHERE id = $1",
+                [(r["id"], phone_hash(key, r["reporter_phone"]), mask_phone(r["reporter_phone"]), phone_key_id(key))
+                 for r in rows],
             )
             done += len(rows)
+
+
+async def phone_key_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Reports with a phone hash by the fingerprint of the key that made it ('' = unknown: hashed
+    before migration 180), plus ``"\x00raw"``: rows still holding a number (before migration 175)."""
+    rows = await conn.fetch(
+        "SELECT reporter_phone_key_id AS key_id, count(*) AS n FROM reports WHERE reporter_phone_hash <> '' "
+        "GROUP BY reporter_phone_key_id"
+    )
+    counts = {str(r["key_id"]): int(r["n"]) for r in rows}
+    counts[RAW] = int(await conn.fetchval("SELECT count(*) FROM reports WHERE reporter_phone <> ''"))
+    return counts
+
+
+RAW = "\x00raw"

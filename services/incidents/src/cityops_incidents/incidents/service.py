@@ -44,7 +44,7 @@ from cityops_incidents.incidents.validation import (
 )
 from cityops_incidents.rules import Rules
 from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
-from cityops_incidents.text import national_phone, phone_hash, search_terms
+from cityops_incidents.text import national_phone, phone_hash, phone_key_id, search_terms
 from cityops_platform import codecs
 from cityops_platform.errors import (
     FieldViolation,
@@ -107,6 +107,7 @@ class IncidentService:
         r.idempotency_key = scoped_key(actor.subject, r.idempotency_key)
         # Only the keyed hash and the masked form of the phone are stored (report_store).
         r.reporter_phone_hash = phone_hash(self._phone_key, r.reporter_phone)
+        r.reporter_phone_key_id = phone_key_id(self._phone_key) if r.reporter_phone_hash else ""
         return await self._intake.file(r, actor=actor, now=now)
 
     async def get(self, incident_id: str = "", number: str = "") -> Incident:
@@ -299,7 +300,8 @@ class IncidentService:
         async with self._pool.acquire() as conn, conn.transaction():
             found = await report_store.by_phone_hash(conn, hashes, min(limit or 10, 50))
             if len(hashes) > 1:
-                await report_store.rehash_phone(conn, old_hash=hashes[1], new_hash=current)
+                await report_store.rehash_phone(conn, old_hash=hashes[1], new_hash=current,
+                                                new_key_id=phone_key_id(self._phone_key))
             return found
 
     async def reports(self, incident_id: str) -> list[StoredReport]:
