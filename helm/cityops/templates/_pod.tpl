@@ -66,6 +66,14 @@ seccompProfile:
 - name: CITYOPS_INCIDENTS_PHONE_HASH_KEY
   valueFrom:
     secretKeyRef: {name: {{ $p.existingSecret | default (include "cityops.appKeysSecretName" $root) | quote }}, key: {{ $p.key | quote }}}
+{{- with $p.previous }}{{- if .existingSecret }}
+- name: CITYOPS_INCIDENTS_PHONE_HASH_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .key | quote }}}
+{{- end }}{{- end }}
+{{- end }}
+{{- if and (eq .svc "incidents") (eq .kind "worker") }}
+- {name: CITYOPS_INCIDENTS_REQUEST_KEY_RETENTION_DAYS, value: {{ $v.incidents.requestKeyRetentionDays | quote }}}
 {{- end }}
 {{- if eq .svc "gateway" }}
 {{- include "cityops.forwardedAllowIps" $root }}

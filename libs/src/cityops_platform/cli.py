@@ -8,6 +8,7 @@
   cityops dev-token --role R       a bearer token that the local stack accepts
   cityops health --addr H:P        gRPC health check (exit 0 when SERVING)
   cityops rules replay --rules F   what-if: recorded reports through candidate incident rules
+  cityops phone-keys status        callers' phone hashes by key (after a phone-hash key rotation)
   cityops --version                the installed version
 """
 
@@ -168,6 +169,13 @@ def cmd_rules_replay(args: argparse.Namespace) -> int:
     return int(service_module("incidents", "replay.cli").run(args))
 
 
+def cmd_phone_keys_status(args: argparse.Namespace) -> int:
+    if not _installed("incidents"):
+        print("dịch vụ chưa được cài đặt (service not installed): incidents", file=sys.stderr)
+        return 2
+    return int(service_module("incidents", "phone_keys").run(args))
+
+
 def cmd_wards_backfill(args: argparse.Namespace) -> int:
     from cityops_platform.db.pool import create_pool
     from cityops_platform.geo.admin_units import admin_units
@@ -298,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--samples", type=int, default=20, help="số phản ánh thay đổi in ra (changed reports shown)")
     pr.add_argument("--database-url", default=None, help="default: CITYOPS_DATABASE_URL")
     pr.set_defaults(func=cmd_rules_replay)
+
+    p = sub.add_parser("phone-keys", help="khóa băm số điện thoại người gọi (callers' phone-hash keys)")
+    ksub = p.add_subparsers(dest="action", required=True)
+    pk = ksub.add_parser("status", help="số báo cáo theo khóa băm (reports by hash key, before retiring one)")
+    pk.add_argument("--database-url", default=None, help="default: CITYOPS_DATABASE_URL")
+    pk.set_defaults(func=cmd_phone_keys_status)
 
     p = sub.add_parser("city-configmap",
                        help="in ConfigMap của một thư mục thành phố (print a city folder as a ConfigMap)")

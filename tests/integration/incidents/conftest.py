@@ -123,7 +123,7 @@ class Worker:
     """``cityops worker incidents`` as a subprocess with its own data dir and metrics port."""
 
     def __init__(self, settings: Settings, tmp: Path, *, rules: dict[str, Any] | None = None,
-                 sla_sweep_seconds: float = 5.0) -> None:
+                 sla_sweep_seconds: float = 5.0, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.tmp = tmp
         self.env = {
@@ -137,6 +137,7 @@ class Worker:
             "CITYOPS_INCIDENTS_SLA_SWEEP_SECONDS": str(sla_sweep_seconds),
             # A SIGKILLed worker's partitions return after the session timeout: keep restarts quick.
             "CITYOPS_INCIDENTS_WORKER_SESSION_TIMEOUT_SECONDS": "8",
+            **(env or {}),
         }
         if rules is not None:
             path = tmp / "rules.yaml"

@@ -81,6 +81,25 @@ def test_phone_hash_key_reaches_the_incidents_api_only(render: Render) -> None:
     assert "phone-hash-key" not in of_kind(own, "Secret")["cityops-app-keys"]["data"]
 
 
+def test_a_previous_phone_hash_key_comes_from_its_secret_and_retention_reaches_the_worker(render: Render) -> None:
+    from cityops_incidents.settings import IncidentsSettings
+
+    manifest = render()
+    assert "CITYOPS_INCIDENTS_PHONE_HASH_KEY_PREVIOUS" not in env_of(manifest, "cityops-incidents-api")
+    worker = env_of(manifest, "cityops-incidents-worker")
+    default_days = IncidentsSettings.model_fields["request_key_retention_days"].default
+    assert float(worker["CITYOPS_INCIDENTS_REQUEST_KEY_RETENTION_DAYS"]["value"]) == default_days
+    rotated = render(set_values=("phoneHashKey.previous.existingSecret=ioc-callers-2025",
+                                 "incidents.requestKeyRetentionDays=14"))
+    assert secret_ref(env_of(rotated, "cityops-incidents-api"), "CITYOPS_INCIDENTS_PHONE_HASH_KEY_PREVIOUS") == {
+        "name": "ioc-callers-2025", "key": "phone-hash-key-previous"}
+    for other in ("incidents-worker", "dispatch-api", "gateway-api"):
+        assert "CITYOPS_INCIDENTS_PHONE_HASH_KEY_PREVIOUS" not in env_of(rotated, f"cityops-{other}")
+    assert env_of(rotated, "cityops-incidents-worker")["CITYOPS_INCIDENTS_REQUEST_KEY_RETENTION_DAYS"]["value"] == "14"
+    # The previous key is never generated: only a key that really hashed earlier reports can be it.
+    assert "phone-hash-key-previous" not in of_kind(rotated, "Secret")["cityops-app-keys"]["data"]
+
+
 def test_generated_keys_are_random_per_render_so_never_a_public_default(render: Render) -> None:
     # `helm template` has no cluster to look up: each render draws new keys (lookup keeps them on upgrade).
     first = of_kind(render(set_values=("config.logLevel=INFO",)), "Secret")["cityops-app-keys"]["data"]

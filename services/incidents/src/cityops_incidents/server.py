@@ -30,7 +30,7 @@ from cityops_incidents.incidents.watch import IncidentWatch
 from cityops_incidents.ratings.service import RatingDeps
 from cityops_incidents.rules import load_rules
 from cityops_incidents.servicer import IncidentServicer
-from cityops_incidents.settings import IncidentsSettings, phone_hash_key
+from cityops_incidents.settings import IncidentsSettings, phone_hash_key, previous_phone_hash_key
 from cityops_platform import auth, ratinglinks
 from cityops_platform.failures import count_and_log
 from cityops_platform.grpc import GrpcService
@@ -79,7 +79,8 @@ def build(res: Resources) -> list[GrpcService]:
     own = IncidentsSettings()
     rules = load_rules(own.rules_file)
     phone_key = phone_hash_key(own, is_local=res.settings.is_local)
-    service = IncidentService(pool=res.db, rules=rules, phone_key=phone_key)
+    service = IncidentService(pool=res.db, rules=rules, phone_key=phone_key,
+                              previous_phone_key=previous_phone_hash_key(own, is_local=res.settings.is_local))
     # Reports from before migration 175 still hold the number: hashed in the background, once.
     _BACKGROUND.add(task := asyncio.get_running_loop().create_task(_hash_legacy_phones(res, phone_key)))
     task.add_done_callback(_BACKGROUND.discard)

@@ -81,6 +81,12 @@ def phone_hash(key: bytes, phone: str) -> str:
     return hmac.new(key, national.encode(), hashlib.sha256).hexdigest() if national else ""
 
 
+def phone_key_id(key: bytes) -> str:
+    """A fingerprint of a phone-hash key, stored beside each hash (migration 180): tells which key made
+    a row's hash without revealing the key (an HMAC under the key itself of a fixed label)."""
+    return hmac.new(key, b"cityops phone-hash key id", hashlib.sha256).hexdigest()[:16]
+
+
 def mask_phone(phone: str) -> str:
     """The first two and last three digits of the national form behind a fixed mask that hides the
     length too: "+84 912 345 678" → "09xx xxx 678", "02838 123 456" → "02xx xxx 456"; a short

@@ -1,12 +1,13 @@
 """The incidents worker's agents and timers: decode → reactions.py → (outbox). Translation only.
 
-``install`` declares them on the app: sensor alerts, dispatch events, the SLA sweep and the
-open-incident gauges (incidents/metrics.py)."""
+``install`` declares them on the app: sensor alerts, dispatch events, the SLA sweep, the
+open-incident gauges (incidents/metrics.py) and the expiry of idempotency keys (request_keys.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -16,9 +17,10 @@ from google.protobuf.message import Message
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
 from cityops_incidents.incidents import metrics as incident_metrics
-from cityops_incidents.incidents import reactions
+from cityops_incidents.incidents import reactions, request_keys
 from cityops_incidents.incidents.convert import AGENCY_CODES, agency_name, from_ts
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, DispatchEventIn, SensorAlertIn
+from cityops_incidents.incidents.transitions import utcnow
 from cityops_incidents.rules import Rules
 from cityops_incidents.settings import IncidentsSettings
 from cityops_platform.codecs import enum_name
@@ -73,6 +75,19 @@ async def on_dispatch_event(message: dispatch_pb.DispatchEvent, *, pool: asyncpg
     log.debug("dispatch event applied", extra={"event_id": message.event_id, "outcome": outcome})
 
 
+async def expire_request_keys(pool: asyncpg.Pool, own: IncidentsSettings,
+                              clock: Callable[[], datetime] = utcnow) -> int:
+    """One round of the key expiry: the keys older than the retention go, in bounded batches;
+    counted in ``cityops_incidents_request_keys_expired_total``. Several workers may run it at once
+    (SKIP LOCKED: each row is removed by one of them)."""
+    removed = await request_keys.expire(
+        pool, before=request_keys.expiry_cutoff(clock(), own.request_key_retention_days),
+        batch=own.request_key_sweep_batch, max_batches=own.request_key_sweep_max_batches,
+    )
+    incident_metrics.REQUEST_KEYS_EXPIRED.inc(removed)
+    return removed
+
+
 def install(app: faust.App, res: Resources, own: IncidentsSettings, rules: Rules, *, topic_prefix: str) -> None:
     """Declare the worker's agents and timers on ``app``. The pool is taken at each call: it opens
     when the worker starts, after ``create_app`` returned."""
@@ -104,6 +119,19 @@ def install(app: faust.App, res: Resources, own: IncidentsSettings, rules: Rules
             return
         if escalated:
             worker_log.info("SLA breaches escalated", extra={"count": escalated})
+
+    @app.timer(own.request_key_sweep_seconds, name="incidents-request-key-expiry")  # type: ignore[untyped-decorator]
+    async def request_key_expiry() -> None:
+        if res.pool is None:
+            return
+        try:
+            removed = await expire_request_keys(res.db, own)
+        except Exception as exc:  # the next tick retries; the keys only wait a little longer
+            count_and_log("incidents_request_key_expiry", worker_log, "request-key expiry failed; retrying next tick",
+                          exc)
+            return
+        if removed:
+            worker_log.info("expired idempotency keys removed", extra={"count": removed})
 
     @app.timer(incident_metrics.REFRESH_SECONDS, name="incidents-open-gauges")  # type: ignore[untyped-decorator]
     async def open_gauges() -> None:

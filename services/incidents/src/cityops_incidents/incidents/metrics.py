@@ -56,6 +56,11 @@ RESPONSE = Histogram(
     ["milestone", "priority"],
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400),
 )
+REQUEST_KEYS_EXPIRED = Counter(
+    "cityops_incidents_request_keys_expired_total",
+    "Idempotency keys of TransitionIncident/AddNote removed by the worker after their retention "
+    "(CITYOPS_INCIDENTS_REQUEST_KEY_RETENTION_DAYS)",
+)
 SLA_BREACHES = Counter(
     "cityops_sla_breaches_total",
     "SLA deadlines missed (each escalates the incident), by stage, category and priority at the breach",

@@ -49,6 +49,7 @@ class ReportIn:
     reporter_name: str = ""
     reporter_phone: str = ""  # as typed; never stored (the row keeps the hash and the masked form)
     reporter_phone_hash: str = ""  # text.phone_hash, set by the service
+    reporter_phone_key_id: str = ""  # text.phone_key_id of the key that made the hash (migration 180)
     reporter_subject: str = ""
     occurred_at: datetime | None = None
     external_ids: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from cityops_incidents.incidents.models import StoredReport
-from cityops_incidents.text import mask_phone, phone_hash
+from cityops_incidents.text import mask_phone, phone_hash, phone_key_id
 
 _COLUMNS = (
     "id, incident_id, merged, distance_m, source, category, subcategory, description, lat, lon, address, "
@@ -80,15 +80,15 @@ class CallerReport:
     incident_status: str
 
 
-async def by_phone_hash(conn: asyncpg.Connection, phone_hash: str, limit: int) -> list[CallerReport]:
-    """Reports whose reporter phone hashes to ``phone_hash`` (text.phone_hash), newest first, with
-    their incident (index reports_phone_hash)."""
+async def by_phone_hash(conn: asyncpg.Connection, phone_hashes: list[str], limit: int) -> list[CallerReport]:
+    """Reports whose reporter phone hashes to one of ``phone_hashes`` (text.phone_hash under the
+    current key and the previous one), newest first, with their incident (index reports_phone_hash)."""
     columns = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
     rows = await conn.fetch(
         f"SELECT {columns}, i.number AS incident_number, i.status AS incident_status "
         f"FROM reports r JOIN incidents i ON i.id = r.incident_id "
-        "WHERE r.reporter_phone_hash = $1 ORDER BY r.received_at DESC LIMIT $2",
-        phone_hash, limit,
+        "WHERE r.reporter_phone_hash = ANY($1::text[]) ORDER BY r.received_at DESC LIMIT $2",
+        phone_hashes, limit,
     )
     out = []
     for row in rows:
@@ -96,6 +96,18 @@ async def by_phone_hash(conn: asyncpg.Connection, phone_hash: str, limit: int) -
         number, status = values.pop("incident_number"), values.pop("incident_status")
         out.append(CallerReport(_report(values), str(number), str(status)))
     return out
+
+
+async def rehash_phone(conn: asyncpg.Connection, *, old_hash: str, new_hash: str, new_key_id: str) -> int:
+    """One caller's rows move from the previous key's hash to the current one (the caller's phone
+    is at hand, so nothing else is needed); returns how many rows changed."""
+    if not old_hash or old_hash == new_hash:
+        return 0
+    status = await conn.execute(
+        "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_key_id = $3 WHERE reporter_phone_hash = $1",
+        old_hash, new_hash, new_key_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def hash_legacy_phones(pool: asyncpg.Pool, key: bytes, *, batch: int = 500) -> int:
@@ -111,8 +123,24 @@ async def hash_legacy_phones(pool: asyncpg.Pool, key: bytes, *, batch: int = 500
             if not rows:
                 return done
             await conn.executemany(
-                "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_masked = $3, reporter_phone = '' "
-                "WHERE id = $1",
-                [(r["id"], phone_hash(key, r["reporter_phone"]), mask_phone(r["reporter_phone"])) for r in rows],
+                "UPDATE reports SET reporter_phone_hash = $2, reporter_phone_masked = $3, reporter_phone = '', "
+                "reporter_phone_key_id = $4 WHERE id = $1",
+                [(r["id"], phone_hash(key, r["reporter_phone"]), mask_phone(r["reporter_phone"]), phone_key_id(key))
+                 for r in rows],
             )
             done += len(rows)
+
+
+async def phone_key_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Reports with a phone hash by the fingerprint of the key that made it ('' = unknown: hashed
+    before migration 180), plus ``"\x00raw"``: rows still holding a number (before migration 175)."""
+    rows = await conn.fetch(
+        "SELECT reporter_phone_key_id AS key_id, count(*) AS n FROM reports WHERE reporter_phone_hash <> '' "
+        "GROUP BY reporter_phone_key_id"
+    )
+    counts = {str(r["key_id"]): int(r["n"]) for r in rows}
+    counts[RAW] = int(await conn.fetchval("SELECT count(*) FROM reports WHERE reporter_phone <> ''"))
+    return counts
+
+
+RAW = "\x00raw"

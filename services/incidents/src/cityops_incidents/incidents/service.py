@@ -44,7 +44,7 @@ from cityops_incidents.incidents.validation import (
 )
 from cityops_incidents.rules import Rules
 from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
-from cityops_incidents.text import national_phone, phone_hash, search_terms
+from cityops_incidents.text import national_phone, phone_hash, phone_key_id, search_terms
 from cityops_platform import codecs
 from cityops_platform.errors import (
     FieldViolation,
@@ -73,9 +73,10 @@ def scoped_key(subject: str, key: str) -> str:
 
 class IncidentService:
     def __init__(self, *, pool: asyncpg.Pool, rules: Rules, now: Callable[[], datetime] = utcnow,
-                 phone_key: bytes = LOCAL_PHONE_HASH_KEY.encode()) -> None:
+                 phone_key: bytes = LOCAL_PHONE_HASH_KEY.encode(), previous_phone_key: bytes | None = None) -> None:
         self._pool = pool
         self._phone_key = phone_key
+        self._previous_phone_key = previous_phone_key
         self.rules = rules
         self._now = now
         self._intake = IntakeBatcher(pool=pool, rules=rules)
@@ -106,6 +107,7 @@ class IncidentService:
         r.idempotency_key = scoped_key(actor.subject, r.idempotency_key)
         # Only the keyed hash and the masked form of the phone are stored (report_store).
         r.reporter_phone_hash = phone_hash(self._phone_key, r.reporter_phone)
+        r.reporter_phone_key_id = phone_key_id(self._phone_key) if r.reporter_phone_hash else ""
         return await self._intake.file(r, actor=actor, now=now)
 
     async def get(self, incident_id: str = "", number: str = "") -> Incident:
@@ -282,15 +284,25 @@ class IncidentService:
     async def caller_reports(self, phone: str, limit: int) -> list[report_store.CallerReport]:
         """A caller's earlier reports (newest first), found by the keyed hash of the phone in national
         form (any of "+84 912 345 678", "0912.345.678", "84912345678"); the phone itself is neither
-        stored nor logged, and the reports carry it masked."""
+        stored nor logged, and the reports carry it masked. After a key rotation the hash under the
+        previous key is looked up too, and this caller's rows found under it are re-hashed with the
+        current key in the same transaction (the lookup is what re-keys them: the number is not kept)."""
         out: list[FieldViolation] = []
         if len(national_phone(phone)) < 9:
             out.append(FieldViolation("phone", "số điện thoại quá ngắn hoặc trống (phone too short or empty)"))
         if limit < 0:
             out.append(FieldViolation("limit", "phải >= 0 (must be >= 0)"))
         require(out)
-        async with self._pool.acquire() as conn:
-            return await report_store.by_phone_hash(conn, phone_hash(self._phone_key, phone), min(limit or 10, 50))
+        current = phone_hash(self._phone_key, phone)
+        hashes = [current]
+        if self._previous_phone_key is not None:
+            hashes.append(phone_hash(self._previous_phone_key, phone))
+        async with self._pool.acquire() as conn, conn.transaction():
+            found = await report_store.by_phone_hash(conn, hashes, min(limit or 10, 50))
+            if len(hashes) > 1:
+                await report_store.rehash_phone(conn, old_hash=hashes[1], new_hash=current,
+                                                new_key_id=phone_key_id(self._phone_key))
+            return found
 
     async def reports(self, incident_id: str) -> list[StoredReport]:
         """The reports fused into an incident, oldest first (the caller masks the phone)."""

@@ -181,11 +181,13 @@ async def write_change(
         ctes.append(
             "report_written AS (INSERT INTO reports (id, incident_id, idempotency_key, merged, distance_m, source, "
             "category, subcategory, description, lat, lon, address, reporter_name, reporter_phone_hash, "
-            "reporter_phone_masked, reporter_subject, sensor_alert_id, external_ids, occurred_at, received_at) "
+            "reporter_phone_key_id, reporter_phone_masked, reporter_subject, sensor_alert_id, external_ids, "
+            "occurred_at, received_at) "
             "VALUES (" + a.row(
                 report.report_id, inc.id, r.idempotency_key, report.merged, report.distance_m, r.source,
                 r.category, r.subcategory, r.description, r.lat, r.lon, r.address, r.reporter_name,
-                r.reporter_phone_hash, mask_phone(r.reporter_phone), r.reporter_subject, r.sensor_alert_id,
+                r.reporter_phone_hash, r.reporter_phone_key_id, mask_phone(r.reporter_phone), r.reporter_subject,
+                r.sensor_alert_id,
                 r.external_ids, report.occurred_at,
                 report.received_at) + "))"
         )
@@ -359,7 +361,7 @@ async def write_batch(
                  "subcategory": n.r.subcategory, "description": n.r.description, "lat": n.r.lat, "lon": n.r.lon,
                  "address": n.r.address, "reporter_name": n.r.reporter_name,
                  # the number itself is never written: its keyed hash and its masked form (migration 175)
-                 "reporter_phone_hash": n.r.reporter_phone_hash,
+                 "reporter_phone_hash": n.r.reporter_phone_hash, "reporter_phone_key_id": n.r.reporter_phone_key_id,
                  "reporter_phone_masked": mask_phone(n.r.reporter_phone),
                  "reporter_subject": n.r.reporter_subject, "sensor_alert_id": n.r.sensor_alert_id,
                  "external_ids": n.r.external_ids, "occurred_at": n.occurred_at.isoformat(),
