@@ -14,6 +14,7 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import access
 from cityops_dispatch.assignments import store as assignments_store
+from cityops_dispatch.eido import store
 from cityops_dispatch.eido.incidents_client import Incidents
 from cityops_dispatch.eido.mapping import ImportedIncident, Resource, eido_id, export_document
 from cityops_dispatch.eido.parse import parse_document
@@ -162,35 +163,27 @@ class EidoImporter:
             request.ClearField("priority_override")
         response = await self._incidents.report(request, on_behalf_of=caller)
         incident = response.incident
-        inserted = await self._pool.fetchval(
-            """INSERT INTO eido_imports (eido_id, incident_id, incident_number, cad) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (eido_id) DO NOTHING RETURNING true""",
-            imported.eido_id,
-            incident.id,
-            incident.number,
-            "" if response.merged else access.cad_identity(caller),  # merged into another's: not its creator
-        )
+        async with self._pool.acquire() as conn:
+            inserted = await store.record_import(
+                conn, eido_id=imported.eido_id, incident_id=incident.id, incident_number=incident.number,
+                cad="" if response.merged else access.cad_identity(caller),  # merged into another's: not its creator
+            )
         await self._add_notes(incident.id, imported, caller)
-        return ImportedRef(incident.id, incident.number, bool(inserted) and not response.merged, imported.eido_id)
+        return ImportedRef(incident.id, incident.number, inserted and not response.merged, imported.eido_id)
 
     async def _creator(self, incident_id: str) -> str | None:
         """The CAD whose import created the incident; None when no import did."""
-        value = await self._pool.fetchval(
-            "SELECT cad FROM eido_imports WHERE incident_id = $1 ORDER BY created_at LIMIT 1", incident_id
-        )
-        return str(value) if value is not None else None
+        async with self._pool.acquire() as conn:
+            return await store.creator(conn, incident_id)
 
     async def _existing(self, imported: ImportedIncident) -> tuple[str, str] | None:
-        row = await self._pool.fetchrow(
-            "SELECT incident_id, incident_number FROM eido_imports WHERE eido_id = $1", imported.eido_id
-        )
-        if row:
-            return row["incident_id"], row["incident_number"]
-        if imported.source_domain == self._domain:  # one of ours coming back
-            async with self._pool.acquire() as conn:
-                view = await view_store.get(conn, imported.source_incident_id)
-            if view is not None and eido_id(view.id, self._domain) == imported.eido_id:
-                return view.id, view.number
+        async with self._pool.acquire() as conn:
+            found = await store.find_import(conn, imported.eido_id)
+            if found is not None or imported.source_domain != self._domain:
+                return found
+            view = await view_store.get(conn, imported.source_incident_id)  # one of ours coming back
+        if view is not None and eido_id(view.id, self._domain) == imported.eido_id:
+            return view.id, view.number
         return None
 
     async def _update(self, incident_id: str, imported: ImportedIncident, caller: auth.Principal) -> None:
@@ -209,7 +202,6 @@ class EidoImporter:
                 log.warning("EIDO status not applied", extra={"incident_id": incident_id, "error": exc.message})
 
     async def _add_notes(self, incident_id: str, imported: ImportedIncident, caller: auth.Principal) -> None:
-        known: set[str] = set()
         async with self._pool.acquire() as conn:
             known = {n.text for n in await view_store.notes(conn, incident_id)}
         for text in imported.notes:
@@ -217,11 +209,6 @@ class EidoImporter:
                 continue
             digest = hashlib.sha256(text.encode()).hexdigest()
             async with self._pool.acquire() as conn, conn.transaction():
-                fresh = await conn.fetchval(
-                    """INSERT INTO eido_import_notes (eido_id, note_hash) VALUES ($1, $2)
-                       ON CONFLICT DO NOTHING RETURNING true""",
-                    imported.eido_id,
-                    digest,
-                )
-                if fresh:  # the mark commits only if incidents took the note
+                if await store.mark_note(conn, eido_id=imported.eido_id, note_hash=digest):
+                    # the mark commits only if incidents took the note
                     await self._incidents.add_note(incident_id, text, on_behalf_of=caller)

@@ -76,7 +76,7 @@ async def login(request: Request) -> JSONResponse:
         state.login_throttle.failed(username, address)
         raise ApiError(401, "unauthenticated", "sai tên đăng nhập hoặc mật khẩu (wrong username or password)")
     state.login_throttle.succeeded(username)
-    ttl = state.config.login_ttl_seconds
+    ttl = state.gateway_settings.login_ttl_seconds
     token = state.codec.issue(operator.username, operator.roles, ttl_seconds=ttl)
     response = JSONResponse(
         {
@@ -106,11 +106,11 @@ async def me(request: Request) -> JSONResponse:
 
 
 async def console_config(request: Request) -> JSONResponse:
-    config = gateway_state(request).config
+    own = gateway_state(request).gateway_settings
     return JSONResponse(
         {
-            "tile_url": config.map_tile_url,
-            "tile_attribution": config.map_tile_attribution,
+            "tile_url": own.map_tile_url,
+            "tile_attribution": own.map_tile_attribution,
             "timezone": gateway_state(request).settings.timezone,
         }
     )
@@ -239,7 +239,7 @@ async def kpis(request: Request) -> JSONResponse:
     # One cache entry per set of console roles: figures computed with one role's rights never reach another.
     cache_key = "kpis:" + ",".join(sorted(roles))
     cached = state.kpi_cache.get(cache_key)
-    if cached is not None and time.monotonic() - cached[0] < state.config.kpi_cache_seconds:
+    if cached is not None and time.monotonic() - cached[0] < state.gateway_settings.kpi_cache_seconds:
         return JSONResponse(cached[1])
     result: dict[str, Any] = await compute_kpis(state.clients, token, timezone=state.settings.timezone)
     state.kpi_cache[cache_key] = (time.monotonic(), result)
