@@ -28,6 +28,7 @@ from cityops_gateway.throttle import client_address, throttled
 from cityops_gateway.web import (
     ApiError,
     bearer_token,
+    expected_version,
     json_body,
     parse_enum,
     parse_enum_list,
@@ -154,7 +155,7 @@ async def transition_incident(request: Request) -> JSONResponse:
         id=request.path_params["incident_id"],
         to_status=to_status,
         reason=text_field(body, "reason", max_len=1000),
-        expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=2**62),
+        expected_version=expected_version(body),
         duplicate_of=text_field(body, "duplicate_of", max_len=64),
         idempotency_key=text_field(body, "idempotency_key", max_len=128),  # the outbox's, made when taken
     )
