@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from cityops_devtools.city import Component
 from cityops_devtools.devstack._process import tail
@@ -47,23 +47,16 @@ class ChildGaveUp(Exception):
         )
 
 
+@dataclass
 class Supervisor:
     """Starts children and restarts those that exit, as RestartPolicy says."""
 
-    def __init__(
-        self,
-        children: list[Child],
-        *,
-        env: Mapping[str, str] | Callable[[Child], Mapping[str, str]],
-        policy: RestartPolicy,
-        say: Callable[[str], None],
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.children = children
-        self.env = env
-        self.policy = policy
-        self.say = say
-        self.clock = clock
+    children: list[Child]
+    _: KW_ONLY
+    env: Mapping[str, str] | Callable[[Child], Mapping[str, str]]  # the same for all, or each child's
+    policy: RestartPolicy
+    say: Callable[[str], None]  # where the bilingual restart notices go
+    clock: Callable[[], float] = time.monotonic
 
     def start_all(self) -> None:
         for child in self.children:

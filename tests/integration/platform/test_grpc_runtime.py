@@ -48,11 +48,11 @@ class FakeIncidents(incidents_pb2_grpc.IncidentServiceServicer):
         async with self.res.db.acquire() as conn, conn.transaction():
             await conn.execute("INSERT INTO probe (id, actor) VALUES ($1, $2)",
                                incident_id, auth.current_principal().subject)
-            await outbox.enqueue(
-                conn, schema=SCHEMA, topic=INCIDENT_EVENTS.name, key=incident_id,
-                message=events_pb2.IncidentEvent(incident_id=incident_id),
+            record = outbox.outbox_record(
+                topic=INCIDENT_EVENTS.name, key=incident_id, message=events_pb2.IncidentEvent(incident_id=incident_id),
                 event_type="IncidentReported", producer="incidents",
             )
+            await outbox.enqueue(conn, record, schema=SCHEMA)
         return incidents_pb2.ReportIncidentResponse(
             incident=resources_pb2.Incident(id=incident_id, description=request.description)
         )

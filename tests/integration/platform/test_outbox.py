@@ -34,11 +34,11 @@ async def _prepare(database_url: str) -> asyncpg.Pool:
 
 
 async def _enqueue(conn: asyncpg.Connection, thing_id: str) -> str:
-    return await outbox.enqueue(
-        conn, schema=SCHEMA, topic=INCIDENT_EVENTS.name, key=thing_id,
-        message=events_pb2.IncidentEvent(incident_id=thing_id),
+    record = outbox.outbox_record(
+        topic=INCIDENT_EVENTS.name, key=thing_id, message=events_pb2.IncidentEvent(incident_id=thing_id),
         event_type="IncidentReported", producer="test",
     )
+    return await outbox.enqueue(conn, record, schema=SCHEMA)
 
 
 async def test_state_change_and_event_commit_together_or_not_at_all(

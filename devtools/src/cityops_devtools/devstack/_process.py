@@ -83,6 +83,44 @@ class ServerProcess:
         if self._proc is not None:
             kill(self._proc)
 
+    def _launch_until_ready(
+        self,
+        *,
+        what: str,
+        prepare: Callable[[], None],
+        launch: Callable[[], None],
+        wait_ready: Callable[[float], None],
+        timeout: float,
+        ports_chosen: bool,
+        forget_ports: Callable[[], None],
+    ) -> float:
+        """``prepare`` (pick ports, write config), ``launch``, then ``wait_ready(deadline)``, ``timeout``
+        seconds after the launch; returns when the successful launch began (``time.monotonic()``).
+
+        Ports we picked ourselves (``ports_chosen``) can be taken by another process between the pick
+        and the bind (parallel test runs): on PortTaken the server is killed, ``forget_ports`` drops
+        the picked ports and all starts again, three times at most. Ports given by the caller are
+        kept: PortTaken goes to the caller. Any other failure kills the server and is raised.
+        """
+        attempt = 1
+        while True:
+            prepare()
+            started = time.monotonic()
+            launch()
+            try:
+                wait_ready(started + timeout)
+                return started
+            except PortTaken:
+                self.kill()
+                if not ports_chosen or attempt == 3:
+                    raise
+                log.warning("%s port %s taken, retrying with another", what, self.port)
+                forget_ports()
+                attempt += 1
+            except BaseException:
+                self.kill()
+                raise
+
     def restart(self, timeout: float | None = None) -> Self:
         """Stop (if running) and start again on the same port(s) with the same data."""
         self.stop()

@@ -113,30 +113,23 @@ class KafkaBroker(ServerProcess):
         classpath = f"{ensure_kafka_jars()}/*"
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # Ports we picked ourselves can be taken by another process between the pick and the
-        # bind (parallel test runs); then we pick again. Ports given by the caller are kept.
-        chosen = self.port is None or self.controller_port is None
-        for attempt in range(1, 4):
+        formatted_now = False
+
+        def prepare() -> None:
+            nonlocal formatted_now
             self._pick_ports()
             formatted_now = self._format_storage(java, classpath, self._write_config())
-            started = time.monotonic()
-            self._launch(java, classpath)
-            try:
-                self._wait_ready(started + timeout)
-            except PortTaken:
-                self.kill()
-                if not chosen or attempt == 3:
-                    raise
-                log.warning("kafka port taken, retrying with new ports")
-                self.port = self.controller_port = None
-                if formatted_now:  # nothing worth keeping; a clean slate avoids re-registration waits
-                    shutil.rmtree(self.data_dir, ignore_errors=True)
-                    self.data_dir.mkdir(parents=True)
-                continue
-            except BaseException:
-                self.kill()
-                raise
-            break
+
+        def forget_ports() -> None:
+            self.port = self.controller_port = None
+            if formatted_now:  # nothing worth keeping; a clean slate avoids re-registration waits
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                self.data_dir.mkdir(parents=True)
+
+        started = self._launch_until_ready(
+            what="kafka", prepare=prepare, launch=lambda: self._launch(java, classpath), wait_ready=self._wait_ready,
+            timeout=timeout, ports_chosen=self.port is None or self.controller_port is None, forget_ports=forget_ports,
+        )
         assert self._proc is not None
         log.info("kafka ready on %s in %.1f s (pid %d)", self.bootstrap, time.monotonic() - started, self._proc.pid)
         return self

@@ -106,28 +106,22 @@ class PostgresServer(ServerProcess):
         self._home = _pghome.server_home(self.run_dir, owner)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bin_dir, owner)
-        # A port we picked can be taken before the server binds it (parallel test runs): pick
-        # again. A port given by the caller is kept.
-        chosen = self.port is None
-        for attempt in range(1, 4):
+
+        def prepare() -> None:
             if self.port is None:
                 self.port = _process.free_port()
-            started = time.monotonic()
-            self._launch(bin_dir, owner)
-            try:
-                self._wait_ready(bin_dir, started + timeout)
-                self._ensure_role_and_database()
-            except PortTaken:
-                self.kill()
-                if not chosen or attempt == 3:
-                    raise
-                log.warning("postgres port %s taken, retrying with another", self.port)
-                self.port = None
-                continue
-            except BaseException:
-                self.kill()
-                raise
-            break
+
+        def wait_ready(deadline: float) -> None:
+            self._wait_ready(bin_dir, deadline)
+            self._ensure_role_and_database()
+
+        def forget_ports() -> None:
+            self.port = None
+
+        started = self._launch_until_ready(
+            what="postgres", prepare=prepare, launch=lambda: self._launch(bin_dir, owner), wait_ready=wait_ready,
+            timeout=timeout, ports_chosen=self.port is None, forget_ports=forget_ports,
+        )
         assert self._proc is not None
         log.info("postgres ready on port %d in %.1f s (pid %d)", self.port, time.monotonic() - started, self._proc.pid)
         return self

@@ -127,24 +127,9 @@ def outbox_record(
     )
 
 
-async def enqueue(
-    conn: asyncpg.Connection,
-    *,
-    schema: str,
-    topic: str,
-    key: str | bytes | None,
-    message: Message,
-    event_type: str,
-    producer: str,
-    event_id: str | None = None,
-) -> str:
-    """Add an event to the outbox inside the caller's transaction; returns its event id.
-
-    The active trace context is stored with the row, so the Kafka record continues the trace of
-    the request that caused it.
-    """
-    record = outbox_record(topic=topic, key=key, message=message, event_type=event_type, producer=producer,
-                           event_id=event_id)
+async def enqueue(conn: asyncpg.Connection, record: OutboxRecord, *, schema: str) -> str:
+    """Add one event (see ``outbox_record``) to the outbox inside the caller's transaction; returns
+    its event id."""
     await enqueue_records(conn, schema=schema, records=[record])
     return record.event_id
 

@@ -88,24 +88,6 @@ async def enqueue(conn: asyncpg.Connection, *records: OutboxRecord) -> None:
     await enqueue_records(conn, schema=SCHEMA, records=records)
 
 
-async def dispatch_event(
-    conn: asyncpg.Connection,
-    *,
-    body_name: str,
-    body: Any,
-    incident_id: str,
-    incident_number: str,
-    actor: Actor,
-    assignment: Assignment | None = None,
-    unit: Unit | None = None,
-) -> str:
-    """Enqueue one DispatchEvent; returns its event id."""
-    record = dispatch_event_record(body_name=body_name, body=body, incident_id=incident_id,
-                                   incident_number=incident_number, actor=actor, assignment=assignment, unit=unit)
-    await enqueue(conn, record)
-    return record.event_id
-
-
 async def unit_status(conn: asyncpg.Connection, unit: Unit) -> str:
     """Enqueue the unit's latest state on the compacted unit-status topic."""
     record = unit_status_record(unit)

@@ -85,7 +85,7 @@ async def events(request: Request) -> Response:
         state.sse_streams.release(stream_key)
         raise
     wanted = kinds | CONTROL_KINDS
-    heartbeat = state.config.sse_heartbeat_seconds
+    heartbeat = state.gateway_settings.sse_heartbeat_seconds
 
     async def stream() -> AsyncIterator[str]:
         try:
@@ -150,39 +150,39 @@ async def _upstream_error(request: Request, exc: Exception) -> Response:
     return ApiError.from_upstream(exc).response()
 
 
-def build_state(settings: Settings, config: GatewaySettings | None = None) -> GatewayState:
-    config = config or GatewaySettings()
+def build_state(settings: Settings, gateway_settings: GatewaySettings | None = None) -> GatewayState:
+    own = gateway_settings or GatewaySettings()
     codec = auth.TokenCodec.from_settings(settings)
     return GatewayState(
         settings=settings,
-        config=config,
+        gateway_settings=own,
         codec=codec,
-        users=UserDirectory.for_environment(config.users_file, settings),
-        catalog=ServiceCatalog.load(config.open311_services_file),
-        api_keys=config.api_keys(settings),
+        users=UserDirectory.for_environment(own.users_file, settings),
+        catalog=ServiceCatalog.load(own.open311_services_file),
+        api_keys=own.api_keys(settings),
         service_tokens=ServiceTokens(codec),
-        gazetteer=Gazetteer.load(config.open311_gazetteer_file, admin_units()),
-        endpoint=Endpoint.load(config.open311_endpoint_file, jurisdiction_override=config.open311_jurisdiction_id),
+        gazetteer=Gazetteer.load(own.open311_gazetteer_file, admin_units()),
+        endpoint=Endpoint.load(own.open311_endpoint_file, jurisdiction_override=own.open311_jurisdiction_id),
         login_throttle=LoginThrottle(
-            user_threshold=config.login_max_failures_user, address_threshold=config.login_max_failures_address,
-            base_seconds=config.login_lockout_seconds, max_seconds=config.login_lockout_max_seconds),
-        open311_reads=RateLimiter(per_minute=config.open311_anonymous_reads_per_minute,
-                                  burst=config.open311_anonymous_read_burst),
-        sse_streams=StreamLimiter(config.sse_max_streams_per_token),
+            user_threshold=own.login_max_failures_user, address_threshold=own.login_max_failures_address,
+            base_seconds=own.login_lockout_seconds, max_seconds=own.login_lockout_max_seconds),
+        open311_reads=RateLimiter(per_minute=own.open311_anonymous_reads_per_minute,
+                                  burst=own.open311_anonymous_read_burst),
+        sse_streams=StreamLimiter(own.sse_max_streams_per_token),
     )
 
 
 def create_web_app(
-    settings: Settings, config: GatewaySettings | None = None, *, follow_events: bool = True
+    settings: Settings, gateway_settings: GatewaySettings | None = None, *, follow_events: bool = True
 ) -> Starlette:
     """The Starlette app; ``follow_events=False`` skips Kafka (for tests of the HTTP surface only)."""
-    state = build_state(settings, config)
+    state = build_state(settings, gateway_settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.clients_ = ServiceClients(settings)
         if follow_events:
-            state.hub = EventHub(settings, queue_size=state.config.sse_queue_size)
+            state.hub = EventHub(settings, queue_size=state.gateway_settings.sse_queue_size)
             state.hub.start()
         try:
             yield
@@ -218,8 +218,8 @@ def create_web_app(
         middleware=[
             # The HTTP server span (OpenTelemetry's ASGI middleware) when tracing is on: outermost.
             *(Middleware(cls, **options) for cls, options in tracing.asgi_middleware()),
-            Middleware(SecurityMiddleware, max_body_bytes=state.config.max_body_bytes,
-                       csp=content_security_policy(tile_origin(state.config.map_tile_url)),
+            Middleware(SecurityMiddleware, max_body_bytes=state.gateway_settings.max_body_bytes,
+                       csp=content_security_policy(tile_origin(state.gateway_settings.map_tile_url)),
                        hsts=settings.environment != "local"),
             Middleware(ObservabilityMiddleware),
         ],

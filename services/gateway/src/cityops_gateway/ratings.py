@@ -46,7 +46,7 @@ class RatingError(Exception):
 
 
 def _service_token(state: GatewayState) -> str:
-    return state.service_tokens.token(SUBJECT, state.config.open311_role)
+    return state.service_tokens.token(SUBJECT, state.gateway_settings.open311_role)
 
 
 async def _fields(request: Request) -> dict[str, Any]:

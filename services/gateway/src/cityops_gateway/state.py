@@ -23,7 +23,7 @@ from cityops_platform.settings import Settings
 @dataclass
 class GatewayState:
     settings: Settings
-    config: GatewaySettings
+    gateway_settings: GatewaySettings  # CITYOPS_GATEWAY_*; ``settings`` holds the shared CITYOPS_* ones
     codec: auth.TokenCodec
     users: UserDirectory
     catalog: ServiceCatalog

@@ -103,6 +103,14 @@ def parse_int(raw: Any, field_name: str, *, default: int, low: int, high: int) -
     return value
 
 
+MAX_VERSION = 2**62  # an incident's version never gets near it; bounds what a caller may send
+
+
+def expected_version(body: Mapping[str, Any]) -> int:
+    """The body's ``expected_version`` (optimistic concurrency; 0 when absent)."""
+    return parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=MAX_VERSION)
+
+
 def parse_float(raw: Any, field_name: str) -> float:
     try:
         value = float(str(raw).strip())

@@ -89,36 +89,36 @@ async def follow_unit_status(
     if target in (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE) and current.status == A.ASSIGNED:
         # Moving is an implicit acceptance.
         current = await store.update_assignment(conn, current.id, A.ACKNOWLEDGED, acknowledged_at=now)
-        await events.dispatch_event(
-            conn, body_name="assignment_acknowledged",
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name="assignment_acknowledged",
             body=dispatch_pb2.AssignmentAcknowledged(ack_latency_seconds=(now - current.assigned_at).total_seconds()),
             assignment=current, **common,
-        )
+        ))
     if target == UnitStatus.EN_ROUTE:
         current = await store.update_assignment(conn, current.id, A.EN_ROUTE, en_route_at=now)
         view = await view_store.get(conn, current.incident_id)
         eta = 0.0
         if view is not None:
             eta = eta_seconds(haversine_m(unit.lat, unit.lon, view.lat, view.lon), unit.unit_type, rules)
-        await events.dispatch_event(
-            conn, body_name="unit_en_route", body=dispatch_pb2.UnitEnRoute(location=point, eta_seconds=eta),
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name="unit_en_route", body=dispatch_pb2.UnitEnRoute(location=point, eta_seconds=eta),
             assignment=current, unit=unit, **common,
-        )
+        ))
     elif target == UnitStatus.ON_SCENE:
         current = await store.update_assignment(conn, current.id, A.ON_SCENE, on_scene_at=now)
-        await events.dispatch_event(
-            conn, body_name="unit_arrived", body=dispatch_pb2.UnitArrived(location=point),
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name="unit_arrived", body=dispatch_pb2.UnitArrived(location=point),
             assignment=current, unit=unit, **common,
-        )
+        ))
     elif target in (UnitStatus.RETURNING, UnitStatus.AVAILABLE):
         text = reason.strip() or "hoàn thành (cleared)"
         current = await store.update_assignment(conn, current.id, A.CLEARED, reason=text, ended_at=now)
         if current.slot_id:
             await store.update_slot(conn, current.slot_id, status="DONE", assignment_id=current.id)
-        await events.dispatch_event(
-            conn, body_name="unit_cleared", body=dispatch_pb2.UnitCleared(reason=text),
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name="unit_cleared", body=dispatch_pb2.UnitCleared(reason=text),
             assignment=current, unit=unit, **common,
-        )
+        ))
 
 
 class AssignmentEngine:
@@ -200,12 +200,12 @@ class AssignmentEngine:
                 raise IllegalTransition("phân công (assignment)", locked.status.name if locked else "?", "ACKNOWLEDGED")
             updated = await store.update_assignment(conn, assignment_id, A.ACKNOWLEDGED, acknowledged_at=now)
             latency = (now - updated.assigned_at).total_seconds()
-            await events.dispatch_event(
-                conn, body_name="assignment_acknowledged",
+            await events.enqueue(conn, events.dispatch_event_record(
+                body_name="assignment_acknowledged",
                 body=dispatch_pb2.AssignmentAcknowledged(ack_latency_seconds=latency),
                 incident_id=updated.incident_id, incident_number=updated.incident_number, actor=actor,
                 assignment=updated,
-            )
+            ))
             return updated
         ended = await self._end_and_replace(conn, assignment_id, A.DECLINED, reason.strip(), actor, now=now)
         if ended is None:
@@ -438,10 +438,10 @@ class AssignmentEngine:
         else:
             body_name = "assignment_timed_out"
             body = dispatch_pb2.AssignmentTimedOut(ack_deadline=ts(ended.ack_deadline))
-        await events.dispatch_event(
-            conn, body_name=body_name, body=body, incident_id=ended.incident_id,
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name=body_name, body=body, incident_id=ended.incident_id,
             incident_number=ended.incident_number, actor=actor, assignment=ended, unit=unit,
-        )
+        ))
         view = await view_store.get(conn, ended.incident_id)
         if slot is None or view is None or not view.open:
             return ended
@@ -463,11 +463,11 @@ class AssignmentEngine:
         if ended.slot_id:
             await store.update_slot(conn, ended.slot_id, status="CANCELLED", assignment_id=ended.id, waiting=False)
         unit = await self._release_unit(conn, ended.unit_id, ended.id)
-        await events.dispatch_event(
-            conn, body_name="assignment_cancelled", body=dispatch_pb2.AssignmentCancelled(reason=reason),
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name="assignment_cancelled", body=dispatch_pb2.AssignmentCancelled(reason=reason),
             incident_id=ended.incident_id, incident_number=ended.incident_number, actor=actor, assignment=ended,
             unit=unit,
-        )
+        ))
         return ended
 
     async def _awaiting(self, conn: asyncpg.Connection, view: IncidentView) -> None:
@@ -479,10 +479,10 @@ class AssignmentEngine:
             reason="không còn đơn vị phù hợp sẵn sàng (no capable unit available)",
             missing_units=len(waiting),
         )
-        await events.dispatch_event(
-            conn, body_name="incident_awaiting_units", body=body, incident_id=view.id,
+        await events.enqueue(conn, events.dispatch_event_record(
+            body_name="incident_awaiting_units", body=body, incident_id=view.id,
             incident_number=view.number, actor=SYSTEM_ACTOR,
-        )
+        ))
 
 
 # ---- the api's entry points: each owns its transaction ---------------------------------------

@@ -9,6 +9,7 @@ import asyncpg
 
 from cityops_dispatch.assignments.models import Assignment, AssignmentStatus, Slot
 from cityops_dispatch.units.models import UnitStatus
+from cityops_platform.db.rows import from_row
 
 UNIT_DISPATCHED = UnitStatus.DISPATCHED
 
@@ -22,16 +23,14 @@ S_COLUMNS = "id, incident_id, capability, run_card, status, assignment_id, attem
 
 
 def to_assignment(row: asyncpg.Record) -> Assignment:
-    data = dict(row)
-    data["status"] = AssignmentStatus(data["status"])
-    return Assignment(**data)
+    return from_row(Assignment, row, status=AssignmentStatus(row["status"]))
 
 
 _SLOT_FIELDS = tuple(c.strip() for c in S_COLUMNS.split(","))
 
 
 def to_slot(row: asyncpg.Record | dict[str, Any]) -> Slot:
-    return Slot(**dict(row))
+    return from_row(Slot, row)
 
 
 async def assign_unit(conn: asyncpg.Connection, a: Assignment, *, unit_version: int) -> int | None:

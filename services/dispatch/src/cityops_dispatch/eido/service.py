@@ -14,6 +14,7 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch import access
 from cityops_dispatch.assignments import store as assignments_store
+from cityops_dispatch.eido import store
 from cityops_dispatch.eido.incidents_client import Incidents
 from cityops_dispatch.eido.mapping import ImportedIncident, Resource, eido_id, export_document
 from cityops_dispatch.eido.parse import parse_document
@@ -118,23 +119,22 @@ def report_request(imported: ImportedIncident, *, now: datetime) -> incidents_pb
     return request
 
 
+@dataclass(frozen=True, kw_only=True)
 class EidoImporter:
-    """Creates or updates incidents from EIDO documents through the incidents gRPC API."""
+    """Creates or updates incidents from EIDO documents through the incidents gRPC API (and exports
+    them); holds what the EIDO RPCs need and owns their transactions."""
 
-    def __init__(
-        self, *, pool: asyncpg.Pool, incidents: Incidents, domain: str, vocab: Vocabulary, standard: EidoStandard | None
-    ) -> None:
-        self._pool = pool
-        self._incidents = incidents
-        self._domain = domain
-        self._vocab = vocab
-        self._standard = standard
+    pool: asyncpg.Pool
+    incidents: Incidents
+    domain: str  # the city's domain (DispatchSettings.eido_domain), part of every EIDO id we make
+    vocab: Vocabulary
+    standard: EidoStandard | None
 
     async def export(self, incident_id: str) -> ExportedEido:
         """``export_incident`` over the pool, reading through to incidents when the view lags."""
-        async with self._pool.acquire() as conn:
-            return await export_incident(conn, incident_id, domain=self._domain, vocab=self._vocab,
-                                         standard=self._standard, incidents=self._incidents)
+        async with self.pool.acquire() as conn:
+            return await export_incident(conn, incident_id, domain=self.domain, vocab=self.vocab,
+                                         standard=self.standard, incidents=self.incidents)
 
     async def import_document(self, text: str, *, caller: auth.Principal | None = None) -> ImportedRef:
         """Idempotent on the EIDO ``$id``: the first import creates the incident (ReportIncident with
@@ -148,7 +148,7 @@ class EidoImporter:
         incidents service lets override priorities (operator, supervisor, admin); for others triage
         decides."""
         caller = caller or auth.current_principal()
-        imported = parse_document(text, standard=self._standard, vocab=self._vocab)
+        imported = parse_document(text, standard=self.standard, vocab=self.vocab)
         existing = await self._existing(imported)
         if existing is not None:
             incident_id, number = existing
@@ -160,68 +160,54 @@ class EidoImporter:
             # Incidents would refuse the whole report (PERMISSION_DENIED) for a priority the caller
             # may not set; the EIDO's priority is advisory, so triage decides instead.
             request.ClearField("priority_override")
-        response = await self._incidents.report(request, on_behalf_of=caller)
+        response = await self.incidents.report(request, on_behalf_of=caller)
         incident = response.incident
-        inserted = await self._pool.fetchval(
-            """INSERT INTO eido_imports (eido_id, incident_id, incident_number, cad) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (eido_id) DO NOTHING RETURNING true""",
-            imported.eido_id,
-            incident.id,
-            incident.number,
-            "" if response.merged else access.cad_identity(caller),  # merged into another's: not its creator
-        )
+        async with self.pool.acquire() as conn:
+            inserted = await store.record_import(
+                conn, eido_id=imported.eido_id, incident_id=incident.id, incident_number=incident.number,
+                cad="" if response.merged else access.cad_identity(caller),  # merged into another's: not its creator
+            )
         await self._add_notes(incident.id, imported, caller)
-        return ImportedRef(incident.id, incident.number, bool(inserted) and not response.merged, imported.eido_id)
+        return ImportedRef(incident.id, incident.number, inserted and not response.merged, imported.eido_id)
 
     async def _creator(self, incident_id: str) -> str | None:
         """The CAD whose import created the incident; None when no import did."""
-        value = await self._pool.fetchval(
-            "SELECT cad FROM eido_imports WHERE incident_id = $1 ORDER BY created_at LIMIT 1", incident_id
-        )
-        return str(value) if value is not None else None
+        async with self.pool.acquire() as conn:
+            return await store.creator(conn, incident_id)
 
     async def _existing(self, imported: ImportedIncident) -> tuple[str, str] | None:
-        row = await self._pool.fetchrow(
-            "SELECT incident_id, incident_number FROM eido_imports WHERE eido_id = $1", imported.eido_id
-        )
-        if row:
-            return row["incident_id"], row["incident_number"]
-        if imported.source_domain == self._domain:  # one of ours coming back
-            async with self._pool.acquire() as conn:
-                view = await view_store.get(conn, imported.source_incident_id)
-            if view is not None and eido_id(view.id, self._domain) == imported.eido_id:
-                return view.id, view.number
+        async with self.pool.acquire() as conn:
+            found = await store.find_import(conn, imported.eido_id)
+            if found is not None or imported.source_domain != self.domain:
+                return found
+            view = await view_store.get(conn, imported.source_incident_id)  # one of ours coming back
+        if view is not None and eido_id(view.id, self.domain) == imported.eido_id:
+            return view.id, view.number
         return None
 
     async def _update(self, incident_id: str, imported: ImportedIncident, caller: auth.Principal) -> None:
         await self._add_notes(incident_id, imported, caller)
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             view = await view_store.get(conn, incident_id)
         if imported.status and imported.status != incidents_pb2.Status.STATUS_NEW and (
             view is None or view.status != imported.status
         ):
             try:
                 # PermissionDenied (the CAD's roles may not transition) reaches the caller.
-                await self._incidents.transition(incident_id, imported.status, IMPORT_REASON, on_behalf_of=caller)
+                await self.incidents.transition(incident_id, imported.status, IMPORT_REASON, on_behalf_of=caller)
             except PreconditionFailed as exc:
                 # The CAD's status may be one our lifecycle cannot jump to; the rest still applies.
                 metrics.ERRORS_SWALLOWED.labels("eido_transition").inc()
                 log.warning("EIDO status not applied", extra={"incident_id": incident_id, "error": exc.message})
 
     async def _add_notes(self, incident_id: str, imported: ImportedIncident, caller: auth.Principal) -> None:
-        known: set[str] = set()
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             known = {n.text for n in await view_store.notes(conn, incident_id)}
         for text in imported.notes:
             if text in known:
                 continue
             digest = hashlib.sha256(text.encode()).hexdigest()
-            async with self._pool.acquire() as conn, conn.transaction():
-                fresh = await conn.fetchval(
-                    """INSERT INTO eido_import_notes (eido_id, note_hash) VALUES ($1, $2)
-                       ON CONFLICT DO NOTHING RETURNING true""",
-                    imported.eido_id,
-                    digest,
-                )
-                if fresh:  # the mark commits only if incidents took the note
-                    await self._incidents.add_note(incident_id, text, on_behalf_of=caller)
+            async with self.pool.acquire() as conn, conn.transaction():
+                if await store.mark_note(conn, eido_id=imported.eido_id, note_hash=digest):
+                    # the mark commits only if incidents took the note
+                    await self.incidents.add_note(incident_id, text, on_behalf_of=caller)

@@ -9,6 +9,7 @@ import asyncpg
 from cityops.incidents.v1 import incidents_pb2
 from cityops_dispatch.codes import incident_agency, incident_category
 from cityops_dispatch.incidents_view.models import IncidentView, Note
+from cityops_platform.db.rows import from_row
 
 COLUMNS = (
     "id, number, category, subcategory, priority, status, description, lat, lon, address, agency, district, "
@@ -19,24 +20,7 @@ COLUMNS = (
 def to_view(row: asyncpg.Record) -> IncidentView:
     snapshot = incidents_pb2.Incident()
     snapshot.ParseFromString(row["snapshot"])
-    return IncidentView(
-        id=row["id"],
-        number=row["number"],
-        category=row["category"],
-        subcategory=row["subcategory"],
-        priority=row["priority"],
-        status=row["status"],
-        description=row["description"],
-        lat=row["lat"],
-        lon=row["lon"],
-        address=row["address"],
-        agency=row["agency"],
-        district=row["district"],
-        version=row["version"],
-        planned=row["planned"],
-        snapshot=snapshot,
-        updated_at=row["updated_at"],
-    )
+    return from_row(IncidentView, row, snapshot=snapshot)
 
 
 async def get(conn: asyncpg.Connection, incident_id: str, *, for_update: bool = False) -> IncidentView | None:

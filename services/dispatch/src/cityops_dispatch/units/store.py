@@ -10,6 +10,7 @@ import asyncpg
 
 from cityops_dispatch.geo import cell_of
 from cityops_dispatch.units.models import Unit, UnitIn, UnitStatus
+from cityops_platform.db.rows import from_row
 from cityops_platform.geo.admin_units import admin_units
 
 COLUMNS = (
@@ -27,32 +28,7 @@ def ward_at(lat: float, lon: float) -> tuple[str, str]:
 
 
 def to_unit(row: asyncpg.Record) -> Unit:
-    return Unit(
-        id=row["id"],
-        call_sign=row["call_sign"],
-        agency=row["agency"],
-        capabilities=list(row["capabilities"]),
-        unit_type=row["unit_type"],
-        status=UnitStatus(row["status"]),
-        lat=row["lat"],
-        lon=row["lon"],
-        address=row["address"],
-        station_id=row["station_id"],
-        station_name=row["station_name"],
-        station_lat=row["station_lat"],
-        station_lon=row["station_lon"],
-        district=row["district"],
-        heading_deg=row["heading_deg"],
-        speed_kmh=row["speed_kmh"],
-        location_updated_at=row["location_updated_at"],
-        active_assignment_id=row["active_assignment_id"],
-        active_incident_id=row["active_incident_id"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-        h3_cell=row["h3_cell"],
-        ward_code=row["ward_code"],
-        ward_name=row["ward_name"],
-    )
+    return from_row(Unit, row, capabilities=list(row["capabilities"]), status=UnitStatus(row["status"]))
 
 
 async def get(conn: asyncpg.Connection, unit_id: str, *, for_update: bool = False) -> Unit | None:

@@ -44,14 +44,14 @@ def _dt(ts: object) -> datetime:
 async def public_alerts(state: GatewayState) -> list[PublicAlert]:
     """Every public, published alert (bounded by cap_feed_max_alerts), cached for a few seconds."""
     cached = state.public_cache.get("cap")
-    if cached is not None and time.monotonic() - cached[0] < state.config.public_cache_seconds:
+    if cached is not None and time.monotonic() - cached[0] < state.gateway_settings.public_cache_seconds:
         return cached[1]  # type: ignore[no-any-return]
-    statuses = frozenset(s.strip() for s in state.config.cap_feed_statuses.split(",") if s.strip())
+    statuses = frozenset(s.strip() for s in state.gateway_settings.cap_feed_statuses.split(",") if s.strip())
     token = state.service_tokens.token("svc-gateway:cap-feed", "integrator")
     request = npb.ListAlertsRequest(states=_EVER_PUBLISHED, page_size=100)
     out: list[PublicAlert] = []
     seen = 0
-    while seen < state.config.cap_feed_max_alerts:
+    while seen < state.gateway_settings.cap_feed_max_alerts:
         page = await state.clients.call(state.clients.notifications.ListAlerts, request, token=token)
         for alert in page.alerts:
             seen += 1
@@ -71,7 +71,7 @@ async def public_alerts(state: GatewayState) -> list[PublicAlert]:
 
 
 def _base(state: GatewayState, request: Request) -> str:
-    return (state.config.public_base_url or str(request.base_url)).rstrip("/")
+    return (state.gateway_settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
 def _conditional(request: Request, body: bytes, media_type: str, last_modified: datetime | None,
@@ -102,7 +102,7 @@ async def alerts_atom(request: Request) -> Response:
                      title=FEED_TITLE, empty_updated=STARTED)
     current = [a.updated for a in alerts if a.current]
     return _conditional(request, body, ATOM_TYPE, max(current) if current else None,
-                        state.config.public_cache_seconds)
+                        state.gateway_settings.public_cache_seconds)
 
 
 async def alert_xml(request: Request) -> Response:
@@ -117,7 +117,7 @@ async def alert_xml(request: Request) -> Response:
         return PlainTextResponse(f"không có cảnh báo công khai này (no public alert): {identifier}\n",
                                  status_code=404)
     return _conditional(request, found.xml.encode("utf-8"), f"{CAP_TYPE}; charset=utf-8", found.sent,
-                        state.config.public_cache_seconds)
+                        state.gateway_settings.public_cache_seconds)
 
 
 ROUTES = [

@@ -10,9 +10,7 @@ The operator's JWT is forwarded; incidents decides every permission.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,18 +18,12 @@ from starlette.routing import Route
 
 from cityops.incidents.v1 import incidents_pb2
 from cityops_gateway.console.api import relay
-from cityops_gateway.web import invalid, json_body, parse_int, text_field
-
-MAX_VERSION = 2**62
+from cityops_gateway.web import expected_version, invalid, json_body, text_field
 
 
 async def list_reports(request: Request) -> JSONResponse:
     req = incidents_pb2.ListReportsRequest(incident_id=request.path_params["incident_id"])
     return await relay(request, lambda c: c.incidents.ListReports, req)
-
-
-def _expected_version(body: Mapping[str, Any]) -> int:
-    return parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=MAX_VERSION)
 
 
 async def split_report(request: Request) -> JSONResponse:
@@ -40,7 +32,7 @@ async def split_report(request: Request) -> JSONResponse:
         incident_id=request.path_params["incident_id"],
         report_id=text_field(body, "report_id", max_len=64, required=True),
         reason=text_field(body, "reason", max_len=1000, required=True),
-        expected_version=_expected_version(body),
+        expected_version=expected_version(body),
     )
     return await relay(request, lambda c: c.incidents.SplitReport, req)
 
@@ -50,7 +42,7 @@ async def reopen_incident(request: Request) -> JSONResponse:
     req = incidents_pb2.ReopenIncidentRequest(
         id=request.path_params["incident_id"],
         reason=text_field(body, "reason", max_len=1000, required=True),
-        expected_version=_expected_version(body),
+        expected_version=expected_version(body),
     )
     return await relay(request, lambda c: c.incidents.ReopenIncident, req)
 

@@ -28,6 +28,7 @@ from cityops_gateway.throttle import client_address, throttled
 from cityops_gateway.web import (
     ApiError,
     bearer_token,
+    expected_version,
     json_body,
     parse_enum,
     parse_enum_list,
@@ -76,7 +77,7 @@ async def login(request: Request) -> JSONResponse:
         state.login_throttle.failed(username, address)
         raise ApiError(401, "unauthenticated", "sai tên đăng nhập hoặc mật khẩu (wrong username or password)")
     state.login_throttle.succeeded(username)
-    ttl = state.config.login_ttl_seconds
+    ttl = state.gateway_settings.login_ttl_seconds
     token = state.codec.issue(operator.username, operator.roles, ttl_seconds=ttl)
     response = JSONResponse(
         {
@@ -106,11 +107,11 @@ async def me(request: Request) -> JSONResponse:
 
 
 async def console_config(request: Request) -> JSONResponse:
-    config = gateway_state(request).config
+    own = gateway_state(request).gateway_settings
     return JSONResponse(
         {
-            "tile_url": config.map_tile_url,
-            "tile_attribution": config.map_tile_attribution,
+            "tile_url": own.map_tile_url,
+            "tile_attribution": own.map_tile_attribution,
             "timezone": gateway_state(request).settings.timezone,
         }
     )
@@ -154,7 +155,7 @@ async def transition_incident(request: Request) -> JSONResponse:
         id=request.path_params["incident_id"],
         to_status=to_status,
         reason=text_field(body, "reason", max_len=1000),
-        expected_version=parse_int(body.get("expected_version"), "expected_version", default=0, low=0, high=2**62),
+        expected_version=expected_version(body),
         duplicate_of=text_field(body, "duplicate_of", max_len=64),
         idempotency_key=text_field(body, "idempotency_key", max_len=128),  # the outbox's, made when taken
     )
@@ -239,7 +240,7 @@ async def kpis(request: Request) -> JSONResponse:
     # One cache entry per set of console roles: figures computed with one role's rights never reach another.
     cache_key = "kpis:" + ",".join(sorted(roles))
     cached = state.kpi_cache.get(cache_key)
-    if cached is not None and time.monotonic() - cached[0] < state.config.kpi_cache_seconds:
+    if cached is not None and time.monotonic() - cached[0] < state.gateway_settings.kpi_cache_seconds:
         return JSONResponse(cached[1])
     result: dict[str, Any] = await compute_kpis(state.clients, token, timezone=state.settings.timezone)
     state.kpi_cache[cache_key] = (time.monotonic(), result)

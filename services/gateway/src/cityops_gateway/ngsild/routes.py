@@ -55,7 +55,7 @@ def _token(state: GatewayState) -> str:
 
 
 def _context_url(state: GatewayState, request: Request) -> str:
-    return (state.config.public_base_url or str(request.base_url)).rstrip("/") + CONTEXT_PATH
+    return (state.gateway_settings.public_base_url or str(request.base_url)).rstrip("/") + CONTEXT_PATH
 
 
 def _reply(request: Request, body: Any, *, headers: dict[str, str] | None = None) -> Response:
@@ -97,7 +97,7 @@ async def _alerts(state: GatewayState, wanted: int) -> list[dict[str, Any]]:
 
 async def _sensor_entities(state: GatewayState, types: set[str]) -> list[dict[str, Any]]:
     cached = state.public_cache.get("ngsi-sensors")
-    if cached is None or time.monotonic() - cached[0] >= state.config.public_cache_seconds:
+    if cached is None or time.monotonic() - cached[0] >= state.gateway_settings.public_cache_seconds:
         built: list[dict[str, Any]] = []
         for sensor in await sensors(state):
             built.append(ent.device(sensor))

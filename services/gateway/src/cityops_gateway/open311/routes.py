@@ -102,7 +102,7 @@ def _lang(request: Request) -> str:
 
 
 def _service_token(state: GatewayState, client: str = "public") -> str:
-    return state.service_tokens.token(f"svc-gateway:open311:{client}", state.config.open311_role)
+    return state.service_tokens.token(f"svc-gateway:open311:{client}", state.gateway_settings.open311_role)
 
 
 def _fmt(request: Request) -> str:
@@ -134,7 +134,7 @@ async def service_definition(request: Request) -> Response:
 
 
 def _base_url(state: GatewayState, request: Request) -> str:
-    return (state.config.public_base_url or str(request.base_url)).rstrip("/")
+    return (state.gateway_settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
 @open311_errors
@@ -181,7 +181,7 @@ async def post_request(request: Request) -> Response:
     posted = parse_post(
         fields, state.catalog, gazetteer=state.gazetteer, answers=answers_from_fields(items),
         idempotency_header=request.headers.get("idempotency-key", ""), timezone=state.settings.timezone,
-        unlocated_ok=state.config.open311_unlocated == "accept",
+        unlocated_ok=state.gateway_settings.open311_unlocated == "accept",
     )
     # Scoped by client, so two apps can never collide on each other's keys.
     key = f"open311:{client}:{posted.client_key or uuid.uuid4().hex}"

@@ -30,6 +30,17 @@ def link(base: str, entity_set: str, ident: str, nav: str = "") -> str:
     return f"{path}/{nav}" if nav else path
 
 
+def entity(base: str, entity_set: str, ident: str, body: dict[str, Any], *navigations: str) -> dict[str, Any]:
+    """An entity as SensorThings shows it: ``@iot.id`` and ``@iot.selfLink``, then ``body``, then a
+    ``<Name>@iot.navigationLink`` per related entity or set named in ``navigations``."""
+    return {
+        "@iot.id": ident,
+        "@iot.selfLink": link(base, entity_set, ident),
+        **body,
+        **{f"{nav}@iot.navigationLink": link(base, entity_set, ident, nav) for nav in navigations},
+    }
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -43,9 +54,7 @@ def _kind(sensor: spb.Sensor) -> KindInfo:
 
 def thing(sensor: spb.Sensor, base: str) -> dict[str, Any]:
     info = _kind(sensor)
-    return {
-        "@iot.id": sensor.id,
-        "@iot.selfLink": link(base, "Things", sensor.id),
+    return entity(base, "Things", sensor.id, {
         "name": sensor.name or sensor.id,
         "description": f"Trạm đo {info.name_vi.lower()} ({info.name_en.lower()} station)"
                        + (f", {sensor.district}" if sensor.district else ""),
@@ -55,61 +64,44 @@ def thing(sensor: spb.Sensor, base: str) -> dict[str, Any]:
             "status": spb.SensorStatus.Name(sensor.status).removeprefix("SENSOR_STATUS_").lower(),
             "reportingIntervalSeconds": sensor.reporting_interval_seconds or None,
         },
-        "Locations@iot.navigationLink": link(base, "Things", sensor.id, "Locations"),
-        "Datastreams@iot.navigationLink": link(base, "Things", sensor.id, "Datastreams"),
-    }
+    }, "Locations", "Datastreams")
 
 
 def location(sensor: spb.Sensor, base: str) -> dict[str, Any]:
-    return {
-        "@iot.id": sensor.id,
-        "@iot.selfLink": link(base, "Locations", sensor.id),
+    return entity(base, "Locations", sensor.id, {
         "name": sensor.location.address or sensor.district or sensor.id,
         "description": f"Vị trí trạm {sensor.name or sensor.id} (station location)",
         "encodingType": GEOJSON,
         "location": {"type": "Point", "coordinates": [sensor.location.lon, sensor.location.lat]},
-        "Things@iot.navigationLink": link(base, "Locations", sensor.id, "Things"),
-    }
+    }, "Things")
 
 
 def datastream(sensor: spb.Sensor, base: str) -> dict[str, Any]:
     info = _kind(sensor)
-    return {
-        "@iot.id": sensor.id,
-        "@iot.selfLink": link(base, "Datastreams", sensor.id),
+    return entity(base, "Datastreams", sensor.id, {
         "name": f"{info.name_vi} — {sensor.name or sensor.id}",
         "description": f"{info.name_vi}, trung bình mỗi phút ({info.name_en}, 1-minute means)",
         "observationType": OM_MEASUREMENT,
         "unitOfMeasurement": {"name": info.unit_name, "symbol": info.symbol, "definition": info.qudt},
         "properties": {"aggregation": "mean", "windowSeconds": 60},
-        "Thing@iot.navigationLink": link(base, "Datastreams", sensor.id, "Thing"),
-        "Sensor@iot.navigationLink": link(base, "Datastreams", sensor.id, "Sensor"),
-        "ObservedProperty@iot.navigationLink": link(base, "Datastreams", sensor.id, "ObservedProperty"),
-        "Observations@iot.navigationLink": link(base, "Datastreams", sensor.id, "Observations"),
-    }
+    }, "Thing", "Sensor", "ObservedProperty", "Observations")
 
 
 def sta_sensor(info: KindInfo, base: str) -> dict[str, Any]:
-    return {
-        "@iot.id": info.key,
-        "@iot.selfLink": link(base, "Sensors", info.key),
+    return entity(base, "Sensors", info.key, {
         "name": f"Cảm biến {info.name_vi.lower()} ({info.name_en} sensor)",
         "description": f"Cảm biến {info.name_vi.lower()} của mạng IOC; đơn vị {info.symbol}",
         "encodingType": "text/plain",
         "metadata": f"CityOps sensor kind {info.key}, unit {info.symbol}",
-        "Datastreams@iot.navigationLink": link(base, "Sensors", info.key, "Datastreams"),
-    }
+    }, "Datastreams")
 
 
 def observed_property(info: KindInfo, base: str) -> dict[str, Any]:
-    return {
-        "@iot.id": info.key,
-        "@iot.selfLink": link(base, "ObservedProperties", info.key),
+    return entity(base, "ObservedProperties", info.key, {
         "name": f"{info.name_vi} ({info.name_en})",
         "definition": f"urn:cityops:sensor-kind:{info.key}",
         "description": f"{info.name_en}, in {info.unit_name}",
-        "Datastreams@iot.navigationLink": link(base, "ObservedProperties", info.key, "Datastreams"),
-    }
+    }, "Datastreams")
 
 
 def kind_by_key(key: str) -> tuple[int, KindInfo] | None:
@@ -131,15 +123,12 @@ def observation(sensor_id: str, point: spb.Aggregate, base: str) -> dict[str, An
     start = point.window_start.ToDatetime(tzinfo=UTC)
     end = start + timedelta(seconds=point.window_seconds or 60)
     ident = observation_id(sensor_id, start)
-    return {
-        "@iot.id": ident,
-        "@iot.selfLink": link(base, "Observations", ident),
+    return entity(base, "Observations", ident, {
         "phenomenonTime": f"{iso(start)}/{iso(end)}",
         "resultTime": iso(end),
         "result": point.mean,
         "parameters": {"count": point.count, "min": point.min, "max": point.max},
-        "Datastream@iot.navigationLink": link(base, "Observations", ident, "Datastream"),
-    }
+    }, "Datastream")
 
 
 def observation_values(obs: dict[str, Any]) -> dict[str, Any]:

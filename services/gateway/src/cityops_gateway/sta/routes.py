@@ -49,7 +49,7 @@ class StaError(Exception):
 
 
 def _base(state: GatewayState, request: Request) -> str:
-    return (state.config.public_base_url or str(request.base_url)).rstrip("/") + PREFIX
+    return (state.gateway_settings.public_base_url or str(request.base_url)).rstrip("/") + PREFIX
 
 
 def _token(state: GatewayState) -> str:
@@ -59,14 +59,14 @@ def _token(state: GatewayState) -> str:
 async def sensors(state: GatewayState) -> list[spb.Sensor]:
     """Every sensor of a known kind, by id, cached for a few seconds."""
     cached = state.public_cache.get("sensors")
-    if cached is not None and time.monotonic() - cached[0] < state.config.public_cache_seconds:
+    if cached is not None and time.monotonic() - cached[0] < state.gateway_settings.public_cache_seconds:
         return cached[1]  # type: ignore[no-any-return]
     req = spb.ListSensorsRequest(page_size=1000)
     out: list[spb.Sensor] = []
     while True:
         page = await state.clients.call(state.clients.sensors.ListSensors, req, token=_token(state))
         out.extend(s for s in page.sensors if s.kind in KINDS)
-        if not page.next_page_token or len(out) >= state.config.sta_max_sensors:
+        if not page.next_page_token or len(out) >= state.gateway_settings.sta_max_sensors:
             break
         req.page_token = page.next_page_token
     out.sort(key=lambda s: s.id)
@@ -132,7 +132,7 @@ def _collection(request: Request, items: list[dict[str, Any]], opts: Options, de
         params["$skip"] = str(opts.skip + opts.top)
         params["$top"] = str(opts.top)
         state = gateway_state(request)
-        base = (state.config.public_base_url or str(request.base_url)).rstrip("/")
+        base = (state.gateway_settings.public_base_url or str(request.base_url)).rstrip("/")
         body["@iot.nextLink"] = f"{base}{request.url.path}?{urlencode(params)}"
     return JSONResponse(body)
 

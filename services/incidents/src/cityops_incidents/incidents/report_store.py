@@ -4,12 +4,12 @@ moving one to another incident (SplitReport), and the reporter check of reopen a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from cityops_incidents.incidents.models import StoredReport
 from cityops_incidents.text import mask_phone, phone_hash, phone_key_id
+from cityops_platform.db.rows import from_row
 
 _COLUMNS = (
     "id, incident_id, merged, distance_m, source, category, subcategory, description, lat, lon, address, "
@@ -18,11 +18,8 @@ _COLUMNS = (
 
 
 def _report(row: asyncpg.Record) -> StoredReport:
-    values: dict[str, Any] = dict(row)
-    values["id"] = str(values["id"])
-    values["incident_id"] = str(values["incident_id"])
-    values["external_ids"] = dict(values["external_ids"] or {})
-    return StoredReport(**values)
+    return from_row(StoredReport, row, id=str(row["id"]), incident_id=str(row["incident_id"]),
+                    external_ids=dict(row["external_ids"] or {}))
 
 
 async def list_for(conn: asyncpg.Connection, incident_id: str) -> list[StoredReport]:

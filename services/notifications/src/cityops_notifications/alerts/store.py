@@ -7,6 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from cityops_notifications.alerts.models import CapAlert, CapInfo
+from cityops_platform.db.rows import from_row
 
 _COLUMNS = (
     'id, identifier, sender, status, msg_type, scope, restriction, addresses, "references", state, author, '
@@ -15,13 +16,10 @@ _COLUMNS = (
 
 
 def _alert(r: asyncpg.Record) -> CapAlert:
-    return CapAlert(
-        id=str(r["id"]), identifier=r["identifier"], sender=r["sender"], status=r["status"],
-        msg_type=r["msg_type"], scope=r["scope"], restriction=r["restriction"], addresses=r["addresses"],
-        references=tuple(r["references"]), state=r["state"], author=r["author"], approver=r["approver"],
-        infos=tuple(CapInfo.from_json(i) for i in r["infos"]), note=r["note"], incident_id=r["incident_id"],
-        supersedes_id=str(r["supersedes_id"]) if r["supersedes_id"] else "", sent_at=r["sent_at"], xml=r["xml"],
-        created_at=r["created_at"], updated_at=r["updated_at"],
+    return from_row(
+        CapAlert, r, id=str(r["id"]), references=tuple(r["references"]),
+        infos=tuple(CapInfo.from_json(i) for i in r["infos"]),
+        supersedes_id=str(r["supersedes_id"]) if r["supersedes_id"] else "",
     )
 
 

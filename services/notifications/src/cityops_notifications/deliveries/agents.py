@@ -1,4 +1,5 @@
-"""Faust agents: incident, dispatch and sensor-alert events → notices → deliveries (fan-out).
+"""Faust agents: incident, dispatch and sensor-alert events → notices → deliveries (fan-out), and
+the sender loop that sends them (``DeliverySender``, a Faust task).
 
 An SLA breach on the incident stream also goes to the supervisor on duty (``roster.breach``),
 whatever the subscriptions say.
@@ -12,6 +13,7 @@ Kafka timestamp) and with no follower to record needs no transaction at all.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,12 +23,16 @@ from google.protobuf.message import Message
 from cityops.dispatch.v1 import events_pb2 as dispatch_events
 from cityops.incidents.v1 import events_pb2 as incident_events
 from cityops.sensors.v1 import events_pb2 as sensor_events
+from cityops_notifications.channels import build_channels
+from cityops_notifications.deliveries.sender import DeliverySender
 from cityops_notifications.deliveries.service import fan_out, needs_work
 from cityops_notifications.notices import translate
 from cityops_notifications.notices.models import Notice
+from cityops_notifications.rendering import Renderer
 from cityops_notifications.roster import breach
 from cityops_notifications.roster.models import Roster
 from cityops_notifications.roster.service import load_roster
+from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationsSettings
 from cityops_notifications.subscriptions.cache import ActiveSubscriptions, could_match
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
@@ -68,9 +74,31 @@ def published_at(record: Any) -> float | None:
     return float(timestamp) if isinstance(timestamp, int | float) and timestamp > 0 else None
 
 
-def install(app: faust.App, res: Resources, settings: NotificationsSettings, *,
-            on_created: Callable[[], None] = lambda: None) -> None:
-    """Declare the three fan-out agents on ``app``; ``on_created`` runs after deliveries were committed."""
+def install(app: faust.App, res: Resources, settings: NotificationsSettings) -> None:
+    """Declare the three fan-out agents and the sender loop on ``app``; deliveries the agents commit
+    wake the sender at once instead of at its next poll."""
+    created = asyncio.Event()
+    _install_fan_out(app, res, settings, on_created=created.set)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def send_deliveries() -> None:
+        await res.wait_open()  # the pool opens in a service started alongside the agents
+        channels = build_channels(settings)
+        sender = DeliverySender(pool=res.pool, channels=channels, box=SecretBox(settings.fernet_key()),
+                                renderer=Renderer(timezone=settings.timezone, sms_max_parts=settings.sms_max_parts),
+                                settings=settings, wakeup=created)
+        stopping = asyncio.Event()
+        try:
+            await sender.run(stopping)
+        finally:
+            stopping.set()
+            for channel in channels.values():
+                await channel.close()
+
+
+def _install_fan_out(app: faust.App, res: Resources, settings: NotificationsSettings, *,
+                     on_created: Callable[[], None]) -> None:
+    """The three fan-out agents; ``on_created`` runs after deliveries were committed."""
     dead_letters = faust_dead_letters(app)
     prefix = settings.topic_prefix
     sources: list[tuple[str, type[Message], Callable[[Any, str], Notice | None]]] = [

@@ -65,5 +65,6 @@ async def publish(
             actor=common_pb2.Actor(subject=actor[0], role=actor[1]),
         )
         message.occurred_at.GetCurrentTime()
-        await outbox.enqueue(conn, schema=SCHEMA, topic=topic, key=delivery.id, message=message,
-                             event_type=event_type, producer="notifications", event_id=event_id)
+        record = outbox.outbox_record(topic=topic, key=delivery.id, message=message, event_type=event_type,
+                                      producer="notifications", event_id=event_id)
+        await outbox.enqueue(conn, record, schema=SCHEMA)

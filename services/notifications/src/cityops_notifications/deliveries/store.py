@@ -16,6 +16,7 @@ from cityops_notifications.deliveries.models import PENDING, Delivery, Job
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.subscriptions.models import Subscription
 from cityops_notifications.subscriptions.rules import mask_address
+from cityops_platform.db.rows import from_row
 
 _D_COLUMNS = (
     "d.id, d.subscription_id, d.event_id, d.event_type, d.source_topic, d.channel, d.language, d.status, "
@@ -28,23 +29,8 @@ _JOB_COLUMNS = "s.address, s.secret_encrypted, s.owner_role, d.rate_checked, n.p
 
 
 def _delivery(r: asyncpg.Record) -> Delivery:
-    return Delivery(
-        id=str(r["id"]),
-        subscription_id=str(r["subscription_id"]),
-        event_id=r["event_id"],
-        event_type=r["event_type"],
-        source_topic=r["source_topic"],
-        channel=r["channel"],
-        language=r["language"],
-        status=r["status"],
-        attempts=r["attempts"],
-        max_attempts=r["max_attempts"],
-        last_error=r["last_error"],
-        next_attempt_at=r["next_attempt_at"],
-        sent_at=r["sent_at"],
-        parts=r["parts"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
+    return from_row(
+        Delivery, r, id=str(r["id"]), subscription_id=str(r["subscription_id"]),
         address_masked=mask_address(r["channel"], r["address"]),
     )
 

@@ -8,6 +8,7 @@ import asyncpg
 
 from cityops_notifications.geo import Area
 from cityops_notifications.subscriptions.models import Subscription, SubscriptionFilter, SubscriptionIn
+from cityops_platform.db.rows import from_row
 from cityops_platform.geo.admin_units import admin_units
 
 COLUMNS = (
@@ -17,28 +18,12 @@ COLUMNS = (
 
 
 def to_subscription(r: asyncpg.Record) -> Subscription:
-    return Subscription(
-        id=str(r["id"]),
-        owner=r["owner"],
-        owner_role=r["owner_role"],
-        channel=r["channel"],
-        address=r["address"],
-        language=r["language"],
-        description=r["description"],
-        filter=SubscriptionFilter(
-            event_types=tuple(r["event_types"]),
-            categories=tuple(r["categories"]),
-            min_priority=r["min_priority"],
-            area=Area.from_json(r["area"]),
-            agencies=tuple(r["agencies"]),
-            districts=tuple(r["districts"]),
-            incident_id=r["incident_id"],
-            ward_codes=_ward_codes(r),
-        ),
-        active=r["active"],
-        created_at=r["created_at"],
-        has_secret=r["has_secret"],
+    flt = from_row(
+        SubscriptionFilter, r, event_types=tuple(r["event_types"]), categories=tuple(r["categories"]),
+        area=Area.from_json(r["area"]), agencies=tuple(r["agencies"]), districts=tuple(r["districts"]),
+        ward_codes=_ward_codes(r),
     )
+    return from_row(Subscription, r, id=str(r["id"]), filter=flt)
 
 
 def _ward_codes(r: asyncpg.Record) -> tuple[str, ...]:

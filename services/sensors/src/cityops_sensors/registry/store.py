@@ -6,6 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
+from cityops_platform.db.rows import from_row
 from cityops_sensors.registry.models import Sensor, SensorFilter
 
 _COLUMNS = (
@@ -16,13 +17,7 @@ _COLUMNS = (
 
 
 def _sensor(row: asyncpg.Record) -> Sensor:
-    return Sensor(
-        id=row["id"], kind=row["kind"], lat=row["lat"], lon=row["lon"], district=row["district"],
-        reporting_interval_seconds=row["reporting_interval_seconds"], name=row["name"], address=row["address"],
-        unit=row["unit"], labels=dict(row["labels"] or {}), status=row["status"], created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"], last_value=row["last_value"], gateway_id=row["gateway_id"],
-        ward_code=row["ward_code"], ward_name=row["ward_name"],
-    )
+    return from_row(Sensor, row, labels=dict(row["labels"] or {}))
 
 
 class SensorStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from cityops_platform.db.rows import from_row
 from cityops_sensors.rules.models import Rule, RuleFilter
 
 _FIELDS = ("id", "kind", "sensor_id", "rule_type", "direction", "warn_level", "critical_level", "hysteresis",
@@ -12,7 +13,7 @@ _FIELDS = ("id", "kind", "sensor_id", "rule_type", "direction", "warn_level", "c
 
 
 def _rule(row: asyncpg.Record) -> Rule:
-    return Rule(**{f: row[f] for f in _FIELDS}, updated_at=row["updated_at"])
+    return from_row(Rule, row)
 
 
 class RuleStore:
