@@ -97,6 +97,8 @@ class SensorAnalytics:
         self._close_refilled = clock()
         self.cols: dict[int, PartitionColumns] = {}
         self.status: dict[str, str] = {}
+        self._memo: dict[int, tuple[tuple[Rule, ...], Summary]] = {}
+        self._memo_version = -1
 
     # ---- working set --------------------------------------------------------------------------
 
@@ -125,26 +127,49 @@ class SensorAnalytics:
             self._resync(pc)
         return pc
 
-    def _rules(self, sensor_id: str, memo: dict[int, Summary]) -> tuple[tuple[Rule, ...], Summary, int | None]:
+    def _summary(self, rules: tuple[Rule, ...]) -> Summary:
+        """``summarize(rules)``, once per rules tuple of the current catalog (the book caches its tuples)."""
+        if self._memo_version != self.catalog.version:
+            self._memo, self._memo_version = {}, self.catalog.version
+        hit = self._memo.get(id(rules))
+        if hit is None or hit[0] is not rules:  # the tuple is held here, so its id cannot be reused
+            hit = self._memo[id(rules)] = (rules, summarize(rules))
+        return hit[1]
+
+    def _rules(self, sensor_id: str) -> tuple[tuple[Rule, ...], Summary, int | None]:
         meta = self.catalog.sensors.get(sensor_id)
         rules = self.catalog.rules_for(sensor_id)
-        summary = memo.get(id(rules))
-        if summary is None:
-            summary = memo[id(rules)] = summarize(rules)  # the book caches the tuple: id is stable
-        return rules, summary, None if meta is None else meta.reporting_interval_seconds
+        return rules, self._summary(rules), None if meta is None else meta.reporting_interval_seconds
 
     def _add(self, pc: PartitionColumns, sensor_id: str) -> int:
         slot = pc.add(sensor_id)
-        pc.set_rules(slot, *self._rules(sensor_id, {}))
+        pc.set_rules(slot, *self._rules(sensor_id))
         return slot
+
+    def _set_rules(self, pc: PartitionColumns, slots: Any) -> None:
+        """Take the current rules of the sensors in ``slots``: grouped by their rules tuple (most
+        sensors of a kind share one), one ``set_rules_many`` per group. Cost per sensor: two dict
+        lookups, instead of ~30 µs of numpy scalar writes (``_resync`` of 100,000 sensors after every
+        registration was ~3 s of CPU)."""
+        groups: dict[int, tuple[tuple[Rule, ...], list[int], list[int]]] = {}
+        sensors, ids = self.catalog.sensors, pc.ids
+        for slot in np.asarray(slots, dtype=np.int64).tolist():
+            sid = ids[slot]
+            meta = sensors.get(sid)
+            rules = self.catalog.book.for_sensor(meta.kind, sid) if meta is not None else ()
+            group = groups.get(id(rules))
+            if group is None:
+                group = groups[id(rules)] = (rules, [], [])
+            group[1].append(slot)
+            group[2].append(-1 if meta is None else meta.reporting_interval_seconds)
+        for rules, members, intervals in groups.values():
+            pc.set_rules_many(members, rules, self._summary(rules), intervals)
 
     def _resync(self, pc: PartitionColumns) -> None:
         """The registry or the rules changed: take every sensor's rules again."""
-        memo: dict[int, Summary] = {}
-        for slot, sid in enumerate(pc.ids):
-            pc.set_rules(slot, *self._rules(sid, memo))
-            if pc.obj[slot]:
-                pc.absorb(slot, self.status.get(sid))
+        self._set_rules(pc, np.arange(len(pc)))
+        for slot in sorted(pc.objs):
+            pc.absorb(slot, self.status.get(pc.ids[slot]))
         pc.version = self.catalog.version
 
     def slots(self, partition: int, ids: Sequence[str]) -> Any:
@@ -152,10 +177,10 @@ class SensorAnalytics:
         pc = self._columns(partition)
         slots = list(map(pc.index.get, ids))
         if None in slots:
-            for i, s in enumerate(slots):
-                if s is None:
-                    slot = pc.index.get(ids[i])
-                    slots[i] = slot if slot is not None else self._add(pc, ids[i])
+            new = list(dict.fromkeys(ids[i] for i, s in enumerate(slots) if s is None))
+            self._set_rules(pc, pc.add_many(new))
+            index = pc.index
+            slots = [index[sid] for sid in ids]
         return np.array(slots, dtype=np.int64)
 
     def all_known(self, partition: int, slots: Any) -> bool:
