@@ -11,6 +11,7 @@ because the table is written only after the alert was acknowledged.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -39,6 +40,15 @@ from cityops_sensors.settings import SensorsSettings
 
 log = logging.getLogger("cityops.sensors.worker")
 SLOW_RECORD_S = 0.1  # a record taking longer than this is logged with its stages
+
+
+def _freeze_long_lived() -> None:
+    """Move every object alive now (the registry copy, recovered states, Faust's own) out of the
+    cyclic garbage collector's sight. Profiled with 100,000 sensors, ``gc_collect_main`` was 11 % of the
+    worker's CPU (17 % inside the agent): the rows of a minute boundary pass through the sink buffer and
+    trigger full collections, each walking the whole long-lived heap. Frozen objects are still freed
+    by reference counting; only a cycle among them would stay (the catalog has none)."""
+    gc.freeze()
 
 
 class SensorWorker:
@@ -82,6 +92,8 @@ class SensorWorker:
                                                        r["ward_name"])
             self._since = r["updated_at"] if self._since is None or r["updated_at"] > self._since else self._since
         rules = await RuleStore(self.res.db).all()
+        if rows:
+            _freeze_long_lived()
         if rows or rules != self._rules:
             # A new book only when something changed: the analytics rebuild their per-sensor view then.
             self._rules = rules
@@ -99,6 +111,7 @@ class SensorWorker:
                 self.analytics.adopt(sid, SensorState.from_json(data))
                 count += 1
         self._loaded.add(partition)
+        _freeze_long_lived()
         if count:
             log.info("sensor states recovered", extra={"partition": partition, "sensors": count})
 

@@ -57,7 +57,8 @@ class SensorCache:
         """Make sure every id of a batch is either cached or known to be unknown (one query)."""
         now = time.monotonic()
         entries, unknown = self.entries, self._unknown
-        missing = [i for i in set(ids) if i not in entries and unknown.get(i, 0.0) < now]
+        # set difference in C first: profiled, the per-id test of every id was 9 % of the api's CPU
+        missing = [i for i in set(ids).difference(entries) if unknown.get(i, 0.0) < now]
         if not missing:
             return
         found = await self._store.kinds_of(missing)
