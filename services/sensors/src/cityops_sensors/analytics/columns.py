@@ -199,15 +199,7 @@ class PartitionColumns:
         for slot in slots.tolist():
             rules_list[slot], summaries[slot] = rules, summary
         intervals = np.asarray(intervals_s, dtype=np.int64)
-        self.hi[slots], self.lo[slots] = summary.hi, summary.lo
-        self.known[slots] = intervals >= 0
-        self.off_lim[slots] = summary.off_intervals * np.maximum(intervals, 0) * 1000
-        roc = summary.roc
-        self.has_roc[slots] = roc is not None
-        if roc is not None:
-            self.roc_w[slots], self.roc_width[slots] = rate_geometry(roc)
-            self.roc_limit[slots] = roc.rate_of_change_per_window
-            self.roc_below[slots] = roc.direction == "BELOW"
+        self._put_summary(slots, summary, intervals >= 0, summary.off_intervals * np.maximum(intervals, 0) * 1000)
 
     def set_rules(self, slot: int, rules: tuple[Rule, ...], summary: Summary, interval_s: int | None) -> None:
         """Take a sensor's current rules (``interval_s`` None: the sensor is not in the registry).
@@ -220,15 +212,19 @@ class PartitionColumns:
             elif _roc_key(self.summaries[slot]) != _roc_key(summary):
                 self._clear_ring(slot)
         self.rules[slot], self.summaries[slot] = rules, summary
-        self.hi[slot], self.lo[slot] = summary.hi, summary.lo
-        self.known[slot] = interval_s is not None
-        self.off_lim[slot] = summary.off_intervals * (interval_s or 0) * 1000
+        self._put_summary(slot, summary, interval_s is not None, summary.off_intervals * (interval_s or 0) * 1000)
+
+    def _put_summary(self, at: Any, summary: Summary, known: Any, off_lim: Any) -> None:
+        """The arrays' copy of a rules summary, at one slot or an array of slots."""
+        self.hi[at], self.lo[at] = summary.hi, summary.lo
+        self.known[at] = known
+        self.off_lim[at] = off_lim
         roc = summary.roc
-        self.has_roc[slot] = roc is not None
+        self.has_roc[at] = roc is not None
         if roc is not None:
-            self.roc_w[slot], self.roc_width[slot] = rate_geometry(roc)
-            self.roc_limit[slot] = roc.rate_of_change_per_window
-            self.roc_below[slot] = roc.direction == "BELOW"
+            self.roc_w[at], self.roc_width[at] = rate_geometry(roc)
+            self.roc_limit[at] = roc.rate_of_change_per_window
+            self.roc_below[at] = roc.direction == "BELOW"
 
     # ---- mode changes -------------------------------------------------------------------------
 
