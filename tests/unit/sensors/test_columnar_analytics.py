@@ -327,3 +327,31 @@ def test_first_readings_and_rule_changes_set_up_many_sensors_exactly_as_one_by_o
             pc_one.absorb(slot, one.status.get(sid))
     assert pc_bulk.objs, "an alert is open: some sensor stays in object mode"
     assert _columns_of(pc_bulk) == _columns_of(pc_one)
+
+
+def test_a_registry_change_rebuilds_only_the_changed_sensors_and_gives_what_a_full_resync_gives() -> None:
+    """The worker's refresh passes sensors registered or edited (rules unchanged) to ``sensors_changed``:
+    their columns must end as a full ``_resync`` leaves them; the other sensors are not touched."""
+    def scenario(incremental: bool) -> SensorAnalytics:
+        rng = random.Random(9)
+        catalog = make_catalog(rng, 0)
+        col = SensorAnalytics(catalog, partitions=1, checkpoint_rate=math.inf)
+        ids = [*SENSORS, "s-new"]  # s-new reads before the worker's registry copy knows it
+        col.apply(P, col.slots(P, ids), [5.0, 8.0, 30.0, 10.0, 1.0, 2.0, 9.0, 31.0, 40.0, 3.0],
+                  [T0] * len(ids), [T0] * len(ids))
+        col.apply(P, col.slots(P, ["s-a"]), [45.0], [T0 + 1000], [T0])  # an alert opens: object mode
+        assert not col.cols[P].known[col.cols[P].index["s-new"]]
+        catalog.sensors["s-new"] = SensorMeta("s-new", "SMOKE", 10.9, 106.7, "", "", "", "s-new", 5)
+        catalog.sensors["s-a"] = SensorMeta("s-a", "WATER_LEVEL", 10.9, 106.7, "", "", "", "s-a", 60)
+        catalog.sensors["s-b"] = SensorMeta("s-b", "NOISE", 10.9, 106.7, "", "", "", "s-b", 5)  # kind edited
+        if incremental:
+            col.sensors_changed(["s-new", "s-a", "s-b", "s-not-seen"])
+        else:
+            catalog.version += 1
+            col._columns(P)
+        return col
+
+    quick, full = scenario(True), scenario(False)
+    assert _columns_of(quick.cols[P]) == _columns_of(full.cols[P])
+    pc = quick.cols[P]
+    assert pc.known[pc.index["s-new"]] and pc.off_lim[pc.index["s-a"]] > 0

@@ -52,7 +52,8 @@ MIN_ROUND_READINGS = 16
 class Catalog:
     """The registry and rules as the worker sees them (refreshed periodically).
 
-    ``version`` changes whenever a sensor or the rules change, so derived data can be rebuilt."""
+    ``version`` changes whenever the rules change, so derived data can be rebuilt; sensors registered
+    or edited since are passed to ``SensorAnalytics.sensors_changed`` instead."""
 
     sensors: dict[str, SensorMeta] = field(default_factory=dict)
     book: RuleBook = field(default_factory=lambda: RuleBook(()))
@@ -177,6 +178,27 @@ class SensorAnalytics:
         for slot in sorted(pc.objs):
             pc.absorb(slot, self.status.get(pc.ids[slot]))
         pc.version = self.catalog.version
+
+    def sensors_changed(self, sensor_ids: Sequence[str]) -> None:
+        """Some sensors were registered or edited, the rules were not: only those sensors take their
+        rules again (a full ``_resync`` walks every registered sensor; with 100,000 that was ~0.1–0.2 s
+        of CPU after each registration). Sensors not seen yet get theirs at their first reading."""
+        by_partition: dict[int, list[int]] = {}
+        for sid in sensor_ids:
+            partition = partition_for(sid, self.partitions)
+            pc = self.cols.get(partition)
+            slot = pc.index.get(sid) if pc is not None else None
+            if slot is not None:
+                by_partition.setdefault(partition, []).append(slot)
+        for partition, slots in by_partition.items():
+            pc = self.cols[partition]
+            if pc.version != self.catalog.version:
+                self._resync(pc)  # behind anyway: the full pass covers these sensors too
+                continue
+            self._set_rules(pc, slots)
+            for slot in slots:
+                if pc.obj[slot]:
+                    pc.absorb(slot, self.status.get(pc.ids[slot]))
 
     def slots(self, partition: int, ids: Sequence[str]) -> Any:
         """The slots of a record's sensors in their partition (new sensors get one)."""

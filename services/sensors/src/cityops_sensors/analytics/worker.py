@@ -94,11 +94,13 @@ class SensorWorker:
         rules = await RuleStore(self.res.db).all()
         if rows:
             _freeze_long_lived()
-        if rows or rules != self._rules:
-            # A new book only when something changed: the analytics rebuild their per-sensor view then.
+        if rules != self._rules:
+            # A new book only when the rules changed: the analytics rebuild their per-sensor view then.
             self._rules = rules
             self.catalog.book = RuleBook(rules)
             self.catalog.version += 1
+        elif rows:  # only sensors changed: only theirs is rebuilt
+            self.analytics.sensors_changed([r["id"] for r in rows])
         self._catalog_ready = True
 
     def _load_partition(self, partition: int) -> None:
