@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cityops_sensors.alerts.models import SensorMeta
+from cityops_sensors.analytics.columns import _BOOL, _FLOAT, _INT, PartitionColumns
 from cityops_sensors.analytics.service import WINDOW_MS, Catalog, Outcome, SensorAnalytics, _aggregate_row
 from cityops_sensors.convert import dt_ms
 from cityops_sensors.rules.engine import SensorState, check_offline, observe, status_of
@@ -278,3 +279,79 @@ def test_windows_closed_at_a_minute_boundary_become_rows_a_few_at_a_time_with_id
     assert {row[0] for row in spread_live} == set(sensors)  # every sensor's status refreshed once closed
     latest = {sid: at for sid, _, at, _ in spread_live}
     assert latest["w-0"] >= dt_ms(T0 + WINDOW_MS + 1000)  # never older than the reading that closed it
+
+
+def _columns_of(pc: PartitionColumns) -> dict[str, Any]:
+    n = len(pc)
+    arrays = {name: getattr(pc, name)[:n].tolist() for name in (*_INT, *_FLOAT, *_BOOL)}
+    arrays.update(ring=pc.ring_start[:n].tolist(), objs=sorted(pc.objs), ids=list(pc.ids),
+                  rules=[tuple(r.id for r in rules) for rules in pc.rules],
+                  summaries=[(s.hi, s.lo, s.roc.id if s.roc else None, s.off_intervals, s.vector)
+                             for s in pc.summaries])
+    return arrays
+
+
+def test_first_readings_and_rule_changes_set_up_many_sensors_exactly_as_one_by_one() -> None:
+    """``slots`` gives a record's new sensors their slots in bulk (``add_many`` + ``set_rules_many``,
+    grouped by rules) and ``_resync`` re-takes every sensor's rules the same way: the columns must be
+    what ``add`` + ``set_rules`` give sensor by sensor, across registry and rule changes, including
+    sensors in object mode, unregistered ones and more sensors than the initial capacity."""
+    rng = random.Random(5)
+    catalog = make_catalog(rng, 0)
+    extra = {f"n-{i:03d}": rng.choice(["WATER_LEVEL", "TRAFFIC_SPEED", "TEMPERATURE", "SMOKE", "NOISE"])
+             for i in range(600)}
+    for sid, kind in extra.items():
+        catalog.sensors[sid] = SensorMeta(sid, kind, 10.9, 106.7, "", "", "", sid, rng.choice([1, 5, 60]))
+    ids = [*SENSORS, *extra, "s-unknown", "s-a", "n-001"]  # repeats and an unregistered sensor
+    bulk = SensorAnalytics(catalog, partitions=1)
+    slots = bulk.slots(P, ids)
+    one = SensorAnalytics(catalog, partitions=1)
+    pc_one = one._columns(P)
+    for sid in dict.fromkeys(ids):
+        one._add(pc_one, sid)
+    assert slots.tolist() == [pc_one.index[sid] for sid in ids]
+    assert _columns_of(bulk.cols[P]) == _columns_of(pc_one)
+    # Put a few sensors in object mode (an alert opening), then change rules and the registry.
+    for col in (bulk, one):
+        col.apply(P, col.slots(P, ["s-d", "s-a"]), [1.0, 45.0], [T0, T0], [T0, T0])
+    fresh = make_catalog(rng, 1)
+    catalog.book = fresh.book
+    catalog.sensors["n-002"] = SensorMeta("n-002", "SMOKE", 10.9, 106.7, "", "", "", "n-002", 5)
+    del catalog.sensors["n-003"]
+    catalog.version += 1
+    pc_bulk = bulk._columns(P)  # the version changed: bulk resync
+    pc_one.version = catalog.version
+    for slot, sid in enumerate(pc_one.ids):  # what ``_resync`` did before, sensor by sensor
+        pc_one.set_rules(slot, *one._rules(sid))
+        if pc_one.obj[slot]:
+            pc_one.absorb(slot, one.status.get(sid))
+    assert pc_bulk.objs, "an alert is open: some sensor stays in object mode"
+    assert _columns_of(pc_bulk) == _columns_of(pc_one)
+
+
+def test_a_registry_change_rebuilds_only_the_changed_sensors_and_gives_what_a_full_resync_gives() -> None:
+    """The worker's refresh passes sensors registered or edited (rules unchanged) to ``sensors_changed``:
+    their columns must end as a full ``_resync`` leaves them; the other sensors are not touched."""
+    def scenario(incremental: bool) -> SensorAnalytics:
+        rng = random.Random(9)
+        catalog = make_catalog(rng, 0)
+        col = SensorAnalytics(catalog, partitions=1, checkpoint_rate=math.inf)
+        ids = [*SENSORS, "s-new"]  # s-new reads before the worker's registry copy knows it
+        col.apply(P, col.slots(P, ids), [5.0, 8.0, 30.0, 10.0, 1.0, 2.0, 9.0, 31.0, 40.0, 3.0],
+                  [T0] * len(ids), [T0] * len(ids))
+        col.apply(P, col.slots(P, ["s-a"]), [45.0], [T0 + 1000], [T0])  # an alert opens: object mode
+        assert not col.cols[P].known[col.cols[P].index["s-new"]]
+        catalog.sensors["s-new"] = SensorMeta("s-new", "SMOKE", 10.9, 106.7, "", "", "", "s-new", 5)
+        catalog.sensors["s-a"] = SensorMeta("s-a", "WATER_LEVEL", 10.9, 106.7, "", "", "", "s-a", 60)
+        catalog.sensors["s-b"] = SensorMeta("s-b", "NOISE", 10.9, 106.7, "", "", "", "s-b", 5)  # kind edited
+        if incremental:
+            col.sensors_changed(["s-new", "s-a", "s-b", "s-not-seen"])
+        else:
+            catalog.version += 1
+            col._columns(P)
+        return col
+
+    quick, full = scenario(True), scenario(False)
+    assert _columns_of(quick.cols[P]) == _columns_of(full.cols[P])
+    pc = quick.cols[P]
+    assert pc.known[pc.index["s-new"]] and pc.off_lim[pc.index["s-a"]] > 0

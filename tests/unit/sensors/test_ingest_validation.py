@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from cityops_sensors.ingest import models as r
+from cityops_sensors.ingest.cache import SensorCache
 from cityops_sensors.ingest.models import IngestLedger, partition_for
 from cityops_sensors.ingest.service import split_by_partition
 
@@ -53,3 +55,29 @@ def test_stream_indexes_continue_across_batches() -> None:
     split(["wl-1"], [1.0], [NOW], ledger)
     split(["nope"], [1.0], [NOW], ledger)
     assert ledger.rejections[0].index == 1
+
+
+def test_the_registry_cache_asks_once_for_ids_it_does_not_hold_and_remembers_the_unknown_ones() -> None:
+    """``SensorCache.resolve``: cached ids cost no query; missing ones are asked in one query per batch;
+    an id the registry does not know is not asked again within its TTL (a flood of bad ids)."""
+    class Registry:  # the two lookups SensorCache makes of SensorStore
+        def __init__(self) -> None:
+            self.asked: list[list[str]] = []
+
+        async def kinds_of(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+            self.asked.append(sorted(ids))
+            return {i: ("WATER_LEVEL", "gw-1") for i in ids if i.startswith("wl-")}
+
+    registry = Registry()
+    cache = SensorCache(registry, partitions=12, refresh_seconds=5, unknown_ttl=60)  # type: ignore[arg-type]
+    cache.put("wl-1", "WATER_LEVEL")
+
+    async def go() -> None:
+        await cache.resolve(["wl-1", "wl-1"])
+        await cache.resolve(["wl-1", "wl-2", "nope", "wl-2", "nope"])
+        await cache.resolve(["wl-2", "nope", "wl-1"])
+
+    asyncio.run(go())
+    assert registry.asked == [["nope", "wl-2"]]
+    assert cache.entries["wl-2"][2] == partition_for("wl-2", 12) and cache.owners["wl-2"] == "gw-1"
+    assert "nope" not in cache.entries

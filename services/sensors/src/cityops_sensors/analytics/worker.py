@@ -11,6 +11,7 @@ because the table is written only after the alert was acknowledged.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -39,6 +40,20 @@ from cityops_sensors.settings import SensorsSettings
 
 log = logging.getLogger("cityops.sensors.worker")
 SLOW_RECORD_S = 0.1  # a record taking longer than this is logged with its stages
+
+
+FREEZE_MIN_OBJECTS = 1000  # a load at least this big (sensors or recovered states) freezes the heap
+
+
+def _freeze_long_lived(loaded: int) -> None:
+    """After loading ``loaded`` long-lived objects (the registry copy, recovered states), move every
+    object alive now out of the cyclic garbage collector's sight. Profiled with 100,000 sensors,
+    ``gc_collect_main`` was 11–25 % of the worker's CPU: the rows of a minute boundary pass through the
+    sink buffer and trigger full collections, each walking the whole long-lived heap. Frozen objects
+    are still freed by reference counting; only garbage *cycles* among them stay, so small loads
+    (a few registrations) do not freeze whatever happens to be alive at that moment."""
+    if loaded >= FREEZE_MIN_OBJECTS:
+        gc.freeze()
 
 
 class SensorWorker:
@@ -82,11 +97,14 @@ class SensorWorker:
                                                        r["ward_name"])
             self._since = r["updated_at"] if self._since is None or r["updated_at"] > self._since else self._since
         rules = await RuleStore(self.res.db).all()
-        if rows or rules != self._rules:
-            # A new book only when something changed: the analytics rebuild their per-sensor view then.
+        _freeze_long_lived(len(rows))
+        if rules != self._rules:
+            # A new book only when the rules changed: the analytics rebuild their per-sensor view then.
             self._rules = rules
             self.catalog.book = RuleBook(rules)
             self.catalog.version += 1
+        elif rows:  # only sensors changed: only theirs is rebuilt
+            self.analytics.sensors_changed([r["id"] for r in rows])
         self._catalog_ready = True
 
     def _load_partition(self, partition: int) -> None:
@@ -99,6 +117,7 @@ class SensorWorker:
                 self.analytics.adopt(sid, SensorState.from_json(data))
                 count += 1
         self._loaded.add(partition)
+        _freeze_long_lived(count)
         if count:
             log.info("sensor states recovered", extra={"partition": partition, "sensors": count})
 

