@@ -234,7 +234,8 @@ def test_hotline_reports_are_never_published(gateway_stack: Any) -> None:
 def test_citizen_requests_are_published_with_contacts_masked(gateway_stack: Any) -> None:
     posted = httpx.post(f"{gateway_stack.gateway_url}/open311/v2/requests.json", timeout=10, data={
         "api_key": DEV_KEY, "service_code": "ngap-duong", "lat": OWN_LAT, "long": OWN_LON,
-        "attribute[do_sau_cm]": "30", "description": f"Ngập sâu, liên hệ 0912.345.678 hoặc lan@example.vn ({uuid.uuid4().hex[:6]})"})
+        "attribute[do_sau_cm]": "30",
+        "description": f"Ngập sâu, liên hệ 0912.345.678 hoặc lan@example.vn ({uuid.uuid4().hex[:6]})"})
     assert posted.status_code == 201, posted.text
     request_id = posted.json()[0]["service_request_id"]
     single = httpx.get(f"{gateway_stack.gateway_url}/open311/v2/requests/{request_id}.json", timeout=10)
