@@ -312,3 +312,107 @@ def test_unit_board_filters_by_status_kind_agency_and_ward(dispatch_city: Any, b
         assert "Xe chữa cháy" in page.inner_text("#unit-kind") and "FIRE_ENGINE" not in page.inner_text("#unit-kind")
     finally:
         page.context.close()
+
+
+# ---- substitutes and the offline outbox -----------------------------------------------------------
+
+def _medical(city: Any, scene: Any, lat: float, lon: float, address: str) -> incidents_pb2.Incident:
+    """A P3 medical call: the city's card "medical" asks for one BLS ambulance (an ALS one may fill it)."""
+    return scene.report(city, scene.Call(incidents_pb2.CATEGORY_EMERGENCY_MEDICAL, incidents_pb2.PRIORITY_P3, lat, lon,
+                                         address, f"Người ngã xe, trầy xước nhẹ ({uuid.uuid4().hex[:6]})"))
+
+
+def _als_only(plan: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The first recommended unit that is ALS and not BLS (rank from 1), recommended for the BLS slot."""
+    for rank, candidate in enumerate(plan["candidates"], start=1):
+        caps = candidate["unit"].get("capabilities", [])
+        if "ALS" in caps and "BLS" not in caps:
+            assert candidate["matched_capability"] == "BLS", candidate
+            return rank, candidate["unit"]
+    raise AssertionError(plan["candidates"])
+
+
+def test_an_als_ambulance_sent_for_a_bls_slot_fills_the_slot(dispatch_city: Any, browser: Any, scene: Any) -> None:
+    city = dispatch_city
+    # Without a capability (the API, or the screen's "other unit"): dispatch records the slot it fills.
+    incident = _medical(city, scene, 10.9040, 106.7010, "Đường Nguyễn Văn Tiết, Lái Thiêu, Thuận An")
+    plan = _plan(city, incident.id)
+    assert plan["run_card"]["name"] == "medical", plan["run_card"]
+    _, als = _als_only(plan)
+    top = plan["candidates"][0]["unit"]["id"]
+    r = httpx.post(f"{city.gateway_url}/api/incidents/{incident.id}/dispatch", headers=_headers(city, "dispatcher"),
+                   json={"unit_id": als["id"], "recommended_unit_id": top,
+                         "override_reason": "" if als["id"] == top else "Xe ALS gần hơn trên đường"}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["capability"] == "BLS", r.json()
+    card = _plan(city, incident.id)["run_card"]
+    assert card["units"] == [{"capability": "BLS", "count": 1, "assigned": [als["call_sign"]], "missing": 0}], card
+    assert card["extra"] == [] and card["missing"] == 0, card
+    # On the screen: the recommended ALS unit taken from the list fills the BLS slot, no "extra" line.
+    incident = _medical(city, scene, 10.9860, 106.6540, "Đường Phạm Ngọc Thạch, Thủ Dầu Một")
+    rank, als = _als_only(_plan(city, incident.id))
+    page = _open(browser, city, LAPTOP)
+    try:
+        _show(page, incident)
+        page.wait_for_selector('#run-card li[data-capability="BLS"][data-missing="1"]')
+        row = f'#candidates li[data-unit-id="{als["id"]}"]'
+        page.wait_for_selector(row)
+        if page.get_attribute(row, "data-rank") == "1":
+            page.click(f'{row} button[data-act="accept"]')
+        else:
+            page.click(f'{row} button[data-act="override"]')
+            page.fill("#override-reason", "Xe ALS đang rảnh ngay trạm")
+            page.click("#override-confirm")
+        page.wait_for_selector(f'#assignments li[data-unit-id="{als["id"]}"]')
+        page.wait_for_selector('#run-card li[data-capability="BLS"][data-missing="0"]')
+        assert als["call_sign"] in page.inner_text('#run-card li[data-capability="BLS"]')
+        assert page.locator("#run-card li[data-extra]").count() == 0, page.inner_text("#run-card")
+        assert page.inner_text("#run-card-summary") == "Đã đủ lực lượng theo phương án"
+        assert [a.capability for a in scene.assignments(city, incident.id)] == ["BLS"], rank
+        assert scene.serious_violations(page) == []
+    finally:
+        page.context.close()
+
+
+def test_a_dispatch_taken_offline_is_queued_and_applied_once(dispatch_city: Any, browser: Any, scene: Any) -> None:
+    city = dispatch_city
+    incident, units = _fire(city, scene, 11.0300, 106.7200, "Phường Tân Phước Khánh, Tân Uyên")
+    page = _open(browser, city, LAPTOP)
+    try:
+        _show(page, incident)
+        top = page.get_attribute('#candidates li[data-rank="1"]', "data-unit-id")
+        page.context.set_offline(True)
+        page.click('#candidates li[data-rank="1"] button[data-act="accept"]')
+        page.wait_for_function("() => JSON.parse(localStorage.getItem('cityops.outbox') || '[]').length === 1")
+        page.wait_for_function("() => document.getElementById('toast').textContent.includes('Mất mạng')")
+        page.wait_for_selector("#live.off")
+        assert "thao tác chờ gửi" in page.inner_text("#live-text")
+        queued = page.evaluate("() => JSON.parse(localStorage.getItem('cityops.outbox'))[0]")
+        assert queued["path"] == f"/api/incidents/{incident.id}/dispatch", queued
+        key = queued["body"]["idempotency_key"]
+        assert key and queued["body"]["unit_id"] == top, queued
+        assert not scene.assignments(city, incident.id)  # nothing reached dispatch while offline
+        page.context.set_offline(False)  # back online: the outbox is sent once, in order
+        page.wait_for_function("() => JSON.parse(localStorage.getItem('cityops.outbox') || '[]').length === 0",
+                               timeout=30000)
+        deadline = time.monotonic() + 15
+        while not scene.assignments(city, incident.id):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        made = scene.assignments(city, incident.id)
+        assert [(a.unit_id, a.assigned_by.subject) for a in made] == [(top, "dispatcher")]
+        # The same key again (an answer lost, a second tab flushing): the assignment it made, nothing new.
+        again = httpx.post(f"{city.gateway_url}/api/incidents/{incident.id}/dispatch",
+                           headers=_headers(city, "dispatcher"), json=queued["body"], timeout=10)
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == made[0].id
+        assert [a.id for a in scene.assignments(city, incident.id)] == [made[0].id]
+        # Without a key the same request is refused (the unit is busy): the key is what makes a replay safe.
+        unkeyed = {k: v for k, v in queued["body"].items() if k != "idempotency_key"}
+        refused = httpx.post(f"{city.gateway_url}/api/incidents/{incident.id}/dispatch",
+                             headers=_headers(city, "dispatcher"), json=unkeyed, timeout=10)
+        assert refused.status_code == 409, refused.text
+        page.wait_for_selector(f'#assignments li[data-unit-id="{top}"]')
+        assert top in {u["id"] for u in units}
+    finally:
+        page.context.close()

@@ -41,7 +41,9 @@ import pytest
 
 from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import incidents_pb2, incidents_pb2_grpc
-from cityops_devtools.testing import bearer
+from cityops_devtools.testing import bearer, load_by_path
+
+longtasks = load_by_path("cityops_test_longtasks", Path(__file__).with_name("longtasks.py"))
 
 SURGE = int(os.environ.get("CITYOPS_SURGE_INCIDENTS", "10000"))
 ARRIVALS_PER_SECOND = 200  # the target of events reaching the screen
@@ -249,10 +251,16 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         load_before = _load_per_core()
         clicks_started = time.monotonic()
         page_started = page.evaluate("() => performance.now()")
+        tracing = os.environ.get("CITYOPS_SURGE_TRACE") == "1"  # what the long tasks were (longtasks.py)
+        if tracing:
+            browser.start_tracing(page=page, path=str(artifacts / "surge-trace.json"),
+                                  categories=longtasks.TRACE_CATEGORIES)
         for k in range(CLICKS):
             clicks.append(page.evaluate(CLICK_PROBE, k % 8))
             page.wait_for_timeout(1500)  # an operator's pace: the map follows each click before the next
         clicks_ended = time.monotonic()
+        if tracing:
+            browser.stop_tracing()
         long_tasks = page.evaluate(LONGTASKS_BETWEEN, [page_started, page.evaluate("() => performance.now()")])
         load_after = _load_per_core()
         delivered = counter.rate(clicks_started, clicks_ended)
@@ -301,6 +309,8 @@ def test_console_paints_and_answers_with_ten_thousand_open_incidents(
         "cores": os.cpu_count(),
         "strict": strict,
     }
+    if tracing:
+        result["long_tasks_traced"] = longtasks.attribute(artifacts / "surge-trace.json")
     (artifacts / "surge.json").write_text(json.dumps(result, indent=2))
     if os.environ.get("CITYOPS_WRITE_DOCS") == "1":
         _write_docs(result)

@@ -167,7 +167,10 @@ class AssignmentEngine:
                     [FieldViolation("capability", f"đơn vị không có năng lực {capability} (unit lacks capability)")]
                 )
         else:
-            capability = unit.best_capability(card.capabilities if card else [])
+            # The card's slot this unit fills, a substitute counted (an ALS ambulance fills a BLS slot:
+            # the assignment says BLS, so the run card shows the slot filled, not an extra unit).
+            wanted = card.capabilities if card else []
+            capability = matched_capability(unit, wanted, self.rules) or unit.best_capability(wanted)
         slot = await store.insert_slot(
             conn, Slot(str(uuid.uuid4()), incident_id, capability, "", "OPEN", None, 0, False, None)
         )

@@ -3,9 +3,17 @@
 - ``GET /api/incidents/{id}/dispatch-plan``: RecommendUnits (unit, distance, ETA, the capability that
   makes it fit) and the run card of the city's rules (which unit kinds, how many) next to what is
   assigned (ListAssignments) and what is still missing.
-- ``POST /api/incidents/{id}/dispatch {unit_id, recommended_unit_id, override_reason}``: AssignUnit.
-  Taking the top recommendation is one click; choosing another unit is an override and needs a
-  reason, which dispatch keeps on the assignment (and the incident's timeline) with the dispatcher.
+- ``POST /api/incidents/{id}/dispatch {unit_id, recommended_unit_id, override_reason, capability,
+  idempotency_key}``: AssignUnit. Taking the top recommendation is one click; choosing another unit
+  is an override and needs a reason, which dispatch keeps on the assignment (and the incident's
+  timeline) with the dispatcher.
+
+  AssignUnit has no idempotency key of its own, so a keyed request (the console's offline outbox
+  makes the key when the action is taken) is deduplicated here by what dispatch already records:
+  if the caller already has this unit assigned to this incident (ListAssignments: same unit, sent,
+  ``assigned_by`` the caller), that assignment is the answer (HTTP 200) and nothing is assigned
+  again — before the call, and again when dispatch refuses the unit as busy (two replays racing).
+  A unit can hold one active assignment at a time, so a replay can never assign twice.
 
 Only dispatchers and supervisors (and admins) use these routes: the gateway refuses other roles
 with 403 before any upstream call, and dispatch checks the same roles again (its access policy).
@@ -22,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cityops.dispatch.v1 import dispatch_pb2
+from cityops_gateway.clients import UpstreamError
 from cityops_gateway.console.api import _token
 from cityops_gateway.events.decode import to_json
 from cityops_gateway.state import gateway_state
@@ -83,22 +92,46 @@ async def dispatch_plan(request: Request) -> JSONResponse:
     })
 
 
+async def _assigned_before(request: Request, token: str, incident_id: str, unit_id: str) -> dict[str, Any] | None:
+    """The caller's sent assignment of ``unit_id`` to the incident, if there is one (a replay's answer)."""
+    state = gateway_state(request)
+    caller = state.codec.verify(token).subject
+    listed = await state.clients.call(state.clients.dispatch.ListAssignments,
+                                      dispatch_pb2.ListAssignmentsRequest(incident_id=incident_id), token=token)
+    for assignment in map(to_json, listed.assignments):
+        if (assignment.get("unit_id") == unit_id and assignment.get("status") in SENT
+                and (assignment.get("assigned_by") or {}).get("subject") == caller):
+            return assignment
+    return None
+
+
 async def dispatch_unit(request: Request) -> JSONResponse:
     state = gateway_state(request)
     token = _dispatcher_token(request)
     body = await json_body(request)
+    incident_id = request.path_params["incident_id"]
+    key = text_field(body, "idempotency_key", max_len=128)  # the outbox's, made when the action was taken
     unit_id = text_field(body, "unit_id", max_len=64, required=True)
     recommended = text_field(body, "recommended_unit_id", max_len=64)
     reason = text_field(body, "override_reason", max_len=1000).strip()
     if recommended and recommended != unit_id and not reason:
         raise invalid("override_reason", "chọn đơn vị khác đề xuất cần lý do (an override needs a reason)")
+    if key and (replayed := await _assigned_before(request, token, incident_id, unit_id)) is not None:
+        return JSONResponse(replayed)
     req = dispatch_pb2.AssignUnitRequest(
-        incident_id=request.path_params["incident_id"], unit_id=unit_id,
+        incident_id=incident_id, unit_id=unit_id,
         capability=text_field(body, "capability", max_len=64),
         recommended_unit_id=recommended, override_reason=reason,
         reason=reason or (ACCEPTED if recommended == unit_id else ""),
     )
-    assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=token)
+    try:
+        assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=token)
+    except UpstreamError as exc:
+        # Two replays of one key racing: the first assigned the unit, the second finds it busy.
+        if key and exc.grpc_code == "FAILED_PRECONDITION" and (
+                replayed := await _assigned_before(request, token, incident_id, unit_id)) is not None:
+            return JSONResponse(replayed)
+        raise
     return JSONResponse(to_json(assignment))
 
 

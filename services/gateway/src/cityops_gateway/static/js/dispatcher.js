@@ -3,7 +3,8 @@
 // the top one accepted with one click, any other chosen as an override with a required reason
 // (GET /api/incidents/{id}/dispatch-plan, POST /api/incidents/{id}/dispatch; the gateway and
 // dispatch both refuse roles other than dispatcher and supervisor).
-import { get, post } from "./api.js";
+import { get } from "./api.js";
+import { send as sendOrQueue } from "./outbox.js";
 import { agencyLabel, label, strip, t } from "./i18n.js";
 import { escapeHtml } from "./format.js";
 import { state } from "./store.js";
@@ -122,12 +123,16 @@ export async function loadDispatchPlan(id, opts) {
     <button class="btn" type="button" data-act="other"${others.length ? "" : " disabled"}>${t("dispatch.choose")}</button>`;
   list.append(other);
 
+  // Offline, the dispatch waits in the outbox with an idempotency key made now (the gateway answers
+  // a replay of that key with the assignment it already made). A recommended unit is sent for the
+  // slot it was recommended for (an ALS ambulance filling a BLS slot is that slot, not an extra).
   const send = async (button, unit, reason) => {
     button.disabled = true;
+    const slot = candidates.find((c) => c.unit.id === unit.id)?.matched_capability ?? "";
     try {
-      await post(`/api/incidents/${id}/dispatch`, { unit_id: unit.id, recommended_unit_id: top?.id ?? "",
-                                                    override_reason: reason ?? "" });
-      opts.toast(reason ? t("dispatch.overridden") : t("action.done"));
+      const result = await sendOrQueue("POST", `/api/incidents/${id}/dispatch`, {
+        unit_id: unit.id, recommended_unit_id: top?.id ?? "", override_reason: reason ?? "", capability: slot });
+      opts.toast(result?.queued ? t("offline.queued") : reason ? t("dispatch.overridden") : t("action.done"));
     } catch (err) {
       opts.toast(err.status === 403 ? t("action.forbidden") : err.message, true);
     }

@@ -6,10 +6,17 @@ import { state } from "./store.js";
 
 // Open now and overdue now come from the same live picture as the queue (never from a cached API
 // figure), so the header and the queue always agree.
+// Each incident snapshot's deadline is parsed once (a snapshot is replaced, never changed, on update).
+const dueOf = new WeakMap();
 function overdueNow() {
   const now = Date.now();
   let n = 0;
-  for (const i of state.incidents.values()) if (i.sla_due_at && Date.parse(i.sla_due_at) < now) n += 1;
+  for (const i of state.incidents.values()) {
+    if (!i.sla_due_at) continue;
+    let due = dueOf.get(i);
+    if (due === undefined) { due = Date.parse(i.sla_due_at); dueOf.set(i, due); }
+    if (due < now) n += 1;
+  }
   return n;
 }
 
@@ -76,8 +83,9 @@ function chart(id, config) {
   charts[id] = new Chart(document.getElementById(id), { ...config, options: { responsive: true, maintainAspectRatio: false, ...config.options } });
 }
 
+const hourFormat = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, hour: "2-digit", hourCycle: "h23" });
 function hourLabel(iso) {
-  const hour = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, hour: "2-digit", hourCycle: "h23" }).format(new Date(iso));
+  const hour = hourFormat.format(new Date(iso));
   return `${hour.replace(/\D/g, "")}h`;
 }
 
@@ -85,16 +93,25 @@ const minutes = (s) => (s == null ? null : Math.round((s / 60) * 10) / 10);
 
 function fmtMinutes(s) { return s == null ? "—" : `${Math.round((s / 60) * 10) / 10} ${t("kpi.minutes")}`; }
 
-export function renderKpis(data = last) {
+// The three charts are drawn one per task (a yield between them): together they were one of the
+// long tasks a click waited behind in a surge.
+let chartsRun = 0;
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+export async function renderKpis(data = last) {
   if (!data) return;
+  const run = ++chartsRun;
   // The wall is read from 4 m: chart labels (drawn on canvas) at the wall's text size.
   Chart.defaults.font.size = document.body.classList.contains("wall") ? 22 : 12;
   last = data;
+  const times = liveTimes();
   document.getElementById("kpi-figures").innerHTML =
     `<span>${t("kpi.open")}: <b id="kpi-open">${state.incidents.size.toLocaleString("vi-VN")}</b></span>` +
     `<span>${t("kpi.overdue")}: <b id="kpi-overdue">${overdueNow().toLocaleString("vi-VN")}</b></span>` +
-    `<span>${t("kpi.ack")}: <b id="kpi-ack">${fmtMinutes(liveTimes().ack)}</b></span>` +
-    `<span>${t("kpi.scene")}: <b id="kpi-scene">${fmtMinutes(liveTimes().scene)}</b></span>`;
+    `<span>${t("kpi.ack")}: <b id="kpi-ack">${fmtMinutes(times.ack)}</b></span>` +
+    `<span>${t("kpi.scene")}: <b id="kpi-scene">${fmtMinutes(times.scene)}</b></span>`;
+  await nextTask();
+  if (run !== chartsRun) return; // a newer picture is being drawn
   const cats = data.open_by_category;
   chart("chart-categories", {
     type: "bar",
@@ -102,6 +119,8 @@ export function renderKpis(data = last) {
             datasets: [{ label: t("kpi.count"), data: cats.map((c) => c.count), backgroundColor: "#4fc3f7" }] },
     options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
   });
+  await nextTask();
+  if (run !== chartsRun) return;
   const hours = data.hours.map((h) => hourLabel(h.hour));
   chart("chart-dispatch", {
     type: "line",
@@ -112,6 +131,8 @@ export function renderKpis(data = last) {
     options: { plugins: { legend: { position: "top", labels: { boxWidth: 10 } } },
                scales: { x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } }, y: { beginAtZero: true } } },
   });
+  await nextTask();
+  if (run !== chartsRun) return;
   chart("chart-sla", {
     type: "bar",
     data: { labels: hours, datasets: [{ label: t("kpi.sla_breaches"), data: data.hours.map((h) => h.sla_breaches), backgroundColor: "#ff453a" }] },
@@ -121,7 +142,7 @@ export function renderKpis(data = last) {
 }
 
 export async function refreshKpis() {
-  try { renderKpis(await get("/api/kpis")); } catch (err) { console.warn("kpis", err); }
+  try { await renderKpis(await get("/api/kpis")); } catch (err) { console.warn("kpis", err); }
 }
 
 // Incident events arrive in bursts during a surge: recompute at most every few seconds.

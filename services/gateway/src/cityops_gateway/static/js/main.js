@@ -2,7 +2,7 @@
 import { get, login, logout, session } from "./api.js";
 import { applyStatic, categoryLabel, initI18n, locale, nextLang, onLangChange, setLang, t } from "./i18n.js";
 import { TZ, priority } from "./format.js";
-import { applyEvent, incidentUpdated, loadAll, on, onChange, state } from "./store.js";
+import { incidentUpdated, loadAll, on, onChange, receive, state } from "./store.js";
 import * as map from "./map.js";
 import { initQueue, markFresh, relabelWards, renderQueue, setSelected, tickCountdowns } from "./queue.js";
 import { renderSensors, renderUnits } from "./boards.js";
@@ -35,6 +35,7 @@ async function flushOutbox() {
     if (err) toast(`${t("offline.refused")}: ${err.message}`, true);
     else if (result?.incident?.number) toast(`${t("offline.sent")} ${result.incident.number}`);
     else if (result?.number) { incidentUpdated(result); toast(`${t("offline.sent")} ${result.number}`); }
+    else if (result?.incident_number) toast(`${t("offline.sent")} ${result.incident_number}`); // a dispatch
   });
   setLive(document.getElementById("live").dataset.state || "connecting");
 }
@@ -51,14 +52,14 @@ function announceP1(incident) {
   banner._timer = setTimeout(() => { banner.hidden = true; }, 60000);
 }
 
-// A click answers first (the drawer and the highlighted row, this frame); the map moves after the
-// frame is painted (re-clustering 10,000 markers at a new zoom must not delay the answer), and the
+// A click answers first (the drawer and the highlighted row, this frame); the map moves one frame
+// after the answer is painted (re-clustering 10,000 markers at a new zoom must not delay the answer), and the
 // markers' own once-a-second update waits until the click is answered.
 function select(id) {
   map.quiet();
   openDetail(id);
   setSelected(id);
-  requestAnimationFrame(() => setTimeout(() => map.focusIncident(state.incidents.get(id)), 0));
+  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => map.focusIncident(state.incidents.get(id)), 0)));
 }
 
 function connect() {
@@ -76,7 +77,7 @@ function connect() {
     flushOutbox();
   });
   for (const kind of ["incident", "dispatch", "unit", "alert"]) {
-    source.addEventListener(kind, (message) => applyEvent(kind, JSON.parse(message.data)));
+    source.addEventListener(kind, (message) => receive(kind, message.data));
   }
   source.addEventListener("resync", () => loadAll());
   source.onerror = () => {

@@ -55,9 +55,13 @@ export async function initMap(config, select) {
   // Incidents: one by one while few; clustered (leaflet.markercluster, vendored) once the map
   // would be crowded. A P1 is never hidden inside a cluster.
   layers.incidents = L.layerGroup().addTo(map);
+  // No cluster animations: an animated split or merge forces a layout and runs CSS transitions
+  // on every visible cluster, which at surge scale were the longest tasks after a click (the
+  // profile in docs/console.md). Loading in chunks of at most ~16 ms (markercluster checks the
+  // clock every 200 markers) so that a batch never holds the main thread for long.
   layers.clusters = L.markerClusterGroup({
-    chunkedLoading: true, chunkInterval: 50, chunkDelay: 16, maxClusterRadius: 60, showCoverageOnHover: false,
-    spiderfyOnMaxZoom: true, removeOutsideVisibleBounds: true, clusterPane: "incidents",
+    chunkedLoading: true, chunkInterval: 16, chunkDelay: 16, maxClusterRadius: 60, showCoverageOnHover: false,
+    spiderfyOnMaxZoom: true, removeOutsideVisibleBounds: true, clusterPane: "incidents", animate: false,
     iconCreateFunction: clusterIcon,
   }).addTo(map);
   const bounds = await drawAdminUnits(city.layers, Boolean(config.tile_url));
@@ -73,13 +77,37 @@ export async function initMap(config, select) {
   }).observe(document.getElementById("map"));
 }
 
+// The highest priority inside a cluster, kept per cluster: markercluster raises a cluster's
+// `_iconNeedsUpdate` (and its parents') whenever a marker inside it is added, removed, moved or
+// refreshed; that flag also forgets the cluster's cached highest priority, so only the clusters on
+// the path of a change are looked into again and the others answer from their cache. (Walking every
+// child marker of the city-wide clusters once a second was the map's costliest step in a surge.)
+if (window.L?.MarkerCluster && !Object.getOwnPropertyDescriptor(L.MarkerCluster.prototype, "_iconNeedsUpdate")) {
+  Object.defineProperty(L.MarkerCluster.prototype, "_iconNeedsUpdate", {
+    get() { return this._cityopsIconStale ?? true; },
+    set(value) { this._cityopsIconStale = value; if (value) this._cityopsWorst = null; },
+  });
+}
+
+function worstRank(cluster) {
+  if (cluster._cityopsWorst != null) return cluster._cityopsWorst;
+  let worst = 4;
+  for (const m of cluster._markers) worst = Math.min(worst, m.options.rank ?? 4);
+  for (const child of cluster._childClusters) {
+    if (worst <= 1) break;
+    worst = Math.min(worst, worstRank(child));
+  }
+  cluster._cityopsWorst = worst;
+  return worst;
+}
+
+const clusterCount = new Intl.NumberFormat("vi-VN");
 function clusterIcon(cluster) {
   const n = cluster.getChildCount();
-  let worst = 4;
-  for (const m of cluster.getAllChildMarkers()) worst = Math.min(worst, m.options.rank ?? 4);
+  const worst = worstRank(cluster);
   const size = n < 10 ? 34 : n < 100 ? 42 : n < 1000 ? 50 : 58;
   return L.divIcon({
-    html: `<div><span>${n.toLocaleString("vi-VN")}</span></div>`,
+    html: `<div><span>${clusterCount.format(n)}</span></div>`,
     className: `incident-cluster worst-P${worst}`, iconSize: [size, size],
   });
 }
@@ -205,7 +233,12 @@ function paintIncidents(ids) {
     }
     if (!marker) { marker = makeMarker(incident, lat, lon); incidentMarkers.set(id, marker); }
     else if (marker._cityopsVersion === incident.version && marker._cityopsIn === container(marker)) continue;
-    else marker.setLatLng([lat, lon]);
+    else {
+      // Moving a clustered marker takes it out of every zoom level's grid and puts it back: only
+      // when it did move (a note or a status change keeps the place).
+      const at = marker.getLatLng();
+      if (at.lat !== lat || at.lng !== lon) marker.setLatLng([lat, lon]);
+    }
     // Only what changed is restyled: a page of 500 more incidents costs 500, not everything loaded.
     marker._cityopsVersion = incident.version;
     const rankBefore = marker.options.rank;

@@ -1,8 +1,9 @@
 // Actions taken while the network is down wait here (localStorage, so a reload keeps them) and are
 // sent once, in order, when the connection returns. Every write gets an idempotency key when the
 // action is TAKEN (not when it is sent): the services apply a key once (ReportIncident, AddNote,
-// TransitionIncident; scoped to the signed-in user), so a send whose answer was lost, or a flush that
-// runs twice, never applies an action twice.
+// TransitionIncident; scoped to the signed-in user), and the gateway's dispatch route answers a
+// replayed key with the assignment the caller already has (AssignUnit has no key of its own), so a
+// send whose answer was lost, or a flush that runs twice, never applies an action twice.
 import { ApiError, request } from "./api.js";
 
 const KEY = "cityops.outbox";

@@ -14,7 +14,7 @@ let query = "";
 let ward = ""; // a ward code of the city's registry (GET /api/admin-units), "" = every ward
 let sorted = [];
 let dirty = true;
-const fresh = new Set();
+const fresh = new Map(); // id -> until when (ms) its row is marked new; one sweep a second, not a timer each
 const OVERSCAN = 4;
 const searchKeys = new Map(); // id -> [version, folded text]
 
@@ -74,7 +74,16 @@ async function filterWard(code) {
   } while (token);
   renderQueue();
 }
-export function markFresh(id) { fresh.add(id); setTimeout(() => fresh.delete(id), 2500); }
+const FRESH_MS = 2500;
+let freshSweep = null;
+export function markFresh(id) {
+  fresh.set(id, Date.now() + FRESH_MS);
+  freshSweep ??= setInterval(() => {
+    const now = Date.now();
+    for (const [key, until] of fresh) if (until <= now) fresh.delete(key);
+    if (!fresh.size) { clearInterval(freshSweep); freshSweep = null; }
+  }, 1000);
+}
 // Moving the selection touches two rows, not the window: a click must not rebuild ~40 rows (parse,
 // style and layout) while 200 events a second are being drawn (the surge test measures the click).
 export function setSelected(id) {
@@ -225,6 +234,25 @@ function row(incident, index, h) {
   return li;
 }
 
+// A row whose incident did not change since it was built is kept (moved to its new place, its
+// selection mark refreshed) rather than parsed, styled and laid out again.
+const rowCache = new Map(); // id -> [key, li]
+const shownIds = new Set();
+function reuseRow(incident, index, h) {
+  const key = `${incident.version}|${fresh.has(incident.id) ? 1 : 0}|${state.unitByIncident.get(incident.id) || ""}|${document.documentElement.lang}|${h}`;
+  shownIds.add(incident.id);
+  const known = rowCache.get(incident.id);
+  if (known && known[0] === key) {
+    const li = known[1];
+    if (li.dataset.index !== String(index)) { li.dataset.index = String(index); li.style.top = `${index * h}px`; }
+    li.classList.toggle("selected", incident.id === selectedId);
+    return li;
+  }
+  const li = row(incident, index, h);
+  rowCache.set(incident.id, [key, li]);
+  return li;
+}
+
 // What the window showed last: the rows are rebuilt only when an incident in view (or the window
 // itself) changed, not on every frame of a surge (a click must not queue behind ~40 rows of layout).
 let windowKey = "";
@@ -250,7 +278,9 @@ function paintWindow() {
   }
   if (key !== windowKey) {
     windowKey = key;
-    list.replaceChildren(...shown.map((incident, k) => row(incident, first + k, h)));
+    list.replaceChildren(...shown.map((incident, k) => reuseRow(incident, first + k, h)));
+    for (const id of rowCache.keys()) if (!shownIds.has(id)) rowCache.delete(id);
+    shownIds.clear();
     tickCountdowns();
   }
   const above = Math.floor(scrollTop / h);

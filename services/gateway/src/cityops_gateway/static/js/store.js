@@ -162,6 +162,39 @@ export function applyEvent(kind, event) {
   }
 }
 
+// The live stream's events wait here and are applied in slices of at most INBOX_SLICE_MS, with a
+// yield to the browser between slices: a burst of a few hundred events (one network read) is then
+// never one long task that a click would queue behind. Order is kept.
+const inbox = [];
+const INBOX_SLICE_MS = 8;
+let draining = false;
+const yieldToInput = () => (globalThis.scheduler?.yield ? globalThis.scheduler.yield()
+  : new Promise((resolve) => setTimeout(resolve, 0)));
+
+export function receive(kind, raw) {
+  inbox.push([kind, raw]);
+  // Applied in a task of its own: the network read that brought the events stays short.
+  if (!draining) { draining = true; setTimeout(drainInbox, 0); }
+}
+
+async function drainInbox() {
+  try {
+    let head = 0;
+    while (head < inbox.length) {
+      const until = performance.now() + INBOX_SLICE_MS;
+      while (head < inbox.length && performance.now() < until) {
+        const [kind, raw] = inbox[head];
+        head += 1;
+        // One bad event must not stop the others (reported as an uncaught error would be).
+        try { applyEvent(kind, JSON.parse(raw)); } catch (err) { globalThis.reportError ? reportError(err) : console.error(err); }
+      }
+      if (head < inbox.length) await yieldToInput();
+      if (head > 1024) { inbox.splice(0, head); head = 0; }
+    }
+    inbox.length = 0;
+  } finally { draining = false; }
+}
+
 export function incidentUpdated(incident) {
   upsertIncident(incident);
   emit("incidents", { type: "Local", incident }, incident.id);
