@@ -6,6 +6,8 @@ an incident picker, English labels with no internal names."""
 
 from __future__ import annotations
 
+import time
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -326,5 +328,15 @@ def test_offline_actions_wait_and_are_applied_once_on_reconnect(browser: Any, ci
     page.evaluate("(items) => localStorage.setItem('cityops.outbox', JSON.stringify(items))", queued)
     page.evaluate("() => window.dispatchEvent(new Event('online'))")
     page.wait_for_function("() => JSON.parse(localStorage.getItem('cityops.outbox') || '[]').length === 0")
+    assert counts() == (1, 1)
+    # An action that waited 7 days (past the 6-day limit, inside which the services still hold its key)
+    # is dropped and said so, never sent.
+    stale = [{**queued[0], "at": int(time.time() * 1000) - 7 * 24 * 3600 * 1000,
+              "body": {**queued[0]["body"], "idempotency_key": uuid.uuid4().hex}}]
+    page.evaluate("(items) => localStorage.setItem('cityops.outbox', JSON.stringify(items))", stale)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('cityops.outbox') || '[]').length === 0")
+    page.wait_for_function(
+        "() => document.getElementById('toast').textContent.includes('Thao tác chờ quá lâu đã bị bỏ')")
     assert counts() == (1, 1)
     page.context.close()

@@ -84,5 +84,5 @@ def forbidden(ledger: Ledger) -> dict[str, int]:
 
 def client_key(stored: str) -> str:
     """The idempotency key as the client sent it: incidents stores it scoped to the caller
-    (``<subject>\x1f<key>``, cityops_incidents.incidents.service.scoped_key)."""
+    (``<subject>\x1f<key>``, cityops_platform.db.request_keys.scoped_key)."""
     return stored.rsplit("\x1f", 1)[-1]

@@ -75,6 +75,9 @@ seccompProfile:
 {{- if and (eq .svc "incidents") (eq .kind "worker") }}
 - {name: CITYOPS_INCIDENTS_REQUEST_KEY_RETENTION_DAYS, value: {{ $v.incidents.requestKeyRetentionDays | quote }}}
 {{- end }}
+{{- if and (eq .svc "dispatch") (eq .kind "worker") }}
+- {name: CITYOPS_DISPATCH_REQUEST_KEY_RETENTION_DAYS, value: {{ $v.dispatch.requestKeyRetentionDays | quote }}}
+{{- end }}
 {{- if eq .svc "gateway" }}
 {{- include "cityops.forwardedAllowIps" $root }}
 {{- end }}

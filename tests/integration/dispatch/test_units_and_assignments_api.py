@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import asyncpg
 import grpc
@@ -18,6 +19,7 @@ from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops.incidents.v1 import incidents_pb2
 from cityops_devtools.testing import consume, status_details
+from cityops_dispatch.assignments.agents import Sweeper
 from cityops_dispatch.incidents_view.service import apply_event
 from cityops_dispatch.rules import load_units_data
 from cityops_dispatch.settings import DispatchSettings
@@ -182,3 +184,57 @@ async def test_default_binh_duong_units_seed_once(api: Api) -> None:
     await api.pool.execute("UPDATE units SET ward_code = '', ward_name = ''")
     assert await backfill(api.pool, TARGETS["dispatch"], admin_units(), batch=7) == len(before)
     assert {r["id"]: r["ward_code"] for r in await api.pool.fetch("SELECT id, ward_code FROM units")} == before
+
+
+async def test_assign_unit_with_an_idempotency_key_assigns_once_per_caller_and_keys_expire(api: Api) -> None:
+    """The console's offline outbox replays AssignUnit with the key made when the action was taken:
+    replays (also racing ones, and after the unit was released) answer with the first assignment and
+    assign nothing; the key is the caller's, used for another request it is refused; the worker's
+    sweeper removes keys after the retention."""
+    unit_id, other_unit = f"amb-key-{uuid.uuid4().hex[:6]}", f"amb-key2-{uuid.uuid4().hex[:6]}"
+    await api.register(unit_id, ["ALS"], 10.98, 106.65)
+    await api.register(other_unit, ["ALS"], 10.98, 106.65)
+    incident = make_incident(priority=P3)
+    await _known(api, incident)
+    key = uuid.uuid4().hex
+    me = api.md("dispatcher", "dispatcher-key-test")
+
+    def request(unit: str = unit_id, idempotency_key: str = key) -> dispatch_pb2.AssignUnitRequest:
+        return dispatch_pb2.AssignUnitRequest(incident_id=incident.id, unit_id=unit, idempotency_key=idempotency_key)
+
+    first, racing = await asyncio.gather(api.stub.AssignUnit(request(), metadata=me),
+                                         api.stub.AssignUnit(request(), metadata=me))
+    assert first.id == racing.id
+    count = "SELECT count(*) FROM assignments WHERE incident_id = $1 AND unit_id = $2"
+    assert await api.pool.fetchval(count, incident.id, unit_id) == 1
+
+    # The unit is released (cancelled); a late replay still answers with that assignment, as it is now.
+    await api.stub.CancelAssignment(dispatch_pb2.CancelAssignmentRequest(assignment_id=first.id, reason="thử"),
+                                    metadata=me)
+    late = await api.stub.AssignUnit(request(), metadata=me)
+    assert late.id == first.id and late.status == dispatch_pb2.ASSIGNMENT_STATUS_CANCELLED
+    assert await api.pool.fetchval(count, incident.id, unit_id) == 1
+
+    # The same key for another unit is another request: refused, nothing assigned.
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await api.stub.AssignUnit(request(other_unit), metadata=me)
+    assert reused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert await api.pool.fetchval(count, incident.id, other_unit) == 0
+    # Another caller's equal key is its own request: it assigns.
+    theirs = await api.stub.AssignUnit(request(), metadata=api.md("dispatcher", "another-dispatcher"))
+    assert theirs.id != first.id and theirs.status == dispatch_pb2.ASSIGNMENT_STATUS_ASSIGNED
+
+    # Expiry: keys older than the retention go, younger ones stay.
+    await api.pool.execute("UPDATE request_keys SET created_at = now() - interval '8 days' WHERE key = $1",
+                           f"dispatcher-key-test\x1f{key}")
+    # The worker's sweeper, on this database (it reads only the pool of its resources).
+    sweeper = Sweeper(res=SimpleNamespace(db=api.pool, pool=api.pool), dispatcher=None, board=None,  # type: ignore[arg-type]
+                      retry_interval_s=60, key_retention_days=7)
+    removed = await sweeper.expire_keys()
+    assert removed == 1
+    left = await api.pool.fetch("SELECT key FROM request_keys WHERE key LIKE '%' || $1", key)
+    assert [r["key"] for r in left] == [f"another-dispatcher\x1f{key}"]
+    # After expiry a replay is a new request (here the unit is busy with the other caller's assignment).
+    with pytest.raises(grpc.aio.AioRpcError) as after:
+        await api.stub.AssignUnit(request(), metadata=me)
+    assert after.value.code() == grpc.StatusCode.FAILED_PRECONDITION

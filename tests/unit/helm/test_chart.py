@@ -276,6 +276,7 @@ def test_service_monitor_scrapes_every_service_by_its_metrics_port(render: Rende
 
 
 def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(render: Render) -> None:
+    from cityops_dispatch.settings import DispatchSettings
     from cityops_incidents.settings import IncidentsSettings
     from cityops_notifications.settings import NotificationsSettings
     from cityops_platform import standards
@@ -289,6 +290,7 @@ def test_every_cityops_variable_the_chart_sets_is_a_setting_the_code_reads(rende
     known = {f"CITYOPS_{name.upper()}" for name in Settings.model_fields} | extra
     # The incidents api's own settings (CITYOPS_INCIDENTS_*), e.g. the callers' phone-hash key.
     known |= {f"CITYOPS_INCIDENTS_{name.upper()}" for name in IncidentsSettings.model_fields}
+    known |= {f"CITYOPS_DISPATCH_{name.upper()}" for name in DispatchSettings.model_fields}
     known_notifications = {f"CITYOPS_{name.upper()}" for name in NotificationsSettings.model_fields} | extra
     manifest = render(files=(FEATURES,))
     for name, spec in pod_specs(manifest):

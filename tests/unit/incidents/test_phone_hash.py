@@ -69,7 +69,7 @@ def test_request_keys_expire_after_the_retention_which_is_at_least_a_day() -> No
 
     from pydantic import ValidationError
 
-    from cityops_incidents.incidents.request_keys import expiry_cutoff
+    from cityops_platform.db.request_keys import expiry_cutoff
 
     now = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
     assert IncidentsSettings().request_key_retention_days == 7

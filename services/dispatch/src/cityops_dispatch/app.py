@@ -35,7 +35,8 @@ def create_app(settings: Settings, *, web_port: int | None = None) -> faust.App:
     board = UnitBoard()
     incident_agents.install(app, res, dispatcher, concurrency=dispatch.agent_concurrency)
     sweeper = assignment_agents.Sweeper(
-        res=res, dispatcher=dispatcher, board=board, retry_interval_s=dispatch.retry_interval_seconds
+        res=res, dispatcher=dispatcher, board=board, retry_interval_s=dispatch.retry_interval_seconds,
+        key_retention_days=dispatch.request_key_retention_days,
     )
     assignment_agents.install(app, sweeper, dispatch.timer_interval_seconds)
 

@@ -35,6 +35,9 @@ class DispatchSettings(BaseSettings):
     eido_conveyance_backoff_max_seconds: float = 300.0
     eido_conveyance_timeout_seconds: float = 5.0
     max_search_radius_m: float = 150_000.0
+    # How long an AssignUnit idempotency key (table request_keys) is kept: longer than any period a
+    # console holds its offline outbox (the same 7 days as the incidents' keys); at least a day.
+    request_key_retention_days: float = Field(default=7.0, ge=1.0)
     # Incident events handled at once per worker. Order per incident does not matter: the view keeps
     # the highest version and the planning row lock makes auto-dispatch happen once.
     agent_concurrency: int = 6

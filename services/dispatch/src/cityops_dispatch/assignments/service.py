@@ -23,7 +23,7 @@ import asyncpg
 from cityops.common.v1 import common_pb2
 from cityops.dispatch.v1 import dispatch_pb2
 from cityops_dispatch import access, db, events
-from cityops_dispatch.assignments import store
+from cityops_dispatch.assignments import request_keys, store
 from cityops_dispatch.assignments.models import (
     SYSTEM_ACTOR,
     Actor,
@@ -42,6 +42,7 @@ from cityops_dispatch.rules import Rules
 from cityops_dispatch.units import store as units_store
 from cityops_dispatch.units.models import ASSIGNABLE, Unit, UnitStatus, UnitUnavailable
 from cityops_platform import auth
+from cityops_platform.db.request_keys import key_reused, scoped_key
 from cityops_platform.errors import FieldViolation, IllegalTransition, NotFound, PreconditionFailed, ValidationFailed
 
 log = logging.getLogger("cityops.dispatch.assignments")
@@ -493,16 +494,28 @@ class AssignmentEngine:
 
 async def assign_unit(
     *, pool: asyncpg.Pool, engine: AssignmentEngine, incident_id: str, unit_id: str, capability: str, reason: str,
-    actor: Actor, recommended_unit_id: str = "", override_reason: str = "",
+    actor: Actor, recommended_unit_id: str = "", override_reason: str = "", idempotency_key: str = "",
 ) -> Assignment:
-    """A dispatcher's assignment (``AssignmentEngine.assign``) in one transaction, retried on a deadlock."""
-    return await db.in_transaction(
-        pool,
-        lambda conn: engine.assign(
+    """A dispatcher's assignment (``AssignmentEngine.assign``) in one transaction, retried on a deadlock.
+    With ``idempotency_key`` (scoped to the caller) a replay answers with the assignment the first call
+    made, as it is now, and assigns nothing (request_keys.py)."""
+    key = scoped_key(actor.subject, idempotency_key) if idempotency_key else ""
+
+    async def work(conn: asyncpg.Connection) -> Assignment:
+        if key and (earlier := await request_keys.claim(conn, key)) is not None:
+            replayed = await store.get_assignment(conn, earlier)
+            if replayed is None or replayed.incident_id != incident_id or replayed.unit_id != unit_id:
+                raise key_reused()
+            return replayed
+        made = await engine.assign(
             conn, incident_id=incident_id, unit_id=unit_id, capability=capability, reason=reason, actor=actor,
             recommended_unit_id=recommended_unit_id, override_reason=override_reason,
-        ),
-    )
+        )
+        if key:
+            await request_keys.remember(conn, key, made.id)
+        return made
+
+    return await db.in_transaction(pool, work)
 
 
 async def acknowledge_assignment(

@@ -27,6 +27,7 @@ class AssignmentsRpc:
             pool=self._pool, engine=self._engine, incident_id=request.incident_id, unit_id=request.unit_id,
             capability=request.capability.strip(), reason=request.reason, actor=Actor.current(),
             recommended_unit_id=request.recommended_unit_id, override_reason=request.override_reason,
+            idempotency_key=request.idempotency_key.strip(),
         )
         return assignment_pb(assignment)
 

@@ -8,12 +8,9 @@
   is an override and needs a reason, which dispatch keeps on the assignment (and the incident's
   timeline) with the dispatcher.
 
-  AssignUnit has no idempotency key of its own, so a keyed request (the console's offline outbox
-  makes the key when the action is taken) is deduplicated here by what dispatch already records:
-  if the caller already has this unit assigned to this incident (ListAssignments: same unit, sent,
-  ``assigned_by`` the caller), that assignment is the answer (HTTP 200) and nothing is assigned
-  again — before the call, and again when dispatch refuses the unit as busy (two replays racing).
-  A unit can hold one active assignment at a time, so a replay can never assign twice.
+  The console's offline outbox makes ``idempotency_key`` when the action is taken; it goes to
+  AssignUnit, where dispatch applies a key once per caller (a replay answers with the assignment the
+  first call made, as it is now) for CITYOPS_DISPATCH_REQUEST_KEY_RETENTION_DAYS.
 
 Only dispatchers and supervisors (and admins) use these routes: the gateway refuses other roles
 with 403 before any upstream call, and dispatch checks the same roles again (its access policy).
@@ -30,7 +27,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cityops.dispatch.v1 import dispatch_pb2
-from cityops_gateway.clients import UpstreamError
 from cityops_gateway.console.api import _token
 from cityops_gateway.events.decode import to_json
 from cityops_gateway.state import gateway_state
@@ -92,19 +88,6 @@ async def dispatch_plan(request: Request) -> JSONResponse:
     })
 
 
-async def _assigned_before(request: Request, token: str, incident_id: str, unit_id: str) -> dict[str, Any] | None:
-    """The caller's sent assignment of ``unit_id`` to the incident, if there is one (a replay's answer)."""
-    state = gateway_state(request)
-    caller = state.codec.verify(token).subject
-    listed = await state.clients.call(state.clients.dispatch.ListAssignments,
-                                      dispatch_pb2.ListAssignmentsRequest(incident_id=incident_id), token=token)
-    for assignment in map(to_json, listed.assignments):
-        if (assignment.get("unit_id") == unit_id and assignment.get("status") in SENT
-                and (assignment.get("assigned_by") or {}).get("subject") == caller):
-            return assignment
-    return None
-
-
 async def dispatch_unit(request: Request) -> JSONResponse:
     state = gateway_state(request)
     token = _dispatcher_token(request)
@@ -116,22 +99,14 @@ async def dispatch_unit(request: Request) -> JSONResponse:
     reason = text_field(body, "override_reason", max_len=1000).strip()
     if recommended and recommended != unit_id and not reason:
         raise invalid("override_reason", "chọn đơn vị khác đề xuất cần lý do (an override needs a reason)")
-    if key and (replayed := await _assigned_before(request, token, incident_id, unit_id)) is not None:
-        return JSONResponse(replayed)
     req = dispatch_pb2.AssignUnitRequest(
         incident_id=incident_id, unit_id=unit_id,
         capability=text_field(body, "capability", max_len=64),
         recommended_unit_id=recommended, override_reason=reason,
         reason=reason or (ACCEPTED if recommended == unit_id else ""),
+        idempotency_key=key,
     )
-    try:
-        assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=token)
-    except UpstreamError as exc:
-        # Two replays of one key racing: the first assigned the unit, the second finds it busy.
-        if key and exc.grpc_code == "FAILED_PRECONDITION" and (
-                replayed := await _assigned_before(request, token, incident_id, unit_id)) is not None:
-            return JSONResponse(replayed)
-        raise
+    assignment = await state.clients.call(state.clients.dispatch.AssignUnit, req, token=token)
     return JSONResponse(to_json(assignment))
 
 

@@ -1,7 +1,7 @@
 """The incidents worker's agents and timers: decode → reactions.py → (outbox). Translation only.
 
 ``install`` declares them on the app: sensor alerts, dispatch events, the SLA sweep, the
-open-incident gauges (incidents/metrics.py) and the expiry of idempotency keys (request_keys.py)."""
+open-incident gauges (incidents/metrics.py) and the expiry of idempotency keys (cityops_platform.db.request_keys)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from google.protobuf.message import Message
 from cityops.dispatch.v1 import events_pb2 as dispatch_pb
 from cityops.sensors.v1 import events_pb2 as sensors_pb
 from cityops_incidents.incidents import metrics as incident_metrics
-from cityops_incidents.incidents import reactions, request_keys
+from cityops_incidents.incidents import reactions
 from cityops_incidents.incidents.convert import AGENCY_CODES, agency_name, from_ts
 from cityops_incidents.incidents.models import SYSTEM_ACTOR, Actor, DispatchEventIn, SensorAlertIn
 from cityops_incidents.incidents.transitions import utcnow
 from cityops_incidents.rules import Rules
 from cityops_incidents.settings import IncidentsSettings
 from cityops_platform.codecs import enum_name
+from cityops_platform.db import request_keys
 from cityops_platform.failures import count_and_log
 from cityops_platform.faust_app import consume, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import DISPATCH_EVENTS, SENSOR_ALERTS

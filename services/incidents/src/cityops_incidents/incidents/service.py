@@ -46,6 +46,7 @@ from cityops_incidents.rules import Rules
 from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
 from cityops_incidents.text import national_phone, phone_hash, phone_key_id, search_terms
 from cityops_platform import codecs
+from cityops_platform.db.request_keys import scoped_key
 from cityops_platform.errors import (
     FieldViolation,
     NotFound,
@@ -64,11 +65,6 @@ OVERRIDE_ROLES = frozenset({"operator", "supervisor", "admin"})
 CITIZEN_SOURCES = frozenset({"CITIZEN_APP", "OPEN311"})
 SENSOR_SOURCE_ROLES = frozenset({"integrator", "admin"})
 MAX_PAGE_SIZE = 500
-
-
-def scoped_key(subject: str, key: str) -> str:
-    """The stored idempotency key: the caller's subject and its key (a unit separator between)."""
-    return f"{subject}\x1f{key}"
 
 
 class IncidentService:

@@ -9,7 +9,7 @@ import { renderSensors, renderUnits } from "./boards.js";
 import { refreshKpis, renderKpis, renderLiveKpis, scheduleKpis } from "./kpi.js";
 import { closeDetail, currentIncidentId, initDetail, openDetail, renderDetail, toast } from "./detail.js";
 import { initIntake, relabelIntake } from "./intake.js";
-import { flush, onOutbox, pending } from "./outbox.js";
+import { ExpiredAction, flush, onOutbox, pending } from "./outbox.js";
 import { initTools, relabelTools, renderSla } from "./tools.js";
 
 let source = null;
@@ -32,7 +32,8 @@ function setLive(mode) {
 async function flushOutbox() {
   if (!pending()) return;
   await flush((err, item, result) => {
-    if (err) toast(`${t("offline.refused")}: ${err.message}`, true);
+    if (err instanceof ExpiredAction) toast(`${t("offline.expired")} (${err.message})`, true);
+    else if (err) toast(`${t("offline.refused")}: ${err.message}`, true);
     else if (result?.incident?.number) toast(`${t("offline.sent")} ${result.incident.number}`);
     else if (result?.number) { incidentUpdated(result); toast(`${t("offline.sent")} ${result.number}`); }
     else if (result?.incident_number) toast(`${t("offline.sent")} ${result.incident_number}`); // a dispatch

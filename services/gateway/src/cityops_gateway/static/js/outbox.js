@@ -1,14 +1,21 @@
 // Actions taken while the network is down wait here (localStorage, so a reload keeps them) and are
 // sent once, in order, when the connection returns. Every write gets an idempotency key when the
 // action is TAKEN (not when it is sent): the services apply a key once (ReportIncident, AddNote,
-// TransitionIncident; scoped to the signed-in user), and the gateway's dispatch route answers a
-// replayed key with the assignment the caller already has (AssignUnit has no key of its own), so a
-// send whose answer was lost, or a flush that runs twice, never applies an action twice.
+// TransitionIncident, AssignUnit; scoped to the signed-in user), so a send whose answer was lost, or
+// a flush that runs twice, never applies an action twice. The services keep a key 7 days
+// (CITYOPS_*_REQUEST_KEY_RETENTION_DAYS); an action that waited longer than MAX_AGE_MS (6 days, a day
+// inside that) is dropped and reported instead of being sent without the protection of its key.
 import { ApiError, request } from "./api.js";
 
 const KEY = "cityops.outbox";
 const listeners = [];
 const INCIDENT_PATH = /^\/api\/incidents\/([0-9a-f-]{36})\//;
+export const MAX_AGE_MS = 6 * 24 * 3600 * 1000;
+
+// The outbox's own refusal of an action that waited too long (reported like a server's refusal).
+export class ExpiredAction extends Error {
+  constructor(item) { super(`${Math.floor((Date.now() - item.at) / 86400000)} d`); this.item = item; }
+}
 
 function load() { try { return JSON.parse(localStorage.getItem(KEY) || "[]"); } catch { return []; } }
 function save(items) { localStorage.setItem(KEY, JSON.stringify(items)); listeners.forEach((fn) => fn(items.length)); }
@@ -68,6 +75,12 @@ async function run(report) {
   while (items.length) {
     const [item] = items;
     let result = null;
+    if (item.at !== undefined && Date.now() - item.at > MAX_AGE_MS) {
+      report(new ExpiredAction(item), item);
+      items = load().slice(1);
+      save(items);
+      continue;
+    }
     try {
       result = await request(item.method, item.path, item.body);
       report(null, item, result);
