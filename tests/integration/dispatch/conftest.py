@@ -232,9 +232,20 @@ async def start_api(
 
 
 async def truncate(env: DispatchEnv) -> None:
+    """Empty dispatch's tables between tests. A dispatch process of the session may still be in a
+    transaction that reads two of them (a timer, the view), and TRUNCATE takes its locks one table at a
+    time: Postgres then picks one of the two as a deadlock victim. When that is the TRUNCATE (nothing
+    was done), it is simply run again."""
     conn = await asyncpg.connect(env.database_url)
     try:
-        await conn.execute(f"TRUNCATE dispatch.{TABLES.replace(', ', ', dispatch.')} CASCADE")
+        for attempt in range(5):
+            try:
+                await conn.execute(f"TRUNCATE dispatch.{TABLES.replace(', ', ', dispatch.')} CASCADE")
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
     finally:
         await conn.close()
 
