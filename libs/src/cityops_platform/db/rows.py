@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -20,9 +21,12 @@ def from_row(cls: type[T], row: asyncpg.Record | Mapping[str, Any], **converted:
     missing argument would be.
     """
     columns = set(row.keys())
-    values = {
-        f.name: row[f.name]
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name in columns and f.name not in converted
-    }
+    values = {name: row[name] for name in _field_names(cls)  # type: ignore[arg-type]
+              if name in columns and name not in converted}
     return cls(**values, **converted)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, read once per class (stores call ``from_row`` for every row)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
