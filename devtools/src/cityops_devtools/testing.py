@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import socket
 import ssl
 import sys
 import time
@@ -19,6 +18,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
 from cityops_devtools.devstack import KafkaBroker, PostgresServer
+from cityops_devtools.devstack._process import free_port as free_port  # tests pick ports here
 from cityops_platform import auth
 from cityops_platform.settings import Settings
 
@@ -63,10 +63,6 @@ def bearer(
     return (("authorization", f"Bearer {token}"),)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def serve_http(

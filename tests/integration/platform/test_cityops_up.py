@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -68,14 +66,6 @@ def test_missing_maven_is_refused_when_the_kafka_jars_are_not_fetched(tmp_path: 
     env = _env(PATH=str(empty_path), CITYOPS_KAFKA_LIBS=str(tmp_path / "no-jars"))
     output = _assert_refused_before_start(_up(tmp_path, env), tmp_path)
     assert "Thiếu Maven (mvn)" in output and "install the `maven` package" in output
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def test_busy_port_is_named_with_the_child_that_needs_it(tmp_path: Path, busy_port: int) -> None:

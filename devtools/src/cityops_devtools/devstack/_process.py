@@ -278,13 +278,46 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     wait_group_gone(proc.pid, 5.0)
 
 
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10000
+_ports_lock = threading.Lock()
+_ports_issued: set[int] = set()
+_ports_cursor: list[int] = []
+
+
+def _planning_window() -> range:
+    """The ports handed out by ``free_port``: outside the kernel's ephemeral range.
+
+    A port is picked now and bound later (a city plans every port, then spawns; a fault test
+    restarts a process on the port it had). A port from the ephemeral range can be taken in
+    between as the local end of any outgoing connection (a Kafka client's, a test's), and the
+    server then fails to bind. The kernel never hands out ports below that range on its own.
+    """
+    try:
+        low, high = (int(x) for x in _EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low - _LOWEST_PORT >= 4096:
+        return range(_LOWEST_PORT, low)
+    return range(high + 1, 65536)
+
+
 def free_port(preferred: int | None = None) -> int:
-    """A loopback TCP port that is free right now (preferred if it is free)."""
+    """A loopback TCP port that is free right now (preferred if it is free), never one this
+    process handed out before, and never one the kernel would give an outgoing connection."""
     if preferred and port_is_free(preferred):
         return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    window = _planning_window()
+    with _ports_lock:
+        if not _ports_cursor:  # processes planning at once start far apart
+            _ports_cursor.append(int.from_bytes(os.urandom(4), "big") % len(window))
+        for _ in range(len(window)):
+            port = window[_ports_cursor[0] % len(window)]
+            _ports_cursor[0] += 1
+            if port not in _ports_issued and port_is_free(port):
+                _ports_issued.add(port)
+                return port
+    raise OSError(f"no free loopback port in {window.start}-{window.stop - 1}")
 
 
 def port_is_free(port: int) -> bool:
