@@ -29,6 +29,19 @@ from .surge import SurgeConfig
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def rate_list(text: str) -> list[float]:
+    """``100,200,300`` → rates per second, each > 0; ``''`` → no step-up."""
+    try:
+        rates = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"danh sách tốc độ không hợp lệ / not a list of rates: {text!r} (ví dụ / e.g. 100,200,300)") from None
+    if any(not rate > 0 for rate in rates):  # also NaN
+        raise argparse.ArgumentTypeError(
+            f"mỗi tốc độ phải > 0, dùng '' để bỏ bậc tăng tải / every rate must be > 0, '' for no step-up: {text!r}")
+    return rates
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m loadtests.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,12 +56,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--surge-duration", type=float, default=60.0, help="seconds")
     g.add_argument("--p1-share", type=float, default=0.10, help="share of P1 (auto-dispatched) reports")
     g.add_argument("--drain-timeout", type=float, default=60.0)
-    g.add_argument("--surge-steps", default="100,200,300,400,500,600,800",
+    g.add_argument("--surge-steps", type=rate_list, default="100,200,300,400,500,600,800",
                    help="rates of the surge step-up after the surge (stops at the first step that misses); "
                         "'' for none")
     g.add_argument("--surge-step-duration", type=float, default=30.0, help="seconds per surge step")
     g = p.add_argument_group("sensors")
-    g.add_argument("--step-rates", default="50000,100000,125000,150000,175000",
+    g.add_argument("--step-rates", type=rate_list, default="50000,100000,125000,150000,175000",
                    help="readings/s of the step-up (stops at the first unbounded step)")
     g.add_argument("--step-duration", type=float, default=60.0,
                    help="seconds per step (60: every step crosses a minute boundary, where the 1-minute windows close)")
@@ -84,8 +97,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.surge_rate, args.surge_duration, args.drain_timeout = 5.0, 4.0, 30.0
-        args.surge_steps, args.surge_step_duration = "5", 3.0
-        args.step_rates, args.step_duration = "2000", 3.0
+        args.surge_steps, args.surge_step_duration = [5.0], 3.0
+        args.step_rates, args.step_duration = [2000.0], 3.0
         args.sensors_args = "--sensors 200 --probes 10 --batch 200"
         args.sensors_timeout = min(args.sensors_timeout, 120.0)
         args.ingest_seconds, args.ingest_sensors, args.ingest_batch, args.alert_probes = 1.0, 100, 100, 3
@@ -107,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         surge=SurgeConfig(rate=args.surge_rate, duration=args.surge_duration, p1_share=args.p1_share,
                           drain_timeout=args.drain_timeout),
         sensors_args=args.sensors_args.split(), sensors_timeout=args.sensors_timeout,
-        step_rates=[float(r) for r in args.step_rates.split(",") if r.strip()], step_duration=args.step_duration,
+        step_rates=args.step_rates, step_duration=args.step_duration,
         bounded_p99_ms=args.bounded_p99_ms, alert_probes=args.alert_probes,
         drain_worker_timeout=args.drain_worker_timeout, perf_bytes=args.perf_bytes,
         profile=args.profile,
-        surge_steps=[float(r) for r in args.surge_steps.split(",") if r.strip()],
+        surge_steps=args.surge_steps,
         surge_step_duration=args.surge_step_duration,
         ingest_seconds=args.ingest_seconds, ingest_sensors=args.ingest_sensors, ingest_batch=args.ingest_batch,
         perf_records=args.perf_records, faust_records=args.faust_records,
