@@ -138,6 +138,14 @@ class LocustInterceptor(
         return iter(())
 
 
+# Each api's client stub, keyed like DEFAULT_GRPC_PORTS: a user calls the api of its ``service``.
+STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
+    "incidents": incidents_pb2_grpc.IncidentServiceStub,
+    "sensors": sensors_pb2_grpc.SensorServiceStub,
+    "dispatch": dispatch_pb2_grpc.DispatchServiceStub,
+}
+
+
 class GrpcUser(User):
     abstract = True
     service = ""
@@ -148,6 +156,7 @@ class GrpcUser(User):
         channel = grpc.insecure_channel(address_of(self.service, self.host))
         self.channel = grpc.intercept_channel(channel, LocustInterceptor(environment))
         self.metadata = token_for(self.role)
+        self.stub = STUBS[self.service](self.channel)
 
     def on_stop(self) -> None:
         self.channel.close()
@@ -174,7 +183,6 @@ class SensorGatewayUser(GrpcUser):
     weight = 3
 
     def on_start(self) -> None:
-        self.stub = sensors_pb2_grpc.SensorServiceStub(self.channel)
         self.sensor_ids: list[str] = []
         for i in range(20):
             lat, lon, place = random.choice(HOTSPOTS)
@@ -213,7 +221,6 @@ class CallTakerUser(GrpcUser):
     weight = 3
 
     def on_start(self) -> None:
-        self.stub = incidents_pb2_grpc.IncidentServiceStub(self.channel)
         self.recent: list[tuple[str, float, float, str]] = []
 
     @task(3)
@@ -251,9 +258,6 @@ class DispatcherUser(GrpcUser):
     wait_time = between(1, 3)
     weight = 1
 
-    def on_start(self) -> None:
-        self.stub = dispatch_pb2_grpc.DispatchServiceStub(self.channel)
-
     @task(2)
     def list_units(self) -> None:
         with reported():
@@ -277,9 +281,6 @@ class ScreenUser(GrpcUser):
     service, role = "incidents", "operator"
     wait_time = between(2, 5)
     weight = 1
-
-    def on_start(self) -> None:
-        self.stub = incidents_pb2_grpc.IncidentServiceStub(self.channel)
 
     @task(3)
     def queue(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import grpc
 from aiokafka import AIOKafkaProducer
@@ -41,6 +42,22 @@ def sensor_alert(n: int, total: int, run: str) -> spb.SensorAlert:
 def alert_records(alerts: Sequence[spb.SensorAlert]) -> list[tuple[str, bytes, bytes]]:
     """(id, key, value) records of sensor alerts for ``produce``: keyed by sensor, as the sensors service sends."""
     return [(a.alert_id, a.sensor_id.encode(), a.SerializeToString()) for a in alerts]
+
+
+class _IncidentKeyed(Protocol):
+    @property
+    def incident_id(self) -> str: ...
+
+    def SerializeToString(self) -> bytes: ...  # noqa: N802 (the protobuf method's name)
+
+
+_Event = TypeVar("_Event", bound=_IncidentKeyed)
+
+
+def incident_records(events: Sequence[_Event], item: Callable[[_Event], str]) -> list[tuple[str, bytes, bytes]]:
+    """(id, key, value) records of incident or dispatch events for ``produce``: keyed by incident, as the services
+    send them; ``item`` is what the ledger counts each one as."""
+    return [(item(e), e.incident_id.encode(), e.SerializeToString()) for e in events]
 
 
 async def produce(

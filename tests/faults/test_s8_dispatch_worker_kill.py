@@ -31,7 +31,7 @@ from cityops_platform.kafka.topics import DISPATCH_EVENTS, INCIDENT_EVENTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
-from ._load import grid_point, produce
+from ._load import grid_point, incident_records, produce
 from ._stack import consumer_lag, group_of, inprocess_api, read_topic, worker
 from .conftest import Figures
 
@@ -99,8 +99,7 @@ async def test_dispatch_worker_killed_mid_assignment_never_double_books_a_unit_n
 
             events = [p1_event(n, run) for n in range(LOAD)]
             topic = INCIDENT_EVENTS.full_name(s.topic_prefix)
-            await produce(s.kafka_bootstrap, topic,
-                          [(e.incident_id, e.incident_id.encode(), e.SerializeToString()) for e in events], ledger)
+            await produce(s.kafka_bootstrap, topic, incident_records(events, lambda e: e.incident_id), ledger)
             figures.load = f"{LOAD} P1 incidents (1 ALS each), {UNITS} units, one dispatch worker"
 
             async def assigned() -> int:

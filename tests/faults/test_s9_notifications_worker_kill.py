@@ -33,7 +33,7 @@ from cityops_platform.kafka.topics import DISPATCH_EVENTS
 from cityops_platform.settings import Settings
 
 from ._checker import Ledger
-from ._load import produce
+from ._load import incident_records, produce
 from ._stack import consumer_lag, group_of, inprocess_api, worker
 from .conftest import Figures
 
@@ -123,8 +123,7 @@ async def test_notifications_worker_killed_mid_delivery_delivers_each_once_by_id
             subscription_id = created.id
         events = [unit_assigned(n, run) for n in range(LOAD)]
         topic = DISPATCH_EVENTS.full_name(s.topic_prefix)
-        await produce(s.kafka_bootstrap, topic,
-                      [(e.event_id, e.incident_id.encode(), e.SerializeToString()) for e in events], ledger)
+        await produce(s.kafka_bootstrap, topic, incident_records(events, lambda e: e.event_id), ledger)
         figures.load = f"{LOAD} UnitAssigned events, 1 webhook subscription (receiver answers in 0.2 s)"
 
         async def received() -> int:
