@@ -63,8 +63,6 @@ def bearer(
     return (("authorization", f"Bearer {token}"),)
 
 
-
-
 async def serve_http(
     app: web.Application, host: str = "127.0.0.1", *, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[web.AppRunner, int]:

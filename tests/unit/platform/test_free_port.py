@@ -40,6 +40,16 @@ def test_a_free_preferred_port_is_kept() -> None:
     assert free_port(preferred) == preferred
 
 
+def test_a_kept_preferred_port_is_not_planned_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    window = _process._planning_window()
+    monkeypatch.setattr(_process, "_ports_issued", set())
+    monkeypatch.setattr(_process, "_ports_cursor", [0])
+    preferred = next(p for p in window if _process.port_is_free(p))
+    assert free_port(preferred) == preferred
+    monkeypatch.setattr(_process, "_ports_cursor", [window.index(preferred)])  # the walk starts right at it
+    assert free_port() != preferred
+
+
 def test_an_exhausted_window_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, busy_port: int) -> None:
     monkeypatch.setattr(_process, "_planning_window", lambda: range(busy_port, busy_port + 1))
     with pytest.raises(OSError, match=f"no free loopback port in {busy_port}-{busy_port}"):

@@ -305,10 +305,11 @@ def _planning_window() -> range:
 def free_port(preferred: int | None = None) -> int:
     """A loopback TCP port that is free right now (preferred if it is free), never one this
     process handed out before, and never one the kernel would give an outgoing connection."""
-    if preferred and port_is_free(preferred):
-        return preferred
     window = _planning_window()
     with _ports_lock:
+        if preferred and port_is_free(preferred):
+            _ports_issued.add(preferred)  # never planned again for another component
+            return preferred
         if not _ports_cursor:  # processes planning at once start far apart
             _ports_cursor.append(int.from_bytes(os.urandom(4), "big") % len(window))
         for _ in range(len(window)):
