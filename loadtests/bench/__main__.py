@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
+from . import cpuprobe
 from .run import BenchOptions, Display, bench, finish
 from .stack import Endpoints, LocalCity, given_endpoints
 from .surge import SurgeConfig
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         sensors_worker_metrics=args.sensors_worker_metrics,
     )
     load_start = psutil.getloadavg()[0]
+    display.say("▶ Đo tốc độ CPU của máy (CPU probe: this machine's speed)…")
+    probe_start = cpuprobe.probe()
+    display.say(f"  {probe_start['ops_per_s']:,.0f} phép/s (ops/s), chênh giữa các lát (slice spread) "
+                f"{probe_start['spread']:.0%}")
     city: LocalCity | None = None
     ep: Endpoints
     code = 2
@@ -152,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 mode = "local"
                 display.say("  ✔ sẵn sàng (ready): " + ", ".join(f"{k}={v}" for k, v in ep.addrs.items()))
             summary = asyncio.run(bench(ep, opts, display, city))
+            # The end probe runs with the city drained and idle, as the start one ran before it.
+            summary["cpu_probe"] = {"start": probe_start, "end": cpuprobe.probe()}
             if city is not None and city.crashed():
                 summary["crashed"] = city.crashed()
             summary, code = finish(summary, opts, mode=mode, load_start=load_start)

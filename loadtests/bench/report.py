@@ -29,7 +29,7 @@ METRIC_KEYS = (
     "ceilings.faust_bare.records_per_s", "ceilings.grpc_bare.readings_per_s", "ceilings.record",
     "ratios.sensors_worker_vs_bare_faust", "ratios.ingest_vs_bare_grpc", "ratios.readings_vs_kafka_producer",
     "ratios.readings_vs_kafka_consumer",
-    "lag", "processes", "targets", "run.contended",
+    "lag", "processes", "targets", "run.contended", "run.contended_reasons", "cpu_probe.start", "cpu_probe.end",
 )
 PLOTS = ("throughput.png", "latency_percentiles.png", "latency_over_time.png", "lag.png", "cpu.png")
 
@@ -62,12 +62,28 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _probe_lines(summary: dict[str, Any]) -> list[str]:
+    """The machine's speed at the start and the end (``cpuprobe``), and why the run counts as contended."""
+    probes = summary.get("cpu_probe") or {}
+    lines = []
+    for name, label in (("start", "lúc đầu (start)"), ("end", "lúc cuối (end)")):
+        p = probes.get(name)
+        if p:
+            lines.append(f"- tốc độ CPU {label}: {p['ops_per_s']:,.0f} phép/s (ops/s) trên một lõi, "
+                         f"lát chậm nhất/nhanh nhất (slowest/fastest slice) {p['min_ops_per_s']:,.0f}/"
+                         f"{p['max_ops_per_s']:,.0f}, chênh (spread) {p['spread']:.0%}")
+    for reason in summary["run"].get("contended_reasons") or []:
+        lines.append(f"- lý do coi là bận (contended because): {reason}")
+    return lines
+
+
 def markdown(summary: dict[str, Any]) -> str:
     run = summary["run"]
     lines = [f"# Benchmark {run['id']}", "",
              f"- máy (machine): {run['cpus']} CPU, load avg lúc đầu/cuối (start/end) "
              f"{run['load_start']:.1f}/{run['load_end']:.1f}"
              + (" — **ĐO KHI MÁY ĐANG BẬN (measured under contention)**" if run["contended"] else ""),
+             *_probe_lines(summary),
              f"- chế độ (mode): {run['mode']}, smoke={run['smoke']}", ""]
     lines += ["## Mục tiêu (targets)", "", "| mục tiêu (target) | ngưỡng | đo được (measured) | kết quả |",
               "|---|---|---|---|"]
@@ -86,7 +102,9 @@ def markdown(summary: dict[str, Any]) -> str:
     counts = lookup(summary, "surge.counts") or {}
     lines += ["", "Số đếm (counts): " + ", ".join(f"{k}={_fmt(v)}" for k, v in counts.items()), "",
               f"CPU mỗi phản ánh, cộng mọi tiến trình của thành phố (CPU per report, every city process): "
-              f"{_fmt(lookup(summary, 'surge.cpu_ms_per_report'), 2)} ms", ""]
+              f"{_fmt(lookup(summary, 'surge.cpu_ms_per_report'), 2)} ms "
+              f"(= {_fmt(lookup(summary, 'surge.cpu_probe_ops_per_report'), 1)} phép thử CPU, CPU-probe operations)",
+              ""]
     steps = lookup(summary, "surge_steps.steps") or []
     if steps:
         lines += [f"### Bậc tăng tải (surge step-up): điểm gãy (knee) = "

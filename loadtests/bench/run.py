@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from cityops_platform.kafka.topics import SENSOR_READINGS
 
-from . import ceilings
+from . import ceilings, cpuprobe
 from .monitor import DbWaitMonitor, LagMonitor, ProcessMonitor
 from .profile import Profiler
 from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
@@ -331,14 +331,21 @@ def finish(summary: dict[str, Any], opts: BenchOptions, *, mode: str, load_start
     cpus = psutil.cpu_count() or 1
     load_end = psutil.getloadavg()[0]
     mean_machine = [s.get("machine_cpu", 0) for s in series.get("cpu", [])]
+    probes = summary.get("cpu_probe") or {}
+    # Other work on the machine while we ran: the load average before we started, and a host that
+    # runs our own fixed work unevenly or slower at the end than at the start (cpuprobe).
+    reasons = cpuprobe.contention(load_start=load_start, cpus=cpus, start=probes.get("start"),
+                                  end=probes.get("end"))
     summary["run"] = {
         "id": opts.run_id, "mode": mode, "smoke": opts.smoke, "cpus": cpus, "load_start": load_start,
-        "load_end": load_end,
-        # Other work on the machine while we ran: the load average before we started is the witness.
-        "contended": load_start > cpus * 0.5, "machine_cpu_mean": round(sum(mean_machine) / len(mean_machine), 1)
-        if mean_machine else None,
+        "load_end": load_end, "contended": bool(reasons), "contended_reasons": reasons,
+        "machine_cpu_mean": round(sum(mean_machine) / len(mean_machine), 1) if mean_machine else None,
         "service_env": BENCH_SERVICE_ENV if mode == "local" else {},
     }
+    surge = summary.get("surge") or {}
+    if surge:
+        surge["cpu_probe_ops_per_report"] = cpuprobe.report_cost_ops(surge.get("cpu_ms_per_report"),
+                                                                     probes.get("start"))
     targets = load_targets(opts.targets_file) if opts.targets_file else load_targets()
     summary["targets"] = [t.check(summary) for t in targets]
     summary["missing_keys"] = missing_keys(summary)

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # loadtests/ is a folder of the repository, not an installed package
     sys.path.insert(0, str(ROOT))
 
+from loadtests.bench import cpuprobe  # noqa: E402
 from loadtests.bench.report import METRIC_KEYS, PLOTS, SURGE_HOPS  # noqa: E402
 from loadtests.bench.stack import Endpoints, LocalCity  # noqa: E402
 
@@ -89,6 +90,14 @@ def test_bench_smoke_writes_every_metric_and_plot(city: tuple[LocalCity, Endpoin
         assert summary["ceilings"][ceiling]["records_per_s"] > 0, ceiling
     assert summary["ceilings"]["grpc_bare"]["readings_per_s"] > 0
     assert {t["name"] for t in summary["targets"]} >= {"report_incident_p99_ms", "faust_agent_vs_bare_ratio"}
+    for when in ("start", "end"):  # the machine's speed beside every CPU figure
+        assert summary["cpu_probe"][when]["ops_per_s"] > 0, summary["cpu_probe"]
+    # Against endpoints the bench sees no city process, so no CPU per report: the cost in probe
+    # operations follows it (a local city's run gives both).
+    assert summary["surge"]["cpu_probe_ops_per_report"] == cpuprobe.report_cost_ops(
+        summary["surge"]["cpu_ms_per_report"], summary["cpu_probe"]["start"])
+    assert "- tốc độ CPU lúc đầu (start): " in (run_dir / "summary.md").read_text(encoding="utf-8")
+    assert summary["run"]["contended"] == bool(summary["run"]["contended_reasons"])
 
 
 def test_locust_headless_20s_has_no_errors(city: tuple[LocalCity, Endpoints], tmp_path: Path) -> None:
