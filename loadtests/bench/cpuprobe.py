@@ -37,7 +37,7 @@ SLICES = 10
 NOISY_SPREAD = 0.25  # fastest vs slowest slice of one probe
 SLOWED_RATIO = 0.8  # the end probe's rate vs the start's
 
-_TEXT = "Ngập sâu 0,5 m trên đường Đại lộ Bình Dương, xe máy chết máy, có người già cần hỗ trợ"
+_TEXT = "Ngập sâu 0,5 m ở ngã tư trước chợ, xe máy chết máy, có người già cần hỗ trợ"
 _KEY = b"cityops-cpu-probe"
 
 

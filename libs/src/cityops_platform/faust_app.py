@@ -268,17 +268,18 @@ async def consume_batches(
     decode: Callable[[bytes], M],
     handle: Callable[[M, Any], Awaitable[None]],
     batchable: Callable[[M], bool],
-    handle_many: Callable[[Sequence[M]], Awaitable[None]],
+    handle_many: Callable[[Sequence[tuple[M, Any]]], Awaitable[None]],
     dead_letters: DeadLetters,
     max_records: int = BATCH_MAX_RECORDS,
     within_s: float = BATCH_WITHIN_S,
 ) -> None:
     """``consume`` over batches: the events that arrived within ``within_s`` (at most
     ``max_records``) are processed in order by ``RecordProcessor.process_many``, runs of
-    ``batchable`` messages in one ``handle_many`` call. The batch's events are acked only after
-    all of it was handled (``noack_take`` + ``ack``; Faust's ``take_events`` would ack them even
-    when the body is cancelled half-way), so delivery stays at least once. An idle stream wakes
-    once per ``within_s``; a busy one adds at most ``within_s`` to an event's latency."""
+    ``batchable`` messages in one ``handle_many`` call (``(message, event)`` pairs). The batch's
+    events are acked only after all of it was handled (``noack_take`` + ``ack``; Faust's
+    ``take_events`` would ack them even when the body is cancelled half-way), so delivery stays
+    at least once. An idle stream wakes once per ``within_s``; a busy one adds at most
+    ``within_s`` to an event's latency."""
     processor = _processor(stream, decode, handle, dead_letters)
     async for events in stream.noack_take(max_records, within=within_s):  # type: ignore[attr-defined]
         await processor.process_many([_raw_record(event) for event in events], batchable=batchable,

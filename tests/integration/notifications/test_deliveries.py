@@ -224,3 +224,35 @@ async def test_sms_storm_to_a_citizen_following_their_report_is_rate_limited(sta
         await stack.stub.CreateSubscription(pb.CreateSubscriptionRequest(subscription=sub),
                                             metadata=stack.auth("citizen", "cit-someone-else"))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_burst_of_events_fans_out_in_batches_once_per_event_even_when_redelivered(stack: Any) -> None:
+    """Events that arrive together fan out in one transaction: every event still gets its own
+    delivery, exactly once, with the same events sent a second time in the same burst."""
+    secret = "whsec-" + uuid.uuid4().hex
+    tag = uuid.uuid4().hex[:8]
+    area = common_pb2.Area(circle=common_pb2.Circle(center=common_pb2.GeoPoint(lat=TDM[0], lon=TDM[1]),
+                                                    radius_m=5000))
+    created = await stack.stub.CreateSubscription(
+        pb.CreateSubscriptionRequest(subscription=webhook(
+            stack, f"/hook/burst-{tag}", secret=secret,
+            filter_=pb.SubscriptionFilter(event_types=["IncidentReported"], min_priority=1, area=area))),
+        metadata=stack.auth("integrator", "cad-partner"),
+    )
+    events = [incident_event("reported", incident_id=str(uuid.uuid4())) for _ in range(60)]
+    topic = f"{stack.settings.topic_prefix}{INCIDENT_EVENTS.name}"
+    # Sent without waiting for each acknowledgement, twice over: the worker reads them in batches.
+    sends = [await stack.producer.send(topic, e.SerializeToString(), key=e.incident_id.encode(), partition=0)
+             for e in events + events]
+    for sent in sends:
+        await sent
+
+    def received() -> list[str] | None:
+        got = [json.loads(body)["event_id"] for _, body in stack.webhooks.requests.get(f"/hook/burst-{tag}", [])]
+        return got if len(got) >= len(events) else None
+
+    got = await eventually(received, timeout=FIRST)
+    assert sorted(got) == sorted(e.event_id for e in events)
+    for event in events[:3]:
+        listed = await deliveries(stack, event_id=event.event_id, subscription_id=created.id)
+        assert len(listed) == 1, listed

@@ -32,7 +32,8 @@ class Recorder:
             raise ValueError("poison")
         self.calls.append(("one", [message]))
 
-    async def handle_many(self, messages: Sequence[str]) -> None:
+    async def handle_many(self, pairs: Sequence[tuple[str, Any]]) -> None:
+        messages = [message for message, _ in pairs]
         if self.transient_batches:
             self.transient_batches -= 1
             raise ConnectionError("database restarting")

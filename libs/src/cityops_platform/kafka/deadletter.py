@@ -135,10 +135,11 @@ class RecordProcessor(Generic[T]):
         records: Sequence[RawRecord],
         *,
         batchable: Callable[[T], bool],
-        handle_many: Callable[[Sequence[T]], Awaitable[None]],
+        handle_many: Callable[[Sequence[tuple[T, Any]]], Awaitable[None]],
     ) -> None:
         """Process ``records`` in order; consecutive ``batchable`` messages are handled together by
-        ``handle_many`` (one call, so one statement or transaction for the run). A run that fails
+        ``handle_many`` (one call, so one statement or transaction for the run), which gets
+        ``(message, event)`` pairs, the same two things ``handle`` gets for one record. A run that fails
         with a non-transient error is handled again one record at a time, so only the poison record
         goes to the DLQ. ``handle_many`` must be all-or-nothing and idempotent, like ``handle``.
         With tracing on every record is handled alone, inside its own CONSUMER span."""
@@ -158,7 +159,7 @@ class RecordProcessor(Generic[T]):
         await self._handle_run(run, handle_many)
 
     async def _handle_run(
-        self, run: Sequence[tuple[RawRecord, T]], handle_many: Callable[[Sequence[T]], Awaitable[None]]
+        self, run: Sequence[tuple[RawRecord, T]], handle_many: Callable[[Sequence[tuple[T, Any]]], Awaitable[None]]
     ) -> None:
         if len(run) == 1:
             await self._handle_one(*run[0])
@@ -167,7 +168,7 @@ class RecordProcessor(Generic[T]):
             return
         first = run[0][0]
         try:
-            await self._retrying(first, lambda: handle_many([message for _, message in run]))
+            await self._retrying(first, lambda: handle_many([(message, record.event) for record, message in run]))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -55,8 +55,11 @@ def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, con
 
     @app.agent(topic, name="dispatch-incident-events", concurrency=max(1, concurrency))
     async def incident_events(stream: faust.StreamT[Any]) -> None:
+        async def handle_many(pairs: Sequence[tuple[incidents_pb2.IncidentEvent, Any]]) -> None:
+            await snapshots.write([event for event, _ in pairs])
+
         await consume_batches(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
-                              batchable=view_only, handle_many=snapshots.write,
+                              batchable=view_only, handle_many=handle_many,
                               dead_letters=faust_dead_letters(app))
 
 
