@@ -9,6 +9,7 @@ using their own incident ids, addresses and webhook paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,6 +66,7 @@ ROSTER = {
 MAX_ATTEMPTS = 3
 ALLOW_CIDRS = "127.0.0.1/32"
 SMS_BURST = 3
+HOLD_S = 2.0  # well within the webhook timeout (5 s): a held answer is late, never lost
 
 
 @dataclass
@@ -75,8 +77,11 @@ class HttpReceiver:
     requests: dict[str, list[tuple[dict[str, str], bytes]]] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)
     bodies: dict[str, str] = field(default_factory=dict)  # the answer's body per path ("ok" by default)
+    # Per path: answers wait until this many requests arrived on it (or HOLD_S passed), then go at once.
+    hold: dict[str, int] = field(default_factory=dict)
     host: str = "127.0.0.1"
     runner: web.AppRunner | None = None
+    _released: dict[str, asyncio.Event] = field(default_factory=dict)
 
     async def start(self) -> None:
         app = web.Application()
@@ -90,6 +95,12 @@ class HttpReceiver:
         path = "/" + request.match_info["path"]
         body = await request.read()
         self.requests.setdefault(path, []).append((dict(request.headers), body))
+        if path in self.hold:
+            released = self._released.setdefault(path, asyncio.Event())
+            if len(self.requests[path]) >= self.hold[path]:
+                released.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), HOLD_S)
         return web.Response(status=self.status.get(path, 200), text=self.bodies.get(path, "ok"))
 
     def url(self, path: str) -> str:

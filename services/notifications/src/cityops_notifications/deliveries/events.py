@@ -46,16 +46,13 @@ def delivery_pb(d: Delivery) -> pb.Delivery:
     return msg
 
 
-async def publish(
-    conn: asyncpg.Connection,
-    delivery: Delivery,
-    *,
-    previous: str | None,
-    actor: tuple[str, str] = SYSTEM_ACTOR,
-    replayed: bool = False,
-) -> None:
-    """Enqueue a DeliveryEvent (key: delivery id); a dead letter is also recorded on the DLQ topic."""
+def records(
+    delivery: Delivery, *, previous: str | None, actor: tuple[str, str] = SYSTEM_ACTOR, replayed: bool = False,
+) -> list[outbox.OutboxRecord]:
+    """The outbox records of a DeliveryEvent (key: delivery id); a dead letter is also recorded on
+    the DLQ topic."""
     event_type = "DeliveryReplayed" if replayed else _EVENT_TYPES[delivery.status]
+    out = []
     for topic in (NOTIFICATION_DELIVERIES.name, *([NOTIFICATION_DELIVERIES.dlq.name]
                                                   if delivery.status == DEAD_LETTERED else [])):
         event_id = str(uuid.uuid4())
@@ -65,6 +62,19 @@ async def publish(
             actor=common_pb2.Actor(subject=actor[0], role=actor[1]),
         )
         message.occurred_at.GetCurrentTime()
-        record = outbox.outbox_record(topic=topic, key=delivery.id, message=message, event_type=event_type,
-                                      producer="notifications", event_id=event_id)
-        await outbox.enqueue(conn, record, schema=SCHEMA)
+        out.append(outbox.outbox_record(topic=topic, key=delivery.id, message=message, event_type=event_type,
+                                        producer="notifications", event_id=event_id))
+    return out
+
+
+async def publish(
+    conn: asyncpg.Connection,
+    delivery: Delivery,
+    *,
+    previous: str | None,
+    actor: tuple[str, str] = SYSTEM_ACTOR,
+    replayed: bool = False,
+) -> None:
+    """Enqueue the DeliveryEvent of ``delivery`` (see ``records``) inside the caller's transaction."""
+    await outbox.enqueue_records(conn, records=records(delivery, previous=previous, actor=actor, replayed=replayed),
+                                 schema=SCHEMA)

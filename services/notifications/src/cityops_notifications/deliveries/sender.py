@@ -3,13 +3,17 @@
 Guarantees: a delivery is attempted at most ``max_attempts`` times; failures are retried with
 exponential backoff and jitter; the last failure (or a permanent one) dead-letters it with a record
 on the DLQ topic; a recipient never gets more than its token bucket allows (extra messages are
-SUPPRESSED, never silently dropped); every outcome and its DeliveryEvent commit together.
+SUPPRESSED, never silently dropped); every outcome and its DeliveryEvent commit together, in one
+statement with the outcomes of the other deliveries recorded meanwhile (a group commit: one WAL
+flush for a batch of webhooks instead of one per webhook).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -17,7 +21,7 @@ from cryptography.fernet import InvalidToken
 
 from cityops_notifications.channels import Channel, Outgoing, PermanentFailure, TemporaryFailure
 from cityops_notifications.deliveries import events, store
-from cityops_notifications.deliveries.models import DEAD_LETTERED, FAILED, SENT, SUPPRESSED, Job
+from cityops_notifications.deliveries.models import DEAD_LETTERED, FAILED, SENT, SUPPRESSED, Delivery, Job
 from cityops_notifications.deliveries.policy import backoff_seconds
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.ratinglink import RatingLinks
@@ -25,6 +29,8 @@ from cityops_notifications.rendering import Renderer
 from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationsSettings
 from cityops_platform import loops, metrics
+from cityops_platform.db.groupwrite import GroupWriter
+from cityops_platform.grpc.status import is_infrastructure_error
 
 log = logging.getLogger("cityops.notifications.sender")
 
@@ -46,6 +52,8 @@ class DeliverySender:
         self._links = RatingLinks(jwt_secret=settings.jwt_secret)
         # Set by the fan-out after it committed deliveries: send now, not at the next poll.
         self._wakeup = wakeup or asyncio.Event()
+        # The outcomes recorded while one write is in flight go together in the next (group commit).
+        self._outcomes: GroupWriter[tuple[Delivery, str]] = GroupWriter(self._write_outcomes)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Send until ``stopping`` is set; survives database outages. The wake-up is cleared before
@@ -109,23 +117,34 @@ class DeliverySender:
         if await store.take_token(self._pool, recipient=f"{d.channel}:{job.address}", burst=burst,
                                   window_s=window, delivery_id=d.id):
             return True
-        async with self._pool.acquire() as conn, conn.transaction():
-            updated = await store.update(conn, d.id, status=SUPPRESSED, attempts=d.attempts,
-                                         last_error=f"rate limited: {burst} per {window:g}s per recipient")
-            await events.publish(conn, updated, previous=d.status)
+        await self._record(job, status=SUPPRESSED, error=f"rate limited: {burst} per {window:g}s per recipient")
         log.info("delivery suppressed by rate limit", extra={"delivery_id": d.id, "channel": d.channel})
         return False
 
     async def _record(self, job: Job, *, status: str, attempts: int | None = None, error: str = "",
                       next_at: datetime | None = None, parts: int | None = None, sent: bool = False) -> None:
         d = job.delivery
-        async with self._pool.acquire() as conn, conn.transaction():
-            updated = await store.update(
-                conn, d.id, status=status, attempts=d.attempts if attempts is None else attempts,
-                last_error=error, next_attempt_at=next_at, parts=parts,
-                sent_at=datetime.now(UTC) if sent else None,
-            )
-            await events.publish(conn, updated, previous=d.status)
+        now = datetime.now(UTC)
+        outcome = replace(
+            d, status=status, attempts=d.attempts if attempts is None else attempts, last_error=error[:2000],
+            next_attempt_at=next_at or d.next_attempt_at, sent_at=now if sent else d.sent_at,
+            parts=d.parts if parts is None else parts, updated_at=now,
+        )
+        try:
+            # With the outcomes of the other deliveries in flight: one statement (one commit) for all.
+            await self._outcomes.write([(outcome, d.status)])
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise
+            # A group wrote nothing when it failed: this outcome alone, so another's failure is not its own.
+            await self._write_outcomes([(outcome, d.status)])
         if status == DEAD_LETTERED:
             log.warning("delivery %s dead-lettered: %s", d.id, error[:200],
                         extra={"delivery_id": d.id, "error": error[:300]})
+
+    async def _write_outcomes(self, outcomes: Sequence[tuple[Delivery, str]]) -> None:
+        """Each delivery as it now is, with its DeliveryEvent (``previous``: the status it leaves)."""
+        records = [r for delivery, previous in outcomes for r in events.records(delivery, previous=previous)]
+        async with self._pool.acquire() as conn:
+            await store.record_outcomes(conn, [delivery for delivery, _ in outcomes], records=records,
+                                        schema=events.SCHEMA)

@@ -8,6 +8,7 @@ loses its lease and the job is picked up again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -16,6 +17,8 @@ from cityops_notifications.deliveries.models import PENDING, Delivery, Job
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.subscriptions.models import Subscription
 from cityops_notifications.subscriptions.rules import mask_address
+from cityops_platform.db import outbox
+from cityops_platform.db.outbox import OutboxRecord
 from cityops_platform.db.rows import from_row
 
 _D_COLUMNS = (
@@ -139,6 +142,28 @@ async def update(
     found = await get(conn, delivery_id)
     assert found is not None
     return found
+
+
+_OUTCOMES = (
+    "outcomes_written AS (UPDATE deliveries AS d SET status = v.status, attempts = v.attempts, "
+    "last_error = v.last_error, next_attempt_at = v.next_attempt_at, sent_at = v.sent_at, parts = v.parts, "
+    "claimed_until = NULL, updated_at = v.updated_at FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], "
+    "$5::timestamptz[], $6::timestamptz[], $7::int[], $8::timestamptz[]) "
+    "AS v(id, status, attempts, last_error, next_attempt_at, sent_at, parts, updated_at) WHERE d.id = v.id)"
+)
+
+
+async def record_outcomes(
+    conn: asyncpg.Connection, outcomes: Sequence[Delivery], *, records: Sequence[OutboxRecord], schema: str,
+) -> None:
+    """The sender's outcomes, each delivery as it now is (its lease released), and their events
+    ``records``, in ONE statement (its own transaction when the caller opened none)."""
+    await outbox.enqueue_records(
+        conn, schema=schema, records=records, with_sql=_OUTCOMES,
+        with_args=[[d.id for d in outcomes], [d.status for d in outcomes], [d.attempts for d in outcomes],
+                   [d.last_error[:2000] for d in outcomes], [d.next_attempt_at for d in outcomes],
+                   [d.sent_at for d in outcomes], [d.parts for d in outcomes], [d.updated_at for d in outcomes]],
+    )
 
 
 async def list_deliveries(
