@@ -73,10 +73,21 @@ def lock_cells(lat: float, lon: float, radius_m: float) -> list[str]:
 
 def search_cells(lat: float, lon: float, radius_m: float) -> list[str]:
     """Every ``SEARCH_RES`` cell that may hold a point within ``radius_m`` (a superset; callers
-    check the exact distance). Cell centres are about sqrt(3) edges apart; 0.7 covers distortion."""
+    check the exact distance)."""
+    return list(_disk(cell_of(lat, lon), _search_k(radius_m)))
+
+
+@lru_cache(maxsize=64)
+def _search_k(radius_m: float) -> int:
+    """Cell centres are about sqrt(3) edges apart; 0.7 covers distortion."""
     edge = h3.average_hexagon_edge_length(SEARCH_RES, "m")
-    k = math.ceil(radius_m / (math.sqrt(3) * edge * 0.7)) + 1
-    return [str(c) for c in h3.grid_disk(cell_of(lat, lon), k)]
+    return int(math.ceil(radius_m / (math.sqrt(3) * edge * 0.7))) + 1
+
+
+@lru_cache(maxsize=4096)
+def _disk(cell: str, k: int) -> tuple[str, ...]:
+    """The k-disk of ``cell`` (intake asks twice per report: for its batch's read, then for the report)."""
+    return tuple(str(c) for c in h3.grid_disk(cell, k))
 
 
 def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:

@@ -146,13 +146,19 @@ class Rules:
     calendar: WorkingCalendar | None = None
     sla_working_categories: frozenset[str] = frozenset()
     sla_pausable_categories: frozenset[str] = frozenset()
+    # What intake derives per category from the rules above (fusion extents, lock scopes, edges),
+    # computed once: the rules never change once loaded, and every report asks again.
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def fusion_rule(self, category: str) -> FusionRule:
         return self.fusion.get(category, self.fusion_default)
 
     def fusion_edges_of(self, category: str) -> list[FusionEdge]:
         """The graph's edges touching ``category``."""
-        return [e for e in self.fusion_edges if category in (e.a, e.b)]
+        key = ("fusion_edges_of", category)
+        if key not in self.memo:
+            self.memo[key] = tuple(e for e in self.fusion_edges if category in (e.a, e.b))
+        return list(self.memo[key])
 
     @property
     def max_fusion_radius_m(self) -> float:

@@ -10,8 +10,9 @@ on AVAILABLE units): cheaper than tens of thousands of cells, and trivially prov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -46,7 +47,26 @@ def eta_seconds(distance_m: float, unit_type: str, rules: Rules) -> float:
     return distance_m * rules.road_factor / rules.speed_mps(unit_type)
 
 
-def matched_capability(unit: Unit, wanted: Sequence[str], rules: Rules) -> str | None:
+class _Placed(Protocol):
+    """What ranking reads of a unit (a full ``Unit`` or the search's ``units_store.Placed``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def capabilities(self) -> list[str]: ...
+    @property
+    def unit_type(self) -> str: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+
+
+P = TypeVar("P", bound=_Placed)
+_Scored = tuple[float, float, str, str, P]  # eta, distance, unit id, matched capability, the unit
+
+
+def matched_capability(unit: _Placed, wanted: Sequence[str], rules: Rules) -> str | None:
     """The first wanted capability this unit can fill (directly or as a substitute), or None."""
     for capability in wanted:
         if any(c in unit.capabilities for c in rules.accepted(capability)):
@@ -54,17 +74,27 @@ def matched_capability(unit: Unit, wanted: Sequence[str], rules: Rules) -> str |
     return None
 
 
-def rank(units: Sequence[Unit], lat: float, lon: float, wanted: Sequence[str], rules: Rules) -> list[Candidate]:
-    """Candidates best first: lowest ETA, then shortest distance, then id (a stable order)."""
-    out = []
+def _scored(units: Iterable[P], lat: float, lon: float, wanted: Sequence[str], rules: Rules) -> list[_Scored[P]]:
+    """The units able to fill ``wanted``, best first: lowest ETA, then shortest distance, then id."""
+    out: list[_Scored[P]] = []
     for unit in units:
         matched = matched_capability(unit, wanted, rules)
         if matched is None:
             continue
         distance = haversine_m(lat, lon, unit.lat, unit.lon)
-        out.append(Candidate(unit, distance, eta_seconds(distance, unit.unit_type, rules), matched))
-    out.sort(key=lambda c: (c.eta_seconds, c.distance_m, c.unit.id))
+        out.append((eta_seconds(distance, unit.unit_type, rules), distance, unit.id, matched, unit))
+    out.sort(key=_order)
     return out
+
+
+def _order(s: _Scored[Any]) -> tuple[float, float, str]:
+    return s[0], s[1], s[2]
+
+
+def rank(units: Sequence[Unit], lat: float, lon: float, wanted: Sequence[str], rules: Rules) -> list[Candidate]:
+    """Candidates best first: lowest ETA, then shortest distance, then id (a stable order)."""
+    return [Candidate(unit, distance, eta, matched) for eta, distance, _, matched, unit in
+            _scored(units, lat, lon, wanted, rules)]
 
 
 async def find_candidates(
@@ -81,32 +111,40 @@ async def find_candidates(
     """The best ``limit`` AVAILABLE units able to fill any of ``wanted``, best first.
 
     Guarantee: no AVAILABLE unit outside the result has a lower ETA than the last one returned,
-    unless it is farther than ``max_radius_m``.
+    unless it is farther than ``max_radius_m``. The search reads only what ranking needs (id,
+    capabilities, type, position); the full rows are read for the ``limit`` best alone.
     """
     if not wanted or limit <= 0:
         return []
     accepted = sorted({c for w in wanted for c in rules.accepted(w)})
     origin = cell_of(lat, lon)
     searched: set[int] = set()
-    found: list[Candidate] = []
+    found: list[_Scored[units_store.Placed]] = []
     k = FIRST_RING
     while True:
         if disk_size(k) > MAX_DISK_CELLS:
             # Few units left nearby: a disk this large costs more (one index probe per cell) than
             # reading every AVAILABLE capable unit, which also proves the ranking.
             everywhere = await units_store.available_anywhere(conn, accepted, exclude)
-            return rank(everywhere, lat, lon, wanted, rules)[:limit]
+            return await _hydrated(conn, _scored(everywhere, lat, lon, wanted, rules)[:limit])
         ring = disk(origin, k) - searched
         searched |= ring
-        found += rank(await units_store.available_in_cells(conn, ring, accepted, exclude), lat, lon, wanted, rules)
-        found.sort(key=lambda c: (c.eta_seconds, c.distance_m, c.unit.id))
+        found += _scored(await units_store.available_in_cells(conn, ring, accepted, exclude), lat, lon, wanted, rules)
+        found.sort(key=_order)
         covered = covered_radius_m(k)
         # Nothing outside the disk can arrive sooner than this, whatever its type.
         eta_floor = covered * rules.road_factor / rules.max_speed_mps
-        proven = sum(1 for c in found[:limit] if c.eta_seconds <= eta_floor)
+        proven = sum(1 for s in found[:limit] if s[0] <= eta_floor)
         if proven >= limit or covered >= max_radius_m:
-            return found[:limit]
+            return await _hydrated(conn, found[:limit])
         k *= 2
+
+
+async def _hydrated(conn: asyncpg.Connection, best: list[_Scored[units_store.Placed]]) -> list[Candidate]:
+    """The candidates of ``best`` with their full rows (a unit deleted meanwhile is left out)."""
+    units = await units_store.get_many(conn, [s[2] for s in best]) if best else {}
+    return [Candidate(units[unit_id], distance, eta, matched)
+            for eta, distance, unit_id, matched, _ in best if unit_id in units]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -138,32 +139,56 @@ async def set_position(
     return to_unit(row) if row else None
 
 
+@dataclass(frozen=True)
+class Placed:
+    """What ranking needs of an AVAILABLE unit; the full row is read only for the few ranked best."""
+
+    id: str
+    capabilities: list[str]
+    unit_type: str
+    lat: float
+    lon: float
+
+
+_PLACED = "id, capabilities, unit_type, lat, lon"
+
+
+def _placed(rows: Iterable[asyncpg.Record]) -> list[Placed]:
+    return [Placed(r["id"], r["capabilities"], r["unit_type"], r["lat"], r["lon"]) for r in rows]
+
+
 async def available_in_cells(
     conn: asyncpg.Connection, cells: Iterable[int], capabilities: Sequence[str], exclude: Sequence[str]
-) -> list[Unit]:
+) -> list[Placed]:
     """AVAILABLE units in the given H3 cells with any of ``capabilities`` (uses the partial cell index)."""
     rows = await conn.fetch(
-        f"""SELECT {COLUMNS} FROM units
+        f"""SELECT {_PLACED} FROM units
             WHERE status = 1 AND h3_cell = ANY($1::bigint[]) AND capabilities && $2::text[]
               AND NOT (id = ANY($3::text[]))""",
         list(cells),
         list(capabilities),
         list(exclude),
     )
-    return [to_unit(r) for r in rows]
+    return _placed(rows)
 
 
 async def available_anywhere(
     conn: asyncpg.Connection, capabilities: Sequence[str], exclude: Sequence[str]
-) -> list[Unit]:
+) -> list[Placed]:
     """Every AVAILABLE unit with any of ``capabilities`` (the partial index on AVAILABLE units)."""
     rows = await conn.fetch(
-        f"""SELECT {COLUMNS} FROM units
+        f"""SELECT {_PLACED} FROM units
             WHERE status = 1 AND capabilities && $1::text[] AND NOT (id = ANY($2::text[]))""",
         list(capabilities),
         list(exclude),
     )
-    return [to_unit(r) for r in rows]
+    return _placed(rows)
+
+
+async def get_many(conn: asyncpg.Connection, unit_ids: Sequence[str]) -> dict[str, Unit]:
+    """The units of ``unit_ids`` that exist, by id (one statement)."""
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM units WHERE id = ANY($1::text[])", list(unit_ids))
+    return {r["id"]: to_unit(r) for r in rows}
 
 
 async def list_units(

@@ -119,6 +119,14 @@ def pair_rule(rules: Rules, report_category: str, incident_category: str) -> Fus
 
 def search_extent(rules: Rules, category: str) -> tuple[list[str], float, timedelta]:
     """(categories, radius, window) covering every incident a report of ``category`` may join."""
+    key = ("search_extent", category)
+    if key not in rules.memo:
+        rules.memo[key] = _search_extent(rules, category)
+    cats, radius, window = rules.memo[key]
+    return list(cats), radius, window
+
+
+def _search_extent(rules: Rules, category: str) -> tuple[list[str], float, timedelta]:
     own = rules.fusion_rule(category)
     if not fuses(own):
         return [], 0.0, timedelta(0)
@@ -132,6 +140,13 @@ def lock_scopes(rules: Rules, category: str) -> list[tuple[str, float]]:
     related pair of categories, named the same from both sides ("FIELD_REPORT+FLOOD"), with
     the pair's widest radius. Two reports that could fuse (same category, or an edge between
     theirs) therefore share a scope and, being within its radius, a lock cell."""
+    key = ("lock_scopes", category)
+    if key not in rules.memo:
+        rules.memo[key] = _lock_scopes(rules, category)
+    return list(rules.memo[key])
+
+
+def _lock_scopes(rules: Rules, category: str) -> list[tuple[str, float]]:
     if not fuses(rules.fusion_rule(category)):
         return []
     scopes = []
