@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 display.say("▶ Khởi động thành phố cục bộ (starting a fresh local city)…")
                 city = LocalCity(ROOT / ".run" / "bench", gateway=not args.no_gateway, log_level=args.log_level,
-                                 keep=args.keep_city)
+                                 keep=args.keep_city, statement_stats=args.profile)
                 ep = city.start(say=lambda m: display.say(f"  {m}"))
                 mode = "local"
                 display.say("  ✔ sẵn sàng (ready): " + ", ".join(f"{k}={v}" for k, v in ep.addrs.items()))

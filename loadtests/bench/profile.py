@@ -93,3 +93,61 @@ def _short(frame: str) -> str:
             path = path.split(marker, 1)[1]
             break
     return f"{name} ({path})" if path else name
+
+
+# The statements that took the most of Postgres's time during a phase (pg_stat_statements).
+_TOP_STATEMENTS = (
+    "SELECT s.calls, round(s.total_exec_time::numeric, 1), s.rows, "
+    "left(regexp_replace(s.query, '\\s+', ' ', 'g'), 180) FROM pg_stat_statements s "
+    "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
+    "ORDER BY s.total_exec_time DESC LIMIT {n}"
+)
+_TOTALS = (
+    "SELECT coalesce(sum(s.calls), 0), round(coalesce(sum(s.total_exec_time), 0)::numeric, 1) "
+    "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()"
+)
+
+
+class StatementProfile:
+    """What the city asked of Postgres during a phase: calls and execution time per statement.
+
+    ``psql(sql)`` runs SQL as a superuser on the city's database (``PostgresServer.psql``); the server
+    must preload pg_stat_statements (``LocalCity(statement_stats=True)``)."""
+
+    def __init__(self, out_dir: Path, psql: Any, *, n: int = 25) -> None:
+        self.out_dir = out_dir
+        self.psql = psql
+        self.n = n
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.psql, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await asyncio.to_thread(self.psql, "SELECT pg_stat_statements_reset()")
+
+    async def stop(self, phase: str, *, reports: int) -> dict[str, Any]:
+        """Totals, statements per report and the top statements; also written to profile/<phase>-postgres.md."""
+        calls, total_ms = (await asyncio.to_thread(self.psql, _TOTALS)).split("|")
+        top = []
+        for line in (await asyncio.to_thread(self.psql, _TOP_STATEMENTS.format(n=self.n))).splitlines():
+            parts = line.split("|", 3)
+            if len(parts) == 4:
+                top.append({"calls": int(parts[0]), "total_ms": float(parts[1]), "rows": int(parts[2]),
+                            "query": parts[3]})
+        out = {"calls": int(calls), "exec_ms": float(total_ms),
+               "calls_per_report": round(int(calls) / reports, 2) if reports else None,
+               "exec_ms_per_report": round(float(total_ms) / reports, 3) if reports else None, "top": top}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / f"{phase}-postgres.md").write_text(statements_markdown(out), encoding="utf-8")
+        return out
+
+
+def statements_markdown(profile: dict[str, Any]) -> str:
+    """The statements profile as a table (calls, time, share of all statement time)."""
+    lines = [f"Câu lệnh (statements): {profile['calls']:,} lần gọi (calls), {profile['exec_ms']:,.0f} ms thực thi "
+             f"(execution); mỗi phản ánh (per report): {profile['calls_per_report']} lần gọi, "
+             f"{profile['exec_ms_per_report']} ms", "",
+             "| lần gọi (calls) | ms | % | hàng (rows) | câu lệnh (statement) |", "|---|---|---|---|---|"]
+    for s in profile["top"]:
+        share = 100 * s["total_ms"] / profile["exec_ms"] if profile["exec_ms"] else 0.0
+        query = s["query"].replace("|", "\\|")
+        lines.append(f"| {s['calls']:,} | {s['total_ms']:,.0f} | {share:.1f} | {s['rows']:,} | `{query}` |")
+    return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ import psutil
 matplotlib.use("Agg")  # files only; no display on CI or over SSH
 import matplotlib.pyplot as plt
 
+from .profile import statements_markdown
 from .targets import lookup
 
 SURGE_HOPS = ("report_incident_rpc", "report_to_incident_committed", "report_to_unit_assigned",
@@ -151,6 +152,10 @@ def markdown(summary: dict[str, Any]) -> str:
               "| tiến trình | CPU tb (mean) | CPU max | RSS max MB |", "|---|---|---|---|"]
     for name, p in sorted((summary.get("processes") or {}).items()):
         lines.append(f"| {name} | {_fmt(p['cpu_mean'])} | {_fmt(p['cpu_max'])} | {_fmt(p['rss_max_mb'])} |")
+    statements = (summary.get("profiles") or {}).get("surge_postgres")
+    if statements:
+        lines += ["", "## Postgres trong đợt sự cố (statements during the surge, --profile)", "",
+                  statements_markdown(statements).rstrip("\n")]
     lines += ["", "## Độ trễ tiêu thụ (consumer lag)", "",
               "| nhóm (group) | max | cuối (last) | tăng dần (growing) |", "|---|---|---|---|"]
     for group, s in sorted((summary.get("lag") or {}).items()):

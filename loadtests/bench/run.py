@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from cityops_platform.kafka.topics import SENSOR_READINGS
 
 from . import ceilings, cpuprobe
 from .monitor import DbWaitMonitor, LagMonitor, ProcessMonitor
-from .profile import Profiler
+from .profile import Profiler, StatementProfile
 from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
 from .sensors_phase import alert_probe, ingest_ratio, register_probes, register_sensors, step_up
 from .stack import BENCH_SERVICE_ENV, Endpoints, LocalCity
@@ -121,6 +122,13 @@ class Display:
         self.progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
+def _city_psql(city: LocalCity) -> Callable[[str], str]:
+    """SQL as the superuser on the city's database (the bench's own devstack)."""
+    assert city.stack is not None
+    postgres = city.stack.postgres
+    return lambda sql: postgres.psql(sql, database=postgres.database)
+
+
 async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: LocalCity | None) -> dict[str, Any]:
     t0 = time.time()
     settings = ep.settings()
@@ -149,9 +157,13 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
                 display.update("surge", completed)
 
             profiler = Profiler(opts.out_dir / "profile", city.pids()) if opts.profile and city else None
+            statements = (StatementProfile(opts.out_dir / "profile", _city_psql(city))
+                          if opts.profile and city and city.statement_stats else None)
             if profiler:
                 # Registration of the units comes first; sampling it too is cheap and harmless.
                 await profiler.start("surge", opts.surge.duration + opts.surge.drain_timeout + 60)
+            if statements:
+                await statements.start()
             city_pids = dict(city.pids()) if city else {}
             result = await run_surge(ep, opts.surge, run_id=opts.run_id, t0=t0, say=say, progress=progress,
                                      cpu=(lambda: cpu_seconds(city_pids)) if city_pids else None)
@@ -159,6 +171,9 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             surge_stop.set()
             if profiler:
                 summary["profiles"]["surge"] = await profiler.stop("surge")
+            if statements:
+                summary["profiles"]["surge_postgres"] = await statements.stop(
+                    "surge", reports=result.counts["reports_scheduled"])
             display.done("surge")
             ok = result.counts["reports_ok"]
             summary["surge"] = {

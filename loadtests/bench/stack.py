@@ -69,6 +69,8 @@ class LocalCity:
     gateway: bool = True
     log_level: str = "INFO"
     keep: bool = False
+    # Postgres counts every statement's calls and time (pg_stat_statements), for ``--profile``.
+    statement_stats: bool = False
     run_dir: Path = field(init=False)
     stack: Devstack | None = None
     city: City | None = None
@@ -85,7 +87,11 @@ class LocalCity:
     def start(self, *, say: object = None, timeout: float = 180.0) -> Endpoints:
         log = say if callable(say) else (lambda _m: None)
         log("Kafka + PostgreSQL…")
-        self.stack = Devstack(self.run_dir / "devstack").start()
+        self.stack = Devstack(self.run_dir / "devstack")
+        if self.statement_stats:
+            self.stack.postgres.extra_settings.update({"shared_preload_libraries": "pg_stat_statements",
+                                                       "pg_stat_statements.track": "all"})
+        self.stack.start()
         endpoints = Endpoints(self.stack.kafka.bootstrap, {}, database_url=self.stack.postgres.dsn)
         base_env = clean_environ(**BENCH_SERVICE_ENV, CITYOPS_LOG_LEVEL=self.log_level)
         self.city = City(self.run_dir, endpoints.settings(), base_env=base_env, log_dir=self.run_dir / "logs")

@@ -73,6 +73,8 @@ class PostgresServer(ServerProcess):
     def __init__(self, run_dir: Path | str, port: int | None = None, *, max_connections: int = 200) -> None:
         super().__init__(run_dir, port)
         self.max_connections = max_connections
+        # More server settings (`-c name=value`), e.g. the bench's pg_stat_statements when it profiles.
+        self.extra_settings: dict[str, str] = {}
         self._socket_dir: Path | None = None
         self._home = self.run_dir
 
@@ -135,6 +137,7 @@ class PostgresServer(ServerProcess):
             "logging_collector": "off",
             "log_timezone": "UTC",
             "timezone": "UTC",
+            **self.extra_settings,
         }
         argv = [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         argv += ["-k", str(self._socket_dir)]

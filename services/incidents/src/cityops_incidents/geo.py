@@ -80,8 +80,8 @@ def search_cells(lat: float, lon: float, radius_m: float) -> list[str]:
 @lru_cache(maxsize=64)
 def _search_k(radius_m: float) -> int:
     """Cell centres are about sqrt(3) edges apart; 0.7 covers distortion."""
-    edge = h3.average_hexagon_edge_length(SEARCH_RES, "m")
-    return int(math.ceil(radius_m / (math.sqrt(3) * edge * 0.7))) + 1
+    edge: float = h3.average_hexagon_edge_length(SEARCH_RES, "m")
+    return math.ceil(radius_m / (math.sqrt(3) * edge * 0.7)) + 1
 
 
 @lru_cache(maxsize=4096)
