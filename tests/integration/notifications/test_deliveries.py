@@ -17,9 +17,13 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import events_pb2 as ev
 from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_devtools.testing import consume, eventually
+from cityops_notifications.deliveries.service import fan_out_many
+from cityops_notifications.notices import translate
+from cityops_notifications.subscriptions import store as subscription_store
+from cityops_platform.db.pool import create_pool
 from cityops_platform.kafka.topics import INCIDENT_EVENTS, NOTIFICATION_DELIVERIES
 
-from .conftest import deliveries, webhook
+from .conftest import MAX_ATTEMPTS, deliveries, webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="package")]
 TDM = (10.9804, 106.6519)  # Thủ Dầu Một
@@ -277,3 +281,33 @@ async def _sent_rows(conn: asyncpg.Connection, subscription_id: str, wanted: int
     rows = await conn.fetch("SELECT id, xmin::text AS xmin FROM deliveries WHERE subscription_id = $1::uuid "
                             "AND status = 'SENT'", subscription_id)
     return rows if len(rows) >= wanted else None
+
+
+async def test_a_batch_fans_out_as_one_event_after_another(stack: Any) -> None:
+    """``fan_out_many`` on the real database: a citizen follows their incident from their own report
+    on — a note before it in the batch reaches nobody, the report and the note after it reach them —
+    and an event given twice in the batch makes one delivery."""
+    incident_id, citizen = str(uuid.uuid4()), "cit-" + uuid.uuid4().hex[:6]
+    phone = "09" + str(uuid.uuid4().int)[:8]
+    created = await stack.stub.CreateSubscription(pb.CreateSubscriptionRequest(subscription=pb.Subscription(
+        channel=pb.CHANNEL_SMS, address=phone, filter=pb.SubscriptionFilter(incident_id=incident_id))),
+        metadata=stack.auth("citizen", citizen))
+    before, reported, after = (
+        incident_event("note_added", incident_id=incident_id, priority=ev.PRIORITY_P3, text="Trước phản ánh"),
+        incident_event("reported", incident_id=incident_id, priority=ev.PRIORITY_P3, reporter_subject=citizen),
+        incident_event("note_added", incident_id=incident_id, priority=ev.PRIORITY_P3, text="Sau phản ánh"))
+    notices = [translate.from_incident_event(e, INCIDENT_EVENTS.name) for e in (before, reported, after, after)]
+    pool = await create_pool(stack.settings.database_url, "notifications")
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            work = [(n, await subscription_store.candidates(conn, event_type=n.event_type, incident_id=incident_id))
+                    for n in notices if n is not None]
+            made = await fan_out_many(conn, work, max_attempts=MAX_ATTEMPTS)
+            again = await fan_out_many(conn, work, max_attempts=MAX_ATTEMPTS)  # a redelivery of the batch
+    finally:
+        await pool.close()
+    assert [(d.subscription_id, d.event_id) for d in made] == [
+        (created.id, reported.event_id), (created.id, after.event_id)]
+    assert again == []
+    listed = await deliveries(stack, subscription_id=created.id)
+    assert sorted(d.event_id for d in listed) == sorted([reported.event_id, after.event_id])

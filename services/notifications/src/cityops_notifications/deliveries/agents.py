@@ -31,7 +31,7 @@ from cityops.incidents.v1 import events_pb2 as incident_events
 from cityops.sensors.v1 import events_pb2 as sensor_events
 from cityops_notifications.channels import build_channels
 from cityops_notifications.deliveries.sender import DeliverySender
-from cityops_notifications.deliveries.service import fan_out, needs_work
+from cityops_notifications.deliveries.service import fan_out, fan_out_many, needs_work
 from cityops_notifications.notices import translate
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.rendering import Renderer
@@ -78,7 +78,8 @@ def _batch_handler(
     res: Resources, settings: NotificationsSettings, to_notice: Callable[[M, str], Notice | None], topic: str,
     active: ActiveSubscriptions, on_created: Callable[[], None],
 ) -> Callable[[Sequence[tuple[M, Any]]], Awaitable[None]]:
-    """``handle`` of many events (none of them a possible SLA breach) in one transaction."""
+    """``handle`` of many events (none of them a possible SLA breach) in one transaction, a few
+    statements for all of them (``fan_out_many``)."""
 
     async def handle_many(pairs: Sequence[tuple[M, Any]]) -> None:
         notices = [(n, record) for event, record in pairs
@@ -91,11 +92,8 @@ def _batch_handler(
         work = [(n, c) for n, _ in notices if needs_work(n, c := could_match(subscriptions, n))]
         if not work:
             return
-        created = False
         async with res.db.acquire() as conn, conn.transaction():
-            for notice, candidates in work:
-                created = bool(await fan_out(conn, notice, max_attempts=settings.notify_max_attempts,
-                                             candidates=candidates)) or created
+            created = await fan_out_many(conn, work, max_attempts=settings.notify_max_attempts)
         if created:
             on_created()
 

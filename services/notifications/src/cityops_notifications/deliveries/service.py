@@ -9,6 +9,7 @@ transaction (outbox).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -21,7 +22,8 @@ from cityops_notifications.subscriptions import store as subscriptions
 from cityops_notifications.subscriptions.models import PRIVILEGED_ROLES, Subscription
 from cityops_notifications.subscriptions.service import page_bounds
 from cityops_platform.auth import Principal
-from cityops_platform.db.idempotency import first_time
+from cityops_platform.db import outbox
+from cityops_platform.db.idempotency import first_times
 from cityops_platform.errors import FieldViolation, IllegalTransition, NotFound, ValidationFailed
 
 CONSUMER = "notifications-fanout"
@@ -44,26 +46,56 @@ async def fan_out(
     ``candidates``: the active subscriptions that may match (``cache.could_match``), read from the
     database when None.
     """
-    if not await first_time(conn, CONSUMER, notice.event_id):
-        return []
-    if notice.reporter_subject and notice.incident_id:
-        await subscriptions.record_follower(conn, notice.incident_id, notice.reporter_subject)
     if candidates is None:
         candidates = await subscriptions.candidates(conn, event_type=notice.event_type,
                                                     incident_id=notice.incident_id)
-    follower_subjects: set[str] = set()
-    if notice.incident_id and any(s.owner_role == "citizen" for s in candidates):
-        follower_subjects = await subscriptions.followers(conn, notice.incident_id)
-    matched = [s for s in candidates if rules.matches(s, notice, follows=s.owner in follower_subjects)]
-    if not matched:
+    return await fan_out_many(conn, [(notice, candidates)], max_attempts=max_attempts)
+
+
+async def fan_out_many(
+    conn: asyncpg.Connection, work: Sequence[tuple[Notice, list[Subscription]]], *, max_attempts: int,
+) -> list[Delivery]:
+    """``fan_out`` of many notices (each with its candidate subscriptions), in the order given, in
+    a number of statements that does not grow with their count; call inside a transaction.
+
+    Each notice sees the followers recorded by the notices before it, as if they were fanned out one
+    by one; an event id given twice (a redelivery in the same batch) is fanned out once.
+    """
+    fresh = await first_times(conn, CONSUMER, [n.event_id for n, _ in work])
+    todo: list[tuple[Notice, list[Subscription]]] = []
+    for notice, candidates in work:
+        if notice.event_id in fresh:
+            fresh.discard(notice.event_id)
+            todo.append((notice, candidates))
+    if not todo:
         return []
-    await store.save_notice(conn, notice)
-    created = []
-    for sub in matched:
-        delivery = await store.create(conn, sub=sub, notice=notice, max_attempts=max_attempts)
-        if delivery is not None:
-            await events.publish(conn, delivery, previous=None)
-            created.append(delivery)
+    # The followers stored before this batch, of the incidents a citizen's subscription may follow.
+    asked = sorted({n.incident_id for n, cands in todo if n.incident_id and any(s.owner_role == "citizen"
+                                                                                 for s in cands)})
+    known = await subscriptions.followers_of(conn, asked) if asked else {}
+    new_followers: list[tuple[str, str]] = []
+    wanted: list[tuple[Subscription, Notice]] = []
+    notices: list[Notice] = []
+    for notice, candidates in todo:
+        if notice.reporter_subject and notice.incident_id:
+            follows = known.setdefault(notice.incident_id, set())
+            if notice.reporter_subject not in follows:
+                follows.add(notice.reporter_subject)
+                new_followers.append((notice.incident_id, notice.reporter_subject))
+        citizens = notice.incident_id and any(s.owner_role == "citizen" for s in candidates)
+        following = known.get(notice.incident_id, set()) if citizens else set()
+        matched = [s for s in candidates if rules.matches(s, notice, follows=s.owner in following)]
+        if matched:
+            notices.append(notice)
+            wanted += [(sub, notice) for sub in matched]
+    if new_followers:
+        await subscriptions.record_followers(conn, new_followers)
+    if not wanted:
+        return []
+    await store.save_notices(conn, notices)
+    created = await store.create_many(conn, wanted, max_attempts=max_attempts)
+    await outbox.enqueue_records(conn, schema=events.SCHEMA,
+                                 records=[r for d in created for r in events.records(d, previous=None)])
     return created
 
 

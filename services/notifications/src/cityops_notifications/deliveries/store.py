@@ -7,6 +7,7 @@ loses its lease and the job is picked up again.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -56,6 +57,37 @@ async def create(conn: asyncpg.Connection, *, sub: Subscription, notice: Notice,
         sub.language, PENDING, max_attempts, sub.address,
     )
     return _delivery(row) if row else None
+
+
+async def save_notices(conn: asyncpg.Connection, notices: Sequence[Notice]) -> None:
+    """``save_notice`` for many notices in one statement."""
+    await conn.execute(
+        "INSERT INTO notices (event_id, event_type, source_topic, occurred_at, payload) "
+        "SELECT e, t, s, o, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) "
+        "AS n(e, t, s, o, p) ON CONFLICT (event_id) DO NOTHING",
+        [n.event_id for n in notices], [n.event_type for n in notices], [n.source_topic for n in notices],
+        [n.occurred_at for n in notices], [json.dumps(n.to_json()) for n in notices],
+    )
+
+
+async def create_many(
+    conn: asyncpg.Connection, wanted: Sequence[tuple[Subscription, Notice]], *, max_attempts: int,
+) -> list[Delivery]:
+    """``create`` for many (subscription, notice) pairs in one statement: the deliveries created,
+    in the order of ``wanted`` (a pair that already has one is left out)."""
+    ids = [str(uuid.uuid4()) for _ in wanted]
+    rows = await conn.fetch(
+        "WITH created AS (INSERT INTO deliveries AS d (id, subscription_id, event_id, event_type, source_topic, "
+        "channel, language, status, max_attempts) SELECT i, s, e, t, src, c, l, $8, $9 FROM unnest($1::uuid[], "
+        "$2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS w(i, s, e, t, src, c, l) "
+        f"ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING RETURNING {_D_COLUMNS.replace('d.', '')}) "
+        f"SELECT {_D_COLUMNS}, s.address FROM created d JOIN subscriptions s ON s.id = d.subscription_id",
+        ids, [sub.id for sub, _ in wanted], [n.event_id for _, n in wanted], [n.event_type for _, n in wanted],
+        [n.source_topic for _, n in wanted], [sub.channel for sub, _ in wanted], [sub.language for sub, _ in wanted],
+        PENDING, max_attempts,
+    )
+    order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+    return sorted((_delivery(r) for r in rows), key=lambda d: order[d.id])
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: str, *, lock: bool = False) -> Delivery | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -93,9 +94,27 @@ async def record_follower(conn: asyncpg.Connection, incident_id: str, subject: s
     )
 
 
+async def record_followers(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """``record_follower`` for many (incident id, subject) pairs in one statement."""
+    await conn.execute(
+        "INSERT INTO incident_followers (incident_id, subject) SELECT i, s FROM unnest($1::text[], $2::text[]) "
+        "AS p(i, s) ON CONFLICT DO NOTHING",
+        [i for i, _ in pairs], [s for _, s in pairs],
+    )
+
+
 async def followers(conn: asyncpg.Connection, incident_id: str) -> set[str]:
-    rows = await conn.fetch("SELECT subject FROM incident_followers WHERE incident_id = $1", incident_id)
-    return {r["subject"] for r in rows}
+    return (await followers_of(conn, [incident_id])).get(incident_id, set())
+
+
+async def followers_of(conn: asyncpg.Connection, incident_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The followers of each of ``incident_ids`` that has any (one statement)."""
+    rows = await conn.fetch("SELECT incident_id, subject FROM incident_followers WHERE incident_id = ANY($1::text[])",
+                            list(incident_ids))
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["incident_id"], set()).add(r["subject"])
+    return out
 
 
 async def secret_of(conn: asyncpg.Connection | asyncpg.Pool, sub_id: str) -> bytes | None:
