@@ -106,7 +106,8 @@ async def service_resources(
             res.producer = EventProducer(settings, client_id=f"cityops-{service}")
             await res.producer.start()
         if relay and res.pool is not None and res.producer is not None:
-            relay_obj = OutboxRelay(res.pool, res.producer, schema=service)
+            relay_obj = OutboxRelay(res.pool, res.producer, schema=service,
+                                    min_drain_interval_s=settings.outbox_min_drain_ms / 1000)
             res.tasks.append(asyncio.create_task(relay_obj.run(), name=f"{service}-outbox-relay"))
         yield res
     finally:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://cityops@127.0.0.1:5432/cityops"
     db_pool_min: int = 1
     db_pool_max: int = 10
+    outbox_min_drain_ms: float = Field(
+        10.0, ge=0, le=1000,
+        description="Outbox relay: at most one drain (one claim statement, one Kafka produce) per this many ms under "
+                    "load; an idle relay drains at once.")
 
     jwt_secret: str = Field(
         "", description="HS256 key for bearer tokens; required outside local (>= 32 chars, no built-in value)."
