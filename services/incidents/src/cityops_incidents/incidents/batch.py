@@ -9,7 +9,8 @@ of the api's samples, p99 10 s at 150 reports/s). Here a batch of N reports cost
 
 1. BEGIN; the advisory locks of every report (``intake.lock_keys``), sorted, in one statement;
 2. ONE read (``store.read_batch``): the replays of every key with their incidents, the fusion
-   candidates of every report's search (row-locked, in id order), the attached incidents
+   candidates of every report's search (each related category only as far and as far back as its
+   pair rule allows: ``fusion.search_pairs``; row-locked, in id order), the attached incidents
    (row-locked) and the day counters (row-locked until the commit);
 3. the reports filed in memory, in arrival order, by the same code as a single report
    (``intake.file_with`` through ``BatchFiling``): a report sees every earlier report of its batch
@@ -134,24 +135,24 @@ class IntakeBatcher:
 
     async def _in_one_transaction(self, batch: list[_Pending]) -> list[ReportOutcome]:
         rules = self._rules
-        searched: set[tuple[str, str]] = set()  # (category, cell) pairs some report searches
-        since: datetime | None = None
+        # (category, cell) pairs some report searches, each with the earliest last report it may join.
+        searched: dict[tuple[str, str], datetime] = {}
         for item in batch:
             r = item.report
-            cats, radius, window = fusion.search_extent(rules, r.category)
-            if cats:
-                cells = geo.search_cells(r.lat, r.lon, radius)
-                searched.update((c, h) for c in cats for h in cells)
-                start = (r.occurred_at or item.now) - window
-                since = start if since is None or start < since else since
+            at = r.occurred_at or item.now
+            for category, radius, window in fusion.search_pairs(rules, r.category):
+                start = at - window
+                for cell in geo.search_cells(r.lat, r.lon, radius):
+                    known = searched.get((category, cell))
+                    if known is None or start < known:
+                        searched[(category, cell)] = start
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     keys = sorted({k for item in batch for k in lock_keys(rules, item.report)})
                     await store.lock_many(conn, keys)
                     read = await store.read_batch(
-                        conn, keys=[item.report.idempotency_key for item in batch], searched=sorted(searched),
-                        since=since or batch[0].now,
+                        conn, keys=[item.report.idempotency_key for item in batch], searched=sorted(searched.items()),
                         attach_ids=sorted({item.report.attach_to for item in batch if item.report.attach_to}),
                         prefix=rules.number_prefix, days=sorted({incident_day(rules, item.now) for item in batch}),
                     )

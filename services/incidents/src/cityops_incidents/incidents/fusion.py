@@ -135,6 +135,19 @@ def _search_extent(rules: Rules, category: str) -> tuple[list[str], float, timed
     return cats, max(r.radius_m for r in rules_), max(r.window for r in rules_)
 
 
+def search_pairs(rules: Rules, category: str) -> list[tuple[str, float, timedelta]]:
+    """(incident category, radius, window) of each category a report of ``category`` may join:
+    ``search_extent`` split by category, so each is searched only as far and as far back as its
+    pair rule allows (a FIRE report looks for FIRE incidents within 300 m, ENVIRONMENT ones within
+    1 km). Incidents outside these can never pass ``evaluate``."""
+    key = ("search_pairs", category)
+    if key not in rules.memo:
+        cats = search_extent(rules, category)[0]
+        rules.memo[key] = tuple((c, rule.radius_m, rule.window) for c in cats
+                                if (rule := pair_rule(rules, category, c)) is not None)
+    return list(rules.memo[key])
+
+
 def lock_scopes(rules: Rules, category: str) -> list[tuple[str, float]]:
     """(scope name, radius) of the advisory locks a report of ``category`` takes: one per
     related pair of categories, named the same from both sides ("FIELD_REPORT+FLOOD"), with

@@ -254,9 +254,9 @@ _I_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))
 _READ_BATCH = (
     # Locks in the single report's order: fusion candidates (in id order), the attached incidents,
     # then the day counters; each CTE waits for the one before it (the one-time filter reads it).
-    f"WITH cand AS (SELECT {_I_COLUMNS} FROM unnest($1::text[], $2::text[]) AS p(category, cell) "
-    "JOIN incidents AS i ON i.category = p.category AND i.h3_cell = p.cell "
-    "WHERE i.last_report_at >= $3 AND i.status = ANY($4::text[]) ORDER BY i.id FOR UPDATE OF i), "
+    f"WITH cand AS (SELECT {_I_COLUMNS} FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
+    "AS p(category, cell, since) JOIN incidents AS i ON i.category = p.category AND i.h3_cell = p.cell "
+    "AND i.last_report_at >= p.since WHERE i.status = ANY($4::text[]) ORDER BY i.id FOR UPDATE OF i), "
     f"att AS (SELECT {_COLUMNS} FROM incidents WHERE id = ANY($5::uuid[]) AND (SELECT count(*) FROM cand) >= 0 "
     "ORDER BY id FOR UPDATE), "
     "days AS (INSERT INTO number_sequences (prefix, day, last_value) SELECT $6, d, 0 FROM unnest($7::date[]) AS d "
@@ -272,16 +272,16 @@ _READ_BATCH = (
 
 
 async def read_batch(
-    conn: asyncpg.Connection, *, keys: list[str], searched: list[tuple[str, str]], since: datetime,
+    conn: asyncpg.Connection, *, keys: list[str], searched: list[tuple[tuple[str, str], datetime]],
     attach_ids: list[str], prefix: str, days: list[date],
 ) -> BatchRead:
     """ONE round trip for a whole intake batch (after its advisory locks): the reports already
-    filed under ``keys`` with their incidents (replays), the open incidents of the ``searched``
-    (category, cell) pairs with a report since ``since`` (the union of every report's search,
+    filed under ``keys`` with their incidents (replays), the open incidents of each ``searched``
+    (category, cell) pair with a report since that pair's time (the union of every report's search,
     row-locked; each report then keeps its own), the ``attach_ids`` incidents (row-locked) and the
     number counters of ``days`` (created at 0 if missing, row-locked until the commit)."""
-    rows = await conn.fetch(_READ_BATCH, [c for c, _ in searched], [h for _, h in searched], since,
-                            list(OPEN_STATUSES), attach_ids, prefix, days, keys)
+    rows = await conn.fetch(_READ_BATCH, [c for (c, _), _ in searched], [h for (_, h), _ in searched],
+                            [t for _, t in searched], list(OPEN_STATUSES), attach_ids, prefix, days, keys)
     out = BatchRead({}, [], {}, {})
     for row in rows:
         values = dict(row)
