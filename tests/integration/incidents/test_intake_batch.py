@@ -7,6 +7,7 @@ and the batch costs a few statements whatever its size (issue 13), not round tri
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections import Counter
@@ -21,7 +22,8 @@ from cityops.incidents.v1 import incidents_pb2 as pb
 from cityops_devtools.devstack import PostgresServer
 from cityops_incidents.incidents.batch import IntakeBatcher
 from cityops_incidents.incidents.intake import report_in_tx
-from cityops_incidents.incidents.models import Actor, ReportIn, ReportOutcome
+from cityops_incidents.incidents.models import OPEN_STATUSES, Actor, ReportIn, ReportOutcome
+from cityops_incidents.incidents.store import _READ_BATCH
 from cityops_incidents.rules import Rules, load_rules
 from cityops_incidents.settings import LOCAL_PHONE_HASH_KEY
 from cityops_incidents.text import phone_hash
@@ -210,3 +212,43 @@ async def test_a_failing_report_fails_alone_and_the_rest_of_its_batch_is_filed(d
             assert await conn.fetchval("SELECT count(*) FROM outbox") == 4
     finally:
         await pool.close()
+
+
+async def test_the_batch_read_probes_the_open_cell_index_even_with_the_drivers_cached_plan(
+    two_databases: tuple[Db, Db],
+) -> None:
+    """asyncpg reuses a prepared statement's plan; once Postgres switches it to a generic plan the
+    parameters are unknown. The candidate search must still probe the open-cell index once per
+    searched pair, never scan the incidents table per pair (a surge took 1.6 s per batch that way)."""
+    db = two_databases[0]
+    cells = [f"8965{i:011x}" for i in range(200)]
+    since = (NOW - timedelta(hours=1)).isoformat()
+
+    def array(values: list[str], kind: str) -> str:  # plain ASCII values: a literal needs no escaping
+        return "ARRAY[" + ",".join(f"'{v}'" for v in values) + f"]::{kind}[]"
+
+    params = [array(["FIRE"] * len(cells), "text"), array(cells, "text"), array([since] * len(cells), "timestamptz"),
+              array(list(OPEN_STATUSES), "text"), array([], "uuid"), "'BD'", array([NOW.date().isoformat()], "date"),
+              array(["k"], "text")]
+    async with db.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        # A city in a surge: thousands of open incidents (an empty table is scanned whatever the query).
+        await conn.execute(
+            "INSERT INTO incidents (id, number, category, priority, status, lat, lon, h3_cell, agency, created_at, "
+            "updated_at, occurred_at, last_report_at) SELECT gen_random_uuid(), 'PLAN-' || g, "
+            "(ARRAY['FIRE', 'FLOOD', 'FIELD_REPORT', 'OTHER'])[1 + g % 4], 3, 'NEW', 11, 106.6, "
+            "'89' || lpad(to_hex(g), 13, '0'), 'PUBLIC_WORKS', now(), now(), now(), now() "
+            "FROM generate_series(1, 8000) g")
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute("PREPARE batch_read(text[], text[], timestamptz[], text[], uuid[], text, date[], text[]) "
+                           f"AS {_READ_BATCH}")
+        try:
+            plan = json.dumps(await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE batch_read({', '.join(params)})"))
+        finally:
+            await tx.rollback()  # the incidents were the test's own
+            await conn.execute("DEALLOCATE ALL")  # a prepared statement outlives its transaction
+    assert "incidents_open_cell" in plan, plan
+    scans = re.findall(r'"Node Type": "([^"]+)", "Parent Relationship": "[^"]+", "Parallel Aware": \w+, '
+                       r'"Async Capable": \w+, "Relation Name": "incidents"', plan)
+    assert scans and "Seq Scan" not in scans, scans

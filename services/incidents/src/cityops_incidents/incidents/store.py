@@ -251,15 +251,19 @@ def _nulls(n: int) -> str:
 
 _N_COLUMNS = len(_COLUMNS.split(","))
 _I_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))
+# The partial indexes' predicate (migration 001), from the one list of open statuses.
+_OPEN_LITERAL = "(" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
 _READ_BATCH = (
     # Locks in the single report's order: fusion candidates (in id order), the attached incidents,
     # then the day counters; each CTE waits for the one before it (the one-time filter reads it).
     # The candidates: one probe of the open-cell index per searched pair (LATERAL … OFFSET 0 keeps
     # the planner from hashing every open incident of the city instead: 3× the time in a surge,
-    # whatever the statistics), then those rows locked in id order.
+    # whatever the statistics), then those rows locked in id order. The open statuses are spelled
+    # as the partial index's predicate: with a parameter there, the driver's cached (generic) plan
+    # cannot use the index and scans the table once per pair.
     "WITH found AS (SELECT o.id FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS p(category, cell, since) "
     "CROSS JOIN LATERAL (SELECT id FROM incidents AS o WHERE o.category = p.category AND o.h3_cell = p.cell "
-    "AND o.last_report_at >= p.since AND o.status = ANY($4::text[]) OFFSET 0) AS o), "
+    f"AND o.last_report_at >= p.since AND o.status IN {_OPEN_LITERAL} OFFSET 0) AS o), "
     f"cand AS (SELECT {_I_COLUMNS} FROM incidents AS i WHERE i.id = ANY(ARRAY(SELECT id FROM found)) "
     "AND i.status = ANY($4::text[]) ORDER BY i.id FOR UPDATE OF i), "
     f"att AS (SELECT {_COLUMNS} FROM incidents WHERE id = ANY($5::uuid[]) AND (SELECT count(*) FROM cand) >= 0 "
