@@ -3,6 +3,7 @@ retries with a dead-letter record and replay, and no duplicate on redelivery."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from cityops.common.v1 import common_pb2
 from cityops.incidents.v1 import events_pb2 as ev
 from cityops.notifications.v1 import notifications_pb2 as pb
 from cityops_devtools.testing import consume, eventually
+from cityops_notifications.deliveries import store as delivery_store
 from cityops_notifications.deliveries.service import fan_out_many
 from cityops_notifications.notices import translate
 from cityops_notifications.subscriptions import store as subscription_store
@@ -311,3 +313,29 @@ async def test_a_batch_fans_out_as_one_event_after_another(stack: Any) -> None:
     assert again == []
     listed = await deliveries(stack, subscription_id=created.id)
     assert sorted(d.event_id for d in listed) == sorted([reported.event_id, after.event_id])
+
+
+async def test_a_recipients_bucket_is_spent_once_for_a_whole_claim(stack: Any) -> None:
+    """``take_tokens`` on the real database: the first ``burst`` deliveries of a claim get a token
+    (in order), the rest none, and an empty bucket refills at burst per window as one by one."""
+    recipient = f"WEBHOOK:https://cad-{uuid.uuid4().hex[:8]}.example.vn/hook"
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    pool = await create_pool(stack.settings.database_url, "notifications")
+    try:
+        assert await delivery_store.take_tokens(pool, recipient=recipient, burst=3, window_s=3600,
+                                                delivery_ids=ids) == 3
+        assert await delivery_store.take_tokens(pool, recipient=recipient, burst=3, window_s=3600,
+                                                delivery_ids=ids[3:]) == 0
+        row = await pool.fetchrow("SELECT tokens, last_allowed FROM rate_buckets WHERE recipient = $1", recipient)
+        assert row["tokens"] < 1 and row["last_allowed"] is False, dict(row)
+        # One by one after that: still nothing (the same bucket, the same arithmetic).
+        assert not await delivery_store.take_token(pool, recipient=recipient, burst=3, window_s=3600)
+        # A bucket that refills fast (3 per 0.3 s) gives the next claim its tokens again.
+        fast = f"SMS:+8491{uuid.uuid4().int % 10**7:07d}"
+        assert await delivery_store.take_tokens(pool, recipient=fast, burst=3, window_s=0.3,
+                                                delivery_ids=ids) == 3
+        await asyncio.sleep(0.35)
+        assert await delivery_store.take_tokens(pool, recipient=fast, burst=3, window_s=0.3,
+                                                delivery_ids=ids[:2]) == 2
+    finally:
+        await pool.close()

@@ -64,8 +64,52 @@ class DeliverySender:
     async def send_due(self) -> int:
         """One batch: returns how many deliveries were handled."""
         jobs = await store.claim_due(self._pool, limit=self._s.notify_batch_size, lease_s=self._s.notify_claim_seconds)
-        await asyncio.gather(*(self._guarded(job) for job in jobs))
+        sendable = await self._admit_all(jobs)
+        await asyncio.gather(*(self._guarded(job) for job in sendable))
         return len(jobs)
+
+    async def _admit_all(self, jobs: list[Job]) -> list[Job]:
+        """The jobs of a claim that may be sent: each recipient's bucket is spent once for all its jobs
+        (one statement per recipient and claim, not one per delivery: a busy integrator's webhook gets
+        every delivery of a surge, and one statement each queued them all on its bucket's row). Those
+        without a token are recorded SUPPRESSED; a bucket created meanwhile by another sender, or a
+        failed statement, leaves its jobs to ``deliver`` (one token each) or to their lease."""
+        out: list[Job] = []
+        suppressed: list[tuple[Job, int, float]] = []
+        by_recipient: dict[tuple[str, str], list[Job]] = {}
+        for job in jobs:
+            if job.rate_checked or Notice.from_json(job.notice).urgent:
+                out.append(job)
+            else:
+                by_recipient.setdefault((job.delivery.channel, job.address), []).append(job)
+        for (channel, address), waiting in by_recipient.items():
+            burst, window = self._s.rate_limit(channel)
+            try:
+                granted = await store.take_tokens(self._pool, recipient=f"{channel}:{address}", burst=burst,
+                                                  window_s=window, delivery_ids=[j.delivery.id for j in waiting])
+            except Exception as exc:
+                metrics.ERRORS_SWALLOWED.labels("notifications_rate_limit").inc()
+                log.warning("rate limit not checked; leases will expire: %r", exc, extra={"error": repr(exc)[:300]})
+                continue
+            if granted is None:
+                out += waiting
+                continue
+            out += [replace(job, rate_checked=True) for job in waiting[:granted]]
+            suppressed += [(job, burst, window) for job in waiting[granted:]]
+        # Together: their outcomes go in one group write.
+        await asyncio.gather(*(self._guarded_suppress(job, burst, window) for job, burst, window in suppressed))
+        return out
+
+    async def _guarded_suppress(self, job: Job, burst: int, window: float) -> None:
+        try:
+            await self._record(job, status=SUPPRESSED, error=f"rate limited: {burst} per {window:g}s per recipient")
+        except Exception as exc:
+            metrics.ERRORS_SWALLOWED.labels("notifications_deliver").inc()
+            log.warning("delivery %s not recorded; lease will expire: %r", job.delivery.id, exc,
+                        extra={"delivery_id": job.delivery.id, "error": repr(exc)[:300]})
+            return
+        log.info("delivery suppressed by rate limit",
+                 extra={"delivery_id": job.delivery.id, "channel": job.delivery.channel})
 
     async def _guarded(self, job: Job) -> None:
         async with self._limit:

@@ -147,6 +147,34 @@ async def take_token(conn: asyncpg.Connection | asyncpg.Pool, *, recipient: str,
     return bool(value)
 
 
+_TAKE_TOKENS = (
+    # The bucket as it is (row-locked for this statement), the tokens it has now, how many go.
+    "WITH old AS (SELECT tokens, updated_at FROM rate_buckets WHERE recipient = $1 FOR UPDATE), "
+    "avail AS (SELECT coalesce((SELECT least($2::float8, o.tokens + greatest(0, extract(epoch FROM "
+    "$3::timestamptz - o.updated_at)) * $2 / $4) FROM old o), $2::float8) AS a), "
+    "given AS (SELECT a, least(cardinality($5::uuid[]), floor(a))::int AS g FROM avail), "
+    # Created full when it did not exist; a bucket another sender created meanwhile is left alone
+    # (no row comes back, the caller takes its tokens one by one instead).
+    "spent AS (INSERT INTO rate_buckets AS b (recipient, tokens, updated_at, last_allowed) "
+    "SELECT $1, a - g, $3, g = cardinality($5::uuid[]) FROM given ON CONFLICT (recipient) DO UPDATE SET "
+    "tokens = EXCLUDED.tokens, updated_at = greatest(b.updated_at, EXCLUDED.updated_at), "
+    "last_allowed = EXCLUDED.last_allowed WHERE EXISTS (SELECT 1 FROM old) RETURNING 1), "
+    "checked AS (UPDATE deliveries SET rate_checked = true WHERE EXISTS (SELECT 1 FROM spent) "
+    "AND id = ANY(($5::uuid[])[1:(SELECT g FROM given)])) "
+    "SELECT g FROM given WHERE EXISTS (SELECT 1 FROM spent)"
+)
+
+
+async def take_tokens(conn: asyncpg.Connection | asyncpg.Pool, *, recipient: str, burst: int, window_s: float,
+                      delivery_ids: Sequence[str]) -> int | None:
+    """``take_token`` for each of ``delivery_ids`` in turn, in ONE statement: how many got a token
+    (the first ones; they are marked rate-checked), or None when the bucket was created by another
+    sender during the statement (nothing was spent: take them one by one)."""
+    value = await conn.fetchval(_TAKE_TOKENS, recipient, float(burst), datetime.now(UTC), float(window_s),
+                                list(delivery_ids))
+    return None if value is None else int(value)
+
+
 async def mark_rate_checked(conn: asyncpg.Connection, delivery_id: str) -> None:
     await conn.execute("UPDATE deliveries SET rate_checked = true WHERE id = $1::uuid", delivery_id)
 
