@@ -70,3 +70,27 @@ fi
 if ! command -v buildah >/dev/null; then
     echo "  (make images sẽ tự cài buildah + debootstrap / will install buildah + debootstrap itself)"
 fi
+
+# `make run` (`cityops up`) listens on fixed gRPC ports 50051–50054, inside Linux's ephemeral range
+# (32768–60999): any outgoing connection may borrow one as its source port, and the city then
+# refuses to start ("port busy"; the test suite saw it once with Kafka and Postgres clients all
+# around). Reserved ports are never handed out as ephemeral ones. As root, best effort (a container
+# may have a read-only /proc/sys): kept in /etc/sysctl.d for the next boots.
+CITY_PORTS="50051-50054"
+reserved_file=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [[ -r ${reserved_file} ]]; then
+    current="$(cat "${reserved_file}")"
+    if [[ ",${current}," == *",${CITY_PORTS},"* ]]; then
+        echo "  cổng của thành phố đã được giữ (city ports reserved): ${CITY_PORTS}"
+    elif [[ ${EUID} -eq 0 ]]; then
+        wanted="${current:+${current},}${CITY_PORTS}"
+        if sysctl -q -w "net.ipv4.ip_local_reserved_ports=${wanted}" 2>/dev/null; then
+            printf 'net.ipv4.ip_local_reserved_ports = %s\n' "${wanted}" > /etc/sysctl.d/60-cityops-ports.conf 2>/dev/null || true
+            echo "  giữ cổng cho thành phố (reserved the city's ports): ${CITY_PORTS}"
+        else
+            echo "  ⚠ không giữ được cổng / could not reserve ports ${CITY_PORTS} (read-only /proc/sys?)"
+        fi
+    else
+        echo "  (giữ cổng / to reserve the city's ports: sudo sysctl -w net.ipv4.ip_local_reserved_ports=${CITY_PORTS})"
+    fi
+fi
