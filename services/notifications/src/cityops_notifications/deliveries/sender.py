@@ -40,6 +40,14 @@ def _loop_failed(exc: Exception) -> None:
     log.warning("sender loop error; will retry: %r", exc, extra={"error": repr(exc)[:300]})
 
 
+def _urgent(job: Job) -> bool | None:
+    """Whether the job's notice skips the rate limit; None when the stored notice does not read."""
+    try:
+        return Notice.from_json(job.notice).urgent
+    except Exception:
+        return None
+
+
 class DeliverySender:
     def __init__(self, *, pool: asyncpg.Pool, channels: dict[str, Channel], renderer: Renderer,
                  box: SecretBox, settings: NotificationsSettings, wakeup: asyncio.Event | None = None) -> None:
@@ -78,8 +86,8 @@ class DeliverySender:
         suppressed: list[tuple[Job, int, float]] = []
         by_recipient: dict[tuple[str, str], list[Job]] = {}
         for job in jobs:
-            if job.rate_checked or Notice.from_json(job.notice).urgent:
-                out.append(job)
+            if job.rate_checked or _urgent(job) is not False:
+                out.append(job)  # urgent, or a notice that does not read: ``deliver`` deals with it alone
             else:
                 by_recipient.setdefault((job.delivery.channel, job.address), []).append(job)
         for (channel, address), waiting in by_recipient.items():
