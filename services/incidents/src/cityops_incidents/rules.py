@@ -98,6 +98,8 @@ class LifecycleRules:
 
 @dataclass(frozen=True)
 class SlaDeadlines:
+    """How long after creation an incident of one priority may stay unacknowledged, undispatched, unresolved."""
+
     acknowledge: timedelta
     dispatch: timedelta
     resolve: timedelta

@@ -59,6 +59,8 @@ class Context:
 
 @dataclass(frozen=True)
 class KeywordHit:
+    """A keyword found in a description; ``by_folding`` when it matched only once diacritics were folded."""
+
     phrase: str
     priority: int
     by_folding: bool

@@ -33,6 +33,8 @@ def place_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Place:
+    """A named place of the city's gazetteer: where an EIDO civic address without coordinates is placed."""
+
     name: str
     lat: float
     lon: float

@@ -23,6 +23,8 @@ MAX_TEXT = 1000
 
 @dataclass(frozen=True)
 class AttributeValue:
+    """One choice of a list attribute: the key a citizen sends and its names in both languages."""
+
     key: str
     name_vi: str
     name_en: str

@@ -30,6 +30,8 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Compare:
+    """One ``$filter`` comparison: a field, an operator of OPS and the literal it is compared with."""
+
     field: str
     op: str
     value: Any

@@ -207,6 +207,8 @@ class SplitIn:
 
 @dataclass(frozen=True)
 class ReopenIn:
+    """A request to reopen a resolved incident, with why and the version the caller saw."""
+
     incident_id: str
     reason: str
     expected_version: int
