@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from cityops_platform import auth
+from cityops_platform import auth, heap
 from cityops_platform.db.outbox import OutboxRelay
 from cityops_platform.db.pool import create_pool
 from cityops_platform.geo.admin_units import admin_units
@@ -197,10 +197,13 @@ async def serve_grpc(
     """Run a service's gRPC api until SIGTERM/SIGINT, then drain and close everything."""
     settings.require_signing_key()
     configure_logging(service, settings.log_level)
+    heap.tune(settings.gc_young_threshold)
     configure_tracing(f"{service}-api")
     start_metrics_server(settings.service_metrics_port(service))
     async with service_resources(service, settings, database=database, kafka=kafka) as res:
         running = await start_grpc(service, settings, res, build=build, policy=policy)
+        frozen = heap.freeze_startup_heap()
+        log.info("start-up heap frozen", extra={"objects": frozen})
         watcher = asyncio.create_task(
             watch_readiness(running, res.pool, interval=settings.grpc_readiness_interval_seconds),
             name=f"{service}-readiness",

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     grpc_tls_key: str | None = None
     grpc_tls_client_ca: str | None = None
     grpc_drain_seconds: float = 10.0
+    gc_young_threshold: int = Field(
+        10_000, ge=100, le=1_000_000,
+        description="Net container allocations between young collections (CPython: 700); cityops_platform.heap.",
+    )
     # Load spreading over api replicas (docs/deploy.md, "gRPC load"): servers end each connection after
     # this age (GOAWAY), so clients re-resolve and reach new replicas; in-flight calls get the grace.
     grpc_max_connection_age_seconds: float | None = Field(None, gt=0, description="None: connections never age out.")

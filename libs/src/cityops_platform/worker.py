@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import faust
 
+from cityops_platform import heap
 from cityops_platform.logging import configure_logging
 from cityops_platform.runtime import service_module
 from cityops_platform.settings import Settings
@@ -25,6 +26,11 @@ class JsonLoggingWorker(faust.Worker):
         self.spinner = None
         configure_logging(self.service_name, self.json_level)
 
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        # Agents, tables and resources are up: what is alive now lives as long as the process.
+        log.info("start-up heap frozen", extra={"objects": heap.freeze_startup_heap()})
+
 
 def make_worker(app: faust.App, service: str, level: str) -> faust.Worker:
     """A worker for ``app`` with JSON logs named ``<service>-worker`` at ``level``."""
@@ -38,6 +44,7 @@ def make_worker(app: faust.App, service: str, level: str) -> faust.Worker:
 def run_worker(service: str, settings: Settings) -> NoReturn:
     """Build the service's app (``cityops_<service>.app:create_app``) and run it until signalled."""
     settings.require_signing_key()
+    heap.tune(settings.gc_young_threshold)
     configure_tracing(f"{service}-worker")
     module = service_module(service, "app")
     app: faust.App = module.create_app(

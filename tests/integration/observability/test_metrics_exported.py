@@ -202,3 +202,8 @@ async def test_every_metric_in_the_alerts_and_dashboard_is_exported_by_a_running
     assert "cityops_dead_letters_total" in by_process["incidents-worker"]
     assert any("cityops_consumer_lag" in by_process[f"{s}-worker"] for s in SERVICES)
     assert all("cityops_grpc_requests_total" in by_process[f"{s}-api"] for s in ("incidents", "notifications"))
+    # cityops_platform.heap: every api and worker measures its collector, and collected (all
+    # generations, "2" at least by the start-up freeze) before freezing its start-up heap.
+    for name, samples in by_process.items():
+        gc_time = {labels["generation"]: v for labels, v in samples.get("cityops_gc_seconds_total", [])}
+        assert "2" in gc_time and sum(gc_time.values()) > 0, (name, gc_time)
