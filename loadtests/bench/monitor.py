@@ -71,6 +71,23 @@ class ProcessMonitor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
+    def cpu_ms_per_report(self, window: tuple[float, float], reports: int) -> dict[str, float]:
+        """Per process: the CPU it spent within ``window`` (seconds since t0, the samples' clock),
+        in milliseconds per one of the window's ``reports``: where a phase's CPU per report goes.
+        Each sample is the CPU % since the one before it (about a second), so the window's mean CPU %
+        times its length is the CPU seconds spent in it."""
+        start, end = window
+        rows = [s for s in self.samples[1:] if start < s["t"] <= end]
+        if not rows or reports <= 0:
+            return {}
+        seconds = max(end - start, 1e-9)
+        out: dict[str, float] = {}
+        for name in self.pids:
+            got = [r[name]["cpu"] for r in rows if name in r]
+            if got:
+                out[name] = round(10 * (sum(got) / len(got)) * seconds / reports, 3)
+        return out
+
     def summary(self) -> dict[str, dict[str, float]]:
         """Per process: mean and max CPU% (100 = one core), max RSS in MB."""
         out: dict[str, dict[str, float]] = {}

@@ -20,7 +20,7 @@ SURGE_HOPS = ("report_incident_rpc", "report_to_incident_committed", "report_to_
 # Every key a summary must have, measured or null: the CI smoke checks them all.
 METRIC_KEYS = (
     *(f"surge.latency.{hop}.{p}" for hop in SURGE_HOPS for p in ("p50_ms", "p95_ms", "p99_ms", "count")),
-    "surge.achieved_reports_per_s", "surge.counts", "surge.cpu_ms_per_report",
+    "surge.achieved_reports_per_s", "surge.counts", "surge.cpu_ms_per_report", "cpu_ms_per_report_by_process.surge",
     "surge_steps.knee_reports_per_s", "surge_steps.steps",
     "sensors.sustained_readings_per_s", "sensors.sustained_within_p99_target_per_s",
     "sensors.reading_to_alert.p50_ms", "sensors.reading_to_alert.p95_ms",
@@ -34,6 +34,23 @@ METRIC_KEYS = (
 )
 PLOTS = ("throughput.png", "latency_percentiles.png", "latency_over_time.png", "lag.png", "cpu.png")
 
+
+
+def by_process_markdown(by_process: dict[str, dict[str, float]]) -> list[str]:
+    """The table of CPU ms per report, one row per process (costliest first), one column per phase."""
+    if not by_process:
+        return []
+    phases = list(by_process)
+    names = sorted({n for v in by_process.values() for n in v},
+                   key=lambda n: -max(by_process[p].get(n, 0.0) for p in phases))
+    lines = ["### CPU mỗi phản ánh theo tiến trình (CPU per report by process), ms", "",
+             "Trong cửa sổ của từng đợt, từ mẫu CPU mỗi giây; bộ đo (harness) không tính vào thành phố "
+             "(within each phase's window, from the 1-s CPU samples; the harness is not part of the city).", "",
+             "| tiến trình (process) | " + " | ".join(phases) + " |", "|---|" + "---|" * len(phases)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(_fmt(by_process[p].get(name), 2) for p in phases) + " |")
+    city = [sum(v for n, v in by_process[p].items() if n != "bench-harness") for p in phases]
+    return [*lines, "| **thành phố (city)** | " + " | ".join(f"**{_fmt(c, 2)}**" for c in city) + " |", ""]
 
 def missing_keys(summary: dict[str, Any]) -> list[str]:
     out = []
@@ -120,6 +137,7 @@ def markdown(summary: dict[str, Any]) -> str:
                          f"{_fmt(st.get('cpu_ms_per_report'), 2)} | "
                          f"{'✔' if st['met'] else '✘ ' + '; '.join(st['why_not'])} |")
         lines.append("")
+    lines += by_process_markdown(summary.get("cpu_ms_per_report_by_process") or {})
     sensors = summary.get("sensors") or {}
     lines += ["## Cảm biến (sensors)", "", "| chỉ số (metric) | giá trị (value) |", "|---|---|"]
     for key in ("sustained_readings_per_s", "sustained_within_p99_target_per_s", "bounded_p99_ms",

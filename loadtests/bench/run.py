@@ -240,6 +240,7 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
     summary["lag"] = lag.summary()
     summary["lag_series"] = lag.samples
     summary["processes"] = procs.summary()
+    _cpu_by_process(summary, procs)
     series["lag"] = lag.samples
     series["cpu"] = procs.samples
     summary["_series"] = series
@@ -286,6 +287,19 @@ async def surge_step_up(ep: Endpoints, opts: BenchOptions, city: LocalCity | Non
         knee = rate
     return {"steps": steps, "knee_reports_per_s": knee or 0.0, "p99_bounds_ms": opts.surge_p99_ms,
             "cpu_ms_per_report_at_knee": next((s["cpu_ms_per_report"] for s in steps if s["rate"] == knee), None)}
+
+
+def _cpu_by_process(summary: dict[str, Any], procs: ProcessMonitor) -> None:
+    """The surge's and each step's CPU per report, split by process (ms): which process a change
+    must make cheaper. The harness is listed too but is not part of the city's total."""
+    phases = [("surge", summary.get("surge") or {})]
+    phases += [(f"step {st['rate']:g}/s", st) for st in (summary.get("surge_steps") or {}).get("steps", [])]
+    out: dict[str, dict[str, float]] = {}
+    for label, phase in phases:
+        window, ok = phase.get("window_s"), (phase.get("counts") or {}).get("reports_ok", 0)
+        if window and ok:
+            out[label] = procs.cpu_ms_per_report((window[0], window[1]), ok)
+    summary["cpu_ms_per_report_by_process"] = out
 
 
 async def measure_ceilings(ep: Endpoints, opts: BenchOptions, say: Any, display: Display,
