@@ -11,6 +11,11 @@ Guarantees:
 - ``post`` resolves the name once, checks every address, then connects to the checked address with the
   name in the Host header and as TLS SNI / certificate name: a name that re-resolves elsewhere (DNS rebinding)
   is never followed;
+- connections are kept alive only within one target name (``PinnedClients``: one client per scheme, name
+  and port): a connection opened to an address, and whose certificate was verified, for one name never
+  carries a request for another name that resolves to the same address; a response body is read (to
+  free the connection) only up to ``DRAIN_LIMIT_BYTES`` within ``DRAIN_TIMEOUT_S`` and dropped unread
+  beyond, closing the connection;
 - the only exception is an explicit allow-list of CIDRs (``CITYOPS_OUTBOUND_ALLOW_CIDRS``), empty by
   default; the local devstack and the test launchers set it to ``127.0.0.0/8`` for their loopback receivers.
 """
@@ -152,16 +157,70 @@ async def resolve_public(
     return host, port, addresses[0]
 
 
+DRAIN_LIMIT_BYTES = 64 * 1024  # a larger response body closes the connection instead of being read
+DRAIN_TIMEOUT_S = 1.0  # … and so does one that does not arrive within this
+
+
+class PinnedClients:
+    """The HTTP clients ``post`` sends through: one per target (scheme, name, port), each keeping its
+    connections alive, at most ``most`` of them (the least recently used is closed).
+
+    Why one per name: ``post`` connects to the checked address, so a single shared client would pool
+    connections by address alone and hand a connection opened (and, over TLS, verified) for one name to
+    another name that resolves to the same address. ``make`` builds a client (timeouts, headers,
+    ``follow_redirects=False``, TLS settings)."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient], *, most: int = 64) -> None:
+        self._make = make
+        self._most = most
+        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+
+    async def client_for(self, url: str) -> httpx.AsyncClient:
+        parts = urlsplit(url)
+        key = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+        client = self._clients.pop(key, None)
+        if client is None:
+            client = self._make()
+            while len(self._clients) >= self._most:
+                oldest = next(iter(self._clients))
+                await self._clients.pop(oldest).aclose()
+        self._clients[key] = client  # most recently used last
+        return client
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read the body to free the connection for the next request, keeping none of it; stop (and so
+    close the connection) past DRAIN_LIMIT_BYTES."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_LIMIT_BYTES:
+        return
+    seen = 0
+    async for chunk in response.aiter_raw():
+        seen += len(chunk)
+        if seen > DRAIN_LIMIT_BYTES:
+            return
+
+
 async def post(
-    client: httpx.AsyncClient, url: str, *, allow: tuple[Network, ...] = (), resolve: Resolver = system_resolve,
+    clients: PinnedClients, url: str, *, allow: tuple[Network, ...] = (), resolve: Resolver = system_resolve,
     **kwargs: Any,
 ) -> httpx.Response:
-    """POST ``url`` through ``client``, connected to the address checked once (see the module docstring).
+    """POST ``url`` through the client ``clients`` keeps for its name, connected to the address checked
+    once (see the module docstring). Only the status and headers of the response are for the caller.
 
     Raises UnsafeAddress when the target is not public, OSError when the name does not resolve, and
-    httpx errors as ``client.post`` does. ``client`` must not follow redirects.
+    httpx errors as ``client.post`` does. The clients must not follow redirects.
     """
     host, port, ip = await resolve_public(url, allow, resolve=resolve)
+    client = await clients.client_for(url)
     parts = urlsplit(url)
     ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
     pinned = urlunsplit((parts.scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
@@ -172,7 +231,12 @@ async def post(
     headers = {**dict(kwargs.pop("headers", None) or {}), "Host": host_header}
     extensions = {"sni_hostname": host} if parts.scheme == "https" and literal_of(host) is None else {}
     request = client.build_request("POST", pinned, headers=headers, extensions=extensions, **kwargs)
-    # Streamed and closed unread: only the status is used, a target's body is never read or kept.
+    # Streamed: only the status is used; the body is drained (bounded) and never kept.
     response = await client.send(request, follow_redirects=False, stream=True)
-    await response.aclose()
+    try:
+        await asyncio.wait_for(_drain(response), DRAIN_TIMEOUT_S)
+    except (TimeoutError, httpx.HTTPError):
+        pass  # the answer's status stands; the connection is closed below instead of reused
+    finally:
+        await response.aclose()
     return response

@@ -111,11 +111,11 @@ class Conveyor:
         self._partners = {p.name: p for p in partners}
         self._export = export
         self._s = settings
-        self._client = httpx.AsyncClient(
+        self._clients = netguard.PinnedClients(lambda: httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 3.0)),
             follow_redirects=False,  # a redirect could carry a signed EIDO somewhere unexpected
             headers={"user-agent": USER_AGENT},
-        )
+        ))
         self.wakeup = asyncio.Event()
 
     @property
@@ -209,7 +209,7 @@ class Conveyor:
         headers = signed_headers(partner, message_id, body, datetime.now(UTC))
         try:
             # Resolved and checked at every attempt, connected to the checked address (DNS rebinding).
-            response = await netguard.post(self._client, partner.url, allow=self._s.allow, resolve=self._resolve,
+            response = await netguard.post(self._clients, partner.url, allow=self._s.allow, resolve=self._resolve,
                                            content=body.encode(), headers=headers)
         except netguard.UnsafeAddress as exc:
             raise PermanentFailure(f"partner address refused: {exc}") from exc
@@ -247,4 +247,4 @@ class Conveyor:
                 for topic in topics))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._clients.aclose()

@@ -11,7 +11,8 @@ The former body-only ``X-CityOps-Signature`` header is no longer sent: a body-on
 replayed forever, and a receiver still checking it would stay open to that.
 
 The target is resolved and checked at every attempt and the connection goes to the checked address
-(``cityops_platform.netguard``); the target's response body is never recorded, only its status.
+(``cityops_platform.netguard``); the target's response body is never recorded, only its status. The
+connection stays open for the next delivery to the same name (no TCP or TLS handshake per delivery).
 """
 
 from __future__ import annotations
@@ -64,11 +65,11 @@ class WebhookChannel:
                  resolve: netguard.Resolver = netguard.system_resolve) -> None:
         self._allow = allow
         self._resolve = resolve
-        self._client = httpx.AsyncClient(
+        self._clients = netguard.PinnedClients(lambda: httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
             follow_redirects=False,  # a redirect could carry a signed body somewhere unexpected
             headers={"User-Agent": "CityOps-Notifications/1"},
-        )
+        ))
 
     async def send(self, *, address: str, outgoing: Outgoing, secret: str | None) -> int:
         if not secret:
@@ -82,7 +83,7 @@ class WebhookChannel:
             "X-CityOps-Event-Type": outgoing.event_type,
         }
         try:
-            response = await netguard.post(self._client, address, allow=self._allow, resolve=self._resolve,
+            response = await netguard.post(self._clients, address, allow=self._allow, resolve=self._resolve,
                                            content=body, headers=headers)
         except netguard.UnsafeAddress as exc:
             raise PermanentFailure(f"webhook: địa chỉ bị từ chối (target refused): {exc}") from exc
@@ -95,4 +96,4 @@ class WebhookChannel:
         raise failure_for_status("webhook", response.status_code)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._clients.aclose()
