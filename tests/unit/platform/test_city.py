@@ -94,3 +94,27 @@ def test_a_city_folder_becomes_a_flat_configmap_that_loads_the_same(tmp_path: Pa
     rules = flat.file("incidents/rules.yaml")
     assert rules.name == "incidents__rules.yaml" and rules.is_file()
     assert flat.file("notifications/templates/nl/incident_reported.j2").is_file()
+
+
+def test_current_city_follows_the_environment_and_reads_the_default_file_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from cityops_platform.city import current_city
+    from cityops_platform.city.loader import CITIES_DIR_ENV
+
+    for name in ("binh-duong", "eindhoven"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "city.yaml").write_text(yaml.safe_dump(manifest(name)), encoding="utf-8")
+    (tmp_path / "DEFAULT").write_text("eindhoven\n", encoding="utf-8")
+    monkeypatch.setenv(CITIES_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv(CITY_ENV, raising=False)
+    assert current_city().name == "eindhoven"
+    # The DEFAULT file is read once per process and folder (a hot path asks on every notice).
+    reads: list[Path] = []
+    real = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: reads.append(self) or real(self, *a, **k))
+    (tmp_path / "DEFAULT").write_bytes(b"binh-duong\n")
+    assert current_city().name == "eindhoven" and reads == []
+    # … but the environment is read at every call.
+    monkeypatch.setenv(CITY_ENV, "binh-duong")
+    assert current_city().name == "binh-duong"

@@ -43,7 +43,13 @@ def city_name(root: Path | None = None) -> str:
     value = os.environ.get(CITY_ENV, "").strip()
     if value:
         return value
-    default = (root or cities_dir()) / DEFAULT_FILE
+    return _default_name(str(root or cities_dir()))
+
+
+@lru_cache(maxsize=8)
+def _default_name(root: str) -> str:
+    """The name in ``<root>/DEFAULT``, read once per process and root (like the city itself)."""
+    default = Path(root) / DEFAULT_FILE
     try:
         return default.read_text(encoding="utf-8").strip()
     except FileNotFoundError as exc:
@@ -74,8 +80,14 @@ def load_city(name: str | None = None, *, root: Path | None = None) -> City:
 
 
 def current_city() -> City:
-    """This process's city (``CITYOPS_CITY`` / ``cities/DEFAULT``)."""
-    return load_city()
+    """This process's city (``CITYOPS_CITY`` / ``cities/DEFAULT``). Called on hot paths (every rendered
+    notice asks it for names): two environment reads and a cache hit, no file read."""
+    return _current(os.environ.get(CITY_ENV, ""), os.environ.get(CITIES_DIR_ENV, ""))
+
+
+@lru_cache(maxsize=8)
+def _current(city_env: str, dir_env: str) -> City:
+    return load_city()  # the arguments only key the cache: load_city reads the same environment
 
 
 def city_file(relative: str, name: str | None = None) -> Path:
