@@ -4,13 +4,19 @@ conditions with diacritics, scores and reasons, and the lock scopes that keep co
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cityops_incidents import geo
 from cityops_incidents.incidents.fusion import (
     Candidate,
     ReportFacts,
     best_fusion,
+    fold,
+    has_any_phrase,
     has_phrase,
     lock_scopes,
     search_extent,
@@ -151,3 +157,25 @@ def test_edge_subcategories_must_be_vocabulary_codes() -> None:
         assert "ngap_gi_do" in str(exc) and "vocabulary" in str(exc)
     else:
         raise AssertionError("an unknown subcategory in the fusion graph must be refused")
+
+
+_TEXT = st.text(alphabet="ngập cháy khói nổ nở đen Ngáp NGẬP .,-\t\n", max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXT, phrases=st.lists(_TEXT, max_size=4))
+def test_one_search_for_all_keywords_finds_what_one_search_per_keyword_finds(text: str, phrases: list[str]) -> None:
+    """has_any_phrase (one pattern per keyword list, texts folded once) against the plain definition."""
+    def plain(t: str, phrase: str) -> bool:
+        needle = fold(phrase)
+        return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", fold(t)) is not None
+
+    assert has_any_phrase(text, tuple(phrases)) == any(plain(text, p) for p in phrases)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=_TEXT, b=_TEXT)
+def test_text_similarity_from_the_memoised_word_sets_is_the_jaccard_index(a: str, b: str) -> None:
+    wa, wb = set(re.findall(r"\w+", fold(a))), set(re.findall(r"\w+", fold(b)))
+    expected = len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+    assert text_similarity(a, b) == expected

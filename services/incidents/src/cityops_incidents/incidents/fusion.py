@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cityops_incidents.geo import distance_m
 from cityops_incidents.rules import FusionEdge, FusionRule, Rules
@@ -71,15 +72,42 @@ def fold(text: str) -> str:
     return _SPACE_RE.sub(" ", unicodedata.normalize("NFC", text or "").casefold()).strip()
 
 
+# A batch compares each report with every open incident near it, and each incident with every report
+# near it: the same texts are folded, split and searched over and over (fusion grew with the number of
+# open incidents in a surge's profile). Each is done once per distinct text, bounded (≤ 4,096 texts).
+@lru_cache(maxsize=4096)
+def _folded(text: str) -> str:
+    return fold(text)
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_WORD_RE.findall(_folded(text)))
+
+
+@lru_cache(maxsize=1024)
+def _phrases_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One search for any of ``phrases`` as whole words (folded, diacritics kept); None when all are empty."""
+    needles = sorted({n for n in (fold(p) for p in phrases) if n}, key=len, reverse=True)
+    if not needles:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in needles) + r")(?!\w)")
+
+
+def has_any_phrase(text: str, phrases: tuple[str, ...]) -> bool:
+    """Some phrase of ``phrases`` occurs in ``text`` as whole words, with its diacritics."""
+    pattern = _phrases_pattern(phrases)
+    return pattern is not None and pattern.search(_folded(text)) is not None
+
+
 def has_phrase(text: str, phrase: str) -> bool:
     """``phrase`` occurs in ``text`` as whole words, with its diacritics ("nở" is not "nổ")."""
-    needle = fold(phrase)
-    return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", fold(text)) is not None
+    return has_any_phrase(text, (phrase,))
 
 
 def text_similarity(a: str, b: str) -> float:
     """Jaccard index of the two texts' word sets (diacritics kept); 0 when either is empty."""
-    wa, wb = set(_WORD_RE.findall(fold(a))), set(_WORD_RE.findall(fold(b)))
+    wa, wb = _words(a or ""), _words(b or "")
     if not wa or not wb:
         return 0.0
     return len(wa & wb) / len(wa | wb)
@@ -89,7 +117,7 @@ def edge_holds(edge: FusionEdge, *, subcategory: str, description: str) -> bool:
     """The edge's condition on its ``from`` side: a listed subcategory or a keyword in the text."""
     if not edge.subcategories and not edge.keywords:
         return True
-    return subcategory in edge.subcategories or any(has_phrase(description, k) for k in edge.keywords)
+    return subcategory in edge.subcategories or has_any_phrase(description, edge.keywords)
 
 
 def related_categories(rules: Rules, category: str) -> list[str]:
