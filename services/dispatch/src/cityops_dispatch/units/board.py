@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,6 +40,10 @@ class BoardEntry:
 class UnitBoard:
     def __init__(self) -> None:
         self.units: dict[str, BoardEntry] = {}
+        # AVAILABLE units per capability, kept with every record: the sweeper asks once per waiting
+        # incident, and scanning every unit each time blocked the worker's loop after a surge (hundreds
+        # of waiting incidents × thousands of units per retry round).
+        self._available: Counter[str] = Counter()
         self.ready = asyncio.Event()  # set once the topic was read up to its end at start
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
@@ -47,16 +52,24 @@ class UnitBoard:
             return
         unit_id = key.decode(errors="replace")
         if value is None:
-            self.units.pop(unit_id, None)
+            self._count(self.units.pop(unit_id, None), -1)
             return
         update = dispatch_pb2.UnitStatusUpdate()
         update.ParseFromString(value)
         u = update.unit
-        self.units[unit_id] = BoardEntry(int(u.status), frozenset(u.capabilities), u.location.lat, u.location.lon)
+        entry = BoardEntry(int(u.status), frozenset(u.capabilities), u.location.lat, u.location.lon)
+        self._count(self.units.get(unit_id), -1)
+        self.units[unit_id] = entry
+        self._count(entry, +1)
+
+    def _count(self, entry: BoardEntry | None, step: int) -> None:
+        if entry is not None and entry.status == AVAILABLE:
+            for capability in entry.capabilities:
+                self._available[capability] += step
 
     def any_available(self, capabilities: Iterable[str]) -> bool:
-        wanted = set(capabilities)
-        return any(e.status == AVAILABLE and e.capabilities & wanted for e in self.units.values())
+        """Some AVAILABLE unit has one of ``capabilities`` (per-capability counts, no scan)."""
+        return any(self._available[c] > 0 for c in capabilities)
 
     async def run(self, settings: Settings) -> None:
         """Follow the topic until cancelled; a broker outage is retried, never fatal."""
