@@ -94,3 +94,34 @@ def test_unknown_template_key_falls_back_to_generic() -> None:
     notice = Notice(event_id="x", event_type="cityops.example.v1.Thing", source_topic="t", occurred_at=AT,
                     template="no_such_template")
     assert Renderer().render(notice, language="vi").subject == "[CityOps] Thông báo: Thing"
+
+
+def test_a_stored_notice_is_parsed_and_rendered_once_per_language_for_all_its_deliveries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cityops_notifications.rendering import RenderMemo
+
+    renderer = Renderer()
+    calls: list[tuple[str, str]] = []
+    real = renderer.render
+
+    def counted(notice: Notice, *, language: str, extra: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
+        calls.append((notice.event_id, language))
+        return real(notice, language=language, extra=extra)
+
+    monkeypatch.setattr(renderer, "render", counted)
+    memo = RenderMemo(renderer, most=2)
+    first, second = notices()[0], notices()[1]
+    stored = [first.to_json(), first.to_json(), second.to_json()]  # as claimed: one dict per delivery row
+    texts = [memo.render(s, language="vi", extra={}) for s in stored]
+    assert texts[0] is texts[1] and texts[0] == real(first, language="vi")
+    assert memo.render(stored[0], language="en", extra={}) == real(first, language="en")
+    assert calls == [(first.event_id, "vi"), (second.event_id, "vi"), (first.event_id, "en")]
+    # Per-delivery facts are rendered for that delivery alone.
+    linked = memo.render(stored[0], language="vi", extra={"rating_url": "https://x.invalid/r/1"})
+    assert linked == real(first, language="vi", extra={"rating_url": "https://x.invalid/r/1"})
+    assert len(calls) == 4
+    # Bounded: with most=2 the oldest rendering is dropped and done again when asked.
+    memo.render(stored[2], language="en", extra={})
+    memo.render(stored[0], language="vi", extra={})
+    assert calls[-1] == (first.event_id, "vi")

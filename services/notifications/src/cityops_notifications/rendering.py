@@ -146,3 +146,41 @@ class Renderer:
             return "".join(template.blocks[name](ctx)).strip()
 
         return " ".join(block("subject").split()), block("body"), block("sms")
+
+
+class RenderMemo:
+    """The stored notices a sender delivers, parsed and rendered once per language: every subscriber of
+    one event (a CAP alert to thousands of phones, a P1 to every agency's webhook) gets the same text,
+    so its parsing and its Jinja rendering are done once. Keyed by the event id: the notices table holds
+    one payload per event id (its primary key), written once. A delivery with per-delivery facts
+    (``extra``, e.g. its own rating link) is rendered for itself. At most ``most`` of each (oldest out)."""
+
+    def __init__(self, renderer: Renderer, *, most: int = 512) -> None:
+        self._renderer = renderer
+        self._most = most
+        self._notices: dict[str, Notice] = {}
+        self._rendered: dict[tuple[str, str], Rendered] = {}
+
+    def notice(self, stored: dict[str, Any]) -> Notice:
+        event_id = str(stored["event_id"])
+        found = self._notices.get(event_id)
+        if found is None:
+            found = self._notices[event_id] = Notice.from_json(stored)
+            _trim(self._notices, self._most)
+        return found
+
+    def render(self, stored: dict[str, Any], *, language: str, extra: dict[str, Any]) -> Rendered:
+        notice = self.notice(stored)
+        if extra:
+            return self._renderer.render(notice, language=language, extra=extra)
+        key = (notice.event_id, language)
+        found = self._rendered.get(key)
+        if found is None:
+            found = self._rendered[key] = self._renderer.render(notice, language=language)
+            _trim(self._rendered, self._most)
+        return found
+
+
+def _trim(entries: dict[Any, Any], most: int) -> None:
+    while len(entries) > most:
+        del entries[next(iter(entries))]

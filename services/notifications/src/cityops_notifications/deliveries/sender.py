@@ -25,7 +25,7 @@ from cityops_notifications.deliveries.models import DEAD_LETTERED, FAILED, SENT,
 from cityops_notifications.deliveries.policy import backoff_seconds
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.ratinglink import RatingLinks
-from cityops_notifications.rendering import Renderer
+from cityops_notifications.rendering import Renderer, RenderMemo
 from cityops_notifications.secretbox import SecretBox
 from cityops_notifications.settings import NotificationsSettings
 from cityops_platform import loops, metrics
@@ -53,7 +53,7 @@ class DeliverySender:
                  box: SecretBox, settings: NotificationsSettings, wakeup: asyncio.Event | None = None) -> None:
         self._pool = pool
         self._channels = channels
-        self._renderer = renderer
+        self._memo = RenderMemo(renderer)
         self._box = box
         self._s = settings
         self._limit = asyncio.Semaphore(settings.notify_concurrency)
@@ -131,7 +131,7 @@ class DeliverySender:
 
     async def deliver(self, job: Job) -> None:
         d = job.delivery
-        notice = Notice.from_json(job.notice)
+        notice = self._memo.notice(job.notice)
         if not job.rate_checked and not notice.urgent and not await self._admit(job):
             return
         try:
@@ -140,7 +140,7 @@ class DeliverySender:
             await self._record(job, status=DEAD_LETTERED, error="stored secret cannot be decrypted")
             return
         extra = self._links.context(notice, delivery_id=d.id, channel=d.channel, owner_role=job.owner_role)
-        rendered = self._renderer.render(notice, language=d.language, extra=extra)
+        rendered = self._memo.render(job.notice, language=d.language, extra=extra)
         outgoing = Outgoing(delivery_id=d.id, event_id=d.event_id, event_type=d.event_type,
                             occurred_at=notice.occurred_at.isoformat(), language=d.language,
                             message=rendered, data=notice.event_data())
