@@ -127,11 +127,12 @@ def markdown(summary: dict[str, Any]) -> str:
     if steps:
         lines += [f"### Bậc tăng tải (surge step-up): điểm gãy (knee) = "
                   f"**{_fmt(lookup(summary, 'surge_steps.knee_reports_per_s'))}/s**", "",
-                  "| /s offered | /s OK | failed | p99 RPC ms | p99 → assigned ms | p99 → notified ms | "
-                  "CPU ms/report | met |", "|---|---|---|---|---|---|---|---|"]
+                  "| /s offered | chờ lắng (settle) s | /s OK | failed | p99 RPC ms | p99 → assigned ms | "
+                  "p99 → notified ms | CPU ms/report | met |", "|---|---|---|---|---|---|---|---|---|"]
         for st in steps:
             p99 = st.get("p99_ms") or {}
-            lines.append(f"| {_fmt(st['rate'])} | {_fmt(st['completed_per_s'])} | "
+            settle = _fmt(st.get("settle_s")) + ("" if st.get("settled") is not False else " (chưa lắng, not settled)")
+            lines.append(f"| {_fmt(st['rate'])} | {settle} | {_fmt(st['completed_per_s'])} | "
                          f"{_fmt(st['counts'].get('reports_failed'))} | {_fmt(p99.get('report_incident_rpc'))} | "
                          f"{_fmt(p99.get('report_to_unit_assigned'))} | {_fmt(p99.get('report_to_notification'))} | "
                          f"{_fmt(st.get('cpu_ms_per_report'), 2)} | "

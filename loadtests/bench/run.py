@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from cityops_platform.kafka.topics import SENSOR_READINGS
 from . import ceilings, cpuprobe
 from .monitor import DbWaitMonitor, LagMonitor, ProcessMonitor
 from .profile import Profiler, StatementProfile
-from .report import METRIC_KEYS, SURGE_HOPS, markdown, missing_keys, plots, write_json
+from .report import METRIC_KEYS, SURGE_HOPS, harness_group, markdown, missing_keys, plots, write_json
 from .sensors_phase import alert_probe, ingest_ratio, register_probes, register_sensors, step_up
 from .stack import BENCH_SERVICE_ENV, Endpoints, LocalCity
 from .surge import SurgeConfig, run_surge
@@ -194,7 +194,8 @@ async def bench(ep: Endpoints, opts: BenchOptions, display: Display, city: Local
             series["percentiles"] += [(hop, summary["surge"]["latency"][hop]) for hop in SURGE_HOPS]
             series["latency_over_time"] += [(hop, result.latencies[hop].series(t0)) for hop in SURGE_HOPS]
         if "surge" in opts.phases and opts.surge_steps:
-            summary["surge_steps"] = await surge_step_up(ep, opts, city, t0=t0, say=say, series=series)
+            summary["surge_steps"] = await surge_step_up(ep, opts, city, t0=t0, say=say, series=series,
+                                                         settle=lambda: settle_city(procs, lag, say=say))
         if "sensors" in opts.phases:
             display.phase("sensors", len(opts.step_rates) + 2)
             # Registered first, used last: by then the api's and worker's registry caches know them.
@@ -258,15 +259,56 @@ def step_configs(opts: BenchOptions) -> list[SurgeConfig]:
     ]
 
 
+SETTLE_MOST_S = 120.0  # the longest wait for the city to digest the previous phase
+SETTLE_CPU_PERCENT = 40.0  # the city's CPU (% of one core, harness excluded) that counts as quiet
+SETTLE_LAG = 10  # records a city consumer group may still lag by (commits are once a second)
+SETTLE_CALM_SAMPLES = 3  # … for this many consecutive 1-s samples
+
+
+def city_quiet(cpu_row: dict[str, Any] | None, lag_row: dict[str, Any] | None,
+               previous_lag_row: dict[str, Any] | None = None) -> bool:
+    """One 1-s sample of a quiet city: its processes' CPU below SETTLE_CPU_PERCENT, and every city
+    consumer group at most SETTLE_LAG behind or not moving since the previous sample (a lag that
+    stays put while the city idles is no work in progress: e.g. a group that commits only when it
+    processes). The bench's own groups do not count."""
+    if cpu_row is None or lag_row is None:
+        return False
+    cpu = sum(v["cpu"] for k, v in cpu_row.items() if isinstance(v, dict) and k != "bench-harness")
+    before = (previous_lag_row or {}).get("lag", {})
+    busy = [g for g, n in lag_row.get("lag", {}).items()
+            if not harness_group(g) and n > SETTLE_LAG and before.get(g) != n]
+    return cpu < SETTLE_CPU_PERCENT and not busy
+
+
+async def settle_city(procs: ProcessMonitor, lag: LagMonitor, *, say: Any) -> dict[str, Any]:
+    """Wait until the city has digested the previous phase (its consumers caught up, its CPU back
+    near idle), at most SETTLE_MOST_S: a step started on a city still working off the surge would
+    measure that backlog, not the step's rate."""
+    started = time.monotonic()
+    calm = 0
+    while time.monotonic() - started < SETTLE_MOST_S:
+        await asyncio.sleep(1.0)
+        quiet = city_quiet(procs.samples[-1] if procs.samples else None, lag.samples[-1] if lag.samples else None,
+                           lag.samples[-2] if len(lag.samples) > 1 else None)
+        calm = calm + 1 if quiet else 0
+        if calm >= SETTLE_CALM_SAMPLES:
+            return {"settled": True, "settle_s": round(time.monotonic() - started, 1)}
+    say(f"  thành phố chưa lắng sau (city not settled after) {SETTLE_MOST_S:g} s: bậc vẫn chạy (step runs anyway)")
+    return {"settled": False, "settle_s": round(time.monotonic() - started, 1)}
+
+
 async def surge_step_up(ep: Endpoints, opts: BenchOptions, city: LocalCity | None, *, t0: float,
-                        say: Any, series: dict[str, Any]) -> dict[str, Any]:
+                        say: Any, series: dict[str, Any],
+                        settle: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """The surge at rising rates (``opts.surge_steps``, each ``surge_step_duration`` s), until a
-    step misses; the knee is the highest rate whose step met every call OK and the three p99s."""
+    step misses; the knee is the highest rate whose step met every call OK and the three p99s.
+    Each step starts once the city has settled (``settle``), and says how long that took."""
     steps: list[dict[str, Any]] = []
     knee: float | None = None
     city_pids = dict(city.pids()) if city else {}
     for cfg in step_configs(opts):
         rate = cfg.rate
+        settled = await settle() if settle is not None else {"settled": None, "settle_s": 0.0}
         say(f"Bậc tăng tải (surge step): {rate:g}/s × {cfg.duration:g} s")
         result = await run_surge(ep, cfg, run_id=f"{opts.run_id}-s{int(rate)}", t0=t0, say=say,
                                  progress=lambda *_: None,
@@ -276,6 +318,7 @@ async def surge_step_up(ep: Endpoints, opts: BenchOptions, city: LocalCity | Non
         latency = {name: h.summary() for name, h in result.latencies.items()}
         verdict = step_verdict(latency, result.counts, opts.surge_p99_ms)
         steps.append({"rate": rate, "duration_s": cfg.duration, "completed_per_s": round(ok / cfg.duration, 1),
+                      **settled,
                       "counts": result.counts, "latency": latency, **verdict,
                       "cpu_ms_per_report": round(1000 * cpu_used / ok, 2) if ok and cpu_used is not None else None,
                       "window_s": list(result.window)})

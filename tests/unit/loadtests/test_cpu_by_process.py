@@ -33,3 +33,18 @@ def test_the_table_lists_the_costliest_first_and_leaves_the_harness_out_of_the_c
     assert [r.split(" | ")[0] for r in rows[1:]] == ["| kafka", "| incidents-api", "| bench-harness",
                                                      "| **thành phố (city)**"]
     assert rows[-1] == "| **thành phố (city)** | **7.00** | **7.00** |"
+
+
+def test_a_quiet_city_is_idle_cpu_and_caught_up_consumers_whatever_the_bench_itself_does() -> None:
+    from loadtests.bench.run import SETTLE_CPU_PERCENT, SETTLE_LAG, city_quiet
+
+    cpu = {"t": 1.0, "machine_cpu": 90.0, "kafka": {"cpu": 10.0}, "incidents-api": {"cpu": 5.0},
+           "bench-harness": {"cpu": 95.0}}
+    lag = {"lag": {"cityops-dispatch-worker": SETTLE_LAG, "bench.ceiling.x.bare.cityops-bench-bare-worker": 10**6}}
+    assert city_quiet(cpu, lag)
+    assert not city_quiet({**cpu, "kafka": {"cpu": SETTLE_CPU_PERCENT}}, lag)
+    behind = {"lag": {"cityops-notifications-worker": SETTLE_LAG + 1}}
+    assert not city_quiet(cpu, behind)
+    assert not city_quiet(cpu, behind, {"lag": {"cityops-notifications-worker": SETTLE_LAG + 50}})  # draining
+    assert city_quiet(cpu, behind, behind)  # a lag that stays put while the city idles is no work
+    assert not city_quiet(None, lag) and not city_quiet(cpu, None)
