@@ -46,5 +46,7 @@ def test_freeze_moves_what_is_alive_out_of_the_collectors_sight() -> None:
 
     kept = [Node() for _ in range(100)]
     frozen = heap.freeze_startup_heap()
-    assert frozen == gc.get_freeze_count() > len(kept)
+    # Not an equality with gc.get_freeze_count() read again: a frozen object freed meanwhile (by
+    # reference counting, as frozen objects still are) lowers the count (CI saw 589,891 vs 589,830).
+    assert frozen > len(kept) and gc.get_freeze_count() > len(kept)
     assert all(not any(n is o for o in gc.get_objects(generation=2)) for n in kept[:3])
