@@ -23,7 +23,6 @@ from cityops_notifications.channels import Channel, Outgoing, PermanentFailure, 
 from cityops_notifications.deliveries import events, store
 from cityops_notifications.deliveries.models import DEAD_LETTERED, FAILED, SENT, SUPPRESSED, Delivery, Job
 from cityops_notifications.deliveries.policy import backoff_seconds
-from cityops_notifications.notices.models import Notice
 from cityops_notifications.ratinglink import RatingLinks
 from cityops_notifications.rendering import Renderer, RenderMemo
 from cityops_notifications.secretbox import SecretBox
@@ -38,14 +37,6 @@ log = logging.getLogger("cityops.notifications.sender")
 def _loop_failed(exc: Exception) -> None:
     metrics.ERRORS_SWALLOWED.labels("notifications_sender").inc()
     log.warning("sender loop error; will retry: %r", exc, extra={"error": repr(exc)[:300]})
-
-
-def _urgent(job: Job) -> bool | None:
-    """Whether the job's notice skips the rate limit; None when the stored notice does not read."""
-    try:
-        return Notice.from_json(job.notice).urgent
-    except Exception:
-        return None
 
 
 class DeliverySender:
@@ -86,7 +77,7 @@ class DeliverySender:
         suppressed: list[tuple[Job, int, float]] = []
         by_recipient: dict[tuple[str, str], list[Job]] = {}
         for job in jobs:
-            if job.rate_checked or _urgent(job) is not False:
+            if job.rate_checked or self._urgent(job) is not False:
                 out.append(job)  # urgent, or a notice that does not read: ``deliver`` deals with it alone
             else:
                 by_recipient.setdefault((job.delivery.channel, job.address), []).append(job)
@@ -118,6 +109,14 @@ class DeliverySender:
             return
         log.info("delivery suppressed by rate limit",
                  extra={"delivery_id": job.delivery.id, "channel": job.delivery.channel})
+
+    def _urgent(self, job: Job) -> bool | None:
+        """Whether the job's notice skips the rate limit; None when the stored notice does not read.
+        Parsed through the memo, so ``deliver`` does not parse it again."""
+        try:
+            return self._memo.notice(job.notice).urgent
+        except Exception:
+            return None
 
     async def _guarded(self, job: Job) -> None:
         async with self._limit:
