@@ -11,7 +11,6 @@ import contextvars
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from cityops_platform.bounded import LruMap
 from cityops_platform.errors import PermissionDenied
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ class TokenCodec:
         # Verified tokens → principal. A busy client sends the same token on every call, and the
         # signature check and claim parsing are a large share of a small RPC's CPU. An entry is
         # used only until the token's own expiry; the cache is bounded (least recently used out).
-        self._verified: OrderedDict[str, Principal] = OrderedDict()
+        self._verified: LruMap[str, Principal] = LruMap(VERIFIED_CACHE_SIZE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCodec:
@@ -294,13 +294,10 @@ class TokenCodec:
         cached = self._verified.get(token)
         if cached is not None:
             if time.time() < float(cached.claims["exp"]):  # type: ignore[arg-type]
-                self._verified.move_to_end(token)
                 return cached
-            del self._verified[token]
+            self._verified.pop(token)
         principal = self._verify_signed(token)
-        self._verified[token] = principal
-        if len(self._verified) > VERIFIED_CACHE_SIZE:
-            self._verified.popitem(last=False)
+        self._verified.put(token, principal)
         return principal
 
     def _verify_signed(self, token: str) -> Principal:

@@ -33,6 +33,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cityops_platform.bounded import LruMap
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -172,27 +174,23 @@ class PinnedClients:
 
     def __init__(self, make: Callable[[], httpx.AsyncClient], *, most: int = 64) -> None:
         self._make = make
-        self._most = most
-        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        self._clients: LruMap[tuple[str, str, int | None], httpx.AsyncClient] = LruMap(most)
 
     async def client_for(self, url: str) -> httpx.AsyncClient:
         parts = urlsplit(url)
         key = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
-        client = self._clients.pop(key, None)
+        client = self._clients.get(key)
         if client is None:
             client = self._make()
-            while len(self._clients) >= self._most:
-                oldest = next(iter(self._clients))
-                await self._clients.pop(oldest).aclose()
-        self._clients[key] = client  # most recently used last
+            for dropped in self._clients.put(key, client):
+                await dropped.aclose()
         return client
 
     def __len__(self) -> int:
         return len(self._clients)
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
+        for client in self._clients.take_all():
             await client.aclose()
 
 

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         10.0, ge=0, le=1000,
         description="Outbox relay: at most one drain (one claim statement, one Kafka produce) per this many ms under "
                     "load; an idle relay drains at once.")
+    stream_batch_ms: float = Field(
+        10.0, ge=1, le=1000,
+        description="Batching consumers (dispatch's incident view, notifications' fan-out): the events that arrive "
+                    "within this many ms are handled as one batch (one transaction, one statement per kind); an "
+                    "idle stream wakes once per interval, a busy one adds at most this much to an event's latency.")
 
     jwt_secret: str = Field(
         "", description="HS256 key for bearer tokens; required outside local (>= 32 chars, no built-in value)."

@@ -54,6 +54,14 @@ def test_haversine_between_thu_dau_mot_and_di_an_is_about_15_km() -> None:
     assert geo.haversine_m(10.98, 106.65, 10.98, 106.65) == 0.0
 
 
+def test_a_named_point_reads_reference_data_with_its_own_name_or_one_given() -> None:
+    entry = {"name": "Phường Thủ Dầu Một", "lat": "10.9804", "lon": 106.6519}
+    assert geo.NamedPoint.of(entry) == geo.NamedPoint("Phường Thủ Dầu Một", 10.9804, 106.6519)
+    assert geo.NamedPoint.of(entry, "TDM").name == "TDM"
+    with pytest.raises(KeyError):
+        geo.NamedPoint.of({"name": "no point"})
+
+
 @pytest.mark.parametrize(("lat", "lon", "fields"), [
     (10.98, 106.65, []),
     (91, 106.65, ["p.lat"]),

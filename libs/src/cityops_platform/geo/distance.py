@@ -1,9 +1,11 @@
-"""Geography written once: WGS84 great-circle distance, coordinate checks and point in polygon."""
+"""Geography written once: WGS84 great-circle distance, coordinate checks, point in polygon and named points."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from cityops_platform.errors import FieldViolation
 
@@ -41,3 +43,17 @@ def in_ring(x: float, y: float, ring: Sequence[tuple[float, float]]) -> bool:
             if x < crossing:
                 inside = not inside
     return inside
+
+
+@dataclass(frozen=True)
+class NamedPoint:
+    """A named place of a city's reference data (a gazetteer entry, a ward's centre) and its WGS84 point."""
+
+    name: str
+    lat: float
+    lon: float
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any], name: str | None = None) -> NamedPoint:
+        """From a reference-data mapping with ``lat`` and ``lon`` (and ``name`` unless one is given)."""
+        return cls(str(entry["name"]) if name is None else name, float(entry["lat"]), float(entry["lon"]))

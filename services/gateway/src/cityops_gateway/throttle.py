@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from cityops_gateway.web import ApiError
+from cityops_platform.bounded import LruMap
 
 # Keys kept at most: the oldest entries are forgotten first (an attacker cannot exhaust memory).
 MAX_KEYS = 50_000
@@ -43,14 +43,14 @@ class LoginThrottle:
     ) -> None:
         self._thresholds = {"user": user_threshold, "addr": address_threshold}
         self._base, self._max, self._clock = base_seconds, max_seconds, clock
-        self._failures: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
+        self._failures: LruMap[tuple[str, str], _Failures] = LruMap(MAX_KEYS)
 
     def retry_after(self, username: str, address: str) -> int:
         """Seconds until a login for ``username`` from ``address`` may be tried again (0 = now)."""
         now = self._clock()
         wait = 0.0
         for key in self._keys(username, address):
-            entry = self._failures.get(key)
+            entry = self._failures.peek(key)
             if entry is not None and entry.locked_until > now:
                 wait = max(wait, entry.locked_until - now)
         return math.ceil(wait)
@@ -64,9 +64,7 @@ class LoginThrottle:
             over = entry.count - self._thresholds[key[0]]
             if over >= 0:
                 entry.locked_until = now + min(self._max, self._base * 2**over)
-            self._failures[key] = entry
-        while len(self._failures) > MAX_KEYS:
-            self._failures.popitem(last=False)
+            self._failures.put(key, entry)
 
     def succeeded(self, username: str) -> None:
         """A correct password clears the username's count (not the address's)."""
@@ -82,22 +80,18 @@ class RateLimiter:
 
     def __init__(self, *, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate, self._burst, self._clock = per_minute / 60.0, float(burst), clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._buckets: LruMap[str, tuple[float, float]] = LruMap(MAX_KEYS)
 
     def take(self, key: str) -> int:
         """0 when the request may go on, else the seconds to wait before the next one."""
         now = self._clock()
-        tokens, stamp = self._buckets.pop(key, (self._burst, now))
+        tokens, stamp = self._buckets.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - stamp) * self._rate)
         if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            wait = 0
-        else:
-            self._buckets[key] = (tokens, now)
-            wait = max(1, math.ceil((1.0 - tokens) / self._rate)) if self._rate > 0 else 3600
-        while len(self._buckets) > MAX_KEYS:
-            self._buckets.popitem(last=False)
-        return wait
+            self._buckets.put(key, (tokens - 1.0, now))
+            return 0
+        self._buckets.put(key, (tokens, now))
+        return max(1, math.ceil((1.0 - tokens) / self._rate)) if self._rate > 0 else 3600
 
 
 def client_address(scope_client: tuple[str, int] | None) -> str:

@@ -23,6 +23,7 @@ from cityops_incidents.settings import DEFAULT_RULES_FILE, IncidentsSettings
 from cityops_incidents.triage_rules import TriageRules, parse_triage_rules
 from cityops_incidents.working_time import WorkingCalendar, load_calendar
 from cityops_platform.city import City, current_city
+from cityops_platform.geo import NamedPoint
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -105,11 +106,8 @@ class SlaDeadlines:
     resolve: timedelta
 
 
-@dataclass(frozen=True)
-class District:
-    name: str
-    lat: float
-    lon: float
+# A unit of the service area by its centre: the nearest within ``district_max_m`` names a report's district.
+District = NamedPoint
 
 
 @dataclass(frozen=True)
@@ -289,8 +287,7 @@ def parse_rules(raw: dict[str, Any], *, base_dir: Path | None = None, city: City
         timezone=str(raw["numbering"].get("timezone") or city.timezone),
         area_name=str(area.get("name", "")),
         area_polygon=polygon,
-        districts=tuple(District(str(d["name"]), float(d["lat"]), float(d["lon"]))
-                        for d in raw.get("districts", {}).get("centres", [])),
+        districts=tuple(District.of(d) for d in raw.get("districts", {}).get("centres", [])),
         district_max_m=float(raw.get("districts", {}).get("max_distance_m", 0)),
         fusion_default=_fusion_rule(fusion["default"]),
         fusion={_category(c, city): _fusion_rule(r) for c, r in fusion.get("categories", {}).items()},

@@ -20,6 +20,7 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined, TemplateNotFoun
 
 from cityops_notifications.notices.models import Notice
 from cityops_notifications.sms import GSM7_LIMIT, is_gsm7, split_sms
+from cityops_platform.bounded import LruMap
 from cityops_platform.city import current_city
 
 # The city's languages, in order (the first is the default); Babel locales by language code.
@@ -157,16 +158,15 @@ class RenderMemo:
 
     def __init__(self, renderer: Renderer, *, most: int = 512) -> None:
         self._renderer = renderer
-        self._most = most
-        self._notices: dict[str, Notice] = {}
-        self._rendered: dict[tuple[str, str], Rendered] = {}
+        self._notices: LruMap[str, Notice] = LruMap(most)
+        self._rendered: LruMap[tuple[str, str], Rendered] = LruMap(most)
 
     def notice(self, stored: dict[str, Any]) -> Notice:
         event_id = str(stored["event_id"])
         found = self._notices.get(event_id)
         if found is None:
-            found = self._notices[event_id] = Notice.from_json(stored)
-            _trim(self._notices, self._most)
+            found = Notice.from_json(stored)
+            self._notices.put(event_id, found)
         return found
 
     def render(self, stored: dict[str, Any], *, language: str, extra: dict[str, Any]) -> Rendered:
@@ -176,11 +176,6 @@ class RenderMemo:
         key = (notice.event_id, language)
         found = self._rendered.get(key)
         if found is None:
-            found = self._rendered[key] = self._renderer.render(notice, language=language)
-            _trim(self._rendered, self._most)
+            found = self._renderer.render(notice, language=language)
+            self._rendered.put(key, found)
         return found
-
-
-def _trim(entries: dict[Any, Any], most: int) -> None:
-    while len(entries) > most:
-        del entries[next(iter(entries))]

@@ -16,6 +16,7 @@ import yaml
 
 from cityops_dispatch.eido import standard as std
 from cityops_platform.city import current_city
+from cityops_platform.geo import NamedPoint
 
 CONFIG_FILE = current_city().file("dispatch/eido.yaml")  # this process's city
 _PLACE_PREFIXES = ("thành phố ", "tp. ", "tp ", "thị xã ", "tx. ", "phường ", "p. ", "xã ", "huyện ", "quận ",
@@ -31,13 +32,8 @@ def place_key(name: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Place:
-    """A named place of the city's gazetteer: where an EIDO civic address without coordinates is placed."""
-
-    name: str
-    lat: float
-    lon: float
+# A named place of the city's gazetteer: where an EIDO civic address without coordinates is placed.
+Place = NamedPoint
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None
     for entry in raw_places.get("entries") or []:
         names = [str(n) for n in entry["names"]]
         for name in names:
-            places[place_key(name)] = Place(name, float(entry["lat"]), float(entry["lon"]))
+            places[place_key(name)] = Place.of(entry, name)
     fallback = raw_places["fallback"]
     return Vocabulary(
         category_types=category_types, subcategory_types=subcategory_types, type_to_category=type_to_category,
@@ -166,7 +162,7 @@ def vocabulary_from_dict(data: dict[str, Any], standard: std.EidoStandard | None
         responder_types=responder_types, agency_types=agency_types, owner_roles=owner_roles,
         responding_roles=responding_roles, owner_agency_type=owner_type, unit_statuses=unit_statuses,
         resource_types=resource_types, default_resource_type=default_resource, resource_attributes=attributes,
-        places=places, fallback_place=Place(str(fallback["name"]), float(fallback["lat"]), float(fallback["lon"])),
+        places=places, fallback_place=Place.of(fallback),
         fallback_category=fallback_category,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from cityops_dispatch import db
 from cityops_dispatch.assignments.service import AssignmentEngine
 from cityops_dispatch.incidents_view import service
 from cityops_dispatch.incidents_view.models import TERMINAL, IncidentView
+from cityops_platform.bounded import LruMap
 from cityops_platform.db.groupwrite import GroupWriter
 from cityops_platform.faust_app import consume_batches, faust_dead_letters, proto_decoder, raw_topic
 from cityops_platform.kafka.topics import INCIDENT_EVENTS
@@ -60,6 +60,7 @@ def install(app: faust.App, res: Resources, dispatcher: AssignmentEngine, *, con
 
         await consume_batches(stream, decode=proto_decoder(incidents_pb2.IncidentEvent), handle=handle,
                               batchable=view_only, handle_many=handle_many,
+                              within_s=res.settings.stream_batch_ms / 1000,
                               dead_letters=faust_dead_letters(app))
 
 
@@ -69,14 +70,10 @@ class PlannedIncidents:
     that forgot (or restarted) only takes the transactional path again."""
 
     def __init__(self, limit: int = 100_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
+        self._ids: LruMap[str, None] = LruMap(limit)
 
     def add(self, incident_id: str) -> None:
-        self._ids[incident_id] = None
-        self._ids.move_to_end(incident_id)
-        while len(self._ids) > self._limit:
-            self._ids.popitem(last=False)
+        self._ids.put(incident_id, None)
 
     def __contains__(self, incident_id: object) -> bool:
         return incident_id in self._ids

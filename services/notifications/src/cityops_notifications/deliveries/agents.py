@@ -158,6 +158,7 @@ def _install_fan_out(app: faust.App, res: Resources, settings: NotificationsSett
         async def agent(stream: faust.StreamT[Any], *, _decode: Any = decode, _handle: Any = handle,
                         _many: Any = handle_many, _batch: Any = batchable) -> None:
             await consume_batches(stream, decode=_decode, handle=_handle, batchable=_batch,
-                                  handle_many=_many, dead_letters=dead_letters)
+                                  handle_many=_many, dead_letters=dead_letters,
+                                  within_s=settings.stream_batch_ms / 1000)
 
         app.agent(raw_topic(app, f"{prefix}{name}"), name=f"notifications.fanout.{name}")(agent)
