@@ -43,6 +43,15 @@ def rate_list(text: str) -> list[float]:
     return rates
 
 
+def city_setting(text: str) -> tuple[str, str]:
+    """``CITYOPS_NAME=value``: one setting for every process of the local city (an A/B of a knob)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("CITYOPS_") or not name[len("CITYOPS_"):].replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(
+            f"cần CITYOPS_TÊN=giá trị / expected CITYOPS_NAME=value: {text!r}")
+    return name, value
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m loadtests.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +104,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--no-gateway", action="store_true", help="local city without the gateway")
     g.add_argument("--keep-city", action="store_true", help="keep the local city's run dir (debugging)")
     g.add_argument("--log-level", default="INFO", help="log level of the local city's processes")
+    g.add_argument("--city-env", type=city_setting, action="append", default=[], metavar="CITYOPS_NAME=VALUE",
+                   help="a setting for every process of the local city, over the bench's own (repeatable; "
+                        "recorded in summary.json run.service_env)")
     args = p.parse_args(argv)
     if args.smoke:
         args.surge_rate, args.surge_duration, args.drain_timeout = 5.0, 4.0, 30.0
@@ -130,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         ingest_seconds=args.ingest_seconds, ingest_sensors=args.ingest_sensors, ingest_batch=args.ingest_batch,
         perf_records=args.perf_records, faust_records=args.faust_records,
         phases={p.strip() for p in args.phases.split(",") if p.strip()}, targets_file=args.targets,
-        sensors_worker_metrics=args.sensors_worker_metrics,
+        sensors_worker_metrics=args.sensors_worker_metrics, city_env=dict(args.city_env),
     )
     load_start = psutil.getloadavg()[0]
     display.say("▶ Đo tốc độ CPU của máy (CPU probe: this machine's speed)…")
@@ -152,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 display.say("▶ Khởi động thành phố cục bộ (starting a fresh local city)…")
                 city = LocalCity(ROOT / ".run" / "bench", gateway=not args.no_gateway, log_level=args.log_level,
-                                 keep=args.keep_city, statement_stats=args.profile)
+                                 keep=args.keep_city, statement_stats=args.profile, extra_env=opts.city_env)
                 ep = city.start(say=lambda m: display.say(f"  {m}"))
                 mode = "local"
                 display.say("  ✔ sẵn sàng (ready): " + ", ".join(f"{k}={v}" for k, v in ep.addrs.items()))

@@ -102,7 +102,10 @@ def markdown(summary: dict[str, Any]) -> str:
              f"{run['load_start']:.1f}/{run['load_end']:.1f}"
              + (" — **ĐO KHI MÁY ĐANG BẬN (measured under contention)**" if run["contended"] else ""),
              *_probe_lines(summary),
-             f"- chế độ (mode): {run['mode']}, smoke={run['smoke']}", ""]
+             f"- chế độ (mode): {run['mode']}, smoke={run['smoke']}",
+             *(["- thiết lập của thành phố (city settings): "
+                + ", ".join(f"`{k}={v}`" for k, v in sorted(run["service_env"].items()))]
+               if run.get("service_env") else []), ""]
     lines += ["## Mục tiêu (targets)", "", "| mục tiêu (target) | ngưỡng | đo được (measured) | kết quả |",
               "|---|---|---|---|"]
     for t in summary["targets"]:

@@ -54,6 +54,8 @@ class BenchOptions:
     surge_step_duration: float = 30.0
     # A step meets the surge when every call is OK and these p99s hold (ms).
     surge_p99_ms: dict[str, float] = field(default_factory=lambda: dict(SURGE_P99_MS))
+    # ``--city-env``: settings given to every process of the local city, over BENCH_SERVICE_ENV.
+    city_env: dict[str, str] = field(default_factory=dict)
 
 
 # The three surge p99 targets (loadtests/targets.yaml) a step must meet to count for the knee.
@@ -412,7 +414,7 @@ def finish(summary: dict[str, Any], opts: BenchOptions, *, mode: str, load_start
         "id": opts.run_id, "mode": mode, "smoke": opts.smoke, "cpus": cpus, "load_start": load_start,
         "load_end": load_end, "contended": bool(reasons), "contended_reasons": reasons,
         "machine_cpu_mean": round(sum(mean_machine) / len(mean_machine), 1) if mean_machine else None,
-        "service_env": BENCH_SERVICE_ENV if mode == "local" else {},
+        "service_env": {**BENCH_SERVICE_ENV, **opts.city_env} if mode == "local" else {},
     }
     surge = summary.get("surge") or {}
     if surge:

@@ -71,6 +71,8 @@ class LocalCity:
     keep: bool = False
     # Postgres counts every statement's calls and time (pg_stat_statements), for ``--profile``.
     statement_stats: bool = False
+    # Settings for every process over BENCH_SERVICE_ENV (``--city-env``: the A/B of one knob).
+    extra_env: dict[str, str] = field(default_factory=dict)
     run_dir: Path = field(init=False)
     stack: Devstack | None = None
     city: City | None = None
@@ -93,7 +95,7 @@ class LocalCity:
                                                        "pg_stat_statements.track": "all"})
         self.stack.start()
         endpoints = Endpoints(self.stack.kafka.bootstrap, {}, database_url=self.stack.postgres.dsn)
-        base_env = clean_environ(**BENCH_SERVICE_ENV, CITYOPS_LOG_LEVEL=self.log_level)
+        base_env = clean_environ(**{**BENCH_SERVICE_ENV, **self.extra_env}, CITYOPS_LOG_LEVEL=self.log_level)
         self.city = City(self.run_dir, endpoints.settings(), base_env=base_env, log_dir=self.run_dir / "logs")
         endpoints.addrs = {svc: self.city.addr(svc) for svc in DEFAULT_GRPC_PORTS}
         log("topics + migrations…")

@@ -23,3 +23,18 @@ def test_a_rate_that_cannot_run_is_refused_with_a_clear_error(text: str, capsys:
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--surge-steps" in err and ("phải > 0" in err or "không hợp lệ" in err)
+
+
+def test_city_settings_are_collected_by_name() -> None:
+    args = parse(["--city-env", "CITYOPS_STREAM_BATCH_MS=50", "--city-env", "CITYOPS_OUTBOX_MIN_DRAIN_MS=25"])
+    assert dict(args.city_env) == {"CITYOPS_STREAM_BATCH_MS": "50", "CITYOPS_OUTBOX_MIN_DRAIN_MS": "25"}
+    assert parse([]).city_env == []
+
+
+@pytest.mark.parametrize("text", ["STREAM_BATCH_MS=50", "CITYOPS_STREAM_BATCH_MS", "CITYOPS_=1", "CITYOPS_A-B=1"])
+def test_a_city_setting_that_is_not_cityops_name_value_is_refused(text: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse(["--city-env", text])
+    assert exit_.value.code == 2
+    assert "CITYOPS_NAME=value" in capsys.readouterr().err
