@@ -12,6 +12,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from cityops_gateway.capfeed.feed import (
 )
 from cityops_gateway.clients import UpstreamError
 from cityops_gateway.state import GatewayState, gateway_state
+from cityops_platform import codecs
 
 log = logging.getLogger("cityops.gateway.capfeed")
 STARTED = datetime.now(UTC).replace(microsecond=0)
@@ -37,8 +39,8 @@ _EVER_PUBLISHED = [npb.CAP_ALERT_STATE_PUBLISHED, npb.CAP_ALERT_STATE_SUPERSEDED
 FEED_TITLE = "Cảnh báo công cộng CAP, Trung tâm Điều hành IOC (public CAP warnings)"
 
 
-def _dt(ts: object) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)  # type: ignore[attr-defined, no-any-return]
+def _dt(ts: Timestamp) -> datetime:
+    return codecs.from_timestamp(ts)
 
 
 async def public_alerts(state: GatewayState) -> list[PublicAlert]:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,6 +18,7 @@ from cityops.incidents.v1 import incidents_pb2 as ipb
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops_gateway.open311.catalog import Open311Service, incident_category
 from cityops_gateway.sensorkinds import KINDS
+from cityops_platform import codecs
 from cityops_platform.city import current_city
 
 SDM_CONTEXT = "https://smartdatamodels.org/context.jsonld"
@@ -72,9 +72,9 @@ def _prop(value: Any, **extra: Any) -> dict[str, Any]:
 
 
 def _when(ts: Timestamp) -> str | None:
-    if not ts.seconds and not ts.nanos:
+    if not codecs.is_set(ts):
         return None
-    return ts.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return codecs.from_timestamp(ts).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _date(ts: Timestamp) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from cityops_gateway.open311.catalog import Open311Service, ServiceCatalog, inci
 from cityops_gateway.open311.gazetteer import Gazetteer
 from cityops_gateway.open311.publish import is_web_url
 from cityops_gateway.publicsafe import redact_contacts
+from cityops_platform import codecs
 from cityops_platform.city import CodeRegistry, current_city
 
 OPEN = frozenset(
@@ -263,9 +264,9 @@ def request_id(incident: incidents_pb2.Incident) -> str:
 
 
 def _iso(ts: Timestamp, tz: ZoneInfo) -> str | None:
-    if not ts.seconds and not ts.nanos:
+    if not codecs.is_set(ts):
         return None
-    return ts.ToDatetime(tzinfo=ZoneInfo("UTC")).astimezone(tz).isoformat(timespec="seconds")
+    return codecs.from_timestamp(ts).astimezone(tz).isoformat(timespec="seconds")
 
 
 def to_service_request(

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from cityops.sensors.v1 import sensors_pb2 as spb
 from cityops_gateway.sensorkinds import BY_KEY, KINDS, KindInfo
+from cityops_platform import codecs
 
 OM_MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 GEOJSON = "application/geo+json"
@@ -120,7 +121,7 @@ def parse_observation_id(ident: str) -> tuple[str, datetime] | None:
 
 
 def observation(sensor_id: str, point: spb.Aggregate, base: str) -> dict[str, Any]:
-    start = point.window_start.ToDatetime(tzinfo=UTC)
+    start = codecs.from_timestamp(point.window_start)
     end = start + timedelta(seconds=point.window_seconds or 60)
     ident = observation_id(sensor_id, start)
     return entity(base, "Observations", ident, {
